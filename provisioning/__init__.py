@@ -1,0 +1,1 @@
+"""Turns validated tenants into running infrastructure: Pulumi components and the local runner."""

@@ -1,0 +1,137 @@
+"""A throwaway PostgreSQL cluster from the machine's own binaries (`initdb`, `pg_ctl`).
+
+PostgreSQL refuses to run as root, so when we are root the cluster is created and run as the
+`postgres` system user, in a temporary directory handed over to that user.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+
+HOW_TO_PROVIDE = (
+    "set SILO_TEST_DATABASE_URL to a PostgreSQL URL, start a Docker engine (testcontainers), "
+    "or install the PostgreSQL server binaries (initdb, pg_ctl; e.g. `apt-get install "
+    "postgresql`)"
+)
+
+
+class PostgresUnavailable(RuntimeError):
+    """No local PostgreSQL could be started; the message says how to provide one."""
+
+
+def _find_binary(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    # Debian keeps the server binaries out of PATH.
+    base = "/usr/lib/postgresql"
+    if os.path.isdir(base):
+        for version in sorted(os.listdir(base), reverse=True):
+            candidate = os.path.join(base, version, "bin", name)
+            if os.access(candidate, os.X_OK):
+                return candidate
+    return None
+
+
+def _run_as() -> str | None:
+    """The user to run the server as: `postgres` when we are root, else ourselves."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError as exc:
+        raise PostgresUnavailable(
+            "running as root and there is no `postgres` user to run PostgreSQL as; "
+            + HOW_TO_PROVIDE
+        ) from exc
+    return "postgres"
+
+
+@dataclass
+class LocalPostgres:
+    """Start with `start()`, stop with `stop()` (or use as a context manager)."""
+
+    port: int
+    fsync: bool = False
+    max_connections: int = 200
+    _dir: str | None = field(default=None, init=False)
+    _user: str | None = field(default=None, init=False)
+
+    @property
+    def url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def _cmd(self, args: list[str], **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            args, user=self._user, capture_output=True, text=True, check=False, **kwargs
+        )
+
+    def start(self) -> LocalPostgres:
+        initdb, pg_ctl = _find_binary("initdb"), _find_binary("pg_ctl")
+        if not initdb or not pg_ctl:
+            raise PostgresUnavailable("initdb/pg_ctl not found; " + HOW_TO_PROVIDE)
+        self._user = _run_as()
+        self._dir = tempfile.mkdtemp(prefix="silo-pg-")
+        if self._user:
+            entry = pwd.getpwnam(self._user)
+            os.chown(self._dir, entry.pw_uid, entry.pw_gid)
+        data = os.path.join(self._dir, "data")
+        done = self._cmd(
+            [initdb, "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]
+        )
+        if done.returncode != 0:
+            self.stop()
+            raise PostgresUnavailable(f"initdb failed: {done.stderr.strip()}; " + HOW_TO_PROVIDE)
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self._dir} "
+            f"-c max_connections={self.max_connections} "
+            f"-c fsync={'on' if self.fsync else 'off'} "
+            f"-c synchronous_commit={'on' if self.fsync else 'off'} -c full_page_writes=off"
+        )
+        log = os.path.join(self._dir, "server.log")
+        done = self._cmd([pg_ctl, "-D", data, "-l", log, "-o", options, "-w", "-t", "30", "start"])
+        if done.returncode != 0:
+            detail = done.stderr.strip()
+            if os.path.exists(log):
+                with open(log) as fh:
+                    detail += " " + fh.read()[-2000:]
+            self.stop()
+            raise PostgresUnavailable(f"pg_ctl start failed: {detail}; " + HOW_TO_PROVIDE)
+        return self
+
+    def stop(self) -> None:
+        if self._dir is None:
+            return
+        data = os.path.join(self._dir, "data")
+        pg_ctl = _find_binary("pg_ctl")
+        if pg_ctl and os.path.exists(os.path.join(data, "postmaster.pid")):
+            self._cmd([pg_ctl, "-D", data, "-m", "fast", "-w", "stop"])
+        shutil.rmtree(self._dir, ignore_errors=True)
+        self._dir = None
+
+    def create_database(self, name: str) -> str:
+        """Create database `name` (if missing) and return its URL."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
+            if not exists:
+                conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        return self.url_for(name)
+
+    def __enter__(self) -> LocalPostgres:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

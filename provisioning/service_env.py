@@ -1,0 +1,79 @@
+"""The contract between provisioning and the service: the environment one instance starts with.
+
+Written down once, here, and used by both the Pulumi task definition and the local runner
+(`silo dev`), so the two cannot drift. `service/settings.py` is the reading side.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+# Variables whose values are secrets: on ECS they come from Secrets Manager through the task
+# definition's `secrets` (read by the execution role), never from plain `environment`.
+# name -> (which secret, JSON key inside it or None for the whole secret string)
+SECRET_VARIABLES: Mapping[str, tuple[str, str | None]] = {
+    # RDS-managed master secrets are JSON {"username": ..., "password": ...}.
+    "DATABASE_USER": ("database", "username"),
+    "DATABASE_PASSWORD": ("database", "password"),
+    "SILO_ADMIN_KEY": ("admin_key", None),
+}
+
+
+@dataclass(frozen=True)
+class ServiceTarget:
+    """What one tenant's service instance needs to know, in plain values."""
+
+    tenant: str
+    bucket: str
+    region: str
+    database_host: str
+    database_port: int
+    database_name: str
+    max_upload_bytes: int
+    allowed_types: tuple[str, ...]
+    port: int = 8000
+    s3_endpoint_url: str | None = None
+
+
+def service_environment(target: ServiceTarget) -> dict[str, str]:
+    """The non-secret environment for one instance (the task definition's `environment`)."""
+    env = {
+        "PORT": str(target.port),
+        "SILO_TENANT": target.tenant,
+        "S3_BUCKET": target.bucket,
+        "AWS_REGION": target.region,
+        "DATABASE_HOST": target.database_host,
+        "DATABASE_PORT": str(target.database_port),
+        "DATABASE_NAME": target.database_name,
+        "SILO_MAX_UPLOAD_BYTES": str(target.max_upload_bytes),
+        "SILO_ALLOWED_TYPES": ",".join(target.allowed_types),
+    }
+    if target.s3_endpoint_url:
+        env["S3_ENDPOINT_URL"] = target.s3_endpoint_url
+    return env
+
+
+def ecs_secrets(secret_arns: Mapping[str, str]) -> list[dict[str, str]]:
+    """The task definition's `secrets` list, from {"database": arn, "admin_key": arn}.
+
+    ECS selects a JSON key of a secret with `<arn>:<key>::` (version stage and id left empty).
+    """
+    entries = []
+    for name, (secret, key) in SECRET_VARIABLES.items():
+        arn = secret_arns[secret]
+        entries.append({"name": name, "valueFrom": f"{arn}:{key}::" if key else arn})
+    return entries
+
+
+def local_secret_environment(
+    database_user: str, database_password: str, admin_key: str
+) -> dict[str, str]:
+    """The same secret variables as ECS injects, with local values (for `silo dev`)."""
+    values = {
+        "DATABASE_USER": database_user,
+        "DATABASE_PASSWORD": database_password,
+        "SILO_ADMIN_KEY": admin_key,
+    }
+    assert set(values) == set(SECRET_VARIABLES), "keep in step with SECRET_VARIABLES"
+    return values
