@@ -1,0 +1,1 @@
+"""The Silo upload API: one running instance serves exactly one tenant."""
