@@ -1,0 +1,97 @@
+"""The validated catalogue: plain frozen values, already merged with defaults.
+
+Nothing here reads files or validates; `tenants.loader` builds these from tenants.yaml and is
+the only place that can produce one, so holding a `Tenant` means holding a valid tenant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Settings shared by every tenant of one catalogue."""
+
+    domain: str  # a tenant's host is <slug>.<domain> unless it sets `host`
+    name: str = "silo"  # prefix of every cloud resource name (see tenants.names)
+    log_retention_days: int = 30
+
+
+@dataclass(frozen=True)
+class Api:
+    cpu: int  # Fargate CPU units (1024 = one vCPU)
+    memory: int  # MiB; must be a Fargate-valid pair with cpu
+    min_tasks: int
+    max_tasks: int
+    target_cpu_percent: int  # autoscaling target: average CPU across the tenant's tasks
+    target_requests_per_task: int  # autoscaling target: ALB requests per task per minute
+
+
+@dataclass(frozen=True)
+class Database:
+    instance_class: str
+    storage_gb: int
+    max_storage_gb: int  # storage autoscaling ceiling
+    backup_days: int
+    multi_az: bool
+    engine_version: str  # PostgreSQL major (RDS picks the latest minor)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    versioning: bool
+    cors_origins: tuple[str, ...]  # browser origins allowed to upload/download directly
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_mb: int
+    allowed_types: tuple[str, ...]  # service.filetypes ids
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * MIB
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    """What a tenant's files can be labelled with (seeded into the service at start-up)."""
+
+    categories: list[str]
+    languages: dict[str, str]  # BCP 47 code -> display name
+    roles: list[str]  # audience roles
+
+
+@dataclass(frozen=True)
+class Tenant:
+    slug: str
+    name: str
+    priority: int  # ALB listener rule priority: unique across the catalogue
+    host: str
+    api: Api
+    database: Database
+    bucket: Bucket
+    limits: Limits
+    taxonomy: Taxonomy
+    index: int = field(default=0, compare=False)  # position in the file, for messages
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    path: Path
+    platform: Platform
+    tenants: list[Tenant]
+
+    @property
+    def slugs(self) -> list[str]:
+        return [t.slug for t in self.tenants]
+
+    def tenant(self, slug: str) -> Tenant:
+        for tenant in self.tenants:
+            if tenant.slug == slug:
+                return tenant
+        raise KeyError(f"no tenant {slug!r} in {self.path} (tenants: {', '.join(self.slugs)})")
