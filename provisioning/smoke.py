@@ -1,0 +1,145 @@
+"""`silo smoke`: the end-to-end smoke test of each tenant's endpoint.
+
+Where the endpoints come from, one of:
+- `--state FILE`: a running `silo dev` (URLs and admin keys from its state file);
+- `--base-url URL [--key KEY]`: one endpoint (isolation across tenants cannot be checked);
+- otherwise the catalogue: every tenant (or `--tenant`) at `--url-template` (default
+  `https://{host}`, the deployed host), its key from `--key` or `SILO_SMOKE_KEY_<SLUG>`.
+The checks themselves are in `provisioning.smoke_checks`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from provisioning.dev_state import DEFAULT_STATE_FILE, StateError, read_state
+from provisioning.smoke_checks import (
+    SmokeTarget,
+    key_env_var,
+    new_client,
+    run_smoke,
+    summarize,
+)
+
+DEFAULT_URL_TEMPLATE = "https://{host}"
+
+
+class UsageError(RuntimeError):
+    """Bad combination of arguments or an unknown tenant; exit status 2."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tenant",
+        action="append",
+        metavar="SLUG",
+        help="only this tenant (repeatable; default: every tenant)",
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--state",
+        nargs="?",
+        const=str(DEFAULT_STATE_FILE),
+        metavar="FILE",
+        help=f"test the tenants of a running `silo dev` (default file: {DEFAULT_STATE_FILE})",
+    )
+    source.add_argument("--base-url", metavar="URL", help="test one endpoint at URL")
+    parser.add_argument(
+        "--key",
+        help="API key (admin, or read+write) for --base-url or a single --tenant; "
+        "else SILO_SMOKE_KEY_<SLUG> is read",
+    )
+    parser.add_argument(
+        "--tenants",
+        default="tenants.yaml",
+        metavar="FILE",
+        help="tenant catalogue, for endpoints from the catalogue (default: tenants.yaml)",
+    )
+    parser.add_argument(
+        "--url-template",
+        default=DEFAULT_URL_TEMPLATE,
+        help="base URL of a catalogue tenant, with {host} and {slug} "
+        "(default: %(default)s; docker compose: http://{slug}.localhost)",
+    )
+    parser.add_argument("--timeout", type=float, default=15.0, help="per request, in seconds")
+
+
+def resolve_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> list[SmokeTarget]:
+    wanted = args.tenant or []
+    if args.state:
+        if args.key:
+            raise UsageError("--key goes with --base-url or the catalogue, not --state")
+        endpoints = read_state(Path(args.state))
+        _check_known(wanted, endpoints, f"state file {args.state}")
+        return [
+            SmokeTarget(slug, e.url, e.admin_key, key_is_admin=True)
+            for slug, e in endpoints.items()
+            if not wanted or slug in wanted
+        ]
+    if args.base_url:
+        if len(wanted) > 1:
+            raise UsageError("--base-url tests one endpoint: give at most one --tenant")
+        tenant = wanted[0] if wanted else (urlsplit(args.base_url).hostname or args.base_url)
+        key = args.key or environ.get(key_env_var(tenant))
+        return [SmokeTarget(tenant, args.base_url, key)]
+    return _catalogue_targets(args, wanted, environ)
+
+
+def _catalogue_targets(
+    args: argparse.Namespace, wanted: list[str], environ: Mapping[str, str]
+) -> list[SmokeTarget]:
+    import tenants
+
+    catalogue = tenants.load_catalogue(args.tenants)
+    by_slug = {t.slug: t for t in catalogue.tenants}
+    _check_known(wanted, by_slug, f"catalogue {args.tenants}")
+    chosen = [t for t in catalogue.tenants if not wanted or t.slug in wanted]
+    if args.key and len(chosen) != 1:
+        raise UsageError("--key is one tenant's key: pick the tenant with --tenant")
+    return [
+        SmokeTarget(
+            t.slug,
+            args.url_template.format(host=t.host, slug=t.slug),
+            args.key or environ.get(key_env_var(t.slug)),
+        )
+        for t in chosen
+    ]
+
+
+def _check_known(wanted: list[str], known: Mapping, where: str) -> None:
+    unknown = [slug for slug in wanted if slug not in known]
+    if unknown:
+        raise UsageError(
+            f"unknown tenant(s) {', '.join(unknown)} in {where} "
+            f"(known: {', '.join(known) or 'none'})"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        targets = resolve_targets(args, os.environ)
+    except (UsageError, StateError) as exc:
+        print(f"silo smoke: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        # The catalogue's own errors (tenants.CatalogueError) already say file, tenant, field.
+        if type(exc).__name__ != "CatalogueError":
+            raise
+        print(f"silo smoke: {exc}", file=sys.stderr)
+        return 2
+    if not targets:
+        print("silo smoke: no tenants to test", file=sys.stderr)
+        return 2
+    width = max(len(t.tenant) for t in targets)
+    with new_client(args.timeout) as client:
+        results = run_smoke(
+            targets, lambda result: print(result.line(width), flush=True), client=client
+        )
+    summary, ok = summarize(results)
+    print(summary)
+    return 0 if ok else 1
