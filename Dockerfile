@@ -1,0 +1,46 @@
+# syntax=docker/dockerfile:1
+# The service image: one tenant's upload API (`python -m service`: migrations, then uvicorn).
+#   docker build -t silo-service .
+# Two stages: the builder resolves and installs the locked dependencies with uv; the final
+# stage gets only the virtualenv and service/, so no uv, no pip cache, no build tools.
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+FROM ${PYTHON_IMAGE} AS builder
+# uv from PyPI (the version that wrote uv.lock), not from a container registry.
+RUN pip install --no-cache-dir --disable-pip-version-check "uv==0.13.9"
+ENV UV_PYTHON_DOWNLOADS=never \
+    UV_LINK_MODE=copy \
+    UV_COMPILE_BYTECODE=1 \
+    UV_NO_CACHE=1
+WORKDIR /src
+COPY pyproject.toml uv.lock ./
+# The exact locked versions (`--locked` fails if uv.lock is stale), with their hashes, minus
+# what only the infrastructure tooling needs (Pulumi and its providers, the moto test server):
+# the service imports none of them, and they are most of the dependency tree's size.
+# tests/provisioning/test_dockerfile.py checks the service imports nothing pruned here.
+RUN uv export --locked --no-dev --no-emit-project \
+        --prune pulumi --prune pulumi-aws --prune pulumi-random --prune moto \
+        --output-file /tmp/requirements.txt \
+ && uv venv /opt/venv \
+ && uv pip install --python /opt/venv/bin/python --require-hashes --no-deps \
+        -r /tmp/requirements.txt
+
+FROM ${PYTHON_IMAGE}
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PORT=8000
+# A fixed numeric uid, so orchestrators can check "runs as non-root" without /etc/passwd.
+RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin silo
+WORKDIR /app
+COPY --from=builder /opt/venv /opt/venv
+COPY service/ /app/service/
+USER 10001:10001
+EXPOSE 8000
+# slim has no curl: ask /healthz with the standard library (any non-2xx raises, exit 1).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=2)"
+# uvicorn finishes in-flight requests on SIGTERM (what `docker stop` and ECS send).
+STOPSIGNAL SIGTERM
+CMD ["python", "-m", "service"]
