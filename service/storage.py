@@ -1,0 +1,431 @@
+"""The object-storage seam: `ObjectStorage` (the interface the service codes against) and
+`S3Storage`, its boto3 implementation.
+
+boto3 is blocking, so every S3 call runs on a thread pool owned by the storage (sized with the
+client's connection pool), never on the event loop.
+
+Uploads stream: `write()` fills a part buffer; the first full part starts a multipart upload and
+is sent in the background while the caller goes on reading. At most `max_in_flight` parts are on
+the wire; when that many are, `write()` waits for one to finish (back-pressure reaches the
+client through the unread request body), so an upload holds at most
+`(max_in_flight + 1) * part_size` bytes, whatever the file size. A file smaller than one part is
+sent with a single PutObject at `complete()`.
+
+sha256 and size on the object: S3 user metadata can only be written when an object is created,
+and for a multipart upload the sha256 is known only once the last byte has gone. So:
+- every object gets the object tags `sha256=<hex>` and `size=<bytes>` (PutObjectTagging after
+  CompleteMultipartUpload; the `Tagging` header of PutObject for single-PUT objects). Tags are
+  mutable, readable with GetObjectTagging, and need `s3:PutObjectTagging`/`s3:GetObjectTagging`
+  on the bucket's objects in the task role;
+- single-PUT objects also carry them as user metadata (`x-amz-meta-sha256`, `x-amz-meta-size`).
+Rewriting a multipart object with CopyObject just to add metadata would copy every byte again;
+S3's own SHA-256 checksum of a multipart object is a checksum of part checksums, not of the file.
+Each part is protected in transit by the CRC32 checksum S3 verifies (the SDK's default).
+
+Failure leaves nothing: `abort()` waits for the parts in flight (a part that lands after
+AbortMultipartUpload would otherwise revive storage charges), aborts the multipart upload and
+deletes the object if one may have been created. It runs to the end even when the caller is
+cancelled (a disconnecting client), and is safe to call twice or after a failed `complete()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import re
+import unicodedata
+import urllib.parse
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+T = TypeVar("T")
+
+MIN_PART_SIZE = 5 * 1024**2  # S3's minimum for every part but the last
+MAX_PARTS = 10_000  # S3's maximum part number
+
+
+class StorageError(RuntimeError):
+    """Object storage failed or is unreachable (the service answers 503)."""
+
+
+class ObjectUpload(Protocol):
+    async def write(self, chunk: bytes) -> None: ...
+
+    async def complete(self, *, sha256: str, size: int) -> None: ...
+
+    async def abort(self) -> None: ...
+
+
+class ObjectStorage(Protocol):
+    async def begin_upload(self, key: str, content_type: str) -> ObjectUpload: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def presigned_get(
+        self, key: str, *, filename: str, content_type: str, ttl_seconds: int
+    ) -> str: ...
+
+    async def check(self) -> None: ...
+
+    async def pending_uploads(self) -> list[str]: ...
+
+
+# --- Content-Disposition -----------------------------------------------------------------------
+
+# Kept as is in the quoted ASCII fallback; quotes, backslashes, "%" (some browsers decode it),
+# ";" and controls become "_".
+_UNSAFE_ASCII = re.compile(r"[^A-Za-z0-9 !#$&'()*+,\-.=@\[\]^_`{}~]")
+# RFC 5987 attr-char: ALPHA / DIGIT / "!" / "#" / "$" / "&" / "+" / "-" / "." / "^" / "_" /
+# "`" / "|" / "~"; everything else is percent-encoded.
+_ATTR_CHAR_SAFE = "!#$&+-.^_`|~"
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with an ASCII fallback `filename` and the exact name as RFC 5987 `filename*`
+    (RFC 6266), so every browser saves the file under (a version of) its original name."""
+    name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip() or "download"
+    ascii_name = unicodedata.normalize("NFKD", " ".join(name.split()))
+    ascii_name = ascii_name.encode("ascii", "ignore").decode()
+    ascii_name = " ".join(_UNSAFE_ASCII.sub("_", ascii_name).split())
+    if not ascii_name or ascii_name.startswith("."):  # nothing left of the stem (e.g. "日本.txt")
+        ascii_name = "download" + ascii_name
+    encoded = urllib.parse.quote(name, safe=_ATTR_CHAR_SAFE)
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{encoded}"
+
+
+# --- S3 ----------------------------------------------------------------------------------------
+
+
+def _is_missing(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code", "")
+    return code in {"NoSuchUpload", "NoSuchKey", "NoSuchBucket", "404", "NotFound"}
+
+
+class S3Storage:
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        region: str,
+        endpoint_url: str | None,
+        part_size: int = 8 * 1024**2,
+        max_in_flight: int = 2,
+        client: Any = None,
+        max_threads: int = 32,
+    ) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self.bucket = bucket
+        self.part_size = part_size
+        self.max_in_flight = max_in_flight
+        if client is None:
+            client = boto3.client(
+                "s3",
+                region_name=region,
+                endpoint_url=endpoint_url,
+                config=Config(
+                    # One connection per worker thread: concurrent uploads never queue on the pool.
+                    max_pool_connections=max_threads,
+                    retries={"mode": "standard", "max_attempts": 3},
+                    # Presigned URLs must be SigV4: SigV2 is refused by newer regions.
+                    signature_version="s3v4",
+                    # Local endpoints (moto, MinIO) are addressed by path, not bucket sub-domain.
+                    s3={"addressing_style": "path"} if endpoint_url else None,
+                ),
+            )
+        self.client = client
+        self._executor = ThreadPoolExecutor(max_threads, thread_name_prefix="s3")
+        self._background: set[asyncio.Task] = set()
+
+    async def call(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        """Run one blocking boto3 call on the storage's threads; S3 failures -> StorageError."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(_guard, fn, **kwargs))
+
+    def submit(self, fn: Callable[..., T], /, **kwargs: Any) -> asyncio.Future[T]:
+        """Like `call`, but returns the future at once (it runs even if nobody awaits it)."""
+        loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._executor, functools.partial(_guard, fn, **kwargs))
+
+    def keep(self, task: asyncio.Task) -> None:
+        """Hold a background task until it ends (an abort outliving its cancelled caller)."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        task.add_done_callback(_retrieve)
+
+    async def begin_upload(self, key: str, content_type: str) -> S3Upload:
+        return S3Upload(self, key, content_type)
+
+    async def delete(self, key: str) -> None:
+        await self.call(self.client.delete_object, Bucket=self.bucket, Key=key)
+
+    async def presigned_get(
+        self, key: str, *, filename: str, content_type: str, ttl_seconds: int
+    ) -> str:
+        # Signing is local computation (no request), cheap enough for the event loop.
+        return self.client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentDisposition": content_disposition(filename),
+                "ResponseContentType": content_type,
+            },
+            ExpiresIn=ttl_seconds,
+        )
+
+    async def check(self) -> None:
+        await self.call(self.client.head_bucket, Bucket=self.bucket)
+
+    async def pending_uploads(self) -> list[str]:
+        def collect() -> list[str]:
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            return [
+                upload["Key"]
+                for page in paginator.paginate(Bucket=self.bucket)
+                for upload in page.get("Uploads", [])
+            ]
+
+        return await self.call(collect)
+
+    async def aclose(self) -> None:
+        """Let background aborts finish, then release the threads and connections."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)
+        self.client.close()
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    # Mark the outcome as seen: its owner reports it (or is gone, having been cancelled).
+    if not future.cancelled():
+        future.exception()
+
+
+def _guard(fn: Callable[..., T], /, **kwargs: Any) -> T:
+    try:
+        return fn(**kwargs)
+    except ClientError as exc:
+        raise StorageError(f"S3 {fn.__name__}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"S3 {fn.__name__}: {exc}") from exc
+
+
+class S3Upload:
+    """One object being written. Not safe for concurrent `write()` calls (one request feeds it)."""
+
+    def __init__(self, storage: S3Storage, key: str, content_type: str) -> None:
+        self._storage = storage
+        self._client = storage.client
+        self.key = key
+        self._content_type = content_type
+        self._part_size = storage.part_size
+        # The part being filled: preallocated, filled in place, then handed to boto3 as is, so
+        # each byte is copied once on its way through (chunk -> part buffer).
+        self._part = bytearray(self._part_size)
+        self._filled = 0
+        self._written = 0
+        self._upload_id: str | None = None
+        self._create: asyncio.Future | None = None  # CreateMultipartUpload, once started
+        # Every S3 call of this upload still running: abort() lets them settle first, since a
+        # call abandoned by a cancelled caller still completes on its thread.
+        self._ops: set[asyncio.Future] = set()
+        self._parts: list[dict[str, Any]] = []
+        self._in_flight: dict[asyncio.Future, int] = {}  # future -> part size
+        self._waiting = 0  # size of a full part waiting for a slot
+        self._failure: BaseException | None = None
+        self._object_may_exist = False
+        self._closed = False  # completed, aborted or failing: no more writes
+        self._abort_task: asyncio.Task | None = None
+        # Observability for tests and benchmarks: the most bytes this upload held at once.
+        self.peak_buffered = 0
+
+    @property
+    def buffered(self) -> int:
+        return self._filled + self._waiting + sum(self._in_flight.values())
+
+    async def write(self, chunk: bytes) -> None:
+        if self._closed:
+            raise RuntimeError("upload is already completed or aborted")
+        view = memoryview(chunk)
+        while view:
+            room = self._part_size - self._filled
+            take = min(room, len(view))
+            self._part[self._filled : self._filled + take] = view[:take]
+            self._filled += take
+            self._written += take
+            view = view[take:]
+            self.peak_buffered = max(self.peak_buffered, self.buffered)
+            if self._filled == self._part_size:
+                await self._send_full_part()
+
+    async def _send_full_part(self) -> None:
+        data = self._part
+        self._part = bytearray(self._part_size)
+        self._filled = 0
+        await self._send_part(data)
+
+    def _submit(self, fn: Callable[..., T], /, **kwargs: Any) -> asyncio.Future[T]:
+        future = self._storage.submit(fn, **kwargs)
+        self._ops.add(future)
+        future.add_done_callback(self._ops.discard)
+        future.add_done_callback(_retrieve)  # outcomes are read where they matter, or moot
+        return future
+
+    async def _run(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        # Shielded so that cancelling the caller does not orphan the call's outcome: abort()
+        # still sees it in _ops and waits for it.
+        return await asyncio.shield(self._submit(fn, **kwargs))
+
+    async def _send_part(self, data: bytearray) -> None:
+        if self._create is None:
+            self._create = self._submit(
+                self._client.create_multipart_upload,
+                Bucket=self._storage.bucket,
+                Key=self.key,
+                ContentType=self._content_type,
+                ChecksumAlgorithm="CRC32",
+            )
+        if self._upload_id is None:
+            self._upload_id = (await asyncio.shield(self._create))["UploadId"]
+        # Back-pressure: wait for a slot before putting another part on the wire.
+        self._reap()
+        self._waiting = len(data)
+        self.peak_buffered = max(self.peak_buffered, self.buffered)
+        while len(self._in_flight) >= self._storage.max_in_flight:
+            await self._wait_for_parts(asyncio.FIRST_COMPLETED)
+        self._waiting = 0
+        number = len(self._parts) + len(self._in_flight) + 1
+        if number > MAX_PARTS:
+            raise StorageError(f"upload exceeds {MAX_PARTS} parts of {self._part_size} bytes")
+        future = self._submit(
+            _upload_part,
+            client=self._client,
+            Bucket=self._storage.bucket,
+            Key=self.key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=data,
+        )
+        self._in_flight[future] = len(data)
+        self.peak_buffered = max(self.peak_buffered, self.buffered)
+
+    async def _wait_for_parts(self, return_when: str) -> None:
+        await asyncio.wait(list(self._in_flight), return_when=return_when)
+        self._reap()
+
+    def _reap(self) -> None:
+        """Collect finished parts; raise the first part failure (the upload is then dead)."""
+        for future in [f for f in self._in_flight if f.done()]:
+            del self._in_flight[future]
+            exc = future.exception()
+            if exc is not None:
+                self._failure = self._failure or exc
+            else:
+                self._parts.append(future.result())
+        if self._failure is not None:
+            self._closed = True
+            raise self._failure
+
+    async def complete(self, *, sha256: str, size: int) -> None:
+        if self._closed:
+            raise RuntimeError("upload is already completed or aborted")
+        if size != self._written:
+            raise ValueError(f"complete(size={size}) but {self._written} bytes were written")
+        tags = urllib.parse.urlencode({"sha256": sha256, "size": str(size)})
+        if self._create is None:
+            body = self._part
+            del body[self._filled :]  # shrink in place: no copy of the data
+            self._part = bytearray()
+            self._closed = True
+            self._object_may_exist = True
+            await self._run(
+                self._client.put_object,
+                Bucket=self._storage.bucket,
+                Key=self.key,
+                Body=body,
+                ContentType=self._content_type,
+                Metadata={"sha256": sha256, "size": str(size)},
+                Tagging=tags,
+            )
+            return
+        if self._filled:
+            last = self._part
+            del last[self._filled :]
+            self._part = bytearray()
+            self._filled = 0
+            await self._send_part(last)
+        if self._in_flight:
+            await self._wait_for_parts(asyncio.ALL_COMPLETED)
+        self._closed = True
+        self._object_may_exist = True
+        parts = sorted(self._parts, key=lambda part: part["PartNumber"])
+        await self._run(
+            self._client.complete_multipart_upload,
+            Bucket=self._storage.bucket,
+            Key=self.key,
+            UploadId=self._upload_id,
+            MultipartUpload={"Parts": parts},
+        )
+        await self._run(
+            self._client.put_object_tagging,
+            Bucket=self._storage.bucket,
+            Key=self.key,
+            Tagging={
+                "TagSet": [
+                    {"Key": "sha256", "Value": sha256},
+                    {"Key": "size", "Value": str(size)},
+                ]
+            },
+        )
+
+    async def abort(self) -> None:
+        self._closed = True
+        if self._abort_task is None:
+            self._abort_task = asyncio.get_running_loop().create_task(self._abort())
+            self._storage.keep(self._abort_task)
+        # Shielded: a cancelled caller stops waiting, the clean-up itself still runs to the end.
+        await asyncio.shield(self._abort_task)
+
+    async def _abort(self) -> None:
+        self._part = bytearray()
+        self._filled = 0
+        self._in_flight.clear()
+        while self._ops:
+            settled, _ = await asyncio.wait(list(self._ops))
+            for future in settled:
+                _retrieve(future)
+        bucket = self._storage.bucket
+        create = self._create
+        if create is not None and not create.cancelled() and create.exception() is None:
+            await self._ignoring_missing(
+                self._client.abort_multipart_upload,
+                Bucket=bucket,
+                Key=self.key,
+                UploadId=create.result()["UploadId"],
+            )
+        if self._object_may_exist:
+            await self._ignoring_missing(self._client.delete_object, Bucket=bucket, Key=self.key)
+
+    async def _ignoring_missing(self, fn: Callable[..., Any], /, **kwargs: Any) -> None:
+        try:
+            await self._storage.call(fn, **kwargs)
+        except StorageError as exc:
+            if not (isinstance(exc.__cause__, ClientError) and _is_missing(exc.__cause__)):
+                raise
+
+
+def _upload_part(*, client: Any, PartNumber: int, **kwargs: Any) -> dict[str, Any]:
+    response = client.upload_part(PartNumber=PartNumber, ChecksumAlgorithm="CRC32", **kwargs)
+    part = {"PartNumber": PartNumber, "ETag": response["ETag"]}
+    # An upload created with a checksum algorithm must list each part's checksum on completion.
+    if "ChecksumCRC32" in response:
+        part["ChecksumCRC32"] = response["ChecksumCRC32"]
+    return part
