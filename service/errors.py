@@ -1,0 +1,144 @@
+"""Every error the API returns, in one place: each class carries its status and code.
+
+Handlers raise these; `render` turns any of them into the one body shape
+`{"error": {"code", "message", "request_id"}}`. Codes are part of the contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+class APIError(Exception):
+    status: int = 500
+    code: str = "internal_error"
+    message: str = "internal error"
+
+    def __init__(self, message: str | None = None, *, headers: Mapping[str, str] | None = None):
+        self.message = message or type(self).message
+        self.headers = dict(headers or {})
+        super().__init__(self.message)
+
+
+# 400
+class BadRequest(APIError):
+    status, code, message = 400, "bad_request", "bad request"
+
+
+class InvalidParameter(BadRequest):
+    code, message = "invalid_parameter", "invalid query parameter"
+
+
+class InvalidCursor(BadRequest):
+    code, message = "invalid_cursor", "the cursor is not one this API issued"
+
+
+class InvalidJSON(BadRequest):
+    code, message = "invalid_json", "the body is not valid JSON"
+
+
+class MalformedBody(BadRequest):
+    code, message = "malformed_body", "the multipart body is malformed"
+
+
+class ClientDisconnected(BadRequest):
+    # Nobody reads this response; it exists so the pipeline can unwind through one path.
+    code, message = "client_disconnected", "the client went away before the body was complete"
+
+
+# 401, 403, 404, 405
+class Unauthorized(APIError):
+    status, code, message = 401, "unauthorized", "a valid API key is required"
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message, headers={"WWW-Authenticate": 'Bearer realm="silo"'})
+
+
+class Forbidden(APIError):
+    status, code, message = 403, "forbidden", "this API key lacks the required scope"
+
+
+class NotFound(APIError):
+    status, code, message = 404, "not_found", "not found"
+
+
+class MethodNotAllowed(APIError):
+    status, code, message = 405, "method_not_allowed", "method not allowed"
+
+
+# 413, 415
+class TooLarge(APIError):
+    status, code, message = 413, "too_large", "the upload exceeds the size limit"
+
+
+class UnsupportedMediaType(APIError):
+    status, code = 415, "unsupported_media_type"
+    message = "the request body must be multipart/form-data"
+
+
+class UnsupportedType(APIError):
+    status, code, message = 415, "unsupported_type", "this type of file is not accepted"
+
+
+class TypeMismatch(APIError):
+    status, code, message = 415, "type_mismatch", "the content does not match the declared type"
+
+
+# 422
+class ValidationFailed(APIError):
+    status, code, message = 422, "validation_error", "invalid request"
+
+
+class EmptyFile(ValidationFailed):
+    code, message = "empty_file", "the file is empty"
+
+
+# 5xx
+class InternalError(APIError):
+    pass
+
+
+class Unavailable(APIError):
+    status, code, message = 503, "unavailable", "a dependency is unavailable; retry later"
+
+
+class DatabaseUnavailable(Unavailable):
+    code, message = "database_unavailable", "the database is unavailable; retry later"
+
+
+class StorageUnavailable(Unavailable):
+    code, message = "storage_unavailable", "object storage is unavailable; retry later"
+
+
+class NotReady(Unavailable):
+    code, message = "not_ready", "not ready"
+
+
+def request_id(request: Request) -> str:
+    return getattr(request.state, "request_id", "") or ""
+
+
+def render(request: Request, error: APIError) -> JSONResponse:
+    rid = request_id(request)
+    body = {"error": {"code": error.code, "message": error.message, "request_id": rid}}
+    headers = {**error.headers, REQUEST_ID_HEADER: rid} if rid else dict(error.headers)
+    return JSONResponse(body, status_code=error.status, headers=headers)
+
+
+# Status -> error for what the router raises itself (unknown path, wrong method).
+FROM_HTTP_STATUS: Mapping[int, type[APIError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: TooLarge,
+    415: UnsupportedMediaType,
+    422: ValidationFailed,
+    503: Unavailable,
+}

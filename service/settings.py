@@ -1,0 +1,179 @@
+"""One typed, frozen settings object, read once from the environment at the edge.
+
+Everything else receives a `Settings`; nothing below this module reads `os.environ`. The
+variables are the contract in `provisioning/service_env.py` (plus the secrets ECS injects).
+A missing or invalid variable raises `SettingsError` whose message is one line naming it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import psycopg
+
+from service.filetypes import KNOWN_TYPE_IDS
+
+GIB = 1024**3
+DEFAULT_MAX_UPLOAD_BYTES = 5 * GIB
+DEFAULT_DB_POOL_MAX = 10
+DEFAULT_PRESIGN_TTL_SECONDS = 900
+# SigV4 presigned URLs cannot live longer than seven days.
+MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600
+MIN_ADMIN_KEY_LENGTH = 16
+
+_SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_REGION = re.compile(r"^[a-z]{2}(?:-[a-z]+)+-\d+$")
+
+
+class SettingsError(ValueError):
+    """A configuration variable is missing or invalid; str() is one line naming it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    tenant: str
+    database_url: str
+    s3_bucket: str
+    aws_region: str
+    admin_key: str
+    s3_endpoint_url: str | None = None
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    allowed_types: tuple[str, ...] = KNOWN_TYPE_IDS
+    db_pool_max: int = DEFAULT_DB_POOL_MAX
+    presign_ttl_seconds: int = DEFAULT_PRESIGN_TTL_SECONDS
+    host: str = "0.0.0.0"
+    port: int = 8000
+    migrate: bool = True
+
+    def __repr__(self) -> str:
+        # Never print secrets (the admin key, a password inside the database URL).
+        return f"Settings(tenant={self.tenant!r}, s3_bucket={self.s3_bucket!r}, ...)"
+
+
+def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
+    """Build `Settings` from `environ` (default: the process environment)."""
+    env = Env(os.environ if environ is None else environ)
+    return Settings(
+        tenant=env.pattern("SILO_TENANT", _SLUG, "a lowercase slug like `acme-learning`"),
+        database_url=_database_url(env),
+        s3_bucket=env.pattern("S3_BUCKET", _BUCKET, "a valid S3 bucket name"),
+        aws_region=env.pattern("AWS_REGION", _REGION, "an AWS region like `eu-west-1`"),
+        admin_key=_admin_key(env),
+        s3_endpoint_url=_endpoint_url(env),
+        max_upload_bytes=env.integer("SILO_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, low=1),
+        allowed_types=_allowed_types(env),
+        db_pool_max=env.integer("SILO_DB_POOL_MAX", DEFAULT_DB_POOL_MAX, low=1, high=1000),
+        presign_ttl_seconds=env.integer(
+            "SILO_PRESIGN_TTL_SECONDS",
+            DEFAULT_PRESIGN_TTL_SECONDS,
+            low=1,
+            high=MAX_PRESIGN_TTL_SECONDS,
+        ),
+        host=env.optional("HOST") or "0.0.0.0",
+        port=env.integer("PORT", 8000, low=1, high=65535),
+        migrate=env.boolean("SILO_MIGRATE", True),
+    )
+
+
+class Env:
+    """Typed reads of one mapping, each failing with a one-line `SettingsError`."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def optional(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def required(self, name: str, hint: str = "") -> str:
+        value = self.optional(name)
+        if value is None:
+            raise SettingsError(f"{name} is not set{': ' + hint if hint else ''}")
+        return value
+
+    def pattern(self, name: str, regex: re.Pattern[str], hint: str) -> str:
+        value = self.required(name, hint)
+        if not regex.match(value):
+            raise SettingsError(f"{name}={value!r} is invalid: expected {hint}")
+        return value
+
+    def integer(self, name: str, default: int, *, low: int, high: int | None = None) -> int:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw.replace("_", ""))
+        except ValueError:
+            raise SettingsError(f"{name}={raw!r} is invalid: expected an integer") from None
+        if value < low or (high is not None and value > high):
+            bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise SettingsError(f"{name}={raw!r} is invalid: expected an integer {bounds}")
+        return value
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        lowered = raw.lower()
+        if lowered in ("1", "true", "yes", "on"):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{name}={raw!r} is invalid: expected 1/0, true/false, yes/no")
+
+
+def _database_url(env: Env) -> str:
+    url = env.optional("DATABASE_URL")
+    if url is not None:
+        try:
+            psycopg.conninfo.conninfo_to_dict(url)
+        except psycopg.ProgrammingError:
+            # The message may echo a password: name the variable only.
+            raise SettingsError("DATABASE_URL is invalid: not a PostgreSQL URL") from None
+        return url
+    hint = "set DATABASE_URL, or DATABASE_HOST/PORT/USER/PASSWORD/NAME"
+    host = env.required("DATABASE_HOST", hint)
+    port = env.integer("DATABASE_PORT", 5432, low=1, high=65535)
+    user = env.required("DATABASE_USER", hint)
+    password = env.optional("DATABASE_PASSWORD")
+    name = env.required("DATABASE_NAME", hint)
+    parts = {"host": host, "port": port, "user": user, "dbname": name}
+    if password is not None:
+        parts["password"] = password
+    return psycopg.conninfo.make_conninfo(**parts)
+
+
+def _admin_key(env: Env) -> str:
+    key = env.required("SILO_ADMIN_KEY", "the bootstrap admin API key")
+    if len(key) < MIN_ADMIN_KEY_LENGTH:
+        raise SettingsError(
+            f"SILO_ADMIN_KEY is invalid: expected at least {MIN_ADMIN_KEY_LENGTH} characters"
+        )
+    return key
+
+
+def _endpoint_url(env: Env) -> str | None:
+    url = env.optional("S3_ENDPOINT_URL")
+    if url is not None and not re.match(r"^https?://[^/\s]+", url):
+        raise SettingsError(f"S3_ENDPOINT_URL={url!r} is invalid: expected an http(s) URL")
+    return url
+
+
+def _allowed_types(env: Env) -> tuple[str, ...]:
+    raw = env.optional("SILO_ALLOWED_TYPES")
+    if raw is None:
+        return KNOWN_TYPE_IDS
+    ids = [item.strip().lower() for item in raw.split(",") if item.strip()]
+    if not ids:
+        return KNOWN_TYPE_IDS
+    unknown = [item for item in ids if item not in KNOWN_TYPE_IDS]
+    if unknown:
+        raise SettingsError(
+            f"SILO_ALLOWED_TYPES is invalid: unknown type(s) {', '.join(unknown)} "
+            f"(known: {', '.join(KNOWN_TYPE_IDS)})"
+        )
+    return tuple(dict.fromkeys(ids))

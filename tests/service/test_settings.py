@@ -1,0 +1,115 @@
+"""Settings from the environment: defaults, both database forms, and one-line errors that name
+the variable."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+
+from service.filetypes import KNOWN_TYPE_IDS
+from service.settings import GIB, SettingsError, from_environ
+
+BASE = {
+    "SILO_TENANT": "acme",
+    "DATABASE_URL": "postgresql://u:p@db:5432/acme",
+    "S3_BUCKET": "silo-acme",
+    "AWS_REGION": "eu-west-1",
+    "SILO_ADMIN_KEY": "x" * 32,
+}
+
+
+def test_defaults():
+    settings = from_environ(BASE)
+    assert settings.max_upload_bytes == 5 * GIB
+    assert settings.allowed_types == KNOWN_TYPE_IDS
+    assert settings.port == 8000
+    assert settings.migrate is True
+    assert settings.s3_endpoint_url is None
+    assert settings.presign_ttl_seconds == 900
+
+
+def test_database_from_parts_as_ecs_gives_them():
+    env = {k: v for k, v in BASE.items() if k != "DATABASE_URL"}
+    env |= {
+        "DATABASE_HOST": "db.internal",
+        "DATABASE_PORT": "6543",
+        "DATABASE_USER": "silo",
+        "DATABASE_PASSWORD": "p@ss word'\"",
+        "DATABASE_NAME": "acme",
+    }
+    info = psycopg.conninfo.conninfo_to_dict(from_environ(env).database_url)
+    assert info == {
+        "host": "db.internal",
+        "port": "6543",
+        "user": "silo",
+        "password": "p@ss word'\"",
+        "dbname": "acme",
+    }
+
+
+def test_overrides_are_parsed():
+    settings = from_environ(
+        BASE
+        | {
+            "SILO_MAX_UPLOAD_BYTES": "1048576",
+            "SILO_ALLOWED_TYPES": " pdf, PNG ,,pdf",
+            "SILO_DB_POOL_MAX": "7",
+            "SILO_PRESIGN_TTL_SECONDS": "60",
+            "S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+            "PORT": "8123",
+            "SILO_MIGRATE": "0",
+        }
+    )
+    assert settings.max_upload_bytes == 1048576
+    assert settings.allowed_types == ("pdf", "png")
+    assert (settings.db_pool_max, settings.presign_ttl_seconds, settings.port) == (7, 60, 8123)
+    assert settings.s3_endpoint_url == "http://127.0.0.1:9000"
+    assert settings.migrate is False
+
+
+@pytest.mark.parametrize(
+    ("change", "variable"),
+    [
+        ({"SILO_TENANT": None}, "SILO_TENANT"),
+        ({"SILO_TENANT": "Not A Slug"}, "SILO_TENANT"),
+        ({"S3_BUCKET": None}, "S3_BUCKET"),
+        ({"S3_BUCKET": "UPPER_case"}, "S3_BUCKET"),
+        ({"AWS_REGION": None}, "AWS_REGION"),
+        ({"SILO_ADMIN_KEY": None}, "SILO_ADMIN_KEY"),
+        ({"SILO_ADMIN_KEY": "short"}, "SILO_ADMIN_KEY"),
+        ({"DATABASE_URL": None}, "DATABASE_HOST"),
+        ({"DATABASE_URL": "not a url = = ="}, "DATABASE_URL"),
+        ({"SILO_MAX_UPLOAD_BYTES": "lots"}, "SILO_MAX_UPLOAD_BYTES"),
+        ({"SILO_MAX_UPLOAD_BYTES": "0"}, "SILO_MAX_UPLOAD_BYTES"),
+        ({"SILO_ALLOWED_TYPES": "pdf,exe"}, "SILO_ALLOWED_TYPES"),
+        ({"SILO_DB_POOL_MAX": "-1"}, "SILO_DB_POOL_MAX"),
+        ({"SILO_PRESIGN_TTL_SECONDS": "9999999"}, "SILO_PRESIGN_TTL_SECONDS"),
+        ({"S3_ENDPOINT_URL": "ftp://x"}, "S3_ENDPOINT_URL"),
+        ({"PORT": "70000"}, "PORT"),
+        ({"SILO_MIGRATE": "maybe"}, "SILO_MIGRATE"),
+    ],
+)
+def test_a_bad_variable_is_named_in_one_line(change, variable):
+    env = dict(BASE)
+    for name, value in change.items():
+        if value is None:
+            env.pop(name)
+        else:
+            env[name] = value
+    with pytest.raises(SettingsError) as caught:
+        from_environ(env)
+    message = str(caught.value)
+    assert variable in message
+    assert "\n" not in message
+
+
+def test_database_url_errors_do_not_echo_the_password():
+    with pytest.raises(SettingsError) as caught:
+        from_environ(BASE | {"DATABASE_URL": "host=x password=hunter2 bogus"})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_repr_hides_secrets():
+    settings = from_environ(BASE)
+    assert "xxxxxxxx" not in repr(settings)
+    assert "p@db" not in repr(settings)
