@@ -1,0 +1,338 @@
+"""`silo dev`: every tenant of the catalogue on this machine, no Docker, no cloud.
+
+One PostgreSQL (a throwaway local cluster, or `--database-url`) with a database per tenant, one
+S3 endpoint (moto's server mode, or `--s3-endpoint`) with a bucket per tenant, and one
+`python -m service` per tenant on its own port, started with exactly the environment the
+Pulumi task definition gives that tenant (`provisioning.service_env`), with local values.
+
+Prints a table (tenant, URL, admin key, bucket), writes it as JSON to the state file, then
+watches: a child that dies is reported (exit code and last log lines) and the others keep
+running. Ctrl-C or SIGTERM stops every child, removes the temporary data and the state file.
+Each child's output goes to `<logs>/<slug>.log` (default `.silo/logs/`, next to the state file);
+logs are kept after exit so a crash can be read afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from provisioning import dev_backends
+from provisioning.dev_processes import ServiceProcess, describe_exit, stop_all, wait_ready
+from provisioning.dev_state import (
+    DEFAULT_STATE_FILE,
+    TenantEndpoint,
+    format_table,
+    state_document,
+    write_state,
+)
+from provisioning.service_env import local_secret_environment, service_environment
+
+# The Pulumi stack name the local run stands for: it goes into the names tenants/ derives
+# (bucket names), so local buckets never look like a deployed stack's.
+LOCAL_STACK = "dev"
+DEFAULT_READY_TIMEOUT = 60.0
+WATCH_INTERVAL = 0.2
+
+
+class Shutdown(Exception):
+    """Raised in the main thread by SIGTERM/SIGHUP: stop everything and exit."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tenants", default="tenants.yaml", metavar="FILE", help="default: %(default)s"
+    )
+    parser.add_argument(
+        "--state",
+        default=str(DEFAULT_STATE_FILE),
+        metavar="FILE",
+        help="where to write URLs and admin keys as JSON (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--logs",
+        metavar="DIR",
+        help="per-tenant service logs (default: a logs/ directory next to the state file)",
+    )
+    parser.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="use this PostgreSQL server instead of a throwaway local one "
+        "(databases created here are dropped on exit)",
+    )
+    parser.add_argument(
+        "--s3-endpoint",
+        metavar="URL",
+        help="use this S3 endpoint instead of a local moto server "
+        "(credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY; buckets created here "
+        "are emptied and deleted on exit)",
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=DEFAULT_READY_TIMEOUT,
+        metavar="SECONDS",
+        help="how long to wait for every service's /readyz (default: %(default)s)",
+    )
+
+
+@dataclass(frozen=True)
+class TenantPlan:
+    """Everything needed to start one tenant's service, computed before anything starts."""
+
+    slug: str
+    bucket: str
+    database: str
+    port: int
+    admin_key: str
+    env: dict[str, str]
+
+
+def child_environment(
+    target, *, database_user: str, database_password: str, admin_key: str, extra: dict[str, str]
+) -> dict[str, str]:
+    """The whole environment of one child: nothing inherited but PATH, so a DATABASE_URL or
+    AWS_PROFILE in the caller's shell cannot change what the service sees."""
+    return {
+        "PATH": os.environ.get("PATH", os.defpath),
+        # Logs reach the log file as they happen, not when a buffer fills.
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+        **service_environment(target),
+        **local_secret_environment(database_user, database_password, admin_key),
+    }
+
+
+def local_names(catalogue, tenant, region: str):
+    """The tenant's names (bucket, database, ...) for the local stack, from tenants/."""
+    from tenants import names
+
+    scope = names.Scope(catalogue.platform.name, LOCAL_STACK)
+    return names.for_tenant(scope, tenant, account_id=names.LOCAL_ACCOUNT_ID, region=region)
+
+
+def plan_tenants(catalogue, backends: dev_backends.Backends, ports: list[int]) -> list[TenantPlan]:
+    """One plan per tenant: names from tenants/, environment from provisioning.service_env."""
+    from provisioning.targets import service_target
+
+    plans = []
+    for tenant, port in zip(catalogue.tenants, ports, strict=True):
+        names = local_names(catalogue, tenant, backends.region)
+        target = service_target(
+            tenant,
+            names,
+            region=backends.region,
+            database_host=backends.database_host,
+            database_port=backends.database_port,
+            port=port,
+            s3_endpoint_url=backends.s3_endpoint_url,
+        )
+        admin_key = secrets.token_urlsafe(32)
+        env = child_environment(
+            target,
+            database_user=backends.database_user,
+            database_password=backends.database_password,
+            admin_key=admin_key,
+            extra={
+                # Local only: the services listen on loopback, not every interface.
+                "HOST": "127.0.0.1",
+                **backends.aws_credentials,
+            },
+        )
+        plans.append(
+            TenantPlan(tenant.slug, names.bucket, names.database_name, port, admin_key, env)
+        )
+    return plans
+
+
+@contextlib.contextmanager
+def signals_raise_shutdown() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise `Shutdown` (SIGINT already raises KeyboardInterrupt)."""
+
+    def handler(signum, frame):
+        raise Shutdown(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextlib.contextmanager
+def signals_ignored() -> Iterator[None]:
+    """While cleaning up, a second Ctrl-C or SIGTERM must not leave children behind."""
+    sigs = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in sigs}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def endpoints(plans: list[TenantPlan], processes: list[ServiceProcess]) -> list[TenantEndpoint]:
+    result = []
+    for plan, process in zip(plans, processes, strict=True):
+        if process.exit_code is not None:
+            status = "exited"
+        elif process.ready:
+            status = "running"
+        else:
+            status = "not ready"
+        result.append(
+            TenantEndpoint(
+                slug=plan.slug,
+                url=process.url,
+                admin_key=plan.admin_key,
+                bucket=plan.bucket,
+                database=plan.database,
+                pid=process.pid,
+                log=str(process.log_path),
+                status=status,
+                exit_code=process.exit_code,
+            )
+        )
+    return result
+
+
+def refuse_if_running(state_path: Path) -> str | None:
+    """A message when another `silo dev` owning this state file is still alive."""
+    import json
+
+    try:
+        pid = json.loads(state_path.read_text()).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not isinstance(pid, int) or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return f"another `silo dev` (pid {pid}) is using {state_path}; stop it or pass --state"
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    import tenants
+    from tenants import names
+
+    state_path = Path(args.state)
+    logs_dir = Path(args.logs) if args.logs else state_path.parent / "logs"
+    problem = refuse_if_running(state_path)
+    if problem:
+        print(f"silo dev: {problem}", file=sys.stderr)
+        return 2
+    try:
+        catalogue = tenants.load_catalogue(args.tenants)
+    except (tenants.CatalogueError, OSError) as exc:
+        print(f"silo dev: {exc}", file=sys.stderr)
+        return 2
+    if not catalogue.tenants:
+        print(f"silo dev: no tenants in {args.tenants}", file=sys.stderr)
+        return 2
+
+    started = time.monotonic()
+    processes: list[ServiceProcess] = []
+    state_written = False
+    with contextlib.ExitStack() as cleanup, signals_raise_shutdown():
+        try:
+            backends = cleanup.enter_context(
+                dev_backends.running_backends(
+                    args.database_url,
+                    args.s3_endpoint,
+                    say,
+                    database_user=names.DATABASE_USER,
+                )
+            )
+            from provisioning.local import free_port
+
+            plans = plan_tenants(catalogue, backends, [free_port() for _ in catalogue.tenants])
+            for plan in plans:
+                backends.create_tenant_storage(plan.database, plan.bucket)
+            # Registered after the backends, so it runs first: children stop before their
+            # database and bucket go away.
+            cleanup.callback(stop_all, processes)
+            for plan in plans:
+                process = ServiceProcess(
+                    plan.slug, plan.port, plan.env, logs_dir / f"{plan.slug}.log"
+                )
+                processes.append(process)
+                process.start()
+            say(f"starting {len(plans)} service(s); logs in {logs_dir}/")
+            reported: set[str] = set()
+
+            def report_exit(process: ServiceProcess) -> None:
+                reported.add(process.slug)
+                print(describe_exit(process), file=sys.stderr, flush=True)
+
+            slow = wait_ready(processes, args.ready_timeout, report_exit)
+            for process in slow:
+                say(f"tenant {process.slug}: not ready after {args.ready_timeout:.0f} s")
+            document = state_document(
+                endpoints(plans, processes),
+                pid=os.getpid(),
+                database=backends.describe_database(),
+                s3_endpoint=backends.s3_endpoint_url,
+            )
+            write_state(state_path, document)
+            state_written = True
+            say("")
+            say(format_table(endpoints(plans, processes)))
+            say("")
+            ready = sum(p.ready for p in processes)
+            say(
+                f"{ready}/{len(processes)} tenant(s) ready in {time.monotonic() - started:.1f} s;"
+                f" state in {state_path}; Ctrl-C to stop"
+            )
+            return watch(plans, processes, reported, report_exit, state_path, document)
+        except (KeyboardInterrupt, Shutdown) as exc:
+            reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
+            say(f"\nstopping ({reason}) ...")
+            return 0
+        except (dev_backends.BackendError, OSError) as exc:
+            print(f"silo dev: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            with signals_ignored():
+                if state_written:
+                    state_path.unlink(missing_ok=True)
+                cleanup.close()
+            say("stopped; temporary data removed")
+
+
+def watch(plans, processes, reported, report_exit, state_path, document) -> int:
+    """Until a signal: report children that die (once), keep the state file current."""
+    while True:
+        changed = False
+        for process in processes:
+            if process.poll() is not None and process.slug not in reported:
+                report_exit(process)
+                changed = True
+        if changed:
+            document = {
+                **document,
+                "tenants": state_document(endpoints(plans, processes))["tenants"],
+            }
+            write_state(state_path, document)
+            alive = [p for p in processes if p.exit_code is None]
+            if not alive:
+                print("silo dev: every service has exited", file=sys.stderr, flush=True)
+                return 1
+            say(f"{len(alive)} tenant(s) still running: {', '.join(p.slug for p in alive)}")
+        time.sleep(WATCH_INTERVAL)
