@@ -1,0 +1,99 @@
+"""The taxonomy: GET /categories, /languages, /roles (read scope); admins create (POST),
+rename (PATCH) and delete (DELETE; 409 `in_use` while files use the entry)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from service import auth, errors, inputs, taxonomy
+from service.taxonomy import CATEGORY, LANGUAGE, ROLE, Kind
+
+
+class AlreadyExists(errors.APIError):
+    status, code, message = 409, "already_exists", "an entry with this name already exists"
+
+
+class InUse(errors.APIError):
+    status, code, message = 409, "in_use", "the entry is still used by files"
+
+
+def api_error(exc: taxonomy.TaxonomyError) -> errors.APIError:
+    """The API error for a taxonomy error (also used by the files routes)."""
+    if isinstance(exc, taxonomy.InvalidValue):
+        return errors.ValidationFailed(exc.message)
+    if isinstance(exc, taxonomy.NotFound):
+        return errors.NotFound(exc.message)
+    if isinstance(exc, taxonomy.InUse):
+        return InUse(exc.message)
+    if isinstance(exc, taxonomy.Conflict):
+        return AlreadyExists(exc.message)
+    return errors.BadRequest(exc.message)
+
+
+def _only(body: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise errors.ValidationFailed(f"unknown field(s): {', '.join(unknown)}")
+
+
+def _handlers(kind: Kind):
+    path = "/" + kind.table
+    item = path + "/{key}"
+
+    async def list_(request: Request) -> Response:
+        await auth.require(request, "read")
+        async with request.app.state.pool.connection() as conn:
+            items = await taxonomy.list_entries(conn, kind)
+        return JSONResponse({"items": items})
+
+    async def create(request: Request) -> Response:
+        await auth.require(request, "admin")
+        body = await inputs.json_object(request)
+        _only(body, {"code", "name"} if kind is LANGUAGE else {"name"})
+        if kind is LANGUAGE and "code" not in body:
+            raise errors.ValidationFailed("`code` is required")
+        if "name" not in body:
+            raise errors.ValidationFailed("`name` is required")
+        try:
+            async with request.app.state.pool.connection() as conn:
+                entry = await taxonomy.create_entry(conn, kind, body["name"], body.get("code"))
+        except taxonomy.TaxonomyError as exc:
+            raise api_error(exc) from None
+        location = f"{path}/{entry[kind.key]}"
+        return JSONResponse(entry, status_code=201, headers={"Location": location})
+
+    async def rename(request: Request) -> Response:
+        await auth.require(request, "admin")
+        body = await inputs.json_object(request)
+        _only(body, {"name"})
+        if "name" not in body:
+            raise errors.ValidationFailed("`name` is required")
+        try:
+            async with request.app.state.pool.connection() as conn:
+                entry = await taxonomy.rename_entry(
+                    conn, kind, request.path_params["key"], body["name"]
+                )
+        except taxonomy.TaxonomyError as exc:
+            raise api_error(exc) from None
+        return JSONResponse(entry)
+
+    async def delete(request: Request) -> Response:
+        await auth.require(request, "admin")
+        try:
+            async with request.app.state.pool.connection() as conn:
+                await taxonomy.delete_entry(conn, kind, request.path_params["key"])
+        except taxonomy.TaxonomyError as exc:
+            raise api_error(exc) from None
+        return Response(status_code=204)
+
+    return [
+        Route(path, list_, methods=["GET"], name=f"list_{kind.table}"),
+        Route(path, create, methods=["POST"], name=f"create_{kind.name}"),
+        Route(item, rename, methods=["PATCH"], name=f"rename_{kind.name}"),
+        Route(item, delete, methods=["DELETE"], name=f"delete_{kind.name}"),
+    ]
+
+
+routes = [*_handlers(CATEGORY), *_handlers(LANGUAGE), *_handlers(ROLE)]
