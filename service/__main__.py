@@ -1,0 +1,71 @@
+"""`python -m service`: apply migrations (unless SILO_MIGRATE=0), then serve on $PORT.
+
+`python -m service migrate` only applies migrations. A configuration problem stops start-up
+with one line naming the variable (exit status 2). uvicorn handles SIGTERM/SIGINT: it stops
+accepting connections, lets in-flight requests finish, then runs the lifespan shutdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+import psycopg
+import uvicorn
+
+from service.migrate import MigrationError, migrate
+from service.settings import Settings, SettingsError, from_environ
+
+log = logging.getLogger("silo")
+
+
+def _migrate(settings: Settings) -> int:
+    try:
+        applied = migrate(settings.database_url)
+    except (MigrationError, psycopg.Error) as exc:
+        print(f"silo: migrations failed: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
+    log.info("migrations applied: %s", ", ".join(applied) if applied else "none pending")
+    return 0
+
+
+def _serve(settings: Settings) -> int:
+    from service.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        proxy_headers=True,
+        forwarded_allow_ips="*",
+        server_header=False,
+        log_level="info",
+        # Behind the ALB: keep idle connections longer than its 60 s idle timeout.
+        timeout_keep_alive=65,
+    )
+    uvicorn.Server(config).run()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
+    parser.add_argument("command", nargs="?", choices=["serve", "migrate"], default="serve")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        settings = from_environ()
+    except SettingsError as exc:
+        print(f"silo: configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "migrate":
+        return _migrate(settings)
+    if settings.migrate:
+        status = _migrate(settings)
+        if status:
+            return status
+    return _serve(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The ASGI application: `create_app(settings=None)` (ASGI factory for `uvicorn --factory`).
+
+The app is assembled explicitly. The database pool, the object storage client and the
+authenticator are built once in the lifespan and handed to handlers through `app.state`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import psycopg
+import psycopg_pool
+from botocore.exceptions import BotoCoreError, ClientError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from service import errors, openapi
+from service.auth import Authenticator
+from service.db import open_pool
+from service.pagination import CursorCodec
+from service.requestid import RequestIdMiddleware
+from service.routes import files, health, keys
+from service.settings import Settings, from_environ
+
+log = logging.getLogger("silo")
+
+
+def _build_storage(settings: Settings):
+    from service.storage import S3Storage
+
+    return S3Storage(
+        bucket=settings.s3_bucket,
+        region=settings.aws_region,
+        endpoint_url=settings.s3_endpoint_url,
+    )
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, errors.APIError)
+    if exc.status >= 500:
+        log.warning("%s %s -> %s %s", request.method, request.url.path, exc.status, exc.message)
+    return errors.render(request, exc)
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error_class = errors.FROM_HTTP_STATUS.get(exc.status_code, errors.BadRequest)
+    error = error_class()
+    error.headers.update(exc.headers or {})
+    return errors.render(request, error)
+
+
+async def _database_error(request: Request, exc: Exception) -> Response:
+    log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
+    return errors.render(request, errors.DatabaseUnavailable())
+
+
+async def _storage_error(request: Request, exc: Exception) -> Response:
+    log.warning("storage unavailable on %s %s: %r", request.method, request.url.path, exc)
+    return errors.render(request, errors.StorageUnavailable())
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    # The traceback goes to the log (uvicorn logs the re-raised exception); the client gets
+    # only the request id to quote.
+    return errors.render(request, errors.InternalError())
+
+
+async def _openapi(request: Request) -> Response:
+    return JSONResponse(openapi.document())
+
+
+def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
+    """The application for one tenant. `storage` replaces the S3 client (an ObjectStorage)."""
+    settings = settings or from_environ()
+    # Imported here: the storage module is the S3 seam; the app module itself stays importable
+    # (e.g. for the OpenAPI document) without it.
+    from service.storage import StorageError
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        pool = await open_pool(settings)
+        own_storage = storage is None
+        app.state.storage = _build_storage(settings) if own_storage else storage
+        app.state.pool = pool
+        app.state.authenticator = Authenticator(settings.admin_key, pool)
+        log.info("silo service for tenant %s started", settings.tenant)
+        try:
+            yield
+        finally:
+            if own_storage and hasattr(app.state.storage, "aclose"):
+                await app.state.storage.aclose()
+            await pool.close()
+            log.info("silo service for tenant %s stopped", settings.tenant)
+
+    app = Starlette(
+        routes=[
+            *health.routes,
+            Route("/openapi.json", _openapi, methods=["GET"]),
+            *keys.routes,
+            *files.routes,
+        ],
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers={
+            errors.APIError: _api_error,
+            HTTPException: _http_exception,
+            psycopg.OperationalError: _database_error,
+            psycopg_pool.PoolTimeout: _database_error,
+            BotoCoreError: _storage_error,
+            ClientError: _storage_error,
+            StorageError: _storage_error,
+            Exception: _internal_error,
+        },
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    # Cursors are signed with a key every instance of the tenant shares.
+    app.state.cursors = CursorCodec(settings.admin_key)
+    return app

@@ -1,0 +1,84 @@
+"""API keys: generation, hashing, and turning an `Authorization` header into a principal.
+
+Keys are `silo_` + 43 random URL-safe characters (256 bits). Only their sha256 is stored; a
+high-entropy key needs no slow hash, and lookup by hash lets the database index find it. The
+final comparison is constant-time. The bootstrap key (SILO_ADMIN_KEY) is never stored: it is
+compared against the setting and acts as an admin key with the id "admin".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from service import errors
+from service.repository import keys as keys_repo
+
+SCOPES = ("read", "write", "admin")
+KEY_PREFIX = "silo_"
+BOOTSTRAP_KEY_ID = "admin"
+# Long enough to tell keys apart in a listing, far too short to guess the rest.
+DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 6
+MAX_PRESENTED_KEY_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        # admin is a superset: an admin key may also read and write.
+        return scope in self.scopes or "admin" in self.scopes
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of `Bearer <token>` (scheme case-insensitive), or None."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_PRESENTED_KEY_LENGTH:
+        return None
+    return token
+
+
+class Authenticator:
+    def __init__(self, admin_key: str, pool) -> None:
+        self._admin_hash = hash_key(admin_key)
+        self._pool = pool
+
+    async def authenticate(self, header: str | None) -> Principal:
+        token = bearer_token(header)
+        if token is None:
+            raise errors.Unauthorized()
+        presented = hash_key(token)
+        if hmac.compare_digest(presented, self._admin_hash):
+            return Principal(BOOTSTRAP_KEY_ID, frozenset(SCOPES))
+        async with self._pool.connection() as conn:
+            row = await keys_repo.find_by_hash(conn, presented)
+        if row is None or not hmac.compare_digest(bytes(row["key_hash"]), presented):
+            raise errors.Unauthorized()
+        return Principal(str(row["id"]), frozenset(row["scopes"]))
+
+
+async def require(request: Request, scope: str) -> Principal:
+    """The caller's principal, if it holds `scope`; else 401 (no/unknown key) or 403."""
+    authenticator: Authenticator = request.app.state.authenticator
+    principal = await authenticator.authenticate(request.headers.get("authorization"))
+    if not principal.allows(scope):
+        raise errors.Forbidden(f"this API key lacks the `{scope}` scope")
+    request.state.principal = principal
+    return principal

@@ -1,0 +1,379 @@
+"""The OpenAPI 3.1 document of the API, written by hand next to the code it describes.
+
+A test checks that every route the application serves appears here with its methods, so the
+two cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from service import metadata
+from service.auth import SCOPES
+from service.filetypes import KNOWN_TYPE_IDS
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, **_json(_ref("Error"))}
+
+
+_NULLABLE_TEXT = {"type": ["string", "null"]}
+_FILE_ID = {
+    "name": "file_id",
+    "in": "path",
+    "required": True,
+    "description": "The file's id; anything that is not a known UUID is 404.",
+    "schema": {"type": "string", "format": "uuid"},
+}
+_AUTH_ERRORS = {
+    "401": _error("No API key, or an unknown one"),
+    "403": _error("The key lacks the scope this operation needs"),
+    "503": _error("The database or object storage is unavailable"),
+}
+
+_SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+            "error": {
+                "type": "object",
+                "required": ["code", "message", "request_id"],
+                "properties": {
+                    "code": {
+                        "type": "string",
+                        "examples": ["validation_error", "unsupported_type", "type_mismatch"],
+                    },
+                    "message": {"type": "string"},
+                    "request_id": {"type": "string"},
+                },
+            }
+        },
+    },
+    "File": {
+        "type": "object",
+        "required": [
+            "id",
+            "title",
+            "description",
+            "category",
+            "language",
+            "roles",
+            "filename",
+            "content_type",
+            "type",
+            "size",
+            "sha256",
+            "created_at",
+            "updated_at",
+            "uploaded_by",
+        ],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "title": {"type": "string", "minLength": 1, "maxLength": metadata.TITLE_MAX},
+            "description": {**_NULLABLE_TEXT, "maxLength": metadata.DESCRIPTION_MAX},
+            "category": {**_NULLABLE_TEXT, "maxLength": metadata.CATEGORY_MAX},
+            "language": {**_NULLABLE_TEXT, "description": "BCP 47 tag, e.g. en or pt-BR"},
+            "roles": {"type": "array", "items": {"type": "string"}},
+            "filename": {"type": "string", "description": "The client's file name, sanitized"},
+            "content_type": {"type": "string", "description": "The detected content type"},
+            "type": {"type": "string", "enum": list(KNOWN_TYPE_IDS)},
+            "size": {"type": "integer", "minimum": 1},
+            "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "updated_at": {"type": "string", "format": "date-time"},
+            "uploaded_by": {
+                "type": "string",
+                "description": "The uploading key's id, or `admin` for the bootstrap key",
+            },
+        },
+    },
+    "FilePage": {
+        "type": "object",
+        "required": ["items", "next_cursor"],
+        "properties": {
+            "items": {"type": "array", "items": _ref("File")},
+            "next_cursor": {"type": ["string", "null"]},
+        },
+    },
+    "FileUpload": {
+        "type": "object",
+        "required": ["file", "title"],
+        "properties": {
+            "file": {"type": "string", "contentMediaType": "application/octet-stream"},
+            "title": {"type": "string", "minLength": 1, "maxLength": metadata.TITLE_MAX},
+            "description": {"type": "string", "maxLength": metadata.DESCRIPTION_MAX},
+            "category": {"type": "string", "maxLength": metadata.CATEGORY_MAX},
+            "language": {"type": "string"},
+            "roles": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "FilePatch": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "title": {"type": "string", "minLength": 1, "maxLength": metadata.TITLE_MAX},
+            "description": {**_NULLABLE_TEXT, "maxLength": metadata.DESCRIPTION_MAX},
+            "category": {**_NULLABLE_TEXT, "maxLength": metadata.CATEGORY_MAX},
+            "language": _NULLABLE_TEXT,
+            "roles": {"type": ["array", "null"], "items": {"type": "string"}},
+        },
+    },
+    "DownloadURL": {
+        "type": "object",
+        "required": ["url", "expires_at"],
+        "properties": {
+            "url": {"type": "string", "format": "uri"},
+            "expires_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "KeyRequest": {
+        "type": "object",
+        "required": ["name", "scopes"],
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "scopes": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string", "enum": list(SCOPES)},
+            },
+        },
+    },
+    "Key": {
+        "type": "object",
+        "required": ["id", "name", "prefix", "scopes", "created_at"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "name": {"type": "string"},
+            "prefix": {"type": "string", "description": "The key's first characters"},
+            "scopes": {"type": "array", "items": {"type": "string", "enum": list(SCOPES)}},
+            "created_at": {"type": "string", "format": "date-time"},
+        },
+    },
+    "NewKey": {
+        "allOf": [
+            _ref("Key"),
+            {
+                "type": "object",
+                "required": ["key"],
+                "properties": {"key": {"type": "string", "description": "Shown only once"}},
+            },
+        ]
+    },
+    "KeyList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": _ref("Key")}},
+    },
+}
+
+_PATHS: dict[str, Any] = {
+    "/healthz": {
+        "get": {
+            "summary": "Liveness: the process answers (touches no dependency)",
+            "security": [],
+            "responses": {"200": {"description": "Alive", **_json({"type": "object"})}},
+        }
+    },
+    "/readyz": {
+        "get": {
+            "summary": "Readiness: the database and the bucket are reachable",
+            "security": [],
+            "responses": {
+                "200": {"description": "Ready", **_json({"type": "object"})},
+                "503": _error("Not ready; the message names what is unreachable"),
+            },
+        }
+    },
+    "/openapi.json": {
+        "get": {
+            "summary": "This document",
+            "security": [],
+            "responses": {"200": {"description": "OpenAPI 3.1", **_json({"type": "object"})}},
+        }
+    },
+    "/files": {
+        "post": {
+            "summary": "Upload a file with its metadata (scope: write)",
+            "description": (
+                "multipart/form-data, streamed. The type is detected from the content and must "
+                "be allowed for the tenant and agree with the declared content type and the file "
+                "name extension. Send the metadata fields before the `file` part so that invalid "
+                "metadata is rejected before any byte is stored."
+            ),
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "multipart/form-data": {
+                        "schema": _ref("FileUpload"),
+                        "encoding": {"roles": {"style": "form", "explode": True}},
+                    }
+                },
+            },
+            "responses": {
+                "201": {
+                    "description": "Stored",
+                    "headers": {"Location": {"schema": {"type": "string"}}},
+                    **_json(_ref("File")),
+                },
+                "400": _error("Malformed multipart body"),
+                "413": _error("The file exceeds SILO_MAX_UPLOAD_BYTES (code too_large)"),
+                "415": _error(
+                    "Not multipart (unsupported_media_type), type not accepted "
+                    "(unsupported_type) or content disagrees with name/type (type_mismatch)"
+                ),
+                "422": _error("Invalid metadata (validation_error) or an empty file (empty_file)"),
+                **_AUTH_ERRORS,
+            },
+        },
+        "get": {
+            "summary": "List files, newest first (scope: read)",
+            "parameters": [
+                {
+                    "name": "limit",
+                    "in": "query",
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                },
+                {
+                    "name": "cursor",
+                    "in": "query",
+                    "description": "The `next_cursor` of the previous page",
+                    "schema": {"type": "string"},
+                },
+            ],
+            "responses": {
+                "200": {"description": "One page", **_json(_ref("FilePage"))},
+                "400": _error("Bad limit (invalid_parameter) or cursor (invalid_cursor)"),
+                **_AUTH_ERRORS,
+            },
+        },
+    },
+    "/files/{file_id}": {
+        "parameters": [_FILE_ID],
+        "get": {
+            "summary": "One file (scope: read)",
+            "responses": {
+                "200": {"description": "The file", **_json(_ref("File"))},
+                "404": _error("No such file"),
+                **_AUTH_ERRORS,
+            },
+        },
+        "patch": {
+            "summary": "Change metadata (scope: write); null clears an optional field",
+            "requestBody": {"required": True, **_json(_ref("FilePatch"))},
+            "responses": {
+                "200": {"description": "The updated file", **_json(_ref("File"))},
+                "400": _error("The body is not JSON (invalid_json)"),
+                "404": _error("No such file"),
+                "422": _error("Invalid values or unknown fields (validation_error)"),
+                **_AUTH_ERRORS,
+            },
+        },
+        "delete": {
+            "summary": "Delete the file and its object (scope: write)",
+            "responses": {
+                "204": {"description": "Deleted"},
+                "404": _error("No such file"),
+                **_AUTH_ERRORS,
+            },
+        },
+    },
+    "/files/{file_id}/content": {
+        "parameters": [_FILE_ID],
+        "get": {
+            "summary": "Download: a presigned S3 URL (scope: read)",
+            "parameters": [
+                {
+                    "name": "redirect",
+                    "in": "query",
+                    "description": "false: answer with the URL as JSON instead of a 302",
+                    "schema": {"type": "boolean", "default": True},
+                }
+            ],
+            "responses": {
+                "302": {
+                    "description": "Redirect to the presigned URL",
+                    "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
+                },
+                "200": {"description": "redirect=false", **_json(_ref("DownloadURL"))},
+                "400": _error("Bad `redirect` value (invalid_parameter)"),
+                "404": _error("No such file"),
+                **_AUTH_ERRORS,
+            },
+        },
+    },
+    "/keys": {
+        "post": {
+            "summary": "Create an API key (scope: admin); the key is shown once",
+            "requestBody": {"required": True, **_json(_ref("KeyRequest"))},
+            "responses": {
+                "201": {
+                    "description": "Created",
+                    "headers": {"Location": {"schema": {"type": "string"}}},
+                    **_json(_ref("NewKey")),
+                },
+                "400": _error("The body is not JSON (invalid_json)"),
+                "422": _error("Invalid name or scopes (validation_error)"),
+                **_AUTH_ERRORS,
+            },
+        },
+        "get": {
+            "summary": "List API keys (scope: admin)",
+            "responses": {
+                "200": {"description": "The keys", **_json(_ref("KeyList"))},
+                **_AUTH_ERRORS,
+            },
+        },
+    },
+    "/keys/{key_id}": {
+        "parameters": [
+            {
+                "name": "key_id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "string", "format": "uuid"},
+            }
+        ],
+        "delete": {
+            "summary": "Revoke an API key (scope: admin)",
+            "responses": {
+                "204": {"description": "Revoked"},
+                "404": _error("No such key"),
+                **_AUTH_ERRORS,
+            },
+        },
+    },
+}
+
+_DOCUMENT: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Silo upload API",
+        "version": "1.0.0",
+        "description": (
+            "One tenant's upload API. Every error is "
+            '`{"error": {"code", "message", "request_id"}}`; every response carries X-Request-Id.'
+        ),
+    },
+    "security": [{"bearer": []}],
+    "paths": _PATHS,
+    "components": {
+        "schemas": _SCHEMAS,
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    """A fresh copy (callers may extend it without changing the next response)."""
+    return copy.deepcopy(_DOCUMENT)

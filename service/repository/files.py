@@ -1,0 +1,105 @@
+"""SQL for `files`. Listing takes composable filters so later ones (category, language, role,
+text search, dates) add a condition each without touching the pagination."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from psycopg import sql
+
+from service.pagination import Position
+
+Row = dict[str, Any]
+
+COLUMNS = (
+    "id",
+    "title",
+    "description",
+    "category",
+    "language",
+    "roles",
+    "filename",
+    "content_type",
+    "type",
+    "size",
+    "sha256",
+    "uploaded_by",
+    "created_at",
+    "updated_at",
+)
+_SELECT = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
+EDITABLE = ("title", "description", "category", "language", "roles")
+
+
+class Filter:
+    """One WHERE condition with its parameters, e.g. Filter("category = %s", [value])."""
+
+    def __init__(self, condition: str | sql.Composable, params: Sequence[Any] = ()) -> None:
+        self.condition = sql.SQL(condition) if isinstance(condition, str) else condition
+        self.params = list(params)
+
+
+async def insert(conn, *, file_id: uuid.UUID, object_key: str, values: Mapping[str, Any]) -> Row:
+    names = ["id", "object_key", *values]
+    cur = await conn.execute(
+        sql.SQL("INSERT INTO files ({}) VALUES ({}) RETURNING {}").format(
+            sql.SQL(", ").join(sql.Identifier(n) for n in names),
+            sql.SQL(", ").join(sql.Placeholder() for _ in names),
+            _SELECT,
+        ),
+        [file_id, object_key, *values.values()],
+    )
+    return await cur.fetchone()
+
+
+async def get(conn, file_id: uuid.UUID) -> Row | None:
+    cur = await conn.execute(
+        sql.SQL("SELECT {}, object_key FROM files WHERE id = %s").format(_SELECT), (file_id,)
+    )
+    return await cur.fetchone()
+
+
+async def list_page(
+    conn, *, limit: int, after: Position | None = None, filters: Sequence[Filter] = ()
+) -> list[Row]:
+    """Up to `limit` rows, newest first, strictly after `after` in that order."""
+    conditions = list(filters)
+    if after is not None:
+        conditions.append(Filter("(created_at, id) < (%s, %s)", [after.created_at, after.id]))
+    where = (
+        sql.SQL("WHERE ") + sql.SQL(" AND ").join(f.condition for f in conditions)
+        if conditions
+        else sql.SQL("")
+    )
+    params = [p for f in conditions for p in f.params]
+    cur = await conn.execute(
+        sql.SQL("SELECT {} FROM files {} ORDER BY created_at DESC, id DESC LIMIT %s").format(
+            _SELECT, where
+        ),
+        [*params, limit],
+    )
+    return await cur.fetchall()
+
+
+async def update(conn, file_id: uuid.UUID, changes: Mapping[str, Any]) -> Row | None:
+    assert set(changes) <= set(EDITABLE), changes
+    assignments = [
+        sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder()) for name in changes
+    ]
+    assignments.append(sql.SQL("updated_at = clock_timestamp()"))
+    cur = await conn.execute(
+        sql.SQL("UPDATE files SET {} WHERE id = %s RETURNING {}").format(
+            sql.SQL(", ").join(assignments), _SELECT
+        ),
+        [*changes.values(), file_id],
+    )
+    return await cur.fetchone()
+
+
+async def delete_returning_key(conn, file_id: uuid.UUID) -> str | None:
+    """Delete the row (inside the caller's transaction) and return its object key."""
+    cur = await conn.execute("DELETE FROM files WHERE id = %s RETURNING object_key", (file_id,))
+    row = await cur.fetchone()
+    return None if row is None else row["object_key"]

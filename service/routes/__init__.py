@@ -1,0 +1,23 @@
+"""HTTP handlers, one module per resource. Each handler authorizes, validates, calls the
+repository or the upload pipeline, and shapes the response; errors are raised, not returned."""
+
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def resource(path: str, **handlers: Handler) -> Route:
+    """One route per path with a handler per method, so a wrong method gets a 405 whose
+    `Allow` lists every method of the path (separate Routes would each list only their own)."""
+    by_method = {method.upper(): handler for method, handler in handlers.items()}
+
+    async def dispatch(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await by_method[method](request)
+
+    dispatch.__name__ = dispatch.__qualname__ = "_".join(h.__name__ for h in handlers.values())
+    return Route(path, dispatch, methods=list(by_method))

@@ -1,0 +1,258 @@
+"""The upload pipeline: a multipart body streamed to object storage, validated on the way.
+
+    body chunks -> multipart events -> first bytes sniffed (type allowed? agrees with the
+    declared type and the file name?) -> size limit enforced per chunk -> sha256 on the fly ->
+    storage upload part by part -> complete -> `save` writes the one row.
+
+Metadata fields may come before or after the file part. Fields seen before the file are checked
+before anything is sent to storage; fields after it are checked once the body is complete. Any
+failure on the way (bad type, too large, client gone, bad metadata, storage or database error)
+aborts the storage upload, or deletes the completed object, so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import unicodedata
+import uuid
+from collections.abc import AsyncIterable, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from starlette.requests import ClientDisconnect
+
+from service import errors, filetypes, metadata
+from service.multipart import MultipartReader, PartData, PartEnd, PartStart
+
+log = logging.getLogger("silo.upload")
+
+FILE_FIELD = "file"
+# Room for the multipart framing and metadata fields on top of the file itself, when judging a
+# request by its Content-Length before reading it.
+FORM_OVERHEAD_BYTES = 1024 * 1024
+MAX_FIELD_BYTES = 16 * 1024
+FILENAME_MAX = 255
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int
+    allowed_types: frozenset[str]
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """What the pipeline learned and stored; `save` turns it into a row."""
+
+    id: uuid.UUID
+    object_key: str
+    file_type: filetypes.FileType
+    filename: str
+    size: int
+    sha256: str
+    fields: dict[str, Any]
+
+
+def object_key_for(file_id: uuid.UUID) -> str:
+    return f"files/{file_id}"
+
+
+def sanitize_filename(raw: str | None, file_type: filetypes.FileType) -> str:
+    """A display name safe for headers and logs: no path, no control characters, bounded."""
+    name = unicodedata.normalize("NFC", raw or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
+    if len(name) > FILENAME_MAX:
+        stem, ext = os.path.splitext(name)
+        ext = ext if len(ext) <= 16 else ""
+        name = stem[: FILENAME_MAX - len(ext)] + ext
+    if not name:
+        name = "file" + (file_type.extensions[0] if file_type.extensions else "")
+    return name
+
+
+def check_declared_length(content_length: str | None, limits: Limits) -> None:
+    """413 before reading a byte when the declared body cannot fit."""
+    if content_length is None:
+        return
+    try:
+        declared = int(content_length)
+    except ValueError:
+        raise errors.BadRequest("invalid Content-Length") from None
+    if declared > limits.max_bytes + FORM_OVERHEAD_BYTES:
+        # The rest of the body is not worth reading just to discard it: close the connection.
+        raise errors.TooLarge(
+            f"the upload exceeds the limit of {limits.max_bytes} bytes",
+            headers={"Connection": "close"},
+        )
+
+
+@dataclass
+class _FilePart:
+    """The file part in flight: sniff buffer, hash, size, content check and storage upload."""
+
+    storage: Any
+    object_key: str
+    limits: Limits
+    filename: str | None
+    declared: str | None
+    head: bytearray = field(default_factory=bytearray)
+    size: int = 0
+    hasher: Any = field(default_factory=hashlib.sha256)
+    file_type: filetypes.FileType | None = None
+    validator: Any = None
+    upload: Any = None
+
+    async def feed(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.limits.max_bytes:
+            raise errors.TooLarge(f"the file exceeds the limit of {self.limits.max_bytes} bytes")
+        self.hasher.update(data)
+        if self.upload is None:
+            self.head += data
+            if len(self.head) >= filetypes.SNIFF_BYTES:
+                await self._start(complete=False)
+            return
+        self._validate(data)
+        await self.upload.write(data)
+
+    async def finish(self) -> None:
+        if self.upload is None:
+            await self._start(complete=True)
+        try:
+            if self.validator is not None:
+                self.validator.finish()
+        except filetypes.InvalidContent as exc:
+            raise errors.UnsupportedType(f"invalid {self.file_type.id} content: {exc}") from None
+
+    def _validate(self, data: bytes) -> None:
+        if self.validator is None:
+            return
+        try:
+            self.validator.feed(data)
+        except filetypes.InvalidContent as exc:
+            raise errors.UnsupportedType(f"invalid {self.file_type.id} content: {exc}") from None
+
+    async def _start(self, *, complete: bool) -> None:
+        """Sniff the type from the first bytes, check it, then open the storage upload."""
+        if not self.head:
+            raise errors.EmptyFile()
+        head = bytes(self.head)
+        sniff = head[: filetypes.SNIFF_BYTES]
+        detected = filetypes.detect(sniff, complete=complete and len(sniff) == len(head))
+        if detected is None:
+            raise errors.UnsupportedType("the content is not of a type Silo accepts")
+        if detected.id not in self.limits.allowed_types:
+            raise errors.UnsupportedType(f"{detected.id} files are not accepted here")
+        declared = self.declared.split(";", 1)[0].strip().lower() if self.declared else None
+        reason = filetypes.mismatch(detected, self.filename, declared or None)
+        if reason:
+            raise errors.TypeMismatch(reason)
+        self.file_type = detected
+        self.validator = filetypes.content_validator(detected)
+        self._validate(head)
+        self.upload = await self.storage.begin_upload(self.object_key, detected.mime)
+        self.head = bytearray()
+        await self.upload.write(head)
+
+
+async def _shielded(awaitable: Awaitable[Any], what: str) -> None:
+    """Run cleanup even when the request is being cancelled; never mask the original error."""
+    with anyio.CancelScope(shield=True):
+        try:
+            await awaitable
+        except Exception:
+            log.exception("cleanup failed: %s", what)
+
+
+def _add_field(fields: dict[str, Any], name: str, raw: bytes) -> None:
+    try:
+        value = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise errors.ValidationFailed(f"`{name}` is not valid UTF-8") from None
+    if name == "roles":
+        fields.setdefault("roles", []).append(value)
+        return
+    if name in fields:
+        raise errors.ValidationFailed(f"`{name}` is given more than once")
+    fields[name] = value
+
+
+async def ingest(
+    chunks: AsyncIterable[bytes],
+    *,
+    content_type: str | None,
+    limits: Limits,
+    storage: Any,
+    save: Callable[[StoredFile], Awaitable[Any]],
+) -> Any:
+    """Run the pipeline over one request body; returns what `save` returns."""
+    reader = MultipartReader(content_type)
+    file_id = uuid.uuid4()
+    object_key = object_key_for(file_id)
+    fields: dict[str, Any] = {}
+    part: _FilePart | None = None
+    current: str | None = None  # name of the part being read
+    field_value = bytearray()
+    completed = False
+    try:
+        async for event in reader.events(chunks):
+            if isinstance(event, PartData):
+                if current == FILE_FIELD:
+                    await part.feed(event.data)
+                else:
+                    field_value += event.data
+                    if len(field_value) > MAX_FIELD_BYTES:
+                        raise errors.ValidationFailed(f"`{current}` is too long")
+            elif isinstance(event, PartStart):
+                current = event.name
+                field_value.clear()
+                if event.name == FILE_FIELD:
+                    if part is not None:
+                        raise errors.ValidationFailed("only one `file` part is allowed")
+                    # Fail on bad leading fields before sending anything to storage.
+                    metadata.validate(fields, partial=True)
+                    part = _FilePart(
+                        storage, object_key, limits, event.filename, event.content_type
+                    )
+                elif event.filename is not None:
+                    raise errors.ValidationFailed(
+                        f"unexpected file part `{event.name}`; send the file as `file`"
+                    )
+                elif event.name not in metadata.FIELDS:
+                    raise errors.ValidationFailed(f"unknown field `{event.name}`")
+            elif isinstance(event, PartEnd):
+                if current == FILE_FIELD:
+                    await part.finish()
+                else:
+                    _add_field(fields, current, bytes(field_value))
+                current = None
+        if part is None:
+            raise errors.ValidationFailed("the `file` part is missing")
+        values = metadata.validate(fields, partial=False)
+        stored = StoredFile(
+            id=file_id,
+            object_key=object_key,
+            file_type=part.file_type,
+            filename=sanitize_filename(part.filename, part.file_type),
+            size=part.size,
+            sha256=part.hasher.hexdigest(),
+            fields=values,
+        )
+        await part.upload.complete(sha256=stored.sha256, size=stored.size)
+        completed = True
+        return await save(stored)
+    except BaseException as exc:
+        # Whatever went wrong (including cancellation), the object must not survive.
+        if part is not None and part.upload is not None:
+            if completed:
+                await _shielded(storage.delete(object_key), f"delete {object_key}")
+            else:
+                await _shielded(part.upload.abort(), f"abort {object_key}")
+        if isinstance(exc, ClientDisconnect):
+            log.info("client disconnected during upload of %s; aborted", object_key)
+            raise errors.ClientDisconnected() from None
+        raise

@@ -1,0 +1,121 @@
+"""The service under test: the real app served by uvicorn on a loopback port, against the real
+PostgreSQL and S3 fixtures of tests/conftest.py, exercised over HTTP with httpx."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import uvicorn
+
+from provisioning.local import free_port
+from service.app import create_app
+from service.migrate import migrate
+from service.settings import Settings, from_environ
+from tests.infra import PostgresServer, S3Endpoint
+
+ADMIN_KEY = "test-admin-key-0123456789abcdef"
+# Small enough that the size-limit tests stay quick, big enough for a multi-part (8 MiB) upload.
+TEST_MAX_UPLOAD_BYTES = 24 * 1024 * 1024
+
+
+def service_env(database_url: str, s3: S3Endpoint, bucket: str, **extra: str) -> dict[str, str]:
+    return {
+        "SILO_TENANT": "test-tenant",
+        "DATABASE_URL": database_url,
+        "S3_BUCKET": bucket,
+        "S3_ENDPOINT_URL": s3.endpoint_url,
+        "AWS_REGION": s3.region,
+        "SILO_ADMIN_KEY": ADMIN_KEY,
+        "SILO_MAX_UPLOAD_BYTES": str(TEST_MAX_UPLOAD_BYTES),
+        **extra,
+    }
+
+
+@pytest.fixture(scope="session")
+def aws_credentials(s3: S3Endpoint) -> None:
+    # The service takes credentials from boto3's default chain (the task role on ECS), so the
+    # in-process server gets the local endpoint's from the environment.
+    os.environ["AWS_ACCESS_KEY_ID"] = s3.access_key
+    os.environ["AWS_SECRET_ACCESS_KEY"] = s3.secret_key
+
+
+@dataclass
+class Service:
+    url: str
+    settings: Settings
+    s3: S3Endpoint
+    bucket: str
+
+    def client(self, key: str | None = ADMIN_KEY, **kwargs) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60, **kwargs)
+
+    def objects(self) -> list[str]:
+        found = self.s3.client().list_objects_v2(Bucket=self.bucket)
+        return [o["Key"] for o in found.get("Contents", [])]
+
+    def pending_uploads(self) -> list[str]:
+        found = self.s3.client().list_multipart_uploads(Bucket=self.bucket)
+        return [u["Key"] for u in found.get("Uploads", [])]
+
+
+@contextlib.contextmanager
+def serve(settings: Settings) -> Iterator[str]:
+    """Run the app with uvicorn in a thread; yields its base URL."""
+    migrate(settings.database_url)
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the service did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@contextlib.contextmanager
+def running_service(pg: PostgresServer, s3: S3Endpoint, **extra_env: str) -> Iterator[Service]:
+    database_url = pg.create_database()
+    bucket = s3.create_bucket()
+    settings = from_environ(service_env(database_url, s3, bucket, **extra_env))
+    try:
+        with serve(settings) as url:
+            yield Service(url, settings, s3, bucket)
+    finally:
+        pg.drop_database(database_url)
+
+
+@pytest.fixture(scope="module")
+def service(pg: PostgresServer, s3: S3Endpoint, aws_credentials) -> Iterator[Service]:
+    """One service (own database and bucket) shared by a test module."""
+    with running_service(pg, s3) as svc:
+        yield svc
+
+
+@pytest.fixture
+def fresh_service(pg: PostgresServer, s3: S3Endpoint, aws_credentials) -> Iterator[Service]:
+    """A service with an empty database and bucket, for tests that count rows or objects."""
+    with running_service(pg, s3) as svc:
+        yield svc
+
+
+@pytest.fixture
+def admin(service: Service) -> Iterator[httpx.Client]:
+    with service.client() as client:
+        yield client
