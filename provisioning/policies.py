@@ -1,0 +1,139 @@
+"""IAM policy documents for one tenant, as pure functions of plain ARNs and names.
+
+Every statement names the tenant's own resources: its bucket, its secrets, its log group. The
+only "*" is ecr:GetAuthorizationToken, which AWS grants on no narrower resource and which
+reaches no tenant's data.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+Document = dict[str, Any]
+
+# <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>[:tag|@digest]
+_ECR_IMAGE = re.compile(
+    r"^(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?/"
+    r"(?P<repository>[a-z0-9._/-]+?)(?:[:@].*)?$"
+)
+
+
+def assume_role_policy(*, partition: str, region: str, account_id: str) -> Document:
+    """Trust ECS tasks of this account and region only (confused-deputy guard)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnLike": {"aws:SourceArn": f"arn:{partition}:ecs:{region}:{account_id}:*"},
+                },
+            }
+        ],
+    }
+
+
+def ecr_repository_arn(image: str, *, partition: str) -> str | None:
+    """The ECR repository an image URI points to, or None for images elsewhere."""
+    match = _ECR_IMAGE.match(image)
+    if not match:
+        return None
+    return (
+        f"arn:{partition}:ecr:{match['region']}:{match['account']}:repository/{match['repository']}"
+    )
+
+
+def log_group_arn(*, partition: str, region: str, account_id: str, log_group: str) -> str:
+    return f"arn:{partition}:logs:{region}:{account_id}:log-group:{log_group}"
+
+
+def execution_policy(
+    *,
+    partition: str,
+    region: str,
+    account_id: str,
+    log_group: str,
+    secret_arns: list[str],
+    image: str,
+) -> Document:
+    """What ECS needs to start the tenant's task: pull the image, write its log group, read
+    its secrets (the RDS-managed database secret and the admin key)."""
+    group = log_group_arn(
+        partition=partition, region=region, account_id=account_id, log_group=log_group
+    )
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "WriteOwnLogs",
+            "Effect": "Allow",
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Resource": f"{group}:log-stream:*",
+        },
+        {
+            "Sid": "ReadOwnSecrets",
+            "Effect": "Allow",
+            "Action": "secretsmanager:GetSecretValue",
+            "Resource": sorted(secret_arns),
+        },
+    ]
+    repository = ecr_repository_arn(image, partition=partition)
+    if repository:
+        statements += [
+            {
+                "Sid": "EcrLogin",
+                "Effect": "Allow",
+                "Action": "ecr:GetAuthorizationToken",
+                "Resource": "*",
+            },
+            {
+                "Sid": "PullImage",
+                "Effect": "Allow",
+                "Action": [
+                    "ecr:BatchCheckLayerAvailability",
+                    "ecr:BatchGetImage",
+                    "ecr:GetDownloadUrlForLayer",
+                ],
+                "Resource": repository,
+            },
+        ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def bucket_arn(bucket: str, *, partition: str) -> str:
+    return f"arn:{partition}:s3:::{bucket}"
+
+
+def task_policy(*, partition: str, bucket: str) -> Document:
+    """What the tenant's service may do: its own bucket's objects (streamed multipart uploads,
+    presigned downloads, deletes) and nothing more."""
+    arn = bucket_arn(bucket, partition=partition)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "OwnBucket",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:ListBucket",
+                    "s3:ListBucketMultipartUploads",
+                    "s3:GetBucketLocation",
+                ],
+                "Resource": arn,
+            },
+            {
+                "Sid": "OwnObjects",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:GetObject",
+                    "s3:PutObject",
+                    "s3:DeleteObject",
+                    "s3:AbortMultipartUpload",
+                    "s3:ListMultipartUploadParts",
+                ],
+                "Resource": f"{arn}/*",
+            },
+        ],
+    }

@@ -1,0 +1,501 @@
+"""One tenant's isolated deployment: bucket, database, secrets, roles, task, service, routing.
+
+Every name comes from `tenants.names`; every permission and network path names this tenant's
+own resources only. The bucket and the database are protected and retained on delete, so
+removing a tenant from tenants.yaml cannot destroy its data (see README "Offboarding").
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_random as random
+
+from provisioning import policies
+from provisioning.containers import container_definitions_json
+from provisioning.platform import Platform
+from provisioning.targets import DEFAULT_PORT, service_target
+from tenants.model import Tenant
+from tenants.names import CONTAINER_NAME, TenantNames
+
+POSTGRES_PORT = 5432
+# Stale multipart uploads (a client that vanished mid-upload) cost storage until aborted.
+ABORT_MULTIPART_AFTER_DAYS = 1
+# With versioning, a deleted or overwritten file stays recoverable this long.
+NONCURRENT_VERSION_DAYS = 30
+
+
+@dataclass
+class TenantDeploymentArgs:
+    tenant: Tenant
+    names: TenantNames
+    platform: Platform
+    image: str
+    region: str
+    account_id: str
+    partition: str = "aws"
+    log_retention_days: int = 30
+    port: int = DEFAULT_PORT
+    hosted_zone_id: str | None = None  # when set, an alias record for the tenant's host
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class TenantDeployment(pulumi.ComponentResource):
+    url: str
+    bucket_name: pulumi.Output[str]
+    database_endpoint: pulumi.Output[str]
+    service_name: pulumi.Output[str]
+    admin_key_secret_arn: pulumi.Output[str]
+    database_secret_arn: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: TenantDeploymentArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("silo:provisioning:TenantDeployment", name, None, opts)
+        tenant, n, platform = args.tenant, args.names, args.platform
+        tags = {**args.tags, "silo:tenant": tenant.slug}
+        child = pulumi.ResourceOptions(parent=self)
+        # Data lives here: `pulumi destroy` or dropping the tenant from the file must not
+        # delete it, and a retained bucket keeps its protective settings.
+        keep = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
+        keep_settings = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
+
+        # -- bucket ---------------------------------------------------------------------------
+        bucket = aws.s3.Bucket(f"{name}-bucket", bucket=n.bucket, tags=tags, opts=keep)
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-bucket-public-access",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=keep_settings,
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-bucket-encryption",
+            bucket=bucket.id,
+            rules=[
+                {
+                    "apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"},
+                    "bucket_key_enabled": True,
+                }
+            ],
+            opts=keep_settings,
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-bucket-versioning",
+            bucket=bucket.id,
+            versioning_configuration={
+                "status": "Enabled" if tenant.bucket.versioning else "Suspended"
+            },
+            opts=keep_settings,
+        )
+        lifecycle_rules: list[dict] = [
+            {
+                "id": "abort-incomplete-multipart-uploads",
+                "status": "Enabled",
+                "filter": {"prefix": ""},
+                "abort_incomplete_multipart_upload": {
+                    "days_after_initiation": ABORT_MULTIPART_AFTER_DAYS
+                },
+            }
+        ]
+        if tenant.bucket.versioning:
+            lifecycle_rules.append(
+                {
+                    "id": "expire-noncurrent-versions",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
+                }
+            )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-bucket-lifecycle", bucket=bucket.id, rules=lifecycle_rules, opts=keep_settings
+        )
+        if tenant.bucket.cors_origins:
+            # Browsers of the tenant's own front-ends fetch presigned downloads (video seeking
+            # sends Range); uploads go through the API, so no PUT/POST here.
+            aws.s3.BucketCorsConfiguration(
+                f"{name}-bucket-cors",
+                bucket=bucket.id,
+                cors_rules=[
+                    {
+                        "allowed_methods": ["GET", "HEAD"],
+                        "allowed_origins": list(tenant.bucket.cors_origins),
+                        "allowed_headers": ["Range"],
+                        "expose_headers": [
+                            "Accept-Ranges",
+                            "Content-Length",
+                            "Content-Range",
+                            "ETag",
+                        ],
+                        "max_age_seconds": 3600,
+                    }
+                ],
+                opts=keep_settings,
+            )
+
+        # -- network paths: ALB -> task -> database, nothing else -------------------------------
+        task_sg = aws.ec2.SecurityGroup(
+            f"{name}-task-sg",
+            name=n.task_security_group,
+            description=f"Silo {tenant.slug} tasks: from the ALB, to its database and HTTPS",
+            vpc_id=platform.vpc_id,
+            tags=tags,
+            opts=child,
+        )
+        db_sg = aws.ec2.SecurityGroup(
+            f"{name}-db-sg",
+            name=n.database_security_group,
+            description=f"Silo {tenant.slug} database: from its own tasks only",
+            vpc_id=platform.vpc_id,
+            tags=tags,
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-alb-to-task",
+            security_group_id=platform.alb_security_group_id,
+            referenced_security_group_id=task_sg.id,
+            ip_protocol="tcp",
+            from_port=args.port,
+            to_port=args.port,
+            description=f"to {tenant.slug} tasks",
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-task-from-alb",
+            security_group_id=task_sg.id,
+            referenced_security_group_id=platform.alb_security_group_id,
+            ip_protocol="tcp",
+            from_port=args.port,
+            to_port=args.port,
+            description="from the load balancer",
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-task-to-db",
+            security_group_id=task_sg.id,
+            referenced_security_group_id=db_sg.id,
+            ip_protocol="tcp",
+            from_port=POSTGRES_PORT,
+            to_port=POSTGRES_PORT,
+            description="to its own database",
+            opts=child,
+        )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-task-to-https",
+            security_group_id=task_sg.id,
+            cidr_ipv4="0.0.0.0/0",
+            ip_protocol="tcp",
+            from_port=443,
+            to_port=443,
+            description="AWS APIs (S3, ECR, Secrets Manager, Logs) through the NAT",
+            opts=child,
+        )
+        aws.vpc.SecurityGroupIngressRule(
+            f"{name}-db-from-task",
+            security_group_id=db_sg.id,
+            referenced_security_group_id=task_sg.id,
+            ip_protocol="tcp",
+            from_port=POSTGRES_PORT,
+            to_port=POSTGRES_PORT,
+            description=f"from {tenant.slug} tasks",
+            opts=child,
+        )
+
+        # -- database -------------------------------------------------------------------------
+        db = tenant.database
+        database = aws.rds.Instance(
+            f"{name}-db",
+            identifier=n.rds_identifier,
+            engine="postgres",
+            engine_version=db.engine_version,
+            instance_class=db.instance_class,
+            allocated_storage=db.storage_gb,
+            max_allocated_storage=db.max_storage_gb,
+            storage_type="gp3",
+            storage_encrypted=True,
+            db_name=n.database_name,
+            username=n.database_user,
+            # RDS generates and rotates the password in Secrets Manager; it never passes
+            # through this program or the stack state.
+            manage_master_user_password=True,
+            db_subnet_group_name=platform.db_subnet_group_name,
+            vpc_security_group_ids=[db_sg.id],
+            publicly_accessible=False,
+            deletion_protection=True,
+            skip_final_snapshot=False,
+            final_snapshot_identifier=n.final_snapshot,
+            backup_retention_period=db.backup_days,
+            multi_az=db.multi_az,
+            copy_tags_to_snapshot=True,
+            auto_minor_version_upgrade=True,
+            enabled_cloudwatch_logs_exports=["postgresql"],
+            tags=tags,
+            opts=keep,
+        )
+        database_secret_arn = database.master_user_secrets.apply(lambda s: s[0].secret_arn)
+
+        # -- admin key: generated by the engine, kept as a secret ------------------------------
+        admin_key = random.RandomPassword(f"{name}-admin-key", length=48, special=False, opts=child)
+        admin_secret = aws.secretsmanager.Secret(
+            f"{name}-admin-key",
+            name=n.admin_key_secret,
+            description=f"Silo {tenant.slug}: bootstrap admin API key (SILO_ADMIN_KEY)",
+            recovery_window_in_days=7,
+            tags=tags,
+            opts=child,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-admin-key",
+            secret_id=admin_secret.id,
+            secret_string=admin_key.result,
+            opts=child,
+        )
+
+        # -- logs and roles -------------------------------------------------------------------
+        aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=n.log_group,
+            retention_in_days=args.log_retention_days,
+            tags=tags,
+            opts=child,
+        )
+        trust = json.dumps(
+            policies.assume_role_policy(
+                partition=args.partition, region=args.region, account_id=args.account_id
+            )
+        )
+        execution_role = aws.iam.Role(
+            f"{name}-execution-role",
+            name=n.execution_role,
+            assume_role_policy=trust,
+            description=f"ECS starts Silo {tenant.slug} tasks: image, logs, its secrets",
+            tags=tags,
+            opts=child,
+        )
+        aws.iam.RolePolicy(
+            f"{name}-execution-policy",
+            role=execution_role.id,
+            policy=pulumi.Output.all(database_secret_arn, admin_secret.arn).apply(
+                lambda arns: json.dumps(
+                    policies.execution_policy(
+                        partition=args.partition,
+                        region=args.region,
+                        account_id=args.account_id,
+                        log_group=n.log_group,
+                        secret_arns=list(arns),
+                        image=args.image,
+                    )
+                )
+            ),
+            opts=child,
+        )
+        task_role = aws.iam.Role(
+            f"{name}-task-role",
+            name=n.task_role,
+            assume_role_policy=trust,
+            description=f"Silo {tenant.slug} service: its own bucket's objects",
+            tags=tags,
+            opts=child,
+        )
+        task_policy = aws.iam.RolePolicy(
+            f"{name}-task-policy",
+            role=task_role.id,
+            policy=json.dumps(policies.task_policy(partition=args.partition, bucket=n.bucket)),
+            opts=child,
+        )
+
+        # -- task definition: the environment contract, secrets through `secrets` --------------
+        def render(values: list) -> str:
+            host, port, db_secret, admin_arn = values
+            target = service_target(
+                tenant,
+                n,
+                region=args.region,
+                database_host=host,
+                database_port=port,
+                port=args.port,
+            )
+            return container_definitions_json(
+                target=target,
+                image=args.image,
+                secret_arns={"database": db_secret, "admin_key": admin_arn},
+                log_group=n.log_group,
+            )
+
+        task_definition = aws.ecs.TaskDefinition(
+            f"{name}-task",
+            family=n.task_family,
+            cpu=str(tenant.api.cpu),
+            memory=str(tenant.api.memory),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            runtime_platform={"operating_system_family": "LINUX", "cpu_architecture": "X86_64"},
+            execution_role_arn=execution_role.arn,
+            task_role_arn=task_role.arn,
+            container_definitions=pulumi.Output.all(
+                database.address, database.port, database_secret_arn, admin_secret.arn
+            ).apply(render),
+            tags=tags,
+            opts=child,
+        )
+
+        # -- routing --------------------------------------------------------------------------
+        target_group = aws.lb.TargetGroup(
+            f"{name}-tg",
+            name=n.target_group,
+            port=args.port,
+            protocol="HTTP",
+            target_type="ip",
+            vpc_id=platform.vpc_id,
+            deregistration_delay=60,
+            health_check={
+                "path": "/healthz",
+                "matcher": "200",
+                "interval": 15,
+                "timeout": 5,
+                "healthy_threshold": 2,
+                "unhealthy_threshold": 3,
+            },
+            tags=tags,
+            opts=child,
+        )
+        rule = aws.lb.ListenerRule(
+            f"{name}-rule",
+            listener_arn=platform.listener_arn,
+            priority=n.rule_priority,
+            conditions=[{"host_header": {"values": [n.host]}}],
+            actions=[{"type": "forward", "target_group_arn": target_group.arn}],
+            tags=tags,
+            opts=child,
+        )
+        if args.hosted_zone_id:
+            aws.route53.Record(
+                f"{name}-dns",
+                zone_id=args.hosted_zone_id,
+                name=n.host,
+                type="A",
+                aliases=[
+                    {
+                        "name": platform.alb_dns_name,
+                        "zone_id": platform.alb_zone_id,
+                        "evaluate_target_health": True,
+                    }
+                ],
+                opts=child,
+            )
+
+        # -- service and autoscaling ----------------------------------------------------------
+        service = aws.ecs.Service(
+            f"{name}-service",
+            name=n.ecs_service,
+            cluster=platform.cluster_arn,
+            task_definition=task_definition.arn,
+            desired_count=tenant.api.min_tasks,
+            launch_type="FARGATE",
+            network_configuration={
+                "subnets": platform.private_subnet_ids,
+                "security_groups": [task_sg.id],
+                "assign_public_ip": False,
+            },
+            load_balancers=[
+                {
+                    "target_group_arn": target_group.arn,
+                    "container_name": CONTAINER_NAME,
+                    "container_port": args.port,
+                }
+            ],
+            deployment_circuit_breaker={"enable": True, "rollback": True},
+            deployment_minimum_healthy_percent=100,
+            deployment_maximum_percent=200,
+            health_check_grace_period_seconds=60,
+            propagate_tags="SERVICE",
+            enable_ecs_managed_tags=True,
+            tags=tags,
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The target group must be attached to the ALB before the service uses it;
+                # the task must be able to reach its bucket when it starts.
+                depends_on=[rule, task_policy],
+                # Autoscaling owns the running count after creation.
+                ignore_changes=["desiredCount"],
+            ),
+        )
+        scaling = aws.appautoscaling.Target(
+            f"{name}-scaling",
+            service_namespace="ecs",
+            scalable_dimension="ecs:service:DesiredCount",
+            resource_id=pulumi.Output.concat("service/", platform.cluster_name, "/", service.name),
+            min_capacity=tenant.api.min_tasks,
+            max_capacity=tenant.api.max_tasks,
+            tags=tags,
+            opts=child,
+        )
+        for policy_name, metric, target_value, label in (
+            (
+                n.cpu_scaling_policy,
+                "ECSServiceAverageCPUUtilization",
+                tenant.api.target_cpu_percent,
+                None,
+            ),
+            (
+                n.requests_scaling_policy,
+                "ALBRequestCountPerTarget",
+                tenant.api.target_requests_per_task,
+                pulumi.Output.concat(platform.alb_arn_suffix, "/", target_group.arn_suffix),
+            ),
+        ):
+            metric_spec: dict = {"predefined_metric_type": metric}
+            if label is not None:
+                metric_spec["resource_label"] = label
+            aws.appautoscaling.Policy(
+                f"{name}-scale-{metric_kind(metric)}",
+                name=policy_name,
+                policy_type="TargetTrackingScaling",
+                service_namespace=scaling.service_namespace,
+                scalable_dimension=scaling.scalable_dimension,
+                resource_id=scaling.resource_id,
+                target_tracking_scaling_policy_configuration={
+                    "target_value": float(target_value),
+                    "predefined_metric_specification": metric_spec,
+                    "scale_in_cooldown": 300,
+                    "scale_out_cooldown": 60,
+                },
+                opts=child,
+            )
+
+        scheme = "https" if platform.https else "http"
+        self.url = f"{scheme}://{n.host}"
+        self.bucket_name = bucket.bucket
+        self.database_endpoint = pulumi.Output.concat(
+            database.address, ":", database.port.apply(str)
+        )
+        self.service_name = service.name
+        self.admin_key_secret_arn = admin_secret.arn
+        self.database_secret_arn = database_secret_arn
+        self.register_outputs(
+            {
+                "url": self.url,
+                "bucket": self.bucket_name,
+                "databaseEndpoint": self.database_endpoint,
+                "service": self.service_name,
+            }
+        )
+
+    def exports(self) -> dict[str, object]:
+        """What `pulumi stack output` shows for this tenant."""
+        return {
+            "url": self.url,
+            "bucket": self.bucket_name,
+            "databaseEndpoint": self.database_endpoint,
+            "ecsService": self.service_name,
+            "adminKeySecretArn": self.admin_key_secret_arn,
+        }
+
+
+def metric_kind(metric: str) -> str:
+    return "cpu" if "CPU" in metric else "requests"

@@ -1,0 +1,67 @@
+"""The Silo stack: one shared Platform and one isolated TenantDeployment per catalogue tenant.
+
+Config (see Pulumi.example.yaml): silo:image (required), silo:tenantsFile (default
+../tenants.yaml, relative to this directory), silo:certificateArn, silo:hostedZoneId,
+silo:vpcCidr, aws:region (required).
+"""
+
+from pathlib import Path
+
+import pulumi
+import pulumi_aws as aws
+
+from provisioning.platform import Platform, PlatformArgs
+from provisioning.tenant import TenantDeployment, TenantDeploymentArgs
+from tenants import CatalogueError, load_catalogue, names
+
+HERE = Path(__file__).resolve().parent
+
+config = pulumi.Config("silo")
+region = pulumi.Config("aws").require("region")
+image = config.require("image")
+tenants_file = HERE / config.get("tenantsFile", "../tenants.yaml")
+
+try:
+    catalogue = load_catalogue(tenants_file)
+    scope = names.Scope(catalogue.platform.name, pulumi.get_stack())
+except (CatalogueError, ValueError) as exc:
+    raise pulumi.RunError(str(exc)) from None
+
+identity = aws.get_caller_identity()
+partition = identity.arn.split(":")[1]
+zones = aws.get_availability_zones(state="available").names
+tags = {"silo:platform": scope.prefix, "silo:stack": scope.stack}
+
+platform = Platform(
+    scope.base,
+    PlatformArgs(
+        scope=scope,
+        availability_zones=zones[:2],
+        vpc_cidr=config.get("vpcCidr") or "10.0.0.0/16",
+        certificate_arn=config.get("certificateArn"),
+        tags=tags,
+    ),
+)
+
+exports = {}
+for tenant in catalogue.tenants:
+    deployment = TenantDeployment(
+        tenant.slug,
+        TenantDeploymentArgs(
+            tenant=tenant,
+            names=names.for_tenant(scope, tenant, account_id=identity.account_id, region=region),
+            platform=platform,
+            image=image,
+            region=region,
+            account_id=identity.account_id,
+            partition=partition,
+            log_retention_days=catalogue.platform.log_retention_days,
+            hosted_zone_id=config.get("hostedZoneId"),
+            tags=tags,
+        ),
+    )
+    exports[tenant.slug] = deployment.exports()
+
+pulumi.export("tenants", exports)
+pulumi.export("albDnsName", platform.alb_dns_name)
+pulumi.export("clusterName", platform.cluster_name)

@@ -1,0 +1,181 @@
+"""Run the real Pulumi program (pulumi/__main__.py) in-process under Pulumi's mocks.
+
+No CLI, no AWS plugin: `pulumi.runtime.set_mocks` answers every resource registration and
+data-source call. A recording monitor keeps each registration with its inputs and options
+(parent, protect, retainOnDelete, ignoreChanges), so tests assert on what would be sent to AWS.
+"""
+
+from __future__ import annotations
+
+import runpy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import settings
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+REPO = Path(__file__).resolve().parents[2]
+MAIN = REPO / "pulumi" / "__main__.py"
+ACCOUNT = "123456789012"
+REGION = "eu-west-1"
+ZONES = ["eu-west-1a", "eu-west-1b", "eu-west-1c"]
+IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/silo:1.0.0"
+
+RDS = "aws:rds/instance:Instance"
+
+
+def resource_id(name: str) -> str:
+    # Deterministic ids: a reference to another resource shows up as "<its logical name>-id".
+    return f"{name}-id"
+
+
+def resource_arn(typ: str, name: str) -> str:
+    service = typ.split(":")[1].split("/")[0]
+    return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{typ.rsplit(':', 1)[1].lower()}/{name}"
+
+
+class Mocks(pulumi.runtime.Mocks):
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        state = dict(args.inputs)
+        state.setdefault("arn", resource_arn(args.typ, args.name))
+        if args.typ == RDS:
+            state.update(
+                address=f"{args.name}.abc.{REGION}.rds.amazonaws.com",
+                port=5432,
+                masterUserSecrets=[
+                    {
+                        "secretArn": (
+                            f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!{args.name}"
+                        ),
+                        "secretStatus": "active",
+                    }
+                ],
+            )
+        elif args.typ == "aws:lb/loadBalancer:LoadBalancer":
+            state.update(
+                arnSuffix=f"app/{args.name}/0123", dnsName=f"{args.name}.elb", zoneId="ZALB"
+            )
+        elif args.typ == "aws:lb/targetGroup:TargetGroup":
+            state["arnSuffix"] = f"targetgroup/{args.name}/4567"
+        elif args.typ == "aws:ec2/eip:Eip":
+            state["allocationId"] = f"eipalloc-{args.name}"
+        elif args.typ == "aws:secretsmanager/secret:Secret":
+            state["arn"] = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:{args.name}-AbCdEf"
+        elif args.typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = "generated-by-the-engine"
+        return resource_id(args.name), state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": ACCOUNT,
+                "arn": f"arn:aws:iam::{ACCOUNT}:user/deployer",
+                "userId": "AIDEXAMPLE",
+                "id": ACCOUNT,
+            }
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            return {"names": ZONES, "zoneIds": ["euw1-az1", "euw1-az2", "euw1-az3"], "id": REGION}
+        raise AssertionError(f"the program called an unexpected data source {args.token}")
+
+
+@dataclass
+class Resource:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    inputs: dict[str, Any]
+    protect: bool
+    retain_on_delete: bool
+    ignore_changes: list[str]
+
+
+class RecordingMonitor(MockMonitor):
+    def __init__(self, mocks: Mocks):
+        super().__init__(mocks)
+        self.registered: list[Resource] = []
+
+    def RegisterResource(self, request):
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            from pulumi.runtime import rpc
+
+            self.registered.append(
+                Resource(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    inputs=rpc.deserialize_properties(request.object),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    ignore_changes=list(request.ignoreChanges),
+                )
+            )
+        return response
+
+
+@dataclass
+class Run:
+    resources: list[Resource]
+    exports: dict[str, Any]
+    by_urn: dict[str, Resource] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_urn = {r.urn: r for r in self.resources}
+
+    def of_type(self, typ: str) -> list[Resource]:
+        return [r for r in self.resources if r.type == typ]
+
+    def named(self, name: str, typ: str | None = None) -> Resource:
+        found = [r for r in self.resources if r.name == name and (typ is None or r.type == typ)]
+        assert len(found) == 1, f"expected one resource {name!r} ({typ}), found {len(found)}"
+        return found[0]
+
+    def component(self, slug: str) -> Resource:
+        return self.named(slug, "silo:provisioning:TenantDeployment")
+
+    def children(self, parent: Resource) -> list[Resource]:
+        """Everything registered under `parent`, at any depth."""
+        found = []
+        for r in self.resources:
+            up = r.parent
+            while up:
+                if up == parent.urn:
+                    found.append(r)
+                    break
+                up = self.by_urn[up].parent if up in self.by_urn else ""
+        return found
+
+    def tenant_resources(self, slug: str) -> list[Resource]:
+        return self.children(self.component(slug))
+
+
+def run_program(
+    tenants_file: Path,
+    *,
+    stack: str = "test",
+    config: dict[str, str] | None = None,
+    preview: bool = False,
+) -> Run:
+    """Run pulumi/__main__.py with this catalogue and stack config; return what it registered."""
+    mocks = Mocks()
+    monitor = RecordingMonitor(mocks)
+    settings.ROOT.set(None)  # a fresh root stack per run, so exports do not carry over
+    pulumi.runtime.set_mocks(mocks, project="silo", stack=stack, preview=preview, monitor=monitor)
+    values = {
+        "aws:region": REGION,
+        "silo:image": IMAGE,
+        "silo:tenantsFile": str(tenants_file),
+    }
+    values.update(config or {})
+    pulumi.runtime.set_all_config(values)
+
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(MAIN), run_name="__main__")))
+    root = settings.get_root_resource()
+    exports = _sync_await(pulumi.Output.from_input(dict(root.outputs)).future())
+    return Run(resources=list(monitor.registered), exports=exports)
