@@ -121,15 +121,12 @@ def _check_known(wanted: list[str], known: Mapping, where: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tenants import CatalogueError
+
     try:
         targets = resolve_targets(args, os.environ)
-    except (UsageError, StateError) as exc:
-        print(f"silo smoke: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        # The catalogue's own errors (tenants.CatalogueError) already say file, tenant, field.
-        if type(exc).__name__ != "CatalogueError":
-            raise
+    except (UsageError, StateError, CatalogueError, OSError) as exc:
+        # Catalogue errors already name the file, tenant and field.
         print(f"silo smoke: {exc}", file=sys.stderr)
         return 2
     if not targets:
