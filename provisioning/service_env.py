@@ -6,8 +6,10 @@ Written down once, here, and used by both the Pulumi task definition and the loc
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 # Variables whose values are secrets: on ECS they come from Secrets Manager through the task
 # definition's `secrets` (read by the execution role), never from plain `environment`.
@@ -34,6 +36,9 @@ class ServiceTarget:
     allowed_types: tuple[str, ...]
     port: int = 8000
     s3_endpoint_url: str | None = None
+    # The tenant's content taxonomy, {"categories": [...], "languages": {code: name},
+    # "roles": [...]}, seeded by the service at start-up. None: the service's platform defaults.
+    taxonomy: Mapping[str, Any] | None = None
 
 
 def service_environment(target: ServiceTarget) -> dict[str, str]:
@@ -51,7 +56,21 @@ def service_environment(target: ServiceTarget) -> dict[str, str]:
     }
     if target.s3_endpoint_url:
         env["S3_ENDPOINT_URL"] = target.s3_endpoint_url
+    if target.taxonomy is not None:
+        env["SILO_TAXONOMY"] = taxonomy_json(target.taxonomy)
     return env
+
+
+def taxonomy_json(taxonomy: Mapping[str, Any]) -> str:
+    """SILO_TAXONOMY: compact JSON, ASCII-only so any runtime passes it through unchanged."""
+    return json.dumps(
+        {
+            "categories": list(taxonomy["categories"]),
+            "languages": dict(taxonomy["languages"]),
+            "roles": list(taxonomy["roles"]),
+        },
+        separators=(",", ":"),
+    )
 
 
 def ecs_secrets(secret_arns: Mapping[str, str]) -> list[dict[str, str]]:
