@@ -98,14 +98,16 @@ def silo(*args: str) -> list[str]:
     return [sys.executable, "-m", "provisioning.cli", *args]
 
 
-def start_dev(tmp_path: Path, slugs: list[str], timeout: float = 90) -> DevRun:
+def start_dev(
+    tmp_path: Path, slugs: list[str], extra_args: tuple[str, ...] = (), timeout: float = 90
+) -> DevRun:
     catalogue = write_catalogue(tmp_path / "tenants.yaml", slugs)
     state = tmp_path / "state" / "dev.json"
     output = tmp_path / "dev.out"
     started = time.monotonic()
     with open(output, "wb") as out:
         proc = subprocess.Popen(
-            silo("dev", "--tenants", str(catalogue), "--state", str(state)),
+            silo("dev", "--tenants", str(catalogue), "--state", str(state), *extra_args),
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,
@@ -128,8 +130,8 @@ def dev_factory(tmp_path):
     """start(slugs) -> DevRun; anything still running at the end is stopped (then killed)."""
     runs: list[DevRun] = []
 
-    def start(slugs: list[str]) -> DevRun:
-        run = start_dev(tmp_path, slugs)
+    def start(slugs: list[str], *extra_args: str) -> DevRun:
+        run = start_dev(tmp_path, slugs, extra_args)
         runs.append(run)
         return run
 
