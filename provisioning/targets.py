@@ -6,6 +6,8 @@ same settings in the cloud and on a laptop; only the endpoints differ.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from provisioning.service_env import ServiceTarget
 from tenants.model import Tenant
 from tenants.names import TenantNames
@@ -35,4 +37,5 @@ def service_target(
         allowed_types=tuple(tenant.limits.allowed_types),
         port=port,
         s3_endpoint_url=s3_endpoint_url,
+        taxonomy=asdict(tenant.taxonomy),
     )

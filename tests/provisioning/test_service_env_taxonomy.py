@@ -34,3 +34,22 @@ def test_taxonomy_is_rendered_as_json_the_service_parses_back():
     assert parsed.categories == ("Conflict resolution", "Skills")
     assert dict(parsed.languages) == taxonomy["languages"]
     assert parsed.roles == ("Mentor/Coach", "Mentee/Coachee")
+
+
+def test_the_catalogue_mapping_passes_each_tenants_taxonomy():
+    from pathlib import Path
+
+    from provisioning.targets import service_target
+    from tenants import load_catalogue, names
+
+    catalogue = load_catalogue(Path(__file__).resolve().parents[2] / "tenants.yaml")
+    scope = names.Scope("silo", "prod")
+    for tenant in catalogue.tenants:
+        tenant_names = names.for_tenant(scope, tenant, account_id="1" * 12, region="eu-west-1")
+        target = service_target(
+            tenant, tenant_names, region="eu-west-1", database_host="db", database_port=5432
+        )
+        parsed = parse_taxonomy(service_environment(target)["SILO_TAXONOMY"])
+        assert list(parsed.categories) == list(tenant.taxonomy.categories)
+        assert dict(parsed.languages) == dict(tenant.taxonomy.languages)
+        assert list(parsed.roles) == list(tenant.taxonomy.roles)
