@@ -159,7 +159,7 @@ def run_program(
     tenants_file: Path,
     *,
     stack: str = "test",
-    config: dict[str, str] | None = None,
+    config: dict[str, str | None] | None = None,
     preview: bool = False,
 ) -> Run:
     """Run pulumi/__main__.py with this catalogue and stack config; return what it registered."""
@@ -173,7 +173,7 @@ def run_program(
         "silo:tenantsFile": str(tenants_file),
     }
     values.update(config or {})
-    pulumi.runtime.set_all_config(values)
+    pulumi.runtime.set_all_config({k: v for k, v in values.items() if v is not None})
 
     _sync_await(run_pulumi_func(lambda: runpy.run_path(str(MAIN), run_name="__main__")))
     root = settings.get_root_resource()
