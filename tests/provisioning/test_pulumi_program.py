@@ -583,3 +583,17 @@ def test_a_stack_name_that_cannot_be_in_names_stops_the_program(tmp_path):
 def test_image_is_required(catalogue_path):
     with pytest.raises(pulumi.ConfigMissingError, match="silo:image"):
         run_program(catalogue_path, config={"silo:image": None})
+
+
+def test_hosted_zone_gets_an_alias_record_per_tenant(catalogue_path):
+    zoned = run_program(catalogue_path, config={"silo:hostedZoneId": "ZONE123"})
+    records = {r.name: r.inputs for r in zoned.of_type("aws:route53/record:Record")}
+    assert set(records) == {f"{slug}-dns" for slug in SLUGS}
+    acme = records["acme-dns"]
+    assert (acme["zoneId"], acme["name"], acme["type"]) == ("ZONE123", "files.acme.example", "A")
+    assert acme["aliases"][0]["name"] == "silo-test-alb.elb"
+
+
+def test_the_program_also_runs_as_a_preview(catalogue_path):
+    preview = run_program(catalogue_path, preview=True)
+    assert len(preview.of_type("aws:ecs/service:Service")) == 3
