@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 import psycopg
@@ -44,7 +45,15 @@ def _serve(settings: Settings) -> int:
         # Behind the ALB: keep idle connections longer than its 60 s idle timeout.
         timeout_keep_alive=65,
     )
+    # uvicorn handles SIGTERM/SIGINT while serving (graceful shutdown), then re-raises the signal
+    # to whatever handler was installed before. A graceful stop is the normal end of a task's
+    # life (deployments, scale-in), so that handler only notes it and we exit with status 0.
+    received: list[int] = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda number, _frame: received.append(number))
     uvicorn.Server(config).run()
+    if received:
+        log.info("stopped gracefully on %s", signal.Signals(received[0]).name)
     return 0
 
 

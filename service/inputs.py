@@ -30,6 +30,8 @@ async def json_object(request: Request, *, max_bytes: int = MAX_JSON_BYTES) -> d
         value = json.loads(bytes(body).decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise errors.InvalidJSON() from None
+    except RecursionError:
+        raise errors.InvalidJSON("the JSON body is nested too deeply") from None
     if not isinstance(value, dict):
         raise errors.ValidationFailed("the body must be a JSON object")
     return value

@@ -25,6 +25,11 @@ _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
 LANGUAGE_MAX = 35
 
 
+def _forbidden(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return (category == "Cc" and ch not in "\n\t") or category == "Cs"
+
+
 def _text(field: str, value: Any, *, max_length: int, nullable: bool) -> str | None:
     if value is None:
         if nullable:
@@ -33,8 +38,9 @@ def _text(field: str, value: Any, *, max_length: int, nullable: bool) -> str | N
     if not isinstance(value, str):
         raise ValidationFailed(f"`{field}` must be a string")
     value = unicodedata.normalize("NFC", value).strip()
-    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in value):
-        raise ValidationFailed(f"`{field}` contains control characters")
+    # Control characters and lone surrogates (JSON can smuggle "\ud800") are never text.
+    if any(_forbidden(ch) for ch in value):
+        raise ValidationFailed(f"`{field}` contains control characters or invalid text")
     if not value:
         if nullable:
             return None
@@ -62,13 +68,13 @@ def _roles(value: Any) -> list[str]:
         return []
     if not isinstance(value, list):
         raise ValidationFailed("`roles` must be a list of strings")
+    if len(value) > ROLES_MAX:
+        raise ValidationFailed(f"`roles` has more than {ROLES_MAX} entries")
     roles: list[str] = []
     for item in value:
         role = _single_line("roles", _text("roles", item, max_length=ROLE_MAX, nullable=False))
         if role not in roles:
             roles.append(role)
-    if len(roles) > ROLES_MAX:
-        raise ValidationFailed(f"`roles` has more than {ROLES_MAX} entries")
     return roles
 
 

@@ -67,9 +67,10 @@ class Service:
 
 
 @contextlib.contextmanager
-def serve(settings: Settings) -> Iterator[str]:
+def serve(settings: Settings, *, run_migrations: bool = True) -> Iterator[str]:
     """Run the app with uvicorn in a thread; yields its base URL."""
-    migrate(settings.database_url)
+    if run_migrations:
+        migrate(settings.database_url)
     port = free_port()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
