@@ -1,0 +1,417 @@
+"""Upload benchmark: the service vs a direct boto3 upload of the same bytes, and service memory.
+
+    uv run python bench/upload.py [--sizes 64MiB,1GiB] [--profile DIR]
+
+Starts a throwaway PostgreSQL and the local S3 endpoint (moto, a child process), then the
+service (`python -m service`, a child process) configured by environment variables as in
+production. For each size it streams a generated MP4 (a valid `ftyp` header, then pseudo-random
+bytes; never held whole in memory on either side):
+
+- through the service: one multipart/form-data POST /files with httpx, from the first byte sent
+  to the 201 (which comes after CompleteMultipartUpload and the database row);
+- directly: boto3 `upload_fileobj` of the same bytes to the same endpoint, with the service's
+  part size and number of parts in flight (TransferConfig) and the service's client settings
+  (`service.storage.s3_client`), so the ratio isolates what the service adds (HTTP and
+  multipart parsing, sniffing, hashing, its own S3 path). For reference the same upload with a
+  boto3 client at its defaults (which SigV4-signs every payload over plain HTTP) is shown too;
+
+and reads the service process's VmHWM (peak RSS) from /proc after each upload. VmHWM only ever
+rises, so the memory figure that matters is its growth from the 64 MiB to the 1 GiB upload: a
+streaming service reaches its steady state within the first file.
+
+Targets (issue 2): ratio service/direct >= 0.8; VmHWM growth 64 MiB -> 1 GiB < 32 MiB.
+This is a benchmark that prints, not a test: figures depend on the machine (and on the local S3
+endpoint, which runs on the same cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from boto3.s3.transfer import TransferConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from provisioning.local import LocalPostgres, LocalS3, free_port, wait_for_port  # noqa: E402
+from provisioning.local.s3 import LOCAL_CREDENTIALS  # noqa: E402
+from service.storage import s3_client  # noqa: E402
+
+MIB = 1024**2
+GIB = 1024**3
+PART_SIZE = 8 * MIB  # the service's S3Storage default
+PARTS_IN_FLIGHT = 2  # likewise
+BLOCK = 1 * MIB  # the client's write size
+TARGET_RATIO = 0.8
+TARGET_RSS_GROWTH = 32 * MIB
+
+
+# --- generated content -------------------------------------------------------------------------
+
+
+def mp4_header() -> bytes:
+    """An ISO BMFF `ftyp` box (major brand isom) and the start of an `mdat` box."""
+    brands = b"isom" + b"\x00\x00\x02\x00" + b"isomiso2avc1mp41"
+    ftyp = (8 + len(brands)).to_bytes(4, "big") + b"ftyp" + brands
+    return ftyp + b"\x00\x00\x00\x01mdat"
+
+
+class Content:
+    """`size` bytes of fake MP4, generated block by block from a seeded pool of random bytes.
+
+    Cycling through a pool (with a rotating offset, so blocks differ) keeps the generator cheap:
+    the client must not eat the CPU the service and the S3 endpoint need on a small machine.
+    """
+
+    POOL = 16 * MIB + 4093  # odd length: consecutive blocks start at shifting offsets
+
+    def __init__(self, size: int, seed: int = 7) -> None:
+        self.size = size
+        self._pool = memoryview(_pool(self.POOL, seed))
+
+    def blocks(self, block: int = BLOCK) -> Iterator[memoryview | bytes]:
+        header = mp4_header()
+        yield header
+        sent = len(header)
+        offset = 0
+        while sent < self.size:
+            n = min(block, self.size - sent, self.POOL - offset)
+            yield self._pool[offset : offset + n]
+            sent += n
+            offset = (offset + n) % self.POOL
+        assert sent == self.size
+
+    def sha256(self) -> str:
+        digest = hashlib.sha256()
+        for block in self.blocks():
+            digest.update(block)
+        return digest.hexdigest()
+
+
+_POOLS: dict[tuple[int, int], bytes] = {}
+
+
+def _pool(size: int, seed: int) -> bytes:
+    if (size, seed) not in _POOLS:
+        import random
+
+        _POOLS[(size, seed)] = random.Random(seed).randbytes(size)
+    return _POOLS[(size, seed)]
+
+
+class ContentReader:
+    """A file-like view of `Content` for boto3 (read(n) without holding the file)."""
+
+    def __init__(self, content: Content) -> None:
+        self._blocks = content.blocks()
+        self._pending = b""
+
+    def read(self, n: int = -1) -> bytes:
+        out = bytearray(self._pending)
+        while n < 0 or len(out) < n:
+            try:
+                out += next(self._blocks)
+            except StopIteration:
+                break
+        if n < 0:
+            self._pending = b""
+            return bytes(out)
+        self._pending = bytes(out[n:])
+        return bytes(out[:n])
+
+
+def multipart_body(content: Content, boundary: str, title: str) -> tuple[Iterator, int]:
+    """A multipart/form-data body streaming `content` as the `file` part, and its length."""
+    head = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="title"\r\n\r\n'
+        f"{title}\r\n"
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="bench.mp4"\r\n'
+        "Content-Type: video/mp4\r\n\r\n"
+    ).encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def chunks() -> Iterator:
+        yield head
+        yield from content.blocks()
+        yield tail
+
+    return chunks(), len(head) + content.size + len(tail)
+
+
+# --- the service process -----------------------------------------------------------------------
+
+
+@dataclass
+class Service:
+    proc: subprocess.Popen
+    url: str
+
+    def stop(self, pid: int | None = None) -> None:
+        if self.proc.poll() is None:
+            # Under py-spy, stop the service itself: py-spy then writes its profile and exits.
+            os.kill(pid or self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_service(env: dict[str, str], port: int, log_path: Path, profile: Path | None) -> Service:
+    command = [sys.executable, "-m", "service"]
+    if profile is not None:
+        # py-spy samples every thread (the boto3 workers included), with native frames off.
+        py_spy = shutil.which("py-spy")
+        if py_spy is None:
+            raise SystemExit("--profile needs py-spy on PATH (`uv tool install py-spy`)")
+        command = [
+            py_spy,
+            "record",
+            "--format",
+            "raw",
+            "--rate",
+            "200",
+            "--threads",
+            "-o",
+            str(profile),
+            "--",
+            *command,
+        ]
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    service = Service(proc, f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the service exited with {proc.returncode}; see {log_path}")
+        if wait_for_port(port, timeout=0.5):
+            try:
+                if httpx.get(f"{service.url}/readyz", timeout=5).status_code == 200:
+                    return service
+            except httpx.HTTPError:
+                pass
+        time.sleep(0.2)
+    service.stop()
+    raise SystemExit(f"the service did not become ready; see {log_path}")
+
+
+def service_pid(service: Service, profile: Path | None) -> int:
+    """The Python process serving (under py-spy, its child)."""
+    if profile is None:
+        return service.proc.pid
+    children = Path(f"/proc/{service.proc.pid}/task/{service.proc.pid}/children").read_text()
+    return int(children.split()[0])
+
+
+def read_status(pid: int) -> dict[str, int]:
+    values = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, rest = line.partition(":")
+        if key in ("VmHWM", "VmRSS"):
+            values[key] = int(rest.split()[0]) * 1024
+    return values
+
+
+# --- measurements ------------------------------------------------------------------------------
+
+
+def upload_through_service(http: httpx.Client, key: str, content: Content) -> tuple[float, dict]:
+    boundary = uuid.uuid4().hex
+    body, length = multipart_body(content, boundary, "bench upload")
+    started = time.perf_counter()
+    response = http.post(
+        "/files",
+        content=body,
+        headers={
+            "Authorization": f"Bearer {key}",
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "Content-Length": str(length),
+        },
+    )
+    elapsed = time.perf_counter() - started
+    if response.status_code != 201:
+        raise SystemExit(f"upload failed: {response.status_code} {response.text[:500]}")
+    return elapsed, response.json()
+
+
+def upload_direct(s3_client, bucket: str, key: str, content: Content) -> float:
+    config = TransferConfig(
+        multipart_threshold=PART_SIZE,
+        multipart_chunksize=PART_SIZE,
+        max_concurrency=PARTS_IN_FLIGHT,
+    )
+    started = time.perf_counter()
+    s3_client.upload_fileobj(
+        ContentReader(content),
+        bucket,
+        key,
+        ExtraArgs={"ContentType": "video/mp4"},
+        Config=config,
+    )
+    return time.perf_counter() - started
+
+
+def parse_size(text: str) -> int:
+    text = text.strip()
+    for suffix, factor in (("GiB", GIB), ("MiB", MIB), ("KiB", 1024)):
+        if text.endswith(suffix):
+            return int(float(text[: -len(suffix)]) * factor)
+    return int(text)
+
+
+def human(size: int) -> str:
+    return f"{size // GIB} GiB" if size >= GIB and size % GIB == 0 else f"{size // MIB} MiB"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="64MiB,1GiB", help="comma list, e.g. 64MiB,1GiB")
+    parser.add_argument(
+        "--profile", type=Path, help="record the service with py-spy into this directory"
+    )
+    parser.add_argument("--keep-logs", action="store_true", help="print the service log path")
+    args = parser.parse_args(argv)
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+
+    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"silo-bench-{os.getpid()}"
+    work.mkdir(parents=True, exist_ok=True)
+    profile = None
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        profile = args.profile / "service.folded"
+
+    print("starting PostgreSQL and the local S3 endpoint...", flush=True)
+    postgres = LocalPostgres(free_port()).start()
+    s3 = LocalS3(free_port()).start()
+    service = None
+    pid = None
+    try:
+        database_url = postgres.create_database("silo_bench")
+        bucket = f"silo-bench-{uuid.uuid4().hex[:8]}"
+        plain_client = s3.client()  # boto3 defaults
+        plain_client.create_bucket(Bucket=bucket)
+        for name, value in LOCAL_CREDENTIALS.items():
+            os.environ.setdefault(name, value)
+        same_client = s3_client(region="us-east-1", endpoint_url=s3.endpoint_url)
+
+        port = free_port()
+        admin_key = secrets.token_urlsafe(32)
+        env = {
+            **os.environ,
+            **LOCAL_CREDENTIALS,
+            "DATABASE_URL": database_url,
+            "S3_BUCKET": bucket,
+            "S3_ENDPOINT_URL": s3.endpoint_url,
+            "AWS_REGION": LOCAL_CREDENTIALS["AWS_REGION"],
+            "SILO_TENANT": "bench",
+            "SILO_ADMIN_KEY": admin_key,
+            "SILO_MAX_UPLOAD_BYTES": str(max(sizes) + GIB),
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "PYTHONUNBUFFERED": "1",
+        }
+        log_path = work / "service.log"
+        print("starting the service...", flush=True)
+        service = start_service(env, port, log_path, profile)
+        pid = service_pid(service, profile)
+
+        with httpx.Client(base_url=service.url, timeout=httpx.Timeout(600.0)) as http:
+            created = http.post(
+                "/keys",
+                json={"name": "bench", "scopes": ["read", "write"]},
+                headers={"Authorization": f"Bearer {admin_key}"},
+            )
+            if created.status_code != 201:
+                raise SystemExit(f"POST /keys: {created.status_code} {created.text[:300]}")
+            key = created.json()["key"]
+
+            # Warm-up: imports, first connections, first allocation of part buffers.
+            upload_through_service(http, key, Content(PART_SIZE + MIB))
+
+            rows = []
+            for size in sizes:
+                content = Content(size)
+                expected = content.sha256()
+                print(f"{human(size)}: through the service...", flush=True)
+                service_s, stored = upload_through_service(http, key, content)
+                memory = read_status(pid)
+                if stored["sha256"] != expected or stored["size"] != size:
+                    raise SystemExit(f"service stored {stored['size']} bytes, {stored['sha256']}")
+                # Keep the endpoint's memory flat between runs (moto holds objects in memory).
+                plain_client.delete_object(Bucket=bucket, Key=f"files/{stored['id']}")
+                timings = []
+                for label, client in (
+                    ("direct boto3", same_client),
+                    ("boto3 defaults", plain_client),
+                ):
+                    print(f"{human(size)}: {label}...", flush=True)
+                    timings.append(upload_direct(client, bucket, f"direct/{size}", content))
+                    head = plain_client.head_object(Bucket=bucket, Key=f"direct/{size}")
+                    assert head["ContentLength"] == size
+                    plain_client.delete_object(Bucket=bucket, Key=f"direct/{size}")
+                rows.append((size, service_s, *timings, memory))
+    finally:
+        if service is not None:
+            service.stop(pid)
+        s3.stop()
+        postgres.stop()
+
+    print()
+    print(
+        f"part size {PART_SIZE // MIB} MiB, {PARTS_IN_FLIGHT} parts in flight (service and "
+        f"direct), client blocks of {BLOCK // MIB} MiB, {os.cpu_count()} CPUs"
+    )
+    header = (
+        f"{'size':>8} | {'service MiB/s':>13} | {'direct MiB/s':>12} | {'ratio':>5} | "
+        f"{'defaults MiB/s':>14} | {'service VmHWM':>13} | {'VmRSS after':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    for size, service_s, direct_s, defaults_s, memory in rows:
+        print(
+            f"{human(size):>8} | {size / MIB / service_s:>13.1f} | {size / MIB / direct_s:>12.1f}"
+            f" | {direct_s / service_s:>5.2f} | {size / MIB / defaults_s:>14.1f}"
+            f" | {memory['VmHWM'] / MIB:>9.1f} MiB | {memory['VmRSS'] / MIB:>7.1f} MiB"
+        )
+    print(
+        "ratio = service / direct throughput (direct: same part size, parts in flight and client "
+        "settings);\ndefaults = direct with a boto3 client at its defaults (payload signing on)"
+    )
+    print()
+    ratios = [row[2] / row[1] for row in rows]
+    worst = min(ratios)
+    print(
+        f"ratio, worst: {worst:.2f} (target >= {TARGET_RATIO}): "
+        f"{'OK' if worst >= TARGET_RATIO else 'MISSED'}"
+    )
+    if len(rows) >= 2:
+        growth = rows[-1][-1]["VmHWM"] - rows[0][-1]["VmHWM"]
+        print(
+            f"VmHWM growth {human(rows[0][0])} -> {human(rows[-1][0])}: {growth / MIB:.1f} MiB "
+            f"(target < {TARGET_RSS_GROWTH // MIB} MiB): "
+            f"{'OK' if growth < TARGET_RSS_GROWTH else 'MISSED'}"
+        )
+    if profile is not None:
+        print(f"profile: {profile} (collapsed stacks: flamegraph.pl or speedscope)")
+    if args.keep_logs:
+        print(f"service log: {log_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
