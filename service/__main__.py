@@ -42,6 +42,7 @@ def _serve(settings: Settings) -> int:
         forwarded_allow_ips="*",
         server_header=False,
         log_level="info",
+        log_config=None,
         # Behind the ALB: keep idle connections longer than its 60 s idle timeout.
         timeout_keep_alive=65,
     )
@@ -61,12 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     parser.add_argument("command", nargs="?", choices=["serve", "migrate"], default="serve")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         settings = from_environ()
     except SettingsError as exc:
         print(f"silo: configuration error: {exc}", file=sys.stderr)
         return 2
+    # One format for our loggers and uvicorn's (log_config=None below lets them propagate here),
+    # each line naming the tenant, since every tenant's tasks log to the same kind of stream.
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s %(levelname)s tenant={settings.tenant} %(name)s: %(message)s",
+    )
     if args.command == "migrate":
         return _migrate(settings)
     if settings.migrate:

@@ -1,7 +1,7 @@
 """Every error the API returns, in one place: each class carries its status and code.
 
 Handlers raise these; `render` turns any of them into the one body shape
-`{"error": {"code", "message", "request_id"}}`. Codes are part of the contract.
+`{"error": {"code", "message", "request_id", "tenant"}}`. Codes are part of the contract.
 """
 
 from __future__ import annotations
@@ -125,7 +125,11 @@ def request_id(request: Request) -> str:
 
 def render(request: Request, error: APIError) -> JSONResponse:
     rid = request_id(request)
-    body = {"error": {"code": error.code, "message": error.message, "request_id": rid}}
+    body: dict = {"error": {"code": error.code, "message": error.message, "request_id": rid}}
+    settings = getattr(request.app.state, "settings", None) if "app" in request.scope else None
+    if settings is not None:
+        # Which tenant answered: support can tell instances apart from a pasted error alone.
+        body["error"]["tenant"] = settings.tenant
     headers = {**error.headers, REQUEST_ID_HEADER: rid} if rid else dict(error.headers)
     return JSONResponse(body, status_code=error.status, headers=headers)
 

@@ -55,6 +55,7 @@ _SCHEMAS: dict[str, Any] = {
                     },
                     "message": {"type": "string"},
                     "request_id": {"type": "string"},
+                    "tenant": {"type": "string", "description": "The tenant that answered"},
                 },
             }
         },

@@ -15,6 +15,7 @@ def assert_error(response: httpx.Response, status: int, code: str) -> dict:
     assert body["error"]["code"] == code, body
     assert body["error"]["message"]
     assert body["error"]["request_id"] == response.headers["x-request-id"]
+    assert body["error"]["tenant"] == "test-tenant"
     return body
 
 

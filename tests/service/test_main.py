@@ -106,5 +106,6 @@ def test_serves_and_finishes_in_flight_requests_on_sigterm(database_url, s3, buc
     proc.stdout.close()
     assert "migrations applied" in output
     assert "stopped gracefully on SIGTERM" in output
+    assert "tenant=test-tenant" in output
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT title FROM files").fetchall() == [("in flight",)]

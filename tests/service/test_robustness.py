@@ -42,7 +42,7 @@ WEIRD_JSON = [
 def assert_client_error(response: httpx.Response) -> None:
     assert 400 <= response.status_code < 500, (response.status_code, response.text)
     body = response.json()
-    assert set(body["error"]) == {"code", "message", "request_id"}
+    assert set(body["error"]) == {"code", "message", "request_id", "tenant"}
     assert "Traceback" not in response.text
 
 
