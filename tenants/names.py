@@ -20,11 +20,11 @@ Length limits (AWS), and the longest each name can reach with the limits below
 | target group          | 32        | 31           |
 | load balancer         | 32        | 29           |
 | security group        | 255       | 59           |
-| log group             | 512       | 60           |
+| log group             | 512       | 59           |
 | ECS cluster / service | 255       | 29 / 24      |
 | task family           | 255       | 54           |
 | database name (PG)    | 63        | 29           |
-| secret name           | 512       | 65           |
+| secret name           | 512       | 64           |
 | scaling policy        | 256       | 63           |
 
 tests/tenants/test_names.py checks every row with the longest valid values.

@@ -19,7 +19,10 @@ def all_names(scope: names.Scope, slug: str) -> dict[str, str]:
         "target_group": n.target_group,
         "load_balancer": names.load_balancer(scope),
         "security_group": max(
-            n.task_security_group, n.database_security_group, names.alb_security_group(scope)
+            n.task_security_group,
+            n.database_security_group,
+            names.alb_security_group(scope),
+            key=len,
         ),
         "log_group": n.log_group,
         "ecs_cluster": names.cluster(scope),
