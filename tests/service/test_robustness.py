@@ -8,6 +8,7 @@ import os
 import random
 
 import httpx
+import psycopg
 import pytest
 
 from provisioning.local import free_port
@@ -145,10 +146,26 @@ def test_database_down_is_503_and_named(s3, bucket, aws_credentials):
 
 def test_storage_down_is_503_and_leaves_no_row(pg, s3, aws_credentials):
     with running_service(pg, s3) as svc, svc.client() as client:
+        kept = upload(client, pdf(1000)).json()
+        s3.client().delete_object(Bucket=svc.bucket, Key=f"files/{kept['id']}")
         s3.client().delete_bucket(Bucket=svc.bucket)
         assert_error(upload(client, pdf(1000)), 503, "storage_unavailable")
         assert_error(upload(client, pdf(9 * 1024 * 1024)), 503, "storage_unavailable")
-        assert client.get("/files").json()["items"] == []
+        assert [i["id"] for i in client.get("/files").json()["items"]] == [kept["id"]]
+        # A delete whose object cannot be removed keeps the row (the transaction rolls back).
+        assert_error(client.delete(f"/files/{kept['id']}"), 503, "storage_unavailable")
+        assert client.get(f"/files/{kept['id']}").status_code == 200
+
+
+def test_database_error_after_the_upload_removes_the_object(pg, s3, aws_credentials):
+    with running_service(pg, s3) as svc, svc.client() as client:
+        with psycopg.connect(svc.settings.database_url) as conn:
+            conn.execute("ALTER TABLE files ADD CONSTRAINT refuse_all CHECK (false) NOT VALID")
+        for size in (1000, 9 * 1024 * 1024):
+            response = upload(client, pdf(size))
+            assert_error(response, 500, "internal_error")
+            assert "Traceback" not in response.text and "refuse_all" not in response.text
+        assert svc.objects() == [] and svc.pending_uploads() == []
 
 
 def test_huge_metadata_values_never_500(admin: httpx.Client):
