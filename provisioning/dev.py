@@ -43,8 +43,9 @@ DEFAULT_READY_TIMEOUT = 60.0
 WATCH_INTERVAL = 0.2
 
 
-class Shutdown(Exception):
-    """Raised in the main thread by SIGTERM/SIGHUP: stop everything and exit."""
+class Shutdown(BaseException):
+    """Raised in the main thread by SIGTERM/SIGHUP: stop everything and exit. A BaseException,
+    like KeyboardInterrupt, so no `except Exception` on the way swallows it."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -317,22 +318,22 @@ def run(args: argparse.Namespace) -> int:
 
 
 def watch(plans, processes, reported, report_exit, state_path, document) -> int:
-    """Until a signal: report children that die (once), keep the state file current."""
+    """Until a signal: report children that die (once), keep the state file current. Returns
+    1 once no service is left (nothing to serve; stop and clean up)."""
     while True:
         changed = False
         for process in processes:
             if process.poll() is not None and process.slug not in reported:
                 report_exit(process)
                 changed = True
+        alive = [p for p in processes if p.exit_code is None]
         if changed:
-            document = {
-                **document,
-                "tenants": state_document(endpoints(plans, processes))["tenants"],
-            }
+            tenants = state_document(endpoints(plans, processes))["tenants"]
+            document = {**document, "tenants": tenants}
             write_state(state_path, document)
-            alive = [p for p in processes if p.exit_code is None]
-            if not alive:
-                print("silo dev: every service has exited", file=sys.stderr, flush=True)
-                return 1
-            say(f"{len(alive)} tenant(s) still running: {', '.join(p.slug for p in alive)}")
+            if alive:
+                say(f"{len(alive)} tenant(s) still running: {', '.join(p.slug for p in alive)}")
+        if not alive:
+            print("silo dev: every service has exited", file=sys.stderr, flush=True)
+            return 1
         time.sleep(WATCH_INTERVAL)

@@ -12,6 +12,7 @@ import contextlib
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from provisioning.local import LocalPostgres, LocalS3, free_port
@@ -132,8 +133,10 @@ def running_backends(
 ) -> Iterator[Backends]:
     """Start (or connect to) PostgreSQL and S3; on exit remove everything created."""
     with contextlib.ExitStack() as stack:
+        # The S3 endpoint starts in a thread while PostgreSQL starts here: about 2 s saved.
+        s3 = stack.enter_context(_entered_in_background(_s3(s3_endpoint, say)))
         db = stack.enter_context(_database(database_url, say, database_user))
-        s3_url, credentials = stack.enter_context(_s3(s3_endpoint, say))
+        s3_url, credentials = s3()
         backends = Backends(
             **db,
             s3_endpoint_url=s3_url,
@@ -145,6 +148,21 @@ def running_backends(
         finally:
             if backends.drop_on_exit:
                 backends.remove_created(say)
+
+
+@contextlib.contextmanager
+def _entered_in_background(manager: contextlib.AbstractContextManager) -> Iterator[Callable]:
+    """Enter `manager` in a thread; yield a function that waits for (or re-raises) what it
+    gave. On the way out, wait for the thread and exit `manager` if it was entered, so nothing
+    it started outlives us, even when the caller was interrupted meanwhile."""
+    executor = ThreadPoolExecutor(max_workers=1)
+    future = executor.submit(manager.__enter__)
+    try:
+        yield future.result
+    finally:
+        executor.shutdown(wait=True)
+        if future.exception() is None:
+            manager.__exit__(None, None, None)
 
 
 @contextlib.contextmanager
@@ -171,8 +189,11 @@ def _database(url: str | None, say: Callable[[str], None], user: str) -> Iterato
     server = LocalPostgres(free_port())
     try:
         server.start()
-    except Exception as exc:
-        raise BackendError(str(exc)) from exc
+    except BaseException as exc:
+        server.stop()  # an interrupted start may have left a cluster running
+        if isinstance(exc, Exception):
+            raise BackendError(str(exc)) from exc
+        raise
     try:
         # The services connect as their own (non-superuser) role that owns its database, as
         # on RDS. The cluster trusts loopback, so the password is not checked, only passed.
@@ -209,9 +230,14 @@ def _s3(endpoint: str | None, say: Callable[[str], None]) -> Iterator[tuple[str,
     server = LocalS3(free_port())
     try:
         server.start()
-    except Exception as exc:
-        raise BackendError(str(exc)) from exc
+    except BaseException as exc:
+        server.stop()
+        if isinstance(exc, Exception):
+            raise BackendError(str(exc)) from exc
+        raise
     try:
+        import boto3  # noqa: F401 - warm the import off the main thread's path
+
         say(f"S3: moto server on {server.endpoint_url}")
         yield (
             server.endpoint_url,

@@ -166,3 +166,15 @@ def test_smoke_against_one_base_url_skips_isolation_and_says_so(dev_factory):
     assert "needs at least two tenants" in lines["isolation"]
     assert all(lines[c].startswith("PASS") for c in CHECKS if c != "isolation"), done.stdout
     assert run.stop(signal.SIGINT) == 0
+
+
+def test_dev_stops_and_cleans_up_when_no_service_is_left(dev_factory):
+    run = dev_factory(["only"])
+    postmaster = postmaster_of(database_port(run))
+    os.kill(run.state()["tenants"]["only"]["pid"], signal.SIGKILL)
+    assert run.proc.wait(timeout=60) == 1
+    assert "tenant only: service process" in run.output()
+    assert "every service has exited" in run.output()
+    assert not run.state_path.exists()
+    wait_for(lambda: not process_exists(postmaster[0]), timeout=10, what="PostgreSQL to stop")
+    assert not os.path.exists(postmaster[1])
