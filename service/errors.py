@@ -71,6 +71,13 @@ class MethodNotAllowed(APIError):
     status, code, message = 405, "method_not_allowed", "method not allowed"
 
 
+class RequestTimeout(APIError):
+    status, code, message = 408, "request_timeout", "the request body stopped arriving"
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message, headers={"Connection": "close"})
+
+
 # 413, 415
 class TooLarge(APIError):
     status, code, message = 413, "too_large", "the upload exceeds the size limit"
@@ -141,6 +148,7 @@ FROM_HTTP_STATUS: Mapping[int, type[APIError]] = {
     403: Forbidden,
     404: NotFound,
     405: MethodNotAllowed,
+    408: RequestTimeout,
     413: TooLarge,
     415: UnsupportedMediaType,
     422: ValidationFailed,

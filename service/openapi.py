@@ -228,6 +228,7 @@ _PATHS: dict[str, Any] = {
                     **_json(_ref("File")),
                 },
                 "400": _error("Malformed multipart body"),
+                "408": _error("The body stopped arriving (request_timeout)"),
                 "413": _error("The file exceeds SILO_MAX_UPLOAD_BYTES (code too_large)"),
                 "415": _error(
                     "Not multipart (unsupported_media_type), type not accepted "

@@ -17,7 +17,7 @@ import logging
 import os
 import unicodedata
 import uuid
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,8 @@ FILE_FIELD = "file"
 # request by its Content-Length before reading it.
 FORM_OVERHEAD_BYTES = 1024 * 1024
 MAX_FIELD_BYTES = 16 * 1024
+# How long an upload may go without receiving a byte before it is abandoned (see Limits).
+BODY_IDLE_TIMEOUT_SECONDS = 60.0
 FILENAME_MAX = 255
 
 
@@ -41,6 +43,9 @@ FILENAME_MAX = 255
 class Limits:
     max_bytes: int
     allowed_types: frozenset[str]
+    # A client that sends nothing for this long is dropped: a stalled upload otherwise holds a
+    # connection, part buffers and an open S3 multipart upload for as long as it likes.
+    idle_timeout_seconds: float = BODY_IDLE_TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,21 @@ async def _shielded(awaitable: Awaitable[Any], what: str) -> None:
             log.exception("cleanup failed: %s", what)
 
 
+async def _with_idle_timeout(chunks: AsyncIterable[bytes], seconds: float) -> AsyncIterator[bytes]:
+    iterator = aiter(chunks)
+    while True:
+        try:
+            with anyio.fail_after(seconds):
+                chunk = await anext(iterator)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise errors.RequestTimeout(
+                f"no data received for {seconds:g} seconds; the upload was abandoned"
+            ) from None
+        yield chunk
+
+
 def _add_field(fields: dict[str, Any], name: str, raw: bytes) -> None:
     try:
         value = raw.decode("utf-8")
@@ -199,7 +219,7 @@ async def ingest(
     field_value = bytearray()
     completed = False
     try:
-        async for event in reader.events(chunks):
+        async for event in reader.events(_with_idle_timeout(chunks, limits.idle_timeout_seconds)):
             if isinstance(event, PartData):
                 if current == FILE_FIELD:
                     await part.feed(event.data)

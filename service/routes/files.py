@@ -39,7 +39,11 @@ def file_object(row: dict[str, Any]) -> dict[str, Any]:
 async def upload_file(request: Request) -> Response:
     principal = await auth.require(request, "write")
     settings = request.app.state.settings
-    limits = upload.Limits(settings.max_upload_bytes, frozenset(settings.allowed_types))
+    limits = upload.Limits(
+        settings.max_upload_bytes,
+        frozenset(settings.allowed_types),
+        idle_timeout_seconds=upload.BODY_IDLE_TIMEOUT_SECONDS,
+    )
     content_type = request.headers.get("content-type")
     upload.check_declared_length(request.headers.get("content-length"), limits)
 

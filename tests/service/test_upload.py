@@ -280,3 +280,23 @@ def test_concurrent_uploads_download_intact(service: Service):
             ]
             assert sha256(httpx.get(url, timeout=60).content) == body["sha256"]
     assert service.pending_uploads() == []
+
+
+def test_a_stalled_upload_is_dropped_with_408_and_leaves_nothing(
+    service: Service, nothing_left, monkeypatch
+):
+    # The server runs in this process, so the idle timeout can be shortened for the test.
+    monkeypatch.setattr("service.upload.BODY_IDLE_TIMEOUT_SECONDS", 1.0)
+    boundary = new_boundary()
+    body = multipart(
+        [part("title", b"slow"), part("file", pdf(12 * MIB), filename="s.pdf")], boundary
+    )
+    with connect(service.url) as sock:
+        sock.sendall(raw_request_head(service.url, ADMIN_KEY, boundary, len(body)))
+        for piece in chunks_of(body[: 9 * MIB]):
+            sock.sendall(piece)
+        started = time.monotonic()
+        status, raw = read_response(sock)
+    assert status == 408, raw
+    assert b'"request_timeout"' in raw
+    assert time.monotonic() - started < 10
