@@ -34,6 +34,7 @@ from provisioning.dev_state import (
     state_document,
     write_state,
 )
+from provisioning.local import free_port
 from provisioning.service_env import local_secret_environment, service_environment
 
 # The Pulumi stack name the local run stands for: it goes into the names tenants/ derives
@@ -261,8 +262,6 @@ def run(args: argparse.Namespace) -> int:
                     database_user=names.DATABASE_USER,
                 )
             )
-            from provisioning.local import free_port
-
             plans = plan_tenants(catalogue, backends, [free_port() for _ in catalogue.tenants])
             for plan in plans:
                 backends.create_tenant_storage(plan.database, plan.bucket)

@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 from psycopg import sql
 
@@ -103,6 +104,12 @@ def test_dev_smoke_failure_isolation_and_clean_shutdown(dev_factory):
     assert_all_pass(done.stdout, "alpha")
     assert_all_pass(done.stdout, "beta")
     assert "smoke: 2/2 tenant(s) passed" in done.stdout
+    # The smoke test removes the key it created (and its file: see the delete check).
+    for entry in state["tenants"].values():
+        keys = httpx.get(
+            entry["url"] + "/keys", headers={"Authorization": f"Bearer {entry['admin_key']}"}
+        ).json()["items"]
+        assert not [k for k in keys if k["name"].startswith("silo-smoke-")], keys
 
     # 2. beta's database goes away: beta fails and says so, alpha still passes.
     set_connections(pg_port, state["tenants"]["beta"]["database"], allowed=False)
