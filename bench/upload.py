@@ -218,6 +218,44 @@ def service_pid(service: Service, profile: Path | None) -> int:
     return int(children.split()[0])
 
 
+@dataclass
+class Run:
+    seconds: float
+    cpu: dict[str, float]  # CPU seconds by process: client, service, s3
+    memory: dict[str, int]
+
+    def rate(self, size: int) -> float:
+        return size / MIB / self.seconds
+
+
+class CpuMeter:
+    """CPU time used by the client (this process), the service and the S3 endpoint since
+    creation; a pid of None leaves that process out."""
+
+    def __init__(self, *, service: int | None, s3: int) -> None:
+        self._pids = {"service": service, "s3": s3}
+        self._start = self._now()
+
+    def _now(self) -> dict[str, float]:
+        now = {"client": time.process_time()}
+        now.update({name: cpu_seconds(pid) for name, pid in self._pids.items() if pid})
+        return now
+
+    def read(self) -> dict[str, float]:
+        now = self._now()
+        return {name: now[name] - self._start[name] for name in now}
+
+
+def median_run(runs: list[Run]) -> Run:
+    return sorted(runs, key=lambda run: run.seconds)[(len(runs) - 1) // 2]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def read_status(pid: int) -> dict[str, int]:
     values = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -278,11 +316,75 @@ def human(size: int) -> str:
     return f"{size // GIB} GiB" if size >= GIB and size % GIB == 0 else f"{size // MIB} MiB"
 
 
+def report(rows: list[tuple], repeat: int) -> None:
+    print()
+    print(
+        f"part size {PART_SIZE // MIB} MiB, {PARTS_IN_FLIGHT} parts in flight (service and "
+        f"direct), client blocks of {BLOCK // MIB} MiB, {os.cpu_count()} CPUs, "
+        f"median of {repeat} interleaved run(s) per size and path"
+    )
+    header = (
+        f"{'size':>8} | {'service MiB/s':>13} | {'direct MiB/s':>12} | {'ratio':>5} | "
+        f"{'defaults MiB/s':>14} | {'service VmHWM':>13} | {'VmRSS after':>11}"
+    )
+    print(header)
+    print("-" * len(header))
+    for size, through, direct, defaults, _ in rows:
+        print(
+            f"{human(size):>8} | {through.rate(size):>13.1f} | {direct.rate(size):>12.1f}"
+            f" | {direct.seconds / through.seconds:>5.2f} | {defaults.rate(size):>14.1f}"
+            f" | {through.memory['VmHWM'] / MIB:>9.1f} MiB"
+            f" | {through.memory['VmRSS'] / MIB:>7.1f} MiB"
+        )
+    print(
+        "ratio = service / direct throughput (direct: boto3 upload_fileobj with the same part "
+        "size,\nparts in flight and client settings); defaults = direct with a boto3 client at "
+        "its defaults\n(which SHA-256-signs every payload over plain HTTP)"
+    )
+    print()
+    print("CPU seconds per GiB uploaded (user + system, all threads), and wall seconds per GiB:")
+    header = (
+        f"{'size':>8} | {'path':>8} | {'client':>6} | {'service':>7} | {'S3 endpoint':>11} | "
+        f"{'total':>5} | {'wall':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    for size, *runs, _ in rows:
+        for label, run in zip(("service", "direct", "defaults"), runs, strict=True):
+            per = GIB / size
+            cpu = {name: value * per for name, value in run.cpu.items()}
+            service_cpu = f"{cpu['service']:>7.2f}" if "service" in cpu else f"{'-':>7}"
+            print(
+                f"{human(size):>8} | {label:>8} | {cpu['client']:>6.2f} | {service_cpu} | "
+                f"{cpu['s3']:>11.2f} | {sum(cpu.values()):>5.2f} | {run.seconds * per:>5.2f}"
+            )
+    print()
+    for size, *_, pairs in rows:
+        if len(pairs) > 1:
+            each = ", ".join(f"{r:.2f}" for r in pairs)
+            print(f"{human(size)}: ratio of each interleaved pair: {each}")
+    worst = min(direct.seconds / through.seconds for _, through, direct, _, _ in rows)
+    print(
+        f"ratio (median), worst size: {worst:.2f} (target >= {TARGET_RATIO}): "
+        f"{'OK' if worst >= TARGET_RATIO else 'MISSED'}"
+    )
+    if len(rows) >= 2:
+        growth = rows[-1][1].memory["VmHWM"] - rows[0][1].memory["VmHWM"]
+        print(
+            f"VmHWM growth {human(rows[0][0])} -> {human(rows[-1][0])}: {growth / MIB:.1f} MiB "
+            f"(target < {TARGET_RSS_GROWTH // MIB} MiB): "
+            f"{'OK' if growth < TARGET_RSS_GROWTH else 'MISSED'}"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="64MiB,1GiB", help="comma list, e.g. 64MiB,1GiB")
     parser.add_argument(
         "--profile", type=Path, help="record the service with py-spy into this directory"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="uploads per size and path; medians are shown"
     )
     parser.add_argument("--keep-logs", action="store_true", help="print the service log path")
     args = parser.parse_args(argv)
@@ -344,68 +446,46 @@ def main(argv: list[str] | None = None) -> int:
             upload_through_service(http, key, Content(PART_SIZE + MIB))
 
             rows = []
+            s3_pid = s3._proc.pid  # the endpoint's process, for its CPU time
             for size in sizes:
                 content = Content(size)
                 expected = content.sha256()
-                print(f"{human(size)}: through the service...", flush=True)
-                service_s, stored = upload_through_service(http, key, content)
-                memory = read_status(pid)
-                if stored["sha256"] != expected or stored["size"] != size:
-                    raise SystemExit(f"service stored {stored['size']} bytes, {stored['sha256']}")
-                # Keep the endpoint's memory flat between runs (moto holds objects in memory).
-                plain_client.delete_object(Bucket=bucket, Key=f"files/{stored['id']}")
-                timings = []
-                for label, client in (
-                    ("direct boto3", same_client),
-                    ("boto3 defaults", plain_client),
-                ):
-                    print(f"{human(size)}: {label}...", flush=True)
-                    timings.append(upload_direct(client, bucket, f"direct/{size}", content))
-                    head = plain_client.head_object(Bucket=bucket, Key=f"direct/{size}")
-                    assert head["ContentLength"] == size
-                    plain_client.delete_object(Bucket=bucket, Key=f"direct/{size}")
-                rows.append((size, service_s, *timings, memory))
+                runs: dict[str, list[Run]] = {"service": [], "direct": [], "defaults": []}
+                # Interleaved, so that load from elsewhere on the machine hits all paths alike.
+                for attempt in range(1, args.repeat + 1):
+                    print(f"{human(size)} #{attempt}: through the service...", flush=True)
+                    cpu = CpuMeter(service=pid, s3=s3_pid)
+                    seconds, stored = upload_through_service(http, key, content)
+                    runs["service"].append(Run(seconds, cpu.read(), read_status(pid)))
+                    if stored["sha256"] != expected or stored["size"] != size:
+                        raise SystemExit(f"service stored {stored['size']}, {stored['sha256']}")
+                    # Keep the endpoint's memory flat (moto holds objects in memory).
+                    plain_client.delete_object(Bucket=bucket, Key=f"files/{stored['id']}")
+                    for label, client in (("direct", same_client), ("defaults", plain_client)):
+                        print(f"{human(size)} #{attempt}: {label} boto3...", flush=True)
+                        cpu = CpuMeter(service=None, s3=s3_pid)
+                        seconds = upload_direct(client, bucket, f"direct/{size}", content)
+                        runs[label].append(Run(seconds, cpu.read(), {}))
+                        head = plain_client.head_object(Bucket=bucket, Key=f"direct/{size}")
+                        assert head["ContentLength"] == size
+                        plain_client.delete_object(Bucket=bucket, Key=f"direct/{size}")
+                medians = {label: median_run(found) for label, found in runs.items()}
+                # VmHWM only rises: the last reading for this size is its peak.
+                medians["service"].memory = runs["service"][-1].memory
+                ratios = [
+                    d.seconds / t.seconds
+                    for t, d in zip(runs["service"], runs["direct"], strict=True)
+                ]
+                rows.append(
+                    (size, medians["service"], medians["direct"], medians["defaults"], ratios)
+                )
     finally:
         if service is not None:
             service.stop(pid)
         s3.stop()
         postgres.stop()
 
-    print()
-    print(
-        f"part size {PART_SIZE // MIB} MiB, {PARTS_IN_FLIGHT} parts in flight (service and "
-        f"direct), client blocks of {BLOCK // MIB} MiB, {os.cpu_count()} CPUs"
-    )
-    header = (
-        f"{'size':>8} | {'service MiB/s':>13} | {'direct MiB/s':>12} | {'ratio':>5} | "
-        f"{'defaults MiB/s':>14} | {'service VmHWM':>13} | {'VmRSS after':>11}"
-    )
-    print(header)
-    print("-" * len(header))
-    for size, service_s, direct_s, defaults_s, memory in rows:
-        print(
-            f"{human(size):>8} | {size / MIB / service_s:>13.1f} | {size / MIB / direct_s:>12.1f}"
-            f" | {direct_s / service_s:>5.2f} | {size / MIB / defaults_s:>14.1f}"
-            f" | {memory['VmHWM'] / MIB:>9.1f} MiB | {memory['VmRSS'] / MIB:>7.1f} MiB"
-        )
-    print(
-        "ratio = service / direct throughput (direct: same part size, parts in flight and client "
-        "settings);\ndefaults = direct with a boto3 client at its defaults (payload signing on)"
-    )
-    print()
-    ratios = [row[2] / row[1] for row in rows]
-    worst = min(ratios)
-    print(
-        f"ratio, worst: {worst:.2f} (target >= {TARGET_RATIO}): "
-        f"{'OK' if worst >= TARGET_RATIO else 'MISSED'}"
-    )
-    if len(rows) >= 2:
-        growth = rows[-1][-1]["VmHWM"] - rows[0][-1]["VmHWM"]
-        print(
-            f"VmHWM growth {human(rows[0][0])} -> {human(rows[-1][0])}: {growth / MIB:.1f} MiB "
-            f"(target < {TARGET_RSS_GROWTH // MIB} MiB): "
-            f"{'OK' if growth < TARGET_RSS_GROWTH else 'MISSED'}"
-        )
+    report(rows, args.repeat)
     if profile is not None:
         print(f"profile: {profile} (collapsed stacks: flamegraph.pl or speedscope)")
     if args.keep_logs:
