@@ -170,3 +170,18 @@ def test_render_reports_a_bad_catalogue(tmp_path, capsys):
     assert render.run(build_parser(argv).parse_args(argv)) == 2
     assert "Bad_Slug" in capsys.readouterr().err
     assert not (tmp_path / "o.yml").exists()
+
+
+def test_every_reference_resolves(checked_in):
+    """What `docker compose config` would reject: dangling depends_on, configs, volumes."""
+    services = checked_in["services"]
+    declared_volumes = set(checked_in["volumes"])
+    for name, service in services.items():
+        assert "image" in service or "build" in service, name
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, f"{name} depends on unknown {dependency}"
+        for config in service.get("configs", []):
+            assert config["source"] in checked_in["configs"], name
+        for volume in service.get("volumes", []):
+            assert volume.split(":")[0] in declared_volumes, f"{name}: {volume}"
+        assert "healthcheck" in service or name == "buckets", f"{name} has no health check"
