@@ -27,13 +27,12 @@ from service.pagination import CursorCodec
 from service.requestid import RequestIdMiddleware
 from service.routes import files, health, keys
 from service.settings import Settings, from_environ
+from service.storage import S3Storage, StorageError
 
 log = logging.getLogger("silo")
 
 
-def _build_storage(settings: Settings):
-    from service.storage import S3Storage
-
+def _build_storage(settings: Settings) -> S3Storage:
     return S3Storage(
         bucket=settings.s3_bucket,
         region=settings.aws_region,
@@ -79,9 +78,6 @@ async def _openapi(request: Request) -> Response:
 def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
     """The application for one tenant. `storage` replaces the S3 client (an ObjectStorage)."""
     settings = settings or from_environ()
-    # Imported here: the storage module is the S3 seam; the app module itself stays importable
-    # (e.g. for the OpenAPI document) without it.
-    from service.storage import StorageError
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
