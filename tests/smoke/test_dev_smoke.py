@@ -185,3 +185,14 @@ def test_dev_stops_and_cleans_up_when_no_service_is_left(dev_factory):
     assert not run.state_path.exists()
     wait_for(lambda: not process_exists(postmaster[0]), timeout=10, what="PostgreSQL to stop")
     assert not os.path.exists(postmaster[1])
+
+
+def test_three_tenants_are_ready_within_15_seconds(dev_factory):
+    """The README's promise, measured from spawning `silo dev` to its "ready" line."""
+    run = dev_factory(["one", "two", "three"])
+    assert run.ready_seconds < 15, run.output()
+    assert "3/3 tenant(s) ready" in run.output()
+    rows = [line.split() for line in run.output().splitlines()]
+    table = [row[0] for row in rows if len(row) > 1 and row[1].startswith("http://127.0.0.1:")]
+    assert table == ["one", "two", "three"]
+    assert run.stop(signal.SIGINT) == 0
