@@ -45,6 +45,9 @@ def _serve(settings: Settings) -> int:
         log_config=None,
         # Behind the ALB: keep idle connections longer than its 60 s idle timeout.
         timeout_keep_alive=65,
+        # In-flight requests still running then are cancelled; an upload's cleanup (abort the
+        # multipart upload) runs shielded from that cancellation.
+        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
     )
     # uvicorn handles SIGTERM/SIGINT while serving (graceful shutdown), then re-raises the signal
     # to whatever handler was installed before. A graceful stop is the normal end of a task's

@@ -23,6 +23,9 @@ DEFAULT_PRESIGN_TTL_SECONDS = 900
 # SigV4 presigned URLs cannot live longer than seven days.
 MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600
 MIN_ADMIN_KEY_LENGTH = 16
+# ECS sends SIGKILL 30 s after SIGTERM by default (stopTimeout): stop waiting for in-flight
+# requests a little before that, so unfinished uploads are aborted cleanly rather than killed.
+DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 25
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -48,6 +51,7 @@ class Settings:
     host: str = "0.0.0.0"
     port: int = 8000
     migrate: bool = True
+    shutdown_timeout_seconds: int = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS
 
     def __repr__(self) -> str:
         # Never print secrets (the admin key, a password inside the database URL).
@@ -76,6 +80,9 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         host=env.optional("HOST") or "0.0.0.0",
         port=env.integer("PORT", 8000, low=1, high=65535),
         migrate=env.boolean("SILO_MIGRATE", True),
+        shutdown_timeout_seconds=env.integer(
+            "SILO_SHUTDOWN_TIMEOUT_SECONDS", DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, low=1, high=3600
+        ),
     )
 
 

@@ -109,3 +109,38 @@ def test_serves_and_finishes_in_flight_requests_on_sigterm(database_url, s3, buc
     assert "tenant=test-tenant" in output
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT title FROM files").fetchall() == [("in flight",)]
+
+
+def test_shutdown_timeout_aborts_a_stalled_upload(database_url, s3, bucket):
+    port = free_port()
+    env = process_env(database_url, s3, bucket, PORT=str(port), SILO_SHUTDOWN_TIMEOUT_SECONDS="1")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert wait_for_port(port, timeout=30), "the service did not start listening"
+        url = f"http://127.0.0.1:{port}"
+        boundary = new_boundary()
+        body = multipart([part("title", b"stalled"), part("file", pdf(20 * 1024**2))], boundary)
+        client = s3.client()
+        with connect(url) as sock:
+            sock.sendall(raw_request_head(url, ADMIN_KEY, boundary, len(body)))
+            sock.sendall(body[: 12 * 1024**2])  # a multipart upload is under way, then silence
+            deadline = time.monotonic() + 15
+            while not client.list_multipart_uploads(Bucket=bucket).get("Uploads"):
+                assert time.monotonic() < deadline, "the upload never reached S3"
+                time.sleep(0.05)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+    assert not client.list_objects_v2(Bucket=bucket).get("Contents")
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM files").fetchone()[0] == 0

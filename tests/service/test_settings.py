@@ -26,6 +26,7 @@ def test_defaults():
     assert settings.migrate is True
     assert settings.s3_endpoint_url is None
     assert settings.presign_ttl_seconds == 900
+    assert settings.shutdown_timeout_seconds == 25
 
 
 def test_database_from_parts_as_ecs_gives_them():
@@ -87,6 +88,7 @@ def test_overrides_are_parsed():
         ({"S3_ENDPOINT_URL": "ftp://x"}, "S3_ENDPOINT_URL"),
         ({"PORT": "70000"}, "PORT"),
         ({"SILO_MIGRATE": "maybe"}, "SILO_MIGRATE"),
+        ({"SILO_SHUTDOWN_TIMEOUT_SECONDS": "0"}, "SILO_SHUTDOWN_TIMEOUT_SECONDS"),
     ],
 )
 def test_a_bad_variable_is_named_in_one_line(change, variable):
