@@ -124,7 +124,7 @@ class TenantRun:
         try:
             return self.client.request(method, self.base + path, headers=headers, **kwargs)
         except httpx.TransportError as exc:
-            raise Unreachable(f"{method} {path}: {describe_error(exc)}") from exc
+            raise Unreachable(f"{method} {self.base}{path}: {describe_error(exc)}") from exc
         except httpx.HTTPError as exc:
             raise CheckFailed(f"{method} {path}: {describe_error(exc)}") from exc
 
