@@ -123,10 +123,12 @@ class TenantRun:
             headers["Authorization"] = f"Bearer {key}"
         try:
             return self.client.request(method, self.base + path, headers=headers, **kwargs)
-        except httpx.TransportError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise Unreachable(f"{method} {self.base}{path}: {describe_error(exc)}") from exc
         except httpx.HTTPError as exc:
-            raise CheckFailed(f"{method} {path}: {describe_error(exc)}") from exc
+            # A read timeout or a dropped connection: this check fails, the next ones still run.
+            what = type(exc).__name__
+            raise CheckFailed(f"{method} {self.base}{path}: {what}: {describe_error(exc)}") from exc
 
 
 def _expect(response: httpx.Response, status: int, what: str) -> None:

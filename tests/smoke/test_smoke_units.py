@@ -196,3 +196,36 @@ def test_a_tenant_without_a_key_fails_saying_how_to_give_one():
 def test_cli_reports_a_missing_state_file(tmp_path, capsys):
     assert smoke.run(parse("--state", str(tmp_path / "none.json"))) == 2
     assert "no such state file" in capsys.readouterr().err
+
+
+def test_a_server_that_drops_connections_fails_each_check_without_skipping_the_rest():
+    import socket
+    import threading
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def drop_everything():
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.recv(65536)
+            conn.close()
+
+    thread = threading.Thread(target=drop_everything, daemon=True)
+    thread.start()
+    try:
+        target = SmokeTarget("rude", f"http://127.0.0.1:{port}", "k" * 20, key_is_admin=True)
+        results = {r.check: r for r in run_smoke([target])}
+    finally:
+        stop.set()
+        thread.join()
+        listener.close()
+    assert results["healthz"].status == FAIL
+    assert "RemoteProtocolError" in results["healthz"].detail
+    assert results["readyz"].status == FAIL  # still tried, not skipped
+    assert results["upload"].status == SKIP  # no key could be made
