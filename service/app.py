@@ -1,11 +1,14 @@
 """The ASGI application: `create_app(settings=None)` (ASGI factory for `uvicorn --factory`).
 
-The app is assembled explicitly. The database pool, the object storage client and the
-authenticator are built once in the lifespan and handed to handlers through `app.state`.
+The app is assembled explicitly. The database pool, the object storage client, the
+authenticator and the access-event recorder are built once in the lifespan and handed to
+handlers through `app.state`. Start-up also seeds the tenant's taxonomy (SILO_TAXONOMY);
+shutdown writes every buffered access event before the pool closes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -20,12 +23,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import errors, openapi
+from service import errors, file_filters, openapi, taxonomy
+from service.acting_user import InvalidActingUser
 from service.auth import Authenticator
 from service.db import open_pool
+from service.events import EventRecorder
 from service.pagination import CursorCodec
 from service.requestid import RequestIdMiddleware
-from service.routes import files, health, keys
+from service.routes import files, health, keys, stats
+from service.routes import taxonomy as taxonomy_routes
 from service.settings import Settings, from_environ
 from service.storage import S3Storage, StorageError
 
@@ -71,6 +77,38 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return errors.render(request, errors.InternalError())
 
 
+async def _taxonomy_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, taxonomy.TaxonomyError)
+    return errors.render(request, taxonomy_routes.api_error(exc))
+
+
+async def _acting_user_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, InvalidActingUser)
+    return errors.render(request, errors.ValidationFailed(exc.message))
+
+
+async def _filter_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, file_filters.InvalidFilter)
+    error = errors.ValidationFailed if exc.status == 422 else errors.InvalidParameter
+    return errors.render(request, error(exc.message))
+
+
+async def _seed_taxonomy(pool, configured: taxonomy.Taxonomy) -> None:
+    """Seed at start-up; while the database cannot be reached, keep trying in the background
+    (readiness reports the database meanwhile) instead of failing the start."""
+    delay = 0.5
+    while True:
+        try:
+            async with pool.connection() as conn:
+                inserted = await taxonomy.seed(conn, configured)
+            log.info("taxonomy seeded: %s", inserted)
+            return
+        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+            log.warning("taxonomy seeding failed (%s); retrying in %.0fs", exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 30)
+
+
 async def _openapi(request: Request) -> Response:
     return JSONResponse(openapi.document())
 
@@ -86,10 +124,18 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         app.state.storage = _build_storage(settings) if own_storage else storage
         app.state.pool = pool
         app.state.authenticator = Authenticator(settings.admin_key, pool)
+        seeding = asyncio.create_task(_seed_taxonomy(pool, settings.taxonomy))
+        with contextlib.suppress(TimeoutError):
+            # Normally done in milliseconds; a slow database must not hold the start.
+            await asyncio.wait_for(asyncio.shield(seeding), 10)
+        app.state.recorder = await EventRecorder(pool).start()
         log.info("silo service for tenant %s started", settings.tenant)
         try:
             yield
         finally:
+            # After the server has finished its in-flight requests: no event is lost.
+            await app.state.recorder.aclose()
+            seeding.cancel()
             if own_storage and hasattr(app.state.storage, "aclose"):
                 await app.state.storage.aclose()
             await pool.close()
@@ -101,10 +147,15 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             Route("/openapi.json", _openapi, methods=["GET"]),
             *keys.routes,
             *files.routes,
+            *taxonomy_routes.routes,
+            *stats.routes,
         ],
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={
             errors.APIError: _api_error,
+            taxonomy.TaxonomyError: _taxonomy_error,
+            InvalidActingUser: _acting_user_error,
+            file_filters.InvalidFilter: _filter_error,
             HTTPException: _http_exception,
             psycopg.OperationalError: _database_error,
             psycopg_pool.PoolTimeout: _database_error,

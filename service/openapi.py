@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from service import metadata
+from service import metadata, openapi_catalog
 from service.auth import SCOPES
 from service.filetypes import KNOWN_TYPE_IDS
 
@@ -378,4 +378,4 @@ _DOCUMENT: dict[str, Any] = {
 
 def document() -> dict[str, Any]:
     """A fresh copy (callers may extend it without changing the next response)."""
-    return copy.deepcopy(_DOCUMENT)
+    return openapi_catalog.extend(copy.deepcopy(_DOCUMENT))

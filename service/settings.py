@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import psycopg
 
 from service.filetypes import KNOWN_TYPE_IDS
+from service.taxonomy import DEFAULT_TAXONOMY, Taxonomy, parse_taxonomy
 
 GIB = 1024**3
 DEFAULT_MAX_UPLOAD_BYTES = 5 * GIB
@@ -52,6 +53,8 @@ class Settings:
     port: int = 8000
     migrate: bool = True
     shutdown_timeout_seconds: int = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS
+    # SILO_TAXONOMY: categories, languages and roles seeded at start-up (platform defaults).
+    taxonomy: Taxonomy = DEFAULT_TAXONOMY
 
     def __repr__(self) -> str:
         # Never print secrets (the admin key, a password inside the database URL).
@@ -83,7 +86,15 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         shutdown_timeout_seconds=env.integer(
             "SILO_SHUTDOWN_TIMEOUT_SECONDS", DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, low=1, high=3600
         ),
+        taxonomy=_taxonomy(env),
     )
+
+
+def _taxonomy(env: Env) -> Taxonomy:
+    try:
+        return parse_taxonomy(env.optional("SILO_TAXONOMY"))
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
 
 
 class Env:

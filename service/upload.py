@@ -208,8 +208,13 @@ async def ingest(
     limits: Limits,
     storage: Any,
     save: Callable[[StoredFile], Awaitable[Any]],
+    check_fields: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
 ) -> Any:
-    """Run the pipeline over one request body; returns what `save` returns."""
+    """Run the pipeline over one request body; returns what `save` returns.
+
+    `check_fields` (optional) gets the validated metadata fields that came before the file
+    part, before anything is sent to storage: checks that need I/O (the taxonomy) fail early.
+    """
     reader = MultipartReader(content_type)
     file_id = uuid.uuid4()
     object_key = object_key_for(file_id)
@@ -234,7 +239,9 @@ async def ingest(
                     if part is not None:
                         raise errors.ValidationFailed("only one `file` part is allowed")
                     # Fail on bad leading fields before sending anything to storage.
-                    metadata.validate(fields, partial=True)
+                    leading = metadata.validate(fields, partial=True)
+                    if check_fields is not None:
+                        await check_fields(leading)
                     part = _FilePart(
                         storage, object_key, limits, event.filename, event.content_type
                     )

@@ -13,6 +13,13 @@ from service.pagination import Position
 
 Row = dict[str, Any]
 
+# Taxonomy labels are stored as ids (category_id, role_ids) and shown as names: a rename is
+# one row in `categories` / `roles` and every file shows the new name at once.
+_CATEGORY_NAME = "(SELECT c.name FROM categories c WHERE c.id = files.category_id)"
+_ROLE_NAMES = (
+    "ARRAY(SELECT r.name FROM unnest(files.role_ids) WITH ORDINALITY AS u(id, pos)"
+    " JOIN roles r ON r.id = u.id ORDER BY u.pos)"
+)
 COLUMNS = (
     "id",
     "title",
@@ -28,9 +35,14 @@ COLUMNS = (
     "uploaded_by",
     "created_at",
     "updated_at",
+    "role_ids",  # for role visibility checks; not part of the file object
 )
-_SELECT = sql.SQL(", ").join(sql.Identifier(c) for c in COLUMNS)
-EDITABLE = ("title", "description", "category", "language", "roles")
+_EXPRESSIONS = {"category": _CATEGORY_NAME, "roles": _ROLE_NAMES}
+_SELECT = sql.SQL(", ").join(
+    sql.SQL(f"{_EXPRESSIONS[c]} AS {c}") if c in _EXPRESSIONS else sql.Identifier(c)
+    for c in COLUMNS
+)
+EDITABLE = ("title", "description", "category_id", "language", "role_ids")
 
 
 class Filter:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from service import auth, errors, inputs, taxonomy
+from service.routes import resource
 from service.taxonomy import CATEGORY, LANGUAGE, ROLE, Kind
 
 
@@ -88,12 +88,11 @@ def _handlers(kind: Kind):
             raise api_error(exc) from None
         return Response(status_code=204)
 
-    return [
-        Route(path, list_, methods=["GET"], name=f"list_{kind.table}"),
-        Route(path, create, methods=["POST"], name=f"create_{kind.name}"),
-        Route(item, rename, methods=["PATCH"], name=f"rename_{kind.name}"),
-        Route(item, delete, methods=["DELETE"], name=f"delete_{kind.name}"),
-    ]
+    list_.__name__ = f"list_{kind.table}"
+    create.__name__ = f"create_{kind.name}"
+    rename.__name__ = f"rename_{kind.name}"
+    delete.__name__ = f"delete_{kind.name}"
+    return [resource(path, get=list_, post=create), resource(item, patch=rename, delete=delete)]
 
 
 routes = [*_handlers(CATEGORY), *_handlers(LANGUAGE), *_handlers(ROLE)]

@@ -4,28 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import shutil
-import tempfile
 import uuid
 from datetime import datetime
-from pathlib import Path
 
 import psycopg
 
-from service.migrate import MIGRATIONS_DIR, migrate
-
-# Migrations of issue 5 that alter B's `files` wait here until the upload service is done.
-PENDING_DIR = Path(__file__).parent / "pending_migrations"
+from service.migrate import migrate
 
 
 def migrate_all(url: str) -> None:
-    if not PENDING_DIR.is_dir():
-        migrate(url)
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        for path in [*MIGRATIONS_DIR.glob("*.sql"), *PENDING_DIR.glob("*.sql")]:
-            shutil.copy(path, tmp)
-        migrate(url, Path(tmp))
+    migrate(url)
 
 
 def run(coro):

@@ -79,14 +79,14 @@ def test_get_and_list(admin: httpx.Client, stored):
 
 
 def test_patch_changes_metadata_and_updated_at(admin: httpx.Client):
-    body = upload(admin, pdf(), fields={"title": "Old", "category": "c"}).json()
+    body = upload(admin, pdf(), fields={"title": "Old", "category": "Skills"}).json()
     response = admin.patch(
         f"/files/{body['id']}",
-        json={"title": "New", "category": None, "roles": ["Mentor/Coach"], "language": "pt-BR"},
+        json={"title": "New", "category": None, "roles": ["Mentor/Coach"], "language": "FR"},
     )
     assert response.status_code == 200, response.text
     patched = response.json()
-    assert (patched["title"], patched["category"], patched["language"]) == ("New", None, "pt-BR")
+    assert (patched["title"], patched["category"], patched["language"]) == ("New", None, "fr")
     assert patched["roles"] == ["Mentor/Coach"]
     assert patched["updated_at"] > body["updated_at"]
     assert patched["created_at"] == body["created_at"]

@@ -144,14 +144,17 @@ def test_fields_after_the_file_are_accepted(admin):
         [
             part("file", data, filename="late.pdf"),
             part("title", b"Late title"),
-            part("roles", b"a"),
-            part("roles", b"b"),
+            part("roles", b"Mentee/Coachee"),
+            part("roles", b"mentor/coach"),
         ],
         boundary,
     )
     response = post_multipart(admin, body, boundary)
     assert response.status_code == 201, response.text
-    assert (response.json()["title"], response.json()["roles"]) == ("Late title", ["a", "b"])
+    assert (response.json()["title"], response.json()["roles"]) == (
+        "Late title",
+        ["Mentee/Coachee", "Mentor/Coach"],
+    )
     assert response.json()["sha256"] == sha256(data)
 
 

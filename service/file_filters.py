@@ -1,0 +1,162 @@
+"""GET /files filters: query parameters -> SQL conditions over `files`, combinable.
+
+- `category` (name), `language` (BCP 47 code), `role` (name: files whose audience includes it),
+  `type` (registry id, e.g. `pdf`): equality on an indexed column; names are resolved to ids
+  first (one query for all of them, 422 naming an unknown value), so the planner sees constants.
+- `q`: full-text search over title and description (`websearch_to_tsquery` syntax: words,
+  "quoted phrases", `or`, `-excluded`; whole words, any language: the 'simple' configuration).
+- `uploaded_after` / `uploaded_before`: ISO 8601 date or date-time (UTC when no offset); a
+  half-open interval, after <= created_at < before.
+- The acting user's role (X-Silo-Role) adds visibility: files whose audience includes that
+  role or that have no audience at all.
+
+Each condition keeps the keyset order (created_at DESC, id DESC) served by an index that starts
+with the filtered column (see migration 0012), so a page reads about `limit` matching rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+from psycopg.rows import tuple_row
+
+from service import taxonomy
+
+PARAMETERS = ("category", "language", "role", "type", "q", "uploaded_after", "uploaded_before")
+MAX_Q_LENGTH = 200
+
+
+class InvalidFilter(ValueError):
+    """A bad filter value: 422 (unknown taxonomy value) or 400 (malformed); names the field."""
+
+    def __init__(self, field: str, message: str, *, status: int = 422) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+        self.status = status
+
+
+@dataclass(frozen=True)
+class FileQuery:
+    category: str | None = None
+    language: str | None = None
+    role: str | None = None
+    type: str | None = None
+    q: str | None = None
+    uploaded_after: datetime | None = None
+    uploaded_before: datetime | None = None
+
+
+def parse_instant(value: str, field: str) -> datetime:
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            parsed = datetime.combine(date.fromisoformat(text), time.min)
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+", 1))
+    except ValueError:
+        raise InvalidFilter(
+            field, f"`{field}` must be an ISO 8601 date or date-time", status=400
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def parse_file_query(params: Mapping[str, str], known_types: Collection[str]) -> FileQuery:
+    """Pure: the filters of a GET /files query string (other parameters are ignored here)."""
+
+    def text(name: str, limit: int = taxonomy.MAX_NAME_LENGTH) -> str | None:
+        value = params.get(name)
+        if value is None or not value.strip():
+            return None
+        if len(value) > limit or not value.isprintable():
+            raise InvalidFilter(name, f"`{name}` must be printable and at most {limit} characters")
+        return value.strip()
+
+    language = text("language")
+    if language is not None:
+        try:
+            language = taxonomy.canonical_language(language)
+        except taxonomy.InvalidValue as exc:
+            raise InvalidFilter("language", exc.message) from None
+    file_type = text("type")
+    if file_type is not None and file_type.lower() not in known_types:
+        raise InvalidFilter("type", f"type {file_type!r} is not a known file type")
+    after = text("uploaded_after")
+    before = text("uploaded_before")
+    query = FileQuery(
+        category=text("category"),
+        language=language,
+        role=text("role"),
+        type=file_type.lower() if file_type else None,
+        q=text("q", MAX_Q_LENGTH),
+        uploaded_after=parse_instant(after, "uploaded_after") if after else None,
+        uploaded_before=parse_instant(before, "uploaded_before") if before else None,
+    )
+    after_t, before_t = query.uploaded_after, query.uploaded_before
+    if after_t and before_t and after_t >= before_t:
+        raise InvalidFilter(
+            "uploaded_before", "`uploaded_before` must be later than `uploaded_after`"
+        )
+    return query
+
+
+@dataclass(frozen=True)
+class Resolved:
+    category_id: int | None = None
+    role_id: int | None = None
+    acting_role_id: int | None = None
+
+
+async def resolve(conn, query: FileQuery, acting_role: str | None) -> Resolved:
+    """Names -> ids in one round trip; InvalidFilter (422) names an unknown value, and
+    taxonomy.InvalidValue("X-Silo-Role") an unknown acting role."""
+    names = (query.category, query.role, query.language, acting_role)
+    if all(name is None for name in names):
+        return Resolved()
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute(
+            """SELECT (SELECT id FROM categories WHERE lower(name) = lower(%s)),
+                      (SELECT id FROM roles WHERE lower(name) = lower(%s)),
+                      (SELECT code FROM languages WHERE code = %s),
+                      (SELECT id FROM roles WHERE lower(name) = lower(%s))""",
+            (query.category, query.role, query.language, acting_role),
+        )
+        category_id, role_id, language, acting_role_id = await cur.fetchone()
+    if query.category is not None and category_id is None:
+        raise InvalidFilter("category", f"category {query.category!r} is not in the taxonomy")
+    if query.role is not None and role_id is None:
+        raise InvalidFilter("role", f"role {query.role!r} is not in the taxonomy")
+    if query.language is not None and language is None:
+        raise InvalidFilter("language", f"language {query.language!r} is not in the taxonomy")
+    if acting_role is not None and acting_role_id is None:
+        raise taxonomy.InvalidValue(
+            "X-Silo-Role", acting_role, f"X-Silo-Role {acting_role!r} is not a known role"
+        )
+    return Resolved(category_id, role_id, acting_role_id)
+
+
+VISIBLE_TO_ROLE = "(role_ids = '{}' OR role_ids @> ARRAY[%s]::integer[])"
+
+
+def conditions(query: FileQuery, resolved: Resolved) -> list[tuple[str, list]]:
+    """Pure: (SQL condition over `files`, parameters) for each filter in use."""
+    out: list[tuple[str, list]] = []
+    if query.category is not None:
+        out.append(("category_id = %s", [resolved.category_id]))
+    if query.language is not None:
+        out.append(("language = %s", [query.language]))
+    if query.type is not None:
+        out.append(("type = %s", [query.type]))
+    if query.role is not None:
+        out.append(("role_ids @> ARRAY[%s]::integer[]", [resolved.role_id]))
+    if resolved.acting_role_id is not None:
+        out.append((VISIBLE_TO_ROLE, [resolved.acting_role_id]))
+    if query.q is not None:
+        out.append(("search @@ websearch_to_tsquery('simple', %s)", [query.q]))
+    if query.uploaded_after is not None:
+        out.append(("created_at >= %s", [query.uploaded_after]))
+    if query.uploaded_before is not None:
+        out.append(("created_at < %s", [query.uploaded_before]))
+    return out
