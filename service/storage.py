@@ -8,8 +8,10 @@ Uploads stream: `write()` fills a part buffer; the first full part starts a mult
 is sent in the background while the caller goes on reading. At most `max_in_flight` parts are on
 the wire; when that many are, `write()` waits for one to finish (back-pressure reaches the
 client through the unread request body), so an upload holds at most
-`(max_in_flight + 1) * part_size` bytes, whatever the file size. A file smaller than one part is
-sent with a single PutObject at `complete()`.
+`(max_in_flight + 1) * part_size` bytes, whatever the file size. Part buffers are filled in place
+and recycled (one copy per byte, no per-part allocation); the first grows with the data, so a
+file smaller than one part costs only its size, and is sent with a single PutObject at
+`complete()`.
 
 sha256 and size on the object: S3 user metadata can only be written when an object is created,
 and for a multipart upload the sha256 is known only once the last byte has gone. So:
@@ -26,6 +28,8 @@ Failure leaves nothing: `abort()` waits for the parts in flight (a part that lan
 AbortMultipartUpload would otherwise revive storage charges), aborts the multipart upload and
 deletes the object if one may have been created. It runs to the end even when the caller is
 cancelled (a disconnecting client), and is safe to call twice or after a failed `complete()`.
+
+Every S3 failure surfaces as `StorageError` (the service answers 503).
 """
 
 from __future__ import annotations
@@ -269,7 +273,9 @@ class S3Upload:
 
     @property
     def buffered(self) -> int:
-        return self._filled + self._waiting + sum(map(len, self._in_flight.values()))
+        """Bytes of part buffers this upload holds: filling, waiting, in flight, spare."""
+        held = len(self._part) + self._waiting + sum(map(len, self._in_flight.values()))
+        return held + sum(map(len, self._free))
 
     async def write(self, chunk: bytes) -> None:
         if self._closed:
@@ -290,9 +296,14 @@ class S3Upload:
                 await self._send_full_part()
 
     async def _send_full_part(self) -> None:
-        data = self._part
+        data, self._part = self._part, bytearray()
         self._filled = 0
-        await self._send_part(data)
+        try:
+            await self._send_part(data)
+        except BaseException:
+            # The part is lost (failure or cancellation): the upload cannot be completed.
+            self._closed = True
+            raise
         # Only now: waiting for a slot may have freed a buffer to fill next.
         self._part = self._free.pop() if self._free else bytearray(self._part_size)
 
@@ -365,12 +376,12 @@ class S3Upload:
             raise RuntimeError("upload is already completed or aborted")
         if size != self._written:
             raise ValueError(f"complete(size={size}) but {self._written} bytes were written")
+        self._closed = True  # one attempt: after a failure, only abort() is left
         tags = urllib.parse.urlencode({"sha256": sha256, "size": str(size)})
         if self._create is None:
             body = self._part
             del body[self._filled :]  # shrink in place: no copy of the data
             self._part = bytearray()
-            self._closed = True
             self._object_may_exist = True
             await self._run(
                 self._client.put_object,
@@ -390,7 +401,6 @@ class S3Upload:
             await self._send_part(last)
         if self._in_flight:
             await self._wait_for_parts(asyncio.ALL_COMPLETED)
-        self._closed = True
         self._object_may_exist = True
         parts = sorted(self._parts, key=lambda part: part["PartNumber"])
         await self._run(

@@ -108,6 +108,12 @@ async def test_small_file_is_one_put_with_sha256_metadata_and_tags(storage, s3, 
 
 
 @pytest.mark.anyio
+async def test_a_small_file_holds_only_its_own_size(storage):
+    up = await upload(storage, "files/tiny", b"x" * 3000, chunk=1000)
+    assert up.peak_buffered == 3000  # not a whole part buffer
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("size", "chunk"),
     [
@@ -313,6 +319,9 @@ async def test_a_caller_cancelled_while_the_upload_is_being_created_leaves_nothi
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        # The part being sent was lost with the cancelled write: the upload cannot go on.
+        with pytest.raises(RuntimeError, match="completed or aborted"):
+            await up.write(b"more")
         await up.abort()
         assert await store.pending_uploads() == []
     finally:
