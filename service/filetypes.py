@@ -123,6 +123,9 @@ _MP4_BRANDS = frozenset(
 )
 
 
+_GENERIC_BRANDS = frozenset({*(b"iso" + bytes([c]) for c in b"m23456789"), b"mp41", b"mp42"})
+
+
 def _bmff_kind(head: bytes) -> str | None:
     if len(head) < 16 or head[4:8] != b"ftyp":
         return None
@@ -131,11 +134,16 @@ def _bmff_kind(head: bytes) -> str | None:
     if box_size < 16 or (box_size - 16) % 4:
         return None
     major = head[8:12]
+    compatible = {head[i : i + 4] for i in range(16, min(box_size, len(head)) - 3, 4)}
     if major in _MOV_BRANDS:
         return "mov"
     if major in _M4A_BRANDS:
         return "m4a"
     if major in _MP4_BRANDS:
+        # Some encoders write a generic major brand (isom, mp42) on audio-only files and say
+        # "M4A " among the compatible brands.
+        if major in _GENERIC_BRANDS and compatible & _M4A_BRANDS:
+            return "m4a"
         return "mp4"
     return None
 

@@ -268,6 +268,11 @@ def test_iso_bmff_brands_decide_between_mp4_mov_and_m4a():
     assert sniff(ftyp(b"M4B ")) is REGISTRY["m4a"]
     assert sniff(ftyp(b"qt  ")) is REGISTRY["mov"]
     assert sniff(ftyp(b"XXXX")) is None
+    # A generic major brand with M4A among the compatible brands is audio.
+    assert sniff(ftyp(b"mp42", b"isom", b"M4A ", b"mp42")) is REGISTRY["m4a"]
+    assert sniff(ftyp(b"isom", b"isom", b"iso2", b"mp41")) is REGISTRY["mp4"]
+    # ...but a specific video brand is not overridden.
+    assert sniff(ftyp(b"M4V ", b"M4V ", b"M4A ")) is REGISTRY["mp4"]
 
 
 @pytest.mark.parametrize("kind", ["docx", "xlsx", "pptx"])
