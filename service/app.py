@@ -128,7 +128,9 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         with contextlib.suppress(TimeoutError):
             # Normally done in milliseconds; a slow database must not hold the start.
             await asyncio.wait_for(asyncio.shield(seeding), 10)
-        app.state.recorder = await EventRecorder(pool).start()
+        app.state.recorder = await EventRecorder(
+            pool, flush_interval=settings.events_flush_ms / 1000
+        ).start()
         log.info("silo service for tenant %s started", settings.tenant)
         try:
             yield

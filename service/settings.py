@@ -24,6 +24,7 @@ DEFAULT_PRESIGN_TTL_SECONDS = 900
 # SigV4 presigned URLs cannot live longer than seven days.
 MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600
 MIN_ADMIN_KEY_LENGTH = 16
+DEFAULT_EVENTS_FLUSH_MS = 500
 # ECS sends SIGKILL 30 s after SIGTERM by default (stopTimeout): stop waiting for in-flight
 # requests a little before that, so unfinished uploads are aborted cleanly rather than killed.
 DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 25
@@ -55,6 +56,9 @@ class Settings:
     shutdown_timeout_seconds: int = DEFAULT_SHUTDOWN_TIMEOUT_SECONDS
     # SILO_TAXONOMY: categories, languages and roles seeded at start-up (platform defaults).
     taxonomy: Taxonomy = DEFAULT_TAXONOMY
+    # How long access events may wait in memory before a batch write (they are also written
+    # as soon as a batch is full, and all of them on shutdown).
+    events_flush_ms: int = DEFAULT_EVENTS_FLUSH_MS
 
     def __repr__(self) -> str:
         # Never print secrets (the admin key, a password inside the database URL).
@@ -87,6 +91,9 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
             "SILO_SHUTDOWN_TIMEOUT_SECONDS", DEFAULT_SHUTDOWN_TIMEOUT_SECONDS, low=1, high=3600
         ),
         taxonomy=_taxonomy(env),
+        events_flush_ms=env.integer(
+            "SILO_EVENTS_FLUSH_MS", DEFAULT_EVENTS_FLUSH_MS, low=10, high=600_000
+        ),
     )
 
 
