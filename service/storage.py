@@ -125,6 +125,8 @@ def s3_client(*, region: str, endpoint_url: str | None, max_pool_connections: in
             # One connection per worker thread: concurrent uploads never queue on the pool.
             max_pool_connections=max_pool_connections,
             retries={"mode": "standard", "max_attempts": 3},
+            # An unreachable endpoint must fail readiness checks quickly, not after a minute.
+            connect_timeout=5,
             # Presigned URLs must be SigV4: SigV2 is refused by newer regions.
             signature_version="s3v4",
             s3=s3_options,
