@@ -282,6 +282,14 @@ class S3Upload:
     async def write(self, chunk: bytes) -> None:
         if self._closed:
             raise RuntimeError("upload is already completed or aborted")
+        # Fast path (nearly every call): the chunk fits in a full-size part buffer, whose
+        # capacity, hence the memory held, does not change.
+        end = self._filled + len(chunk)
+        if end < self._part_size and len(self._part) == self._part_size:
+            self._part[self._filled : end] = chunk
+            self._filled = end
+            self._written += len(chunk)
+            return
         view = memoryview(chunk)
         while view:
             room = self._part_size - self._filled
