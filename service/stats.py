@@ -32,6 +32,8 @@ _FIRST_CANDIDATES = 20
 _MAX_CANDIDATES = 2000
 _OPEN_START = date(1970, 1, 1)
 _OPEN_END = date(9999, 12, 1)
+_DIMS = ("total", "country", "company", "role", "language")
+_FILE_DIMS = ("total", "category", "language", "type", "role")
 
 
 class InvalidRange(ValueError):
@@ -116,8 +118,8 @@ async def file_stats(conn, r: Range, names: dict[str, dict[str, str]]) -> dict[s
     rows = await _rows(
         conn,
         "SELECT dim, key, sum(files)::bigint, sum(bytes)::bigint FROM file_rollup "
-        "WHERE day BETWEEN %s AND %s GROUP BY dim, key HAVING sum(files) <> 0",
-        (r.first, r.last),
+        "WHERE dim = ANY(%s) AND day BETWEEN %s AND %s GROUP BY dim, key HAVING sum(files) <> 0",
+        (list(_FILE_DIMS), r.first, r.last),
     )
     by: dict[str, list[dict[str, Any]]] = {d: [] for d in ("category", "language", "type", "role")}
     total = {"files": 0, "bytes": 0}
@@ -151,20 +153,27 @@ def _label(dim: str, key: str, names: dict[str, dict[str, str]]) -> dict[str, An
 
 
 async def access_counts(conn, r: Range) -> list[tuple[str, str, str, int]]:
-    """(action, dim, key, n) summed over the range, months where whole, days at the edges."""
+    """(action, dim, key, n) summed over the range, months where whole, days at the edges.
+
+    Each span is one primary-key range scan per (action, dim): the key starts with grain,
+    action and dim, so fixing them (= ANY) keeps the period range an index range."""
     months, day_spans = split_range(r.first, r.last)
-    conditions, params = [], []
-    if months:
-        conditions.append("(grain = 'm' AND period BETWEEN %s AND %s)")
-        params += list(months)
-    for a, b in day_spans:
-        conditions.append("(grain = 'd' AND period BETWEEN %s AND %s)")
-        params += [a, b]
+    spans = ([("m", *months)] if months else []) + [("d", a, b) for a, b in day_spans]
+    parts = []
+    params: list[Any] = []
+    for grain, first, last in spans:
+        # Downloads by every dimension; metadata reads only in total.
+        for action, dims in ((CONTENT, _DIMS), (METADATA, ("total",))):
+            parts.append(
+                "SELECT action, dim, key, n FROM access_rollup WHERE grain = %s "
+                "AND action = %s AND dim = ANY(%s) AND period BETWEEN %s AND %s"
+            )
+            params += [grain, action, list(dims), first, last]
     return await _rows(
         conn,
-        "SELECT action, dim, key, sum(n)::bigint FROM access_rollup WHERE "
-        + " OR ".join(conditions)
-        + " GROUP BY action, dim, key",
+        "SELECT action, dim, key, sum(n)::bigint FROM ("
+        + " UNION ALL ".join(parts)
+        + ") AS spans GROUP BY action, dim, key",
         params,
     )
 

@@ -68,7 +68,7 @@ CREATE TABLE file_rollup (
     key   text NOT NULL,
     files bigint NOT NULL,
     bytes bigint NOT NULL,
-    PRIMARY KEY (dim, day, key)
+    PRIMARY KEY (dim, day, key) INCLUDE (files, bytes)  -- index-only reads for /stats
 );
 
 -- A statement's changed rows, signed: +1 for new versions, -1 for old ones.

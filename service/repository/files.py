@@ -91,6 +91,10 @@ async def list_page(
             _SELECT, where
         ),
         [*params, limit],
+        # Never a prepared statement: its generic plan cannot see the filter values, and the
+        # right plan for a rare value (read the matches, sort them) is the wrong one for a
+        # common value (walk the date order until the page is full).
+        prepare=False,
     )
     return await cur.fetchall()
 
