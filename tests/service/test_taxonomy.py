@@ -94,3 +94,26 @@ def test_malformed_language_tags_are_rejected(tag):
     with pytest.raises(InvalidValue) as caught:
         canonical_language(tag)
     assert caught.value.field == "language"
+
+
+def test_settings_read_silo_taxonomy_and_name_it_when_invalid():
+    from service.settings import SettingsError, from_environ
+
+    base = {
+        "SILO_TENANT": "acme",
+        "DATABASE_URL": "postgresql://u:p@db:5432/acme",
+        "S3_BUCKET": "silo-acme",
+        "AWS_REGION": "eu-west-1",
+        "SILO_ADMIN_KEY": "x" * 32,
+    }
+    assert from_environ(base).taxonomy == DEFAULT_TAXONOMY
+    assert from_environ(base).events_flush_ms == 500
+    custom = from_environ({**base, "SILO_TAXONOMY": '{"roles": ["Manager"]}'})
+    assert custom.taxonomy.roles == ("Manager",)
+    for bad in ('{"roles": "Manager"}', "not json"):
+        with pytest.raises(SettingsError) as caught:
+            from_environ({**base, "SILO_TAXONOMY": bad})
+        message = str(caught.value)
+        assert message.startswith("SILO_TAXONOMY") and "\n" not in message
+    with pytest.raises(SettingsError, match="SILO_EVENTS_FLUSH_MS"):
+        from_environ({**base, "SILO_EVENTS_FLUSH_MS": "5"})
