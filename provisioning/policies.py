@@ -129,6 +129,10 @@ def task_policy(*, partition: str, bucket: str) -> Document:
                 "Action": [
                     "s3:GetObject",
                     "s3:PutObject",
+                    # sha256/size are stored as object tags (PutObject's Tagging header and
+                    # PutObjectTagging after a multipart upload): see service/storage.py.
+                    "s3:PutObjectTagging",
+                    "s3:GetObjectTagging",
                     "s3:DeleteObject",
                     "s3:AbortMultipartUpload",
                     "s3:ListMultipartUploadParts",
