@@ -49,6 +49,8 @@ async def _labels(conn, values: dict[str, Any]) -> dict[str, Any]:
     """category/language/roles names -> the stored ids (422 naming an unknown value). Only the
     keys present are resolved, so PATCH changes just what it names."""
     out = {k: v for k, v in values.items() if k not in ("category", "language", "roles")}
+    if len(out) == len(values):
+        return out
     labels = await taxonomy.resolve_labels(
         conn,
         category=values.get("category"),
