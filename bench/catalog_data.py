@@ -120,6 +120,9 @@ UNION ALL SELECT 'd', action, 'language', day, coalesce(language, ''), sum(n)
 INSERT INTO access_rollup (grain, action, dim, period, key, n)
 SELECT 'm', action, dim, date_trunc('month', period)::date, key, sum(n)
 FROM access_rollup WHERE grain = 'd' GROUP BY 2, 3, 4, 5;
+INSERT INTO access_rollup (grain, action, dim, period, key, n)
+SELECT 'w', action, dim, date_trunc('week', period)::date, key, sum(n)
+FROM access_rollup WHERE grain = 'd' GROUP BY 2, 3, 4, 5;
 INSERT INTO access_file_daily (file_id, day, n)
 SELECT file_id, (at AT TIME ZONE 'UTC')::date, count(*)
 FROM access_events WHERE action = 'content' GROUP BY 1, 2;

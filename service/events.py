@@ -27,7 +27,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
@@ -67,20 +67,26 @@ def month_of(day: date) -> date:
     return day.replace(day=1)
 
 
+def week_of(day: date) -> date:
+    """The Monday of the ISO week holding `day`."""
+    return day - timedelta(days=day.weekday())
+
+
 def rollup_counts(events: Iterable[AccessEvent]) -> tuple[Counter, Counter]:
     """Pure: a batch's increments for access_rollup and access_file_daily.
 
-    access_rollup keys: (grain, action, dim, period, key); access_file_daily keys: (file, day).
-    Days and months are UTC.
+    access_rollup keys: (grain, action, dim, period, key), grains d (day), w (ISO week, from
+    its Monday) and m (month, from its 1st); access_file_daily keys: (file, day). UTC.
     """
     rollup: Counter = Counter()
     per_file: Counter = Counter()
     for event in events:
         day = event.at.astimezone(UTC).date()
-        month = month_of(day)
+        week, month = week_of(day), month_of(day)
         for dim in ("total", *DIMENSIONS):
             key = "" if dim == "total" else event.key(dim)
             rollup["d", event.action, dim, day, key] += 1
+            rollup["w", event.action, dim, week, key] += 1
             rollup["m", event.action, dim, month, key] += 1
         if event.action == CONTENT:
             per_file[str(event.file_id), day] += 1

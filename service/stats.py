@@ -4,8 +4,9 @@
   statement triggers on `files`): files uploaded in the range that still exist, in total and by
   category, language, type and audience role.
 - Downloads (access action `content`) come from `access_rollup`, written by the event recorder
-  at flush time: a range reads whole months from the month grain and only the partial months at
-  its edges from the day grain, so a year is a few thousand rows whatever the traffic.
+  at flush time: a range reads whole months from the month grain, whole weeks of the partial
+  months at its edges from the week grain, and at most six days at each end of those from the
+  day grain, so any range is a bounded number of rollup rows whatever the traffic.
 - Top files: exact, without summing every (file, day) of the range. Each day's M leaders are
   candidates; a file that is not a candidate had at most the M-th count on every day, so its
   total is at most the sum of those. When the k-th best candidate's exact total reaches that
@@ -103,6 +104,33 @@ def split_range(first: date, last: date) -> tuple[Span | None, list[Span]]:
     return (month_from, last_month), days
 
 
+def split_weeks(first: date, last: date) -> tuple[Span | None, list[Span]]:
+    """Pure: a day span as whole ISO weeks (Mondays, inclusive) plus the days around them."""
+    week_from = first + timedelta(days=-first.weekday() % 7)
+    week_to_exclusive = last + timedelta(days=1) - timedelta(days=(last.weekday() + 1) % 7)
+    if week_from >= week_to_exclusive:
+        return None, [(first, last)]
+    days = []
+    if first < week_from:
+        days.append((first, week_from - timedelta(days=1)))
+    if week_to_exclusive <= last:
+        days.append((week_to_exclusive, last))
+    return (week_from, week_to_exclusive - timedelta(days=7)), days
+
+
+def grain_spans(first: date, last: date) -> list[tuple[str, date, date]]:
+    """Pure: (grain, first period, last period) spans covering [first, last] exactly once,
+    coarsest first: months, then weeks inside the edges, then the remaining days."""
+    months, edges = split_range(first, last)
+    spans = [("m", *months)] if months else []
+    for a, b in edges:
+        weeks, days = split_weeks(a, b)
+        if weeks:
+            spans.append(("w", *weeks))
+        spans += [("d", x, y) for x, y in days]
+    return spans
+
+
 async def _rows(conn, query: str, params: Any = None) -> list[tuple]:
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(query, params)
@@ -157,8 +185,7 @@ async def access_counts(conn, r: Range) -> list[tuple[str, str, str, int]]:
 
     Each span is one primary-key range scan per (action, dim): the key starts with grain,
     action and dim, so fixing them (= ANY) keeps the period range an index range."""
-    months, day_spans = split_range(r.first, r.last)
-    spans = ([("m", *months)] if months else []) + [("d", a, b) for a, b in day_spans]
+    spans = grain_spans(r.first, r.last)
     parts = []
     params: list[Any] = []
     for grain, first, last in spans:

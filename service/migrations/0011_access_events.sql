@@ -18,12 +18,13 @@ CREATE TABLE access_events (
 -- Append-only and written in time order: a BRIN index serves time-range scans at ~no cost.
 CREATE INDEX access_events_at_brin ON access_events USING brin (at);
 
--- Counts per period and dimension. grain 'd': period is a UTC day; 'm': the first day of a UTC
--- month (so a long range reads months plus at most two partial months of days).
+-- Counts per period and dimension. grain 'd': period is a UTC day; 'w': the Monday of an ISO
+-- week; 'm': the first day of a UTC month. A range reads whole months, then whole weeks of
+-- what is left at its edges, then single days (at most 6 at each end of each edge).
 -- dim: 'total' (key ''), 'country', 'company', 'role' (key = roles.id), 'language'; key '' means
 -- "not given".
 CREATE TABLE access_rollup (
-    grain  "char" NOT NULL CHECK (grain IN ('d', 'm')),
+    grain  "char" NOT NULL CHECK (grain IN ('d', 'w', 'm')),
     action text NOT NULL,
     dim    text NOT NULL,
     period date NOT NULL,

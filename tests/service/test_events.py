@@ -45,8 +45,9 @@ def test_rollup_counts_per_dimension_day_and_month():
     assert rollup["d", CONTENT, "company", (t + timedelta(hours=1)).date(), ""] == 1
     assert rollup["d", METADATA, "language", t.date(), "it"] == 1
     assert per_file == Counter({(str(f1), t.date()): 1, (str(f1), t.date() + timedelta(1)): 1})
-    # Each event adds exactly one to each dimension of its day and of its month.
-    assert sum(rollup.values()) == len(events) * 5 * 2
+    assert rollup["w", CONTENT, "total", datetime(2026, 3, 30).date(), ""] == 2  # a Monday
+    # Each event adds exactly one to each dimension of its day, its week and its month.
+    assert sum(rollup.values()) == len(events) * 5 * 3
 
 
 def test_unknown_action_is_refused():

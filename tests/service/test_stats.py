@@ -41,6 +41,29 @@ def test_split_range_into_months_and_edge_days(first, last, months, days):
     assert got_days == [(d(a), d(b)) for a, b in days]
 
 
+def test_grain_spans_cover_every_range_exactly_once():
+    rng = random.Random(7)
+    for _ in range(3000):
+        first = date(2025, 1, 1) + timedelta(days=rng.randrange(800))
+        last = first + timedelta(days=rng.randrange(400))
+        covered: list[date] = []
+        for grain, a, b in stats.grain_spans(first, last):
+            end = {"d": b, "w": b + timedelta(days=6), "m": stats._next_month(b) - timedelta(1)}
+            if grain == "w":
+                assert a.weekday() == 0 and b.weekday() == 0
+            if grain == "m":
+                assert a.day == 1 and b.day == 1
+            day = a
+            while day <= end[grain]:
+                covered.append(day)
+                day += timedelta(days=1)
+        assert sorted(covered) == [first + timedelta(i) for i in range((last - first).days + 1)]
+        single_days = sum(
+            (b - a).days + 1 for g, a, b in stats.grain_spans(first, last) if g == "d"
+        )
+        assert single_days <= 4 * 6
+
+
 def test_parse_range_errors():
     assert stats.parse_range(None, None) == stats.Range(None, None)
     assert stats.parse_range("2026-01-01", "2026-01-01").start == date(2026, 1, 1)
@@ -231,6 +254,43 @@ def test_renaming_a_category_renames_it_in_stats(db):
             "files": 2,
             "bytes": 6000,
         }
+
+    run(go())
+
+
+def test_download_counts_match_the_raw_events_for_any_range(db):
+    """Months, weeks and days combined give exactly what counting raw events gives."""
+    rng = random.Random(11)
+
+    async def go():
+        async with await connect(db) as conn:
+            start = date(2026, 1, 1)
+            events = [
+                AccessEvent(
+                    uuid.uuid4(),
+                    CONTENT,
+                    country=rng.choice(["FR", "IT", None]),
+                    company=rng.choice(["Acme", "Beta", None]),
+                    at=at((start + timedelta(days=rng.randrange(120))).isoformat(), 12),
+                )
+                for _ in range(3000)
+            ]
+            await write_batch(conn, events)
+            for _ in range(25):
+                first = start + timedelta(days=rng.randrange(-5, 120))
+                last = first + timedelta(days=rng.randrange(0, 90))
+                inside = [e for e in events if first <= e.at.date() <= last]
+                got = {
+                    (dim, key): n
+                    for action, dim, key, n in await stats.access_counts(
+                        conn, stats.Range(first, last)
+                    )
+                    if action == CONTENT
+                }
+                assert got.get(("total", ""), 0) == len(inside)
+                for dim in ("country", "company"):
+                    want = Counter(e.key(dim) for e in inside)
+                    assert {k: n for (d, k), n in got.items() if d == dim} == dict(want)
 
     run(go())
 
