@@ -12,19 +12,7 @@ from typing import Any
 from service import metadata, openapi_catalog
 from service.auth import SCOPES
 from service.filetypes import KNOWN_TYPE_IDS
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"content": {"application/json": {"schema": schema}}}
-
-
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, **_json(_ref("Error"))}
-
+from service.openapi_catalog import error_response, json_content, ref
 
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _FILE_ID = {
@@ -35,9 +23,9 @@ _FILE_ID = {
     "schema": {"type": "string", "format": "uuid"},
 }
 _AUTH_ERRORS = {
-    "401": _error("No API key, or an unknown one"),
-    "403": _error("The key lacks the scope this operation needs"),
-    "503": _error("The database or object storage is unavailable"),
+    "401": error_response("No API key, or an unknown one"),
+    "403": error_response("The key lacks the scope this operation needs"),
+    "503": error_response("The database or object storage is unavailable"),
 }
 
 _SCHEMAS: dict[str, Any] = {
@@ -102,7 +90,7 @@ _SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["items", "next_cursor"],
         "properties": {
-            "items": {"type": "array", "items": _ref("File")},
+            "items": {"type": "array", "items": ref("File")},
             "next_cursor": {"type": ["string", "null"]},
         },
     },
@@ -163,7 +151,7 @@ _SCHEMAS: dict[str, Any] = {
     },
     "NewKey": {
         "allOf": [
-            _ref("Key"),
+            ref("Key"),
             {
                 "type": "object",
                 "required": ["key"],
@@ -174,7 +162,7 @@ _SCHEMAS: dict[str, Any] = {
     "KeyList": {
         "type": "object",
         "required": ["items"],
-        "properties": {"items": {"type": "array", "items": _ref("Key")}},
+        "properties": {"items": {"type": "array", "items": ref("Key")}},
     },
 }
 
@@ -183,7 +171,7 @@ _PATHS: dict[str, Any] = {
         "get": {
             "summary": "Liveness: the process answers (touches no dependency)",
             "security": [],
-            "responses": {"200": {"description": "Alive", **_json({"type": "object"})}},
+            "responses": {"200": {"description": "Alive", **json_content({"type": "object"})}},
         }
     },
     "/readyz": {
@@ -191,8 +179,8 @@ _PATHS: dict[str, Any] = {
             "summary": "Readiness: the database and the bucket are reachable",
             "security": [],
             "responses": {
-                "200": {"description": "Ready", **_json({"type": "object"})},
-                "503": _error("Not ready; the message names what is unreachable"),
+                "200": {"description": "Ready", **json_content({"type": "object"})},
+                "503": error_response("Not ready; the message names what is unreachable"),
             },
         }
     },
@@ -200,7 +188,9 @@ _PATHS: dict[str, Any] = {
         "get": {
             "summary": "This document",
             "security": [],
-            "responses": {"200": {"description": "OpenAPI 3.1", **_json({"type": "object"})}},
+            "responses": {
+                "200": {"description": "OpenAPI 3.1", **json_content({"type": "object"})}
+            },
         }
     },
     "/files": {
@@ -216,7 +206,7 @@ _PATHS: dict[str, Any] = {
                 "required": True,
                 "content": {
                     "multipart/form-data": {
-                        "schema": _ref("FileUpload"),
+                        "schema": ref("FileUpload"),
                         "encoding": {"roles": {"style": "form", "explode": True}},
                     }
                 },
@@ -225,16 +215,18 @@ _PATHS: dict[str, Any] = {
                 "201": {
                     "description": "Stored",
                     "headers": {"Location": {"schema": {"type": "string"}}},
-                    **_json(_ref("File")),
+                    **json_content(ref("File")),
                 },
-                "400": _error("Malformed multipart body"),
-                "408": _error("The body stopped arriving (request_timeout)"),
-                "413": _error("The file exceeds SILO_MAX_UPLOAD_BYTES (code too_large)"),
-                "415": _error(
+                "400": error_response("Malformed multipart body"),
+                "408": error_response("The body stopped arriving (request_timeout)"),
+                "413": error_response("The file exceeds SILO_MAX_UPLOAD_BYTES (code too_large)"),
+                "415": error_response(
                     "Not multipart (unsupported_media_type), type not accepted "
                     "(unsupported_type) or content disagrees with name/type (type_mismatch)"
                 ),
-                "422": _error("Invalid metadata (validation_error) or an empty file (empty_file)"),
+                "422": error_response(
+                    "Invalid metadata (validation_error) or an empty file (empty_file)"
+                ),
                 **_AUTH_ERRORS,
             },
         },
@@ -254,8 +246,8 @@ _PATHS: dict[str, Any] = {
                 },
             ],
             "responses": {
-                "200": {"description": "One page", **_json(_ref("FilePage"))},
-                "400": _error("Bad limit (invalid_parameter) or cursor (invalid_cursor)"),
+                "200": {"description": "One page", **json_content(ref("FilePage"))},
+                "400": error_response("Bad limit (invalid_parameter) or cursor (invalid_cursor)"),
                 **_AUTH_ERRORS,
             },
         },
@@ -265,19 +257,19 @@ _PATHS: dict[str, Any] = {
         "get": {
             "summary": "One file (scope: read)",
             "responses": {
-                "200": {"description": "The file", **_json(_ref("File"))},
-                "404": _error("No such file"),
+                "200": {"description": "The file", **json_content(ref("File"))},
+                "404": error_response("No such file"),
                 **_AUTH_ERRORS,
             },
         },
         "patch": {
             "summary": "Change metadata (scope: write); null clears an optional field",
-            "requestBody": {"required": True, **_json(_ref("FilePatch"))},
+            "requestBody": {"required": True, **json_content(ref("FilePatch"))},
             "responses": {
-                "200": {"description": "The updated file", **_json(_ref("File"))},
-                "400": _error("The body is not JSON (invalid_json)"),
-                "404": _error("No such file"),
-                "422": _error("Invalid values or unknown fields (validation_error)"),
+                "200": {"description": "The updated file", **json_content(ref("File"))},
+                "400": error_response("The body is not JSON (invalid_json)"),
+                "404": error_response("No such file"),
+                "422": error_response("Invalid values or unknown fields (validation_error)"),
                 **_AUTH_ERRORS,
             },
         },
@@ -285,7 +277,7 @@ _PATHS: dict[str, Any] = {
             "summary": "Delete the file and its object (scope: write)",
             "responses": {
                 "204": {"description": "Deleted"},
-                "404": _error("No such file"),
+                "404": error_response("No such file"),
                 **_AUTH_ERRORS,
             },
         },
@@ -307,9 +299,9 @@ _PATHS: dict[str, Any] = {
                     "description": "Redirect to the presigned URL",
                     "headers": {"Location": {"schema": {"type": "string", "format": "uri"}}},
                 },
-                "200": {"description": "redirect=false", **_json(_ref("DownloadURL"))},
-                "400": _error("Bad `redirect` value (invalid_parameter)"),
-                "404": _error("No such file"),
+                "200": {"description": "redirect=false", **json_content(ref("DownloadURL"))},
+                "400": error_response("Bad `redirect` value (invalid_parameter)"),
+                "404": error_response("No such file"),
                 **_AUTH_ERRORS,
             },
         },
@@ -317,22 +309,22 @@ _PATHS: dict[str, Any] = {
     "/keys": {
         "post": {
             "summary": "Create an API key (scope: admin); the key is shown once",
-            "requestBody": {"required": True, **_json(_ref("KeyRequest"))},
+            "requestBody": {"required": True, **json_content(ref("KeyRequest"))},
             "responses": {
                 "201": {
                     "description": "Created",
                     "headers": {"Location": {"schema": {"type": "string"}}},
-                    **_json(_ref("NewKey")),
+                    **json_content(ref("NewKey")),
                 },
-                "400": _error("The body is not JSON (invalid_json)"),
-                "422": _error("Invalid name or scopes (validation_error)"),
+                "400": error_response("The body is not JSON (invalid_json)"),
+                "422": error_response("Invalid name or scopes (validation_error)"),
                 **_AUTH_ERRORS,
             },
         },
         "get": {
             "summary": "List API keys (scope: admin)",
             "responses": {
-                "200": {"description": "The keys", **_json(_ref("KeyList"))},
+                "200": {"description": "The keys", **json_content(ref("KeyList"))},
                 **_AUTH_ERRORS,
             },
         },
@@ -350,7 +342,7 @@ _PATHS: dict[str, Any] = {
             "summary": "Revoke an API key (scope: admin)",
             "responses": {
                 "204": {"description": "Revoked"},
-                "404": _error("No such key"),
+                "404": error_response("No such key"),
                 **_AUTH_ERRORS,
             },
         },

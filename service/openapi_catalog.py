@@ -8,22 +8,22 @@ from typing import Any
 from service.filetypes import KNOWN_TYPE_IDS
 
 
-def _ref(name: str) -> dict[str, str]:
+def ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _json(schema: dict[str, Any]) -> dict[str, Any]:
+def json_content(schema: dict[str, Any]) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def _error(description: str) -> dict[str, Any]:
-    return {"description": description, **_json(_ref("Error"))}
+def error_response(description: str) -> dict[str, Any]:
+    return {"description": description, **json_content(ref("Error"))}
 
 
 _AUTH_ERRORS = {
-    "401": _error("No API key, or an unknown one"),
-    "403": _error("The key lacks the scope this operation needs"),
-    "503": _error("The database is unavailable"),
+    "401": error_response("No API key, or an unknown one"),
+    "403": error_response("The key lacks the scope this operation needs"),
+    "503": error_response("The database is unavailable"),
 }
 
 ACTING_USER_PARAMETERS: list[dict[str, Any]] = [
@@ -231,21 +231,24 @@ def _taxonomy_paths(plural: str, schema: str, key: dict[str, Any], new: str) -> 
     list_schema = {
         "type": "object",
         "required": ["items"],
-        "properties": {"items": {"type": "array", "items": _ref(schema)}},
+        "properties": {"items": {"type": "array", "items": ref(schema)}},
     }
     return {
         f"/{plural}": {
             "get": {
                 "summary": f"The tenant's {plural} (scope: read)",
-                "responses": {"200": {"description": "All", **_json(list_schema)}, **_AUTH_ERRORS},
+                "responses": {
+                    "200": {"description": "All", **json_content(list_schema)},
+                    **_AUTH_ERRORS,
+                },
             },
             "post": {
                 "summary": f"Add to the {plural} (scope: admin)",
-                "requestBody": {"required": True, **_json(_ref(new))},
+                "requestBody": {"required": True, **json_content(ref(new))},
                 "responses": {
-                    "201": {"description": "Created", **_json(_ref(schema))},
-                    "409": _error("Already exists (already_exists)"),
-                    "422": _error("Invalid name or code (validation_error)"),
+                    "201": {"description": "Created", **json_content(ref(schema))},
+                    "409": error_response("Already exists (already_exists)"),
+                    "422": error_response("Invalid name or code (validation_error)"),
                     **_AUTH_ERRORS,
                 },
             },
@@ -254,12 +257,12 @@ def _taxonomy_paths(plural: str, schema: str, key: dict[str, Any], new: str) -> 
             "parameters": [{"name": "key", "in": "path", "required": True, "schema": key}],
             "patch": {
                 "summary": "Rename (scope: admin); files show the new name at once",
-                "requestBody": {"required": True, **_json(_ref("Name"))},
+                "requestBody": {"required": True, **json_content(ref("Name"))},
                 "responses": {
-                    "200": {"description": "Renamed", **_json(_ref(schema))},
-                    "404": _error("No such entry"),
-                    "409": _error("The name is taken (already_exists)"),
-                    "422": _error("Invalid name (validation_error)"),
+                    "200": {"description": "Renamed", **json_content(ref(schema))},
+                    "404": error_response("No such entry"),
+                    "409": error_response("The name is taken (already_exists)"),
+                    "422": error_response("Invalid name (validation_error)"),
                     **_AUTH_ERRORS,
                 },
             },
@@ -267,8 +270,8 @@ def _taxonomy_paths(plural: str, schema: str, key: dict[str, Any], new: str) -> 
                 "summary": "Delete (scope: admin)",
                 "responses": {
                     "204": {"description": "Deleted"},
-                    "404": _error("No such entry"),
-                    "409": _error("Files still use it (in_use)"),
+                    "404": error_response("No such entry"),
+                    "409": error_response("Files still use it (in_use)"),
                     **_AUTH_ERRORS,
                 },
             },
@@ -298,8 +301,8 @@ PATHS: dict[str, Any] = {
                 },
             ],
             "responses": {
-                "200": {"description": "Statistics", **_json(_ref("Stats"))},
-                "422": _error("Bad date or from after to (validation_error)"),
+                "200": {"description": "Statistics", **json_content(ref("Stats"))},
+                "422": error_response("Bad date or from after to (validation_error)"),
                 **_AUTH_ERRORS,
             },
         }
@@ -325,6 +328,6 @@ def extend(document: dict[str, Any]) -> dict[str, Any]:
             operation["parameters"] = [*operation.get("parameters", []), *extra]
             responses = operation["responses"]
             responses.setdefault(
-                "422", _error("A bad X-Silo-* header or filter value (validation_error)")
+                "422", error_response("A bad X-Silo-* header or filter value (validation_error)")
             )
     return document

@@ -6,7 +6,6 @@ import io
 import os
 import struct
 import zipfile
-import zlib
 
 import pytest
 
@@ -19,27 +18,9 @@ from service.filetypes import (
     detect,
     mismatch,
 )
+from tests.service.helpers import jpeg, png
 
 # --- sample builders: the smallest byte strings that are honestly each format ------------------
-
-
-def png() -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(kind + data)
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
-
-    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\x00\x00"))
-        + chunk(b"IEND", b"")
-    )
-
-
-def jpeg() -> bytes:
-    app0 = b"\xff\xe0" + struct.pack(">H", 16) + b"JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
-    return b"\xff\xd8" + app0 + b"\xff\xdb\x00\x43\x00" + bytes(64) + b"\xff\xd9"
 
 
 def gif() -> bytes:
