@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 import tenants
-from provisioning import dev
+from provisioning.local import runner as dev
 from provisioning.cli import build_parser
-from provisioning.dev_backends import Backends
-from provisioning.service_env import local_secret_environment, service_environment
-from provisioning.targets import service_target
+from provisioning.local.backends import Backends
+from provisioning.service_env import local_secret_environment, service_environment, service_target
 from service.settings import MIN_ADMIN_KEY_LENGTH, from_environ
 from tenants import names
 

@@ -5,7 +5,7 @@ Where the endpoints come from, one of:
 - `--base-url URL [--key KEY]`: one endpoint (isolation across tenants cannot be checked);
 - otherwise the catalogue: every tenant (or `--tenant`) at `--url-template` (default
   `https://{host}`, the deployed host), its key from `--key` or `SILO_SMOKE_KEY_<SLUG>`.
-The checks themselves are in `provisioning.smoke_checks`.
+The checks themselves are in `provisioning.smoke.checks`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from provisioning.dev_state import DEFAULT_STATE_FILE, StateError, read_state
-from provisioning.smoke_checks import (
+from provisioning.local.state import DEFAULT_STATE_FILE, StateError, read_state
+from provisioning.smoke.checks import (
     SmokeTarget,
     key_env_var,
     new_client,

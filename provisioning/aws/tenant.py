@@ -14,10 +14,10 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from provisioning import policies
-from provisioning.containers import container_definitions_json
-from provisioning.platform import Platform
-from provisioning.targets import DEFAULT_PORT, service_target
+from provisioning.aws import policies
+from provisioning.aws.containers import container_definitions_json
+from provisioning.aws.platform import Platform
+from provisioning.service_env import SERVICE_PORT, service_target
 from tenants.model import Tenant
 from tenants.names import CONTAINER_NAME, TenantNames
 
@@ -38,7 +38,7 @@ class TenantDeploymentArgs:
     account_id: str
     partition: str = "aws"
     log_retention_days: int = 30
-    port: int = DEFAULT_PORT
+    port: int = SERVICE_PORT
     hosted_zone_id: str | None = None  # when set, an alias record for the tenant's host
     tags: dict[str, str] = field(default_factory=dict)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from provisioning.network import plan_subnets
+from provisioning.aws.subnets import plan_subnets
 from tenants import names
 
 NOT_FOUND_BODY = json.dumps(
