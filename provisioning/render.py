@@ -21,6 +21,7 @@ from provisioning.service_env import (
     service_environment,
     service_target,
 )
+from tenants.catalogue_option import add_tenants_option
 
 TEMPLATES = Path(__file__).parent / "templates"
 COMPOSE_TEMPLATE = "docker-compose.yml.j2"
@@ -121,9 +122,7 @@ def render_compose(catalogue, catalogue_file: str = "tenants.yaml") -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=["compose"], help="what to render")
-    parser.add_argument(
-        "--tenants", default="tenants.yaml", metavar="FILE", help="default: %(default)s"
-    )
+    add_tenants_option(parser)
     parser.add_argument(
         "--output", default="docker-compose.yml", metavar="FILE", help="default: %(default)s"
     )
@@ -142,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     except (tenants.CatalogueError, OSError) as exc:
         print(f"silo render: {exc}", file=sys.stderr)
         return 2
-    rendered = render_compose(catalogue, Path(args.tenants).name)
+    rendered = render_compose(catalogue, args.tenants.name)
     output = Path(args.output)
     if args.check:
         current = output.read_text() if output.exists() else ""

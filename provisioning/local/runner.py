@@ -40,6 +40,7 @@ from provisioning.service_env import (
     service_environment,
     service_target,
 )
+from tenants.catalogue_option import add_tenants_option
 
 # The Pulumi stack name the local run stands for: it goes into the names tenants/ derives
 # (bucket names), so local buckets never look like a deployed stack's.
@@ -54,9 +55,7 @@ class Shutdown(BaseException):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--tenants", default="tenants.yaml", metavar="FILE", help="default: %(default)s"
-    )
+    add_tenants_option(parser)
     parser.add_argument(
         "--state",
         default=str(DEFAULT_STATE_FILE),

@@ -25,6 +25,7 @@ from provisioning.smoke.checks import (
     run_smoke,
     summarize,
 )
+from tenants.catalogue_option import add_tenants_option
 
 DEFAULT_URL_TEMPLATE = "https://{host}"
 
@@ -54,12 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="API key (admin, or read+write) for --base-url or a single --tenant; "
         "else SILO_SMOKE_KEY_<SLUG> is read",
     )
-    parser.add_argument(
-        "--tenants",
-        default="tenants.yaml",
-        metavar="FILE",
-        help="tenant catalogue, for endpoints from the catalogue (default: tenants.yaml)",
-    )
+    add_tenants_option(parser)
     parser.add_argument(
         "--url-template",
         default=DEFAULT_URL_TEMPLATE,
