@@ -1,19 +1,12 @@
 """The ECS container definition of a tenant's service."""
 
-from provisioning.aws.containers import container_definitions
-from provisioning.service_env import ServiceTarget
+from dataclasses import replace
 
-TARGET = ServiceTarget(
-    tenant="pack",
-    bucket="silo-prod-pack-abc123",
-    region="eu-west-1",
-    database_host="db.internal",
-    database_port=5432,
-    database_name="silo_pack",
-    max_upload_bytes=5 * 1024**3,
-    allowed_types=("pdf", "png"),
-    port=8123,
-)
+from provisioning.aws.containers import container_definitions
+from tests.provisioning.test_service_env import TARGET as SERVICE_TARGET
+
+# Not the default port, so the port mapping is seen to follow the target.
+TARGET = replace(SERVICE_TARGET, port=8123)
 
 
 def test_container_definition_keeps_secrets_out_of_the_environment():
