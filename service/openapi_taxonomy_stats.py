@@ -1,5 +1,5 @@
-"""OpenAPI pieces for the taxonomy, the acting user, GET /files filters and GET /stats
-(issue 5); `service.openapi.document` merges them into the one document."""
+"""OpenAPI pieces for the taxonomy, the acting user, GET /files filters and GET /stats;
+`service.openapi.document` merges them into the one document."""
 
 from __future__ import annotations
 
@@ -311,7 +311,7 @@ PATHS: dict[str, Any] = {
 
 
 def extend(document: dict[str, Any]) -> dict[str, Any]:
-    """Add issue 5's paths, schemas and parameters to the service's document (in place)."""
+    """Add the taxonomy, filter and stats paths, schemas and parameters (in place)."""
     paths = document["paths"]
     paths.update(PATHS)
     document["components"]["schemas"].update(SCHEMAS)
