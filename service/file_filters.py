@@ -22,20 +22,26 @@ from datetime import UTC, date, datetime, time
 
 from psycopg.rows import tuple_row
 
-from service import taxonomy
+from service import errors, taxonomy
 
 PARAMETERS = ("category", "language", "role", "type", "q", "uploaded_after", "uploaded_before")
 MAX_Q_LENGTH = 200
 
 
-class InvalidFilter(ValueError):
-    """A bad filter value: 422 (unknown taxonomy value) or 400 (malformed); names the field."""
+class InvalidFilter(errors.DomainError):
+    """A bad filter value (an unknown taxonomy value, too long...); names the field."""
 
-    def __init__(self, field: str, message: str, *, status: int = 422) -> None:
+    api_error = errors.ValidationFailed
+
+    def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
-        self.message = message
-        self.status = status
+
+
+class MalformedFilter(InvalidFilter):
+    """A value that does not parse at all (a date that is not a date)."""
+
+    api_error = errors.InvalidParameter
 
 
 @dataclass(frozen=True)
@@ -57,9 +63,7 @@ def parse_instant(value: str, field: str) -> datetime:
         else:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+", 1))
     except ValueError:
-        raise InvalidFilter(
-            field, f"`{field}` must be an ISO 8601 date or date-time", status=400
-        ) from None
+        raise MalformedFilter(field, f"`{field}` must be an ISO 8601 date or date-time") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

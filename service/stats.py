@@ -25,6 +25,7 @@ from typing import Any
 
 from psycopg.rows import tuple_row
 
+from service import errors
 from service.events import CONTENT, METADATA
 
 TOP_FILES = 10
@@ -37,13 +38,14 @@ _DIMS = ("total", "country", "company", "role", "language")
 _FILE_DIMS = ("total", "category", "language", "type", "role")
 
 
-class InvalidRange(ValueError):
+class InvalidRange(errors.DomainError):
     """A bad `from`/`to` (422); `field` names the parameter."""
+
+    api_error = errors.ValidationFailed
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
