@@ -1,7 +1,8 @@
 """The ASGI application: `create_app(settings=None)` (ASGI factory for `uvicorn --factory`).
 
 The app is assembled explicitly. The database pool, the object storage client, the
-authenticator and the access-event recorder are built once in the lifespan and handed to
+authenticator, the access-event recorder and the files domain (`service.files.Files`, with the
+upload limits derived once from the settings) are built once in the lifespan and handed to
 handlers through `app.state`. Start-up also seeds the tenant's taxonomy (SILO_TAXONOMY);
 shutdown writes every buffered access event before the pool closes.
 """
@@ -21,10 +22,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import errors, openapi, taxonomy
+from service import errors, openapi, taxonomy, upload
 from service.auth import Authenticator
 from service.db import open_pool
 from service.events import EventRecorder
+from service.files import Files
 from service.pagination import CursorCodec
 from service.requestid import RequestIdMiddleware
 from service.routes import files, health, keys, stats
@@ -78,6 +80,7 @@ async def _openapi(request: Request) -> Response:
 def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
     """The application for one tenant. `storage` replaces the S3 client (an ObjectStorage)."""
     settings = settings or from_environ()
+    limits = upload.Limits.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -93,6 +96,13 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         app.state.recorder = await EventRecorder(
             pool, flush_interval=settings.events_flush_ms / 1000
         ).start()
+        app.state.files = Files(
+            pool=pool,
+            storage=app.state.storage,
+            recorder=app.state.recorder,
+            limits=limits,
+            presign_ttl_seconds=settings.presign_ttl_seconds,
+        )
         log.info("silo service for tenant %s started", settings.tenant)
         try:
             yield

@@ -7,8 +7,8 @@
   "quoted phrases", `or`, `-excluded`; whole words, any language: the 'simple' configuration).
 - `uploaded_after` / `uploaded_before`: ISO 8601 date or date-time (UTC when no offset); a
   half-open interval, after <= created_at < before.
-- The acting user's role (X-Silo-Role) adds visibility: files whose audience includes that
-  role or that have no audience at all.
+- The acting user's role (X-Silo-Role) is resolved here too, in the same round trip; the
+  visibility it implies is `service.files.visible_to`.
 
 Each condition keeps the keyset order (created_at DESC, id DESC) served by an index that starts
 with the filtered column (see migration 0012), so a page reads about `limit` matching rows.
@@ -141,9 +141,6 @@ async def resolve(conn, query: FileQuery, acting_role: str | None) -> Resolved:
     return Resolved(category_id, role_id, acting_role_id)
 
 
-VISIBLE_TO_ROLE = "(role_ids = '{}' OR role_ids @> ARRAY[%s]::integer[])"
-
-
 def conditions(query: FileQuery, resolved: Resolved) -> list[tuple[str, list]]:
     """Pure: (SQL condition over `files`, parameters) for each filter in use."""
     out: list[tuple[str, list]] = []
@@ -155,8 +152,6 @@ def conditions(query: FileQuery, resolved: Resolved) -> list[tuple[str, list]]:
         out.append(("type = %s", [query.type]))
     if query.role is not None:
         out.append(("role_ids @> ARRAY[%s]::integer[]", [resolved.role_id]))
-    if resolved.acting_role_id is not None:
-        out.append((VISIBLE_TO_ROLE, [resolved.acting_role_id]))
     if query.q is not None:
         out.append(("search @@ websearch_to_tsquery('simple', %s)", [query.q]))
     if query.uploaded_after is not None:

@@ -301,6 +301,22 @@ def test_a_mentee_neither_sees_nor_downloads_a_mentor_only_file(admin, labelled)
     assert len(all_titles(admin, {})) == 6
 
 
+def test_a_role_can_neither_change_nor_delete_a_file_it_cannot_see(admin):
+    hidden = upload(admin, "mentors only, to be kept", roles=[MENTOR])
+    path = f"/files/{hidden['id']}"
+    mentee = {"X-Silo-Role": MENTEE}
+    for body in ({}, {"title": "renamed"}, {"roles": None}):
+        assert_error(admin.patch(path, json=body, headers=mentee), 404, "not_found")
+    assert_error(admin.delete(path, headers=mentee), 404, "not_found")
+    unchanged = admin.get(path).json()
+    assert (unchanged["title"], unchanged["roles"]) == ("mentors only, to be kept", [MENTOR])
+    # A role in the audience may change and delete it.
+    mentor = {"X-Silo-Role": MENTOR}
+    assert admin.patch(path, json={"title": "renamed"}, headers=mentor).json()["title"] == "renamed"
+    assert admin.delete(path, headers=mentor).status_code == 204
+    assert_error(admin.get(path), 404, "not_found")
+
+
 @pytest.mark.parametrize(
     ("headers", "name"),
     [
@@ -316,6 +332,12 @@ def test_bad_acting_user_headers_are_422(admin, labelled, headers, name):
     for path in ("/files", f"/files/{file_id}", f"/files/{file_id}/content"):
         body = assert_error(admin.get(path, headers=headers), 422, "validation_error")
         assert name in body["error"]["message"]
+    # Every method reads them: PATCH and DELETE refuse what GET refuses, and change nothing.
+    patched = admin.patch(f"/files/{file_id}", json={"title": "x"}, headers=headers)
+    assert name in assert_error(patched, 422, "validation_error")["error"]["message"]
+    deleted = admin.delete(f"/files/{file_id}", headers=headers)
+    assert name in assert_error(deleted, 422, "validation_error")["error"]["message"]
+    assert admin.get(f"/files/{file_id}").json()["title"] == "open leadership talk"
 
 
 def test_uploaded_by_is_the_acting_user_when_given(admin):
