@@ -268,6 +268,13 @@ async def top_files(conn, r: Range, k: int = TOP_FILES) -> list[tuple[str, int]]
     return [(str(f), n) for f, n in totals]
 
 
+async def report(pool, r: Range) -> dict[str, Any]:
+    """The /stats body, every section from one snapshot so that they agree with each other."""
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return await compute(conn, r)
+
+
 async def compute(conn, r: Range) -> dict[str, Any]:
     """The /stats body. Runs its queries in one REPEATABLE READ snapshot when the caller opened
     one; several small index reads either way."""

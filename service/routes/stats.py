@@ -12,11 +12,7 @@ from service import auth, stats
 async def get_stats(request: Request) -> Response:
     await auth.require(request, "read")
     period = stats.parse_range(request.query_params.get("from"), request.query_params.get("to"))
-    # One snapshot for every query, so the sections agree with each other.
-    async with request.app.state.pool.connection() as conn, conn.transaction():
-        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        body = await stats.compute(conn, period)
-    return JSONResponse(body)
+    return JSONResponse(await stats.report(request.app.state.pool, period))
 
 
 routes = [Route("/stats", get_stats, methods=["GET"])]
