@@ -37,9 +37,10 @@ ACTING_USER_PARAMETERS: list[dict[str, Any]] = [
     {
         "name": "X-Silo-Role",
         "in": "header",
-        "description": "The user's audience role (a name from GET /roles). With it, list, get "
-        "and content show only files whose audience includes the role or that have no "
-        "audience; other files are 404. Unknown role: 422.",
+        "description": "The user's audience role (a name from GET /roles). With it, every "
+        "operation on files (list, get, content, update, delete) sees only files whose "
+        "audience includes the role or that have no audience; other files are 404. "
+        "Unknown role: 422.",
         "schema": {"type": "string", "maxLength": 100},
     },
     {
@@ -317,7 +318,7 @@ def extend(document: dict[str, Any]) -> dict[str, Any]:
     document["components"]["schemas"].update(SCHEMAS)
     for path, methods in (
         ("/files", ("get", "post")),
-        ("/files/{file_id}", ("get", "patch")),
+        ("/files/{file_id}", ("get", "patch", "delete")),
         ("/files/{file_id}/content", ("get",)),
     ):
         for method in methods:
