@@ -163,7 +163,7 @@ class Files:
             check_fields=check_labels,
         )
 
-    async def list(
+    async def list_page(
         self,
         caller: Caller,
         query: file_filters.FileQuery,

@@ -68,7 +68,7 @@ async def list_files(request: Request) -> Response:
     query = file_filters.parse_file_query(request.query_params, KNOWN_TYPE_IDS)
     cursor = request.query_params.get("cursor")
     codec = request.app.state.cursors
-    page = await _files(request).list(
+    page = await _files(request).list_page(
         caller, query, limit=limit, after=codec.decode(cursor) if cursor else None
     )
     next_cursor = codec.encode(page.next) if page.next else None

@@ -104,10 +104,10 @@ def test_a_file_outside_the_audience_is_missing_for_every_operation(db):
                     await operation
                     pytest.fail(f"{name} reached a file outside the audience")
             assert files.recorder.events == []  # nothing read, nothing recorded
-            listed = await files.list(AS_MENTEE, FileQuery(), limit=10)
+            listed = await files.list_page(AS_MENTEE, FileQuery(), limit=10)
             assert [r["title"] for r in listed.rows] == ["for everyone"]
-            assert [r["title"] for r in (await files.list(AS_MENTOR, FileQuery(), limit=10)).rows
-                    ] == ["for everyone", "for mentors"]  # fmt: skip
+            listed = await files.list_page(AS_MENTOR, FileQuery(), limit=10)
+            assert [r["title"] for r in listed.rows] == ["for everyone", "for mentors"]
             # Untouched, and still there for the roles that may see it.
             row = await files.read(AS_MENTOR, file_id)
             assert (row["title"], list(row["roles"])) == ("for mentors", [MENTOR])
