@@ -150,10 +150,19 @@ class NotReady(Unavailable):
     code, message = "not_ready", "not ready"
 
 
+class Busy(APIError):
+    # Not an `Unavailable` (no dependency failed): the instance is at its upload cap
+    # (service/admission.py). Refused before any body byte is read; retry after `Retry-After`.
+    status, code = 503, "busy"
+    message = "this instance is carrying as many uploads as it can; retry later"
+
+
 class DomainError(Exception):
     """A failure the domain reports in its own terms; `api_error` is how the API shows it."""
 
     api_error: type[APIError] = BadRequest
+    # Response headers the API error carries (e.g. Retry-After).
+    headers: Mapping[str, str] = {}
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -207,7 +216,9 @@ def from_exception(exc: BaseException) -> APIError:
     if isinstance(exc, APIError):
         return exc
     if isinstance(exc, DomainError):
-        return exc.api_error(exc.message)
+        error = exc.api_error(exc.message)
+        error.headers.update(exc.headers)
+        return error
     if isinstance(exc, HTTPException):
         # What the router raises itself (unknown path, wrong method).
         error = FROM_HTTP_STATUS.get(exc.status_code, BadRequest)()

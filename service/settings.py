@@ -63,6 +63,11 @@ class Settings:
     # How long an upload may go without a byte before it is abandoned (408). Not configurable
     # by environment: one minute suits every deployment; tests shorten it.
     upload_idle_timeout_seconds: float = DEFAULT_UPLOAD_IDLE_TIMEOUT_SECONDS
+    # SILO_MAX_CONCURRENT_UPLOADS: upload bodies one instance takes at once; None derives it
+    # from the memory the instance has (service/admission.py).
+    max_concurrent_uploads: int | None = None
+    # SILO_METRICS: serve GET /metrics (Prometheus text, no key).
+    metrics: bool = True
 
     def __repr__(self) -> str:
         # Never print secrets (the admin key, a password inside the database URL).
@@ -98,7 +103,15 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         events_flush_ms=env.integer(
             "SILO_EVENTS_FLUSH_MS", DEFAULT_EVENTS_FLUSH_MS, low=10, high=600_000
         ),
+        max_concurrent_uploads=_max_concurrent_uploads(env),
+        metrics=env.boolean("SILO_METRICS", True),
     )
+
+
+def _max_concurrent_uploads(env: Env) -> int | None:
+    if env.optional("SILO_MAX_CONCURRENT_UPLOADS") is None:
+        return None
+    return env.integer("SILO_MAX_CONCURRENT_UPLOADS", 0, low=1, high=100_000)
 
 
 def _taxonomy(env: Env) -> Taxonomy:
