@@ -22,11 +22,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import errors, openapi, taxonomy, upload
+from service import admission, errors, openapi, taxonomy, upload
 from service.auth import Authenticator
 from service.db import open_pool
 from service.events import EventRecorder
 from service.files import Files
+from service.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from service.pagination import CursorCodec
 from service.requestid import RequestIdMiddleware
 from service.routes import files, health, keys, stats
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
     """The application for one tenant. `storage` replaces the S3 client (an ObjectStorage)."""
     settings = settings or from_environ()
     limits = upload.Limits.from_settings(settings)
+    capacity = admission.default_capacity(settings.max_concurrent_uploads)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -96,6 +98,7 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         app.state.recorder = await EventRecorder(
             pool, flush_interval=settings.events_flush_ms / 1000
         ).start()
+        metrics.watch_events(app.state.recorder)
         app.state.files = Files(
             pool=pool,
             storage=app.state.storage,
@@ -103,7 +106,12 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             limits=limits,
             presign_ttl_seconds=settings.presign_ttl_seconds,
         )
-        log.info("silo service for tenant %s started", settings.tenant)
+        log.info(
+            "silo service for tenant %s started; up to %d concurrent uploads (%s)",
+            settings.tenant,
+            capacity.slots,
+            capacity.reason,
+        )
         try:
             yield
         finally:
@@ -115,16 +123,24 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             await pool.close()
             log.info("silo service for tenant %s stopped", settings.tenant)
 
+    metrics = Metrics()
+    metrics.upload_capacity.set(capacity.slots)
+    routes = [
+        *health.routes,
+        Route("/openapi.json", _openapi, methods=["GET"]),
+        *keys.routes,
+        *files.routes,
+        *taxonomy_routes.routes,
+        *stats.routes,
+    ]
+    if settings.metrics:
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     app = Starlette(
-        routes=[
-            *health.routes,
-            Route("/openapi.json", _openapi, methods=["GET"]),
-            *keys.routes,
-            *files.routes,
-            *taxonomy_routes.routes,
-            *stats.routes,
+        routes=routes,
+        middleware=[
+            Middleware(MetricsMiddleware, metrics=metrics, routes=routes),
+            Middleware(RequestIdMiddleware),
         ],
-        middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={
             **dict.fromkeys(errors.TRANSLATED, _error),
             Exception: _error,
@@ -132,6 +148,14 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # Upload bodies held at once (POST /files, tus PATCH): `async with admission.slot():`.
+    app.state.admission = admission.Admission(
+        capacity.slots,
+        on_change=metrics.uploads_in_flight.set,
+        on_reject=metrics.admission_rejections.inc,
+    )
+    # Its own registry: GET /metrics, and the counters the upload paths feed (service/metrics.py).
+    app.state.metrics = metrics
     # Cursors are signed with a key every instance of the tenant shares.
     app.state.cursors = CursorCodec(settings.admin_key)
     return app

@@ -184,6 +184,18 @@ _PATHS: dict[str, Any] = {
             },
         }
     },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics of this instance (text format; off with SILO_METRICS=0)",
+            "security": [],
+            "responses": {
+                "200": {
+                    "description": "Prometheus text exposition format",
+                    "content": {"text/plain": {"schema": {"type": "string"}}},
+                }
+            },
+        }
+    },
     "/openapi.json": {
         "get": {
             "summary": "This document",
@@ -228,6 +240,14 @@ _PATHS: dict[str, Any] = {
                     "Invalid metadata (validation_error) or an empty file (empty_file)"
                 ),
                 **_AUTH_ERRORS,
+                "503": {
+                    **error_response(
+                        "Every upload slot of this instance is taken (busy; retry after "
+                        "Retry-After seconds, nothing was stored), or the database or object "
+                        "storage is unavailable"
+                    ),
+                    "headers": {"Retry-After": {"schema": {"type": "integer"}}},
+                },
             },
         },
         "get": {

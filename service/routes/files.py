@@ -3,6 +3,7 @@ domain (service/files.py, where every file rule lives) and renders what it retur
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -49,14 +50,24 @@ def _files(request: Request) -> Files:
     return request.app.state.files
 
 
+async def _counted(chunks: AsyncIterator[bytes], metrics) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        metrics.upload_bytes("form", len(chunk))
+        yield chunk
+
+
 async def upload_file(request: Request) -> Response:
     caller = await _caller(request, "write")
-    row = await _files(request).create(
-        caller,
-        request.stream(),
-        content_type=request.headers.get("content-type"),
-        content_length=request.headers.get("content-length"),
-    )
+    metrics = request.app.state.metrics
+    # A slot for the whole body, taken before any of it is read: 503 `busy` beyond the cap.
+    async with request.app.state.admission.slot():
+        row = await _files(request).create(
+            caller,
+            _counted(request.stream(), metrics),
+            content_type=request.headers.get("content-type"),
+            content_length=request.headers.get("content-length"),
+        )
+    metrics.upload_completed("form")
     return JSONResponse(
         file_object(row), status_code=201, headers={"Location": f"/files/{row['id']}"}
     )

@@ -1,0 +1,183 @@
+"""Prometheus metrics of one app instance, served at `GET /metrics` (text format, no key;
+SILO_METRICS=0 turns the route off).
+
+Every app gets its own `CollectorRegistry` (`Metrics()`), never the process-wide default, so
+tests that build many apps do not collide and an app's figures are its own.
+
+Requests are labelled by route template (`/files/{file_id}`), never by raw path or id, so the
+number of series is bounded by the routes: a path no route matches is `unmatched`, a method no
+route takes is `other`.
+
+For the upload paths (`form` = `POST /files`, `tus` = `/uploads`): `upload_bytes(path, n)` as
+body bytes arrive, `upload_completed(path)` once a file is stored; `set_tus_open(n)` or
+`tus_open_from(callback)` for the number of open tus uploads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+UPLOAD_PATHS = ("form", "tus")
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+UNMATCHED = "unmatched"
+# Request durations: health checks and reads in milliseconds, uploads in seconds to minutes.
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+
+
+class _EventsCollector(Collector):
+    """The access-event recorder's buffer depth and failed flushes, read at scrape time."""
+
+    def __init__(self) -> None:
+        self.recorder = None
+
+    def collect(self) -> Iterator:
+        buffered = GaugeMetricFamily(
+            "silo_access_events_buffered", "Access events waiting in memory to be written."
+        )
+        failures = CounterMetricFamily(
+            "silo_access_events_flush_failures",
+            "Batches of access events whose write failed (and was retried).",
+        )
+        recorder = self.recorder
+        buffered.add_metric([], recorder.buffered if recorder else 0)
+        failures.add_metric([], recorder.failed_batches if recorder else 0)
+        yield buffered
+        yield failures
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry()
+        self.requests = Counter(
+            "silo_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "silo_http_request_duration_seconds",
+            "Time from the request's arrival to the end of its response, by route template.",
+            ["method", "route"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self._upload_bytes = Counter(
+            "silo_upload_bytes",
+            "Upload body bytes received, by path (form: POST /files, tus: /uploads).",
+            ["path"],
+            registry=registry,
+        )
+        self._uploads_completed = Counter(
+            "silo_uploads_completed",
+            "Uploads stored as files, by path (form: POST /files, tus: /uploads).",
+            ["path"],
+            registry=registry,
+        )
+        self.uploads_in_flight = Gauge(
+            "silo_uploads_in_flight",
+            "Upload bodies being received now (each holds an admission slot).",
+            registry=registry,
+        )
+        self.upload_capacity = Gauge(
+            "silo_upload_capacity",
+            "Upload bodies this instance takes at once (its admission cap).",
+            registry=registry,
+        )
+        self.admission_rejections = Counter(
+            "silo_admission_rejections",
+            "Uploads refused with 503 busy because every slot was taken.",
+            registry=registry,
+        )
+        self.tus_open = Gauge(
+            "silo_tus_uploads_open",
+            "tus uploads created and neither finished, terminated nor expired.",
+            registry=registry,
+        )
+        for path in UPLOAD_PATHS:
+            self._upload_bytes.labels(path)
+            self._uploads_completed.labels(path)
+        self._events = _EventsCollector()
+        registry.register(self._events)
+
+    # -- for the upload paths --
+
+    def upload_bytes(self, path: str, count: int) -> None:
+        self._upload_bytes.labels(_upload_path(path)).inc(count)
+
+    def upload_completed(self, path: str) -> None:
+        self._uploads_completed.labels(_upload_path(path)).inc()
+
+    def set_tus_open(self, count: int) -> None:
+        self.tus_open.set(count)
+
+    def tus_open_from(self, callback: Callable[[], float]) -> None:
+        """Read the number of open tus uploads from `callback` at each scrape."""
+        self.tus_open.set_function(callback)
+
+    # -- wiring --
+
+    def watch_events(self, recorder) -> None:
+        """Report this `EventRecorder`'s buffer depth and flush failures."""
+        self._events.recorder = recorder
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+def _upload_path(path: str) -> str:
+    if path not in UPLOAD_PATHS:
+        raise ValueError(f"unknown upload path {path!r} (one of {', '.join(UPLOAD_PATHS)})")
+    return path
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
+def route_template(routes, scope: Scope) -> str:
+    """The path template of the route that takes this request, or `unmatched`."""
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:  # FULL, or PARTIAL (the path matched, not the method)
+            return getattr(route, "path", UNMATCHED)
+    return UNMATCHED
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by method, route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, routes) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            method = scope["method"] if scope["method"] in METHODS else "other"
+            route = route_template(self.routes, scope)
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.duration.labels(method, route).observe(time.perf_counter() - started)
