@@ -36,6 +36,17 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         pass
 
 
+def _child_setup(cgroup) -> Callable[[], None]:
+    """The child's `preexec_fn`: die with the parent, and join its cgroup when it has one."""
+
+    def setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+        _die_with_parent()
+        if cgroup is not None:
+            cgroup.join()
+
+    return setup
+
+
 def tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
     """The last `lines` lines of a log file (empty if it cannot be read)."""
     try:
@@ -54,6 +65,8 @@ class ServiceProcess:
     env: Mapping[str, str]
     log_path: Path
     command: Sequence[str] = SERVICE_COMMAND
+    # provisioning.local.limits.Cgroup: the CPU and memory limits the child runs under.
+    cgroup: object | None = None
     proc: subprocess.Popen | None = field(default=None, repr=False)
     ready: bool = False
     exit_code: int | None = None
@@ -77,7 +90,7 @@ class ServiceProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                preexec_fn=_child_setup(self.cgroup) if sys.platform == "linux" else None,
             )
 
     def poll(self) -> int | None:

@@ -10,6 +10,11 @@ watches: a child that dies is reported (exit code and last log lines) and the ot
 running. Ctrl-C or SIGTERM stops every child, removes the temporary data and the state file.
 Each child's output goes to `<logs>/<slug>.log` (default `.silo/logs/`, next to the state file);
 logs are kept after exit so a crash can be read afterwards.
+
+Each service gets the CPU and memory its catalogue entry reserves on Fargate (`api.cpu`,
+`api.memory`) through its own cgroup (provisioning/local/limits.py); where the machine allows
+none, one line says so and the services run without limits. `--no-limits` turns them off. The
+state file records the limits applied; the groups are removed on exit.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 
 from provisioning.local import free_port
 from provisioning.local.backends import BackendError, Backends, running_backends
+from provisioning.local.limits import Limiter, LimitsUnavailable, Reservation, detect
 from provisioning.local.processes import ServiceProcess, describe_exit, stop_all, wait_ready
 from provisioning.local.state import (
     DEFAULT_STATE_FILE,
@@ -81,6 +87,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "are emptied and deleted on exit)",
     )
     parser.add_argument(
+        "--no-limits",
+        action="store_true",
+        help="do not give each service the CPU and memory its catalogue entry reserves",
+    )
+    parser.add_argument(
         "--ready-timeout",
         type=float,
         default=DEFAULT_READY_TIMEOUT,
@@ -99,6 +110,7 @@ class TenantPlan:
     port: int
     admin_key: str
     env: dict[str, str]
+    reservation: Reservation | None = None
 
 
 def child_environment(
@@ -152,7 +164,15 @@ def plan_tenants(catalogue, backends: Backends, ports: list[int]) -> list[Tenant
             },
         )
         plans.append(
-            TenantPlan(tenant.slug, names.bucket, names.database_name, port, admin_key, env)
+            TenantPlan(
+                tenant.slug,
+                names.bucket,
+                names.database_name,
+                port,
+                admin_key,
+                env,
+                Reservation.of(tenant),
+            )
         )
     return plans
 
@@ -204,6 +224,7 @@ def endpoints(plans: list[TenantPlan], processes: list[ServiceProcess]) -> list[
                 log=str(process.log_path),
                 status=status,
                 exit_code=process.exit_code,
+                limits=process.cgroup.record() if process.cgroup is not None else None,
             )
         )
     return result
@@ -230,6 +251,28 @@ def refuse_if_running(state_path: Path) -> str | None:
 
 def say(message: str) -> None:
     print(message, flush=True)
+
+
+def tenant_limits(plans: list[TenantPlan], no_limits: bool) -> tuple[Limiter | None, str]:
+    """A limiter with one group per tenant, or None; and what the state file records."""
+    if no_limits:
+        say("resource limits off (--no-limits): services share the machine's CPU and memory")
+        return None, "off (--no-limits)"
+    try:
+        limiter = detect(f"silo-dev-{os.getpid()}")
+    except LimitsUnavailable as exc:
+        say(f"cannot reserve CPU and memory per tenant here ({exc}); running without limits")
+        return None, f"unavailable: {exc}"
+    try:
+        for plan in plans:
+            limiter.create(plan.slug, plan.reservation)
+    except OSError as exc:
+        limiter.close()
+        say(f"cannot reserve CPU and memory per tenant here ({exc}); running without limits")
+        return None, f"unavailable: {exc}"
+    shown = ", ".join(f"{g.slug} {g.reservation.describe()}" for g in limiter.groups)
+    say(f"reserving as on Fargate ({limiter.kind}): {shown}")
+    return limiter, limiter.kind
 
 
 def run(args: argparse.Namespace) -> int:
@@ -267,12 +310,21 @@ def run(args: argparse.Namespace) -> int:
             plans = plan_tenants(catalogue, backends, [free_port() for _ in catalogue.tenants])
             for plan in plans:
                 backends.create_tenant_storage(plan.database, plan.bucket)
+            limiter, limits_applied = tenant_limits(plans, args.no_limits)
+            if limiter is not None:
+                # Runs after the children have stopped (an ExitStack unwinds in reverse).
+                cleanup.callback(limiter.close)
+            groups = {g.slug: g for g in limiter.groups} if limiter is not None else {}
             # Registered after the backends, so it runs first: children stop before their
             # database and bucket go away.
             cleanup.callback(stop_all, processes)
             for plan in plans:
                 process = ServiceProcess(
-                    plan.slug, plan.port, plan.env, logs_dir / f"{plan.slug}.log"
+                    plan.slug,
+                    plan.port,
+                    plan.env,
+                    logs_dir / f"{plan.slug}.log",
+                    cgroup=groups.get(plan.slug),
                 )
                 processes.append(process)
                 process.start()
@@ -291,6 +343,7 @@ def run(args: argparse.Namespace) -> int:
                 pid=os.getpid(),
                 database=backends.describe_database(),
                 s3_endpoint=backends.s3_endpoint_url,
+                limits=limits_applied,
             )
             write_state(state_path, document)
             state_written = True

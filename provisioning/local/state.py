@@ -32,6 +32,8 @@ class TenantEndpoint:
     log: str | None = None
     status: str = "running"
     exit_code: int | None = None
+    # The CPU and memory limits the service runs under (provisioning.local.limits), or None.
+    limits: dict | None = None
 
     def entry(self) -> dict:
         fields = asdict(self)

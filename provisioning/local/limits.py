@@ -1,0 +1,265 @@
+"""CPU and memory for each tenant's service under `silo dev`, as Fargate reserves them.
+
+A tenant's catalogue entry reserves `api.cpu` CPU units (1024 = one vCPU) and `api.memory` MiB
+per task. Locally each service process is put in its own cgroup with the same limits: a CFS
+quota of `cpu / 1024` CPUs (per 100 ms period) and a hard memory limit of `memory` MiB, swap
+included, so a service that would be killed on Fargate is killed here too, and a tenant's flood
+cannot take the CPU its neighbours are promised.
+
+Mechanics (`detect` finds the first that works, as root or with delegation):
+- cgroup v2 (unified mount with the `cpu` and `memory` controllers): a group
+  `silo-dev-<pid>/<slug>` under the cgroup `silo dev` runs in, with `cpu.max` and
+  `memory.max` (and `memory.swap.max` 0);
+- cgroup v1 (`cpu` and `memory` hierarchies): the same groups in each hierarchy, with
+  `cpu.cfs_quota_us`/`cpu.cfs_period_us` and `memory.limit_in_bytes` (and
+  `memory.memsw.limit_in_bytes` where swap accounting is on).
+Elsewhere `detect` says why in one line and the services run without limits.
+
+The child joins its groups between fork and exec (`Cgroup.join`, from the child's
+`preexec_fn`), so everything it allocates is charged to its own group. `Limiter.close()`
+removes the groups once the children have stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_SELF_CGROUP = Path("/proc/self/cgroup")
+CPU_PERIOD_US = 100_000
+FARGATE_CPU_UNITS = 1024
+MIB = 1024**2
+
+
+class LimitsUnavailable(RuntimeError):
+    """This machine gives `silo dev` no way to limit its children; str() is the one-line why."""
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """What a tenant's task reserves on Fargate."""
+
+    cpu_units: int
+    memory_mib: int
+
+    @classmethod
+    def of(cls, tenant) -> Reservation:
+        return cls(tenant.api.cpu, tenant.api.memory)
+
+    @property
+    def cpus(self) -> float:
+        return self.cpu_units / FARGATE_CPU_UNITS
+
+    def cpu_quota_us(self, period_us: int = CPU_PERIOD_US) -> int:
+        """CFS quota per `period_us` for `cpu_units / 1024` CPUs (at least 1 ms, the kernel's
+        minimum)."""
+        return max(1000, self.cpu_units * period_us // FARGATE_CPU_UNITS)
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.memory_mib * MIB
+
+    def describe(self) -> str:
+        return f"{self.cpus:g} vCPU, {self.memory_mib} MiB"
+
+
+def own_cgroups(proc_cgroup: str) -> dict[str, str]:
+    """Controller (or "" for the v2 unified hierarchy) -> this process's path in it, from the
+    text of /proc/self/cgroup. v1 lines may name several controllers (`cpu,cpuacct`)."""
+    paths: dict[str, str] = {}
+    for line in proc_cgroup.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":
+            paths[""] = path
+        for controller in controllers.split(","):
+            if controller:
+                paths[controller] = path
+    return paths
+
+
+def _under(mount: Path, path: str) -> Path:
+    return mount.joinpath(*[p for p in path.split("/") if p and p != ".."])
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as fh:
+        fh.write(value)
+
+
+@dataclass
+class Cgroup:
+    """One tenant's group(s): `procs` are the `cgroup.procs` files the child writes itself to."""
+
+    slug: str
+    reservation: Reservation
+    directories: list[Path]
+    description: str
+
+    @property
+    def procs(self) -> list[Path]:
+        return [d / "cgroup.procs" for d in self.directories]
+
+    def join(self) -> None:  # pragma: no cover - runs in the child between fork and exec
+        """Move the calling process into the group(s)."""
+        pid = str(os.getpid())
+        for procs in self.procs:
+            _write(procs, pid)
+
+    def record(self) -> dict:
+        """What the state file records for the tenant."""
+        return {
+            "cpus": self.reservation.cpus,
+            "cpu_quota_us": self.reservation.cpu_quota_us(),
+            "cpu_period_us": CPU_PERIOD_US,
+            "memory_mib": self.reservation.memory_mib,
+            "memory_bytes": self.reservation.memory_bytes,
+            "cgroup": self.description,
+        }
+
+
+@dataclass
+class Limiter:
+    """Creates per-tenant groups under `bases` (one directory per hierarchy used)."""
+
+    kind: str  # "cgroup v2" or "cgroup v1"
+    bases: dict[str, Path]  # controller ("" for v2) -> the run's own directory
+    groups: list[Cgroup] = field(default_factory=list)
+
+    def create(self, slug: str, reservation: Reservation) -> Cgroup:
+        if self.kind == "cgroup v2":
+            directory = self.bases[""] / slug
+            directory.mkdir(exist_ok=True)
+            _write(directory / "cpu.max", f"{reservation.cpu_quota_us()} {CPU_PERIOD_US}")
+            _write(directory / "memory.max", str(reservation.memory_bytes))
+            if (directory / "memory.swap.max").exists():
+                _write(directory / "memory.swap.max", "0")
+            directories = [directory]
+        else:
+            memory = self.bases["memory"] / slug
+            cpu = self.bases["cpu"] / slug
+            memory.mkdir(exist_ok=True)
+            cpu.mkdir(exist_ok=True)
+            _write(memory / "memory.limit_in_bytes", str(reservation.memory_bytes))
+            if (memory / "memory.memsw.limit_in_bytes").exists():
+                # Memory plus swap: the limit is not escaped by swapping (Fargate has none).
+                with contextlib.suppress(OSError):
+                    _write(memory / "memory.memsw.limit_in_bytes", str(reservation.memory_bytes))
+            _write(cpu / "cpu.cfs_period_us", str(CPU_PERIOD_US))
+            _write(cpu / "cpu.cfs_quota_us", str(reservation.cpu_quota_us()))
+            directories = [memory, cpu]
+        group = Cgroup(slug, reservation, directories, f"{self.kind}: " + str(directories[0]))
+        self.groups.append(group)
+        return group
+
+    def close(self, timeout: float = 5.0) -> list[Path]:
+        """Remove every group and the run's directories (children must have exited). Returns
+        what could not be removed."""
+        leftovers = []
+        directories = [d for g in self.groups for d in g.directories] + list(self.bases.values())
+        for directory in directories:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    directory.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    # A child that has just exited may take a moment to leave its group.
+                    if time.monotonic() >= deadline:
+                        leftovers.append(directory)
+                        break
+                    time.sleep(0.05)
+        self.groups.clear()
+        return leftovers
+
+
+def _v2_mount(root: Path) -> Path | None:
+    for mount in (root, root / "unified"):
+        if (mount / "cgroup.controllers").exists():
+            return mount
+    return None
+
+
+def detect(
+    run_name: str,
+    *,
+    root: Path = CGROUP_ROOT,
+    proc_cgroup: str | None = None,
+) -> Limiter:
+    """A `Limiter` whose groups live in a new directory `run_name` under the caller's own
+    cgroups; `LimitsUnavailable` (one line) when no mechanism works here."""
+    if proc_cgroup is None:
+        try:
+            proc_cgroup = PROC_SELF_CGROUP.read_text()
+        except OSError as exc:
+            raise LimitsUnavailable(f"cannot read /proc/self/cgroup ({exc})") from None
+    own = own_cgroups(proc_cgroup)
+    problems = []
+
+    v2 = _v2_mount(root)
+    if v2 is not None and "" in own:
+        try:
+            return _v2_limiter(v2, own[""], run_name)
+        except (OSError, LimitsUnavailable) as exc:
+            problems.append(f"cgroup v2: {exc}")
+
+    if (root / "memory").is_dir() and (root / "cpu").is_dir():
+        try:
+            return _v1_limiter(root, own, run_name)
+        except (OSError, LimitsUnavailable) as exc:
+            problems.append(f"cgroup v1: {exc}")
+
+    if not problems:
+        problems.append(f"no cgroup v2 or v1 cpu and memory hierarchies under {root}")
+    raise LimitsUnavailable("; ".join(problems))
+
+
+def _v2_limiter(mount: Path, own_path: str, run_name: str) -> Limiter:
+    available = (mount / "cgroup.controllers").read_text().split()
+    missing = [c for c in ("cpu", "memory") if c not in available]
+    if missing:
+        raise LimitsUnavailable(f"controller(s) {', '.join(missing)} not available at {mount}")
+    parent = _under(mount, own_path)
+    enabled = (parent / "cgroup.subtree_control").read_text().split()
+    if not {"cpu", "memory"} <= set(enabled):
+        # Fails (EBUSY) when the parent holds processes and is not the root: the
+        # no-internal-process rule. Then there is no place to put limited children.
+        _write(parent / "cgroup.subtree_control", "+cpu +memory")
+    base = parent / run_name
+    base.mkdir()
+    try:
+        _write(base / "cgroup.subtree_control", "+cpu +memory")
+    except OSError:
+        base.rmdir()
+        raise
+    return Limiter("cgroup v2", {"": base})
+
+
+def _v1_limiter(root: Path, own: dict[str, str], run_name: str) -> Limiter:
+    bases: dict[str, Path] = {}
+    try:
+        for controller in ("memory", "cpu"):
+            mount = root / controller
+            if not (mount / "cgroup.procs").exists():
+                raise LimitsUnavailable(f"{mount} is not a mounted hierarchy")
+            parent = _under(mount, own.get(controller, "/"))
+            if not parent.is_dir():
+                # In a container the hierarchy's root is the container's own group.
+                parent = mount
+            base = parent / run_name
+            base.mkdir()
+            bases[controller] = base
+    except BaseException:
+        for base in bases.values():
+            with contextlib.suppress(OSError):
+                base.rmdir()
+        raise
+    return Limiter("cgroup v1", bases)

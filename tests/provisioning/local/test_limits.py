@@ -1,0 +1,144 @@
+"""provisioning/local/limits.py: Fargate reservations as cgroup limits, on fake cgroup trees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provisioning.local import limits
+from provisioning.local.limits import LimitsUnavailable, Reservation, detect, own_cgroups
+
+V1_PROC = "9:name=systemd:/\n4:memory:/jobs/abc\n2:cpuacct:/\n1:cpu:/\n0::/\n"
+
+
+def touch(path: Path, text: str = "") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def v1_tree(root: Path) -> Path:
+    for hierarchy in ("memory", "cpu"):
+        touch(root / hierarchy / "cgroup.procs")
+    touch(root / "memory" / "jobs" / "abc" / "cgroup.procs")
+    return root
+
+
+def v2_tree(root: Path, controllers: str = "cpu memory io", own: str = "/") -> Path:
+    touch(root / "cgroup.controllers", controllers)
+    touch(
+        root / own.strip("/") / "cgroup.subtree_control"
+        if own != "/"
+        else root / "cgroup.subtree_control"
+    )
+    return root
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "quota", "cpus"),
+    [
+        (256, 512, 25_000, 0.25),
+        (512, 1024, 50_000, 0.5),
+        (1024, 2048, 100_000, 1.0),
+        (4096, 8192, 400_000, 4.0),
+    ],
+)
+def test_fargate_units_become_a_cfs_quota_and_bytes(cpu, memory, quota, cpus):
+    reservation = Reservation(cpu, memory)
+    assert reservation.cpu_quota_us() == quota
+    assert reservation.cpus == cpus
+    assert reservation.memory_bytes == memory * 1024**2
+
+
+def test_reservation_of_a_catalogue_tenant():
+    import tenants
+
+    catalogue = tenants.load_catalogue(Path(__file__).resolve().parents[3] / "tenants.yaml")
+    by_slug = {t.slug: Reservation.of(t) for t in catalogue.tenants}
+    assert by_slug["pack"] == Reservation(256, 512)
+    assert by_slug["hrcomp"] == Reservation(1024, 2048)
+
+
+def test_own_cgroups_reads_v1_and_v2_lines():
+    own = own_cgroups("5:cpu,cpuacct:/a\n4:memory:/b/c\n9:name=systemd:/\n0::/d\n")
+    assert own["cpu"] == own["cpuacct"] == "/a"
+    assert own["memory"] == "/b/c"
+    assert own[""] == "/d"
+
+
+def test_v1_groups_nest_under_the_callers_own_and_carry_the_limits(tmp_path: Path):
+    root = v1_tree(tmp_path)
+    limiter = detect("silo-dev-1", root=root, proc_cgroup=V1_PROC)
+    assert limiter.kind == "cgroup v1"
+    touch(root / "memory/jobs/abc/silo-dev-1/pack/memory.memsw.limit_in_bytes", "0")
+    group = limiter.create("pack", Reservation(256, 512))
+    memory = root / "memory/jobs/abc/silo-dev-1/pack"
+    cpu = root / "cpu/silo-dev-1/pack"
+    assert group.directories == [memory, cpu]
+    assert (memory / "memory.limit_in_bytes").read_text() == str(512 * 1024**2)
+    assert (memory / "memory.memsw.limit_in_bytes").read_text() == str(512 * 1024**2)
+    assert (cpu / "cpu.cfs_quota_us").read_text() == "25000"
+    assert (cpu / "cpu.cfs_period_us").read_text() == "100000"
+    assert group.procs == [memory / "cgroup.procs", cpu / "cgroup.procs"]
+    record = group.record()
+    assert record["cpus"] == 0.25 and record["memory_mib"] == 512
+    assert record["cgroup"].startswith("cgroup v1: ")
+    # A fake tree holds files a real cgroup directory would not: clear them to test removal.
+    for directory in group.directories:
+        for file in directory.iterdir():
+            file.unlink()
+    assert limiter.close(timeout=0) == []
+    assert not (root / "memory/jobs/abc/silo-dev-1").exists()
+    assert not (root / "cpu/silo-dev-1").exists()
+
+
+def test_v1_in_a_container_uses_the_hierarchy_root(tmp_path: Path):
+    root = v1_tree(tmp_path)
+    limiter = detect("run", root=root, proc_cgroup="4:memory:/docker/xyz\n1:cpu:/docker/xyz\n")
+    assert limiter.bases == {"memory": root / "memory/run", "cpu": root / "cpu/run"}
+
+
+def test_v2_groups_get_cpu_max_and_memory_max(tmp_path: Path):
+    root = v2_tree(tmp_path)
+    limiter = detect("run", root=root, proc_cgroup="0::/\n")
+    assert limiter.kind == "cgroup v2"
+    assert (root / "cgroup.subtree_control").read_text() == "+cpu +memory"
+    assert (root / "run/cgroup.subtree_control").read_text() == "+cpu +memory"
+    touch(root / "run/pack/memory.swap.max", "max")
+    group = limiter.create("pack", Reservation(512, 1024))
+    assert (root / "run/pack/cpu.max").read_text() == "50000 100000"
+    assert (root / "run/pack/memory.max").read_text() == str(1024**3)
+    assert (root / "run/pack/memory.swap.max").read_text() == "0"
+    assert group.procs == [root / "run/pack/cgroup.procs"]
+
+
+def test_v2_without_the_controllers_falls_back_to_v1(tmp_path: Path):
+    # The hybrid layout of this kind of machine: an empty unified hierarchy beside v1.
+    root = v1_tree(tmp_path)
+    touch(root / "unified/cgroup.controllers", "")
+    limiter = detect("run", root=root, proc_cgroup=V1_PROC)
+    assert limiter.kind == "cgroup v1"
+
+
+def test_nothing_usable_is_one_line(tmp_path: Path):
+    with pytest.raises(LimitsUnavailable) as caught:
+        detect("run", root=tmp_path, proc_cgroup="0::/\n")
+    assert "\n" not in str(caught.value)
+    touch(tmp_path / "cgroup.controllers", "io pids")
+    with pytest.raises(LimitsUnavailable, match="controller"):
+        detect("run", root=tmp_path, proc_cgroup="0::/\n")
+
+
+def test_a_hierarchy_it_may_not_write_is_unavailable(tmp_path: Path, monkeypatch):
+    root = v1_tree(tmp_path)
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", refuse)
+    with pytest.raises(LimitsUnavailable, match=r"cgroup v1: .*Permission denied"):
+        detect("run", root=root, proc_cgroup=V1_PROC)
+
+
+def test_default_root_is_sys_fs_cgroup():
+    assert Path("/sys/fs/cgroup") == limits.CGROUP_ROOT
