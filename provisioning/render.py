@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jinja2
 
+from provisioning.local.limits import Reservation
 from provisioning.service_env import (
     local_secret_environment,
     service_environment,
@@ -98,6 +99,9 @@ def compose_context(catalogue, catalogue_file: str) -> dict:
                 "database_password": password,
                 "port": target.port,
                 "environment": environment,
+                # What the task reserves on Fargate, as `silo dev` applies it too.
+                "cpus": f"{Reservation.of(tenant).cpus:g}",
+                "mem_limit": f"{tenant.api.memory}m",
             }
         )
     return {"catalogue_file": catalogue_file, "images": IMAGES, "s3": s3, "tenants": tenants}

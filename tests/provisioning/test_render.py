@@ -69,6 +69,9 @@ def test_every_tenant_has_its_database_api_bucket_and_route(repo_catalogue, chec
             "buckets": {"condition": "service_completed_successfully"},
         }
         assert "/healthz" in " ".join(api["healthcheck"]["test"])
+        # What the task reserves on Fargate: api.cpu / 1024 CPUs, api.memory MiB, no swap.
+        assert api["cpus"] == tenant.api.cpu / 1024
+        assert api["mem_limit"] == api["memswap_limit"] == f"{tenant.api.memory}m"
         assert api["environment"]["S3_BUCKET"] in bucket_job
         assert f"server_name {tenant.slug}.localhost;" in router
         assert f"proxy_pass http://api-{tenant.slug}:8000;" in router
