@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ PROC_SELF_CGROUP = Path("/proc/self/cgroup")
 CPU_PERIOD_US = 100_000
 FARGATE_CPU_UNITS = 1024
 MIB = 1024**2
+# Groups of a `silo dev` that was killed before it could remove them: `silo-dev-<pid>`.
+_RUN_NAME = re.compile(r"^silo-dev-(\d+)$")
 
 
 class LimitsUnavailable(RuntimeError):
@@ -181,6 +184,34 @@ class Limiter:
         return leftovers
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(parent: Path, pid_alive=_pid_alive) -> list[Path]:
+    """Remove the empty groups `silo-dev-<pid>` (and their tenants' groups) under `parent`
+    whose `silo dev` is gone (killed before its clean-up). Returns what was removed."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in parent.iterdir():
+            found = _RUN_NAME.match(entry.name)
+            if not found or not entry.is_dir() or pid_alive(int(found.group(1))):
+                continue
+            with contextlib.suppress(OSError):
+                for child in entry.iterdir():
+                    if child.is_dir():
+                        child.rmdir()
+                entry.rmdir()
+                removed.append(entry)
+    return removed
+
+
 def _v2_mount(root: Path) -> Path | None:
     for mount in (root, root / "unified"):
         if (mount / "cgroup.controllers").exists():
@@ -233,6 +264,7 @@ def _v2_limiter(mount: Path, own_path: str, run_name: str) -> Limiter:
         # Fails (EBUSY) when the parent holds processes and is not the root: the
         # no-internal-process rule. Then there is no place to put limited children.
         _write(parent / "cgroup.subtree_control", "+cpu +memory")
+    sweep_stale(parent)
     base = parent / run_name
     base.mkdir()
     try:
@@ -254,6 +286,7 @@ def _v1_limiter(root: Path, own: dict[str, str], run_name: str) -> Limiter:
             if not parent.is_dir():
                 # In a container the hierarchy's root is the container's own group.
                 parent = mount
+            sweep_stale(parent)
             base = parent / run_name
             base.mkdir()
             bases[controller] = base

@@ -140,5 +140,21 @@ def test_a_hierarchy_it_may_not_write_is_unavailable(tmp_path: Path, monkeypatch
         detect("run", root=root, proc_cgroup=V1_PROC)
 
 
+def test_groups_of_a_killed_run_are_swept(tmp_path: Path):
+    (tmp_path / "silo-dev-111" / "pack").mkdir(parents=True)
+    (tmp_path / "silo-dev-222" / "pack").mkdir(parents=True)
+    (tmp_path / "silo-flood-1").mkdir()
+    (tmp_path / "silo-dev-333").mkdir()
+    (tmp_path / "silo-dev-333" / "cgroup.procs").write_text("")  # not empty: kept
+
+    removed = limits.sweep_stale(tmp_path, pid_alive=lambda pid: pid == 222)
+    assert removed == [tmp_path / "silo-dev-111"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "silo-dev-222",
+        "silo-dev-333",
+        "silo-flood-1",
+    ]
+
+
 def test_default_root_is_sys_fs_cgroup():
     assert Path("/sys/fs/cgroup") == limits.CGROUP_ROOT
