@@ -164,6 +164,7 @@ def test_beyond_the_cap_is_503_busy_before_the_body_is_read(pg, s3, aws_credenti
             deadline = time.monotonic() + 10
             while svc_in_flight(client) < 1 and time.monotonic() < deadline:
                 time.sleep(0.02)
+            assert svc_in_flight(client) == 1, "the first upload should hold the slot"
 
             # The second: only its head, announcing a body it never sends. The answer cannot
             # wait for the body, so it comes before any of it is read.
