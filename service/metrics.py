@@ -178,6 +178,8 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             method = scope["method"] if scope["method"] in METHODS else "other"
-            route = route_template(self.routes, scope)
+            # The router records the route it chose in the scope; match again only without it.
+            chosen = scope.get("route")
+            route = getattr(chosen, "path", None) or route_template(self.routes, scope)
             self.metrics.requests.labels(method, route, str(status)).inc()
             self.metrics.duration.labels(method, route).observe(time.perf_counter() - started)
