@@ -1,0 +1,117 @@
+"""A stalled dependency costs a request a bounded wait and a 503 naming it, never a hang.
+
+Faults are injected on real connections: PostgreSQL and the S3 endpoint are reached through a
+loopback proxy that can be paused (a frozen server: connections accepted, no byte answered).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import httpx
+import psycopg
+
+from service.settings import from_environ
+from tests.faults import PausableProxy
+from tests.service.conftest import Service, serve, service_env
+from tests.service.helpers import pdf, upload
+from tests.service.test_app import assert_error
+
+# Small bounds so that the tests take seconds (defaults: README, Configuration).
+FAST_DB = {
+    "SILO_DB_STATEMENT_TIMEOUT_MS": "500",
+    "SILO_DB_ACQUIRE_TIMEOUT_SECONDS": "1",
+    "SILO_DB_CONNECT_TIMEOUT_SECONDS": "2",
+}
+FAST_S3 = {
+    "SILO_S3_CONNECT_TIMEOUT_SECONDS": "1",
+    "SILO_S3_READ_TIMEOUT_SECONDS": "1",
+    "SILO_S3_MAX_ATTEMPTS": "2",
+}
+
+
+@contextlib.contextmanager
+def service_behind_proxies(pg, s3, *, database=False, storage=False, **env) -> Iterator:
+    """A service whose database and/or S3 endpoint are reached through pausable proxies."""
+    url = pg.create_database()
+    bucket = s3.create_bucket()
+    proxies: dict[str, PausableProxy] = {}
+    database_url = url
+    if database:
+        info = psycopg.conninfo.conninfo_to_dict(url)
+        proxies["db"] = PausableProxy(int(info.get("port") or 5432), info.get("host") or "")
+        database_url = psycopg.conninfo.make_conninfo(
+            **{**info, "host": "127.0.0.1", "port": proxies["db"].port}
+        )
+    endpoint = s3
+    if storage:
+        parts = urlsplit(s3.endpoint_url)
+        proxies["s3"] = PausableProxy(parts.port or 80, parts.hostname)
+        endpoint = type(s3)(f"http://127.0.0.1:{proxies['s3'].port}", s3.access_key, s3.secret_key)
+    settings = from_environ(service_env(database_url, endpoint, bucket, **env))
+    try:
+        with serve(settings) as base:
+            yield Service(base, settings, s3, bucket), proxies
+    finally:
+        for proxy in proxies.values():
+            proxy.close()
+        pg.drop_database(url)
+
+
+def timed(call) -> tuple[httpx.Response, float]:
+    start = time.monotonic()
+    response = call()
+    return response, time.monotonic() - start
+
+
+def test_a_stalled_database_is_a_fast_503_and_readiness_recovers(pg, s3, aws_credentials):
+    with (
+        service_behind_proxies(pg, s3, database=True, **FAST_DB) as (svc, proxies),
+        svc.client() as client,
+    ):
+        assert client.get("/files").status_code == 200
+        assert client.get("/readyz").status_code == 200
+        with proxies["db"].paused():
+            ready, ready_took = timed(lambda: client.get("/readyz"))
+            listing, listing_took = timed(lambda: client.get("/files"))
+            stats, stats_took = timed(lambda: client.get("/stats"))
+            posted, post_took = timed(lambda: upload(client, pdf(1000)))
+            ready_again, ready_again_took = timed(lambda: client.get("/readyz"))
+        body = assert_error(ready, 503, "not_ready")
+        assert "database" in body["error"]["message"]
+        assert ready_took < 2 and ready_again_took < 2, (ready_took, ready_again_took)
+        assert_error(ready_again, 503, "not_ready")
+        for response, took in ((listing, listing_took), (stats, stats_took), (posted, post_took)):
+            assert_error(response, 503, "database_unavailable")
+            assert took < 4, took
+        # The object stored before the row could be written is gone again.
+        assert svc.objects() == [] and svc.pending_uploads() == []
+        # Once the database answers again, so does readiness: promptly, not after the pool's
+        # reconnection back-off has grown.
+        deadline = time.monotonic() + 4
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "readiness still failing after recovery"
+            time.sleep(0.1)
+        assert client.get("/files").status_code == 200
+
+
+def test_readiness_recovers_after_a_long_database_outage(pg, s3, aws_credentials):
+    with (
+        service_behind_proxies(pg, s3, database=True, **FAST_DB) as (svc, proxies),
+        svc.client() as client,
+    ):
+        with proxies["db"].paused():
+            # Long enough for several failed reconnection attempts with their back-off.
+            end = time.monotonic() + 9
+            while time.monotonic() < end:
+                response, took = timed(lambda: client.get("/readyz"))
+                assert response.status_code == 503 and took < 2, (response.status_code, took)
+                time.sleep(0.5)
+        recovered = time.monotonic()
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() - recovered < 4, "readiness still failing after recovery"
+            time.sleep(0.1)
+
