@@ -171,7 +171,9 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
             high=7 * 24 * 3600,
         ),
         multipart_max_age_seconds=env.integer(
-            "SILO_MULTIPART_MAX_AGE_SECONDS", DEFAULT_MULTIPART_MAX_AGE_SECONDS, low=1,
+            "SILO_MULTIPART_MAX_AGE_SECONDS",
+            DEFAULT_MULTIPART_MAX_AGE_SECONDS,
+            low=1,
             high=30 * 24 * 3600,
         ),
     )

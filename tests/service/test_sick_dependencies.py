@@ -114,4 +114,3 @@ def test_readiness_recovers_after_a_long_database_outage(pg, s3, aws_credentials
         while client.get("/readyz").status_code != 200:
             assert time.monotonic() - recovered < 4, "readiness still failing after recovery"
             time.sleep(0.1)
-
