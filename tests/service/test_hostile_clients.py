@@ -79,7 +79,8 @@ def test_a_huge_header_is_431_and_not_buffered(limited: Service):
     chunk = b"a" * 65536
     with connection(limited) as sock:
         answer, sent = send_until_refused(
-            sock, [head(extra=b"X-Big: ")] + [chunk] * 256  # 16 MB, never finished
+            sock,
+            [head(extra=b"X-Big: ")] + [chunk] * 256,  # 16 MB, never finished
         )
     assert answer.startswith(b"HTTP/1.1 431") or sent < 256 * len(chunk), (answer[:80], sent)
     # A complete header just over the cap is refused too.

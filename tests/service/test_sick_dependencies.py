@@ -6,17 +6,22 @@ loopback proxy that can be paused (a frozen server: connections accepted, no byt
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import hashlib
+import os
 import time
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import httpx
 import psycopg
+import pytest
 
 from service.settings import from_environ
+from service.storage import MIN_PART_SIZE, S3Storage
 from tests.faults import PausableProxy
-from tests.service.conftest import Service, serve, service_env
+from tests.service.conftest import Service, running_service, serve, service_env
 from tests.service.helpers import pdf, upload
 from tests.service.test_app import assert_error
 
@@ -59,6 +64,11 @@ def service_behind_proxies(pg, s3, *, database=False, storage=False, **env) -> I
         for proxy in proxies.values():
             proxy.close()
         pg.drop_database(url)
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
 
 
 def timed(call) -> tuple[httpx.Response, float]:
@@ -114,3 +124,80 @@ def test_readiness_recovers_after_a_long_database_outage(pg, s3, aws_credentials
         while client.get("/readyz").status_code != 200:
             assert time.monotonic() - recovered < 4, "readiness still failing after recovery"
             time.sleep(0.1)
+
+
+def wait_until(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("size", [1000, 9 * 1024 * 1024], ids=["single-put", "multipart"])
+def test_a_stalled_s3_is_a_fast_503_and_leaves_nothing(pg, s3, aws_credentials, size):
+    with (
+        service_behind_proxies(pg, s3, storage=True, **FAST_S3) as (svc, proxies),
+        svc.client() as client,
+    ):
+        with proxies["s3"].paused():
+            posted, took = timed(lambda: upload(client, pdf(size)))
+            ready, ready_took = timed(lambda: client.get("/readyz"))
+        assert_error(posted, 503, "storage_unavailable")
+        assert took < 12, took
+        body = assert_error(ready, 503, "not_ready")
+        assert "bucket" in body["error"]["message"] and ready_took < 2, ready_took
+        # What the stalled endpoint received late (the held requests) is cleaned up too.
+        wait_until(lambda: svc.objects() == [] and svc.pending_uploads() == [], 15, "left behind")
+        assert client.get("/files").json()["items"] == []
+        assert upload(client, pdf(size)).status_code == 201
+
+
+@pytest.mark.anyio
+async def test_a_retried_multipart_creation_leaves_no_orphan(s3, bucket, aws_credentials):
+    """A CreateMultipartUpload whose answer is lost (read timeout) is retried by botocore; the
+    first request still creates an upload on the server. Nothing of it may remain."""
+    parts = urlsplit(s3.endpoint_url)
+    proxy = PausableProxy(parts.port or 80, parts.hostname)
+    store = S3Storage(
+        bucket=bucket,
+        region=s3.region,
+        endpoint_url=f"http://127.0.0.1:{proxy.port}",
+        part_size=MIN_PART_SIZE,
+        connect_timeout=1,
+        read_timeout=1,
+        max_attempts=4,
+    )
+    data = os.urandom(MIN_PART_SIZE + 1000)
+    try:
+        up = await store.begin_upload("files/retried", "application/pdf")
+        proxy.pause()
+        writing = asyncio.create_task(up.write(data))
+        await asyncio.sleep(1.5)  # the first CreateMultipartUpload timed out meanwhile
+        proxy.resume()
+        await writing
+        await up.complete(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    finally:
+        await store.aclose()
+        proxy.close()
+    client = s3.client()
+    assert client.get_object(Bucket=bucket, Key="files/retried")["Body"].read() == data
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_the_sweeper_aborts_stale_multipart_uploads(pg, s3, aws_credentials):
+    env = {"SILO_MULTIPART_SWEEP_INTERVAL_SECONDS": "1", "SILO_MULTIPART_MAX_AGE_SECONDS": "3"}
+    with running_service(pg, s3, **env) as svc:
+        client = s3.client()
+        # What `kill -9` mid-upload leaves: a pending upload with two parts.
+        created = client.create_multipart_upload(Bucket=svc.bucket, Key="files/killed")
+        for number in (1, 2):
+            client.upload_part(
+                Bucket=svc.bucket,
+                Key="files/killed",
+                UploadId=created["UploadId"],
+                PartNumber=number,
+                Body=os.urandom(MIN_PART_SIZE),
+            )
+        time.sleep(1.5)
+        assert svc.pending_uploads() == ["files/killed"], "too young to be swept"
+        wait_until(lambda: svc.pending_uploads() == [], 6, "the stale upload was not swept")
