@@ -14,7 +14,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from provisioning import policies
+from provisioning import bucket_rules, policies
 from provisioning.containers import container_definitions_json
 from provisioning.platform import Platform
 from provisioning.targets import DEFAULT_PORT, service_target
@@ -22,10 +22,9 @@ from tenants.model import Tenant
 from tenants.names import CONTAINER_NAME, TenantNames
 
 POSTGRES_PORT = 5432
-# Stale multipart uploads (a client that vanished mid-upload) cost storage until aborted.
-ABORT_MULTIPART_AFTER_DAYS = 1
-# With versioning, a deleted or overwritten file stays recoverable this long.
-NONCURRENT_VERSION_DAYS = 30
+# Versioning and lifecycle rules: provisioning/bucket_rules.py (local buckets get the same).
+ABORT_MULTIPART_AFTER_DAYS = bucket_rules.ABORT_MULTIPART_AFTER_DAYS
+NONCURRENT_VERSION_DAYS = bucket_rules.NONCURRENT_VERSION_DAYS
 
 
 @dataclass
@@ -89,31 +88,15 @@ class TenantDeployment(pulumi.ComponentResource):
             f"{name}-bucket-versioning",
             bucket=bucket.id,
             versioning_configuration={
-                "status": "Enabled" if tenant.bucket.versioning else "Suspended"
+                "status": bucket_rules.versioning_status(tenant.bucket.versioning)
             },
             opts=keep_settings,
         )
-        lifecycle_rules: list[dict] = [
-            {
-                "id": "abort-incomplete-multipart-uploads",
-                "status": "Enabled",
-                "filter": {"prefix": ""},
-                "abort_incomplete_multipart_upload": {
-                    "days_after_initiation": ABORT_MULTIPART_AFTER_DAYS
-                },
-            }
-        ]
-        if tenant.bucket.versioning:
-            lifecycle_rules.append(
-                {
-                    "id": "expire-noncurrent-versions",
-                    "status": "Enabled",
-                    "filter": {"prefix": ""},
-                    "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
-                }
-            )
         aws.s3.BucketLifecycleConfiguration(
-            f"{name}-bucket-lifecycle", bucket=bucket.id, rules=lifecycle_rules, opts=keep_settings
+            f"{name}-bucket-lifecycle",
+            bucket=bucket.id,
+            rules=bucket_rules.lifecycle_rules(tenant.bucket.versioning),
+            opts=keep_settings,
         )
         if tenant.bucket.cors_origins:
             # Browsers of the tenant's own front-ends fetch presigned downloads (video seeking
