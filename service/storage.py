@@ -27,7 +27,8 @@ Each part is protected in transit by the CRC32 checksum S3 verifies (the SDK's d
 Failure leaves nothing: `abort()` waits for the parts in flight (a part that lands after
 AbortMultipartUpload would otherwise revive storage charges), aborts the multipart upload and
 deletes the object if one may have been created. It runs to the end even when the caller is
-cancelled (a disconnecting client), and is safe to call twice or after a failed `complete()`.
+cancelled (a disconnecting client), and is safe to call twice or after a failed `complete()`;
+its caller waits for it `ABORT_WAIT_SECONDS` at most.
 
 Every S3 failure surfaces as `StorageError` (the service answers 503). Every S3 wait is
 bounded: connect and read timeouts and a bounded number of attempts (`s3_client`), so a
@@ -124,8 +125,10 @@ def content_disposition(filename: str) -> str:
 # Bounds of every S3 call (SILO_S3_CONNECT_TIMEOUT_SECONDS, SILO_S3_READ_TIMEOUT_SECONDS,
 # SILO_S3_MAX_ATTEMPTS). The read timeout is per socket read (an 8 MiB part is not one read).
 DEFAULT_CONNECT_TIMEOUT = 5
-DEFAULT_READ_TIMEOUT = 20
-DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_READ_TIMEOUT = 10
+DEFAULT_MAX_ATTEMPTS = 2
+# How long `abort()` waits for its clean-up before leaving it to run in the background.
+ABORT_WAIT_SECONDS = 3.0
 # Background retries of a clean-up that failed (the endpoint still stalled).
 CLEANUP_RETRY_DELAYS = (2, 5, 10, 30, 60, 120, 300)
 
@@ -157,7 +160,8 @@ def s3_client(
         config=Config(
             # One connection per worker thread: concurrent uploads never queue on the pool.
             max_pool_connections=max_pool_connections,
-            retries={"mode": "standard", "max_attempts": max_attempts},
+            # total_max_attempts counts the first call (botocore's `max_attempts` does not).
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
             # An unreachable or stalled endpoint fails a call in seconds (botocore's default
             # read timeout is 60 s, times each attempt).
             connect_timeout=connect_timeout,
@@ -583,7 +587,12 @@ class S3Upload:
             self._abort_task = asyncio.get_running_loop().create_task(self._abort())
             self._storage.keep(self._abort_task)
         # Shielded: a cancelled caller stops waiting, the clean-up itself still runs to the end.
-        await asyncio.shield(self._abort_task)
+        # The caller waits a few seconds at most: against a stalled endpoint the clean-up takes
+        # as long as the S3 timeouts allow, and the client's 503 need not wait for it.
+        try:
+            await asyncio.wait_for(asyncio.shield(self._abort_task), ABORT_WAIT_SECONDS)
+        except TimeoutError:
+            log.warning("clean-up of %s goes on in the background", self.key)
 
     async def _abort(self) -> None:
         self._part = bytearray()

@@ -32,7 +32,7 @@ def test_defaults():
     assert settings.max_header_bytes == 65536 and settings.max_headers == 100
     assert settings.body_idle_timeout_seconds == 60 and settings.max_connections == 1000
     assert settings.db_statement_timeout_ms == 5000 and settings.db_acquire_timeout_seconds == 5
-    assert settings.s3_read_timeout_seconds == 20 and settings.s3_max_attempts == 3
+    assert settings.s3_read_timeout_seconds == 10 and settings.s3_max_attempts == 2
     assert settings.multipart_max_age_seconds == 86400
 
 
