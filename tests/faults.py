@@ -3,7 +3,8 @@
 `PausableProxy` forwards 127.0.0.1:<port> to a real server (PostgreSQL, the S3 endpoint). While
 paused it still accepts connections but forwards no byte either way, which is what a frozen
 server (SIGSTOP) or a black-holed network looks like to a client: connects succeed, nothing
-answers. Resuming delivers what was held back, as a thawed server would.
+answers. Resuming delivers what was held back, as a thawed server would. While `refusing()`, it
+cuts every connection and closes new ones at once: a server that is down (crashed, restarting).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class PausableProxy:
         self._running = threading.Event()
         self._running.set()
         self._closed = False
+        self._refusing = False
         self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._listener = socket.create_server(("127.0.0.1", self.port), backlog=128)
@@ -41,6 +43,18 @@ class PausableProxy:
             yield
         finally:
             self.resume()
+
+    @contextlib.contextmanager
+    def refusing(self) -> Iterator[None]:
+        self._refusing = True
+        with self._lock:
+            for sock in list(self._sockets):
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+        try:
+            yield
+        finally:
+            self._refusing = False
 
     def close(self) -> None:
         self._closed = True
@@ -64,6 +78,9 @@ class PausableProxy:
             threading.Thread(target=self._connect, args=(client,), daemon=True).start()
 
     def _connect(self, client: socket.socket) -> None:
+        if self._refusing:
+            client.close()
+            return
         self._track(client)
         self._running.wait()
         try:
