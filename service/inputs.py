@@ -12,15 +12,18 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 
 from service import errors
+from service.upload import with_idle_timeout
 
 MAX_JSON_BYTES = 64 * 1024
 
 
 async def json_object(request: Request, *, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
-    """The body as a JSON object, read with a size cap."""
+    """The body as a JSON object, read with a size cap and the body idle timeout (408 when
+    the client stops sending before the promised Content-Length, as uploads do)."""
+    idle = request.app.state.settings.body_idle_timeout_seconds
     body = bytearray()
     try:
-        async for chunk in request.stream():
+        async for chunk in with_idle_timeout(request.stream(), idle):
             body += chunk
             if len(body) > max_bytes:
                 raise errors.TooLarge(f"JSON bodies are limited to {max_bytes} bytes")

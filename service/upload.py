@@ -51,7 +51,7 @@ class Limits:
         return cls(
             settings.max_upload_bytes,
             frozenset(settings.allowed_types),
-            settings.upload_idle_timeout_seconds,
+            settings.body_idle_timeout_seconds,
         )
 
 
@@ -180,7 +180,8 @@ async def _shielded(awaitable: Awaitable[Any], what: str) -> None:
             log.exception("cleanup failed: %s", what)
 
 
-async def _with_idle_timeout(chunks: AsyncIterable[bytes], seconds: float) -> AsyncIterator[bytes]:
+async def with_idle_timeout(chunks: AsyncIterable[bytes], seconds: float) -> AsyncIterator[bytes]:
+    """`chunks`, failing with 408 when none arrives for `seconds` (uploads and JSON bodies)."""
     iterator = aiter(chunks)
     while True:
         try:
@@ -190,7 +191,7 @@ async def _with_idle_timeout(chunks: AsyncIterable[bytes], seconds: float) -> As
             return
         except TimeoutError:
             raise errors.RequestTimeout(
-                f"no data received for {seconds:g} seconds; the upload was abandoned"
+                f"no data received for {seconds:g} seconds; the request was abandoned"
             ) from None
         yield chunk
 
@@ -231,7 +232,7 @@ async def ingest(
     field_value = bytearray()
     completed = False
     try:
-        async for event in reader.events(_with_idle_timeout(chunks, limits.idle_timeout_seconds)):
+        async for event in reader.events(with_idle_timeout(chunks, limits.idle_timeout_seconds)):
             if isinstance(event, PartData):
                 if current == FILE_FIELD:
                     await part.feed(event.data)

@@ -99,6 +99,7 @@ class TenantPlan:
     port: int
     admin_key: str
     env: dict[str, str]
+    versioning: bool = True  # the catalogue's bucket versioning (lifecycle rules follow it)
 
 
 def child_environment(
@@ -152,7 +153,15 @@ def plan_tenants(catalogue, backends: Backends, ports: list[int]) -> list[Tenant
             },
         )
         plans.append(
-            TenantPlan(tenant.slug, names.bucket, names.database_name, port, admin_key, env)
+            TenantPlan(
+                tenant.slug,
+                names.bucket,
+                names.database_name,
+                port,
+                admin_key,
+                env,
+                versioning=tenant.bucket.versioning,
+            )
         )
     return plans
 
@@ -266,7 +275,9 @@ def run(args: argparse.Namespace) -> int:
             )
             plans = plan_tenants(catalogue, backends, [free_port() for _ in catalogue.tenants])
             for plan in plans:
-                backends.create_tenant_storage(plan.database, plan.bucket)
+                backends.create_tenant_storage(
+                    plan.database, plan.bucket, versioning=plan.versioning
+                )
             # Registered after the backends, so it runs first: children stop before their
             # database and bucket go away.
             cleanup.callback(stop_all, processes)

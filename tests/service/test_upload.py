@@ -286,7 +286,7 @@ def test_concurrent_uploads_download_intact(service: Service):
 
 
 def test_a_stalled_upload_is_dropped_with_408_and_leaves_nothing(pg, s3, aws_credentials):
-    with running_service(pg, s3, settings_changes={"upload_idle_timeout_seconds": 1.0}) as svc:
+    with running_service(pg, s3, settings_changes={"body_idle_timeout_seconds": 1.0}) as svc:
         _stall_an_upload(svc)
         wait_until_clean(svc, 0, set())
 
