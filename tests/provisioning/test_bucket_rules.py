@@ -12,7 +12,7 @@ import yaml
 
 import tenants
 from provisioning import bucket_rules, render
-from provisioning.dev_backends import Backends, empty_and_delete_bucket
+from provisioning.local.backends import Backends, empty_and_delete_bucket
 
 ROOT = Path(__file__).resolve().parents[2]
 
