@@ -1,7 +1,7 @@
 """A tenant bucket's versioning and lifecycle settings, derived once from the catalogue.
 
 Pure functions (no cloud SDK, no I/O but `configure_bucket`), so that the cloud bucket (Pulumi,
-`provisioning/tenant.py`), `silo dev`'s local buckets and the Compose `buckets` job cannot
+`provisioning/aws/tenant.py`), `silo dev`'s local buckets and the Compose `buckets` job cannot
 drift apart.
 """
 
