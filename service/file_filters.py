@@ -83,16 +83,17 @@ def parse_file_query(params: Mapping[str, str], known_types: Collection[str]) ->
     file_type = text("type")
     if file_type is not None and file_type.lower() not in known_types:
         raise InvalidFilter("type", f"type {file_type!r} is not a known file type")
-    after = text("uploaded_after")
-    before = text("uploaded_before")
+    # A date parameter that is present must be a date: an empty one is refused, not ignored.
+    after = params.get("uploaded_after")
+    before = params.get("uploaded_before")
     query = FileQuery(
         category=text("category"),
         language=language,
         role=text("role"),
         type=file_type.lower() if file_type else None,
         q=text("q", MAX_Q_LENGTH),
-        uploaded_after=parse_instant(after, "uploaded_after") if after else None,
-        uploaded_before=parse_instant(before, "uploaded_before") if before else None,
+        uploaded_after=parse_instant(after, "uploaded_after") if after is not None else None,
+        uploaded_before=parse_instant(before, "uploaded_before") if before is not None else None,
     )
     after_t, before_t = query.uploaded_after, query.uploaded_before
     if after_t and before_t and after_t >= before_t:
