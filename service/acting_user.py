@@ -9,8 +9,11 @@ request is for with these headers, all optional:
 - `X-Silo-Company`: the user's company, free text.
 
 Parsing here is pure and checks syntax only; whether the role exists is the taxonomy's business
-(one query, made by the handler in the connection it already holds). An empty header counts as
-absent. A bad value raises `InvalidActingUser`, which the API renders as 422 naming the header.
+(one query, made by the handler in the connection it already holds). A header that is absent
+is absent; a header that is present must be valid, so an empty (or blank) value is refused rather
+than read as "no role" (which would see everything). A bad value raises `InvalidActingUser`,
+which the API renders as 422 naming the header. Every operation on files parses them, whether
+or not it uses them, so a value is refused the same way on every method.
 """
 
 from __future__ import annotations
@@ -68,7 +71,7 @@ def _text(headers: Mapping[str, str], header: str, max_length: int) -> str | Non
         raise InvalidActingUser(name, f"{name} is not valid UTF-8") from None
     value = value.strip()
     if not value:
-        return None
+        raise InvalidActingUser(name, f"{name} is empty; leave the header out instead")
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value):
         raise InvalidActingUser(name, f"{name} contains control or unassigned characters")
     value = unicodedata.normalize("NFC", value)

@@ -76,9 +76,13 @@ async def upload_file(request: Request) -> Response:
         idle_timeout_seconds=upload.BODY_IDLE_TIMEOUT_SECONDS,
     )
     content_type = request.headers.get("content-type")
+    inputs.refuse_content_encoding(request)
     upload.check_declared_length(request.headers.get("content-length"), limits)
 
     pool = request.app.state.pool
+    if who.role:  # present means valid: an unknown role is 422 before any byte is read
+        async with pool.connection() as conn:
+            await taxonomy.role_id(conn, who.role)
 
     async def check_labels(fields: dict[str, Any]) -> None:
         # Labels sent before the file part are checked before any byte is stored.
@@ -175,9 +179,12 @@ async def get_file(request: Request) -> Response:
 
 async def update_file(request: Request) -> Response:
     await auth.require(request, "write")
+    who = acting_user(request)  # a bad X-Silo-* header is 422 here as on every other method
     file_id = inputs.path_uuid(request, "file_id")
     changes = metadata.validate(await inputs.json_object(request), partial=True)
     async with request.app.state.pool.connection() as conn, conn.transaction():
+        if who.role:
+            await taxonomy.role_id(conn, who.role)
         if changes:
             row = await files_repo.update(conn, file_id, await _labels(conn, changes))
         else:
@@ -189,9 +196,12 @@ async def update_file(request: Request) -> Response:
 
 async def delete_file(request: Request) -> Response:
     await auth.require(request, "write")
+    who = acting_user(request)  # a bad X-Silo-* header is 422 here as on every other method
     file_id = inputs.path_uuid(request, "file_id")
     storage = request.app.state.storage
     async with request.app.state.pool.connection() as conn, conn.transaction():
+        if who.role:
+            await taxonomy.role_id(conn, who.role)
         # The row goes only if the object went too: a storage error rolls the delete back.
         object_key = await files_repo.delete_returning_key(conn, file_id)
         if object_key is None:
