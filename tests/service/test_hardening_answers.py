@@ -232,3 +232,25 @@ def test_a_line_break_in_a_file_name_does_not_end_it_early(admin, name):
     boundary = new_boundary()
     body = multipart([part("title", b"t"), part("file", pdf(), filename=name)], boundary)
     assert_error(post_multipart(admin, body, boundary), 400, "malformed_body")
+
+
+# --- zip-based types must be complete packages ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "part_name"),
+    [("docx", "word/document.xml"), ("xlsx", "xl/workbook.xml"), ("pptx", "ppt/slides/s1.xml")],
+)
+def test_a_zip_of_parts_without_content_types_is_not_an_office_document(
+    service: Service, admin, kind, part_name
+):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(part_name, "<document/>")
+    before = service.objects()
+    response = upload(admin, buffer.getvalue(), filename=f"x.{kind}", content_type=None)
+    assert_error(response, 415, "unsupported_type")
+    assert service.objects() == before and service.pending_uploads() == []
