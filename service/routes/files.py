@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,6 +15,7 @@ from service.events import CONTENT, METADATA, AccessEvent
 from service.filetypes import KNOWN_TYPE_IDS
 from service.pagination import Position
 from service.repository import files as files_repo
+from service.repository import keys as keys_repo
 from service.repository.files import Filter
 from service.routes import resource
 
@@ -66,6 +68,17 @@ async def _labels(conn, values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+async def _key_still_valid(conn, principal: auth.Principal) -> None:
+    """401 when the principal's key was revoked since the request was authenticated. The row is
+    share-locked until the caller's transaction commits, so a revocation either comes first
+    (and this fails) or waits for the commit (and the file was uploaded before it). The
+    bootstrap key is not stored: it lasts as long as the setting."""
+    if principal.key_id == auth.BOOTSTRAP_KEY_ID:
+        return
+    if not await keys_repo.lock_if_present(conn, uuid.UUID(principal.key_id)):
+        raise errors.Unauthorized("the API key was revoked during the upload; nothing was stored")
+
+
 async def upload_file(request: Request) -> Response:
     principal = await auth.require(request, "write")
     who = acting_user(request)
@@ -92,6 +105,9 @@ async def upload_file(request: Request) -> Response:
 
     async def save(stored: upload.StoredFile) -> dict[str, Any]:
         async with pool.connection() as conn, conn.transaction():
+            # A key revoked while its upload streamed does not get the file: re-checked here,
+            # in the insert's transaction (401; the pipeline deletes the stored object).
+            await _key_still_valid(conn, principal)
             # Resolved in the insert's transaction: the entries stay locked until it commits.
             values = {
                 **await _labels(conn, stored.fields),

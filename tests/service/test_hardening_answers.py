@@ -254,3 +254,52 @@ def test_a_zip_of_parts_without_content_types_is_not_an_office_document(
     response = upload(admin, buffer.getvalue(), filename=f"x.{kind}", content_type=None)
     assert_error(response, 415, "unsupported_type")
     assert service.objects() == before and service.pending_uploads() == []
+
+
+# --- a key revoked while its upload streams -------------------------------------------------------
+
+
+def test_a_key_revoked_during_its_upload_gets_401_and_nothing_is_kept(service: Service, admin):
+    import psycopg
+
+    created = admin.post("/keys", json={"name": "revoked mid-upload", "scopes": ["write"]})
+    assert created.status_code == 201, created.text
+    key = created.json()
+    before = service.objects()
+    boundary = new_boundary()
+    body = multipart(
+        [part("title", b"revoked mid-upload"),
+         part("file", pdf(3 * 1024 * 1024), filename="a.pdf", ctype="application/pdf")],
+        boundary,
+    )  # fmt: skip
+    half = len(body) // 2
+
+    def slow_body():
+        yield body[:half]
+        # The upload is authenticated and streaming: revoke its key now.
+        assert admin.delete(f"/keys/{key['id']}").status_code == 204
+        yield body[half:]
+
+    with service.client(key["key"]) as client:
+        response = client.post(
+            "/files",
+            content=slow_body(),
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+    assert_error(response, 401, "unauthorized")
+    assert "revoked" in response.json()["error"]["message"]
+    assert service.objects() == before and service.pending_uploads() == []
+    with psycopg.connect(service.settings.database_url) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM files WHERE title = 'revoked mid-upload'"
+        ).fetchone()
+    assert found == (0,)
+
+
+def test_an_upload_finished_before_the_revocation_is_kept(service: Service, admin):
+    key = admin.post("/keys", json={"name": "revoked after", "scopes": ["read", "write"]}).json()
+    with service.client(key["key"]) as client:
+        stored = upload(client, pdf(), fields={"title": "kept"})
+    assert stored.status_code == 201, stored.text
+    assert admin.delete(f"/keys/{key['id']}").status_code == 204
+    assert admin.get(f"/files/{stored.json()['id']}").status_code == 200
