@@ -69,11 +69,13 @@ def _text(headers: Mapping[str, str], header: str, max_length: int) -> str | Non
         value = raw.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         raise InvalidActingUser(name, f"{name} is not valid UTF-8") from None
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value):
+        raise InvalidActingUser(name, f"{name} contains control or unassigned characters")
+    if len(value) > max_length:
+        raise InvalidActingUser(name, f"{name} is longer than {max_length} characters")
     value = value.strip()
     if not value:
         raise InvalidActingUser(name, f"{name} is empty; leave the header out instead")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value):
-        raise InvalidActingUser(name, f"{name} contains control or unassigned characters")
     value = unicodedata.normalize("NFC", value)
     if len(value) > max_length:
         raise InvalidActingUser(name, f"{name} is longer than {max_length} characters")

@@ -87,9 +87,9 @@ def query_bool(request: Request, name: str, default: bool) -> bool:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    lowered = raw.lower()
-    if lowered in ("true", "1", "yes"):
+    # Exactly what the OpenAPI document declares (a boolean): `true` or `false`.
+    if raw == "true":
         return True
-    if lowered in ("false", "0", "no"):
+    if raw == "false":
         return False
     raise errors.InvalidParameter(f"`{name}` must be true or false")

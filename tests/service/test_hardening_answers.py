@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 
 import httpx
 import pytest
@@ -269,14 +270,20 @@ def test_a_key_revoked_during_its_upload_gets_401_and_nothing_is_kept(service: S
     boundary = new_boundary()
     body = multipart(
         [part("title", b"revoked mid-upload"),
-         part("file", pdf(3 * 1024 * 1024), filename="a.pdf", ctype="application/pdf")],
+         part("file", pdf(18 * 1024 * 1024), filename="a.pdf", ctype="application/pdf")],
         boundary,
     )  # fmt: skip
     half = len(body) // 2
 
     def slow_body():
         yield body[:half]
-        # The upload is authenticated and streaming: revoke its key now.
+        # Once its storage upload exists (past the first 8 MiB part), the request was
+        # authenticated and is streaming:
+        # revoke its key now.
+        deadline = time.monotonic() + 30
+        while not service.pending_uploads():
+            assert time.monotonic() < deadline, "the upload never started"
+            time.sleep(0.05)
         assert admin.delete(f"/keys/{key['id']}").status_code == 204
         yield body[half:]
 
