@@ -5,7 +5,7 @@ request is for with these headers, all optional:
 
 - `X-Silo-User`: the tenant's opaque user id (recorded as `uploaded_by` and on access events);
 - `X-Silo-Role`: the user's audience role (a name from the taxonomy; restricts what is visible);
-- `X-Silo-Country`: ISO 3166-1 alpha-2, one of the officially assigned codes;
+- `X-Silo-Country`: ISO 3166-1 alpha-2, one of the officially assigned codes, in upper case;
 - `X-Silo-Company`: the user's company, free text.
 
 Parsing here is pure and checks syntax only; whether the role exists is the taxonomy's business
@@ -83,8 +83,9 @@ def _text(headers: Mapping[str, str], header: str, max_length: int) -> str | Non
 
 
 def parse_country(value: str) -> str:
-    """The canonical (upper-case) code, or InvalidActingUser when it is not an assigned one."""
-    code = value.strip().upper()
+    """The code, or InvalidActingUser when it is not an assigned one written as ISO 3166 writes
+    it, in upper case (the OpenAPI document's enum)."""
+    code = value.strip()
     if code not in ASSIGNED_ALPHA2:
         raise InvalidActingUser(
             "X-Silo-Country",

@@ -24,7 +24,7 @@ def test_all_headers_are_read_and_normalised():
     who = parse(
         x_silo_user=" user-42 ",
         x_silo_role="Mentee/Coachee",
-        x_silo_country="fr",
+        x_silo_country="FR",
         x_silo_company="Société Générale",
     )
     assert who == ActingUser("user-42", "Mentee/Coachee", "FR", "Société Générale")
@@ -49,7 +49,7 @@ def test_a_present_header_must_not_be_empty(header, display, value):
 
 @pytest.mark.parametrize(
     "code",
-    ["XX", "UK", "EU", "ZZ", "AA", "QZ", "XK", "AN", "F", "FRA", "F1", "12", "É"],
+    ["XX", "UK", "EU", "ZZ", "AA", "QZ", "XK", "AN", "F", "FRA", "F1", "12", "É", "fr", "Fr"],
 )
 def test_unassigned_or_malformed_country_codes_are_rejected(code):
     with pytest.raises(InvalidActingUser) as caught:
