@@ -64,10 +64,17 @@ def schemathesis_run(url: str, key: str, tmp_path: Path) -> subprocess.Completed
         "--suppress-health-check", "all",
         "--report-dir", str(tmp_path),
     ]  # fmt: skip
-    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.service.schemathesis_hooks"}
+    # Run from tmp_path: schemathesis keeps state in ./.schemathesis, which must not land in the
+    # repository; the hooks module is found through PYTHONPATH.
+    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {
+        **os.environ,
+        "PYTHONPATH": pythonpath,
+        "SCHEMATHESIS_HOOKS": "tests.service.schemathesis_hooks",
+    }
     return subprocess.run(
         command,
-        cwd=ROOT,
+        cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
