@@ -72,11 +72,24 @@ def object_key_for(file_id: uuid.UUID) -> str:
     return f"files/{file_id}"
 
 
+def check_filename(raw: str | None) -> None:
+    """422 naming `filename` when the client's name holds a control character (CR, LF, NUL,
+    tab, DEL, C1...): such a name is not a name, and silently dropping the characters (or
+    stopping at them) would store something else than what was sent. Checked when the file
+    part starts, before anything is stored."""
+    if raw and any(unicodedata.category(ch) == "Cc" for ch in raw):
+        raise errors.ValidationFailed("`filename` must not contain control characters")
+
+
 def sanitize_filename(raw: str | None, file_type: filetypes.FileType) -> str:
-    """A display name safe for headers and logs: no path, no control characters, bounded."""
+    """A display name safe for headers and logs: no directory part, no invisible format
+    characters, no surrounding blanks or trailing dots, bounded. A leading dot is kept: `.txt`
+    is stored as `.txt` (a name without an extension). Nothing left: `file` + the extension."""
+    check_filename(raw)
     name = unicodedata.normalize("NFC", raw or "")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    name = name.rstrip(" .")
     if len(name) > FILENAME_MAX:
         stem, ext = os.path.splitext(name)
         ext = ext if len(ext) <= 16 else ""
@@ -250,6 +263,7 @@ async def ingest(
                     leading = metadata.validate(fields, partial=True)
                     if check_fields is not None:
                         await check_fields(leading)
+                    check_filename(event.filename)
                     part = _FilePart(
                         storage, object_key, limits, event.filename, event.content_type
                     )

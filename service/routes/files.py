@@ -51,6 +51,7 @@ def _files(request: Request) -> Files:
 
 async def upload_file(request: Request) -> Response:
     caller = await _caller(request, "write")
+    inputs.refuse_content_encoding(request)
     row = await _files(request).create(
         caller,
         request.stream(),
