@@ -16,6 +16,7 @@ from pathlib import Path
 
 import jinja2
 
+from provisioning import bucket_rules
 from provisioning.local.limits import Reservation
 from provisioning.service_env import (
     local_secret_environment,
@@ -94,6 +95,9 @@ def compose_context(catalogue, catalogue_file: str) -> dict:
                 "api_service": f"api-{tenant.slug}",
                 "router_host": f"{tenant.slug}.{ROUTER_DOMAIN}",
                 "bucket": derived.bucket,
+                # The catalogue's bucket settings, as the cloud bucket gets them.
+                "versioning": tenant.bucket.versioning,
+                "lifecycle_json": bucket_rules.minio_lifecycle_json(tenant.bucket.versioning),
                 "database_name": derived.database_name,
                 "database_user": derived.database_user,
                 "database_password": password,

@@ -33,22 +33,11 @@ def _migrate(settings: Settings) -> int:
 
 def _serve(settings: Settings) -> int:
     from service.app import create_app
+    from service.server import uvicorn_config
 
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        proxy_headers=True,
-        forwarded_allow_ips="*",
-        server_header=False,
-        log_level="info",
-        log_config=None,
-        # Behind the ALB: keep idle connections longer than its 60 s idle timeout.
-        timeout_keep_alive=65,
-        # In-flight requests still running then are cancelled; an upload's cleanup (abort the
-        # multipart upload) runs shielded from that cancellation.
-        timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
-    )
+    # Limits against hostile clients (header size and count, timeouts, connection cap): see
+    # service/server.py.
+    config = uvicorn_config(create_app(settings), settings)
     # uvicorn handles SIGTERM/SIGINT while serving (graceful shutdown), then re-raises the signal
     # to whatever handler was installed before. A graceful stop is the normal end of a task's
     # life (deployments, scale-in), so that handler only notes it and we exit with status 0.

@@ -5,12 +5,15 @@ request is for with these headers, all optional:
 
 - `X-Silo-User`: the tenant's opaque user id (recorded as `uploaded_by` and on access events);
 - `X-Silo-Role`: the user's audience role (a name from the taxonomy; restricts what is visible);
-- `X-Silo-Country`: ISO 3166-1 alpha-2, one of the officially assigned codes;
+- `X-Silo-Country`: ISO 3166-1 alpha-2, one of the officially assigned codes, in upper case;
 - `X-Silo-Company`: the user's company, free text.
 
 Parsing here is pure and checks syntax only; whether the role exists is the taxonomy's business
-(one query, made by the handler in the connection it already holds). An empty header counts as
-absent. A bad value raises `InvalidActingUser`, which the API renders as 422 naming the header.
+(one query, made by the handler in the connection it already holds). A header that is absent
+is absent; a header that is present must be valid, so an empty (or blank) value is refused rather
+than read as "no role" (which would see everything). A bad value raises `InvalidActingUser`,
+which the API renders as 422 naming the header. Every operation on files parses them, whether
+or not it uses them, so a value is refused the same way on every method.
 """
 
 from __future__ import annotations
@@ -68,11 +71,13 @@ def _text(headers: Mapping[str, str], header: str, max_length: int) -> str | Non
         value = raw.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):
         raise InvalidActingUser(name, f"{name} is not valid UTF-8") from None
-    value = value.strip()
-    if not value:
-        return None
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in value):
         raise InvalidActingUser(name, f"{name} contains control or unassigned characters")
+    if len(value) > max_length:
+        raise InvalidActingUser(name, f"{name} is longer than {max_length} characters")
+    value = value.strip()
+    if not value:
+        raise InvalidActingUser(name, f"{name} is empty; leave the header out instead")
     value = unicodedata.normalize("NFC", value)
     if len(value) > max_length:
         raise InvalidActingUser(name, f"{name} is longer than {max_length} characters")
@@ -80,8 +85,9 @@ def _text(headers: Mapping[str, str], header: str, max_length: int) -> str | Non
 
 
 def parse_country(value: str) -> str:
-    """The canonical (upper-case) code, or InvalidActingUser when it is not an assigned one."""
-    code = value.strip().upper()
+    """The code, or InvalidActingUser when it is not an assigned one written as ISO 3166 writes
+    it, in upper case (the OpenAPI document's enum)."""
+    code = value.strip()
     if code not in ASSIGNED_ALPHA2:
         raise InvalidActingUser(
             "X-Silo-Country",

@@ -4,7 +4,10 @@ The app is assembled explicitly. The database pool, the object storage client, t
 authenticator, the access-event recorder and the files domain (`service.files.Files`, with the
 upload limits derived once from the settings) are built once in the lifespan and handed to
 handlers through `app.state`. Start-up also seeds the tenant's taxonomy (SILO_TAXONOMY);
-shutdown writes every buffered access event before the pool closes.
+shutdown writes every buffered access event before the pool closes. A sweeper aborts the
+bucket's multipart uploads older than SILO_MULTIPART_MAX_AGE_SECONDS, every
+SILO_MULTIPART_SWEEP_INTERVAL_SECONDS (what an instance killed mid-upload leaves behind; on AWS
+the bucket's lifecycle rule does it too, locally nothing else would).
 """
 
 from __future__ import annotations
@@ -43,7 +46,22 @@ def _build_storage(settings: Settings) -> S3Storage:
         bucket=settings.s3_bucket,
         region=settings.aws_region,
         endpoint_url=settings.s3_endpoint_url,
+        connect_timeout=settings.s3_connect_timeout_seconds,
+        read_timeout=settings.s3_read_timeout_seconds,
+        max_attempts=settings.s3_max_attempts,
     )
+
+
+async def _sweep_multipart_uploads(storage, settings: Settings) -> None:
+    """Abort stale multipart uploads now and then, for as long as the service runs."""
+    while True:
+        try:
+            aborted = await storage.abort_stale_uploads(settings.multipart_max_age_seconds)
+            if aborted:
+                log.info("aborted %d stale multipart upload(s)", aborted)
+        except Exception as exc:
+            log.warning("multipart upload sweep failed: %s", exc)
+        await asyncio.sleep(settings.multipart_sweep_interval_seconds)
 
 
 async def _error(request: Request, exc: Exception) -> Response:
@@ -95,6 +113,9 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         with contextlib.suppress(TimeoutError):
             # Normally done in milliseconds; a slow database must not hold the start.
             await asyncio.wait_for(asyncio.shield(seeding), 10)
+        sweeper = None
+        if hasattr(app.state.storage, "abort_stale_uploads"):
+            sweeper = asyncio.create_task(_sweep_multipart_uploads(app.state.storage, settings))
         app.state.recorder = await EventRecorder(
             pool, flush_interval=settings.events_flush_ms / 1000
         ).start()
@@ -118,6 +139,10 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             # After the server has finished its in-flight requests: no event is lost.
             await app.state.recorder.aclose()
             seeding.cancel()
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             if own_storage and hasattr(app.state.storage, "aclose"):
                 await app.state.storage.aclose()
             await pool.close()

@@ -1,26 +1,102 @@
 """The database connection pool, built once in the lifespan and shared through app.state, and
-the readiness probe of the database."""
+the readiness probe of the database.
+
+Every wait on the database is bounded, so a stalled server (a frozen process, a black-holed
+network) costs a request a few seconds and a 503 `database_unavailable`, never a hang:
+
+- connect: libpq's `connect_timeout` (SILO_DB_CONNECT_TIMEOUT_SECONDS);
+- a free connection from the pool: the pool's `timeout` (SILO_DB_ACQUIRE_TIMEOUT_SECONDS),
+  then `PoolTimeout`;
+- a statement: PostgreSQL's `statement_timeout` (SILO_DB_STATEMENT_TIMEOUT_MS) cancels a slow
+  query on a live server; a server that answers nothing at all is caught client-side by
+  `BoundedConnection`, which gives up on any wait for the server a second later, closes the
+  connection (its state is unknown; the pool replaces it) and raises `OperationalError`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import time
+from collections.abc import Iterator
+
+import psycopg
+from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from service.settings import Settings
 
-# How long a request waits for a free connection (or for an unreachable database) before it
-# gets a 503 instead of hanging.
-ACQUIRE_TIMEOUT_SECONDS = 5.0
+# Client-side slack on top of the server's statement_timeout: a live server cancels first.
+CLIENT_SLACK_SECONDS = 1.0
+RECONNECT_GIVE_UP_SECONDS = 5.0
+
+
+class DatabaseStalled(psycopg.OperationalError):
+    """The server did not answer within the client-side bound; the connection was closed."""
+
+
+class BoundedConnection(psycopg.AsyncConnection):
+    """An `AsyncConnection` whose every wait for the server has a deadline.
+
+    psycopg's own handling of a cancelled wait sends a cancel request and waits up to 5 s more
+    for the server, twice, so `asyncio.wait_for` around a query on a frozen server takes far
+    longer than its timeout. Bounding the wait itself avoids that: on expiry the connection is
+    simply closed.
+    """
+
+    # Set per pool by `open_pool` (a subclass per settings), overridable per use: `deadline()`.
+    wait_limit: float | None = None
+
+    async def wait(self, gen, interval=0.1, timeout=None):  # type: ignore[override]
+        limit = self.wait_limit if timeout is None else timeout
+        try:
+            return await super().wait(gen, interval=interval, timeout=limit)
+        except pg_errors._WaitTimeout:
+            self.pgconn.finish()
+            raise DatabaseStalled(f"the database did not answer within {limit:g} s") from None
+
+
+@contextlib.contextmanager
+def deadline(conn: psycopg.AsyncConnection, seconds: float) -> Iterator[None]:
+    """Bound the waits of `conn` by `seconds` inside the block (e.g. a readiness check)."""
+    previous = conn.__dict__.get("wait_limit")
+    conn.wait_limit = seconds  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        if previous is None:
+            conn.__dict__.pop("wait_limit", None)
+        else:
+            conn.wait_limit = previous  # type: ignore[attr-defined]
+
+
+def connection_options(settings: Settings) -> dict[str, object]:
+    """Connection parameters the pool adds to DATABASE_URL's (options are appended to)."""
+    existing = psycopg.conninfo.conninfo_to_dict(settings.database_url).get("options") or ""
+    timeout = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    return {
+        "row_factory": dict_row,
+        "connect_timeout": settings.db_connect_timeout_seconds,
+        "options": f"{existing} {timeout}".strip(),
+    }
 
 
 async def open_pool(settings: Settings) -> AsyncConnectionPool:
     """An opened pool. It does not wait for the database: readiness reports that instead."""
+    limit = settings.db_statement_timeout_ms / 1000 + CLIENT_SLACK_SECONDS
+    connection_class = type("SiloConnection", (BoundedConnection,), {"wait_limit": limit})
     pool = AsyncConnectionPool(
         settings.database_url,
         min_size=1,
         max_size=settings.db_pool_max,
-        kwargs={"row_factory": dict_row, "connect_timeout": 5},
-        timeout=ACQUIRE_TIMEOUT_SECONDS,
+        connection_class=connection_class,
+        kwargs=connection_options(settings),
+        timeout=settings.db_acquire_timeout_seconds,
+        # The pool retries a lost connection with a doubling delay that never stops growing
+        # (1, 2, 4 ... 32 s after a 45 s outage): a recovered database went unnoticed for that
+        # long. Giving up after a few attempts caps the delay; the next request (or readiness
+        # check) that finds the pool short starts a fresh attempt at once.
+        reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
         open=False,
         name="silo",
     )
@@ -29,6 +105,9 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool:
 
 
 async def ping(pool: AsyncConnectionPool, timeout: float) -> None:
-    """Raises unless a connection is had and answers within about `timeout` seconds."""
+    """Raises unless a connection is had and answers within about `timeout` seconds: the wait
+    for the server itself is bounded (`deadline`), not only the wait for a pool connection."""
+    end = time.monotonic() + timeout
     async with pool.connection(timeout=timeout) as conn:
-        await conn.execute("SELECT 1")
+        with deadline(conn, max(end - time.monotonic(), 0.05)):
+            await conn.execute("SELECT 1")

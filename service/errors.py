@@ -112,6 +112,11 @@ class UnsupportedMediaType(APIError):
     message = "the request body must be multipart/form-data"
 
 
+class UnsupportedEncoding(APIError):
+    status, code = 415, "unsupported_encoding"
+    message = "request bodies must not be content-encoded (no Content-Encoding)"
+
+
 class UnsupportedType(APIError):
     status, code, message = 415, "unsupported_type", "this type of file is not accepted"
 

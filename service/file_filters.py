@@ -16,6 +16,8 @@ with the filtered column (see migration 0012), so a page reads about `limit` mat
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
@@ -55,15 +57,32 @@ class FileQuery:
     uploaded_before: datetime | None = None
 
 
+# `YYYY-MM-DD`, or an RFC 3339 date-time (`T`, seconds, optional fraction) whose offset may be
+# left out for UTC. A `+` that arrived unencoded in a query string reads as a space.
+_INSTANT = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+\- ]\d{2}:\d{2})?)?",
+    re.ASCII,
+)
+
+
 def parse_instant(value: str, field: str) -> datetime:
-    text = value.strip()
+    text = value
     try:
+        if not _INSTANT.fullmatch(text):
+            raise ValueError(text)
         if len(text) == 10:
             parsed = datetime.combine(date.fromisoformat(text), time.min)
         else:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+", 1))
+            text = re.sub(r"[Zz]$", "+00:00", text[:10] + "T" + text[11:])
+            text = text[:19] + text[19:].replace(" ", "+")
+            fraction = re.search(r"\.(\d+)", text)
+            if fraction and len(fraction.group(1)) > 6:  # nanoseconds: keep the microseconds
+                text = text.replace(fraction.group(0), fraction.group(0)[:7])
+            parsed = datetime.fromisoformat(text)
     except ValueError:
-        raise MalformedFilter(field, f"`{field}` must be an ISO 8601 date or date-time") from None
+        raise MalformedFilter(
+            field, f"`{field}` must be a date (YYYY-MM-DD) or an RFC 3339 date-time"
+        ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -72,10 +91,12 @@ def parse_file_query(params: Mapping[str, str], known_types: Collection[str]) ->
 
     def text(name: str, limit: int = taxonomy.MAX_NAME_LENGTH) -> str | None:
         value = params.get(name)
+        if value is not None and any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+            raise InvalidFilter(name, f"`{name}` must have no control characters")
+        if value is not None and len(value) > limit:
+            raise InvalidFilter(name, f"`{name}` must be at most {limit} characters")
         if value is None or not value.strip():
             return None
-        if len(value) > limit or not value.isprintable():
-            raise InvalidFilter(name, f"`{name}` must be printable and at most {limit} characters")
         return value.strip()
 
     language = text("language")
@@ -84,19 +105,21 @@ def parse_file_query(params: Mapping[str, str], known_types: Collection[str]) ->
             language = taxonomy.canonical_language(language)
         except taxonomy.InvalidValue as exc:
             raise InvalidFilter("language", exc.message) from None
-    file_type = text("type")
-    if file_type is not None and file_type.lower() not in known_types:
+    # A type id exactly as listed (`pdf`); present means valid, so `type=` is refused too.
+    file_type = params.get("type")
+    if file_type is not None and file_type not in known_types:
         raise InvalidFilter("type", f"type {file_type!r} is not a known file type")
-    after = text("uploaded_after")
-    before = text("uploaded_before")
+    # A date parameter that is present must be a date: an empty one is refused, not ignored.
+    after = params.get("uploaded_after")
+    before = params.get("uploaded_before")
     query = FileQuery(
         category=text("category"),
         language=language,
         role=text("role"),
-        type=file_type.lower() if file_type else None,
+        type=file_type,
         q=text("q", MAX_Q_LENGTH),
-        uploaded_after=parse_instant(after, "uploaded_after") if after else None,
-        uploaded_before=parse_instant(before, "uploaded_before") if before else None,
+        uploaded_after=parse_instant(after, "uploaded_after") if after is not None else None,
+        uploaded_before=parse_instant(before, "uploaded_before") if before is not None else None,
     )
     after_t, before_t = query.uploaded_after, query.uploaded_before
     if after_t and before_t and after_t >= before_t:

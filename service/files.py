@@ -20,11 +20,12 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from service import errors, file_filters, taxonomy, upload
+from service import auth, errors, file_filters, taxonomy, upload
 from service.acting_user import ActingUser
 from service.events import CONTENT, METADATA, AccessEvent, EventRecorder
 from service.pagination import Position
 from service.repository import files as files_repo
+from service.repository import keys as keys_repo
 from service.repository.files import Filter, Row
 from service.storage import ObjectStorage
 
@@ -96,6 +97,17 @@ async def acting_role_id(conn, who: ActingUser) -> int | None:
     return await taxonomy.role_id(conn, who.role) if who.role is not None else None
 
 
+async def key_still_valid(conn, key_id: str) -> None:
+    """Unauthorized when the key was revoked since the request was authenticated. Its row is
+    share-locked until the caller's transaction commits, so a revocation either comes first (and
+    this fails) or waits for the commit (and the file was stored before it). The bootstrap key
+    is not stored: it lasts as long as the setting."""
+    if key_id == auth.BOOTSTRAP_KEY_ID:
+        return
+    if not await keys_repo.lock_if_present(conn, uuid.UUID(key_id)):
+        raise errors.Unauthorized("the API key was revoked during the upload; nothing was stored")
+
+
 def access_event(row: Row, action: str, caller: Caller, role_id: int | None) -> AccessEvent:
     who = caller.user
     return AccessEvent(
@@ -131,6 +143,10 @@ class Files:
         """Stream a multipart upload to storage and write its row; nothing is left behind on
         failure (see service/upload.py)."""
         upload.check_declared_length(content_length, self.limits)
+        if caller.user.role is not None:
+            # Present means valid: an unknown role is 422 before any byte is read.
+            async with self.pool.connection() as conn:
+                await acting_role_id(conn, caller.user)
 
         async def check_labels(fields: dict[str, Any]) -> None:
             # Labels sent before the file part are checked before any byte is stored.
@@ -140,6 +156,9 @@ class Files:
 
         async def save(stored: upload.StoredFile) -> Row:
             async with self.pool.connection() as conn, conn.transaction():
+                # A key revoked while its upload streamed does not get the file (401; the
+                # pipeline then deletes the stored object).
+                await key_still_valid(conn, caller.key_id)
                 # Resolved in the insert's transaction: the entries stay locked until it commits.
                 values = {
                     **await label_ids(conn, stored.fields),

@@ -17,6 +17,7 @@ from the registry, so a new entry is a new known id.
 from __future__ import annotations
 
 import codecs
+import functools
 import re
 import struct
 import zlib
@@ -249,9 +250,11 @@ def _mp3(head: bytes, complete: bool) -> bool:
     return complete and len(head) == length
 
 
-# Office Open XML (docx/xlsx/pptx): a ZIP whose parts name the document kind. Judged from the
-# local file headers inside the head: `[Content_Types].xml` (the authority: it names the main
+# Office Open XML (docx/xlsx/pptx): a ZIP whose parts name the document kind. The head suggests
+# the kind from its local file headers: `[Content_Types].xml` (the authority: it names the main
 # part's content type, which also tells docx from docm) or else the top-level part directories.
+# The whole stream is then checked by `OoxmlValidator` (the central directory must list
+# `[Content_Types].xml`), so directories alone never make a package.
 _ZIP_LOCAL = b"PK\x03\x04"
 _OOXML_MAIN = {
     "docx": b"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
@@ -320,6 +323,82 @@ def _ooxml_kind(head: bytes) -> str | None:
 
 def _ooxml(kind: str) -> Matcher:
     return lambda head, complete: _ooxml_kind(head) == kind
+
+
+_ZIP_END = b"PK\x05\x06"
+_ZIP64_END = b"PK\x06\x06"
+_ZIP_CENTRAL = b"PK\x01\x02"
+_CONTENT_TYPES = "[content_types].xml"
+# The end of the stream kept to read the central directory from: room for ~20,000 entries.
+_ZIP_TAIL_BYTES = 1024 * 1024
+
+
+class OoxmlValidator:
+    """The whole stream as an Office Open XML package of one kind, judged from the ZIP's central
+    directory (the list of every member, at the end of the file): a package must hold
+    `[Content_Types].xml` (ECMA-376 part 2) and parts of its kind (`word/`, `xl/`, `ppt/`). When
+    `[Content_Types].xml` is near the end (some writers put it last) its main part type must be
+    this kind's too. The head only suggests the kind; a ZIP of `word/document.xml` alone is not
+    a docx. Memory: the last `_ZIP_TAIL_BYTES` of the stream."""
+
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
+        self._tail = bytearray()
+        self._size = 0
+
+    def feed(self, chunk: bytes) -> None:
+        self._size += len(chunk)
+        self._tail += chunk
+        if len(self._tail) > 2 * _ZIP_TAIL_BYTES:
+            del self._tail[: len(self._tail) - _ZIP_TAIL_BYTES]
+
+    def finish(self) -> None:
+        tail = bytes(self._tail[-_ZIP_TAIL_BYTES:])
+        names = self._central_directory(tail)
+        by_name = {name.lower(): (offset, method, size) for name, offset, method, size in names}
+        if _CONTENT_TYPES not in by_name:
+            raise InvalidContent("the package has no [Content_Types].xml")
+        prefix = _OOXML_DIRS[self._kind]
+        if not any(name.startswith(prefix) for name in by_name):
+            raise InvalidContent(f"the package has no {prefix} parts")
+        offset, method, size = by_name[_CONTENT_TYPES]
+        start = offset - (self._size - len(tail))
+        if start >= 0 and start + 30 <= len(tail) and tail[start : start + 4] == _ZIP_LOCAL:
+            name_len, extra_len = struct.unpack("<HH", tail[start + 26 : start + 30])
+            data_start = start + 30 + name_len + extra_len
+            xml = _inflate(method, tail[data_start : data_start + size])
+            if xml is not None and _OOXML_MAIN[self._kind] not in xml:
+                raise InvalidContent(f"[Content_Types].xml does not declare a {self._kind} part")
+
+    def _central_directory(self, tail: bytes) -> list[tuple[str, int, int, int]]:
+        """(name, local header offset, method, compressed size) of every member."""
+        end = tail.rfind(_ZIP_END)
+        if end < 0 or end + 22 > len(tail):
+            raise InvalidContent("not a complete ZIP archive (no end of central directory)")
+        entries, cd_size = struct.unpack("<xxxxxxxxxxHI", tail[end : end + 16])
+        zip64 = tail.rfind(_ZIP64_END, 0, end)
+        if entries == 0xFFFF or cd_size == 0xFFFFFFFF:
+            if zip64 < 0:
+                raise InvalidContent("a ZIP64 archive without its end record")
+            (cd_size,) = struct.unpack("<Q", tail[zip64 + 40 : zip64 + 48])
+            end = zip64
+        elif zip64 >= 0 and end - zip64 == 56 + 20:
+            end = zip64
+        pos = end - cd_size
+        if pos < 0:
+            raise InvalidContent("the ZIP central directory is too large")
+        out = []
+        while pos < end:
+            if tail[pos : pos + 4] != _ZIP_CENTRAL or pos + 46 > end:
+                raise InvalidContent("the ZIP central directory is corrupt")
+            (method,) = struct.unpack("<H", tail[pos + 10 : pos + 12])
+            (size,) = struct.unpack("<I", tail[pos + 20 : pos + 24])
+            name_len, extra_len, comment_len = struct.unpack("<HHH", tail[pos + 28 : pos + 34])
+            (offset,) = struct.unpack("<I", tail[pos + 42 : pos + 46])
+            name = tail[pos + 46 : pos + 46 + name_len].decode("utf-8", "replace")
+            out.append((name, offset, method, size))
+            pos += 46 + name_len + extra_len + comment_len
+        return out
 
 
 # Plain text: UTF-8 (a BOM allowed), no NUL and no control characters other than tab, line feed,
@@ -447,6 +526,7 @@ _ENTRIES: tuple[_Entry, ...] = (
             ("application/vnd.openxmlformats-officedocument.wordprocessingml.document",),
         ),
         _ooxml("docx"),
+        functools.partial(OoxmlValidator, "docx"),
     ),
     _Entry(
         FileType(
@@ -456,6 +536,7 @@ _ENTRIES: tuple[_Entry, ...] = (
             ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",),
         ),
         _ooxml("xlsx"),
+        functools.partial(OoxmlValidator, "xlsx"),
     ),
     _Entry(
         FileType(
@@ -465,6 +546,7 @@ _ENTRIES: tuple[_Entry, ...] = (
             ("application/vnd.openxmlformats-officedocument.presentationml.presentation",),
         ),
         _ooxml("pptx"),
+        functools.partial(OoxmlValidator, "pptx"),
     ),
     # Last: anything above that happens to be valid UTF-8 (rare, but "%PDF-" is ASCII) wins.
     _Entry(

@@ -9,18 +9,47 @@ import json
 import uuid
 from typing import Any
 
+from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from service import errors
+from service.upload import with_idle_timeout
 
 MAX_JSON_BYTES = 64 * 1024
 
 
+def refuse_content_encoding(request: Request) -> None:
+    """415 for a body with a Content-Encoding (gzip...): it is not decoded, so it must not be
+    read as if it were plain (`identity` is the same as none)."""
+    encoding = request.headers.get("content-encoding")
+    if encoding is not None and encoding.strip().lower() not in ("", "identity"):
+        raise errors.UnsupportedEncoding()
+
+
+def require_json(request: Request) -> None:
+    """415 unless the body is declared as JSON: `application/json` or `application/*+json`,
+    in UTF-8 (a `charset` parameter, when given, must say so), and not content-encoded."""
+    mime, params = parse_options_header(request.headers.get("content-type") or "")
+    is_json = mime == b"application/json" or (
+        mime.startswith(b"application/") and mime.endswith(b"+json")
+    )
+    charset = params.get(b"charset", b"utf-8").lower()
+    if not is_json or charset not in (b"utf-8", b"utf8"):
+        raise errors.UnsupportedMediaType(
+            "the request body must be JSON: send `Content-Type: application/json` (UTF-8)"
+        )
+    refuse_content_encoding(request)
+
+
 async def json_object(request: Request, *, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
-    """The body as a JSON object, read with a size cap."""
+    """The body as a JSON object, read with a size cap and the body idle timeout (408 when
+    the client stops sending before the promised Content-Length, as uploads do); 415 when it
+    is not declared as JSON."""
+    require_json(request)
+    idle = request.app.state.settings.body_idle_timeout_seconds
     body = bytearray()
     try:
-        async for chunk in request.stream():
+        async for chunk in with_idle_timeout(request.stream(), idle):
             body += chunk
             if len(body) > max_bytes:
                 raise errors.TooLarge(f"JSON bodies are limited to {max_bytes} bytes")
@@ -62,9 +91,9 @@ def query_bool(request: Request, name: str, default: bool) -> bool:
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    lowered = raw.lower()
-    if lowered in ("true", "1", "yes"):
+    # Exactly what the OpenAPI document declares (a boolean): `true` or `false`.
+    if raw == "true":
         return True
-    if lowered in ("false", "0", "no"):
+    if raw == "false":
         return False
     raise errors.InvalidParameter(f"`{name}` must be true or false")

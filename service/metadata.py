@@ -21,7 +21,7 @@ CATEGORY_MAX = 100
 ROLE_MAX = 100
 ROLES_MAX = 50
 # BCP 47 in its common shapes: "en", "pt-BR", "zh-Hant-TW", "es-419".
-_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{1,8})*$")
+_LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")  # `_` read as `-`
 LANGUAGE_MAX = 35
 
 
@@ -30,17 +30,24 @@ def _forbidden(ch: str) -> bool:
     return (category == "Cc" and ch not in "\n\t") or category == "Cs"
 
 
-def _text(field: str, value: Any, *, max_length: int, nullable: bool) -> str | None:
+def _text(
+    field: str, value: Any, *, max_length: int, nullable: bool, single_line: bool = False
+) -> str | None:
     if value is None:
         if nullable:
             return None
         raise ValidationFailed(f"`{field}` is required")
     if not isinstance(value, str):
         raise ValidationFailed(f"`{field}` must be a string")
-    value = unicodedata.normalize("NFC", value).strip()
-    # Control characters and lone surrogates (JSON can smuggle "\ud800") are never text.
+    # Control characters and lone surrogates (JSON can smuggle "\ud800") are never text, at the
+    # edges either (checked before trimming: "\x85" is whitespace to str.strip).
     if any(_forbidden(ch) for ch in value):
         raise ValidationFailed(f"`{field}` contains control characters or invalid text")
+    _single_line(field, value if single_line else None)
+    # The limit holds for what was sent (as the OpenAPI maxLength says), blanks included.
+    if len(value) > max_length:
+        raise ValidationFailed(f"`{field}` is longer than {max_length} characters")
+    value = unicodedata.normalize("NFC", value).strip()
     if not value:
         if nullable:
             return None
@@ -57,7 +64,7 @@ def _single_line(field: str, value: str | None) -> str | None:
 
 
 def _language(value: Any) -> str | None:
-    text = _text("language", value, max_length=LANGUAGE_MAX, nullable=True)
+    text = _text("language", value, max_length=LANGUAGE_MAX, nullable=True, single_line=True)
     if text is not None and not _LANGUAGE.match(text):
         raise ValidationFailed("`language` must be a language tag like `en` or `pt-BR`")
     return text
@@ -72,7 +79,7 @@ def _roles(value: Any) -> list[str]:
         raise ValidationFailed(f"`roles` has more than {ROLES_MAX} entries")
     roles: list[str] = []
     for item in value:
-        role = _single_line("roles", _text("roles", item, max_length=ROLE_MAX, nullable=False))
+        role = _text("roles", item, max_length=ROLE_MAX, nullable=False, single_line=True)
         if role not in roles:
             roles.append(role)
     return roles
@@ -89,8 +96,8 @@ def validate(values: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
         raise ValidationFailed(f"unknown field(s): {', '.join(unknown)}")
     out: dict[str, Any] = {}
     if "title" in values:
-        out["title"] = _single_line(
-            "title", _text("title", values["title"], max_length=TITLE_MAX, nullable=False)
+        out["title"] = _text(
+            "title", values["title"], max_length=TITLE_MAX, nullable=False, single_line=True
         )
     elif not partial:
         raise ValidationFailed("`title` is required")
@@ -99,9 +106,8 @@ def validate(values: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
             "description", values["description"], max_length=DESCRIPTION_MAX, nullable=True
         )
     if "category" in values:
-        out["category"] = _single_line(
-            "category",
-            _text("category", values["category"], max_length=CATEGORY_MAX, nullable=True),
+        out["category"] = _text(
+            "category", values["category"], max_length=CATEGORY_MAX, nullable=True, single_line=True
         )
     if "language" in values:
         out["language"] = _language(values["language"])

@@ -56,6 +56,19 @@ def _decode(value: bytes) -> str:
     return value.decode("utf-8", "replace")
 
 
+def _quotes_closed(value: bytes) -> bool:
+    """Whether every quoted-string of a header value is closed (backslash escapes honoured)."""
+    quoted = escaped = False
+    for byte in value:
+        if escaped:
+            escaped = False
+        elif quoted and byte == 0x5C:  # backslash
+            escaped = True
+        elif byte == 0x22:  # double quote
+            quoted = not quoted
+    return not quoted
+
+
 class MultipartReader:
     def __init__(self, content_type: str | None) -> None:
         self._events: list[Event] = []
@@ -104,7 +117,11 @@ class MultipartReader:
         self._value.clear()
 
     def _on_headers_finished(self) -> None:
-        disposition, options = parse_options_header(self._headers.get(b"content-disposition"))
+        raw_disposition = self._headers.get(b"content-disposition") or b""
+        if not _quotes_closed(raw_disposition):
+            # `filename="a` + CRLF + ...: the name would silently end at the line break.
+            raise errors.MalformedBody("a part's Content-Disposition has an unterminated quote")
+        disposition, options = parse_options_header(raw_disposition)
         if disposition != b"form-data" or not options.get(b"name"):
             raise errors.MalformedBody("each part needs `Content-Disposition: form-data; name=...`")
         filename = options.get(b"filename")
@@ -136,8 +153,13 @@ class MultipartReader:
                 continue
             try:
                 self._parser.write(chunk)
-            except FormParserError as exc:
-                raise errors.MalformedBody(f"malformed multipart body: {exc}") from None
+            except FormParserError:
+                # The parser's own text ("Expected boundary character 79, got 88 at index 4")
+                # describes its internals, not the request: say what is wrong in API terms.
+                raise errors.MalformedBody(
+                    "the multipart body is malformed: its boundaries or part headers do not "
+                    "follow multipart/form-data with the boundary declared in Content-Type"
+                ) from None
             events, self._events = self._events, []
             for event in events:
                 yield event

@@ -12,9 +12,30 @@ from typing import Any
 from service import metadata, openapi_taxonomy_stats
 from service.auth import SCOPES
 from service.filetypes import KNOWN_TYPE_IDS
-from service.openapi_taxonomy_stats import error_response, json_content, ref
+from service.openapi_taxonomy_stats import (
+    JSON_BODY_ERRORS,
+    MULTI_LINE,
+    NAME,
+    OPTIONAL_LANGUAGE,
+    SINGLE_LINE,
+    error_response,
+    json_content,
+    name_string,
+    ref,
+)
 
 _NULLABLE_TEXT = {"type": ["string", "null"]}
+# What the metadata validator accepts (service/metadata.py): a title is one non-blank line; a
+# description may span lines; category, language and roles are names from the taxonomy (an
+# unknown one is 422); an empty optional value is the same as null.
+_TITLE = name_string(metadata.TITLE_MAX)
+_DESCRIPTION = {"maxLength": metadata.DESCRIPTION_MAX, "pattern": MULTI_LINE}
+_CATEGORY = {"maxLength": metadata.CATEGORY_MAX, "pattern": SINGLE_LINE}
+_LANGUAGE = {"maxLength": metadata.LANGUAGE_MAX, "pattern": OPTIONAL_LANGUAGE}
+_ROLES = {
+    "maxItems": metadata.ROLES_MAX,
+    "items": {"type": "string", "maxLength": metadata.ROLE_MAX, "pattern": NAME},
+}
 _FILE_ID = {
     "name": "file_id",
     "in": "path",
@@ -97,24 +118,33 @@ _SCHEMAS: dict[str, Any] = {
     "FileUpload": {
         "type": "object",
         "required": ["file", "title"],
+        "additionalProperties": False,
         "properties": {
-            "file": {"type": "string", "contentMediaType": "application/octet-stream"},
-            "title": {"type": "string", "minLength": 1, "maxLength": metadata.TITLE_MAX},
-            "description": {"type": "string", "maxLength": metadata.DESCRIPTION_MAX},
-            "category": {"type": "string", "maxLength": metadata.CATEGORY_MAX},
-            "language": {"type": "string"},
-            "roles": {"type": "array", "items": {"type": "string"}},
+            "file": {
+                "type": "string",
+                "contentMediaType": "application/octet-stream",
+                "minLength": 1,
+                "description": "The content: its type is detected from the bytes and must be "
+                "one the tenant accepts (415 otherwise). The part's file name (no control "
+                "characters, else 422) is kept as `filename`.",
+            },
+            "title": _TITLE,
+            "description": {"type": "string", **_DESCRIPTION},
+            "category": {"type": "string", **_CATEGORY},
+            "language": {"type": "string", **_LANGUAGE},
+            # Repeat the field for several roles; one field is one role.
+            "roles": {"anyOf": [{"type": "array", **_ROLES}, _ROLES["items"]]},
         },
     },
     "FilePatch": {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "title": {"type": "string", "minLength": 1, "maxLength": metadata.TITLE_MAX},
-            "description": {**_NULLABLE_TEXT, "maxLength": metadata.DESCRIPTION_MAX},
-            "category": {**_NULLABLE_TEXT, "maxLength": metadata.CATEGORY_MAX},
-            "language": _NULLABLE_TEXT,
-            "roles": {"type": ["array", "null"], "items": {"type": "string"}},
+            "title": _TITLE,
+            "description": {**_NULLABLE_TEXT, **_DESCRIPTION},
+            "category": {**_NULLABLE_TEXT, **_CATEGORY},
+            "language": {**_NULLABLE_TEXT, **_LANGUAGE},
+            "roles": {"type": ["array", "null"], **_ROLES},
         },
     },
     "DownloadURL": {
@@ -130,7 +160,7 @@ _SCHEMAS: dict[str, Any] = {
         "required": ["name", "scopes"],
         "additionalProperties": False,
         "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "name": name_string(100),
             "scopes": {
                 "type": "array",
                 "minItems": 1,
@@ -233,11 +263,13 @@ _PATHS: dict[str, Any] = {
                 "408": error_response("The body stopped arriving (request_timeout)"),
                 "413": error_response("The file exceeds SILO_MAX_UPLOAD_BYTES (code too_large)"),
                 "415": error_response(
-                    "Not multipart (unsupported_media_type), type not accepted "
-                    "(unsupported_type) or content disagrees with name/type (type_mismatch)"
+                    "Not multipart (unsupported_media_type), content-encoded "
+                    "(unsupported_encoding), type not accepted (unsupported_type) or content "
+                    "disagrees with name/type (type_mismatch)"
                 ),
                 "422": error_response(
-                    "Invalid metadata (validation_error) or an empty file (empty_file)"
+                    "Invalid metadata or file name, unknown taxonomy value or X-Silo-* header "
+                    "(validation_error), or an empty file (empty_file)"
                 ),
                 **_AUTH_ERRORS,
                 "503": {
@@ -267,7 +299,9 @@ _PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": {"description": "One page", **json_content(ref("FilePage"))},
-                "400": error_response("Bad limit (invalid_parameter) or cursor (invalid_cursor)"),
+                "400": error_response(
+                    "Bad limit or upload date (invalid_parameter) or cursor (invalid_cursor)"
+                ),
                 **_AUTH_ERRORS,
             },
         },
@@ -287,7 +321,7 @@ _PATHS: dict[str, Any] = {
             "requestBody": {"required": True, **json_content(ref("FilePatch"))},
             "responses": {
                 "200": {"description": "The updated file", **json_content(ref("File"))},
-                "400": error_response("The body is not JSON (invalid_json)"),
+                **JSON_BODY_ERRORS,
                 "404": error_response("No such file"),
                 "422": error_response("Invalid values or unknown fields (validation_error)"),
                 **_AUTH_ERRORS,
@@ -336,7 +370,7 @@ _PATHS: dict[str, Any] = {
                     "headers": {"Location": {"schema": {"type": "string"}}},
                     **json_content(ref("NewKey")),
                 },
-                "400": error_response("The body is not JSON (invalid_json)"),
+                **JSON_BODY_ERRORS,
                 "422": error_response("Invalid name or scopes (validation_error)"),
                 **_AUTH_ERRORS,
             },

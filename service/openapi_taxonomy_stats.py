@@ -5,7 +5,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from service.countries import ASSIGNED_ALPHA2
 from service.filetypes import KNOWN_TYPE_IDS
+
+# What the service refuses in text, as JSON Schema patterns: control characters (C0, DEL, C1).
+# A single-line value may not hold any; a multi-line one (descriptions) may hold tab and LF.
+_CONTROL = "\\u0000-\\u001f\\u007f-\\u009f"
+SINGLE_LINE = f"^[^{_CONTROL}]*$"
+# A name: single line with at least one non-blank character (values are trimmed).
+NAME = f"^[^{_CONTROL}]*[^\\s{_CONTROL}][^{_CONTROL}]*$"
+MULTI_LINE = "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f]*$"
+# BCP 47 in its common shapes (`en`, `pt-BR`, `zh-Hant-TW`); GET /languages lists the tenant's.
+LANGUAGE_TAG = "^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$"
+# Blanks that are not control characters: values are trimmed of them.
+_BLANK = f"[^\\S{_CONTROL}]*"
+# A language tag where blank means none (metadata fields, the GET /files filter), `_` read as `-`.
+OPTIONAL_LANGUAGE = f"^{_BLANK}([A-Za-z]{{2,3}}([-_][A-Za-z0-9]{{1,8}})*)?{_BLANK}$"
+
+
+def name_string(max_length: int) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": max_length, "pattern": NAME}
 
 
 def ref(name: str) -> dict[str, str]:
@@ -25,14 +44,24 @@ _AUTH_ERRORS = {
     "403": error_response("The key lacks the scope this operation needs"),
     "503": error_response("The database is unavailable"),
 }
+# Every operation that reads a JSON body (inputs.json_object).
+JSON_BODY_ERRORS = {
+    "400": error_response("The body is not JSON (invalid_json)"),
+    "413": error_response("The body is larger than 64 KiB (too_large)"),
+    "415": error_response(
+        "The body is not declared as JSON (unsupported_media_type) or is content-encoded "
+        "(unsupported_encoding)"
+    ),
+}
 
 ACTING_USER_PARAMETERS: list[dict[str, Any]] = [
     {
         "name": "X-Silo-User",
         "in": "header",
         "description": "The tenant's user the request is made for (recorded as `uploaded_by` "
-        "and on access events); 1-200 characters, no control characters.",
-        "schema": {"type": "string", "maxLength": 200},
+        "and on access events); 1-200 characters, no control characters. A header that is "
+        "present must be valid (422), empty included.",
+        "schema": name_string(200),
     },
     {
         "name": "X-Silo-Role",
@@ -41,40 +70,51 @@ ACTING_USER_PARAMETERS: list[dict[str, Any]] = [
         "operation on files (list, get, content, update, delete) sees only files whose "
         "audience includes the role or that have no audience; other files are 404. "
         "Unknown role: 422.",
-        "schema": {"type": "string", "maxLength": 100},
+        "schema": name_string(100),
     },
     {
         "name": "X-Silo-Country",
         "in": "header",
-        "description": "ISO 3166-1 alpha-2 code, one of the 249 assigned ones (else 422).",
-        "schema": {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+        "description": "ISO 3166-1 alpha-2 code in upper case, one of the 249 assigned ones "
+        "(else 422).",
+        "schema": {"type": "string", "enum": sorted(ASSIGNED_ALPHA2)},
     },
     {
         "name": "X-Silo-Company",
         "in": "header",
         "description": "The user's company (UTF-8, 1-200 characters, no control characters).",
-        "schema": {"type": "string", "maxLength": 200},
+        "schema": name_string(200),
     },
 ]
+
+INSTANT: dict[str, Any] = {
+    "type": "string",
+    "anyOf": [{"format": "date"}, {"format": "date-time"}],
+}
 
 FILE_FILTER_PARAMETERS: list[dict[str, Any]] = [
     {
         "name": "category",
         "in": "query",
-        "description": "A category name (case-insensitive); unknown: 422",
-        "schema": {"type": "string"},
+        "description": "A category name (case-insensitive); unknown: 422; empty: no filter",
+        "schema": {"type": "string", "maxLength": 100, "pattern": SINGLE_LINE},
     },
     {
         "name": "language",
         "in": "query",
-        "description": "A BCP 47 code from GET /languages; unknown: 422",
-        "schema": {"type": "string"},
+        "description": "A BCP 47 code from GET /languages; unknown: 422; empty: no filter",
+        "schema": {
+            "type": "string",
+            "maxLength": 100,
+            "pattern": OPTIONAL_LANGUAGE,
+        },
     },
     {
         "name": "role",
         "in": "query",
-        "description": "Files whose audience includes this role (a name); unknown: 422",
-        "schema": {"type": "string"},
+        "description": "Files whose audience includes this role (a name); unknown: 422; "
+        "empty: no filter",
+        "schema": {"type": "string", "maxLength": 100, "pattern": SINGLE_LINE},
     },
     {
         "name": "type",
@@ -87,19 +127,21 @@ FILE_FILTER_PARAMETERS: list[dict[str, Any]] = [
         "in": "query",
         "description": "Full-text search over title and description: whole words, "
         '"quoted phrases", `or`, `-excluded` (websearch syntax); up to 200 characters',
-        "schema": {"type": "string", "maxLength": 200},
+        "schema": {"type": "string", "maxLength": 200, "pattern": SINGLE_LINE},
     },
     {
         "name": "uploaded_after",
         "in": "query",
-        "description": "ISO 8601 date or date-time (UTC unless an offset is given); inclusive",
-        "schema": {"type": "string"},
+        "description": "A date (YYYY-MM-DD) or an RFC 3339 date-time (UTC when the offset is "
+        "left out); inclusive. Not a date: 400 invalid_parameter",
+        "schema": INSTANT,
     },
     {
         "name": "uploaded_before",
         "in": "query",
-        "description": "ISO 8601 date or date-time; exclusive",
-        "schema": {"type": "string"},
+        "description": "Like `uploaded_after`; exclusive, and later than `uploaded_after` (else "
+        "422)",
+        "schema": INSTANT,
     },
 ]
 
@@ -146,15 +188,20 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "required": ["name"],
         "additionalProperties": False,
-        "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 100}},
+        "properties": {"name": name_string(100)},
     },
     "NewLanguage": {
         "type": "object",
         "required": ["code", "name"],
         "additionalProperties": False,
         "properties": {
-            "code": {"type": "string"},
-            "name": {"type": "string", "minLength": 1, "maxLength": 100},
+            "code": {
+                "type": "string",
+                "description": "A BCP 47 tag; stored in its conventional case (pt-BR)",
+                "maxLength": 64,
+                "pattern": LANGUAGE_TAG,
+            },
+            "name": name_string(100),
         },
     },
     "Stats": {
@@ -247,7 +294,12 @@ def _taxonomy_paths(plural: str, schema: str, key: dict[str, Any], new: str) -> 
                 "summary": f"Add to the {plural} (scope: admin)",
                 "requestBody": {"required": True, **json_content(ref(new))},
                 "responses": {
-                    "201": {"description": "Created", **json_content(ref(schema))},
+                    "201": {
+                        "description": "Created",
+                        "headers": {"Location": {"schema": {"type": "string"}}},
+                        **json_content(ref(schema)),
+                    },
+                    **JSON_BODY_ERRORS,
                     "409": error_response("Already exists (already_exists)"),
                     "422": error_response("Invalid name or code (validation_error)"),
                     **_AUTH_ERRORS,
@@ -261,6 +313,7 @@ def _taxonomy_paths(plural: str, schema: str, key: dict[str, Any], new: str) -> 
                 "requestBody": {"required": True, **json_content(ref("Name"))},
                 "responses": {
                     "200": {"description": "Renamed", **json_content(ref(schema))},
+                    **JSON_BODY_ERRORS,
                     "404": error_response("No such entry"),
                     "409": error_response("The name is taken (already_exists)"),
                     "422": error_response("Invalid name (validation_error)"),
@@ -291,7 +344,8 @@ PATHS: dict[str, Any] = {
                 {
                     "name": "from",
                     "in": "query",
-                    "description": "First UTC day (YYYY-MM-DD), inclusive; default: the start",
+                    "description": "First UTC day (YYYY-MM-DD), inclusive, not after `to`; "
+                    "default: the start",
                     "schema": {"type": "string", "format": "date"},
                 },
                 {
@@ -303,7 +357,10 @@ PATHS: dict[str, Any] = {
             ],
             "responses": {
                 "200": {"description": "Statistics", **json_content(ref("Stats"))},
-                "422": error_response("Bad date or from after to (validation_error)"),
+                "422": error_response(
+                    "`from` or `to` is not a YYYY-MM-DD date (an empty value included), or "
+                    "`from` is after `to` (validation_error)"
+                ),
                 **_AUTH_ERRORS,
             },
         }
@@ -329,6 +386,7 @@ def extend(document: dict[str, Any]) -> dict[str, Any]:
             operation["parameters"] = [*operation.get("parameters", []), *extra]
             responses = operation["responses"]
             responses.setdefault(
-                "422", error_response("A bad X-Silo-* header or filter value (validation_error)")
+                "422",
+                error_response("A bad or unknown X-Silo-* header value (validation_error)"),
             )
     return document

@@ -28,7 +28,27 @@ DEFAULT_EVENTS_FLUSH_MS = 500
 # ECS sends SIGKILL 30 s after SIGTERM by default (stopTimeout): stop waiting for in-flight
 # requests a little before that, so unfinished uploads are aborted cleanly rather than killed.
 DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 25
-DEFAULT_UPLOAD_IDLE_TIMEOUT_SECONDS = 60.0
+
+# Hostile or broken clients (see README, Configuration: which limit is enforced where).
+DEFAULT_MAX_CONNECTIONS = 1000
+DEFAULT_MAX_HEADER_BYTES = 64 * 1024
+DEFAULT_MAX_HEADERS = 100
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10
+# Behind the ALB: keep idle connections longer than its 60 s idle timeout.
+DEFAULT_KEEP_ALIVE_SECONDS = 65
+# How long a request body may go without a byte (uploads and JSON bodies alike): 408.
+DEFAULT_BODY_IDLE_TIMEOUT_SECONDS = 60
+
+# Sick dependencies: every wait on the database and on S3 is bounded.
+DEFAULT_DB_CONNECT_TIMEOUT_SECONDS = 5
+DEFAULT_DB_ACQUIRE_TIMEOUT_SECONDS = 5
+DEFAULT_DB_STATEMENT_TIMEOUT_MS = 5_000
+DEFAULT_S3_CONNECT_TIMEOUT_SECONDS = 5
+DEFAULT_S3_READ_TIMEOUT_SECONDS = 10
+DEFAULT_S3_MAX_ATTEMPTS = 2
+# Multipart uploads left behind (a killed instance) are aborted by a sweeper in the service.
+DEFAULT_MULTIPART_SWEEP_INTERVAL_SECONDS = 3600
+DEFAULT_MULTIPART_MAX_AGE_SECONDS = 24 * 3600
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -60,9 +80,20 @@ class Settings:
     # How long access events may wait in memory before a batch write (they are also written
     # as soon as a batch is full, and all of them on shutdown).
     events_flush_ms: int = DEFAULT_EVENTS_FLUSH_MS
-    # How long an upload may go without a byte before it is abandoned (408). Not configurable
-    # by environment: one minute suits every deployment; tests shorten it.
-    upload_idle_timeout_seconds: float = DEFAULT_UPLOAD_IDLE_TIMEOUT_SECONDS
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    max_headers: int = DEFAULT_MAX_HEADERS
+    header_timeout_seconds: int = DEFAULT_HEADER_TIMEOUT_SECONDS
+    keep_alive_seconds: int = DEFAULT_KEEP_ALIVE_SECONDS
+    body_idle_timeout_seconds: float = DEFAULT_BODY_IDLE_TIMEOUT_SECONDS
+    db_connect_timeout_seconds: int = DEFAULT_DB_CONNECT_TIMEOUT_SECONDS
+    db_acquire_timeout_seconds: int = DEFAULT_DB_ACQUIRE_TIMEOUT_SECONDS
+    db_statement_timeout_ms: int = DEFAULT_DB_STATEMENT_TIMEOUT_MS
+    s3_connect_timeout_seconds: int = DEFAULT_S3_CONNECT_TIMEOUT_SECONDS
+    s3_read_timeout_seconds: int = DEFAULT_S3_READ_TIMEOUT_SECONDS
+    s3_max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS
+    multipart_sweep_interval_seconds: int = DEFAULT_MULTIPART_SWEEP_INTERVAL_SECONDS
+    multipart_max_age_seconds: int = DEFAULT_MULTIPART_MAX_AGE_SECONDS
     # SILO_MAX_CONCURRENT_UPLOADS: upload bodies one instance takes at once; None derives it
     # from the memory the instance has (service/admission.py).
     max_concurrent_uploads: int | None = None
@@ -102,6 +133,53 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         taxonomy=_taxonomy(env),
         events_flush_ms=env.integer(
             "SILO_EVENTS_FLUSH_MS", DEFAULT_EVENTS_FLUSH_MS, low=10, high=600_000
+        ),
+        max_connections=env.integer(
+            "SILO_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, low=1, high=100_000
+        ),
+        max_header_bytes=env.integer(
+            "SILO_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, low=1024, high=1024 * 1024
+        ),
+        max_headers=env.integer("SILO_MAX_HEADERS", DEFAULT_MAX_HEADERS, low=8, high=10_000),
+        header_timeout_seconds=env.integer(
+            "SILO_HEADER_TIMEOUT_SECONDS", DEFAULT_HEADER_TIMEOUT_SECONDS, low=1, high=3600
+        ),
+        keep_alive_seconds=env.integer(
+            "SILO_KEEP_ALIVE_SECONDS", DEFAULT_KEEP_ALIVE_SECONDS, low=1, high=3600
+        ),
+        body_idle_timeout_seconds=env.integer(
+            "SILO_BODY_IDLE_TIMEOUT_SECONDS", DEFAULT_BODY_IDLE_TIMEOUT_SECONDS, low=1, high=3600
+        ),
+        # libpq treats a connect timeout under 2 s as 2 s.
+        db_connect_timeout_seconds=env.integer(
+            "SILO_DB_CONNECT_TIMEOUT_SECONDS", DEFAULT_DB_CONNECT_TIMEOUT_SECONDS, low=2, high=300
+        ),
+        db_acquire_timeout_seconds=env.integer(
+            "SILO_DB_ACQUIRE_TIMEOUT_SECONDS", DEFAULT_DB_ACQUIRE_TIMEOUT_SECONDS, low=1, high=300
+        ),
+        db_statement_timeout_ms=env.integer(
+            "SILO_DB_STATEMENT_TIMEOUT_MS", DEFAULT_DB_STATEMENT_TIMEOUT_MS, low=100, high=3_600_000
+        ),
+        s3_connect_timeout_seconds=env.integer(
+            "SILO_S3_CONNECT_TIMEOUT_SECONDS", DEFAULT_S3_CONNECT_TIMEOUT_SECONDS, low=1, high=300
+        ),
+        s3_read_timeout_seconds=env.integer(
+            "SILO_S3_READ_TIMEOUT_SECONDS", DEFAULT_S3_READ_TIMEOUT_SECONDS, low=1, high=3600
+        ),
+        s3_max_attempts=env.integer(
+            "SILO_S3_MAX_ATTEMPTS", DEFAULT_S3_MAX_ATTEMPTS, low=1, high=10
+        ),
+        multipart_sweep_interval_seconds=env.integer(
+            "SILO_MULTIPART_SWEEP_INTERVAL_SECONDS",
+            DEFAULT_MULTIPART_SWEEP_INTERVAL_SECONDS,
+            low=1,
+            high=7 * 24 * 3600,
+        ),
+        multipart_max_age_seconds=env.integer(
+            "SILO_MULTIPART_MAX_AGE_SECONDS",
+            DEFAULT_MULTIPART_MAX_AGE_SECONDS,
+            low=1,
+            high=30 * 24 * 3600,
         ),
         max_concurrent_uploads=_max_concurrent_uploads(env),
         metrics=env.boolean("SILO_METRICS", True),

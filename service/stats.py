@@ -19,6 +19,7 @@ Ranges are UTC days, both ends included; an open end means "since the first" / "
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -32,8 +33,12 @@ TOP_FILES = 10
 MAX_COMPANIES = 100
 _FIRST_CANDIDATES = 20
 _MAX_CANDIDATES = 2000
+# Nothing is uploaded or downloaded outside these days, so a range is clamped to them: `from` and
+# `to` may be any valid date (0001-01-01 to 9999-12-31) without the month and week arithmetic
+# below ever stepping past the last date Python can represent.
 _OPEN_START = date(1970, 1, 1)
 _OPEN_END = date(9999, 12, 1)
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 _DIMS = ("total", "country", "company", "role", "language")
 _FILE_DIMS = ("total", "category", "language", "type", "role")
 
@@ -55,19 +60,22 @@ class Range:
 
     @property
     def first(self) -> date:
-        return self.start or _OPEN_START
+        return min(max(self.start or _OPEN_START, _OPEN_START), _OPEN_END)
 
     @property
     def last(self) -> date:
-        return self.end or _OPEN_END
+        return min(max(self.end or _OPEN_END, _OPEN_START), _OPEN_END)
 
 
 def parse_day(value: str | None, field: str) -> date | None:
-    if value is None or value == "":
+    """A `YYYY-MM-DD` day; absent is None. Anything else, the empty string included, is
+    InvalidRange: what the OpenAPI document declares (`format: date`) is what is accepted."""
+    if value is None:
         return None
     try:
-        # A timestamp's date part is accepted too ("2026-01-31T00:00:00Z").
-        return date.fromisoformat(value[:10]) if len(value) >= 10 else date.fromisoformat(value)
+        if not _DAY.fullmatch(value):
+            raise ValueError(value)
+        return date.fromisoformat(value)
     except ValueError:
         raise InvalidRange(field, f"`{field}` must be a date, YYYY-MM-DD") from None
 

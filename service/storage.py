@@ -27,16 +27,30 @@ Each part is protected in transit by the CRC32 checksum S3 verifies (the SDK's d
 Failure leaves nothing: `abort()` waits for the parts in flight (a part that lands after
 AbortMultipartUpload would otherwise revive storage charges), aborts the multipart upload and
 deletes the object if one may have been created. It runs to the end even when the caller is
-cancelled (a disconnecting client), and is safe to call twice or after a failed `complete()`.
+cancelled (a disconnecting client), and is safe to call twice or after a failed `complete()`;
+its caller waits for it `ABORT_WAIT_SECONDS` at most.
 
-Every S3 failure surfaces as `StorageError` (the service answers 503).
+Every S3 failure surfaces as `StorageError` (the service answers 503). Every S3 wait is
+bounded: connect and read timeouts and a bounded number of attempts (`s3_client`), so a
+stalled endpoint costs an upload seconds, not minutes.
+
+Orphan multipart uploads: a CreateMultipartUpload whose answer was lost (a read timeout, then
+botocore's retry) may have created an upload nobody knows the id of. Each object key is used
+by one upload only, so cleanup aborts every multipart upload of the key: after a failure
+(`abort()`), and after a completed upload whose creation was retried. A clean-up that fails
+(the endpoint still stalled) is tried again in the background for a while. What a killed
+instance leaves behind is aborted by the sweeper (`abort_stale_uploads`, run periodically by
+the service) and, on AWS, by the bucket's lifecycle rule.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import functools
+import logging
 import re
+import time
 import unicodedata
 import urllib.parse
 from collections.abc import Callable
@@ -48,6 +62,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 T = TypeVar("T")
+log = logging.getLogger("silo.storage")
 
 MIN_PART_SIZE = 5 * 1024**2  # S3's minimum for every part but the last
 MAX_PARTS = 10_000  # S3's maximum part number
@@ -78,6 +93,8 @@ class ObjectStorage(Protocol):
 
     async def pending_uploads(self) -> list[str]: ...
 
+    async def abort_stale_uploads(self, older_than_seconds: float) -> int: ...
+
 
 # --- Content-Disposition -----------------------------------------------------------------------
 
@@ -105,7 +122,26 @@ def content_disposition(filename: str) -> str:
 # --- S3 ----------------------------------------------------------------------------------------
 
 
-def s3_client(*, region: str, endpoint_url: str | None, max_pool_connections: int = 32) -> Any:
+# Bounds of every S3 call (SILO_S3_CONNECT_TIMEOUT_SECONDS, SILO_S3_READ_TIMEOUT_SECONDS,
+# SILO_S3_MAX_ATTEMPTS). The read timeout is per socket read (an 8 MiB part is not one read).
+DEFAULT_CONNECT_TIMEOUT = 5
+DEFAULT_READ_TIMEOUT = 10
+DEFAULT_MAX_ATTEMPTS = 2
+# How long `abort()` waits for its clean-up before leaving it to run in the background.
+ABORT_WAIT_SECONDS = 3.0
+# Background retries of a clean-up that failed (the endpoint still stalled).
+CLEANUP_RETRY_DELAYS = (2, 5, 10, 30, 60, 120, 300)
+
+
+def s3_client(
+    *,
+    region: str,
+    endpoint_url: str | None,
+    max_pool_connections: int = 32,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> Any:
     """The boto3 S3 client the storage uses (credentials from boto3's default chain: the task
     role on ECS, AWS_* variables locally). The upload benchmark builds its baseline with it."""
     s3_options: dict[str, Any] = {
@@ -124,9 +160,12 @@ def s3_client(*, region: str, endpoint_url: str | None, max_pool_connections: in
         config=Config(
             # One connection per worker thread: concurrent uploads never queue on the pool.
             max_pool_connections=max_pool_connections,
-            retries={"mode": "standard", "max_attempts": 3},
-            # An unreachable endpoint must fail readiness checks quickly, not after a minute.
-            connect_timeout=5,
+            # total_max_attempts counts the first call (botocore's `max_attempts` does not).
+            retries={"mode": "standard", "total_max_attempts": max_attempts},
+            # An unreachable or stalled endpoint fails a call in seconds (botocore's default
+            # read timeout is 60 s, times each attempt).
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
             # Presigned URLs must be SigV4: SigV2 is refused by newer regions.
             signature_version="s3v4",
             s3=s3_options,
@@ -150,6 +189,9 @@ class S3Storage:
         max_in_flight: int = 2,
         client: Any = None,
         max_threads: int = 32,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     ) -> None:
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
@@ -160,11 +202,18 @@ class S3Storage:
         self.max_in_flight = max_in_flight
         if client is None:
             client = s3_client(
-                region=region, endpoint_url=endpoint_url, max_pool_connections=max_threads
+                region=region,
+                endpoint_url=endpoint_url,
+                max_pool_connections=max_threads,
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+                max_attempts=max_attempts,
             )
         self.client = client
         self._executor = ThreadPoolExecutor(max_threads, thread_name_prefix="s3")
         self._background: set[asyncio.Task] = set()
+        self._retries: set[asyncio.Task] = set()  # clean-ups tried again later
+        self._first_seen: dict[str, float] = {}  # upload id -> when the sweeper first saw it
 
     async def call(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """Run one blocking boto3 call on the storage's threads; S3 failures -> StorageError."""
@@ -181,6 +230,90 @@ class S3Storage:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
         task.add_done_callback(_retrieve)
+
+    def retry_later(self, what: str, cleanup: Callable[[], Any]) -> None:
+        """Try a failed clean-up again in the background (cancelled at shutdown)."""
+
+        async def again() -> None:
+            for delay in CLEANUP_RETRY_DELAYS:
+                await asyncio.sleep(delay)
+                try:
+                    await cleanup()
+                except StorageError as exc:
+                    log.warning("clean-up of %s failed again: %s", what, exc)
+                    continue
+                log.info("clean-up of %s done on a later attempt", what)
+                return
+            log.error("gave up cleaning up %s", what)
+
+        task = asyncio.get_running_loop().create_task(again())
+        self._retries.add(task)
+        task.add_done_callback(self._retries.discard)
+        task.add_done_callback(_retrieve)
+
+    async def abort_uploads_of(self, key: str, *, keep: str | None = None) -> int:
+        """Abort every multipart upload of `key` but `keep`; returns how many were aborted."""
+
+        def run() -> int:
+            found = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key)
+            aborted = 0
+            for upload in found.get("Uploads", []):
+                if upload["Key"] != key or upload["UploadId"] == keep:
+                    continue
+                try:
+                    self.client.abort_multipart_upload(
+                        Bucket=self.bucket, Key=key, UploadId=upload["UploadId"]
+                    )
+                except ClientError as exc:
+                    if not _is_missing(exc):
+                        raise
+                aborted += 1
+            return aborted
+
+        return await self.call(run)
+
+    async def abort_stale_uploads(self, older_than_seconds: float) -> int:
+        """Abort the bucket's multipart uploads older than `older_than_seconds` (an instance
+        killed mid-upload leaves its upload pending); returns how many.
+
+        An upload's age is the lesser of its age by the endpoint's `Initiated` and the time
+        since this storage first saw it: a clock that disagrees with ours, or an endpoint that
+        reports no real date (moto answers a fixed date in 2010), never gets a young upload
+        aborted. After a restart, an old upload is aborted `older_than_seconds` later at most.
+        """
+        now = datetime.datetime.now(datetime.UTC)
+        seen_now = time.monotonic()
+
+        def run() -> int:
+            aborted = 0
+            listed: set[str] = set()
+            paginator = self.client.get_paginator("list_multipart_uploads")
+            for page in paginator.paginate(Bucket=self.bucket):
+                for upload in page.get("Uploads", []):
+                    upload_id = upload["UploadId"]
+                    listed.add(upload_id)
+                    initiated = upload["Initiated"]
+                    if initiated.tzinfo is None:
+                        initiated = initiated.replace(tzinfo=datetime.UTC)
+                    age = min(
+                        (now - initiated).total_seconds(),
+                        seen_now - self._first_seen.setdefault(upload_id, seen_now),
+                    )
+                    if age < older_than_seconds:
+                        continue
+                    try:
+                        self.client.abort_multipart_upload(
+                            Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"]
+                        )
+                    except ClientError as exc:
+                        if not _is_missing(exc):
+                            raise
+                    aborted += 1
+            for upload_id in set(self._first_seen) - listed:
+                del self._first_seen[upload_id]
+            return aborted
+
+        return await self.call(run)
 
     async def begin_upload(self, key: str, content_type: str) -> S3Upload:
         return S3Upload(self, key, content_type)
@@ -219,6 +352,8 @@ class S3Storage:
 
     async def aclose(self) -> None:
         """Let background aborts finish, then release the threads and connections."""
+        for task in list(self._retries):
+            task.cancel()
         if self._background:
             await asyncio.gather(*self._background, return_exceptions=True)
         await asyncio.get_running_loop().run_in_executor(None, self._executor.shutdown)
@@ -257,6 +392,7 @@ class S3Upload:
         self._written = 0
         self._upload_id: str | None = None
         self._create: asyncio.Future | None = None  # CreateMultipartUpload, once started
+        self._create_retried = False
         # Every S3 call of this upload still running: abort() lets them settle first, since a
         # call abandoned by a cancelled caller still completes on its thread.
         self._ops: set[asyncio.Future] = set()
@@ -339,7 +475,11 @@ class S3Upload:
                 ChecksumAlgorithm="CRC32",
             )
         if self._upload_id is None:
-            self._upload_id = (await asyncio.shield(self._create))["UploadId"]
+            created = await asyncio.shield(self._create)
+            self._upload_id = created["UploadId"]
+            # A retried creation may have created an upload whose answer was lost.
+            retried = created.get("ResponseMetadata", {}).get("RetryAttempts", 0) > 0
+            self._create_retried = retried
         # Back-pressure: wait for a slot before putting another part on the wire.
         self._reap()
         self._waiting = len(data)
@@ -420,6 +560,15 @@ class S3Upload:
             UploadId=self._upload_id,
             MultipartUpload={"Parts": parts},
         )
+        if self._create_retried:
+            # The upload a lost answer may have created: not ours to keep.
+            try:
+                await self._storage.abort_uploads_of(self.key, keep=self._upload_id)
+            except StorageError as exc:
+                log.warning("could not abort the strays of %s: %s", self.key, exc)
+                self._storage.retry_later(
+                    self.key, lambda: self._storage.abort_uploads_of(self.key, keep=self._upload_id)
+                )
         await self._run(
             self._client.put_object_tagging,
             Bucket=self._storage.bucket,
@@ -438,7 +587,12 @@ class S3Upload:
             self._abort_task = asyncio.get_running_loop().create_task(self._abort())
             self._storage.keep(self._abort_task)
         # Shielded: a cancelled caller stops waiting, the clean-up itself still runs to the end.
-        await asyncio.shield(self._abort_task)
+        # The caller waits a few seconds at most: against a stalled endpoint the clean-up takes
+        # as long as the S3 timeouts allow, and the client's 503 need not wait for it.
+        try:
+            await asyncio.wait_for(asyncio.shield(self._abort_task), ABORT_WAIT_SECONDS)
+        except TimeoutError:
+            log.warning("clean-up of %s goes on in the background", self.key)
 
     async def _abort(self) -> None:
         self._part = bytearray()
@@ -449,17 +603,22 @@ class S3Upload:
             settled, _ = await asyncio.wait(list(self._ops))
             for future in settled:
                 _retrieve(future)
-        bucket = self._storage.bucket
-        create = self._create
-        if create is not None and not create.cancelled() and create.exception() is None:
-            await self._ignoring_missing(
-                self._client.abort_multipart_upload,
-                Bucket=bucket,
-                Key=self.key,
-                UploadId=create.result()["UploadId"],
-            )
+        try:
+            await self._cleanup()
+        except StorageError:
+            # The endpoint may be stalled rather than gone: what it still holds (or receives
+            # late) is removed by a later attempt.
+            self._storage.retry_later(self.key, self._cleanup)
+            raise
+
+    async def _cleanup(self) -> None:
+        if self._create is not None:
+            # Every upload of the key: ours, and any a retried or abandoned creation made.
+            await self._storage.abort_uploads_of(self.key)
         if self._object_may_exist:
-            await self._ignoring_missing(self._client.delete_object, Bucket=bucket, Key=self.key)
+            await self._ignoring_missing(
+                self._client.delete_object, Bucket=self._storage.bucket, Key=self.key
+            )
 
     async def _ignoring_missing(self, fn: Callable[..., Any], /, **kwargs: Any) -> None:
         try:

@@ -80,16 +80,20 @@ DEFAULT_TAXONOMY = Taxonomy()
 
 
 def clean_name(value: object, what: str) -> str:
-    """A display name: NFC, trimmed, 1-100 characters, no control characters."""
+    """A display name: NFC, trimmed, 1-100 characters, no control characters (C0, DEL, C1) and
+    no lone surrogates: what the OpenAPI document's pattern declares, as for file titles."""
     if not isinstance(value, str):
         raise InvalidValue(what, value, f"{what} must be a string")
+    # Checked before trimming: "\x85" (a C1 control) is whitespace to str.strip.
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in value):
+        raise InvalidValue(what, value, f"{what} contains control characters")
+    if len(value) > MAX_NAME_LENGTH:  # as sent, blanks included (the OpenAPI maxLength)
+        raise InvalidValue(what, value, f"{what} is longer than {MAX_NAME_LENGTH} characters")
     name = unicodedata.normalize("NFC", value.strip())
     if not name:
         raise InvalidValue(what, value, f"{what} must not be empty")
     if len(name) > MAX_NAME_LENGTH:
         raise InvalidValue(what, value, f"{what} is longer than {MAX_NAME_LENGTH} characters")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") for ch in name):
-        raise InvalidValue(what, value, f"{what} contains control characters")
     return name
 
 

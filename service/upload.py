@@ -51,7 +51,7 @@ class Limits:
         return cls(
             settings.max_upload_bytes,
             frozenset(settings.allowed_types),
-            settings.upload_idle_timeout_seconds,
+            settings.body_idle_timeout_seconds,
         )
 
 
@@ -72,11 +72,24 @@ def object_key_for(file_id: uuid.UUID) -> str:
     return f"files/{file_id}"
 
 
+def check_filename(raw: str | None) -> None:
+    """422 naming `filename` when the client's name holds a control character (CR, LF, NUL,
+    tab, DEL, C1...): such a name is not a name, and silently dropping the characters (or
+    stopping at them) would store something else than what was sent. Checked when the file
+    part starts, before anything is stored."""
+    if raw and any(unicodedata.category(ch) == "Cc" for ch in raw):
+        raise errors.ValidationFailed("`filename` must not contain control characters")
+
+
 def sanitize_filename(raw: str | None, file_type: filetypes.FileType) -> str:
-    """A display name safe for headers and logs: no path, no control characters, bounded."""
+    """A display name safe for headers and logs: no directory part, no invisible format
+    characters, no surrounding blanks or trailing dots, bounded. A leading dot is kept: `.txt`
+    is stored as `.txt` (a name without an extension). Nothing left: `file` + the extension."""
+    check_filename(raw)
     name = unicodedata.normalize("NFC", raw or "")
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip(" .")
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    name = name.rstrip(" .")
     if len(name) > FILENAME_MAX:
         stem, ext = os.path.splitext(name)
         ext = ext if len(ext) <= 16 else ""
@@ -180,7 +193,8 @@ async def _shielded(awaitable: Awaitable[Any], what: str) -> None:
             log.exception("cleanup failed: %s", what)
 
 
-async def _with_idle_timeout(chunks: AsyncIterable[bytes], seconds: float) -> AsyncIterator[bytes]:
+async def with_idle_timeout(chunks: AsyncIterable[bytes], seconds: float) -> AsyncIterator[bytes]:
+    """`chunks`, failing with 408 when none arrives for `seconds` (uploads and JSON bodies)."""
     iterator = aiter(chunks)
     while True:
         try:
@@ -190,7 +204,7 @@ async def _with_idle_timeout(chunks: AsyncIterable[bytes], seconds: float) -> As
             return
         except TimeoutError:
             raise errors.RequestTimeout(
-                f"no data received for {seconds:g} seconds; the upload was abandoned"
+                f"no data received for {seconds:g} seconds; the request was abandoned"
             ) from None
         yield chunk
 
@@ -231,7 +245,7 @@ async def ingest(
     field_value = bytearray()
     completed = False
     try:
-        async for event in reader.events(_with_idle_timeout(chunks, limits.idle_timeout_seconds)):
+        async for event in reader.events(with_idle_timeout(chunks, limits.idle_timeout_seconds)):
             if isinstance(event, PartData):
                 if current == FILE_FIELD:
                     await part.feed(event.data)
@@ -249,6 +263,7 @@ async def ingest(
                     leading = metadata.validate(fields, partial=True)
                     if check_fields is not None:
                         await check_fields(leading)
+                    check_filename(event.filename)
                     part = _FilePart(
                         storage, object_key, limits, event.filename, event.content_type
                     )

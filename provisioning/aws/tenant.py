@@ -15,6 +15,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
+from provisioning import bucket_rules
 from provisioning.aws import policies
 from provisioning.aws.containers import container_definitions_json
 from provisioning.aws.platform import Platform
@@ -23,10 +24,6 @@ from tenants.model import Tenant
 from tenants.names import CONTAINER_NAME, TenantNames
 
 POSTGRES_PORT = 5432
-# Stale multipart uploads (a client that vanished mid-upload) cost storage until aborted.
-ABORT_MULTIPART_AFTER_DAYS = 1
-# With versioning, a deleted or overwritten file stays recoverable this long.
-NONCURRENT_VERSION_DAYS = 30
 HEALTH_CHECK = {
     "path": "/healthz",
     "matcher": "200",
@@ -140,14 +137,15 @@ class TenantDeployment(pulumi.ComponentResource):
             f"{name}-bucket-versioning",
             bucket=bucket.id,
             versioning_configuration={
-                "status": "Enabled" if tenant.bucket.versioning else "Suspended"
+                "status": bucket_rules.versioning_status(tenant.bucket.versioning)
             },
             opts=self._keep_settings(),
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-bucket-lifecycle",
             bucket=bucket.id,
-            rules=lifecycle_rules(versioning=tenant.bucket.versioning),
+            # The same rules as local buckets get (silo dev, compose).
+            rules=bucket_rules.lifecycle_rules(tenant.bucket.versioning),
             opts=self._keep_settings(),
         )
         if tenant.bucket.cors_origins:
@@ -528,30 +526,6 @@ class TenantDeployment(pulumi.ComponentResource):
             "ecsService": self.service_name,
             "adminKeySecretArn": self.admin_key_secret_arn,
         }
-
-
-def lifecycle_rules(*, versioning: bool) -> list[dict]:
-    """Abort stale multipart uploads; with versioning, expire old versions after a while."""
-    rules: list[dict] = [
-        {
-            "id": "abort-incomplete-multipart-uploads",
-            "status": "Enabled",
-            "filter": {"prefix": ""},
-            "abort_incomplete_multipart_upload": {
-                "days_after_initiation": ABORT_MULTIPART_AFTER_DAYS
-            },
-        }
-    ]
-    if versioning:
-        rules.append(
-            {
-                "id": "expire-noncurrent-versions",
-                "status": "Enabled",
-                "filter": {"prefix": ""},
-                "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
-            }
-        )
-    return rules
 
 
 def cors_rules(origins: Sequence[str]) -> list[dict]:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from provisioning.bucket_rules import configure_bucket
 from provisioning.local import LocalPostgres, LocalS3, free_port
 from provisioning.local.s3 import LOCAL_CREDENTIALS
 
@@ -54,8 +55,9 @@ class Backends:
             aws_secret_access_key=self.aws_credentials["AWS_SECRET_ACCESS_KEY"],
         )
 
-    def create_tenant_storage(self, database: str, bucket: str) -> None:
-        """The tenant's database (owned by the service's user) and bucket, if missing."""
+    def create_tenant_storage(self, database: str, bucket: str, *, versioning: bool = True) -> None:
+        """The tenant's database (owned by the service's user) and bucket, if missing. A bucket
+        created here gets the catalogue's versioning and lifecycle rules, as a cloud one does."""
         import botocore.exceptions
         import psycopg
         from psycopg import sql
@@ -79,6 +81,7 @@ class Backends:
         except botocore.exceptions.ClientError:
             try:
                 client.create_bucket(Bucket=bucket)
+                configure_bucket(client, bucket, versioning=versioning)
             except botocore.exceptions.BotoCoreError as exc:
                 raise BackendError(f"cannot create bucket {bucket}: {exc}") from exc
             except botocore.exceptions.ClientError as exc:

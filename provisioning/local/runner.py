@@ -110,6 +110,7 @@ class TenantPlan:
     port: int
     admin_key: str
     env: dict[str, str]
+    versioning: bool = True  # the catalogue's bucket versioning (lifecycle rules follow it)
     reservation: Reservation | None = None
 
 
@@ -171,7 +172,8 @@ def plan_tenants(catalogue, backends: Backends, ports: list[int]) -> list[Tenant
                 port,
                 admin_key,
                 env,
-                Reservation.of(tenant),
+                versioning=tenant.bucket.versioning,
+                reservation=Reservation.of(tenant),
             )
         )
     return plans
@@ -309,7 +311,9 @@ def run(args: argparse.Namespace) -> int:
             )
             plans = plan_tenants(catalogue, backends, [free_port() for _ in catalogue.tenants])
             for plan in plans:
-                backends.create_tenant_storage(plan.database, plan.bucket)
+                backends.create_tenant_storage(
+                    plan.database, plan.bucket, versioning=plan.versioning
+                )
             limiter, limits_applied = tenant_limits(plans, args.no_limits)
             if limiter is not None:
                 # Runs after the children have stopped (an ExitStack unwinds in reverse).

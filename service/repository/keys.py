@@ -36,3 +36,10 @@ async def list_all(conn) -> list[Row]:
 async def delete(conn, key_id: uuid.UUID) -> bool:
     cur = await conn.execute("DELETE FROM api_keys WHERE id = %s", (key_id,))
     return cur.rowcount == 1
+
+
+async def lock_if_present(conn, key_id: uuid.UUID) -> bool:
+    """Whether the key still exists, holding a share lock on its row until the transaction ends:
+    a revocation (DELETE) waits for that commit, so it lands wholly before or wholly after it."""
+    cur = await conn.execute("SELECT 1 FROM api_keys WHERE id = %s FOR SHARE", (key_id,))
+    return await cur.fetchone() is not None

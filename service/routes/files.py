@@ -58,6 +58,7 @@ async def _counted(chunks: AsyncIterator[bytes], metrics) -> AsyncIterator[bytes
 
 async def upload_file(request: Request) -> Response:
     caller = await _caller(request, "write")
+    inputs.refuse_content_encoding(request)
     metrics = request.app.state.metrics
     # A slot for the whole body, taken before any of it is read: 503 `busy` beyond the cap.
     async with request.app.state.admission.slot():

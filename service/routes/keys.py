@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import Any
 
@@ -30,11 +31,15 @@ def validate_new_key(body: dict[str, Any]) -> tuple[str, list[str]]:
     if unknown:
         raise errors.ValidationFailed(f"unknown field(s): {', '.join(unknown)}")
     name = body.get("name")
+    if isinstance(name, str) and any(unicodedata.category(ch) in ("Cc", "Cs") for ch in name):
+        raise errors.ValidationFailed("`name` must have no control characters")
+    if isinstance(name, str) and len(name) > NAME_MAX:
+        raise errors.ValidationFailed(f"`name` must be at most {NAME_MAX} characters")
     if not isinstance(name, str) or not name.strip():
         raise errors.ValidationFailed("`name` is required and must be a non-empty string")
     name = name.strip()
-    if len(name) > NAME_MAX or not name.isprintable():
-        raise errors.ValidationFailed(f"`name` must be printable and at most {NAME_MAX} chars")
+    if len(name) > NAME_MAX:
+        raise errors.ValidationFailed(f"`name` must be at most {NAME_MAX} characters")
     scopes = body.get("scopes")
     if not isinstance(scopes, list) or not scopes:
         raise errors.ValidationFailed(

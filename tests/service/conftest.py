@@ -18,6 +18,7 @@ import uvicorn
 from provisioning.local import free_port
 from service.app import create_app
 from service.migrate import migrate
+from service.server import uvicorn_config
 from service.settings import Settings, from_environ
 from tests.infra import PostgresServer, S3Endpoint
 
@@ -73,8 +74,14 @@ def serve(settings: Settings, *, run_migrations: bool = True) -> Iterator[str]:
     if run_migrations:
         migrate(settings.database_url)
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    # The production configuration (service/server.py: limits against hostile clients).
+    config = uvicorn_config(
+        create_app(settings),
+        settings,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)

@@ -24,19 +24,32 @@ def test_all_headers_are_read_and_normalised():
     who = parse(
         x_silo_user=" user-42 ",
         x_silo_role="Mentee/Coachee",
-        x_silo_country="fr",
+        x_silo_country="FR",
         x_silo_company="Société Générale",
     )
     assert who == ActingUser("user-42", "Mentee/Coachee", "FR", "Société Générale")
 
 
-def test_empty_values_count_as_absent():
-    assert parse(x_silo_country="", x_silo_company="  ") == ActingUser()
+@pytest.mark.parametrize(
+    ("header", "display"),
+    [
+        ("x_silo_user", "X-Silo-User"),
+        ("x_silo_role", "X-Silo-Role"),
+        ("x_silo_country", "X-Silo-Country"),
+        ("x_silo_company", "X-Silo-Company"),
+    ],
+)
+@pytest.mark.parametrize("value", ["", "  "])
+def test_a_present_header_must_not_be_empty(header, display, value):
+    # An empty X-Silo-Role used to count as "no role", which sees every file.
+    with pytest.raises(InvalidActingUser) as caught:
+        parse(**{header: value})
+    assert caught.value.header == display
 
 
 @pytest.mark.parametrize(
     "code",
-    ["XX", "UK", "EU", "ZZ", "AA", "QZ", "XK", "AN", "F", "FRA", "F1", "12", "É"],
+    ["XX", "UK", "EU", "ZZ", "AA", "QZ", "XK", "AN", "F", "FRA", "F1", "12", "É", "fr", "Fr"],
 )
 def test_unassigned_or_malformed_country_codes_are_rejected(code):
     with pytest.raises(InvalidActingUser) as caught:

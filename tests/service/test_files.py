@@ -124,9 +124,10 @@ def test_invalid_patches_are_422(admin: httpx.Client, stored, change):
 def test_patch_body_must_be_a_json_object(admin: httpx.Client, stored):
     body, _ = stored
     url = f"/files/{body['id']}"
-    assert_error(admin.patch(url, content=b"title=x"), 400, "invalid_json")
+    as_json = {"Content-Type": "application/json"}
+    assert_error(admin.patch(url, content=b"title=x", headers=as_json), 400, "invalid_json")
     assert_error(admin.patch(url, json=["title"]), 422, "validation_error")
-    assert_error(admin.patch(url, content=b"{" * 70000), 413, "too_large")
+    assert_error(admin.patch(url, content=b"{" * 70000, headers=as_json), 413, "too_large")
 
 
 def test_content_redirects_to_a_presigned_url(service: Service, admin: httpx.Client, stored):

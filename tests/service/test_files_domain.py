@@ -15,6 +15,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from service import errors, taxonomy, upload
 from service.acting_user import ActingUser
+from service.auth import BOOTSTRAP_KEY_ID
+from service.errors import Unauthorized
 from service.events import CONTENT, METADATA
 from service.file_filters import FileQuery
 from service.files import Caller, FileNotFound, Files
@@ -26,7 +28,8 @@ from tests.service.memory_storage import MemoryStorage
 
 MENTOR, MENTEE = "Mentor/Coach", "Mentee/Coachee"
 BOUNDARY = "domain-boundary"
-KEY = "key-1"
+# The bootstrap key: it is not stored, so the revocation re-check has no row to find.
+KEY = BOOTSTRAP_KEY_ID
 BACK_OFFICE = Caller(KEY)
 AS_MENTOR = Caller(KEY, ActingUser(user="u-1", role=MENTOR, country="IT", company="ACME"))
 AS_MENTEE = Caller(KEY, ActingUser(user="u-2", role=MENTEE))
@@ -180,6 +183,20 @@ def test_the_row_stays_when_the_object_cannot_be_deleted(db):
             assert (await files.read(BACK_OFFICE, row["id"]))["id"] == row["id"]
             storage.failing.clear()
             await files.delete(BACK_OFFICE, row["id"])
+
+    asyncio.run(scenario())
+    assert storage.objects == {}
+    assert row_count(db) == 0
+
+
+def test_a_key_gone_before_the_insert_stores_nothing(db):
+    storage = MemoryStorage()
+
+    async def scenario() -> None:
+        async with files_domain(db, storage) as files:
+            # A stored key's id with no row: it was revoked while the upload streamed.
+            with pytest.raises(Unauthorized, match="revoked"):
+                await create(files, Caller(str(uuid.uuid4())))
 
     asyncio.run(scenario())
     assert storage.objects == {}

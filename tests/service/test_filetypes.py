@@ -256,9 +256,55 @@ def test_iso_bmff_brands_decide_between_mp4_mov_and_m4a():
     assert sniff(ftyp(b"M4V ", b"M4V ", b"M4A ")) is REGISTRY["mp4"]
 
 
+def whole_stream_valid(data: bytes, type_id: str) -> bool:
+    """What the upload pipeline does after the sniff: feed every byte to the validator."""
+    validator = content_validator(REGISTRY[type_id])
+    try:
+        for start in range(0, len(data), 7000):
+            validator.feed(data[start : start + 7000])
+        validator.finish()
+    except InvalidContent:
+        return False
+    return True
+
+
 @pytest.mark.parametrize("kind", ["docx", "xlsx", "pptx"])
 def test_ooxml_by_directories_when_content_types_is_not_first(kind):
-    assert sniff(ooxml(kind, with_content_types=False)) is REGISTRY[kind]
+    # Some writers put [Content_Types].xml last: the head suggests the kind by its directories,
+    # the central directory confirms the package.
+    files = {"_rels/.rels": "<Relationships/>", MAIN_PARTS[kind]: "<document/>",
+             "docProps/thumbnail.bin": os.urandom(2 * SNIFF_BYTES),
+             "[Content_Types].xml": content_types(MAIN_PARTS[kind], MAIN_TYPES[kind])}  # fmt: skip
+    data = zip_of(files)
+    assert sniff(data) is REGISTRY[kind]
+    assert whole_stream_valid(data, kind)
+
+
+@pytest.mark.parametrize("kind", ["docx", "xlsx", "pptx"])
+def test_a_zip_of_parts_without_content_types_is_not_a_package(kind):
+    # Issue 9: a zip holding only word/document.xml passed as docx.
+    assert not whole_stream_valid(zip_of({MAIN_PARTS[kind]: "<document/>"}), kind)
+    assert not whole_stream_valid(ooxml(kind, with_content_types=False), kind)
+
+
+@pytest.mark.parametrize("kind", ["docx", "xlsx", "pptx"])
+def test_every_ooxml_sample_is_a_valid_package(kind):
+    assert whole_stream_valid(SAMPLES[kind], kind)
+    assert whole_stream_valid(ooxml(kind, extra=os.urandom(3 * SNIFF_BYTES)), kind)
+
+
+def test_ooxml_packages_that_are_not_what_the_head_said():
+    # [Content_Types].xml written last names another kind than the directories suggest.
+    xlsx_types = content_types("xl/workbook.xml", MAIN_TYPES["xlsx"])
+    files = {"word/document.xml": "<d/>", "docProps/x.bin": os.urandom(2 * SNIFF_BYTES),
+             "[Content_Types].xml": xlsx_types}  # fmt: skip
+    assert not whole_stream_valid(zip_of(files), "docx")
+    # A truncated package has no central directory.
+    assert not whole_stream_valid(SAMPLES["docx"][:-30], "docx")
+    # Content types alone, without the kind's parts.
+    only_types = zip_of({"[Content_Types].xml": content_types("word/document.xml",
+                                                              MAIN_TYPES["docx"])})  # fmt: skip
+    assert not whole_stream_valid(only_types, "docx")
 
 
 @pytest.mark.parametrize("kind", ["docx", "xlsx", "pptx"])
@@ -375,11 +421,10 @@ def test_every_sample_under_another_types_name_is_a_mismatch():
 # --- whole-stream validation -------------------------------------------------------------------
 
 
-def test_only_text_has_a_whole_stream_validator():
-    assert content_validator(REGISTRY["txt"]) is not None
+def test_text_and_office_packages_have_a_whole_stream_validator():
+    with_validator = {"txt", "docx", "xlsx", "pptx"}
     for type_id in KNOWN_TYPE_IDS:
-        if type_id != "txt":
-            assert content_validator(REGISTRY[type_id]) is None
+        assert (content_validator(REGISTRY[type_id]) is not None) == (type_id in with_validator)
 
 
 def feed_all(data: bytes, chunk_size: int) -> None:

@@ -104,7 +104,8 @@ def test_non_json_key_request_is_400(admin: httpx.Client):
         "/keys", content=b"{not json", headers={"Content-Type": "application/json"}
     )
     assert_error(response, 400, "invalid_json")
-    assert_error(admin.post("/keys", content=b"\xff\xfe"), 400, "invalid_json")
+    as_json = {"Content-Type": "application/json"}
+    assert_error(admin.post("/keys", content=b"\xff\xfe", headers=as_json), 400, "invalid_json")
 
 
 def test_malformed_key_id_is_404(admin: httpx.Client):

@@ -379,7 +379,7 @@ def test_reads_are_recorded_and_counted_in_stats(admin, labelled):
     talk = labelled["open leadership talk"]["id"]
     conflict = labelled["conflict at work"]["id"]
     fr = {
-        "X-Silo-Country": "fr",
+        "X-Silo-Country": "FR",
         "X-Silo-Company": "Société Générale".encode(),  # UTF-8 on the wire
         "X-Silo-User": "u1",
         "X-Silo-Role": MENTEE,

@@ -79,7 +79,8 @@ def test_random_garbage_bodies_are_4xx(admin: httpx.Client, file_id: str):
 
 def test_deeply_nested_json_is_4xx(admin: httpx.Client, file_id: str):
     nested = b"[" * 30000 + b"]" * 30000
-    assert_client_error(admin.patch(f"/files/{file_id}", content=nested))
+    headers = {"Content-Type": "application/json"}
+    assert_client_error(admin.patch(f"/files/{file_id}", content=nested, headers=headers))
 
 
 def test_odd_headers_and_queries(admin: httpx.Client, service: Service):

@@ -27,6 +27,13 @@ def test_defaults():
     assert settings.s3_endpoint_url is None
     assert settings.presign_ttl_seconds == 900
     assert settings.shutdown_timeout_seconds == 25
+    # Every wait on a client or a dependency is bounded by default.
+    assert settings.header_timeout_seconds == 10 and settings.keep_alive_seconds == 65
+    assert settings.max_header_bytes == 65536 and settings.max_headers == 100
+    assert settings.body_idle_timeout_seconds == 60 and settings.max_connections == 1000
+    assert settings.db_statement_timeout_ms == 5000 and settings.db_acquire_timeout_seconds == 5
+    assert settings.s3_read_timeout_seconds == 10 and settings.s3_max_attempts == 2
+    assert settings.multipart_max_age_seconds == 86400
 
 
 def test_database_from_parts_as_ecs_gives_them():
@@ -89,6 +96,14 @@ def test_overrides_are_parsed():
         ({"PORT": "70000"}, "PORT"),
         ({"SILO_MIGRATE": "maybe"}, "SILO_MIGRATE"),
         ({"SILO_SHUTDOWN_TIMEOUT_SECONDS": "0"}, "SILO_SHUTDOWN_TIMEOUT_SECONDS"),
+        ({"SILO_MAX_CONNECTIONS": "0"}, "SILO_MAX_CONNECTIONS"),
+        ({"SILO_MAX_HEADER_BYTES": "100"}, "SILO_MAX_HEADER_BYTES"),
+        ({"SILO_MAX_HEADERS": "many"}, "SILO_MAX_HEADERS"),
+        ({"SILO_HEADER_TIMEOUT_SECONDS": "0"}, "SILO_HEADER_TIMEOUT_SECONDS"),
+        ({"SILO_DB_CONNECT_TIMEOUT_SECONDS": "1"}, "SILO_DB_CONNECT_TIMEOUT_SECONDS"),
+        ({"SILO_DB_STATEMENT_TIMEOUT_MS": "5"}, "SILO_DB_STATEMENT_TIMEOUT_MS"),
+        ({"SILO_S3_MAX_ATTEMPTS": "0"}, "SILO_S3_MAX_ATTEMPTS"),
+        ({"SILO_MULTIPART_MAX_AGE_SECONDS": "0"}, "SILO_MULTIPART_MAX_AGE_SECONDS"),
     ],
 )
 def test_a_bad_variable_is_named_in_one_line(change, variable):

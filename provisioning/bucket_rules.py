@@ -1,0 +1,85 @@
+"""A tenant bucket's versioning and lifecycle settings, derived once from the catalogue.
+
+Pure functions (no cloud SDK, no I/O but `configure_bucket`), so that the cloud bucket (Pulumi,
+`provisioning/aws/tenant.py`), `silo dev`'s local buckets and the Compose `buckets` job cannot
+drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# Stale multipart uploads (a client that vanished mid-upload) cost storage until aborted.
+ABORT_MULTIPART_AFTER_DAYS = 1
+# With versioning, a deleted or overwritten file stays recoverable this long.
+NONCURRENT_VERSION_DAYS = 30
+
+ABORT_RULE_ID = "abort-incomplete-multipart-uploads"
+NONCURRENT_RULE_ID = "expire-noncurrent-versions"
+
+
+def versioning_status(versioning: bool) -> str:
+    return "Enabled" if versioning else "Suspended"
+
+
+def lifecycle_rules(versioning: bool) -> list[dict[str, Any]]:
+    """The lifecycle rules, in the Pulumi (aws.s3.BucketLifecycleConfiguration) form."""
+    rules: list[dict[str, Any]] = [
+        {
+            "id": ABORT_RULE_ID,
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "abort_incomplete_multipart_upload": {
+                "days_after_initiation": ABORT_MULTIPART_AFTER_DAYS
+            },
+        }
+    ]
+    if versioning:
+        rules.append(
+            {
+                "id": NONCURRENT_RULE_ID,
+                "status": "Enabled",
+                "filter": {"prefix": ""},
+                "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
+            }
+        )
+    return rules
+
+
+def _s3_key(name: str) -> str:
+    return "ID" if name == "id" else "".join(part.title() for part in name.split("_"))
+
+
+def _to_s3(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_s3_key(key): _to_s3(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_to_s3(item) for item in value]
+    return value
+
+
+def s3_lifecycle_rules(versioning: bool) -> list[dict[str, Any]]:
+    """The same rules in the S3 API form (PutBucketLifecycleConfiguration, `mc ilm`)."""
+    return _to_s3(lifecycle_rules(versioning))
+
+
+def minio_lifecycle_json(versioning: bool) -> str | None:
+    """The rules MinIO accepts, as `mc ilm rule import` reads them; None when there are none.
+
+    MinIO refuses (older releases) or drops (newer ones) AbortIncompleteMultipartUpload: it
+    aborts stale multipart uploads itself (after 24 h by default, like the rule's one day), and
+    the service's own sweeper does too.
+    """
+    rules = [rule for rule in s3_lifecycle_rules(versioning) if rule["ID"] != ABORT_RULE_ID]
+    return json.dumps({"Rules": rules}, separators=(",", ":")) if rules else None
+
+
+def configure_bucket(client: Any, bucket: str, *, versioning: bool) -> None:
+    """Give `bucket` (a boto3 S3 client's) the catalogue's versioning and lifecycle rules."""
+    client.put_bucket_versioning(
+        Bucket=bucket, VersioningConfiguration={"Status": versioning_status(versioning)}
+    )
+    client.put_bucket_lifecycle_configuration(
+        Bucket=bucket, LifecycleConfiguration={"Rules": s3_lifecycle_rules(versioning)}
+    )

@@ -1,0 +1,96 @@
+"""Local buckets (`silo dev`, Compose) get the versioning and lifecycle rules the catalogue gives
+cloud buckets, all derived from provisioning/bucket_rules.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+import pytest
+import yaml
+
+import tenants
+from provisioning import bucket_rules, render
+from provisioning.local.backends import Backends, empty_and_delete_bucket
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_s3_form_says_what_the_pulumi_form_says():
+    assert bucket_rules.s3_lifecycle_rules(True) == [
+        {
+            "ID": "abort-incomplete-multipart-uploads",
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+        },
+        {
+            "ID": "expire-noncurrent-versions",
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+        },
+    ]
+    assert [r["ID"] for r in bucket_rules.s3_lifecycle_rules(False)] == [
+        "abort-incomplete-multipart-uploads"
+    ]
+    assert bucket_rules.versioning_status(True) == "Enabled"
+    assert bucket_rules.versioning_status(False) == "Suspended"
+
+
+def test_minio_gets_the_rules_it_supports():
+    rules = json.loads(bucket_rules.minio_lifecycle_json(True))["Rules"]
+    assert [r["ID"] for r in rules] == ["expire-noncurrent-versions"]
+    assert bucket_rules.minio_lifecycle_json(False) is None
+
+
+@pytest.mark.parametrize("versioning", [True, False])
+def test_silo_dev_buckets_get_the_catalogues_settings(pg, s3, versioning):
+    backends = Backends(
+        database_host="127.0.0.1",
+        database_port=5432,
+        database_user="postgres",
+        database_password="",
+        admin_conninfo=psycopg.conninfo.conninfo_to_dict(pg.admin_url),
+        s3_endpoint_url=s3.endpoint_url,
+        aws_credentials={
+            "AWS_ACCESS_KEY_ID": s3.access_key,
+            "AWS_SECRET_ACCESS_KEY": s3.secret_key,
+        },
+        region=s3.region,
+    )
+    database = f"rules_{'v' if versioning else 'u'}_{id(backends) % 100000}"
+    bucket = f"silo-rules-{'v' if versioning else 'u'}-{id(backends) % 100000}"
+    backends.create_tenant_storage(database, bucket, versioning=versioning)
+    client = s3.client()
+    try:
+        status = client.get_bucket_versioning(Bucket=bucket).get("Status")
+        assert status == bucket_rules.versioning_status(versioning)
+        rules = client.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+        expected = bucket_rules.s3_lifecycle_rules(versioning)
+        assert sorted(r["ID"] for r in rules) == sorted(r["ID"] for r in expected)
+        by_id = {r["ID"]: r for r in rules}
+        abort = by_id["abort-incomplete-multipart-uploads"]["AbortIncompleteMultipartUpload"]
+        assert abort == {"DaysAfterInitiation": 1}
+        if versioning:
+            kept = by_id["expire-noncurrent-versions"]["NoncurrentVersionExpiration"]
+            assert kept["NoncurrentDays"] == 30
+    finally:
+        empty_and_delete_bucket(client, bucket)
+        pg.drop_database(pg.url_for(database))
+
+
+def test_the_compose_buckets_job_applies_the_catalogues_settings():
+    catalogue = tenants.load_catalogue(ROOT / "tenants.yaml")
+    compose = yaml.safe_load(render.render_compose(catalogue, "tenants.yaml"))
+    job = " ".join(compose["services"]["buckets"]["command"])
+    contexts = render.compose_context(catalogue, "tenants.yaml")["tenants"]
+    for tenant, context in zip(catalogue.tenants, contexts, strict=True):
+        bucket = context["bucket"]
+        assert f"mc mb --ignore-existing silo/{bucket};" in job
+        enable = f"mc version enable silo/{bucket};"
+        assert (enable in job) == tenant.bucket.versioning
+        rules = bucket_rules.minio_lifecycle_json(tenant.bucket.versioning)
+        if rules:
+            assert f"echo '{rules}' | mc ilm rule import silo/{bucket};" in job
