@@ -25,6 +25,10 @@ DEFAULT_PRESIGN_TTL_SECONDS = 900
 MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600
 MIN_ADMIN_KEY_LENGTH = 16
 DEFAULT_EVENTS_FLUSH_MS = 500
+# How long a stored API key found in the database is trusted without asking again: the bound
+# on how late a revocation takes effect on the other instances (0 = no cache).
+DEFAULT_KEY_CACHE_SECONDS = 5
+MAX_KEY_CACHE_SECONDS = 300
 # ECS sends SIGKILL 30 s after SIGTERM by default (stopTimeout): stop waiting for in-flight
 # requests a little before that, so unfinished uploads are aborted cleanly rather than killed.
 DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 25
@@ -59,6 +63,8 @@ class Settings:
     # How long access events may wait in memory before a batch write (they are also written
     # as soon as a batch is full, and all of them on shutdown).
     events_flush_ms: int = DEFAULT_EVENTS_FLUSH_MS
+    # SILO_KEY_CACHE_SECONDS: see DEFAULT_KEY_CACHE_SECONDS.
+    key_cache_seconds: int = DEFAULT_KEY_CACHE_SECONDS
 
     def __repr__(self) -> str:
         # Never print secrets (the admin key, a password inside the database URL).
@@ -93,6 +99,9 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         taxonomy=_taxonomy(env),
         events_flush_ms=env.integer(
             "SILO_EVENTS_FLUSH_MS", DEFAULT_EVENTS_FLUSH_MS, low=10, high=600_000
+        ),
+        key_cache_seconds=env.integer(
+            "SILO_KEY_CACHE_SECONDS", DEFAULT_KEY_CACHE_SECONDS, low=0, high=MAX_KEY_CACHE_SECONDS
         ),
     )
 

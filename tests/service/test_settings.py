@@ -59,8 +59,11 @@ def test_overrides_are_parsed():
             "S3_ENDPOINT_URL": "http://127.0.0.1:9000",
             "PORT": "8123",
             "SILO_MIGRATE": "0",
+            "SILO_KEY_CACHE_SECONDS": "0",
         }
     )
+    assert settings.key_cache_seconds == 0
+    assert from_environ(BASE).key_cache_seconds == 5
     assert settings.max_upload_bytes == 1048576
     assert settings.allowed_types == ("pdf", "png")
     assert (settings.db_pool_max, settings.presign_ttl_seconds, settings.port) == (7, 60, 8123)
@@ -89,6 +92,8 @@ def test_overrides_are_parsed():
         ({"PORT": "70000"}, "PORT"),
         ({"SILO_MIGRATE": "maybe"}, "SILO_MIGRATE"),
         ({"SILO_SHUTDOWN_TIMEOUT_SECONDS": "0"}, "SILO_SHUTDOWN_TIMEOUT_SECONDS"),
+        ({"SILO_KEY_CACHE_SECONDS": "-1"}, "SILO_KEY_CACHE_SECONDS"),
+        ({"SILO_KEY_CACHE_SECONDS": "301"}, "SILO_KEY_CACHE_SECONDS"),
     ],
 )
 def test_a_bad_variable_is_named_in_one_line(change, variable):
