@@ -1,4 +1,9 @@
-"""The database connection pool, built once in the lifespan and shared through app.state."""
+"""The database connection pool, built once in the lifespan and shared through app.state.
+
+Connections are in autocommit mode: a lone read is one round trip (not BEGIN, the query and
+COMMIT), and anything that must be atomic says so with `conn.transaction()`, as every write
+path does.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool:
         settings.database_url,
         min_size=1,
         max_size=settings.db_pool_max,
-        kwargs={"row_factory": dict_row, "connect_timeout": 5},
+        kwargs={"row_factory": dict_row, "connect_timeout": 5, "autocommit": True},
         timeout=ACQUIRE_TIMEOUT_SECONDS,
         open=False,
         name="silo",
