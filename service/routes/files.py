@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from service import auth, errors, file_filters, inputs, metadata, taxonomy, upload
 from service.acting_user import ActingUser, parse_acting_user
@@ -15,6 +15,7 @@ from service.filetypes import KNOWN_TYPE_IDS
 from service.pagination import Position
 from service.repository import files as files_repo
 from service.repository.files import Filter
+from service.responses import JSONResponse
 from service.routes import resource
 
 DEFAULT_LIMIT = 20
