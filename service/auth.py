@@ -72,6 +72,9 @@ class Authenticator:
         self._clock = clock or time.monotonic
         # sha256 of a stored key -> (its principal, when the entry expires on self._clock)
         self._cache: dict[bytes, tuple[Principal, float]] = {}
+        # key id -> when it was revoked here: a lookup that started earlier may have read the
+        # row before the delete, so its result is not cached.
+        self._revoked: dict[str, float] = {}
 
     async def authenticate(self, header: str | None) -> Principal:
         token = bearer_token(header)
@@ -92,17 +95,24 @@ class Authenticator:
         if row is None or not hmac.compare_digest(bytes(row["key_hash"]), presented):
             raise errors.Unauthorized()
         principal = Principal(str(row["id"]), frozenset(row["scopes"]))
-        if self._cache_seconds > 0:
+        revoked_at = self._revoked.get(principal.key_id)
+        if self._cache_seconds > 0 and (revoked_at is None or revoked_at < looked_up_at):
             if len(self._cache) >= MAX_CACHED_KEYS:
                 self._cache.clear()
             self._cache[presented] = (principal, looked_up_at + self._cache_seconds)
         return principal
 
     def forget(self, key_id: str) -> None:
-        """Drop a key from this instance's cache (it was just revoked here)."""
+        """Drop a key from this instance's cache (it was just revoked here), and keep lookups
+        already under way from caching it again."""
+        now = self._clock()
         for key_hash, (principal, _) in list(self._cache.items()):
             if principal.key_id == key_id:
                 self._cache.pop(key_hash, None)
+        # Lookups older than cache_seconds are over (or their entry would have expired anyway).
+        horizon = now - self._cache_seconds
+        self._revoked = {k: t for k, t in self._revoked.items() if t >= horizon}
+        self._revoked[key_id] = now
 
 
 async def require(request: Request, scope: str) -> Principal:

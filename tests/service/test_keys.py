@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 
@@ -163,6 +164,47 @@ def test_key_cache_trusts_a_key_for_exactly_its_ttl(database_url: str):
             # A refused key is not cached: once it exists (again) it works at once.
             insert_key(database_url, key, ["write"])
             assert (await authenticator.authenticate(f"Bearer {key}")).scopes == {"write"}
+
+    asyncio.run(scenario())
+
+
+class SlowLookupPool:
+    """A pool whose key lookup returns `row` only once `release` is set (a lookup in flight)."""
+
+    def __init__(self, row: dict) -> None:
+        self.row = row
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+        self.lookups = 0
+
+    @contextlib.asynccontextmanager
+    async def connection(self):
+        yield self
+
+    async def execute(self, query, params):
+        self.lookups += 1
+        self.started.set()
+        await self.release.wait()
+        return self
+
+    async def fetchone(self):
+        return self.row
+
+
+def test_a_lookup_in_flight_when_the_key_is_revoked_here_is_not_cached():
+    key = auth.generate_key()
+    key_id = str(uuid.uuid4())
+    pool = SlowLookupPool({"id": key_id, "key_hash": auth.hash_key(key), "scopes": ["read"]})
+    authenticator = auth.Authenticator("admin-key-0123456789", pool, cache_seconds=300)
+
+    async def scenario() -> None:
+        in_flight = asyncio.create_task(authenticator.authenticate(f"Bearer {key}"))
+        await pool.started.wait()
+        authenticator.forget(key_id)  # DELETE /keys/{id} served here meanwhile
+        pool.release.set()
+        assert (await in_flight).key_id == key_id  # it began before the revocation
+        await authenticator.authenticate(f"Bearer {key}")
+        assert pool.lookups == 2  # not served from the cache: the database was asked again
 
     asyncio.run(scenario())
 
