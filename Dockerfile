@@ -15,12 +15,11 @@ ENV UV_PYTHON_DOWNLOADS=never \
     UV_NO_CACHE=1
 WORKDIR /src
 COPY pyproject.toml uv.lock ./
-# The exact locked versions (`--locked` fails if uv.lock is stale), with their hashes, minus
-# what only the infrastructure tooling needs (Pulumi and its providers, the moto test server):
-# the service imports none of them, and they are most of the dependency tree's size.
-# tests/provisioning/test_dockerfile.py checks the service imports nothing pruned here.
-RUN uv export --locked --no-dev --no-emit-project \
-        --prune pulumi --prune pulumi-aws --prune pulumi-random --prune moto \
+# The exact locked versions (`--locked` fails if uv.lock is stale), with their hashes, of the
+# project's own dependencies: exactly what the service imports. The tooling, Pulumi and test
+# dependency groups are left out by --no-default-groups (pyproject.toml says which is which).
+# tests/provisioning/test_dockerfile.py checks the image has everything the service imports.
+RUN uv export --locked --no-default-groups --no-emit-project \
         --output-file /tmp/requirements.txt \
  && uv venv /opt/venv \
  && uv pip install --python /opt/venv/bin/python --require-hashes --no-deps \
@@ -38,9 +37,9 @@ COPY --from=builder /opt/venv /opt/venv
 COPY service/ /app/service/
 USER 10001:10001
 EXPOSE 8000
-# slim has no curl: ask /healthz with the standard library (any non-2xx raises, exit 1).
+# slim has no curl: ask /healthz (exec form: no shell needed) with the standard library (any non-2xx raises, exit 1).
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
-    CMD python -c "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=2)"
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=2)"]
 # uvicorn finishes in-flight requests on SIGTERM (what `docker stop` and ECS send).
 STOPSIGNAL SIGTERM
 CMD ["python", "-m", "service"]

@@ -5,7 +5,7 @@
     uv run python bench/reads.py --profile /tmp/p   # py-spy records the service
 
 Starts a throwaway PostgreSQL and the local S3 endpoint, migrates and seeds the database, loads
-generated files (built inside PostgreSQL, see the catalogue data generator) and some access
+generated files (built inside PostgreSQL by bench/stats_data.py) and some access
 events, starts one service process (`python -m service`, configured by environment variables,
 as in production) and drives it, one endpoint after the other, with the same client at 16
 connections: `wrk` when it is on PATH, else a Python load generator in a separate process.
@@ -44,7 +44,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.catalog_data import load  # noqa: E402
+from bench.stats_data import load  # noqa: E402
 from bench.upload import cpu_seconds, service_pid, start_service  # noqa: E402
 from provisioning.local import LocalPostgres, LocalS3, free_port  # noqa: E402
 from provisioning.local.s3 import LOCAL_CREDENTIALS  # noqa: E402

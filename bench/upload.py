@@ -19,7 +19,7 @@ and reads the service process's VmHWM (peak RSS) from /proc after each upload. V
 rises, so the memory figure that matters is its growth from the 64 MiB to the 1 GiB upload: a
 streaming service reaches its steady state within the first file.
 
-Targets (issue 2): ratio service/direct >= 0.8; VmHWM growth 64 MiB -> 1 GiB < 32 MiB.
+Targets: ratio service/direct >= 0.8; VmHWM growth 64 MiB -> 1 GiB < 32 MiB.
 This is a benchmark that prints, not a test: figures depend on the machine (and on the local S3
 endpoint, which runs on the same cores).
 """

@@ -13,9 +13,9 @@ import sys
 # name -> (module, one-line help). Each module has `add_arguments(parser)` and `run(args) -> int`.
 COMMANDS: dict[str, tuple[str, str]] = {
     "tenants": ("tenants.cli", "validate and list the tenant catalogue"),
-    "dev": ("provisioning.dev", "run every tenant of the catalogue on this machine"),
+    "dev": ("provisioning.local.runner", "run every tenant of the catalogue on this machine"),
     "render": ("provisioning.render", "render generated files (docker-compose.yml)"),
-    "smoke": ("provisioning.smoke", "end-to-end smoke test of each tenant's endpoint"),
+    "smoke": ("provisioning.smoke.cli", "end-to-end smoke test of each tenant's endpoint"),
 }
 
 

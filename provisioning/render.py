@@ -16,7 +16,12 @@ from pathlib import Path
 
 import jinja2
 
-from provisioning.service_env import local_secret_environment, service_environment
+from provisioning.service_env import (
+    local_secret_environment,
+    service_environment,
+    service_target,
+)
+from tenants.catalogue_option import add_tenants_option
 
 TEMPLATES = Path(__file__).parent / "templates"
 COMPOSE_TEMPLATE = "docker-compose.yml.j2"
@@ -24,7 +29,6 @@ COMPOSE_TEMPLATE = "docker-compose.yml.j2"
 # The stack name compose stands for in derived names (bucket names carry a hash of it).
 COMPOSE_STACK = "compose"
 COMPOSE_REGION = "us-east-1"
-API_PORT = 8000
 ROUTER_DOMAIN = "localhost"
 S3_HOST = "s3.localhost"
 S3_ENDPOINT = f"http://{S3_HOST}:9000"
@@ -48,7 +52,6 @@ def interpolated(variable: str, default: str) -> str:
 
 def compose_context(catalogue, catalogue_file: str) -> dict:
     """Everything the template needs, as plain values (pure: testable without rendering)."""
-    from provisioning.targets import service_target
     from tenants import names
 
     scope = names.Scope(catalogue.platform.name, COMPOSE_STACK)
@@ -69,7 +72,6 @@ def compose_context(catalogue, catalogue_file: str) -> dict:
             region=COMPOSE_REGION,
             database_host=db_service,
             database_port=5432,
-            port=API_PORT,
             s3_endpoint_url=S3_ENDPOINT,
         )
         password = interpolated(
@@ -94,7 +96,7 @@ def compose_context(catalogue, catalogue_file: str) -> dict:
                 "database_name": derived.database_name,
                 "database_user": derived.database_user,
                 "database_password": password,
-                "port": API_PORT,
+                "port": target.port,
                 "environment": environment,
             }
         )
@@ -120,9 +122,7 @@ def render_compose(catalogue, catalogue_file: str = "tenants.yaml") -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("what", choices=["compose"], help="what to render")
-    parser.add_argument(
-        "--tenants", default="tenants.yaml", metavar="FILE", help="default: %(default)s"
-    )
+    add_tenants_option(parser)
     parser.add_argument(
         "--output", default="docker-compose.yml", metavar="FILE", help="default: %(default)s"
     )
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     except (tenants.CatalogueError, OSError) as exc:
         print(f"silo render: {exc}", file=sys.stderr)
         return 2
-    rendered = render_compose(catalogue, Path(args.tenants).name)
+    rendered = render_compose(catalogue, args.tenants.name)
     output = Path(args.output)
     if args.check:
         current = output.read_text() if output.exists() else ""

@@ -1,15 +1,23 @@
-"""The contract between provisioning and the service: the environment one instance starts with.
+"""The env contract: from a catalogue tenant to the environment one service instance starts with.
 
-Written down once, here, and used by both the Pulumi task definition and the local runner
-(`silo dev`), so the two cannot drift. `service/settings.py` is the reading side.
+Written down once, here, and used by the Pulumi task definition, the local runner (`silo dev`)
+and the compose renderer, so a tenant runs with the same settings in the cloud and on a laptop;
+only the endpoints differ. `service/settings.py` is the reading side.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
+
+from tenants.model import Tenant
+from tenants.names import TenantNames
+
+# The port the service listens on inside its container or process: the ECS port mapping, the
+# target group, the security group rules and the compose file all take it from here.
+SERVICE_PORT = 8000
 
 # Variables whose values are secrets: on ECS they come from Secrets Manager through the task
 # definition's `secrets` (read by the execution role), never from plain `environment`.
@@ -34,11 +42,37 @@ class ServiceTarget:
     database_name: str
     max_upload_bytes: int
     allowed_types: tuple[str, ...]
-    port: int = 8000
+    port: int = SERVICE_PORT
     s3_endpoint_url: str | None = None
     # The tenant's content taxonomy, {"categories": [...], "languages": {code: name},
     # "roles": [...]}, seeded by the service at start-up. None: the service's platform defaults.
     taxonomy: Mapping[str, Any] | None = None
+
+
+def service_target(
+    tenant: Tenant,
+    names: TenantNames,
+    *,
+    region: str,
+    database_host: str,
+    database_port: int,
+    port: int = SERVICE_PORT,
+    s3_endpoint_url: str | None = None,
+) -> ServiceTarget:
+    """What `tenant`'s service instance is started with (see `service_environment`)."""
+    return ServiceTarget(
+        tenant=tenant.slug,
+        bucket=names.bucket,
+        region=region,
+        database_host=database_host,
+        database_port=int(database_port),
+        database_name=names.database_name,
+        max_upload_bytes=tenant.limits.max_upload_bytes,
+        allowed_types=tuple(tenant.limits.allowed_types),
+        port=port,
+        s3_endpoint_url=s3_endpoint_url,
+        taxonomy=asdict(tenant.taxonomy),
+    )
 
 
 def service_environment(target: ServiceTarget) -> dict[str, str]:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
-from provisioning.platform import Platform, PlatformArgs
-from provisioning.tenant import TenantDeployment, TenantDeploymentArgs
+from provisioning.aws.platform import Platform, PlatformArgs
+from provisioning.aws.tenant import TenantDeployment, TenantDeploymentArgs
 from tenants import CatalogueError, load_catalogue, names
 
 HERE = Path(__file__).resolve().parent

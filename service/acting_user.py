@@ -19,6 +19,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from service import errors
 from service.countries import ASSIGNED_ALPHA2
 
 USER_HEADER = "x-silo-user"
@@ -31,13 +32,14 @@ MAX_ROLE_LENGTH = 100
 MAX_COMPANY_LENGTH = 200
 
 
-class InvalidActingUser(ValueError):
+class InvalidActingUser(errors.DomainError):
     """A `X-Silo-*` header with a bad value (422)."""
+
+    api_error = errors.ValidationFailed
 
     def __init__(self, header: str, message: str) -> None:
         super().__init__(message)
         self.header = header
-        self.message = message
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """The ASGI application: `create_app(settings=None)` (ASGI factory for `uvicorn --factory`).
 
 The app is assembled explicitly. The database pool, the object storage client, the
-authenticator and the access-event recorder are built once in the lifespan and handed to
+authenticator, the access-event recorder and the files domain (`service.files.Files`, with the
+upload limits derived once from the settings) are built once in the lifespan and handed to
 handlers through `app.state`. Start-up also seeds the tenant's taxonomy (SILO_TAXONOMY);
 shutdown writes every buffered access event before the pool closes.
 """
@@ -15,25 +16,23 @@ from collections.abc import AsyncIterator
 
 import psycopg
 import psycopg_pool
-from botocore.exceptions import BotoCoreError, ClientError
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import errors, file_filters, openapi, taxonomy
-from service.acting_user import InvalidActingUser
+from service import errors, openapi, taxonomy, upload
 from service.auth import Authenticator
 from service.db import open_pool
 from service.events import EventRecorder
+from service.files import Files
 from service.pagination import CursorCodec
 from service.requestid import RequestIdMiddleware
 from service.routes import files, health, keys, stats
 from service.routes import taxonomy as taxonomy_routes
 from service.settings import Settings, from_environ
-from service.storage import S3Storage, StorageError
+from service.storage import S3Storage
 
 log = logging.getLogger("silo")
 
@@ -46,51 +45,16 @@ def _build_storage(settings: Settings) -> S3Storage:
     )
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, errors.APIError)
-    if exc.status >= 500:
-        log.warning("%s %s -> %s %s", request.method, request.url.path, exc.status, exc.message)
-    return errors.render(request, exc)
-
-
-async def _http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    error_class = errors.FROM_HTTP_STATUS.get(exc.status_code, errors.BadRequest)
-    error = error_class()
-    error.headers.update(exc.headers or {})
+async def _error(request: Request, exc: Exception) -> Response:
+    """The one exception handler: `errors.from_exception` decides, `errors.render` writes."""
+    error = errors.from_exception(exc)
+    if isinstance(error, errors.Unavailable):
+        log.warning("%s %s -> %s: %r", request.method, request.url.path, error.code, exc)
+    elif error.status >= 500 and error is exc:
+        log.warning("%s %s -> %s %s", request.method, request.url.path, error.status, error.message)
+    # Anything untranslated (a 500): the traceback goes to the log (Starlette re-raises it to
+    # the server), the client gets only the request id to quote.
     return errors.render(request, error)
-
-
-async def _database_error(request: Request, exc: Exception) -> Response:
-    log.warning("database unavailable on %s %s: %r", request.method, request.url.path, exc)
-    return errors.render(request, errors.DatabaseUnavailable())
-
-
-async def _storage_error(request: Request, exc: Exception) -> Response:
-    log.warning("storage unavailable on %s %s: %r", request.method, request.url.path, exc)
-    return errors.render(request, errors.StorageUnavailable())
-
-
-async def _internal_error(request: Request, exc: Exception) -> Response:
-    # The traceback goes to the log (uvicorn logs the re-raised exception); the client gets
-    # only the request id to quote.
-    return errors.render(request, errors.InternalError())
-
-
-async def _taxonomy_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, taxonomy.TaxonomyError)
-    return errors.render(request, taxonomy_routes.api_error(exc))
-
-
-async def _acting_user_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, InvalidActingUser)
-    return errors.render(request, errors.ValidationFailed(exc.message))
-
-
-async def _filter_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, file_filters.InvalidFilter)
-    error = errors.ValidationFailed if exc.status == 422 else errors.InvalidParameter
-    return errors.render(request, error(exc.message))
 
 
 async def _seed_taxonomy(pool, configured: taxonomy.Taxonomy) -> None:
@@ -116,6 +80,7 @@ async def _openapi(request: Request) -> Response:
 def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
     """The application for one tenant. `storage` replaces the S3 client (an ObjectStorage)."""
     settings = settings or from_environ()
+    limits = upload.Limits.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -133,6 +98,13 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         app.state.recorder = await EventRecorder(
             pool, flush_interval=settings.events_flush_ms / 1000
         ).start()
+        app.state.files = Files(
+            pool=pool,
+            storage=app.state.storage,
+            recorder=app.state.recorder,
+            limits=limits,
+            presign_ttl_seconds=settings.presign_ttl_seconds,
+        )
         log.info("silo service for tenant %s started", settings.tenant)
         try:
             yield
@@ -156,17 +128,8 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         ],
         middleware=[Middleware(RequestIdMiddleware)],
         exception_handlers={
-            errors.APIError: _api_error,
-            taxonomy.TaxonomyError: _taxonomy_error,
-            InvalidActingUser: _acting_user_error,
-            file_filters.InvalidFilter: _filter_error,
-            HTTPException: _http_exception,
-            psycopg.OperationalError: _database_error,
-            psycopg_pool.PoolTimeout: _database_error,
-            BotoCoreError: _storage_error,
-            ClientError: _storage_error,
-            StorageError: _storage_error,
-            Exception: _internal_error,
+            **dict.fromkeys(errors.TRANSLATED, _error),
+            Exception: _error,
         },
         lifespan=lifespan,
     )

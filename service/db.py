@@ -1,4 +1,5 @@
-"""The database connection pool, built once in the lifespan and shared through app.state.
+"""The database connection pool, built once in the lifespan and shared through app.state, and
+the readiness probe of the database.
 
 Connections are in autocommit mode: a lone read is one round trip (not BEGIN, the query and
 COMMIT), and anything that must be atomic says so with `conn.transaction()`, as every write
@@ -30,3 +31,9 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool:
     )
     await pool.open(wait=False)
     return pool
+
+
+async def ping(pool: AsyncConnectionPool, timeout: float) -> None:
+    """Raises unless a connection is had and answers within about `timeout` seconds."""
+    async with pool.connection(timeout=timeout) as conn:
+        await conn.execute("SELECT 1")

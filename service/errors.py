@@ -1,15 +1,30 @@
-"""Every error the API returns, in one place: each class carries its status and code.
+"""Every error the API returns, in one place: each `APIError` class below is one row of the
+table of codes (status, code, default message). Codes are part of the contract.
 
-Handlers raise these; `render` turns any of them into the one body shape
-`{"error": {"code", "message", "request_id", "tenant"}}`. Codes are part of the contract.
+Two kinds of exception reach the client, and `from_exception` is the one translation:
+
+- `APIError`, raised where a request is parsed (inputs, multipart, the upload pipeline,
+  metadata): it already is the answer;
+- `DomainError`, raised by the domain modules (files, taxonomy, filters, stats, the acting
+  user), which know nothing of HTTP: each class names the `APIError` it becomes.
+
+Failures of the dependencies (PostgreSQL, object storage) become 503s; anything else is a 500
+that shows only the request id. `render` writes the one body shape
+`{"error": {"code", "message", "request_id", "tenant"}}`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+import psycopg
+import psycopg_pool
+from botocore.exceptions import BotoCoreError, ClientError
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+from service.storage import StorageError
 
 REQUEST_ID_HEADER = "X-Request-Id"
 
@@ -71,11 +86,20 @@ class MethodNotAllowed(APIError):
     status, code, message = 405, "method_not_allowed", "method not allowed"
 
 
+# 408, 409
 class RequestTimeout(APIError):
     status, code, message = 408, "request_timeout", "the request body stopped arriving"
 
     def __init__(self, message: str | None = None):
         super().__init__(message, headers={"Connection": "close"})
+
+
+class AlreadyExists(APIError):
+    status, code, message = 409, "already_exists", "an entry with this name already exists"
+
+
+class InUse(APIError):
+    status, code, message = 409, "in_use", "the entry is still used by files"
 
 
 # 413, 415
@@ -126,6 +150,16 @@ class NotReady(Unavailable):
     code, message = "not_ready", "not ready"
 
 
+class DomainError(Exception):
+    """A failure the domain reports in its own terms; `api_error` is how the API shows it."""
+
+    api_error: type[APIError] = BadRequest
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
 def request_id(request: Request) -> str:
     return getattr(request.state, "request_id", "") or ""
 
@@ -141,7 +175,7 @@ def render(request: Request, error: APIError) -> JSONResponse:
     return JSONResponse(body, status_code=error.status, headers=headers)
 
 
-# Status -> error for what the router raises itself (unknown path, wrong method).
+# Status -> error for what the router raises itself.
 FROM_HTTP_STATUS: Mapping[int, type[APIError]] = {
     400: BadRequest,
     401: Unauthorized,
@@ -154,3 +188,32 @@ FROM_HTTP_STATUS: Mapping[int, type[APIError]] = {
     422: ValidationFailed,
     503: Unavailable,
 }
+
+# A dependency that failed or timed out: the client may retry.
+UNAVAILABLE: Mapping[type[Exception], type[APIError]] = {
+    psycopg.OperationalError: DatabaseUnavailable,
+    psycopg_pool.PoolTimeout: DatabaseUnavailable,
+    BotoCoreError: StorageUnavailable,
+    ClientError: StorageUnavailable,
+    StorageError: StorageUnavailable,
+}
+
+# Every exception class `from_exception` translates (the app registers one handler for each).
+TRANSLATED: tuple[type[Exception], ...] = (APIError, DomainError, HTTPException, *UNAVAILABLE)
+
+
+def from_exception(exc: BaseException) -> APIError:
+    """The API error a raised exception becomes: the one translation, for every route."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, DomainError):
+        return exc.api_error(exc.message)
+    if isinstance(exc, HTTPException):
+        # What the router raises itself (unknown path, wrong method).
+        error = FROM_HTTP_STATUS.get(exc.status_code, BadRequest)()
+        error.headers.update(exc.headers or {})
+        return error
+    for cls, error_class in UNAVAILABLE.items():
+        if isinstance(exc, cls):
+            return error_class()
+    return InternalError()

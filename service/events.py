@@ -1,7 +1,7 @@
 """Usage tracking: the access-event recorder.
 
-A request that serves a file's content or metadata calls `recorder.record(event)`, which only
-appends to an in-memory buffer: recording adds no database round trip to the request. One
+Serving a file's content or metadata (service/files.py) calls `recorder.record(event)`, which
+only appends to an in-memory buffer: recording adds no database round trip to the request. One
 background task writes the buffer in batches (every `flush_interval` seconds, or as soon as
 `batch_size` events are waiting), each batch in one transaction: COPY into `access_events`,
 then the batch's counts added to the rollups `/stats` reads (`access_rollup`,

@@ -7,8 +7,8 @@
   "quoted phrases", `or`, `-excluded`; whole words, any language: the 'simple' configuration).
 - `uploaded_after` / `uploaded_before`: ISO 8601 date or date-time (UTC when no offset); a
   half-open interval, after <= created_at < before.
-- The acting user's role (X-Silo-Role) adds visibility: files whose audience includes that
-  role or that have no audience at all.
+- The acting user's role (X-Silo-Role) is resolved here too, in the same round trip; the
+  visibility it implies is `service.files.visible_to`.
 
 Each condition keeps the keyset order (created_at DESC, id DESC) served by an index that starts
 with the filtered column (see migration 0012), so a page reads about `limit` matching rows.
@@ -22,20 +22,26 @@ from datetime import UTC, date, datetime, time
 
 from psycopg.rows import tuple_row
 
-from service import taxonomy
+from service import errors, taxonomy
 
 PARAMETERS = ("category", "language", "role", "type", "q", "uploaded_after", "uploaded_before")
 MAX_Q_LENGTH = 200
 
 
-class InvalidFilter(ValueError):
-    """A bad filter value: 422 (unknown taxonomy value) or 400 (malformed); names the field."""
+class InvalidFilter(errors.DomainError):
+    """A bad filter value (an unknown taxonomy value, too long...); names the field."""
 
-    def __init__(self, field: str, message: str, *, status: int = 422) -> None:
+    api_error = errors.ValidationFailed
+
+    def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
-        self.message = message
-        self.status = status
+
+
+class MalformedFilter(InvalidFilter):
+    """A value that does not parse at all (a date that is not a date)."""
+
+    api_error = errors.InvalidParameter
 
 
 @dataclass(frozen=True)
@@ -57,9 +63,7 @@ def parse_instant(value: str, field: str) -> datetime:
         else:
             parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+", 1))
     except ValueError:
-        raise InvalidFilter(
-            field, f"`{field}` must be an ISO 8601 date or date-time", status=400
-        ) from None
+        raise MalformedFilter(field, f"`{field}` must be an ISO 8601 date or date-time") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
@@ -137,9 +141,6 @@ async def resolve(conn, query: FileQuery, acting_role: str | None) -> Resolved:
     return Resolved(category_id, role_id, acting_role_id)
 
 
-VISIBLE_TO_ROLE = "(role_ids = '{}' OR role_ids @> ARRAY[%s]::integer[])"
-
-
 def conditions(query: FileQuery, resolved: Resolved) -> list[tuple[str, list]]:
     """Pure: (SQL condition over `files`, parameters) for each filter in use."""
     out: list[tuple[str, list]] = []
@@ -151,8 +152,6 @@ def conditions(query: FileQuery, resolved: Resolved) -> list[tuple[str, list]]:
         out.append(("type = %s", [query.type]))
     if query.role is not None:
         out.append(("role_ids @> ARRAY[%s]::integer[]", [resolved.role_id]))
-    if resolved.acting_role_id is not None:
-        out.append((VISIBLE_TO_ROLE, [resolved.acting_role_id]))
     if query.q is not None:
         out.append(("search @@ websearch_to_tsquery('simple', %s)", [query.q]))
     if query.uploaded_after is not None:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from service import metadata, openapi_catalog
+from service import metadata, openapi_taxonomy_stats
 from service.auth import SCOPES
 from service.filetypes import KNOWN_TYPE_IDS
-from service.openapi_catalog import error_response, json_content, ref
+from service.openapi_taxonomy_stats import error_response, json_content, ref
 
 _NULLABLE_TEXT = {"type": ["string", "null"]}
 _FILE_ID = {
@@ -370,4 +370,4 @@ _DOCUMENT: dict[str, Any] = {
 
 def document() -> dict[str, Any]:
     """A fresh copy (callers may extend it without changing the next response)."""
-    return openapi_catalog.extend(copy.deepcopy(_DOCUMENT))
+    return openapi_taxonomy_stats.extend(copy.deepcopy(_DOCUMENT))

@@ -32,6 +32,7 @@ MAX_KEY_CACHE_SECONDS = 300
 # ECS sends SIGKILL 30 s after SIGTERM by default (stopTimeout): stop waiting for in-flight
 # requests a little before that, so unfinished uploads are aborted cleanly rather than killed.
 DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 25
+DEFAULT_UPLOAD_IDLE_TIMEOUT_SECONDS = 60.0
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -63,6 +64,9 @@ class Settings:
     # How long access events may wait in memory before a batch write (they are also written
     # as soon as a batch is full, and all of them on shutdown).
     events_flush_ms: int = DEFAULT_EVENTS_FLUSH_MS
+    # How long an upload may go without a byte before it is abandoned (408). Not configurable
+    # by environment: one minute suits every deployment; tests shorten it.
+    upload_idle_timeout_seconds: float = DEFAULT_UPLOAD_IDLE_TIMEOUT_SECONDS
     # SILO_KEY_CACHE_SECONDS: see DEFAULT_KEY_CACHE_SECONDS.
     key_cache_seconds: int = DEFAULT_KEY_CACHE_SECONDS
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from psycopg.rows import tuple_row
 
+from service import errors
 from service.events import CONTENT, METADATA
 
 TOP_FILES = 10
@@ -37,13 +38,14 @@ _DIMS = ("total", "country", "company", "role", "language")
 _FILE_DIMS = ("total", "category", "language", "type", "role")
 
 
-class InvalidRange(ValueError):
+class InvalidRange(errors.DomainError):
     """A bad `from`/`to` (422); `field` names the parameter."""
+
+    api_error = errors.ValidationFailed
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(message)
         self.field = field
-        self.message = message
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,13 @@ async def top_files(conn, r: Range, k: int = TOP_FILES) -> list[tuple[str, int]]
         (first, last, k),
     )
     return [(str(f), n) for f, n in totals]
+
+
+async def report(pool, r: Range) -> dict[str, Any]:
+    """The /stats body, every section from one snapshot so that they agree with each other."""
+    async with pool.connection() as conn, conn.transaction():
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return await compute(conn, r)
 
 
 async def compute(conn, r: Range) -> dict[str, Any]:

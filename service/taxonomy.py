@@ -23,6 +23,8 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
 
+from service import errors
+
 MAX_NAME_LENGTH = 100
 
 DEFAULT_CATEGORIES: tuple[str, ...] = ("Conflict resolution", "Skills", "Soft skills")
@@ -30,17 +32,17 @@ DEFAULT_LANGUAGES: Mapping[str, str] = {"it": "Italiano", "en": "English", "fr":
 DEFAULT_ROLES: tuple[str, ...] = ("Mentor/Coach", "Mentee/Coachee")
 
 
-# --- errors (the routes render them: InvalidValue 422, NotFound 404, Conflict/InUse 409) -------
+# --- errors: each names the API error it becomes ---------------------------------------------
 
 
-class TaxonomyError(Exception):
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+class TaxonomyError(errors.DomainError):
+    api_error = errors.BadRequest
 
 
 class InvalidValue(TaxonomyError):
     """A value that is not (or cannot be) in the taxonomy; `field` names the input."""
+
+    api_error = errors.ValidationFailed
 
     def __init__(self, field: str, value: object, message: str | None = None) -> None:
         super().__init__(message or f"{field} {value!r} is not in the taxonomy")
@@ -49,15 +51,19 @@ class InvalidValue(TaxonomyError):
 
 
 class NotFound(TaxonomyError):
-    pass
+    api_error = errors.NotFound
 
 
 class Conflict(TaxonomyError):
     """The name (or code) is already taken."""
 
+    api_error = errors.AlreadyExists
+
 
 class InUse(TaxonomyError):
     """The entry is still referenced by files."""
+
+    api_error = errors.InUse
 
 
 # --- pure: configuration and names -------------------------------------------------------------

@@ -26,6 +26,7 @@ from starlette.requests import ClientDisconnect
 
 from service import errors, filetypes, metadata
 from service.multipart import MultipartReader, PartData, PartEnd, PartStart
+from service.settings import Settings
 
 log = logging.getLogger("silo.upload")
 
@@ -34,8 +35,6 @@ FILE_FIELD = "file"
 # request by its Content-Length before reading it.
 FORM_OVERHEAD_BYTES = 1024 * 1024
 MAX_FIELD_BYTES = 16 * 1024
-# How long an upload may go without receiving a byte before it is abandoned (see Limits).
-BODY_IDLE_TIMEOUT_SECONDS = 60.0
 FILENAME_MAX = 255
 
 
@@ -45,7 +44,15 @@ class Limits:
     allowed_types: frozenset[str]
     # A client that sends nothing for this long is dropped: a stalled upload otherwise holds a
     # connection, part buffers and an open S3 multipart upload for as long as it likes.
-    idle_timeout_seconds: float = BODY_IDLE_TIMEOUT_SECONDS
+    idle_timeout_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            settings.max_upload_bytes,
+            frozenset(settings.allowed_types),
+            settings.upload_idle_timeout_seconds,
+        )
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,17 @@
-"""`silo tenants validate [FILE]` and `silo tenants list [FILE]`."""
+"""`silo tenants validate` and `silo tenants list`, of the catalogue given by `--tenants FILE`."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TextIO
 
 from tenants import names
+from tenants.catalogue_option import add_tenants_option
 from tenants.errors import CatalogueError
 from tenants.loader import load_catalogue
 from tenants.model import Catalogue
-
-
-def default_file() -> Path:
-    return Path(os.environ.get("SILO_TENANTS_FILE") or "tenants.yaml")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,12 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     validate = sub.add_parser("validate", help="check the catalogue; exit 1 listing every problem")
     listing = sub.add_parser("list", help="a table of tenants and their derived names")
     for p in (validate, listing):
-        p.add_argument(
-            "file",
-            nargs="?",
-            type=Path,
-            help="the catalogue (default: $SILO_TENANTS_FILE or ./tenants.yaml)",
-        )
+        add_tenants_option(p)
     listing.add_argument("--stack", default="dev", help="Pulumi stack the names are for")
     listing.add_argument(
         "--account-id",
@@ -41,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
-    path = args.file or default_file()
+    path = args.tenants
     try:
         catalogue = load_catalogue(path)
     except CatalogueError as exc:

@@ -1,6 +1,8 @@
-"""Local stand-ins for the cloud pieces: a throwaway PostgreSQL and an S3 endpoint.
+"""`silo dev`: every tenant on this machine (`runner`), with its backends (`backends`), child
+processes (`processes`) and state file (`state`).
 
-Used by `silo dev`, the tests and the benchmarks, so all three start them the same way.
+The local stand-ins for the cloud pieces, a throwaway PostgreSQL and an S3 endpoint, are
+exported here: `silo dev`, the tests and the benchmarks start them the same way.
 """
 
 from provisioning.local.net import free_port, wait_for_port

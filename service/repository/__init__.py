@@ -1,1 +1,15 @@
-"""All SQL lives here, one module per table; handlers call these functions with a connection."""
+"""SQL for the tables handlers read and write row by row: `files` (files.py) and `api_keys`
+(keys.py). Callers pass a connection, so transactions are theirs.
+
+Every other table's SQL lives with the module whose rules it states, one owner per table:
+
+- service/taxonomy.py: `categories`, `languages`, `roles`, `taxonomy_seeded` (unique names,
+  "in use" and idempotent seeding are constraints and locks in those statements);
+- service/file_filters.py: reads the taxonomy tables to turn filter names into ids;
+- service/events.py: writes `access_events`, `access_rollup`, `access_file_daily`;
+- service/stats.py: reads them (and `files`) for GET /stats;
+- service/migrate.py: `schema_migrations` and the migrations in service/migrations/;
+- service/db.py: the pool and the readiness probe.
+
+No other module runs SQL (tests/service/test_layout.py checks this).
+"""

@@ -47,7 +47,8 @@ _SELECT = sql.SQL(
     )
     .as_string()
 )
-_GET = sql.SQL("SELECT {}, object_key FROM files WHERE id = %s").format(_SELECT).as_string()
+_GET_WHERE = sql.SQL("SELECT {}, object_key FROM files WHERE {}")
+_GET = _GET_WHERE.format(_SELECT, sql.SQL("id = %s")).as_string()
 _PAGE = sql.SQL("SELECT {} FROM files {} ORDER BY created_at DESC, id DESC LIMIT %s")
 _AFTER = "(created_at, id) < (%s, %s)"
 # The unfiltered pages: the first, and the next ones after a cursor.
@@ -77,9 +78,21 @@ async def insert(conn, *, file_id: uuid.UUID, object_key: str, values: Mapping[s
     return await cur.fetchone()
 
 
-async def get(conn, file_id: uuid.UUID) -> Row | None:
+def _by_id(file_id: uuid.UUID, filters: Sequence[Filter]) -> tuple[sql.Composable, list[Any]]:
+    """`id = %s AND <filters>` and its parameters (the filters: who may see the file)."""
+    conditions = [Filter("id = %s", [file_id]), *filters]
+    where = sql.SQL(" AND ").join(f.condition for f in conditions)
+    return where, [p for f in conditions for p in f.params]
+
+
+async def get(conn, file_id: uuid.UUID, filters: Sequence[Filter] = ()) -> Row | None:
+    if filters:
+        where, params = _by_id(file_id, filters)
+        query: sql.Composable | str = _GET_WHERE.format(_SELECT, where)
+    else:
+        query, params = _GET, [file_id]
     # Binary results: the same values, cheaper for the server to send and for us to parse.
-    cur = await conn.execute(_GET, (file_id,), binary=True)
+    cur = await conn.execute(query, params, binary=True)
     return await cur.fetchone()
 
 
@@ -114,23 +127,31 @@ async def list_page(
     return await cur.fetchall()
 
 
-async def update(conn, file_id: uuid.UUID, changes: Mapping[str, Any]) -> Row | None:
+async def update(
+    conn, file_id: uuid.UUID, changes: Mapping[str, Any], filters: Sequence[Filter] = ()
+) -> Row | None:
     assert set(changes) <= set(EDITABLE), changes
     assignments = [
         sql.SQL("{} = {}").format(sql.Identifier(name), sql.Placeholder()) for name in changes
     ]
     assignments.append(sql.SQL("updated_at = clock_timestamp()"))
+    where, params = _by_id(file_id, filters)
     cur = await conn.execute(
-        sql.SQL("UPDATE files SET {} WHERE id = %s RETURNING {}").format(
-            sql.SQL(", ").join(assignments), _SELECT
+        sql.SQL("UPDATE files SET {} WHERE {} RETURNING {}").format(
+            sql.SQL(", ").join(assignments), where, _SELECT
         ),
-        [*changes.values(), file_id],
+        [*changes.values(), *params],
     )
     return await cur.fetchone()
 
 
-async def delete_returning_key(conn, file_id: uuid.UUID) -> str | None:
+async def delete_returning_key(
+    conn, file_id: uuid.UUID, filters: Sequence[Filter] = ()
+) -> str | None:
     """Delete the row (inside the caller's transaction) and return its object key."""
-    cur = await conn.execute("DELETE FROM files WHERE id = %s RETURNING object_key", (file_id,))
+    where, params = _by_id(file_id, filters)
+    cur = await conn.execute(
+        sql.SQL("DELETE FROM files WHERE {} RETURNING object_key").format(where), params
+    )
     row = await cur.fetchone()
     return None if row is None else row["object_key"]

@@ -1,5 +1,7 @@
-"""HTTP handlers, one module per resource. Each handler authorizes, validates, calls the
-repository or the upload pipeline, and shapes the response; errors are raised, not returned."""
+"""HTTP handlers, one module per resource. Each handler only translates HTTP: it authorizes,
+parses the request, calls the domain (service/files.py, taxonomy.py, stats.py; the keys
+repository for /keys) and renders the result. Failures are raised, never returned, and
+rendered by the one handler of service/app.py (see service/errors.py)."""
 
 from collections.abc import Awaitable, Callable
 

@@ -8,7 +8,7 @@ import logging
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from service import errors
+from service import db, errors
 from service.routes import resource
 
 log = logging.getLogger("silo.health")
@@ -20,8 +20,7 @@ async def healthz(request: Request) -> Response:
 
 
 async def _database(request: Request) -> None:
-    async with request.app.state.pool.connection(timeout=CHECK_TIMEOUT_SECONDS) as conn:
-        await conn.execute("SELECT 1")
+    await db.ping(request.app.state.pool, CHECK_TIMEOUT_SECONDS)
 
 
 async def _bucket(request: Request) -> None:

@@ -6,20 +6,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import auth, errors, stats
+from service import auth, stats
 
 
 async def get_stats(request: Request) -> Response:
     await auth.require(request, "read")
-    try:
-        period = stats.parse_range(request.query_params.get("from"), request.query_params.get("to"))
-    except stats.InvalidRange as exc:
-        raise errors.ValidationFailed(exc.message) from None
-    # One snapshot for every query, so the sections agree with each other.
-    async with request.app.state.pool.connection() as conn, conn.transaction():
-        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        body = await stats.compute(conn, period)
-    return JSONResponse(body)
+    period = stats.parse_range(request.query_params.get("from"), request.query_params.get("to"))
+    return JSONResponse(await stats.report(request.app.state.pool, period))
 
 
 routes = [Route("/stats", get_stats, methods=["GET"])]

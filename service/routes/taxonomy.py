@@ -11,27 +11,6 @@ from service.routes import resource
 from service.taxonomy import CATEGORY, LANGUAGE, ROLE, Kind
 
 
-class AlreadyExists(errors.APIError):
-    status, code, message = 409, "already_exists", "an entry with this name already exists"
-
-
-class InUse(errors.APIError):
-    status, code, message = 409, "in_use", "the entry is still used by files"
-
-
-def api_error(exc: taxonomy.TaxonomyError) -> errors.APIError:
-    """The API error for a taxonomy error (also used by the files routes)."""
-    if isinstance(exc, taxonomy.InvalidValue):
-        return errors.ValidationFailed(exc.message)
-    if isinstance(exc, taxonomy.NotFound):
-        return errors.NotFound(exc.message)
-    if isinstance(exc, taxonomy.InUse):
-        return InUse(exc.message)
-    if isinstance(exc, taxonomy.Conflict):
-        return AlreadyExists(exc.message)
-    return errors.BadRequest(exc.message)
-
-
 def _only(body: dict, allowed: set[str]) -> None:
     unknown = sorted(set(body) - allowed)
     if unknown:
@@ -56,11 +35,8 @@ def _handlers(kind: Kind):
             raise errors.ValidationFailed("`code` is required")
         if "name" not in body:
             raise errors.ValidationFailed("`name` is required")
-        try:
-            async with request.app.state.pool.connection() as conn:
-                entry = await taxonomy.create_entry(conn, kind, body["name"], body.get("code"))
-        except taxonomy.TaxonomyError as exc:
-            raise api_error(exc) from None
+        async with request.app.state.pool.connection() as conn:
+            entry = await taxonomy.create_entry(conn, kind, body["name"], body.get("code"))
         location = f"{path}/{entry[kind.key]}"
         return JSONResponse(entry, status_code=201, headers={"Location": location})
 
@@ -70,22 +46,16 @@ def _handlers(kind: Kind):
         _only(body, {"name"})
         if "name" not in body:
             raise errors.ValidationFailed("`name` is required")
-        try:
-            async with request.app.state.pool.connection() as conn:
-                entry = await taxonomy.rename_entry(
-                    conn, kind, request.path_params["key"], body["name"]
-                )
-        except taxonomy.TaxonomyError as exc:
-            raise api_error(exc) from None
+        async with request.app.state.pool.connection() as conn:
+            entry = await taxonomy.rename_entry(
+                conn, kind, request.path_params["key"], body["name"]
+            )
         return JSONResponse(entry)
 
     async def delete(request: Request) -> Response:
         await auth.require(request, "admin")
-        try:
-            async with request.app.state.pool.connection() as conn:
-                await taxonomy.delete_entry(conn, kind, request.path_params["key"])
-        except taxonomy.TaxonomyError as exc:
-            raise api_error(exc) from None
+        async with request.app.state.pool.connection() as conn:
+            await taxonomy.delete_entry(conn, kind, request.path_params["key"])
         return Response(status_code=204)
 
     list_.__name__ = f"list_{kind.table}"

@@ -14,8 +14,7 @@ import pulumi
 import pytest
 import yaml
 
-from provisioning.service_env import SECRET_VARIABLES, service_environment
-from provisioning.targets import service_target
+from provisioning.service_env import SECRET_VARIABLES, service_environment, service_target
 from tenants import load_catalogue, names
 from tests.provisioning.pulumi_harness import (
     ACCOUNT,

@@ -39,7 +39,7 @@ def test_taxonomy_is_rendered_as_json_the_service_parses_back():
 def test_the_catalogue_mapping_passes_each_tenants_taxonomy():
     from pathlib import Path
 
-    from provisioning.targets import service_target
+    from provisioning.service_env import service_target
     from tenants import load_catalogue, names
 
     catalogue = load_catalogue(Path(__file__).resolve().parents[2] / "tenants.yaml")

@@ -4,6 +4,7 @@ PostgreSQL and S3 fixtures of tests/conftest.py, exercised over HTTP with httpx.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 import time
@@ -91,10 +92,15 @@ def serve(settings: Settings, *, run_migrations: bool = True) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def running_service(pg: PostgresServer, s3: S3Endpoint, **extra_env: str) -> Iterator[Service]:
+def running_service(
+    pg: PostgresServer, s3: S3Endpoint, *, settings_changes: dict | None = None, **extra_env: str
+) -> Iterator[Service]:
+    """A service on its own database and bucket, configured by `extra_env` (and, for settings
+    no variable sets, `settings_changes`)."""
     database_url = pg.create_database()
     bucket = s3.create_bucket()
     settings = from_environ(service_env(database_url, s3, bucket, **extra_env))
+    settings = dataclasses.replace(settings, **(settings_changes or {}))
     try:
         with serve(settings) as url:
             yield Service(url, settings, s3, bucket)

@@ -11,7 +11,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from service.events import CONTENT, METADATA, AccessEvent, EventRecorder, rollup_counts
-from tests.service.catalog_support import connect, migrate_all, run
+from tests.service.db_support import connect, migrate_all, run
 
 
 @pytest.fixture

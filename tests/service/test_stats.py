@@ -11,7 +11,7 @@ import pytest
 
 from service import stats, taxonomy
 from service.events import CONTENT, METADATA, AccessEvent, write_batch
-from tests.service.catalog_support import connect, insert_file, migrate_all, run
+from tests.service.db_support import connect, insert_file, migrate_all, run
 
 
 def at(day: str, hour: int = 12) -> datetime:

@@ -9,7 +9,7 @@ import pytest
 
 from service import taxonomy
 from service.taxonomy import CATEGORY, LANGUAGE, ROLE, Taxonomy
-from tests.service.catalog_support import connect, insert_file, migrate_all, run
+from tests.service.db_support import connect, insert_file, migrate_all, run
 
 
 @pytest.fixture

@@ -285,11 +285,13 @@ def test_concurrent_uploads_download_intact(service: Service):
     assert service.pending_uploads() == []
 
 
-def test_a_stalled_upload_is_dropped_with_408_and_leaves_nothing(
-    service: Service, nothing_left, monkeypatch
-):
-    # The server runs in this process, so the idle timeout can be shortened for the test.
-    monkeypatch.setattr("service.upload.BODY_IDLE_TIMEOUT_SECONDS", 1.0)
+def test_a_stalled_upload_is_dropped_with_408_and_leaves_nothing(pg, s3, aws_credentials):
+    with running_service(pg, s3, settings_changes={"upload_idle_timeout_seconds": 1.0}) as svc:
+        _stall_an_upload(svc)
+        wait_until_clean(svc, 0, set())
+
+
+def _stall_an_upload(service: Service) -> None:
     boundary = new_boundary()
     body = multipart(
         [part("title", b"slow"), part("file", pdf(12 * MIB), filename="s.pdf")], boundary

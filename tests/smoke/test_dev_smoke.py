@@ -15,7 +15,7 @@ import httpx
 import psycopg
 from psycopg import sql
 
-from provisioning.smoke_checks import CHECKS
+from provisioning.smoke.checks import CHECKS
 from tests.smoke.conftest import (
     DevRun,
     descendants,

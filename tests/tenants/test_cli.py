@@ -18,14 +18,14 @@ tenants:
 
 
 def test_validate_accepts_the_repository_catalogue(capsys):
-    assert main(["tenants", "validate", str(REPO / "tenants.yaml")]) == 0
+    assert main(["tenants", "validate", "--tenants", str(REPO / "tenants.yaml")]) == 0
     assert "ok, " in capsys.readouterr().out
 
 
 def test_validate_exits_1_listing_every_problem(tmp_path, capsys):
     path = tmp_path / "tenants.yaml"
     path.write_text(BAD)
-    assert main(["tenants", "validate", str(path)]) == 1
+    assert main(["tenants", "validate", "--tenants", str(path)]) == 1
     err = capsys.readouterr().err
     assert "3 problems" in err
     assert "tenant 'pack': api.memory" in err
@@ -35,7 +35,8 @@ def test_validate_exits_1_listing_every_problem(tmp_path, capsys):
 
 def test_list_shows_derived_names(capsys):
     path = str(REPO / "tenants.yaml")
-    assert main(["tenants", "list", path, "--stack", "prod", "--account-id", "1" * 12]) == 0
+    argv = ["tenants", "list", "--tenants", path, "--stack", "prod", "--account-id", "1" * 12]
+    assert main(argv) == 0
     out = capsys.readouterr().out
     assert "pack.uploads.example.com" in out
     assert "silo-prod-pack-" in out  # bucket
@@ -43,7 +44,10 @@ def test_list_shows_derived_names(capsys):
 
 
 def test_list_rejects_a_stack_name_that_cannot_be_in_names(capsys):
-    assert main(["tenants", "list", str(REPO / "tenants.yaml"), "--stack", "Prod_EU"]) == 2
+    assert (
+        main(["tenants", "list", "--tenants", str(REPO / "tenants.yaml"), "--stack", "Prod_EU"])
+        == 2
+    )
     assert "stack name" in capsys.readouterr().err
 
 

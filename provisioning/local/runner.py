@@ -25,17 +25,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from provisioning import dev_backends
-from provisioning.dev_processes import ServiceProcess, describe_exit, stop_all, wait_ready
-from provisioning.dev_state import (
+from provisioning.local import free_port
+from provisioning.local.backends import BackendError, Backends, running_backends
+from provisioning.local.processes import ServiceProcess, describe_exit, stop_all, wait_ready
+from provisioning.local.state import (
     DEFAULT_STATE_FILE,
     TenantEndpoint,
     format_table,
     state_document,
     write_state,
 )
-from provisioning.local import free_port
-from provisioning.service_env import local_secret_environment, service_environment
+from provisioning.service_env import (
+    local_secret_environment,
+    service_environment,
+    service_target,
+)
+from tenants.catalogue_option import add_tenants_option
 
 # The Pulumi stack name the local run stands for: it goes into the names tenants/ derives
 # (bucket names), so local buckets never look like a deployed stack's.
@@ -50,9 +55,7 @@ class Shutdown(BaseException):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--tenants", default="tenants.yaml", metavar="FILE", help="default: %(default)s"
-    )
+    add_tenants_option(parser)
     parser.add_argument(
         "--state",
         default=str(DEFAULT_STATE_FILE),
@@ -121,9 +124,8 @@ def local_names(catalogue, tenant, region: str):
     return names.for_tenant(scope, tenant, account_id=names.LOCAL_ACCOUNT_ID, region=region)
 
 
-def plan_tenants(catalogue, backends: dev_backends.Backends, ports: list[int]) -> list[TenantPlan]:
+def plan_tenants(catalogue, backends: Backends, ports: list[int]) -> list[TenantPlan]:
     """One plan per tenant: names from tenants/, environment from provisioning.service_env."""
-    from provisioning.targets import service_target
 
     plans = []
     for tenant, port in zip(catalogue.tenants, ports, strict=True):
@@ -255,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
     with contextlib.ExitStack() as cleanup, signals_raise_shutdown():
         try:
             backends = cleanup.enter_context(
-                dev_backends.running_backends(
+                running_backends(
                     args.database_url,
                     args.s3_endpoint,
                     say,
@@ -305,7 +307,7 @@ def run(args: argparse.Namespace) -> int:
             reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
             say(f"\nstopping ({reason}) ...")
             return 0
-        except (dev_backends.BackendError, OSError) as exc:
+        except (BackendError, OSError) as exc:
             print(f"silo dev: {exc}", file=sys.stderr)
             return 1
         finally:

@@ -5,7 +5,7 @@ Where the endpoints come from, one of:
 - `--base-url URL [--key KEY]`: one endpoint (isolation across tenants cannot be checked);
 - otherwise the catalogue: every tenant (or `--tenant`) at `--url-template` (default
   `https://{host}`, the deployed host), its key from `--key` or `SILO_SMOKE_KEY_<SLUG>`.
-The checks themselves are in `provisioning.smoke_checks`.
+The checks themselves are in `provisioning.smoke.checks`.
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from provisioning.dev_state import DEFAULT_STATE_FILE, StateError, read_state
-from provisioning.smoke_checks import (
+from provisioning.local.state import DEFAULT_STATE_FILE, StateError, read_state
+from provisioning.smoke.checks import (
     SmokeTarget,
     key_env_var,
     new_client,
     run_smoke,
     summarize,
 )
+from tenants.catalogue_option import add_tenants_option
 
 DEFAULT_URL_TEMPLATE = "https://{host}"
 
@@ -54,12 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="API key (admin, or read+write) for --base-url or a single --tenant; "
         "else SILO_SMOKE_KEY_<SLUG> is read",
     )
-    parser.add_argument(
-        "--tenants",
-        default="tenants.yaml",
-        metavar="FILE",
-        help="tenant catalogue, for endpoints from the catalogue (default: tenants.yaml)",
-    )
+    add_tenants_option(parser)
     parser.add_argument(
         "--url-template",
         default=DEFAULT_URL_TEMPLATE,

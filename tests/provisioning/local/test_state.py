@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from provisioning.dev_state import (
+from provisioning.local.state import (
     StateError,
     TenantEndpoint,
     format_table,

@@ -8,16 +8,17 @@ removing a tenant from tenants.yaml cannot destroy its data (see README "Offboar
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from provisioning import policies
-from provisioning.containers import container_definitions_json
-from provisioning.platform import Platform
-from provisioning.targets import DEFAULT_PORT, service_target
+from provisioning.aws import policies
+from provisioning.aws.containers import container_definitions_json
+from provisioning.aws.platform import Platform
+from provisioning.service_env import SERVICE_PORT, service_target
 from tenants.model import Tenant
 from tenants.names import CONTAINER_NAME, TenantNames
 
@@ -26,6 +27,14 @@ POSTGRES_PORT = 5432
 ABORT_MULTIPART_AFTER_DAYS = 1
 # With versioning, a deleted or overwritten file stays recoverable this long.
 NONCURRENT_VERSION_DAYS = 30
+HEALTH_CHECK = {
+    "path": "/healthz",
+    "matcher": "200",
+    "interval": 15,
+    "timeout": 5,
+    "healthy_threshold": 2,
+    "unhealthy_threshold": 3,
+}
 
 
 @dataclass
@@ -38,7 +47,7 @@ class TenantDeploymentArgs:
     account_id: str
     partition: str = "aws"
     log_retention_days: int = 30
-    port: int = DEFAULT_PORT
+    port: int = SERVICE_PORT
     hosted_zone_id: str | None = None  # when set, an alias record for the tenant's host
     tags: dict[str, str] = field(default_factory=dict)
 
@@ -55,16 +64,58 @@ class TenantDeployment(pulumi.ComponentResource):
         self, name: str, args: TenantDeploymentArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("silo:provisioning:TenantDeployment", name, None, opts)
-        tenant, n, platform = args.tenant, args.names, args.platform
-        tags = {**args.tags, "silo:tenant": tenant.slug}
-        child = pulumi.ResourceOptions(parent=self)
-        # Data lives here: `pulumi destroy` or dropping the tenant from the file must not
-        # delete it, and a retained bucket keeps its protective settings.
-        keep = pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
-        keep_settings = pulumi.ResourceOptions(parent=self, retain_on_delete=True)
+        # Logical names (and so URNs) are `<name>-<resource>` under this component: the stack
+        # state of every deployed tenant depends on them.
+        self._name = name
+        self._args = args
+        self._tags = {**args.tags, "silo:tenant": args.tenant.slug}
+        self._child = pulumi.ResourceOptions(parent=self)
 
-        # -- bucket ---------------------------------------------------------------------------
-        bucket = aws.s3.Bucket(f"{name}-bucket", bucket=n.bucket, tags=tags, opts=keep)
+        bucket = self._bucket()
+        task_sg, db_sg = self._network_paths()
+        database = self._database(db_sg)
+        database_secret_arn = database.master_user_secrets.apply(lambda s: s[0].secret_arn)
+        admin_secret = self._admin_key()
+        self._logs()
+        execution_role, task_role, task_policy = self._roles(database_secret_arn, admin_secret)
+        task_definition = self._task_definition(
+            database, database_secret_arn, admin_secret, execution_role, task_role
+        )
+        target_group, rule = self._routing()
+        service = self._service(task_definition, task_sg, target_group, [rule, task_policy])
+        self._scaling(service, target_group)
+
+        scheme = "https" if args.platform.https else "http"
+        self.url = f"{scheme}://{args.names.host}"
+        self.bucket_name = bucket.bucket
+        self.database_endpoint = pulumi.Output.concat(
+            database.address, ":", database.port.apply(str)
+        )
+        self.service_name = service.name
+        self.admin_key_secret_arn = admin_secret.arn
+        self.database_secret_arn = database_secret_arn
+        self.register_outputs(
+            {
+                "url": self.url,
+                "bucket": self.bucket_name,
+                "databaseEndpoint": self.database_endpoint,
+                "service": self.service_name,
+            }
+        )
+
+    # Data lives in the bucket and the database: `pulumi destroy` or dropping the tenant from
+    # the file must not delete them, and a retained bucket keeps its protective settings.
+    def _keep(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
+
+    def _keep_settings(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, retain_on_delete=True)
+
+    def _bucket(self) -> aws.s3.Bucket:
+        name, tenant = self._name, self._args.tenant
+        bucket = aws.s3.Bucket(
+            f"{name}-bucket", bucket=self._args.names.bucket, tags=self._tags, opts=self._keep()
+        )
         aws.s3.BucketPublicAccessBlock(
             f"{name}-bucket-public-access",
             bucket=bucket.id,
@@ -72,7 +123,7 @@ class TenantDeployment(pulumi.ComponentResource):
             block_public_policy=True,
             ignore_public_acls=True,
             restrict_public_buckets=True,
-            opts=keep_settings,
+            opts=self._keep_settings(),
         )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-bucket-encryption",
@@ -83,7 +134,7 @@ class TenantDeployment(pulumi.ComponentResource):
                     "bucket_key_enabled": True,
                 }
             ],
-            opts=keep_settings,
+            opts=self._keep_settings(),
         )
         aws.s3.BucketVersioning(
             f"{name}-bucket-versioning",
@@ -91,89 +142,62 @@ class TenantDeployment(pulumi.ComponentResource):
             versioning_configuration={
                 "status": "Enabled" if tenant.bucket.versioning else "Suspended"
             },
-            opts=keep_settings,
+            opts=self._keep_settings(),
         )
-        lifecycle_rules: list[dict] = [
-            {
-                "id": "abort-incomplete-multipart-uploads",
-                "status": "Enabled",
-                "filter": {"prefix": ""},
-                "abort_incomplete_multipart_upload": {
-                    "days_after_initiation": ABORT_MULTIPART_AFTER_DAYS
-                },
-            }
-        ]
-        if tenant.bucket.versioning:
-            lifecycle_rules.append(
-                {
-                    "id": "expire-noncurrent-versions",
-                    "status": "Enabled",
-                    "filter": {"prefix": ""},
-                    "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
-                }
-            )
         aws.s3.BucketLifecycleConfiguration(
-            f"{name}-bucket-lifecycle", bucket=bucket.id, rules=lifecycle_rules, opts=keep_settings
+            f"{name}-bucket-lifecycle",
+            bucket=bucket.id,
+            rules=lifecycle_rules(versioning=tenant.bucket.versioning),
+            opts=self._keep_settings(),
         )
         if tenant.bucket.cors_origins:
-            # Browsers of the tenant's own front-ends fetch presigned downloads (video seeking
-            # sends Range); uploads go through the API, so no PUT/POST here.
             aws.s3.BucketCorsConfiguration(
                 f"{name}-bucket-cors",
                 bucket=bucket.id,
-                cors_rules=[
-                    {
-                        "allowed_methods": ["GET", "HEAD"],
-                        "allowed_origins": list(tenant.bucket.cors_origins),
-                        "allowed_headers": ["Range"],
-                        "expose_headers": [
-                            "Accept-Ranges",
-                            "Content-Length",
-                            "Content-Range",
-                            "ETag",
-                        ],
-                        "max_age_seconds": 3600,
-                    }
-                ],
-                opts=keep_settings,
+                cors_rules=cors_rules(tenant.bucket.cors_origins),
+                opts=self._keep_settings(),
             )
+        return bucket
 
-        # -- network paths: ALB -> task -> database, nothing else -------------------------------
+    def _network_paths(self) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
+        """ALB -> task -> database, and the task out to AWS APIs; nothing else."""
+        name, slug, n, port = self._name, self._args.tenant.slug, self._args.names, self._args.port
+        alb_sg = self._args.platform.alb_security_group_id
         task_sg = aws.ec2.SecurityGroup(
             f"{name}-task-sg",
             name=n.task_security_group,
-            description=f"Silo {tenant.slug} tasks: from the ALB, to its database and HTTPS",
-            vpc_id=platform.vpc_id,
-            tags=tags,
-            opts=child,
+            description=f"Silo {slug} tasks: from the ALB, to its database and HTTPS",
+            vpc_id=self._args.platform.vpc_id,
+            tags=self._tags,
+            opts=self._child,
         )
         db_sg = aws.ec2.SecurityGroup(
             f"{name}-db-sg",
             name=n.database_security_group,
-            description=f"Silo {tenant.slug} database: from its own tasks only",
-            vpc_id=platform.vpc_id,
-            tags=tags,
-            opts=child,
+            description=f"Silo {slug} database: from its own tasks only",
+            vpc_id=self._args.platform.vpc_id,
+            tags=self._tags,
+            opts=self._child,
         )
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-alb-to-task",
-            security_group_id=platform.alb_security_group_id,
+            security_group_id=alb_sg,
             referenced_security_group_id=task_sg.id,
             ip_protocol="tcp",
-            from_port=args.port,
-            to_port=args.port,
-            description=f"to {tenant.slug} tasks",
-            opts=child,
+            from_port=port,
+            to_port=port,
+            description=f"to {slug} tasks",
+            opts=self._child,
         )
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-task-from-alb",
             security_group_id=task_sg.id,
-            referenced_security_group_id=platform.alb_security_group_id,
+            referenced_security_group_id=alb_sg,
             ip_protocol="tcp",
-            from_port=args.port,
-            to_port=args.port,
+            from_port=port,
+            to_port=port,
             description="from the load balancer",
-            opts=child,
+            opts=self._child,
         )
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-task-to-db",
@@ -183,7 +207,7 @@ class TenantDeployment(pulumi.ComponentResource):
             from_port=POSTGRES_PORT,
             to_port=POSTGRES_PORT,
             description="to its own database",
-            opts=child,
+            opts=self._child,
         )
         aws.vpc.SecurityGroupEgressRule(
             f"{name}-task-to-https",
@@ -193,7 +217,7 @@ class TenantDeployment(pulumi.ComponentResource):
             from_port=443,
             to_port=443,
             description="AWS APIs (S3, ECR, Secrets Manager, Logs) through the NAT",
-            opts=child,
+            opts=self._child,
         )
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-db-from-task",
@@ -202,14 +226,15 @@ class TenantDeployment(pulumi.ComponentResource):
             ip_protocol="tcp",
             from_port=POSTGRES_PORT,
             to_port=POSTGRES_PORT,
-            description=f"from {tenant.slug} tasks",
-            opts=child,
+            description=f"from {slug} tasks",
+            opts=self._child,
         )
+        return task_sg, db_sg
 
-        # -- database -------------------------------------------------------------------------
-        db = tenant.database
-        database = aws.rds.Instance(
-            f"{name}-db",
+    def _database(self, db_sg: aws.ec2.SecurityGroup) -> aws.rds.Instance:
+        n, db = self._args.names, self._args.tenant.database
+        return aws.rds.Instance(
+            f"{self._name}-db",
             identifier=n.rds_identifier,
             engine="postgres",
             engine_version=db.engine_version,
@@ -223,7 +248,7 @@ class TenantDeployment(pulumi.ComponentResource):
             # RDS generates and rotates the password in Secrets Manager; it never passes
             # through this program or the stack state.
             manage_master_user_password=True,
-            db_subnet_group_name=platform.db_subnet_group_name,
+            db_subnet_group_name=self._args.platform.db_subnet_group_name,
             vpc_security_group_ids=[db_sg.id],
             publicly_accessible=False,
             deletion_protection=True,
@@ -234,36 +259,46 @@ class TenantDeployment(pulumi.ComponentResource):
             copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True,
             enabled_cloudwatch_logs_exports=["postgresql"],
-            tags=tags,
-            opts=keep,
+            tags=self._tags,
+            opts=self._keep(),
         )
-        database_secret_arn = database.master_user_secrets.apply(lambda s: s[0].secret_arn)
 
-        # -- admin key: generated by the engine, kept as a secret ------------------------------
-        admin_key = random.RandomPassword(f"{name}-admin-key", length=48, special=False, opts=child)
+    def _admin_key(self) -> aws.secretsmanager.Secret:
+        """The bootstrap admin key: generated by the engine, kept only as a secret."""
+        name = self._name
+        admin_key = random.RandomPassword(
+            f"{name}-admin-key", length=48, special=False, opts=self._child
+        )
         admin_secret = aws.secretsmanager.Secret(
             f"{name}-admin-key",
-            name=n.admin_key_secret,
-            description=f"Silo {tenant.slug}: bootstrap admin API key (SILO_ADMIN_KEY)",
+            name=self._args.names.admin_key_secret,
+            description=f"Silo {self._args.tenant.slug}: bootstrap admin API key (SILO_ADMIN_KEY)",
             recovery_window_in_days=7,
-            tags=tags,
-            opts=child,
+            tags=self._tags,
+            opts=self._child,
         )
         aws.secretsmanager.SecretVersion(
             f"{name}-admin-key",
             secret_id=admin_secret.id,
             secret_string=admin_key.result,
-            opts=child,
+            opts=self._child,
+        )
+        return admin_secret
+
+    def _logs(self) -> None:
+        aws.cloudwatch.LogGroup(
+            f"{self._name}-logs",
+            name=self._args.names.log_group,
+            retention_in_days=self._args.log_retention_days,
+            tags=self._tags,
+            opts=self._child,
         )
 
-        # -- logs and roles -------------------------------------------------------------------
-        aws.cloudwatch.LogGroup(
-            f"{name}-logs",
-            name=n.log_group,
-            retention_in_days=args.log_retention_days,
-            tags=tags,
-            opts=child,
-        )
+    def _roles(
+        self, database_secret_arn: pulumi.Output[str], admin_secret: aws.secretsmanager.Secret
+    ) -> tuple[aws.iam.Role, aws.iam.Role, aws.iam.RolePolicy]:
+        """The execution role (ECS starts the task) and the task role (the service runs)."""
+        name, slug, n, args = self._name, self._args.tenant.slug, self._args.names, self._args
         trust = json.dumps(
             policies.assume_role_policy(
                 partition=args.partition, region=args.region, account_id=args.account_id
@@ -273,9 +308,9 @@ class TenantDeployment(pulumi.ComponentResource):
             f"{name}-execution-role",
             name=n.execution_role,
             assume_role_policy=trust,
-            description=f"ECS starts Silo {tenant.slug} tasks: image, logs, its secrets",
-            tags=tags,
-            opts=child,
+            description=f"ECS starts Silo {slug} tasks: image, logs, its secrets",
+            tags=self._tags,
+            opts=self._child,
         )
         aws.iam.RolePolicy(
             f"{name}-execution-policy",
@@ -292,24 +327,35 @@ class TenantDeployment(pulumi.ComponentResource):
                     )
                 )
             ),
-            opts=child,
+            opts=self._child,
         )
         task_role = aws.iam.Role(
             f"{name}-task-role",
             name=n.task_role,
             assume_role_policy=trust,
-            description=f"Silo {tenant.slug} service: its own bucket's objects",
-            tags=tags,
-            opts=child,
+            description=f"Silo {slug} service: its own bucket's objects",
+            tags=self._tags,
+            opts=self._child,
         )
         task_policy = aws.iam.RolePolicy(
             f"{name}-task-policy",
             role=task_role.id,
             policy=json.dumps(policies.task_policy(partition=args.partition, bucket=n.bucket)),
-            opts=child,
+            opts=self._child,
         )
+        return execution_role, task_role, task_policy
 
-        # -- task definition: the environment contract, secrets through `secrets` --------------
+    def _task_definition(
+        self,
+        database: aws.rds.Instance,
+        database_secret_arn: pulumi.Output[str],
+        admin_secret: aws.secretsmanager.Secret,
+        execution_role: aws.iam.Role,
+        task_role: aws.iam.Role,
+    ) -> aws.ecs.TaskDefinition:
+        """The env contract in the container definition, secrets through `secrets`."""
+        tenant, n, args = self._args.tenant, self._args.names, self._args
+
         def render(values: list) -> str:
             host, port, db_secret, admin_arn = values
             target = service_target(
@@ -327,8 +373,8 @@ class TenantDeployment(pulumi.ComponentResource):
                 log_group=n.log_group,
             )
 
-        task_definition = aws.ecs.TaskDefinition(
-            f"{name}-task",
+        return aws.ecs.TaskDefinition(
+            f"{self._name}-task",
             family=n.task_family,
             cpu=str(tenant.api.cpu),
             memory=str(tenant.api.memory),
@@ -340,29 +386,24 @@ class TenantDeployment(pulumi.ComponentResource):
             container_definitions=pulumi.Output.all(
                 database.address, database.port, database_secret_arn, admin_secret.arn
             ).apply(render),
-            tags=tags,
-            opts=child,
+            tags=self._tags,
+            opts=self._child,
         )
 
-        # -- routing --------------------------------------------------------------------------
+    def _routing(self) -> tuple[aws.lb.TargetGroup, aws.lb.ListenerRule]:
+        """The tenant's host on the shared listener, and its DNS alias when a zone is given."""
+        name, n, platform = self._name, self._args.names, self._args.platform
         target_group = aws.lb.TargetGroup(
             f"{name}-tg",
             name=n.target_group,
-            port=args.port,
+            port=self._args.port,
             protocol="HTTP",
             target_type="ip",
             vpc_id=platform.vpc_id,
             deregistration_delay=60,
-            health_check={
-                "path": "/healthz",
-                "matcher": "200",
-                "interval": 15,
-                "timeout": 5,
-                "healthy_threshold": 2,
-                "unhealthy_threshold": 3,
-            },
-            tags=tags,
-            opts=child,
+            health_check=HEALTH_CHECK,
+            tags=self._tags,
+            opts=self._child,
         )
         rule = aws.lb.ListenerRule(
             f"{name}-rule",
@@ -370,13 +411,13 @@ class TenantDeployment(pulumi.ComponentResource):
             priority=n.rule_priority,
             conditions=[{"host_header": {"values": [n.host]}}],
             actions=[{"type": "forward", "target_group_arn": target_group.arn}],
-            tags=tags,
-            opts=child,
+            tags=self._tags,
+            opts=self._child,
         )
-        if args.hosted_zone_id:
+        if self._args.hosted_zone_id:
             aws.route53.Record(
                 f"{name}-dns",
-                zone_id=args.hosted_zone_id,
+                zone_id=self._args.hosted_zone_id,
                 name=n.host,
                 type="A",
                 aliases=[
@@ -386,13 +427,22 @@ class TenantDeployment(pulumi.ComponentResource):
                         "evaluate_target_health": True,
                     }
                 ],
-                opts=child,
+                opts=self._child,
             )
+        return target_group, rule
 
-        # -- service and autoscaling ----------------------------------------------------------
-        service = aws.ecs.Service(
-            f"{name}-service",
-            name=n.ecs_service,
+    def _service(
+        self,
+        task_definition: aws.ecs.TaskDefinition,
+        task_sg: aws.ec2.SecurityGroup,
+        target_group: aws.lb.TargetGroup,
+        ready_before: list[pulumi.Resource],
+    ) -> aws.ecs.Service:
+        """The ECS service; `ready_before` must exist before its first task starts."""
+        tenant, platform = self._args.tenant, self._args.platform
+        return aws.ecs.Service(
+            f"{self._name}-service",
+            name=self._args.names.ecs_service,
             cluster=platform.cluster_arn,
             task_definition=task_definition.arn,
             desired_count=tenant.api.min_tasks,
@@ -406,7 +456,7 @@ class TenantDeployment(pulumi.ComponentResource):
                 {
                     "target_group_arn": target_group.arn,
                     "container_name": CONTAINER_NAME,
-                    "container_port": args.port,
+                    "container_port": self._args.port,
                 }
             ],
             deployment_circuit_breaker={"enable": True, "rollback": True},
@@ -415,37 +465,38 @@ class TenantDeployment(pulumi.ComponentResource):
             health_check_grace_period_seconds=60,
             propagate_tags="SERVICE",
             enable_ecs_managed_tags=True,
-            tags=tags,
+            tags=self._tags,
             opts=pulumi.ResourceOptions(
                 parent=self,
-                # The target group must be attached to the ALB before the service uses it;
-                # the task must be able to reach its bucket when it starts.
-                depends_on=[rule, task_policy],
+                # The target group must be attached to the ALB before the service uses it
+                # (the listener rule); the task must be able to reach its bucket when it
+                # starts (the task policy).
+                depends_on=ready_before,
                 # Autoscaling owns the running count after creation.
                 ignore_changes=["desiredCount"],
             ),
         )
+
+    def _scaling(self, service: aws.ecs.Service, target_group: aws.lb.TargetGroup) -> None:
+        """Target tracking on CPU and on requests per task, between min_tasks and max_tasks."""
+        name, api, n = self._name, self._args.tenant.api, self._args.names
+        platform = self._args.platform
         scaling = aws.appautoscaling.Target(
             f"{name}-scaling",
             service_namespace="ecs",
             scalable_dimension="ecs:service:DesiredCount",
             resource_id=pulumi.Output.concat("service/", platform.cluster_name, "/", service.name),
-            min_capacity=tenant.api.min_tasks,
-            max_capacity=tenant.api.max_tasks,
-            tags=tags,
-            opts=child,
+            min_capacity=api.min_tasks,
+            max_capacity=api.max_tasks,
+            tags=self._tags,
+            opts=self._child,
         )
         for policy_name, metric, target_value, label in (
-            (
-                n.cpu_scaling_policy,
-                "ECSServiceAverageCPUUtilization",
-                tenant.api.target_cpu_percent,
-                None,
-            ),
+            (n.cpu_scaling_policy, "ECSServiceAverageCPUUtilization", api.target_cpu_percent, None),
             (
                 n.requests_scaling_policy,
                 "ALBRequestCountPerTarget",
-                tenant.api.target_requests_per_task,
+                api.target_requests_per_task,
                 pulumi.Output.concat(platform.alb_arn_suffix, "/", target_group.arn_suffix),
             ),
         ):
@@ -465,26 +516,8 @@ class TenantDeployment(pulumi.ComponentResource):
                     "scale_in_cooldown": 300,
                     "scale_out_cooldown": 60,
                 },
-                opts=child,
+                opts=self._child,
             )
-
-        scheme = "https" if platform.https else "http"
-        self.url = f"{scheme}://{n.host}"
-        self.bucket_name = bucket.bucket
-        self.database_endpoint = pulumi.Output.concat(
-            database.address, ":", database.port.apply(str)
-        )
-        self.service_name = service.name
-        self.admin_key_secret_arn = admin_secret.arn
-        self.database_secret_arn = database_secret_arn
-        self.register_outputs(
-            {
-                "url": self.url,
-                "bucket": self.bucket_name,
-                "databaseEndpoint": self.database_endpoint,
-                "service": self.service_name,
-            }
-        )
 
     def exports(self) -> dict[str, object]:
         """What `pulumi stack output` shows for this tenant."""
@@ -495,6 +528,44 @@ class TenantDeployment(pulumi.ComponentResource):
             "ecsService": self.service_name,
             "adminKeySecretArn": self.admin_key_secret_arn,
         }
+
+
+def lifecycle_rules(*, versioning: bool) -> list[dict]:
+    """Abort stale multipart uploads; with versioning, expire old versions after a while."""
+    rules: list[dict] = [
+        {
+            "id": "abort-incomplete-multipart-uploads",
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "abort_incomplete_multipart_upload": {
+                "days_after_initiation": ABORT_MULTIPART_AFTER_DAYS
+            },
+        }
+    ]
+    if versioning:
+        rules.append(
+            {
+                "id": "expire-noncurrent-versions",
+                "status": "Enabled",
+                "filter": {"prefix": ""},
+                "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
+            }
+        )
+    return rules
+
+
+def cors_rules(origins: Sequence[str]) -> list[dict]:
+    """Browsers of the tenant's own front-ends fetch presigned downloads (video seeking sends
+    Range); uploads go through the API, so no PUT/POST here."""
+    return [
+        {
+            "allowed_methods": ["GET", "HEAD"],
+            "allowed_origins": list(origins),
+            "allowed_headers": ["Range"],
+            "expose_headers": ["Accept-Ranges", "Content-Length", "Content-Range", "ETag"],
+            "max_age_seconds": 3600,
+        }
+    ]
 
 
 def metric_kind(metric: str) -> str:

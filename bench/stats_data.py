@@ -1,7 +1,7 @@
-"""Generated catalogue data for bench/catalog.py: files and access events, built inside
+"""Generated data for bench/stats.py: files and access events, built inside
 PostgreSQL (generate_series), which is faster than any client-side COPY of the same rows.
 
-Distributions are skewed the way real catalogues are: most files are PDFs and videos, a few
+Distributions are skewed the way real file libraries are: most files are PDFs and videos, a few
 languages dominate, titles use a Zipf-like vocabulary, and downloads follow a power law (a few
 files take most of them).
 """

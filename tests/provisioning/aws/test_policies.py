@@ -1,11 +1,15 @@
-"""The task role must allow every S3 call the service's storage makes, on its own bucket only."""
+"""IAM documents: the task role allows every S3 call the service's storage makes, on its own
+bucket only; the execution role reaches ECR only for images in ECR."""
 
 import re
 from pathlib import Path
 
-from provisioning.policies import task_policy
+import pytest
 
-STORAGE = Path(__file__).resolve().parents[2] / "service" / "storage.py"
+from provisioning.aws import policies
+from provisioning.aws.policies import task_policy
+
+STORAGE = Path(__file__).resolve().parents[3] / "service" / "storage.py"
 
 # boto3 operation -> the IAM actions it needs (PutObject with a Tagging header needs both).
 IAM_FOR_OPERATION = {
@@ -49,3 +53,38 @@ def test_storage_calls_are_all_known():
 def test_task_policy_allows_every_storage_call():
     needed = set().union(*(IAM_FOR_OPERATION[op] for op in storage_operations()))
     assert needed <= allowed_actions(), f"task policy lacks {needed - allowed_actions()}"
+
+
+@pytest.mark.parametrize(
+    ("image", "arn"),
+    [
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/silo:1.0",
+            "arn:aws:ecr:eu-west-1:123456789012:repository/silo",
+        ),
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/silo@sha256:abc",
+            "arn:aws:ecr:eu-west-1:123456789012:repository/team/silo",
+        ),
+        ("ghcr.io/example/silo:1.0", None),
+    ],
+)
+def test_ecr_repository_of_an_image(image, arn):
+    assert policies.ecr_repository_arn(image, partition="aws") == arn
+
+
+def test_images_outside_ecr_need_no_ecr_permissions():
+    document = policies.execution_policy(
+        partition="aws",
+        region="eu-west-1",
+        account_id="1" * 12,
+        log_group="/ecs/silo-prod/pack",
+        secret_arns=["arn:b", "arn:a"],
+        image="ghcr.io/example/silo:1.0",
+    )
+    actions = [a for s in document["Statement"] for a in [s["Action"]] if isinstance(a, str)]
+    actions += [
+        a for s in document["Statement"] if isinstance(s["Action"], list) for a in s["Action"]
+    ]
+    assert actions and not any(a.startswith("ecr:") for a in actions)
+    assert document["Statement"][1]["Resource"] == ["arn:a", "arn:b"]

@@ -11,8 +11,7 @@ import yaml
 import tenants
 from provisioning import render
 from provisioning.cli import build_parser
-from provisioning.service_env import SECRET_VARIABLES, service_environment
-from provisioning.targets import service_target
+from provisioning.service_env import SECRET_VARIABLES, service_environment, service_target
 from tenants import names
 
 ROOT = Path(__file__).resolve().parents[2]

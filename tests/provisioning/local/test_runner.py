@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 import tenants
-from provisioning import dev
 from provisioning.cli import build_parser
-from provisioning.dev_backends import Backends
-from provisioning.service_env import local_secret_environment, service_environment
-from provisioning.targets import service_target
+from provisioning.local import runner as dev
+from provisioning.local.backends import Backends
+from provisioning.service_env import local_secret_environment, service_environment, service_target
 from service.settings import MIN_ADMIN_KEY_LENGTH, from_environ
 from tenants import names
 
@@ -114,9 +113,10 @@ def test_local_bucket_names_are_not_a_deployed_stacks(catalogue):
     assert plan.bucket.startswith("silo-dev-alpha-")
 
 
-def test_arguments_and_their_defaults():
+def test_arguments_and_their_defaults(monkeypatch):
+    monkeypatch.delenv("SILO_TENANTS_FILE", raising=False)
     args = build_parser(["dev"]).parse_args(["dev"])
-    assert args.tenants == "tenants.yaml"
+    assert args.tenants == Path("tenants.yaml")
     assert Path(args.state) == Path(".silo/dev.json")
     assert args.database_url is None and args.s3_endpoint is None and args.logs is None
     argv = [
@@ -133,7 +133,7 @@ def test_arguments_and_their_defaults():
         "5",
     ]
     args = build_parser(argv).parse_args(argv)
-    assert (args.tenants, args.state, args.ready_timeout) == ("t.yaml", "s.json", 5.0)
+    assert (args.tenants, args.state, args.ready_timeout) == (Path("t.yaml"), "s.json", 5.0)
     assert args.database_url == "postgresql://u@h/db"
     assert args.s3_endpoint == "http://127.0.0.1:9000"
 

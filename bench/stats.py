@@ -1,10 +1,10 @@
-"""Catalogue benchmark: GET /stats and GET /files at 1,000,000 files and 10,000,000 events.
+"""GET /stats and GET /files at 1,000,000 files and 10,000,000 events.
 
-    uv run python bench/catalog.py [--files 1000000] [--events 10000000] [--requests 200]
+    uv run python bench/stats.py [--files 1000000] [--events 10000000] [--requests 200]
 
 Starts a throwaway PostgreSQL and the local S3 endpoint, migrates and seeds the database, loads
 generated files and access events (built inside PostgreSQL with generate_series; the rollups
-the recorder keeps incrementally at run time are built in bulk, see bench/catalog_data.py),
+the recorder keeps incrementally at run time are built in bulk, see bench/stats_data.py),
 then starts the service (`python -m service`, a child process, configured by environment
 variables as in production) and measures, one request at a time over HTTP with a `read` API
 key, p50 and p99 latency of:
@@ -14,7 +14,7 @@ key, p50 and p99 latency of:
   filter alone (common and rare values), combinations, text search (common, rare, phrase,
   no match), date ranges, and all of them under the role visibility of X-Silo-Role.
 
-Targets (issue 5): p99 of GET /stats < 250 ms, of GET /files < 20 ms. This is a benchmark that
+Targets: p99 of GET /stats < 250 ms, of GET /files < 20 ms. This is a benchmark that
 prints, not a test: figures depend on the machine (2 cores here, shared with the database).
 """
 
@@ -40,7 +40,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.catalog_data import load  # noqa: E402
+from bench.stats_data import load  # noqa: E402
 from provisioning.local import LocalPostgres, LocalS3, free_port, wait_for_port  # noqa: E402
 from provisioning.local.s3 import LOCAL_CREDENTIALS  # noqa: E402
 from service import taxonomy  # noqa: E402

@@ -9,14 +9,14 @@ import sys
 import textwrap
 import time
 
-from provisioning.dev_processes import (
+from provisioning.local import free_port
+from provisioning.local.processes import (
     ServiceProcess,
     describe_exit,
     stop_all,
     tail,
     wait_ready,
 )
-from provisioning.local import free_port
 from tests.smoke.conftest import process_exists
 
 

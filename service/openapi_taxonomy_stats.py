@@ -1,5 +1,5 @@
-"""OpenAPI pieces for the taxonomy, the acting user, GET /files filters and GET /stats
-(issue 5); `service.openapi.document` merges them into the one document."""
+"""OpenAPI pieces for the taxonomy, the acting user, GET /files filters and GET /stats;
+`service.openapi.document` merges them into the one document."""
 
 from __future__ import annotations
 
@@ -37,9 +37,10 @@ ACTING_USER_PARAMETERS: list[dict[str, Any]] = [
     {
         "name": "X-Silo-Role",
         "in": "header",
-        "description": "The user's audience role (a name from GET /roles). With it, list, get "
-        "and content show only files whose audience includes the role or that have no "
-        "audience; other files are 404. Unknown role: 422.",
+        "description": "The user's audience role (a name from GET /roles). With it, every "
+        "operation on files (list, get, content, update, delete) sees only files whose "
+        "audience includes the role or that have no audience; other files are 404. "
+        "Unknown role: 422.",
         "schema": {"type": "string", "maxLength": 100},
     },
     {
@@ -311,13 +312,13 @@ PATHS: dict[str, Any] = {
 
 
 def extend(document: dict[str, Any]) -> dict[str, Any]:
-    """Add issue 5's paths, schemas and parameters to the service's document (in place)."""
+    """Add the taxonomy, filter and stats paths, schemas and parameters (in place)."""
     paths = document["paths"]
     paths.update(PATHS)
     document["components"]["schemas"].update(SCHEMAS)
     for path, methods in (
         ("/files", ("get", "post")),
-        ("/files/{file_id}", ("get", "patch")),
+        ("/files/{file_id}", ("get", "patch", "delete")),
         ("/files/{file_id}/content", ("get",)),
     ):
         for method in methods:

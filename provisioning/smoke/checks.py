@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from provisioning.smoke_files import make_jpeg_bytes, make_png
+from provisioning.smoke.samples import make_jpeg_bytes, make_png
 
 PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 

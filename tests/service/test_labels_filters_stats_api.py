@@ -1,4 +1,4 @@
-"""Issue 5 over HTTP: taxonomy endpoints, label validation, GET /files filters, role
+"""Over HTTP: taxonomy endpoints, label validation, GET /files filters, role
 visibility, the acting user, usage tracking and GET /stats."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def admin(svc: Service) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
-def catalogue(admin: httpx.Client) -> dict[str, dict]:
+def labelled(admin: httpx.Client) -> dict[str, dict]:
     """Six files with known labels, uploaded oldest first (newest first in listings)."""
     specs = [
         ("leadership basics", dict(category="Skills", language="en", roles=[MENTOR])),
@@ -108,7 +108,7 @@ def test_seeding_comes_from_silo_taxonomy(pg, s3, aws_credentials):
         assert c.get("/roles").json()["items"] == []
 
 
-def test_admin_creates_renames_and_deletes(svc, admin, catalogue):
+def test_admin_creates_renames_and_deletes(svc, admin, labelled):
     made = admin.post("/categories", json={"name": "Leadership"})
     assert made.status_code == 201, made.text
     category = made.json()
@@ -132,13 +132,13 @@ def test_admin_creates_renames_and_deletes(svc, admin, catalogue):
     assert admin.delete(f"/roles/{role['id']}").status_code == 204
 
 
-def test_deleting_an_entry_in_use_is_409_and_renames_show_on_files(admin, catalogue):
+def test_deleting_an_entry_in_use_is_409_and_renames_show_on_files(admin, labelled):
     skills = next(c for c in admin.get("/categories").json()["items"] if c["name"] == "Skills")
     mentor = next(r for r in admin.get("/roles").json()["items"] if r["name"] == MENTOR)
     assert_error(admin.delete(f"/categories/{skills['id']}"), 409, "in_use")
     assert_error(admin.delete(f"/roles/{mentor['id']}"), 409, "in_use")
     assert_error(admin.delete("/languages/en"), 409, "in_use")
-    file_id = catalogue["leadership basics"]["id"]
+    file_id = labelled["leadership basics"]["id"]
     try:
         admin.patch(f"/categories/{skills['id']}", json={"name": "Hard skills"})
         assert admin.get(f"/files/{file_id}").json()["category"] == "Hard skills"
@@ -193,8 +193,8 @@ def test_upload_with_a_label_outside_the_taxonomy_is_422_and_stores_nothing(
     assert "bad label" not in titles(admin.get("/files", params={"q": "bad label"}))
 
 
-def test_patch_validates_labels(admin, catalogue):
-    file_id = catalogue["open leadership talk"]["id"]
+def test_patch_validates_labels(admin, labelled):
+    file_id = labelled["open leadership talk"]["id"]
     body = assert_error(
         admin.patch(f"/files/{file_id}", json={"roles": ["Nobody"]}), 422, "validation_error"
     )
@@ -234,13 +234,13 @@ def test_patch_validates_labels(admin, catalogue):
         ({"q": "leadership", "type": "jpeg"}, ["unlabelled photo"]),
     ],
 )  # fmt: skip
-def test_filters_and_their_combinations(admin, catalogue, params, expected):
+def test_filters_and_their_combinations(admin, labelled, params, expected):
     assert all_titles(admin, params) == expected
 
 
-def test_date_filters(admin, catalogue):
+def test_date_filters(admin, labelled):
     def created(title: str) -> datetime:
-        return datetime.fromisoformat(catalogue[title]["created_at"])
+        return datetime.fromisoformat(labelled[title]["created_at"])
 
     middle = created("feedback for mentors")
     after = all_titles(admin, {"uploaded_after": middle.isoformat()})
@@ -282,9 +282,9 @@ def test_bad_filter_values(admin, params, status, code):
 # --- the acting user and role visibility ---------------------------------------------------------
 
 
-def test_a_mentee_neither_sees_nor_downloads_a_mentor_only_file(admin, catalogue):
+def test_a_mentee_neither_sees_nor_downloads_a_mentor_only_file(admin, labelled):
     mentee = {"X-Silo-Role": MENTEE}
-    mentor_only = catalogue["leadership basics"]["id"]
+    mentor_only = labelled["leadership basics"]["id"]
     visible = all_titles(admin, {}, mentee)
     assert visible == ["unlabelled photo", "open leadership talk", "feedback for mentors",
                        "conflict at work"]  # fmt: skip
@@ -301,6 +301,22 @@ def test_a_mentee_neither_sees_nor_downloads_a_mentor_only_file(admin, catalogue
     assert len(all_titles(admin, {})) == 6
 
 
+def test_a_role_can_neither_change_nor_delete_a_file_it_cannot_see(admin):
+    hidden = upload(admin, "mentors only, to be kept", roles=[MENTOR])
+    path = f"/files/{hidden['id']}"
+    mentee = {"X-Silo-Role": MENTEE}
+    for body in ({}, {"title": "renamed"}, {"roles": None}):
+        assert_error(admin.patch(path, json=body, headers=mentee), 404, "not_found")
+    assert_error(admin.delete(path, headers=mentee), 404, "not_found")
+    unchanged = admin.get(path).json()
+    assert (unchanged["title"], unchanged["roles"]) == ("mentors only, to be kept", [MENTOR])
+    # A role in the audience may change and delete it.
+    mentor = {"X-Silo-Role": MENTOR}
+    assert admin.patch(path, json={"title": "renamed"}, headers=mentor).json()["title"] == "renamed"
+    assert admin.delete(path, headers=mentor).status_code == 204
+    assert_error(admin.get(path), 404, "not_found")
+
+
 @pytest.mark.parametrize(
     ("headers", "name"),
     [
@@ -311,11 +327,17 @@ def test_a_mentee_neither_sees_nor_downloads_a_mentor_only_file(admin, catalogue
         ({"X-Silo-User": "u" * 201}, "X-Silo-User"),
     ],
 )
-def test_bad_acting_user_headers_are_422(admin, catalogue, headers, name):
-    file_id = catalogue["open leadership talk"]["id"]
+def test_bad_acting_user_headers_are_422(admin, labelled, headers, name):
+    file_id = labelled["open leadership talk"]["id"]
     for path in ("/files", f"/files/{file_id}", f"/files/{file_id}/content"):
         body = assert_error(admin.get(path, headers=headers), 422, "validation_error")
         assert name in body["error"]["message"]
+    # Every method reads them: PATCH and DELETE refuse what GET refuses, and change nothing.
+    patched = admin.patch(f"/files/{file_id}", json={"title": "x"}, headers=headers)
+    assert name in assert_error(patched, 422, "validation_error")["error"]["message"]
+    deleted = admin.delete(f"/files/{file_id}", headers=headers)
+    assert name in assert_error(deleted, 422, "validation_error")["error"]["message"]
+    assert admin.get(f"/files/{file_id}").json()["title"] == "open leadership talk"
 
 
 def test_uploaded_by_is_the_acting_user_when_given(admin):
@@ -349,13 +371,13 @@ def wait_for(check, timeout: float = 10.0):
         time.sleep(0.05)
 
 
-def test_reads_are_recorded_and_counted_in_stats(admin, catalogue):
+def test_reads_are_recorded_and_counted_in_stats(admin, labelled):
     today = datetime.now().astimezone().date()
     window = {"from": (today - timedelta(days=1)).isoformat(),
               "to": (today + timedelta(days=1)).isoformat()}  # fmt: skip
     start = admin.get("/stats", params=window).json()
-    talk = catalogue["open leadership talk"]["id"]
-    conflict = catalogue["conflict at work"]["id"]
+    talk = labelled["open leadership talk"]["id"]
+    conflict = labelled["conflict at work"]["id"]
     fr = {
         "X-Silo-Country": "fr",
         "X-Silo-Company": "Société Générale".encode(),  # UTF-8 on the wire
@@ -388,7 +410,7 @@ def test_reads_are_recorded_and_counted_in_stats(admin, catalogue):
     assert stats["metadata_reads"]["count"] >= start["metadata_reads"]["count"] + 1
     files = stats["files"]
     assert files["files"] >= 6
-    assert {"type": "png", "files": 1, "bytes": catalogue["picture of a team"]["size"]} in (
+    assert {"type": "png", "files": 1, "bytes": labelled["picture of a team"]["size"]} in (
         files["by_type"]
     )
     assert_error(admin.get("/stats", params={"from": "soon"}), 422, "validation_error")

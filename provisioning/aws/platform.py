@@ -1,0 +1,300 @@
+"""The shared part of a stack: network, load balancer, ECS cluster, database subnet group.
+
+Nothing here knows about tenants; each `TenantDeployment` plugs into it (its own listener rule,
+its own security groups, its own egress rule on the ALB's security group), so adding a tenant
+never changes a resource of this component.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from provisioning.aws.subnets import SubnetPlan, plan_subnets
+from tenants import names
+
+NOT_FOUND_BODY = json.dumps(
+    {"error": {"code": "not_found", "message": "no tenant is served at this host"}}
+)
+NOT_FOUND_ACTION = {
+    "type": "fixed-response",
+    "fixed_response": {
+        "content_type": "application/json",
+        "status_code": "404",
+        "message_body": NOT_FOUND_BODY,
+    },
+}
+# TLS 1.2+ with TLS 1.3 preferred (AWS's recommended ALB policy).
+SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+
+@dataclass
+class PlatformArgs:
+    scope: names.Scope
+    availability_zones: list[str]
+    vpc_cidr: str = "10.0.0.0/16"
+    certificate_arn: str | None = None  # with one: HTTPS listener, and HTTP redirects to it
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class Platform(pulumi.ComponentResource):
+    vpc_id: pulumi.Output[str]
+    public_subnet_ids: list[pulumi.Output[str]]
+    private_subnet_ids: list[pulumi.Output[str]]
+    alb_security_group_id: pulumi.Output[str]
+    alb_arn_suffix: pulumi.Output[str]
+    alb_dns_name: pulumi.Output[str]
+    alb_zone_id: pulumi.Output[str]
+    listener_arn: pulumi.Output[str]  # where tenants attach their host rules
+    https: bool
+    cluster_arn: pulumi.Output[str]
+    cluster_name: pulumi.Output[str]
+    db_subnet_group_name: pulumi.Output[str]
+
+    def __init__(
+        self, name: str, args: PlatformArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("silo:provisioning:Platform", name, None, opts)
+        if len(args.availability_zones) < 2:
+            raise ValueError("the platform needs two availability zones")
+        # Logical names (and so URNs) are `<name>-<resource>` under this component.
+        self._name = name
+        self._args = args
+        self._child = pulumi.ResourceOptions(parent=self)
+
+        vpc, public_ids, private_ids = self._network()
+        alb_sg = self._alb_security_group(vpc)
+        alb = self._load_balancer(alb_sg, public_ids)
+        listener = self._listeners(alb)
+        cluster = self._cluster()
+        db_subnets = self._database_subnets(private_ids)
+
+        self.vpc_id = vpc.id
+        self.public_subnet_ids = public_ids
+        self.private_subnet_ids = private_ids
+        self.alb_security_group_id = alb_sg.id
+        self.alb_arn_suffix = alb.arn_suffix
+        self.alb_dns_name = alb.dns_name
+        self.alb_zone_id = alb.zone_id
+        self.listener_arn = listener.arn
+        self.https = bool(args.certificate_arn)
+        self.cluster_arn = cluster.arn
+        self.cluster_name = cluster.name
+        self.db_subnet_group_name = db_subnets.name
+        self.register_outputs(
+            {
+                "vpcId": self.vpc_id,
+                "albDnsName": self.alb_dns_name,
+                "listenerArn": self.listener_arn,
+                "clusterName": self.cluster_name,
+            }
+        )
+
+    def _network(
+        self,
+    ) -> tuple[aws.ec2.Vpc, list[pulumi.Output[str]], list[pulumi.Output[str]]]:
+        """The VPC, its internet gateway, and a public and a private subnet per zone."""
+        name, scope, tags = self._name, self._args.scope, self._args.tags
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc",
+            cidr_block=self._args.vpc_cidr,
+            enable_dns_hostnames=True,
+            enable_dns_support=True,
+            tags={**tags, "Name": names.vpc(scope)},
+            opts=self._child,
+        )
+        gateway = aws.ec2.InternetGateway(
+            f"{name}-igw", vpc_id=vpc.id, tags={**tags, "Name": names.vpc(scope)}, opts=self._child
+        )
+        public_routes = aws.ec2.RouteTable(
+            f"{name}-public",
+            vpc_id=vpc.id,
+            tags={**tags, "Name": f"{names.vpc(scope)}-public"},
+            opts=self._child,
+        )
+        aws.ec2.Route(
+            f"{name}-public-default",
+            route_table_id=public_routes.id,
+            destination_cidr_block="0.0.0.0/0",
+            gateway_id=gateway.id,
+            opts=self._child,
+        )
+        public_ids: list[pulumi.Output[str]] = []
+        private_ids: list[pulumi.Output[str]] = []
+        zones = self._args.availability_zones[:2]
+        for index, plan in enumerate(plan_subnets(self._args.vpc_cidr, zones)):
+            public, private = self._zone(index, plan, vpc, gateway, public_routes)
+            public_ids.append(public.id)
+            private_ids.append(private.id)
+        return vpc, public_ids, private_ids
+
+    def _zone(
+        self,
+        index: int,
+        plan: SubnetPlan,
+        vpc: aws.ec2.Vpc,
+        gateway: aws.ec2.InternetGateway,
+        public_routes: aws.ec2.RouteTable,
+    ) -> tuple[aws.ec2.Subnet, aws.ec2.Subnet]:
+        """One zone's public subnet with its NAT gateway, and its private subnet routed to it."""
+        suffix = f"{self._name}-{index}"
+        vpc_name = names.vpc(self._args.scope)
+        zone_tags = {**self._args.tags, "silo:zone": plan.availability_zone}
+        public = aws.ec2.Subnet(
+            f"{suffix}-public",
+            vpc_id=vpc.id,
+            availability_zone=plan.availability_zone,
+            cidr_block=plan.public_cidr,
+            tags={**zone_tags, "Name": f"{vpc_name}-public-{index}"},
+            opts=self._child,
+        )
+        aws.ec2.RouteTableAssociation(
+            f"{suffix}-public",
+            subnet_id=public.id,
+            route_table_id=public_routes.id,
+            opts=self._child,
+        )
+        # One NAT gateway per AZ: tasks keep reaching S3, ECR and Secrets Manager when a
+        # zone fails.
+        address = aws.ec2.Eip(f"{suffix}-nat", domain="vpc", tags=zone_tags, opts=self._child)
+        nat = aws.ec2.NatGateway(
+            f"{suffix}-nat",
+            subnet_id=public.id,
+            allocation_id=address.allocation_id,
+            tags={**zone_tags, "Name": f"{vpc_name}-{index}"},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[gateway]),
+        )
+        private = aws.ec2.Subnet(
+            f"{suffix}-private",
+            vpc_id=vpc.id,
+            availability_zone=plan.availability_zone,
+            cidr_block=plan.private_cidr,
+            map_public_ip_on_launch=False,
+            tags={**zone_tags, "Name": f"{vpc_name}-private-{index}"},
+            opts=self._child,
+        )
+        private_routes = aws.ec2.RouteTable(
+            f"{suffix}-private",
+            vpc_id=vpc.id,
+            tags={**zone_tags, "Name": f"{vpc_name}-private-{index}"},
+            opts=self._child,
+        )
+        aws.ec2.Route(
+            f"{suffix}-private-default",
+            route_table_id=private_routes.id,
+            destination_cidr_block="0.0.0.0/0",
+            nat_gateway_id=nat.id,
+            opts=self._child,
+        )
+        aws.ec2.RouteTableAssociation(
+            f"{suffix}-private",
+            subnet_id=private.id,
+            route_table_id=private_routes.id,
+            opts=self._child,
+        )
+        return public, private
+
+    def _alb_security_group(self, vpc: aws.ec2.Vpc) -> aws.ec2.SecurityGroup:
+        """Clients in on the listening ports. Rules are separate resources: each tenant adds
+        its own egress rule, so the ALB can reach tenants' tasks and nothing else."""
+        name = self._name
+        alb_sg = aws.ec2.SecurityGroup(
+            f"{name}-alb",
+            name=names.alb_security_group(self._args.scope),
+            description="Silo load balancer: HTTP(S) from anywhere, to tenant tasks only",
+            vpc_id=vpc.id,
+            tags=self._args.tags,
+            opts=self._child,
+        )
+        for port in [80, 443] if self._args.certificate_arn else [80]:
+            aws.vpc.SecurityGroupIngressRule(
+                f"{name}-alb-in-{port}",
+                security_group_id=alb_sg.id,
+                cidr_ipv4="0.0.0.0/0",
+                ip_protocol="tcp",
+                from_port=port,
+                to_port=port,
+                description=f"clients on {port}",
+                opts=self._child,
+            )
+        return alb_sg
+
+    def _load_balancer(
+        self, alb_sg: aws.ec2.SecurityGroup, public_ids: list[pulumi.Output[str]]
+    ) -> aws.lb.LoadBalancer:
+        return aws.lb.LoadBalancer(
+            f"{self._name}-alb",
+            name=names.load_balancer(self._args.scope),
+            load_balancer_type="application",
+            internal=False,
+            security_groups=[alb_sg.id],
+            subnets=public_ids,
+            drop_invalid_header_fields=True,
+            # Large uploads stream for minutes, but never sit idle for long.
+            idle_timeout=120,
+            tags=self._args.tags,
+            opts=self._child,
+        )
+
+    def _listeners(self, alb: aws.lb.LoadBalancer) -> aws.lb.Listener:
+        """The listener tenants attach their host rules to: HTTPS with a certificate (and HTTP
+        redirecting to it), else HTTP. Unknown hosts get a JSON 404."""
+        name, tags = self._name, self._args.tags
+        if not self._args.certificate_arn:
+            return aws.lb.Listener(
+                f"{name}-http",
+                load_balancer_arn=alb.arn,
+                port=80,
+                protocol="HTTP",
+                default_actions=[NOT_FOUND_ACTION],
+                tags=tags,
+                opts=self._child,
+            )
+        listener = aws.lb.Listener(
+            f"{name}-https",
+            load_balancer_arn=alb.arn,
+            port=443,
+            protocol="HTTPS",
+            ssl_policy=SSL_POLICY,
+            certificate_arn=self._args.certificate_arn,
+            default_actions=[NOT_FOUND_ACTION],
+            tags=tags,
+            opts=self._child,
+        )
+        aws.lb.Listener(
+            f"{name}-http",
+            load_balancer_arn=alb.arn,
+            port=80,
+            protocol="HTTP",
+            default_actions=[
+                {
+                    "type": "redirect",
+                    "redirect": {"protocol": "HTTPS", "port": "443", "status_code": "HTTP_301"},
+                }
+            ],
+            tags=tags,
+            opts=self._child,
+        )
+        return listener
+
+    def _cluster(self) -> aws.ecs.Cluster:
+        return aws.ecs.Cluster(
+            f"{self._name}-cluster",
+            name=names.cluster(self._args.scope),
+            settings=[{"name": "containerInsights", "value": "enabled"}],
+            tags=self._args.tags,
+            opts=self._child,
+        )
+
+    def _database_subnets(self, private_ids: list[pulumi.Output[str]]) -> aws.rds.SubnetGroup:
+        return aws.rds.SubnetGroup(
+            f"{self._name}-db",
+            name=names.db_subnet_group(self._args.scope),
+            description="Silo tenant databases: private subnets only",
+            subnet_ids=private_ids,
+            tags=self._args.tags,
+            opts=self._child,
+        )

@@ -1,0 +1,234 @@
+"""The file rules, each written once: who may see a file, labels, upload, list, read, download,
+update, delete, and the access events reads leave behind.
+
+No HTTP here. Routes turn a request into a `Caller` and plain values, call `Files`, and render
+the row it returns; failures are `FileNotFound` (a DomainError) and the request-parsing
+`APIError`s of the upload pipeline and the validators.
+
+Visibility: every operation on one file (read, content, update, delete) and every listing goes
+through `visible_to`, so a file outside the acting user's audience is missing for that user,
+whatever the method (404, exactly like a file that does not exist).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from service import errors, file_filters, taxonomy, upload
+from service.acting_user import ActingUser
+from service.events import CONTENT, METADATA, AccessEvent, EventRecorder
+from service.pagination import Position
+from service.repository import files as files_repo
+from service.repository.files import Filter, Row
+from service.storage import ObjectStorage
+
+LABELS = ("category", "language", "roles")
+
+
+class FileNotFound(errors.DomainError):
+    """No such file, or one the caller's role may not see: the two are indistinguishable."""
+
+    api_error = errors.NotFound
+
+    def __init__(self) -> None:
+        super().__init__("no such file")
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is asking: the API key, and the tenant's user it acts for (X-Silo-* headers)."""
+
+    key_id: str
+    user: ActingUser = field(default_factory=ActingUser)
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list[Row]
+    # Where the next page starts; None on the last page.
+    next: Position | None
+
+
+@dataclass(frozen=True)
+class Download:
+    url: str
+    expires_at: datetime
+
+
+def visible_to(role_id: int | None) -> list[Filter]:
+    """The audience rule, as the only SQL that states it: a role sees the files whose audience
+    includes it or is empty. No acting role (the tenant's back office) sees every file."""
+    if role_id is None:
+        return []
+    return [Filter("(role_ids = '{}' OR role_ids @> ARRAY[%s]::integer[])", [role_id])]
+
+
+async def label_ids(conn, values: Mapping[str, Any]) -> dict[str, Any]:
+    """category/language/roles names -> the stored ids (InvalidValue naming an unknown value).
+    Only the keys present are resolved, so an update changes just what it names, and values
+    without labels cost no query."""
+    out = {k: v for k, v in values.items() if k not in LABELS}
+    if len(out) == len(values):
+        return out
+    labels = await taxonomy.resolve_labels(
+        conn,
+        category=values.get("category"),
+        language=values.get("language"),
+        roles=values.get("roles"),
+    )
+    if "category" in values:
+        out["category_id"] = labels.category_id
+    if "language" in values:
+        out["language"] = labels.language
+    if "roles" in values:
+        out["role_ids"] = list(labels.role_ids)
+    return out
+
+
+async def acting_role_id(conn, who: ActingUser) -> int | None:
+    """The acting user's role id (InvalidValue for an unknown role), None without a role."""
+    return await taxonomy.role_id(conn, who.role) if who.role is not None else None
+
+
+def access_event(row: Row, action: str, caller: Caller, role_id: int | None) -> AccessEvent:
+    who = caller.user
+    return AccessEvent(
+        file_id=row["id"],
+        action=action,
+        user=who.user,
+        role_id=role_id,
+        country=who.country,
+        company=who.company,
+        language=row["language"],
+        key_id=caller.key_id,
+    )
+
+
+@dataclass(frozen=True)
+class Files:
+    """The files of one tenant, with what the rules need; built once when the app starts."""
+
+    pool: AsyncConnectionPool
+    storage: ObjectStorage
+    recorder: EventRecorder
+    limits: upload.Limits
+    presign_ttl_seconds: int
+
+    async def create(
+        self,
+        caller: Caller,
+        body: AsyncIterable[bytes],
+        *,
+        content_type: str | None,
+        content_length: str | None,
+    ) -> Row:
+        """Stream a multipart upload to storage and write its row; nothing is left behind on
+        failure (see service/upload.py)."""
+        upload.check_declared_length(content_length, self.limits)
+
+        async def check_labels(fields: dict[str, Any]) -> None:
+            # Labels sent before the file part are checked before any byte is stored.
+            if set(LABELS) & set(fields):
+                async with self.pool.connection() as conn:
+                    await label_ids(conn, fields)
+
+        async def save(stored: upload.StoredFile) -> Row:
+            async with self.pool.connection() as conn, conn.transaction():
+                # Resolved in the insert's transaction: the entries stay locked until it commits.
+                values = {
+                    **await label_ids(conn, stored.fields),
+                    "filename": stored.filename,
+                    "content_type": stored.file_type.mime,
+                    "type": stored.file_type.id,
+                    "size": stored.size,
+                    "sha256": stored.sha256,
+                    "uploaded_by": caller.user.user or caller.key_id,
+                }
+                return await files_repo.insert(
+                    conn, file_id=stored.id, object_key=stored.object_key, values=values
+                )
+
+        return await upload.ingest(
+            body,
+            content_type=content_type,
+            limits=self.limits,
+            storage=self.storage,
+            save=save,
+            check_fields=check_labels,
+        )
+
+    async def list_page(
+        self,
+        caller: Caller,
+        query: file_filters.FileQuery,
+        *,
+        limit: int,
+        after: Position | None = None,
+    ) -> Page:
+        async with self.pool.connection() as conn:
+            # The acting role is resolved with the filter names, in the same round trip.
+            resolved = await file_filters.resolve(conn, query, caller.user.role)
+            filters = [Filter(c, p) for c, p in file_filters.conditions(query, resolved)]
+            filters += visible_to(resolved.acting_role_id)
+            # One extra row tells whether another page exists without a COUNT.
+            rows = await files_repo.list_page(conn, limit=limit + 1, after=after, filters=filters)
+        page = rows[:limit]
+        more = len(rows) > limit
+        last = page[-1] if more else None
+        return Page(page, Position(last["created_at"], last["id"]) if last else None)
+
+    async def _visible(self, caller: Caller, file_id: uuid.UUID) -> tuple[Row, int | None]:
+        async with self.pool.connection() as conn:
+            role_id = await acting_role_id(conn, caller.user)
+            row = await files_repo.get(conn, file_id, visible_to(role_id))
+        if row is None:
+            raise FileNotFound()
+        return row, role_id
+
+    async def read(self, caller: Caller, file_id: uuid.UUID) -> Row:
+        """The file's metadata; recorded as a metadata access."""
+        row, role_id = await self._visible(caller, file_id)
+        await self.recorder.record(access_event(row, METADATA, caller, role_id))
+        return row
+
+    async def download(self, caller: Caller, file_id: uuid.UUID) -> Download:
+        """A presigned URL for the content; recorded as a content access."""
+        row, role_id = await self._visible(caller, file_id)
+        ttl = self.presign_ttl_seconds
+        expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
+        url = await self.storage.presigned_get(
+            row["object_key"],
+            filename=row["filename"],
+            content_type=row["content_type"],
+            ttl_seconds=ttl,
+        )
+        await self.recorder.record(access_event(row, CONTENT, caller, role_id))
+        return Download(url, expires_at)
+
+    async def update(self, caller: Caller, file_id: uuid.UUID, changes: Mapping[str, Any]) -> Row:
+        """Apply validated metadata changes (labels by name); no changes reads the file."""
+        async with self.pool.connection() as conn, conn.transaction():
+            visible = visible_to(await acting_role_id(conn, caller.user))
+            if changes:
+                values = await label_ids(conn, changes)
+                row = await files_repo.update(conn, file_id, values, visible)
+            else:
+                row = await files_repo.get(conn, file_id, visible)
+        if row is None:
+            raise FileNotFound()
+        return row
+
+    async def delete(self, caller: Caller, file_id: uuid.UUID) -> None:
+        async with self.pool.connection() as conn, conn.transaction():
+            visible = visible_to(await acting_role_id(conn, caller.user))
+            object_key = await files_repo.delete_returning_key(conn, file_id, visible)
+            if object_key is None:
+                raise FileNotFound()
+            # The row goes only if the object went too: a storage error rolls the delete back.
+            await self.storage.delete(object_key)

@@ -1,0 +1,49 @@
+"""Catalogue tenant -> ServiceTarget: what one tenant's service instance is started with."""
+
+from pathlib import Path
+
+from provisioning.service_env import (
+    SERVICE_PORT,
+    ServiceTarget,
+    service_environment,
+    service_target,
+)
+from tenants import load_catalogue, names
+
+REPO = Path(__file__).resolve().parents[2]
+CATALOGUE = load_catalogue(REPO / "tenants.yaml")
+SCOPE = names.Scope("silo", "prod")
+
+
+def target_for(slug: str, **overrides) -> ServiceTarget:
+    tenant = CATALOGUE.tenant(slug)
+    tenant_names = names.for_tenant(SCOPE, tenant, account_id="1" * 12, region="eu-west-1")
+    return service_target(
+        tenant,
+        tenant_names,
+        region="eu-west-1",
+        database_host="db.internal",
+        database_port=5432,
+        **overrides,
+    )
+
+
+def test_service_target_maps_the_tenant_and_its_names():
+    target = target_for("hrcomp")
+    tenant = CATALOGUE.tenant("hrcomp")
+    assert target.tenant == "hrcomp"
+    assert target.bucket == names.bucket(SCOPE, "hrcomp", account_id="1" * 12, region="eu-west-1")
+    assert target.database_name == "silo_hrcomp"
+    assert (target.database_host, target.database_port) == ("db.internal", 5432)
+    assert target.max_upload_bytes == tenant.limits.max_upload_mb * 1024 * 1024
+    assert target.allowed_types == tenant.limits.allowed_types
+    assert (target.port, target.s3_endpoint_url) == (SERVICE_PORT, None)
+
+
+def test_local_runs_change_only_the_endpoints():
+    cloud = service_environment(target_for("pack"))
+    local = service_environment(
+        target_for("pack", port=18001, s3_endpoint_url="http://127.0.0.1:9000")
+    )
+    changed = {k for k in cloud.keys() | local.keys() if cloud.get(k) != local.get(k)}
+    assert changed == {"PORT", "S3_ENDPOINT_URL"}

@@ -1,0 +1,238 @@
+"""service/files.py without HTTP: the file rules against a real PostgreSQL and an in-memory
+object storage. Every operation on one file goes through the same audience rule."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from service import errors, taxonomy, upload
+from service.acting_user import ActingUser
+from service.events import CONTENT, METADATA
+from service.file_filters import FileQuery
+from service.files import Caller, FileNotFound, Files
+from service.storage import StorageError
+from service.taxonomy import DEFAULT_TAXONOMY
+from tests.service.db_support import migrate_all
+from tests.service.helpers import multipart, part, pdf
+from tests.service.memory_storage import MemoryStorage
+
+MENTOR, MENTEE = "Mentor/Coach", "Mentee/Coachee"
+BOUNDARY = "domain-boundary"
+KEY = "key-1"
+BACK_OFFICE = Caller(KEY)
+AS_MENTOR = Caller(KEY, ActingUser(user="u-1", role=MENTOR, country="IT", company="ACME"))
+AS_MENTEE = Caller(KEY, ActingUser(user="u-2", role=MENTEE))
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.events = []
+
+    async def record(self, event) -> None:
+        self.events.append(event)
+
+
+@contextlib.asynccontextmanager
+async def files_domain(url: str, storage: MemoryStorage) -> AsyncIterator[Files]:
+    async with AsyncConnectionPool(url, kwargs={"row_factory": dict_row}, open=False) as pool:
+        async with pool.connection() as conn:
+            await taxonomy.seed(conn, DEFAULT_TAXONOMY)
+        yield Files(
+            pool=pool,
+            storage=storage,
+            recorder=Recorder(),
+            limits=upload.Limits(1024 * 1024, frozenset({"pdf"}), idle_timeout_seconds=5),
+            presign_ttl_seconds=60,
+        )
+
+
+async def _body(data: bytes):
+    yield data
+
+
+async def create(files: Files, caller: Caller = BACK_OFFICE, **fields: str | list[str]) -> dict:
+    parts = []
+    for name, value in {"title": "a file", **fields}.items():
+        for item in value if isinstance(value, list) else [value]:
+            parts.append(part(name, item.encode()))
+    parts.append(part("file", pdf(), filename="f.pdf", ctype="application/pdf"))
+    return await files.create(
+        caller,
+        _body(multipart(parts, BOUNDARY)),
+        content_type=f"multipart/form-data; boundary={BOUNDARY}",
+        content_length=None,
+    )
+
+
+@pytest.fixture
+def db(database_url: str) -> str:
+    migrate_all(database_url)
+    return database_url
+
+
+def row_count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM files").fetchone()[0]
+
+
+def test_a_file_outside_the_audience_is_missing_for_every_operation(db):
+    storage = MemoryStorage()
+
+    async def scenario() -> None:
+        async with files_domain(db, storage) as files:
+            hidden = await create(files, title="for mentors", roles=[MENTOR])
+            shared = await create(files, title="for everyone")
+            file_id = hidden["id"]
+            operations = {
+                "read": files.read(AS_MENTEE, file_id),
+                "download": files.download(AS_MENTEE, file_id),
+                "update": files.update(AS_MENTEE, file_id, {"title": "taken over"}),
+                "widen": files.update(AS_MENTEE, file_id, {"roles": []}),
+                "no-op update": files.update(AS_MENTEE, file_id, {}),
+                "delete": files.delete(AS_MENTEE, file_id),
+            }
+            for name, operation in operations.items():
+                with pytest.raises(FileNotFound):
+                    await operation
+                    pytest.fail(f"{name} reached a file outside the audience")
+            assert files.recorder.events == []  # nothing read, nothing recorded
+            listed = await files.list_page(AS_MENTEE, FileQuery(), limit=10)
+            assert [r["title"] for r in listed.rows] == ["for everyone"]
+            listed = await files.list_page(AS_MENTOR, FileQuery(), limit=10)
+            assert [r["title"] for r in listed.rows] == ["for everyone", "for mentors"]
+            # Untouched, and still there for the roles that may see it.
+            row = await files.read(AS_MENTOR, file_id)
+            assert (row["title"], list(row["roles"])) == ("for mentors", [MENTOR])
+            assert (await files.read(AS_MENTEE, shared["id"]))["title"] == "for everyone"
+            await files.delete(AS_MENTOR, file_id)
+            with pytest.raises(FileNotFound):
+                await files.read(BACK_OFFICE, file_id)
+
+    asyncio.run(scenario())
+    assert len(storage.objects) == 1
+
+
+def test_an_unknown_acting_role_is_refused_not_ignored(db):
+    async def scenario() -> None:
+        async with files_domain(db, MemoryStorage()) as files:
+            row = await create(files)
+            stranger = Caller(KEY, ActingUser(role="Janitor"))
+            for operation in (
+                files.read(stranger, row["id"]),
+                files.update(stranger, row["id"], {"title": "x"}),
+                files.delete(stranger, row["id"]),
+            ):
+                with pytest.raises(taxonomy.InvalidValue) as caught:
+                    await operation
+                assert errors.from_exception(caught.value).status == 422
+            assert (await files.read(BACK_OFFICE, row["id"]))["title"] == "a file"
+
+    asyncio.run(scenario())
+
+
+def test_reads_record_an_event_with_the_callers_values(db):
+    async def scenario() -> None:
+        async with files_domain(db, MemoryStorage()) as files:
+            row = await create(files, language="it", roles=[MENTOR])
+            await files.read(AS_MENTOR, row["id"])
+            download = await files.download(AS_MENTOR, row["id"])
+            assert download.url.startswith("memory://files/")
+            async with files.pool.connection() as conn:
+                mentor_id = await taxonomy.role_id(conn, MENTOR)
+            metadata_event, content_event = files.recorder.events
+            assert (metadata_event.action, content_event.action) == (METADATA, CONTENT)
+            for event in (metadata_event, content_event):
+                assert event.file_id == row["id"]
+                assert (event.user, event.role_id, event.country, event.company) == (
+                    "u-1", mentor_id, "IT", "ACME"
+                )  # fmt: skip
+                assert (event.language, event.key_id) == ("it", KEY)
+
+    asyncio.run(scenario())
+
+
+def test_uploaded_by_is_the_acting_user_else_the_key(db):
+    async def scenario() -> None:
+        async with files_domain(db, MemoryStorage()) as files:
+            assert (await create(files, AS_MENTOR))["uploaded_by"] == "u-1"
+            assert (await create(files, BACK_OFFICE))["uploaded_by"] == KEY
+
+    asyncio.run(scenario())
+
+
+def test_the_row_stays_when_the_object_cannot_be_deleted(db):
+    storage = MemoryStorage()
+
+    async def scenario() -> None:
+        async with files_domain(db, storage) as files:
+            row = await create(files)
+            storage.failing.add("delete")
+            with pytest.raises(StorageError):
+                await files.delete(BACK_OFFICE, row["id"])
+            assert (await files.read(BACK_OFFICE, row["id"]))["id"] == row["id"]
+            storage.failing.clear()
+            await files.delete(BACK_OFFICE, row["id"])
+
+    asyncio.run(scenario())
+    assert storage.objects == {}
+    assert row_count(db) == 0
+
+
+def test_a_label_refused_at_insert_time_leaves_no_object_and_no_row(db):
+    storage = MemoryStorage()
+
+    async def scenario() -> None:
+        async with files_domain(db, storage) as files:
+            # After the file part, so it is checked only by the insert's own resolution.
+            body = multipart(
+                [part("title", b"t"), part("file", pdf(), filename="f.pdf"),
+                 part("category", b"Astrology")],
+                BOUNDARY,
+            )  # fmt: skip
+            with pytest.raises(taxonomy.InvalidValue, match="Astrology"):
+                await files.create(
+                    BACK_OFFICE, _body(body),
+                    content_type=f"multipart/form-data; boundary={BOUNDARY}", content_length=None,
+                )  # fmt: skip
+
+    asyncio.run(scenario())
+    assert [u.state for u in storage.uploads] == ["completed"]
+    assert storage.objects == {}
+    assert row_count(db) == 0
+
+
+def test_update_resolves_labels_and_a_missing_file_is_not_found(db):
+    async def scenario() -> None:
+        async with files_domain(db, MemoryStorage()) as files:
+            row = await create(files)
+            updated = await files.update(
+                BACK_OFFICE, row["id"], {"category": "skills", "roles": [MENTEE]}
+            )
+            assert (updated["category"], list(updated["roles"])) == ("Skills", [MENTEE])
+            with pytest.raises(taxonomy.InvalidValue):
+                await files.update(BACK_OFFICE, row["id"], {"category": "Astrology"})
+            assert (await files.read(BACK_OFFICE, row["id"]))["category"] == "Skills"
+            with pytest.raises(FileNotFound):
+                await files.update(BACK_OFFICE, uuid.uuid4(), {"title": "x"})
+
+    asyncio.run(scenario())
+
+
+def test_a_declared_length_beyond_the_limit_is_refused_before_reading():
+    async def scenario() -> None:
+        storage = MemoryStorage()
+        files = Files(None, storage, Recorder(), upload.Limits(10, frozenset({"pdf"}), 5), 60)
+        with pytest.raises(errors.TooLarge):
+            await files.create(BACK_OFFICE, _body(b""), content_type=None,
+                               content_length=str(10 + upload.FORM_OVERHEAD_BYTES + 1))  # fmt: skip
+        assert storage.uploads == []
+
+    asyncio.run(scenario())
