@@ -106,7 +106,9 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         own_storage = storage is None
         app.state.storage = _build_storage(settings) if own_storage else storage
         app.state.pool = pool
-        app.state.authenticator = Authenticator(settings.admin_key, pool)
+        app.state.authenticator = Authenticator(
+            settings.admin_key, pool, cache_seconds=settings.key_cache_seconds
+        )
         seeding = asyncio.create_task(_seed_taxonomy(pool, settings.taxonomy))
         with contextlib.suppress(TimeoutError):
             # Normally done in milliseconds; a slow database must not hold the start.

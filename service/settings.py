@@ -25,6 +25,10 @@ DEFAULT_PRESIGN_TTL_SECONDS = 900
 MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600
 MIN_ADMIN_KEY_LENGTH = 16
 DEFAULT_EVENTS_FLUSH_MS = 500
+# How long a stored API key found in the database is trusted without asking again: the bound
+# on how late a revocation takes effect on the other instances (0 = no cache).
+DEFAULT_KEY_CACHE_SECONDS = 5
+MAX_KEY_CACHE_SECONDS = 300
 # ECS sends SIGKILL 30 s after SIGTERM by default (stopTimeout): stop waiting for in-flight
 # requests a little before that, so unfinished uploads are aborted cleanly rather than killed.
 DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 25
@@ -94,6 +98,8 @@ class Settings:
     s3_max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS
     multipart_sweep_interval_seconds: int = DEFAULT_MULTIPART_SWEEP_INTERVAL_SECONDS
     multipart_max_age_seconds: int = DEFAULT_MULTIPART_MAX_AGE_SECONDS
+    # SILO_KEY_CACHE_SECONDS: see DEFAULT_KEY_CACHE_SECONDS.
+    key_cache_seconds: int = DEFAULT_KEY_CACHE_SECONDS
 
     def __repr__(self) -> str:
         # Never print secrets (the admin key, a password inside the database URL).
@@ -175,6 +181,9 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
             DEFAULT_MULTIPART_MAX_AGE_SECONDS,
             low=1,
             high=30 * 24 * 3600,
+        ),
+        key_cache_seconds=env.integer(
+            "SILO_KEY_CACHE_SECONDS", DEFAULT_KEY_CACHE_SECONDS, low=0, high=MAX_KEY_CACHE_SECONDS
         ),
     )
 

@@ -66,8 +66,11 @@ def test_overrides_are_parsed():
             "S3_ENDPOINT_URL": "http://127.0.0.1:9000",
             "PORT": "8123",
             "SILO_MIGRATE": "0",
+            "SILO_KEY_CACHE_SECONDS": "0",
         }
     )
+    assert settings.key_cache_seconds == 0
+    assert from_environ(BASE).key_cache_seconds == 5
     assert settings.max_upload_bytes == 1048576
     assert settings.allowed_types == ("pdf", "png")
     assert (settings.db_pool_max, settings.presign_ttl_seconds, settings.port) == (7, 60, 8123)
@@ -104,6 +107,8 @@ def test_overrides_are_parsed():
         ({"SILO_DB_STATEMENT_TIMEOUT_MS": "5"}, "SILO_DB_STATEMENT_TIMEOUT_MS"),
         ({"SILO_S3_MAX_ATTEMPTS": "0"}, "SILO_S3_MAX_ATTEMPTS"),
         ({"SILO_MULTIPART_MAX_AGE_SECONDS": "0"}, "SILO_MULTIPART_MAX_AGE_SECONDS"),
+        ({"SILO_KEY_CACHE_SECONDS": "-1"}, "SILO_KEY_CACHE_SECONDS"),
+        ({"SILO_KEY_CACHE_SECONDS": "301"}, "SILO_KEY_CACHE_SECONDS"),
     ],
 )
 def test_a_bad_variable_is_named_in_one_line(change, variable):
