@@ -29,6 +29,7 @@ class Api:
     max_tasks: int
     target_cpu_percent: int  # autoscaling target: average CPU across the tenant's tasks
     target_requests_per_task: int  # autoscaling target: ALB requests per task per minute
+    image: str | None = None  # overrides the stack's silo:image for this tenant
 
 
 @dataclass(frozen=True)

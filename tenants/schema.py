@@ -186,6 +186,11 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "max_tasks": integer(1, 1000),
         "target_cpu_percent": integer(10, 95),
         "target_requests_per_task": integer(1, 1_000_000),
+        # Overrides the stack's `silo:image` for this tenant alone (a canary, or a pin).
+        "image": matching(
+            r"^[a-z0-9][^\s@]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$",
+            "an image reference with a tag or an @sha256: digest",
+        ),
     },
     "database": {
         "instance_class": matching(
@@ -230,6 +235,7 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "max_tasks": 4,
         "target_cpu_percent": 60,
         "target_requests_per_task": 1000,
+        "image": None,  # None: the stack's silo:image
     },
     "database": {
         "instance_class": "db.t4g.micro",

@@ -42,7 +42,7 @@ class TenantDeploymentArgs:
     tenant: Tenant
     names: TenantNames
     platform: Platform
-    image: str
+    image: str  # the stack's default (`silo:image`); a tenant's `api.image` overrides it
     region: str
     account_id: str
     partition: str = "aws"
@@ -70,6 +70,7 @@ class TenantDeployment(pulumi.ComponentResource):
         self._args = args
         self._tags = {**args.tags, "silo:tenant": args.tenant.slug}
         self._child = pulumi.ResourceOptions(parent=self)
+        self._image = args.tenant.api.image or args.image
 
         bucket = self._bucket()
         task_sg, db_sg = self._network_paths()
@@ -323,7 +324,7 @@ class TenantDeployment(pulumi.ComponentResource):
                         account_id=args.account_id,
                         log_group=n.log_group,
                         secret_arns=list(arns),
-                        image=args.image,
+                        image=self._image,
                     )
                 )
             ),
@@ -368,7 +369,7 @@ class TenantDeployment(pulumi.ComponentResource):
             )
             return container_definitions_json(
                 target=target,
-                image=args.image,
+                image=self._image,
                 secret_arns={"database": db_secret, "admin_key": admin_arn},
                 log_group=n.log_group,
             )
@@ -387,6 +388,9 @@ class TenantDeployment(pulumi.ComponentResource):
                 database.address, database.port, database_secret_arn, admin_secret.arn
             ).apply(render),
             tags=self._tags,
+            # An update registers a new revision and keeps the old one ACTIVE, so a rollback
+            # (ECS's circuit breaker, or pinning the previous image) has a revision to return to.
+            skip_destroy=True,
             opts=self._child,
         )
 

@@ -7,6 +7,7 @@ data-source call. A recording monitor keeps each registration with its inputs an
 
 from __future__ import annotations
 
+import hashlib
 import runpy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +62,11 @@ class Mocks(pulumi.runtime.Mocks):
             )
         elif args.typ == "aws:lb/targetGroup:TargetGroup":
             state["arnSuffix"] = f"targetgroup/{args.name}/4567"
+        elif args.typ == "aws:ecs/taskDefinition:TaskDefinition":
+            # Like ECS: new container definitions, new revision, new ARN (so the service that
+            # names it changes too).
+            revision = hashlib.sha256(str(args.inputs).encode()).hexdigest()[:8]
+            state["arn"] = f"{resource_arn(args.typ, args.name)}:{revision}"
         elif args.typ == "aws:ec2/eip:Eip":
             state["allocationId"] = f"eipalloc-{args.name}"
         elif args.typ == "aws:secretsmanager/secret:Secret":

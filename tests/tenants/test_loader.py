@@ -350,3 +350,20 @@ def test_missing_file_and_broken_yaml_are_problems_too(tmp_path):
     assert "cannot read" in str(problem)
     problem = only_problem(write(tmp_path, "platform: [unclosed\n"))
     assert "not valid YAML" in str(problem)
+
+
+def test_a_tenant_may_override_the_image_with_a_tag_or_digest(tmp_path):
+    path = tmp_path / "tenants.yaml"
+    path.write_text(
+        "platform: {domain: uploads.example.com}\n"
+        "tenants:\n"
+        "  - {slug: a, name: A, priority: 1, api: {image: 'registry.example/silo:1.1.0'}}\n"
+        "  - {slug: b, name: B, priority: 2}\n",
+        encoding="utf-8",
+    )
+    catalogue = load_catalogue(path)
+    assert catalogue.tenant("a").api.image == "registry.example/silo:1.1.0"
+    assert catalogue.tenant("b").api.image is None
+    path.write_text(path.read_text().replace(":1.1.0", ""), encoding="utf-8")
+    with pytest.raises(CatalogueError, match="api.image"):
+        load_catalogue(path)
