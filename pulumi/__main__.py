@@ -39,6 +39,7 @@ platform = Platform(
         availability_zones=zones[:2],
         vpc_cidr=config.get("vpcCidr") or "10.0.0.0/16",
         certificate_arn=config.get("certificateArn"),
+        load_balancers=catalogue.load_balancers,
         tags=tags,
     ),
 )
@@ -63,5 +64,7 @@ for tenant in catalogue.tenants:
     exports[tenant.slug] = deployment.exports()
 
 pulumi.export("tenants", exports)
-pulumi.export("albDnsName", platform.alb_dns_name)
+pulumi.export("albDnsName", platform.load_balancers[0].dns_name)
+# Where each load balancer's tenants' hosts point (index = tenants.yaml `load_balancer`).
+pulumi.export("albDnsNames", [lb.dns_name for lb in platform.load_balancers])
 pulumi.export("clusterName", platform.cluster_name)

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from tenants import fargate, names, schema
+from tenants import fargate, names, quotas, schema
 from tenants.errors import CatalogueError, Problem
 from tenants.model import Api, Bucket, Catalogue, Database, Limits, Platform, Taxonomy, Tenant
 
@@ -143,6 +143,7 @@ def load_catalogue(path: str | Path) -> Catalogue:
         if (tenant := _tenant(out, index, raw, defaults, platform, identities)) is not None
     ]
     _check_unique(out, identities)
+    _check_placement(out, tenants)
     if out.problems:
         raise CatalogueError(out.problems)
     assert platform is not None
@@ -243,6 +244,7 @@ def _tenant(
         bucket=Bucket(**sections["bucket"]),
         limits=Limits(**sections["limits"]),
         taxonomy=Taxonomy(**sections["taxonomy"]),
+        load_balancer=valid.get("load_balancer", 0),
         index=index,
     )
 
@@ -312,3 +314,18 @@ def _check_unique(out: _Collector, tenants: list[_Identity]) -> None:
                 )
             else:
                 first[value] = tenant
+
+
+def _check_placement(out: _Collector, tenants: list[Tenant]) -> None:
+    """Refuse a load balancer with more tenants than it can hold (one target group each; AWS
+    allows 100 per ALB and does not raise it). Softer limits are warnings (`tenants.quotas`)."""
+    for index, count in sorted(quotas.tenants_per_load_balancer(tenants).items()):
+        if count > quotas.TARGET_GROUPS_PER_ALB:
+            last = [t for t in tenants if t.load_balancer == index][-1]
+            out.add(
+                last.slug,
+                "load_balancer",
+                f"load balancer {index} would serve {count} tenants; an ALB holds at most "
+                f"{quotas.TARGET_GROUPS_PER_ALB} target groups: place new tenants on "
+                f"load_balancer: {index + 1}",
+            )

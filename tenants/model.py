@@ -78,6 +78,12 @@ class Tenant:
     bucket: Bucket
     limits: Limits
     taxonomy: Taxonomy
+    # Which ALB serves it: explicit and never changed once deployed (moving a tenant would
+    # replace its listener rule and its DNS target).
+    load_balancer: int = 0
+    # A host outside the platform's wildcard brings its own certificate and hosted zone.
+    certificate_arn: str | None = None
+    hosted_zone_id: str | None = None
     index: int = field(default=0, compare=False)  # position in the file, for messages
 
 
@@ -86,6 +92,11 @@ class Catalogue:
     path: Path
     platform: Platform
     tenants: list[Tenant]
+
+    @property
+    def load_balancers(self) -> int:
+        """How many ALBs the placements need (0 .. the highest `load_balancer` used)."""
+        return 1 + max((t.load_balancer for t in self.tenants), default=0)
 
     @property
     def slugs(self) -> list[str]:

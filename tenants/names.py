@@ -141,8 +141,10 @@ def cluster(scope: Scope) -> str:
     return scope.base
 
 
-def load_balancer(scope: Scope) -> str:
-    return scope.base
+def load_balancer(scope: Scope, index: int = 0) -> str:
+    # The first keeps the name it had before there were several (ALB names are 32 characters
+    # at most: a 29-character base leaves room for "-49").
+    return scope.base if index == 0 else f"{scope.base}-{index}"
 
 
 def alb_security_group(scope: Scope) -> str:

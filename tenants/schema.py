@@ -223,6 +223,9 @@ TENANT_FIELDS: dict[str, Check] = {
     "name": text(100),
     "priority": integer(1, 50000),  # ALB listener rule priorities
     "host": hostname,
+    # Which ALB serves the tenant (see tenants.quotas): explicit, so a tenant never moves once
+    # placed. At most 50 ALBs per region by default.
+    "load_balancer": integer(0, 49),
 }
 TENANT_REQUIRED = ("slug", "name", "priority")
 

@@ -1,8 +1,10 @@
 """The shared part of a stack: network, load balancer, ECS cluster, database subnet group.
 
-Nothing here knows about tenants; each `TenantDeployment` plugs into it (its own listener rule,
-its own security groups, its own egress rule on the ALB's security group), so adding a tenant
-never changes a resource of this component.
+Nothing here knows about tenants; each `TenantDeployment` plugs into it (its own listener rule
+on the load balancer it is placed on, its own security groups), so adding a tenant never changes
+a resource of this component. There are as many load balancers as the catalogue's placements
+need (`tenant.load_balancer`); load balancer 0 keeps the names (and URNs) of the single ALB
+there was before.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import pulumi
 import pulumi_aws as aws
 
 from provisioning.aws.subnets import SubnetPlan, plan_subnets
+from provisioning.service_env import SERVICE_PORT
 from tenants import names
 
 NOT_FOUND_BODY = json.dumps(
@@ -37,7 +40,18 @@ class PlatformArgs:
     availability_zones: list[str]
     vpc_cidr: str = "10.0.0.0/16"
     certificate_arn: str | None = None  # with one: HTTPS listener, and HTTP redirects to it
+    load_balancers: int = 1  # how many ALBs the catalogue's placements need
     tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadBalancer:
+    """One ALB as tenants see it: where to attach a host rule, what DNS should point at."""
+
+    arn_suffix: pulumi.Output[str]
+    dns_name: pulumi.Output[str]
+    zone_id: pulumi.Output[str]
+    listener_arn: pulumi.Output[str]  # HTTPS with a certificate, else HTTP
 
 
 class Platform(pulumi.ComponentResource):
@@ -45,10 +59,7 @@ class Platform(pulumi.ComponentResource):
     public_subnet_ids: list[pulumi.Output[str]]
     private_subnet_ids: list[pulumi.Output[str]]
     alb_security_group_id: pulumi.Output[str]
-    alb_arn_suffix: pulumi.Output[str]
-    alb_dns_name: pulumi.Output[str]
-    alb_zone_id: pulumi.Output[str]
-    listener_arn: pulumi.Output[str]  # where tenants attach their host rules
+    load_balancers: list[LoadBalancer]  # index = a tenant's `load_balancer`
     https: bool
     cluster_arn: pulumi.Output[str]
     cluster_name: pulumi.Output[str]
@@ -67,8 +78,9 @@ class Platform(pulumi.ComponentResource):
 
         vpc, public_ids, private_ids = self._network()
         alb_sg = self._alb_security_group(vpc)
-        alb = self._load_balancer(alb_sg, public_ids)
-        listener = self._listeners(alb)
+        load_balancers = [
+            self._load_balancer(index, alb_sg, public_ids) for index in range(args.load_balancers)
+        ]
         cluster = self._cluster()
         db_subnets = self._database_subnets(private_ids)
 
@@ -76,10 +88,7 @@ class Platform(pulumi.ComponentResource):
         self.public_subnet_ids = public_ids
         self.private_subnet_ids = private_ids
         self.alb_security_group_id = alb_sg.id
-        self.alb_arn_suffix = alb.arn_suffix
-        self.alb_dns_name = alb.dns_name
-        self.alb_zone_id = alb.zone_id
-        self.listener_arn = listener.arn
+        self.load_balancers = load_balancers
         self.https = bool(args.certificate_arn)
         self.cluster_arn = cluster.arn
         self.cluster_name = cluster.name
@@ -87,8 +96,7 @@ class Platform(pulumi.ComponentResource):
         self.register_outputs(
             {
                 "vpcId": self.vpc_id,
-                "albDnsName": self.alb_dns_name,
-                "listenerArn": self.listener_arn,
+                "albDnsNames": [lb.dns_name for lb in load_balancers],
                 "clusterName": self.cluster_name,
             }
         )
@@ -198,8 +206,10 @@ class Platform(pulumi.ComponentResource):
         return public, private
 
     def _alb_security_group(self, vpc: aws.ec2.Vpc) -> aws.ec2.SecurityGroup:
-        """Clients in on the listening ports. Rules are separate resources: each tenant adds
-        its own egress rule, so the ALB can reach tenants' tasks and nothing else."""
+        """Clients in on the listening ports; out to the service port inside the VPC. One group
+        for every ALB. A single egress rule, not one per tenant: a group holds 60 rules by
+        default, and per-tenant rules would add no isolation, since each task's group admits
+        only this group."""
         name = self._name
         alb_sg = aws.ec2.SecurityGroup(
             f"{name}-alb",
@@ -220,14 +230,27 @@ class Platform(pulumi.ComponentResource):
                 description=f"clients on {port}",
                 opts=self._child,
             )
+        aws.vpc.SecurityGroupEgressRule(
+            f"{name}-alb-to-tasks",
+            security_group_id=alb_sg.id,
+            cidr_ipv4=self._args.vpc_cidr,
+            ip_protocol="tcp",
+            from_port=SERVICE_PORT,
+            to_port=SERVICE_PORT,
+            description="to tenant tasks (each task's group admits only this group)",
+            opts=self._child,
+        )
         return alb_sg
 
     def _load_balancer(
-        self, alb_sg: aws.ec2.SecurityGroup, public_ids: list[pulumi.Output[str]]
-    ) -> aws.lb.LoadBalancer:
-        return aws.lb.LoadBalancer(
-            f"{self._name}-alb",
-            name=names.load_balancer(self._args.scope),
+        self, index: int, alb_sg: aws.ec2.SecurityGroup, public_ids: list[pulumi.Output[str]]
+    ) -> LoadBalancer:
+        """ALB number `index` with its listeners. Load balancer 0 keeps the logical names it
+        had when it was the only one, so existing stacks keep their URNs."""
+        suffix = "" if index == 0 else f"-{index}"
+        alb = aws.lb.LoadBalancer(
+            f"{self._name}-alb{suffix}",
+            name=names.load_balancer(self._args.scope, index),
             load_balancer_type="application",
             internal=False,
             security_groups=[alb_sg.id],
@@ -238,14 +261,21 @@ class Platform(pulumi.ComponentResource):
             tags=self._args.tags,
             opts=self._child,
         )
+        listener = self._listeners(alb, suffix)
+        return LoadBalancer(
+            arn_suffix=alb.arn_suffix,
+            dns_name=alb.dns_name,
+            zone_id=alb.zone_id,
+            listener_arn=listener.arn,
+        )
 
-    def _listeners(self, alb: aws.lb.LoadBalancer) -> aws.lb.Listener:
+    def _listeners(self, alb: aws.lb.LoadBalancer, suffix: str) -> aws.lb.Listener:
         """The listener tenants attach their host rules to: HTTPS with a certificate (and HTTP
         redirecting to it), else HTTP. Unknown hosts get a JSON 404."""
         name, tags = self._name, self._args.tags
         if not self._args.certificate_arn:
             return aws.lb.Listener(
-                f"{name}-http",
+                f"{name}-http{suffix}",
                 load_balancer_arn=alb.arn,
                 port=80,
                 protocol="HTTP",
@@ -254,7 +284,7 @@ class Platform(pulumi.ComponentResource):
                 opts=self._child,
             )
         listener = aws.lb.Listener(
-            f"{name}-https",
+            f"{name}-https{suffix}",
             load_balancer_arn=alb.arn,
             port=443,
             protocol="HTTPS",
@@ -265,7 +295,7 @@ class Platform(pulumi.ComponentResource):
             opts=self._child,
         )
         aws.lb.Listener(
-            f"{name}-http",
+            f"{name}-http{suffix}",
             load_balancer_arn=alb.arn,
             port=80,
             protocol="HTTP",

@@ -71,6 +71,8 @@ class TenantDeployment(pulumi.ComponentResource):
         self._tags = {**args.tags, "silo:tenant": args.tenant.slug}
         self._child = pulumi.ResourceOptions(parent=self)
         self._image = args.tenant.api.image or args.image
+        # Where the tenant was placed (tenants.yaml `load_balancer`); it never moves.
+        self._load_balancer = args.platform.load_balancers[args.tenant.load_balancer]
 
         bucket = self._bucket()
         task_sg, db_sg = self._network_paths()
@@ -178,16 +180,6 @@ class TenantDeployment(pulumi.ComponentResource):
             description=f"Silo {slug} database: from its own tasks only",
             vpc_id=self._args.platform.vpc_id,
             tags=self._tags,
-            opts=self._child,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-alb-to-task",
-            security_group_id=alb_sg,
-            referenced_security_group_id=task_sg.id,
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            description=f"to {slug} tasks",
             opts=self._child,
         )
         aws.vpc.SecurityGroupIngressRule(
@@ -396,7 +388,8 @@ class TenantDeployment(pulumi.ComponentResource):
 
     def _routing(self) -> tuple[aws.lb.TargetGroup, aws.lb.ListenerRule]:
         """The tenant's host on the shared listener, and its DNS alias when a zone is given."""
-        name, n, platform = self._name, self._args.names, self._args.platform
+        name, n = self._name, self._args.names
+        platform, alb = self._args.platform, self._load_balancer
         target_group = aws.lb.TargetGroup(
             f"{name}-tg",
             name=n.target_group,
@@ -411,7 +404,7 @@ class TenantDeployment(pulumi.ComponentResource):
         )
         rule = aws.lb.ListenerRule(
             f"{name}-rule",
-            listener_arn=platform.listener_arn,
+            listener_arn=alb.listener_arn,
             priority=n.rule_priority,
             conditions=[{"host_header": {"values": [n.host]}}],
             actions=[{"type": "forward", "target_group_arn": target_group.arn}],
@@ -426,8 +419,8 @@ class TenantDeployment(pulumi.ComponentResource):
                 type="A",
                 aliases=[
                     {
-                        "name": platform.alb_dns_name,
-                        "zone_id": platform.alb_zone_id,
+                        "name": alb.dns_name,
+                        "zone_id": alb.zone_id,
                         "evaluate_target_health": True,
                     }
                 ],
@@ -501,7 +494,9 @@ class TenantDeployment(pulumi.ComponentResource):
                 n.requests_scaling_policy,
                 "ALBRequestCountPerTarget",
                 api.target_requests_per_task,
-                pulumi.Output.concat(platform.alb_arn_suffix, "/", target_group.arn_suffix),
+                pulumi.Output.concat(
+                    self._load_balancer.arn_suffix, "/", target_group.arn_suffix
+                ),
             ),
         ):
             metric_spec: dict = {"predefined_metric_type": metric}
