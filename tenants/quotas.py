@@ -57,9 +57,7 @@ def usage(tenants: list[Tenant]) -> list[Usage]:
     found = [
         Usage("RDS instances per region", len(tenants), RDS_INSTANCES_PER_REGION),
         Usage("load balancers per region", 1 + max(per_alb, default=0), LOAD_BALANCERS_PER_REGION),
-        Usage(
-            "rules per security group", LARGEST_SECURITY_GROUP_RULES, RULES_PER_SECURITY_GROUP
-        ),
+        Usage("rules per security group", LARGEST_SECURITY_GROUP_RULES, RULES_PER_SECURITY_GROUP),
     ]
     for index in sorted(per_alb):
         found += [

@@ -494,9 +494,7 @@ class TenantDeployment(pulumi.ComponentResource):
                 n.requests_scaling_policy,
                 "ALBRequestCountPerTarget",
                 api.target_requests_per_task,
-                pulumi.Output.concat(
-                    self._load_balancer.arn_suffix, "/", target_group.arn_suffix
-                ),
+                pulumi.Output.concat(self._load_balancer.arn_suffix, "/", target_group.arn_suffix),
             ),
         ):
             metric_spec: dict = {"predefined_metric_type": metric}

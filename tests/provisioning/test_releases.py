@@ -26,8 +26,9 @@ def test_a_tenants_image_moves_only_its_task_definition_and_service(tmp_path):
     assert moved == {"hrcomp-task", "hrcomp-service"}
     task = after.named("hrcomp-task").inputs
     assert f'"image": "{CANARY}"' in task["containerDefinitions"]
-    assert after.named("hrcomp-service").inputs["taskDefinition"] != (
-        before.named("hrcomp-service").inputs["taskDefinition"]
+    assert (
+        after.named("hrcomp-service").inputs["taskDefinition"]
+        != (before.named("hrcomp-service").inputs["taskDefinition"])
     )
     for slug in ("pack", "acme"):
         assert f'"image": "{IMAGE}"' in after.named(f"{slug}-task").inputs["containerDefinitions"]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tenants import quotas
 from tests.provisioning.pulumi_harness import ACCOUNT, REGION, Run, resource_arn, run_program
 from tests.provisioning.test_pulumi_program import catalogue_file
-from tenants import quotas
 
 CERTIFICATE = f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/abc"
 PER_ALB = 100  # the first load balancer is filled up to the target-group limit
@@ -52,7 +52,9 @@ def test_tenants_spread_over_load_balancers_within_their_limits(runs):
     albs = before.of_type("aws:lb/loadBalancer:LoadBalancer")
     assert sorted(a.inputs["name"] for a in albs) == ["silo-prod", "silo-prod-1"]
     # Every rule sits on an HTTPS listener; count rules and target groups per listener (= ALB).
-    rules = Counter(r.inputs["listenerArn"] for r in before.of_type("aws:lb/listenerRule:ListenerRule"))
+    rules = Counter(
+        r.inputs["listenerArn"] for r in before.of_type("aws:lb/listenerRule:ListenerRule")
+    )
     https = resource_arn("aws:lb/listener:Listener", "silo-prod-https")
     https_1 = resource_arn("aws:lb/listener:Listener", "silo-prod-https-1")
     assert rules == {https: 100, https_1: 20}
@@ -64,7 +66,9 @@ def test_tenants_spread_over_load_balancers_within_their_limits(runs):
     assert max(target_groups.values()) <= quotas.TARGET_GROUPS_PER_ALB
     assert max(rules.values()) <= quotas.RULES_PER_ALB
     # The HTTP listeners only redirect: no rule of theirs counts against the ALB's 100.
-    http = {resource_arn("aws:lb/listener:Listener", n) for n in ("silo-prod-http", "silo-prod-http-1")}
+    http = {
+        resource_arn("aws:lb/listener:Listener", n) for n in ("silo-prod-http", "silo-prod-http-1")
+    }
     assert not http & set(rules)
     # Tenant 101's alias and scaling label name the second ALB.
     label = before.named("t101-scale-requests").inputs
@@ -101,7 +105,12 @@ def test_load_balancer_0_keeps_the_single_alb_names(runs):
     names = {r.name for r in before.of_type("aws:lb/loadBalancer:LoadBalancer")}
     assert names == {"silo-prod-alb", "silo-prod-alb-1"}
     listeners = {r.name for r in before.of_type("aws:lb/listener:Listener")}
-    assert listeners == {"silo-prod-https", "silo-prod-http", "silo-prod-https-1", "silo-prod-http-1"}
+    assert listeners == {
+        "silo-prod-https",
+        "silo-prod-http",
+        "silo-prod-https-1",
+        "silo-prod-http-1",
+    }
 
 
 def test_a_load_balancer_over_100_tenants_is_refused(tmp_path: Path):

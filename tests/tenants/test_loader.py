@@ -365,5 +365,5 @@ def test_a_tenant_may_override_the_image_with_a_tag_or_digest(tmp_path):
     assert catalogue.tenant("a").api.image == "registry.example/silo:1.1.0"
     assert catalogue.tenant("b").api.image is None
     path.write_text(path.read_text().replace(":1.1.0", ""), encoding="utf-8")
-    with pytest.raises(CatalogueError, match="api.image"):
+    with pytest.raises(CatalogueError, match=r"api\.image"):
         load_catalogue(path)

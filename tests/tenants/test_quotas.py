@@ -39,7 +39,9 @@ def test_rds_instances_warn_above_80_percent_of_40():
 
 
 def test_rules_and_target_groups_are_counted_per_load_balancer():
-    tenants = [tenant(n) for n in range(1, 82)] + [tenant(n, load_balancer=1) for n in range(82, 90)]
+    tenants = [tenant(n) for n in range(1, 82)] + [
+        tenant(n, load_balancer=1) for n in range(82, 90)
+    ]
     found = {u.quota: u.used for u in quotas.usage(tenants)}
     assert found["listener rules on load balancer 0"] == 81
     assert found["target groups on load balancer 1"] == 8
