@@ -457,6 +457,10 @@ class TenantDeployment(pulumi.ComponentResource):
                 }
             ],
             deployment_circuit_breaker={"enable": True, "rollback": True},
+            # `pulumi up` waits until the new tasks are healthy and the old ones drained, so a
+            # deployment the circuit breaker rolls back makes `pulumi up` fail instead of
+            # reporting success while ECS quietly returns to the previous revision.
+            wait_for_steady_state=True,
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,
             health_check_grace_period_seconds=60,

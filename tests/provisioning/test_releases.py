@@ -37,3 +37,11 @@ def test_a_tenants_image_moves_only_its_task_definition_and_service(tmp_path):
 def test_old_task_definition_revisions_are_kept_for_rollback(tmp_path):
     run = run_program(catalogue_file(tmp_path, PACK))
     assert run.named("pack-task").inputs["skipDestroy"] is True
+
+
+def test_pulumi_up_waits_for_the_service_to_be_steady(tmp_path):
+    # Without it, a deployment the circuit breaker rolls back is reported as a success.
+    run = run_program(catalogue_file(tmp_path, PACK))
+    service = run.named("pack-service").inputs
+    assert service["waitForSteadyState"] is True
+    assert service["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
