@@ -44,6 +44,9 @@ class ServiceTarget:
     allowed_types: tuple[str, ...]
     port: int = SERVICE_PORT
     s3_endpoint_url: str | None = None
+    # SILO_SHUTDOWN_TIMEOUT_SECONDS: on ECS, derived with the stop timeout (provisioning.
+    # timeouts); None leaves the service's default (local runs).
+    shutdown_timeout_seconds: int | None = None
     # The tenant's content taxonomy, {"categories": [...], "languages": {code: name},
     # "roles": [...]}, seeded by the service at start-up. None: the service's platform defaults.
     taxonomy: Mapping[str, Any] | None = None
@@ -58,6 +61,7 @@ def service_target(
     database_port: int,
     port: int = SERVICE_PORT,
     s3_endpoint_url: str | None = None,
+    shutdown_timeout_seconds: int | None = None,
 ) -> ServiceTarget:
     """What `tenant`'s service instance is started with (see `service_environment`)."""
     return ServiceTarget(
@@ -71,6 +75,7 @@ def service_target(
         allowed_types=tuple(tenant.limits.allowed_types),
         port=port,
         s3_endpoint_url=s3_endpoint_url,
+        shutdown_timeout_seconds=shutdown_timeout_seconds,
         taxonomy=asdict(tenant.taxonomy),
     )
 
@@ -90,6 +95,8 @@ def service_environment(target: ServiceTarget) -> dict[str, str]:
     }
     if target.s3_endpoint_url:
         env["S3_ENDPOINT_URL"] = target.s3_endpoint_url
+    if target.shutdown_timeout_seconds is not None:
+        env["SILO_SHUTDOWN_TIMEOUT_SECONDS"] = str(target.shutdown_timeout_seconds)
     if target.taxonomy is not None:
         env["SILO_TAXONOMY"] = taxonomy_json(target.taxonomy)
     return env

@@ -17,6 +17,7 @@ import pulumi_aws as aws
 
 from provisioning.aws.subnets import SubnetPlan, plan_subnets
 from provisioning.service_env import SERVICE_PORT
+from provisioning.timeouts import TIMEOUTS
 from tenants import names
 
 NOT_FOUND_BODY = json.dumps(
@@ -256,8 +257,9 @@ class Platform(pulumi.ComponentResource):
             security_groups=[alb_sg.id],
             subnets=public_ids,
             drop_invalid_header_fields=True,
-            # Large uploads stream for minutes, but never sit idle for long.
-            idle_timeout=120,
+            # Below the service's keep-alive, so the ALB never reuses a connection the task
+            # has just closed (a 502). An upload streaming bytes is never idle.
+            idle_timeout=TIMEOUTS.alb_idle,
             tags=self._args.tags,
             opts=self._child,
         )

@@ -19,6 +19,7 @@ from provisioning.aws import policies
 from provisioning.aws.containers import container_definitions_json
 from provisioning.aws.platform import Platform
 from provisioning.service_env import SERVICE_PORT, service_target
+from provisioning.timeouts import TIMEOUTS
 from tenants.model import Tenant
 from tenants.names import CONTAINER_NAME, TenantNames
 
@@ -358,6 +359,7 @@ class TenantDeployment(pulumi.ComponentResource):
                 database_host=host,
                 database_port=port,
                 port=args.port,
+                shutdown_timeout_seconds=TIMEOUTS.shutdown,
             )
             return container_definitions_json(
                 target=target,
@@ -397,7 +399,8 @@ class TenantDeployment(pulumi.ComponentResource):
             protocol="HTTP",
             target_type="ip",
             vpc_id=platform.vpc_id,
-            deregistration_delay=60,
+            # In-flight uploads get this long to finish when a task stops (provisioning.timeouts).
+            deregistration_delay=TIMEOUTS.deregistration_delay,
             health_check=HEALTH_CHECK,
             tags=self._tags,
             opts=self._child,

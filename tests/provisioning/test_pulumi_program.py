@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from provisioning.service_env import SECRET_VARIABLES, service_environment, service_target
+from provisioning.timeouts import TIMEOUTS
 from tenants import load_catalogue, names
 from tests.provisioning.pulumi_harness import (
     ACCOUNT,
@@ -388,6 +389,7 @@ def test_task_definition_carries_the_environment_contract(run, catalogue_path, s
             region=REGION,
             database_host=f"{slug}-db.abc.{REGION}.rds.amazonaws.com",
             database_port=5432,
+            shutdown_timeout_seconds=TIMEOUTS.shutdown,
         )
     )
     assert {e["name"]: e["value"] for e in container["environment"]} == expected
