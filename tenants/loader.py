@@ -276,12 +276,9 @@ def _check_merged(
             f"min_tasks {api['min_tasks']} is greater than max_tasks {api['max_tasks']}",
         )
     field = written("database", "max_storage_gb", "storage_gb")
-    if database["storage_gb"] > database["max_storage_gb"] and field:
+    if storage_ceiling_problem(database["storage_gb"], database["max_storage_gb"]) and field:
         out.add(
-            label,
-            field,
-            f"storage_gb {database['storage_gb']} is greater than max_storage_gb "
-            f"{database['max_storage_gb']}",
+            label, field, storage_ceiling_problem(database["storage_gb"], database["max_storage_gb"])
         )
 
 
@@ -329,3 +326,13 @@ def _check_placement(out: _Collector, tenants: list[Tenant]) -> None:
                 f"{quotas.TARGET_GROUPS_PER_ALB} target groups: place new tenants on "
                 f"load_balancer: {index + 1}",
             )
+
+
+def storage_ceiling_problem(storage_gb: int, max_storage_gb: int) -> str | None:
+    """RDS storage autoscaling wants the ceiling at least 10 % above the allocated storage."""
+    if max_storage_gb * 10 < storage_gb * 11:
+        return (
+            f"max_storage_gb {max_storage_gb} must be at least 1.1 x storage_gb {storage_gb} "
+            f"({-(-storage_gb * 11 // 10)} or more)"
+        )
+    return None

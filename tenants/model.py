@@ -40,6 +40,9 @@ class Database:
     backup_days: int
     multi_az: bool
     engine_version: str  # PostgreSQL major (RDS picks the latest minor)
+    # Apply class/storage/version changes now (a short outage for a class change, less with
+    # multi_az) rather than at the next maintenance window.
+    apply_immediately: bool = True
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,9 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "backup_days": integer(1, 35),
         "multi_az": boolean,
         "engine_version": matching(r"^[0-9]+(\.[0-9]+)?$", "a PostgreSQL version like 16"),
+        # Class, storage and version changes go out at the next `pulumi up`, not at the next
+        # maintenance window (when the diff would silently not be what the instance runs).
+        "apply_immediately": boolean,
     },
     "bucket": {
         "versioning": boolean,
@@ -247,6 +250,7 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "backup_days": 7,
         "multi_az": False,
         "engine_version": "16",
+        "apply_immediately": True,
     },
     "bucket": {"versioning": True, "cors_origins": ()},
     "limits": {"max_upload_mb": 5120, "allowed_types": KNOWN_TYPE_IDS},

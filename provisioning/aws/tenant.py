@@ -252,6 +252,12 @@ class TenantDeployment(pulumi.ComponentResource):
             multi_az=db.multi_az,
             copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True,
+            # What `pulumi up` shows is what the instance becomes, not a change pending until
+            # the maintenance window (per tenant: `database.apply_immediately`).
+            apply_immediately=db.apply_immediately,
+            # The catalogue names only the major version, so any change of it is a major
+            # upgrade; RDS refuses one unless allowed. Allowing it starts nothing by itself.
+            allow_major_version_upgrade=True,
             enabled_cloudwatch_logs_exports=["postgresql"],
             tags=self._tags,
             opts=self._keep(),

@@ -258,7 +258,20 @@ def test_a_tenant_without_slug_is_named_by_its_index(tmp_path):
 
 def test_storage_not_above_its_ceiling(tmp_path):
     problem = only_problem(with_tenant(tmp_path, 1, database={"storage_gb": 200}))
-    assert_names(problem, "hrcomp", "database.storage_gb", "greater than max_storage_gb 100")
+    assert_names(problem, "hrcomp", "database.storage_gb", "at least 1.1 x storage_gb 200")
+
+
+def test_the_storage_ceiling_leaves_the_10_percent_rds_requires(tmp_path):
+    # RDS refuses a max_allocated_storage less than 10 % above the allocated storage.
+    problem = only_problem(with_tenant(tmp_path, 1, database={"storage_gb": 95}))
+    assert_names(problem, "hrcomp", "database.storage_gb", "(105 or more)")
+    load_catalogue(with_tenant(tmp_path, 1, database={"storage_gb": 90, "max_storage_gb": 99}))
+
+
+def test_apply_immediately_defaults_on_and_is_per_tenant(tmp_path):
+    catalogue = load_catalogue(with_tenant(tmp_path, 1, database={"apply_immediately": False}))
+    assert catalogue.tenant("hrcomp").database.apply_immediately is False
+    assert catalogue.tenant("pack").database.apply_immediately is True
 
 
 def test_cors_origins_are_origins(tmp_path):
