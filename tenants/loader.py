@@ -276,10 +276,9 @@ def _check_merged(
             f"min_tasks {api['min_tasks']} is greater than max_tasks {api['max_tasks']}",
         )
     field = written("database", "max_storage_gb", "storage_gb")
-    if storage_ceiling_problem(database["storage_gb"], database["max_storage_gb"]) and field:
-        out.add(
-            label, field, storage_ceiling_problem(database["storage_gb"], database["max_storage_gb"])
-        )
+    problem = storage_ceiling_problem(database["storage_gb"], database["max_storage_gb"])
+    if problem and field:
+        out.add(label, field, problem)
 
 
 @dataclass(frozen=True)
