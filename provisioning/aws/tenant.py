@@ -108,7 +108,8 @@ class TenantDeployment(pulumi.ComponentResource):
         )
 
     # Data lives in the bucket and the database: `pulumi destroy` or dropping the tenant from
-    # the file must not delete them, and a retained bucket keeps its protective settings.
+    # the file must not delete them; what they still use (the database's security group and
+    # log group) and the bucket's protective settings are retained with them.
     def _keep(self) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
 
@@ -155,11 +156,13 @@ class TenantDeployment(pulumi.ComponentResource):
             opts=self._keep_settings(),
         )
         if tenant.bucket.cors_origins:
+            # Not retained: emptying `cors_origins` must remove the bucket's CORS, and an
+            # offboarded tenant's front-ends need none.
             aws.s3.BucketCorsConfiguration(
                 f"{name}-bucket-cors",
                 bucket=bucket.id,
                 cors_rules=cors_rules(tenant.bucket.cors_origins),
-                opts=self._keep_settings(),
+                opts=self._child,
             )
         return bucket
 
@@ -175,13 +178,16 @@ class TenantDeployment(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._child,
         )
+        # Retained with the database, which keeps using it after offboarding (AWS refuses to
+        # delete a group an instance uses). Its only rule names the task group and is deleted,
+        # so the retained group admits nothing and the task group can go.
         db_sg = aws.ec2.SecurityGroup(
             f"{name}-db-sg",
             name=n.database_security_group,
             description=f"Silo {slug} database: from its own tasks only",
             vpc_id=self._args.platform.vpc_id,
             tags=self._tags,
-            opts=self._child,
+            opts=self._keep_settings(),
         )
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-task-from-alb",
