@@ -59,7 +59,7 @@ def test_the_database_keeps_its_security_group(removal):
 
 
 def test_the_rule_naming_the_task_group_goes_so_the_task_group_can(removal):
-    retained, deleted = removal
+    _, deleted = removal
     gone = {r.name for r in deleted}
     assert {"hrcomp-db-from-task", "hrcomp-task-sg", "hrcomp-service"} <= gone
     assert "hrcomp-bucket-cors" in gone  # not kept on a bucket nobody serves
