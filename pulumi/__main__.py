@@ -2,7 +2,7 @@
 
 Config (see Pulumi.example.yaml): silo:image (required), silo:tenantsFile (default
 ../tenants.yaml, relative to this directory), silo:certificateArn, silo:hostedZoneId,
-silo:vpcCidr, aws:region (required).
+silo:vpcCidr, silo:development, silo:alarmEmail, aws:region (required).
 """
 
 from pathlib import Path
@@ -27,6 +27,14 @@ try:
 except (CatalogueError, ValueError) as exc:
     raise pulumi.RunError(str(exc)) from None
 
+# Plain HTTP carries admin keys and files in clear: only a stack marked as a development stack
+# may run without a certificate.
+if not config.get("certificateArn") and not config.get_bool("development"):
+    raise pulumi.RunError(
+        "silo:certificateArn is not set: the stack would serve plain HTTP. Set a certificate, "
+        "or mark the stack as a development stack with silo:development true"
+    )
+
 identity = aws.get_caller_identity()
 partition = identity.arn.split(":")[1]
 zones = aws.get_availability_zones(state="available").names
@@ -37,6 +45,7 @@ platform = Platform(
     PlatformArgs(
         scope=scope,
         availability_zones=zones[:2],
+        region=region,
         vpc_cidr=config.get("vpcCidr") or "10.0.0.0/16",
         certificate_arn=config.get("certificateArn"),
         load_balancers=catalogue.load_balancers,

@@ -234,6 +234,10 @@ def _tenant(
     if problem:
         out.add(label, "host", f"derived host {problem}")
         return None
+    problem = _host_coverage_problem(host, platform.domain, valid)
+    if problem:
+        out.add(label, problem[0], problem[1])
+        return None
     return Tenant(
         slug=valid["slug"],
         name=valid["name"],
@@ -245,6 +249,8 @@ def _tenant(
         limits=Limits(**sections["limits"]),
         taxonomy=Taxonomy(**sections["taxonomy"]),
         load_balancer=valid.get("load_balancer", 0),
+        certificate_arn=valid.get("certificate_arn"),
+        hosted_zone_id=valid.get("hosted_zone_id"),
         index=index,
     )
 
@@ -333,5 +339,28 @@ def storage_ceiling_problem(storage_gb: int, max_storage_gb: int) -> str | None:
         return (
             f"max_storage_gb {max_storage_gb} must be at least 1.1 x storage_gb {storage_gb} "
             f"({-(-storage_gb * 11 // 10)} or more)"
+        )
+    return None
+
+
+def covered_by_platform(host: str, domain: str) -> bool:
+    """Whether the platform's certificate (*.<domain>) and hosted zone serve `host`: a wildcard
+    covers exactly one label, not the domain itself nor deeper names."""
+    label, _, rest = host.partition(".")
+    return rest == domain and bool(label)
+
+
+def _host_coverage_problem(host: str, domain: str, valid: dict) -> tuple[str, str] | None:
+    """A host the platform cannot serve (TLS, DNS) must bring its own certificate and zone;
+    otherwise `pulumi up` fails in Route 53, or clients meet a certificate for another name."""
+    own = [key for key in ("certificate_arn", "hosted_zone_id") if key in valid]
+    if len(own) == 1:
+        missing = "hosted_zone_id" if own == ["certificate_arn"] else "certificate_arn"
+        return missing, f"is required with {own[0]} (a host brings both or neither)"
+    if not own and not covered_by_platform(host, domain):
+        return "host", (
+            f"{host!r} is not covered by the platform's certificate and zone (*.{domain}): "
+            "give the tenant its own certificate_arn (ACM, in the stack's region) and "
+            "hosted_zone_id, or use a host under the platform domain"
         )
     return None

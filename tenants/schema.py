@@ -15,6 +15,13 @@ from tenants.names import host_problem
 
 Check = Callable[[Any], tuple[Any, str | None]]
 
+# The service streams an upload to S3 in parts of this size (service/storage.py, S3Storage's
+# part_size), and S3 numbers at most 10,000 parts, so no larger file can be stored.
+# tests/tenants/test_upload_limit.py checks both against the service.
+UPLOAD_PART_BYTES = 8 * 1024 * 1024
+S3_MAX_PARTS = 10_000
+MAX_UPLOAD_MB = UPLOAD_PART_BYTES * S3_MAX_PARTS // (1024 * 1024)  # 80,000 MiB
+
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -210,8 +217,8 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "cors_origins": origins,
     },
     "limits": {
-        # S3's largest object is 5 TiB.
-        "max_upload_mb": integer(1, 5 * 1024 * 1024),
+        # What the service's multipart upload can carry (S3 allows 10,000 parts).
+        "max_upload_mb": integer(1, MAX_UPLOAD_MB),
         "allowed_types": file_types,
     },
     "taxonomy": {
@@ -229,6 +236,12 @@ TENANT_FIELDS: dict[str, Check] = {
     # Which ALB serves the tenant (see tenants.quotas): explicit, so a tenant never moves once
     # placed. At most 50 ALBs per region by default.
     "load_balancer": integer(0, 49),
+    # A `host` outside the platform's wildcard certificate and zone (*.<domain>) brings both.
+    "certificate_arn": matching(
+        r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$",
+        "an ACM certificate ARN",
+    ),
+    "hosted_zone_id": matching(r"^Z[A-Z0-9]{1,31}$", "a Route 53 hosted zone id like Z0123ABC"),
 }
 TENANT_REQUIRED = ("slug", "name", "priority")
 

@@ -39,6 +39,7 @@ SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 class PlatformArgs:
     scope: names.Scope
     availability_zones: list[str]
+    region: str
     vpc_cidr: str = "10.0.0.0/16"
     certificate_arn: str | None = None  # with one: HTTPS listener, and HTTP redirects to it
     load_balancers: int = 1  # how many ALBs the catalogue's placements need
@@ -133,12 +134,28 @@ class Platform(pulumi.ComponentResource):
         )
         public_ids: list[pulumi.Output[str]] = []
         private_ids: list[pulumi.Output[str]] = []
+        private_routes: list[pulumi.Output[str]] = []
         zones = self._args.availability_zones[:2]
         for index, plan in enumerate(plan_subnets(self._args.vpc_cidr, zones)):
-            public, private = self._zone(index, plan, vpc, gateway, public_routes)
+            public, private, routes = self._zone(index, plan, vpc, gateway, public_routes)
             public_ids.append(public.id)
             private_ids.append(private.id)
+            private_routes.append(routes.id)
+        self._s3_endpoint(vpc, private_routes)
         return vpc, public_ids, private_ids
+
+    def _s3_endpoint(self, vpc: aws.ec2.Vpc, route_table_ids: list[pulumi.Output[str]]) -> None:
+        """Tasks reach S3 through a gateway endpoint (free) instead of the NAT gateways, which
+        charge for every byte processed: uploads and downloads are nearly all of it."""
+        aws.ec2.VpcEndpoint(
+            f"{self._name}-s3",
+            vpc_id=vpc.id,
+            service_name=f"com.amazonaws.{self._args.region}.s3",
+            vpc_endpoint_type="Gateway",
+            route_table_ids=route_table_ids,
+            tags={**self._args.tags, "Name": f"{names.vpc(self._args.scope)}-s3"},
+            opts=self._child,
+        )
 
     def _zone(
         self,
@@ -147,7 +164,7 @@ class Platform(pulumi.ComponentResource):
         vpc: aws.ec2.Vpc,
         gateway: aws.ec2.InternetGateway,
         public_routes: aws.ec2.RouteTable,
-    ) -> tuple[aws.ec2.Subnet, aws.ec2.Subnet]:
+    ) -> tuple[aws.ec2.Subnet, aws.ec2.Subnet, aws.ec2.RouteTable]:
         """One zone's public subnet with its NAT gateway, and its private subnet routed to it."""
         suffix = f"{self._name}-{index}"
         vpc_name = names.vpc(self._args.scope)
@@ -204,7 +221,7 @@ class Platform(pulumi.ComponentResource):
             route_table_id=private_routes.id,
             opts=self._child,
         )
-        return public, private
+        return public, private, private_routes
 
     def _alb_security_group(self, vpc: aws.ec2.Vpc) -> aws.ec2.SecurityGroup:
         """Clients in on the listening ports; out to the service port inside the VPC. One group

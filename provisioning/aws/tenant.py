@@ -134,11 +134,18 @@ class TenantDeployment(pulumi.ComponentResource):
             f"{name}-bucket-encryption",
             bucket=bucket.id,
             rules=[
-                {
-                    "apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"},
-                    "bucket_key_enabled": True,
-                }
+                # No bucket key: it saves KMS requests for SSE-KMS and does nothing for AES256.
+                {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}
             ],
+            opts=self._keep_settings(),
+        )
+        tls_only = policies.bucket_policy(
+            partition=self._args.partition, bucket=self._args.names.bucket
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-bucket-policy",
+            bucket=bucket.id,
+            policy=json.dumps(tls_only),
             opts=self._keep_settings(),
         )
         aws.s3.BucketVersioning(
@@ -426,10 +433,22 @@ class TenantDeployment(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._child,
         )
-        if self._args.hosted_zone_id:
+        tenant = self._args.tenant
+        if tenant.certificate_arn and platform.https:
+            # A host outside the platform's wildcard certificate: the listener presents the
+            # tenant's own certificate for it (SNI picks it).
+            aws.lb.ListenerCertificate(
+                f"{name}-certificate",
+                listener_arn=alb.listener_arn,
+                certificate_arn=tenant.certificate_arn,
+                opts=self._child,
+            )
+        # The tenant's own zone for a host outside the platform's domain, else the platform's.
+        zone_id = tenant.hosted_zone_id or self._args.hosted_zone_id
+        if zone_id:
             aws.route53.Record(
                 f"{name}-dns",
-                zone_id=self._args.hosted_zone_id,
+                zone_id=zone_id,
                 name=n.host,
                 type="A",
                 aliases=[

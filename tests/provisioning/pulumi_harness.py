@@ -177,6 +177,9 @@ def run_program(
         "aws:region": REGION,
         "silo:image": IMAGE,
         "silo:tenantsFile": str(tenants_file),
+        # Most tests run without a certificate; the refusal of plain HTTP outside development
+        # stacks is tested by passing None here.
+        "silo:development": "true",
     }
     values.update(config or {})
     pulumi.runtime.set_all_config({k: v for k, v in values.items() if v is not None})

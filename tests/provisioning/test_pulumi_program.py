@@ -44,6 +44,8 @@ ACME = {
     "name": "Acme Learning",
     "priority": 30,
     "host": "files.acme.example",
+    "certificate_arn": f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/acme",
+    "hosted_zone_id": "ZACME",
     "bucket": {"versioning": False},
     "database": {"multi_az": True, "instance_class": "db.t4g.small"},
 }
@@ -110,6 +112,7 @@ def statement_resources(document: dict) -> list[tuple[str, str]]:
 
 COMMON = {
     ("aws:s3/bucket:Bucket", "bucket"),
+    ("aws:s3/bucketPolicy:BucketPolicy", "bucket-policy"),
     ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "bucket-public-access"),
     (
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
@@ -141,11 +144,17 @@ COMMON = {
     ("aws:appautoscaling/policy:Policy", "scale-requests"),
 }
 CORS = ("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration", "bucket-cors")
+# acme's own host: its certificate on the HTTPS listener, its record in its own zone.
+OWN_HOST = {
+    ("aws:lb/listenerCertificate:ListenerCertificate", "certificate"),
+    ("aws:route53/record:Record", "dns"),
+}
 
 
 @pytest.mark.parametrize("slug", SLUGS)
 def test_each_tenant_gets_exactly_its_resources(run, slug):
     expected = COMMON | ({CORS} if slug == "hrcomp" else set())
+    expected |= OWN_HOST if slug == "acme" else set()
     found = Counter((r.type, r.name) for r in run.tenant_resources(slug))
     assert found == Counter((typ, f"{slug}-{suffix}") for typ, suffix in expected)
 
@@ -306,6 +315,9 @@ def test_no_bucket_is_public(run):
     }
     for bucket in buckets:
         assert "acl" not in bucket.inputs and "policy" not in bucket.inputs
+        # The only bucket policy denies requests without TLS; it grants nothing.
+        document = json.loads(run.named(f"{bucket.name}-policy").inputs["policy"])
+        assert {s["Effect"] for s in document["Statement"]} == {"Deny"}
         block = blocks[resource_id(bucket.name)]
         for setting in (
             "blockPublicAcls",
@@ -315,7 +327,7 @@ def test_no_bucket_is_public(run):
         ):
             assert block[setting] is True, (bucket.name, setting)
     allowed_types = {r.type for r in run.resources if r.type.startswith("aws:s3/")}
-    assert not {t for t in allowed_types if "Policy" in t or "Acl" in t}
+    assert not {t for t in allowed_types if "Acl" in t}
 
 
 def test_buckets_are_encrypted_and_clean_up_stale_multipart_uploads(run):
@@ -595,7 +607,9 @@ def test_hosted_zone_gets_an_alias_record_per_tenant(catalogue_path):
     records = {r.name: r.inputs for r in zoned.of_type("aws:route53/record:Record")}
     assert set(records) == {f"{slug}-dns" for slug in SLUGS}
     acme = records["acme-dns"]
-    assert (acme["zoneId"], acme["name"], acme["type"]) == ("ZONE123", "files.acme.example", "A")
+    # acme's host is outside the platform's domain: its record goes to its own zone.
+    assert (acme["zoneId"], acme["name"], acme["type"]) == ("ZACME", "files.acme.example", "A")
+    assert records["pack-dns"]["zoneId"] == "ZONE123"
     assert acme["aliases"][0]["name"] == "silo-test-alb.elb"
 
 

@@ -92,9 +92,9 @@ def test_defaults_merge_key_by_key(tmp_path):
 
 
 def test_hosts_are_derived_unless_set(tmp_path):
-    catalogue = load_catalogue(with_tenant(tmp_path, 1, host="files.hrcomp.example"))
+    catalogue = load_catalogue(with_tenant(tmp_path, 1, host="files.uploads.example.com"))
     assert catalogue.tenant("pack").host == "pack.uploads.example.com"
-    assert catalogue.tenant("hrcomp").host == "files.hrcomp.example"
+    assert catalogue.tenant("hrcomp").host == "files.uploads.example.com"
     assert catalogue.platform.name == "silo"
 
 
@@ -380,3 +380,32 @@ def test_a_tenant_may_override_the_image_with_a_tag_or_digest(tmp_path):
     path.write_text(path.read_text().replace(":1.1.0", ""), encoding="utf-8")
     with pytest.raises(CatalogueError, match=r"api\.image"):
         load_catalogue(path)
+
+
+def test_a_host_outside_the_platform_wildcard_needs_its_own_certificate_and_zone(tmp_path):
+    problem = only_problem(with_tenant(tmp_path, 1, host="files.hrcomp.example"))
+    assert_names(problem, "hrcomp", "host", "not covered", "*.uploads.example.com")
+    # Two labels under the domain are outside a one-label wildcard too.
+    problem = only_problem(with_tenant(tmp_path, 1, host="a.b.uploads.example.com"))
+    assert_names(problem, "hrcomp", "host", "not covered")
+    own = {
+        "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123",
+        "hosted_zone_id": "Z0123ABC",
+    }
+    catalogue = load_catalogue(with_tenant(tmp_path, 1, host="files.hrcomp.example", **own))
+    assert catalogue.tenant("hrcomp").certificate_arn == own["certificate_arn"]
+    assert catalogue.tenant("hrcomp").hosted_zone_id == "Z0123ABC"
+
+
+def test_a_certificate_comes_with_its_zone(tmp_path):
+    cert = "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123"
+    problem = only_problem(
+        with_tenant(tmp_path, 1, host="files.hrcomp.example", certificate_arn=cert)
+    )
+    assert_names(problem, "hrcomp", "hosted_zone_id", "required with certificate_arn")
+
+
+def test_max_upload_is_what_the_service_parts_can_carry(tmp_path):
+    problem = only_problem(with_tenant(tmp_path, 1, limits={"max_upload_mb": 80_001}))
+    assert_names(problem, "hrcomp", "limits.max_upload_mb", "out of range (1-80000)")
+    load_catalogue(with_tenant(tmp_path, 1, limits={"max_upload_mb": 80_000}))
