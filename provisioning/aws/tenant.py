@@ -77,16 +77,20 @@ class TenantDeployment(pulumi.ComponentResource):
 
         bucket = self._bucket()
         task_sg, db_sg = self._network_paths()
-        database = self._database(db_sg)
+        database = self._database(db_sg, self._database_logs())
         database_secret_arn = database.master_user_secrets.apply(lambda s: s[0].secret_arn)
         admin_secret = self._admin_key()
-        self._logs()
-        execution_role, task_role, task_policy = self._roles(database_secret_arn, admin_secret)
+        log_group = self._logs()
+        execution_role, execution_policy, task_role, task_policy = self._roles(
+            database_secret_arn, admin_secret
+        )
         task_definition = self._task_definition(
-            database, database_secret_arn, admin_secret, execution_role, task_role
+            database, database_secret_arn, admin_secret, execution_role, task_role, log_group
         )
         target_group, rule = self._routing()
-        service = self._service(task_definition, task_sg, target_group, [rule, task_policy])
+        service = self._service(
+            task_definition, task_sg, target_group, [rule, execution_policy, task_policy]
+        )
         self._scaling(service, target_group)
 
         scheme = "https" if args.platform.https else "http"
@@ -238,7 +242,21 @@ class TenantDeployment(pulumi.ComponentResource):
         )
         return task_sg, db_sg
 
-    def _database(self, db_sg: aws.ec2.SecurityGroup) -> aws.rds.Instance:
+    def _database_logs(self) -> aws.cloudwatch.LogGroup:
+        """The group RDS exports the PostgreSQL log to. Created here first, with retention:
+        left to RDS, it would be created on first export and keep logs forever. Retained with
+        the database, which keeps exporting to it after offboarding."""
+        return aws.cloudwatch.LogGroup(
+            f"{self._name}-db-logs",
+            name=f"/aws/rds/instance/{self._args.names.rds_identifier}/postgresql",
+            retention_in_days=self._args.log_retention_days,
+            tags=self._tags,
+            opts=self._keep_settings(),
+        )
+
+    def _database(
+        self, db_sg: aws.ec2.SecurityGroup, db_logs: aws.cloudwatch.LogGroup
+    ) -> aws.rds.Instance:
         n, db = self._args.names, self._args.tenant.database
         return aws.rds.Instance(
             f"{self._name}-db",
@@ -273,7 +291,10 @@ class TenantDeployment(pulumi.ComponentResource):
             allow_major_version_upgrade=True,
             enabled_cloudwatch_logs_exports=["postgresql"],
             tags=self._tags,
-            opts=self._keep(),
+            # The export's log group must exist (with its retention) before RDS writes to it.
+            opts=pulumi.ResourceOptions.merge(
+                self._keep(), pulumi.ResourceOptions(depends_on=[db_logs])
+            ),
         )
 
     def _admin_key(self) -> aws.secretsmanager.Secret:
@@ -298,8 +319,8 @@ class TenantDeployment(pulumi.ComponentResource):
         )
         return admin_secret
 
-    def _logs(self) -> None:
-        aws.cloudwatch.LogGroup(
+    def _logs(self) -> aws.cloudwatch.LogGroup:
+        return aws.cloudwatch.LogGroup(
             f"{self._name}-logs",
             name=self._args.names.log_group,
             retention_in_days=self._args.log_retention_days,
@@ -309,8 +330,9 @@ class TenantDeployment(pulumi.ComponentResource):
 
     def _roles(
         self, database_secret_arn: pulumi.Output[str], admin_secret: aws.secretsmanager.Secret
-    ) -> tuple[aws.iam.Role, aws.iam.Role, aws.iam.RolePolicy]:
-        """The execution role (ECS starts the task) and the task role (the service runs)."""
+    ) -> tuple[aws.iam.Role, aws.iam.RolePolicy, aws.iam.Role, aws.iam.RolePolicy]:
+        """The execution role (ECS starts the task) and the task role (the service runs),
+        each with its policy."""
         name, slug, n, args = self._name, self._args.tenant.slug, self._args.names, self._args
         trust = json.dumps(
             policies.assume_role_policy(
@@ -325,7 +347,7 @@ class TenantDeployment(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._child,
         )
-        aws.iam.RolePolicy(
+        execution_policy = aws.iam.RolePolicy(
             f"{name}-execution-policy",
             role=execution_role.id,
             policy=pulumi.Output.all(database_secret_arn, admin_secret.arn).apply(
@@ -356,7 +378,7 @@ class TenantDeployment(pulumi.ComponentResource):
             policy=json.dumps(policies.task_policy(partition=args.partition, bucket=n.bucket)),
             opts=self._child,
         )
-        return execution_role, task_role, task_policy
+        return execution_role, execution_policy, task_role, task_policy
 
     def _task_definition(
         self,
@@ -365,12 +387,14 @@ class TenantDeployment(pulumi.ComponentResource):
         admin_secret: aws.secretsmanager.Secret,
         execution_role: aws.iam.Role,
         task_role: aws.iam.Role,
+        log_group: aws.cloudwatch.LogGroup,
     ) -> aws.ecs.TaskDefinition:
-        """The env contract in the container definition, secrets through `secrets`."""
+        """The env contract in the container definition, secrets through `secrets`. The log
+        group is passed as the resource, so it exists before a task tries to write to it."""
         tenant, n, args = self._args.tenant, self._args.names, self._args
 
         def render(values: list) -> str:
-            host, port, db_secret, admin_arn = values
+            host, port, db_secret, admin_arn, log_group_name = values
             target = service_target(
                 tenant,
                 n,
@@ -384,7 +408,7 @@ class TenantDeployment(pulumi.ComponentResource):
                 target=target,
                 image=self._image,
                 secret_arns={"database": db_secret, "admin_key": admin_arn},
-                log_group=n.log_group,
+                log_group=log_group_name,
             )
 
         return aws.ecs.TaskDefinition(
@@ -398,7 +422,11 @@ class TenantDeployment(pulumi.ComponentResource):
             execution_role_arn=execution_role.arn,
             task_role_arn=task_role.arn,
             container_definitions=pulumi.Output.all(
-                database.address, database.port, database_secret_arn, admin_secret.arn
+                database.address,
+                database.port,
+                database_secret_arn,
+                admin_secret.arn,
+                log_group.name,
             ).apply(render),
             tags=self._tags,
             # An update registers a new revision and keeps the old one ACTIVE, so a rollback
@@ -504,8 +532,10 @@ class TenantDeployment(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # The target group must be attached to the ALB before the service uses it
-                # (the listener rule); the task must be able to reach its bucket when it
-                # starts (the task policy).
+                # (the listener rule); ECS must be able to pull the image, read the secrets and
+                # write logs (the execution policy), and the task reach its bucket (the task
+                # policy) when the first task starts. On delete, the policies outlive the
+                # service, so it does not hang in DRAINING.
                 depends_on=ready_before,
                 # Autoscaling owns the running count after creation.
                 ignore_changes=["desiredCount"],

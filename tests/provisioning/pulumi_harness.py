@@ -98,6 +98,7 @@ class Resource:
     protect: bool
     retain_on_delete: bool
     ignore_changes: list[str]
+    dependencies: list[str] = field(default_factory=list)  # URNs it waits for (depends_on, inputs)
 
 
 class RecordingMonitor(MockMonitor):
@@ -120,6 +121,7 @@ class RecordingMonitor(MockMonitor):
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     ignore_changes=list(request.ignoreChanges),
+                    dependencies=list(request.dependencies),
                 )
             )
         return response

@@ -131,6 +131,7 @@ COMMON = {
     ("aws:secretsmanager/secret:Secret", "admin-key"),
     ("aws:secretsmanager/secretVersion:SecretVersion", "admin-key"),
     ("aws:cloudwatch/logGroup:LogGroup", "logs"),
+    ("aws:cloudwatch/logGroup:LogGroup", "db-logs"),
     ("aws:iam/role:Role", "execution-role"),
     ("aws:iam/rolePolicy:RolePolicy", "execution-policy"),
     ("aws:iam/role:Role", "task-role"),
