@@ -49,6 +49,7 @@ platform = Platform(
         vpc_cidr=config.get("vpcCidr") or "10.0.0.0/16",
         certificate_arn=config.get("certificateArn"),
         load_balancers=catalogue.load_balancers,
+        alarm_email=config.get("alarmEmail"),
         tags=tags,
     ),
 )

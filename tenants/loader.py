@@ -16,7 +16,17 @@ import yaml
 
 from tenants import fargate, names, quotas, schema
 from tenants.errors import CatalogueError, Problem
-from tenants.model import Api, Bucket, Catalogue, Database, Limits, Platform, Taxonomy, Tenant
+from tenants.model import (
+    Alarms,
+    Api,
+    Bucket,
+    Catalogue,
+    Database,
+    Limits,
+    Platform,
+    Taxonomy,
+    Tenant,
+)
 
 TOP_LEVEL = ("platform", "defaults", "tenants")
 
@@ -248,6 +258,7 @@ def _tenant(
         bucket=Bucket(**sections["bucket"]),
         limits=Limits(**sections["limits"]),
         taxonomy=Taxonomy(**sections["taxonomy"]),
+        alarms=Alarms(**sections["alarms"]),
         load_balancer=valid.get("load_balancer", 0),
         certificate_arn=valid.get("certificate_arn"),
         hosted_zone_id=valid.get("hosted_zone_id"),

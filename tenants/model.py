@@ -71,6 +71,19 @@ class Taxonomy:
 
 
 @dataclass(frozen=True)
+class Alarms:
+    """Thresholds of the tenant's CloudWatch alarms."""
+
+    http_5xx_percent: int
+    unhealthy_hosts: int
+    cpu_percent: int
+    memory_percent: int
+    db_cpu_percent: int
+    db_free_storage_gb: int
+    db_connections: int
+
+
+@dataclass(frozen=True)
 class Tenant:
     slug: str
     name: str
@@ -81,6 +94,7 @@ class Tenant:
     bucket: Bucket
     limits: Limits
     taxonomy: Taxonomy
+    alarms: Alarms
     # Which ALB serves it: explicit and never changed once deployed (moving a tenant would
     # replace its listener rule and its DNS target).
     load_balancer: int = 0

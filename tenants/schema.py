@@ -226,6 +226,16 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "languages": languages,
         "roles": roles,
     },
+    # CloudWatch alarm thresholds (see provisioning/aws/alarms.py).
+    "alarms": {
+        "http_5xx_percent": integer(1, 100),  # target 5xx responses, % of requests (5 min)
+        "unhealthy_hosts": integer(0, 1000),  # alarm above this many unhealthy tasks
+        "cpu_percent": integer(1, 100),  # ECS service average CPU
+        "memory_percent": integer(1, 100),  # ECS service average memory
+        "db_cpu_percent": integer(1, 100),
+        "db_free_storage_gb": integer(1, 65536),  # alarm below
+        "db_connections": integer(1, 100_000),  # alarm above
+    },
 }
 
 TENANT_FIELDS: dict[str, Check] = {
@@ -271,6 +281,16 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "categories": ["Conflict resolution", "Skills", "Soft skills"],
         "languages": {"it": "Italiano", "en": "English", "fr": "Français"},
         "roles": ["Mentor/Coach", "Mentee/Coachee"],
+    },
+    "alarms": {
+        "http_5xx_percent": 5,
+        "unhealthy_hosts": 0,
+        "cpu_percent": 85,
+        "memory_percent": 85,
+        "db_cpu_percent": 80,
+        "db_free_storage_gb": 5,
+        # db.t4g.micro allows about 80; each task's pool holds up to 10 (SILO_DB_POOL_MAX).
+        "db_connections": 60,
     },
 }
 PLATFORM_DEFAULTS: dict[str, Any] = {"name": "silo", "log_retention_days": 30}

@@ -43,6 +43,7 @@ class PlatformArgs:
     vpc_cidr: str = "10.0.0.0/16"
     certificate_arn: str | None = None  # with one: HTTPS listener, and HTTP redirects to it
     load_balancers: int = 1  # how many ALBs the catalogue's placements need
+    alarm_email: str | None = None  # subscribed to the alarm topic
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -63,6 +64,7 @@ class Platform(pulumi.ComponentResource):
     alb_security_group_id: pulumi.Output[str]
     load_balancers: list[LoadBalancer]  # index = a tenant's `load_balancer`
     https: bool
+    alarm_topic_arn: pulumi.Output[str]  # every tenant's alarms notify it
     cluster_arn: pulumi.Output[str]
     cluster_name: pulumi.Output[str]
     db_subnet_group_name: pulumi.Output[str]
@@ -85,6 +87,7 @@ class Platform(pulumi.ComponentResource):
         ]
         cluster = self._cluster()
         db_subnets = self._database_subnets(private_ids)
+        topic = self._alarm_topic()
 
         self.vpc_id = vpc.id
         self.public_subnet_ids = public_ids
@@ -92,6 +95,7 @@ class Platform(pulumi.ComponentResource):
         self.alb_security_group_id = alb_sg.id
         self.load_balancers = load_balancers
         self.https = bool(args.certificate_arn)
+        self.alarm_topic_arn = topic.arn
         self.cluster_arn = cluster.arn
         self.cluster_name = cluster.name
         self.db_subnet_group_name = db_subnets.name
@@ -337,6 +341,25 @@ class Platform(pulumi.ComponentResource):
             tags=self._args.tags,
             opts=self._child,
         )
+
+    def _alarm_topic(self) -> aws.sns.Topic:
+        """One topic for every tenant's alarms; `silo:alarmEmail` subscribes an address (AWS
+        mails a confirmation link first: nothing arrives until it is followed)."""
+        topic = aws.sns.Topic(
+            f"{self._name}-alarms",
+            name=names.alarm_topic(self._args.scope),
+            tags=self._args.tags,
+            opts=self._child,
+        )
+        if self._args.alarm_email:
+            aws.sns.TopicSubscription(
+                f"{self._name}-alarms-email",
+                topic=topic.arn,
+                protocol="email",
+                endpoint=self._args.alarm_email,
+                opts=self._child,
+            )
+        return topic
 
     def _database_subnets(self, private_ids: list[pulumi.Output[str]]) -> aws.rds.SubnetGroup:
         return aws.rds.SubnetGroup(

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from provisioning.aws import policies
+from provisioning.aws import alarms, policies
 from provisioning.aws.containers import container_definitions_json
 from provisioning.aws.platform import Platform
 from provisioning.service_env import SERVICE_PORT, service_target
@@ -92,6 +92,8 @@ class TenantDeployment(pulumi.ComponentResource):
             task_definition, task_sg, target_group, [rule, execution_policy, task_policy]
         )
         self._scaling(service, target_group)
+        self._alarms(service, target_group, database)
+        self._dashboard(service, target_group, database)
 
         scheme = "https" if args.platform.https else "http"
         self.url = f"{scheme}://{args.names.host}"
@@ -583,6 +585,113 @@ class TenantDeployment(pulumi.ComponentResource):
                 },
                 opts=self._child,
             )
+
+    def _alarms(
+        self,
+        service: aws.ecs.Service,
+        target_group: aws.lb.TargetGroup,
+        database: aws.rds.Instance,
+    ) -> None:
+        """The tenant's alarms (thresholds from the catalogue) to the platform's topic."""
+        n, topic = self._args.names, self._args.platform.alarm_topic_arn
+        dimensions = {
+            alarms.TARGET_GROUP: {
+                "LoadBalancer": self._load_balancer.arn_suffix,
+                "TargetGroup": target_group.arn_suffix,
+            },
+            alarms.SERVICE: {
+                "ClusterName": self._args.platform.cluster_name,
+                "ServiceName": service.name,
+            },
+            alarms.DATABASE: {"DBInstanceIdentifier": database.identifier},
+        }
+        specs = alarms.alarm_specs(
+            self._args.tenant.alarms, min_tasks=self._args.tenant.api.min_tasks
+        )
+        for spec in specs:
+            where = dimensions[spec.subject]
+            if spec.per_metric:
+                metric: dict = {
+                    "metric_queries": [
+                        {
+                            "id": query_id,
+                            "return_data": False,
+                            "metric": {
+                                "namespace": spec.namespace,
+                                "metric_name": metric_name,
+                                "dimensions": where,
+                                "period": spec.period,
+                                "stat": "Sum",
+                            },
+                        }
+                        for query_id, metric_name in (
+                            ("part", spec.metric),
+                            ("whole", spec.per_metric),
+                        )
+                    ]
+                    + [
+                        {
+                            "id": "rate",
+                            "expression": "100 * FILL(part, 0) / whole",
+                            "label": f"{spec.metric} per 100 {spec.per_metric}",
+                            "return_data": True,
+                        }
+                    ]
+                }
+            else:
+                metric = {
+                    "namespace": spec.namespace,
+                    "metric_name": spec.metric,
+                    "dimensions": where,
+                    "statistic": spec.statistic,
+                    "period": spec.period,
+                }
+            aws.cloudwatch.MetricAlarm(
+                f"{self._name}-alarm-{spec.kind}",
+                name=f"{n.alarm_prefix}-{spec.kind}",
+                alarm_description=f"Silo {self._args.tenant.slug}: {spec.description}",
+                comparison_operator=spec.comparison,
+                threshold=spec.threshold,
+                evaluation_periods=spec.evaluation_periods,
+                # No data (no traffic, a stopped service) is not an incident.
+                treat_missing_data="notBreaching",
+                alarm_actions=[topic],
+                ok_actions=[topic],
+                tags=self._tags,
+                opts=self._child,
+                **metric,
+            )
+
+    def _dashboard(
+        self,
+        service: aws.ecs.Service,
+        target_group: aws.lb.TargetGroup,
+        database: aws.rds.Instance,
+    ) -> None:
+        args = self._args
+        body = pulumi.Output.all(
+            self._load_balancer.arn_suffix,
+            target_group.arn_suffix,
+            args.platform.cluster_name,
+            service.name,
+            database.identifier,
+        ).apply(
+            lambda v: alarms.dashboard_body(
+                title=args.tenant.name,
+                region=args.region,
+                load_balancer=v[0],
+                target_group=v[1],
+                cluster=v[2],
+                service=v[3],
+                database=v[4],
+            )
+        )
+        aws.cloudwatch.Dashboard(
+            f"{self._name}-dashboard",
+            dashboard_name=args.names.alarm_prefix,
+            dashboard_body=body,
+            opts=self._child,
+        )
 
     def exports(self) -> dict[str, object]:
         """What `pulumi stack output` shows for this tenant."""

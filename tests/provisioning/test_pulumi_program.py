@@ -143,6 +143,19 @@ COMMON = {
     ("aws:appautoscaling/target:Target", "scaling"),
     ("aws:appautoscaling/policy:Policy", "scale-cpu"),
     ("aws:appautoscaling/policy:Policy", "scale-requests"),
+    ("aws:cloudwatch/dashboard:Dashboard", "dashboard"),
+} | {
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", f"alarm-{kind}")
+    for kind in (
+        "5xx-rate",
+        "unhealthy-hosts",
+        "cpu-high",
+        "memory-high",
+        "tasks-below-minimum",
+        "db-cpu-high",
+        "db-storage-low",
+        "db-connections-high",
+    )
 }
 CORS = ("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration", "bucket-cors")
 # acme's own host: its certificate on the HTTPS listener, its record in its own zone.

@@ -9,7 +9,7 @@ import yaml
 
 from provisioning.cli import main
 from tenants import quotas
-from tenants.model import Api, Bucket, Database, Limits, Taxonomy, Tenant
+from tenants.model import Alarms, Api, Bucket, Database, Limits, Taxonomy, Tenant
 
 
 def tenant(number: int, *, load_balancer: int = 0, certificate: bool = False) -> Tenant:
@@ -23,6 +23,7 @@ def tenant(number: int, *, load_balancer: int = 0, certificate: bool = False) ->
         bucket=Bucket(True, ()),
         limits=Limits(10, ("pdf",)),
         taxonomy=Taxonomy([], {}, []),
+        alarms=Alarms(5, 0, 85, 85, 80, 5, 60),
         load_balancer=load_balancer,
         certificate_arn="arn:aws:acm:eu-west-1:1:certificate/x" if certificate else None,
     )
