@@ -26,14 +26,14 @@ def tenant(number: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> tuple[Run, Run, float]:
+def runs(tmp_path_factory) -> tuple[Run, Run, tuple[float, float]]:
     base = tmp_path_factory.mktemp("scale")
     config = {"silo:certificateArn": CERTIFICATE}
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     before = run_program(
         catalogue_file(base / "120", *map(tenant, range(1, 121))), stack="prod", config=config
     )
-    elapsed = time.perf_counter() - started
+    elapsed = (time.perf_counter() - started, time.process_time() - cpu)
     after = run_program(
         catalogue_file(base / "121", *map(tenant, range(1, 122))), stack="prod", config=config
     )
@@ -41,10 +41,11 @@ def runs(tmp_path_factory) -> tuple[Run, Run, float]:
 
 
 def test_a_120_tenant_mock_run_stays_fast(runs):
-    _, _, elapsed = runs
-    print(f"\n120-tenant mock run: {elapsed:.1f} s")
-    # About 18 s of CPU on this 2-core machine; generous, as the machine is shared.
-    assert elapsed < 120
+    _, _, (wall, cpu) = runs
+    print(f"\n120-tenant mock run: {wall:.1f} s wall, {cpu:.1f} s CPU")
+    # CPU, not wall time: the machine is shared. 10-20 s here (with the first imports of the
+    # pulumi_aws modules) on a 2-core machine; the bound catches a run gone quadratic.
+    assert cpu < 45
 
 
 def test_tenants_spread_over_load_balancers_within_their_limits(runs):
