@@ -3,7 +3,6 @@ per-ALB limits, and onboarding tenant 121 still changes nothing else."""
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -26,30 +25,21 @@ def tenant(number: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> tuple[Run, Run, tuple[float, float]]:
+def runs(tmp_path_factory) -> tuple[Run, Run]:
     base = tmp_path_factory.mktemp("scale")
     config = {"silo:certificateArn": CERTIFICATE}
-    started, cpu = time.perf_counter(), time.process_time()
+    # Two runs of ~4,700 resources: see bench/pulumi_scale.py for how long one takes.
     before = run_program(
         catalogue_file(base / "120", *map(tenant, range(1, 121))), stack="prod", config=config
     )
-    elapsed = (time.perf_counter() - started, time.process_time() - cpu)
     after = run_program(
         catalogue_file(base / "121", *map(tenant, range(1, 122))), stack="prod", config=config
     )
-    return before, after, elapsed
-
-
-def test_a_120_tenant_mock_run_stays_fast(runs):
-    _, _, (wall, cpu) = runs
-    print(f"\n120-tenant mock run: {wall:.1f} s wall, {cpu:.1f} s CPU")
-    # CPU, not wall time: the machine is shared. 10-20 s here (with the first imports of the
-    # pulumi_aws modules) on a 2-core machine; the bound catches a run gone quadratic.
-    assert cpu < 45
+    return before, after
 
 
 def test_tenants_spread_over_load_balancers_within_their_limits(runs):
-    before, _, _ = runs
+    before, _ = runs
     albs = before.of_type("aws:lb/loadBalancer:LoadBalancer")
     assert sorted(a.inputs["name"] for a in albs) == ["silo-prod", "silo-prod-1"]
     # Every rule sits on an HTTPS listener; count rules and target groups per listener (= ALB).
@@ -78,7 +68,7 @@ def test_tenants_spread_over_load_balancers_within_their_limits(runs):
 
 
 def test_the_alb_security_group_keeps_its_rule_count_at_120_tenants(runs):
-    before, _, _ = runs
+    before, _ = runs
     alb_sg = "silo-prod-alb-id"
     rules = [
         r
@@ -89,7 +79,7 @@ def test_the_alb_security_group_keeps_its_rule_count_at_120_tenants(runs):
 
 
 def test_onboarding_tenant_121_changes_no_other_resource(runs):
-    before, after, _ = runs
+    before, after = runs
 
     def described(run: Run) -> dict:
         return {r.urn: (r.type, r.inputs, r.protect, r.retain_on_delete) for r in run.resources}
@@ -102,7 +92,7 @@ def test_onboarding_tenant_121_changes_no_other_resource(runs):
 
 
 def test_load_balancer_0_keeps_the_single_alb_names(runs):
-    before, _, _ = runs
+    before, _ = runs
     names = {r.name for r in before.of_type("aws:lb/loadBalancer:LoadBalancer")}
     assert names == {"silo-prod-alb", "silo-prod-alb-1"}
     listeners = {r.name for r in before.of_type("aws:lb/listener:Listener")}
