@@ -47,6 +47,8 @@ class ServiceTarget:
     # The tenant's content taxonomy, {"categories": [...], "languages": {code: name},
     # "roles": [...]}, seeded by the service at start-up. None: the service's platform defaults.
     taxonomy: Mapping[str, Any] | None = None
+    # Browser origins allowed to call the API directly (the bucket's `cors_origins`).
+    cors_origins: tuple[str, ...] = ()
 
 
 def service_target(
@@ -72,6 +74,7 @@ def service_target(
         port=port,
         s3_endpoint_url=s3_endpoint_url,
         taxonomy=asdict(tenant.taxonomy),
+        cors_origins=tuple(tenant.bucket.cors_origins),
     )
 
 
@@ -90,6 +93,8 @@ def service_environment(target: ServiceTarget) -> dict[str, str]:
     }
     if target.s3_endpoint_url:
         env["S3_ENDPOINT_URL"] = target.s3_endpoint_url
+    if target.cors_origins:
+        env["SILO_CORS_ORIGINS"] = ",".join(target.cors_origins)
     if target.taxonomy is not None:
         env["SILO_TAXONOMY"] = taxonomy_json(target.taxonomy)
     return env
