@@ -60,5 +60,7 @@ def test_local_endpoint_is_passed_only_when_given():
 
 def test_cors_origins_reach_the_service_only_when_set():
     assert "SILO_CORS_ORIGINS" not in service_environment(TARGET)
+    from dataclasses import replace
+
     target = replace(TARGET, cors_origins=("https://a.example", "https://b.example"))
     assert service_environment(target)["SILO_CORS_ORIGINS"] == "https://a.example,https://b.example"
