@@ -129,6 +129,15 @@ class TypeMismatch(APIError):
     status, code, message = 415, "type_mismatch", "the content does not match the declared type"
 
 
+# 422
+class ValidationFailed(APIError):
+    status, code, message = 422, "validation_error", "invalid request"
+
+
+class EmptyFile(ValidationFailed):
+    code, message = "empty_file", "the file is empty"
+
+
 # 423, 460 (tus)
 class UploadLocked(APIError):
     status, code = 423, "upload_locked"
@@ -138,15 +147,6 @@ class UploadLocked(APIError):
 class ChecksumMismatch(APIError):
     # 460 is tus's own status (checksum extension); the chunk was discarded.
     status, code, message = 460, "checksum_mismatch", "Upload-Checksum does not match the body"
-
-
-# 422
-class ValidationFailed(APIError):
-    status, code, message = 422, "validation_error", "invalid request"
-
-
-class EmptyFile(ValidationFailed):
-    code, message = "empty_file", "the file is empty"
 
 
 # 5xx

@@ -19,7 +19,6 @@ import binascii
 import email.utils
 import functools
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -149,24 +148,20 @@ def parse_checksum(raw: str | None) -> Checksum | None:
     return Checksum(algorithm, digest)
 
 
-def _body(request: Request) -> AsyncIterator[bytes]:
-    """THE point where a tus request starts receiving its body (PATCH, and POST with
-    creation-with-upload): admission control goes here, before the first byte is read."""
-    return request.stream()
-
-
 def _content_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
 async def _append(request: Request, upload_id: uuid.UUID, offset: int) -> UploadState:
-    """Content-Type, declared length and checksum of a body appended at `offset`, then the
-    body itself."""
+    """Append the request's body at `offset`: THE one place where a tus request starts
+    receiving a body (PATCH, and POST with creation-with-upload). Headers are checked before;
+    admission control (a cap on concurrent upload streams) wraps the `receive` call below,
+    before the first byte is read."""
     if _content_type(request) != OFFSET_OCTET_STREAM:
         raise errors.UnsupportedMediaType(f"the body must be {OFFSET_OCTET_STREAM}")
     checksum = parse_checksum(request.headers.get("upload-checksum"))
     return await _resumable(request).receive(
-        upload_id, offset=offset, body=_body(request), checksum=checksum
+        upload_id, offset=offset, body=request.stream(), checksum=checksum
     )
 
 

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 
 from service.filetypes import SNIFF_BYTES
+from service.repository.uploads import LOCK_CLASS
 from tests.service.conftest import ADMIN_KEY, Service, running_service, serve
 from tests.service.helpers import elf, pdf, png, sha256
 
@@ -333,12 +334,19 @@ def test_second_patch_while_receiving_is_423_even_on_another_instance(pg, s3, aw
         )
         holder.start()
         try:
+            # Wait until the first PATCH holds the upload's lock (probing with requests would
+            # contend for the lock itself).
             deadline = time.monotonic() + 10
-            while True:  # 409 (wrong offset) until the first PATCH holds the lock, then 423
-                response = patch(b, url, 1, b"")
-                if response.status_code == 423 or time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
+            with psycopg.connect(first.settings.database_url) as conn:
+                while not conn.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND classid = %s AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database())",
+                    [LOCK_CLASS],
+                ).fetchone()[0]:
+                    assert time.monotonic() < deadline, "the first PATCH never took the lock"
+                    time.sleep(0.05)
+            response = patch(b, url, 0, data)
             assert response.status_code == 423, response.text
             assert response.json()["error"]["code"] == "upload_locked"
             assert b.delete(url, headers=TUS).status_code == 423
