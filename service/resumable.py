@@ -237,14 +237,21 @@ class Resumable:
         offset: int,
         body: AsyncIterable[bytes],
         checksum: Checksum | None = None,
+        declared_length: int | None = None,
     ) -> UploadState:
         """Append a PATCH body at `offset` (409 unless it is the upload's offset; 423 while
-        another request is receiving). Returns the new state; `file_id` set once complete."""
+        another request is receiving; 413 before reading it when its declared length goes past
+        Upload-Length). Returns the new state; `file_id` set once complete."""
         async with self._receiving(upload_id):
             state = await self.state(upload_id)
             if offset != state.offset:
                 raise OffsetConflict(
                     f"Upload-Offset is {offset} but the upload is at {state.offset}"
+                )
+            if declared_length is not None and offset + declared_length > state.length:
+                raise errors.TooLarge(
+                    f"the body goes past Upload-Length ({state.length} bytes)",
+                    headers={"Connection": "close"},
                 )
             if state.file_id is not None:
                 return state

@@ -160,8 +160,15 @@ async def _append(request: Request, upload_id: uuid.UUID, offset: int) -> Upload
     if _content_type(request) != OFFSET_OCTET_STREAM:
         raise errors.UnsupportedMediaType(f"the body must be {OFFSET_OCTET_STREAM}")
     checksum = parse_checksum(request.headers.get("upload-checksum"))
+    declared = (
+        _int_header(request, "content-length") if "content-length" in request.headers else None
+    )
     return await _resumable(request).receive(
-        upload_id, offset=offset, body=request.stream(), checksum=checksum
+        upload_id,
+        offset=offset,
+        body=request.stream(),
+        checksum=checksum,
+        declared_length=declared,
     )
 
 

@@ -301,8 +301,15 @@ def test_unknown_upload_is_404(admin: httpx.Client):
 def test_body_past_upload_length_is_refused(admin: httpx.Client):
     data = pdf(1000)
     url = new_upload(admin, len(data))
-    assert patch(admin, url, 0, data + b"extra").status_code == 413
+    assert patch(admin, url, 0, data + b"extra").status_code == 413  # by its Content-Length
+
+    def streamed():  # no Content-Length: refused once it goes past
+        yield data
+        yield b"extra"
+
+    assert patch(admin, url, 0, streamed()).status_code == 413
     assert offset_of(admin, url) == 0
+    assert patch(admin, url, 0, data).status_code == 204
 
 
 def test_patch_needs_the_offset_content_type(admin: httpx.Client):
