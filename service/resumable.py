@@ -54,6 +54,7 @@ from typing import Any
 
 import anyio
 import psycopg
+from botocore.exceptions import ClientError
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import ClientDisconnect
@@ -146,6 +147,12 @@ def validate_metadata(pairs: Mapping[str, str]) -> Declared:
         raise errors.ValidationFailed("`filename` is too long")
     filetype = (pairs.get("filetype") or "").strip() or None
     return Declared(fields, filename, filetype)
+
+
+def _is_missing(exc: StorageError) -> bool:
+    cause = exc.__cause__
+    code = cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
+    return code in ("NoSuchUpload", "NoSuchKey", "404")
 
 
 def _put_part(*, client: Any, PartNumber: int, **kwargs: Any) -> dict[str, Any]:
@@ -274,13 +281,16 @@ class Resumable:
         holds the upload's lock."""
         storage, key = self.storage, upload.object_key_for(row["id"])
         if row["s3_upload_id"]:
-            with contextlib.suppress(StorageError):  # already aborted or completed
+            try:
                 await storage.call(
                     storage.client.abort_multipart_upload,
                     Bucket=storage.bucket,
                     Key=key,
                     UploadId=row["s3_upload_id"],
                 )
+            except StorageError as exc:
+                if not _is_missing(exc):  # else: already aborted, or completed
+                    raise
         # An object exists only if a completion was cut short; deleting a missing key is a 204.
         await storage.call(storage.client.delete_object, Bucket=storage.bucket, Key=key)
         async with self.pool.connection() as conn:
@@ -297,7 +307,7 @@ class Resumable:
                     async with self.pool.connection() as conn:
                         row = await repo.get(conn, candidate["id"], include_expired=True)
                     if row is None or not row["expired"]:
-                        continue  # gone, or revived by a PATCH meanwhile
+                        continue  # terminated or swept meanwhile
                     await self.discard(row)
                     swept += 1
             except UploadBusy:

@@ -257,9 +257,21 @@ def test_metadata_becomes_the_files_metadata(admin: httpx.Client):
     data = pdf(5000)
     roles = admin.get("/roles").json()["items"]
     role = roles[0]["name"]
-    url = new_upload(admin, len(data), title="T", description="D", language="en", roles=[role])
+    meta = metadata_header(title="T", description="D", language="en", roles=[role])
+    created = admin.post(
+        "/uploads",
+        headers={
+            **TUS,
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": meta,
+            "X-Silo-User": "teacher-7",  # the acting user, as on POST /files
+        },
+    )
+    url = created.headers["Location"]
+    assert admin.head(url, headers=TUS).headers["Upload-Metadata"] == meta
     response = patch(admin, url, 0, data)
     row = admin.get(f"/files/{response.headers['Silo-File-Id']}").json()
+    assert row["uploaded_by"] == "teacher-7"
     assert (row["title"], row["description"], row["language"], row["roles"]) == (
         "T",
         "D",
