@@ -30,8 +30,12 @@ Nothing about an upload lives only in one process's memory; any instance continu
   must be UTF-8 to the last byte) in the same pass. It costs one read of the file inside the
   final PATCH (S3 in-region reads run at hundreds of MB/s), and the digest is of the bytes S3
   actually holds. A file that fits in one part is hashed in memory before its single PUT.
-- Completion: the row is written through the files domain (`Files.insert_stored`, as POST /files
-  writes it) and the upload's row deleted, in one transaction.
+- Completion: once the object is complete the row is marked `stored` (all bytes are in S3);
+  then `settle` hashes it and writes the file's row through the files domain
+  (`Files.insert_stored`, as POST /files writes it) and deletes the upload's row, in one
+  transaction. If that is cut short (a deploy cancels the request, the process is killed, the
+  database blips), the upload stays `stored` and the next HEAD, PATCH or sweep settles it; a HEAD
+  never answers "complete" before the file exists.
 - Expiry: `expires_at` is pushed back by every commit; past it the upload is 404 at once, and
   the sweeper (`sweep_forever`, started by the app) aborts the multipart upload, deletes any
   object and the row. The bucket's lifecycle rule for incomplete multipart uploads stays the
@@ -227,7 +231,20 @@ class Resumable:
 
     async def state(self, upload_id: uuid.UUID) -> UploadState:
         """Where the upload stands (HEAD). One that has become a file stays visible as
-        complete, so a client whose final response was lost learns it is done."""
+        complete, so a client whose final response was lost learns it is done; one whose bytes
+        are all stored is settled first (423 while another request settles it), so that a
+        client told "complete" finds its file."""
+        state = await self._peek(upload_id)
+        if state.file_id is not None or state.offset < state.length:
+            return state
+        async with self._receiving(upload_id):
+            async with self.pool.connection() as conn:
+                row = await repo.get(conn, upload_id)
+            if row is None or not row["stored"]:
+                return await self._peek(upload_id)
+            return await self.settle(row)
+
+    async def _peek(self, upload_id: uuid.UUID) -> UploadState:
         async with self.pool.connection() as conn:
             row = await repo.get(conn, upload_id)
             if row is not None:
@@ -250,7 +267,7 @@ class Resumable:
         another request is receiving; 413 before reading it when its declared length goes past
         Upload-Length). Returns the new state; `file_id` set once complete."""
         async with self._receiving(upload_id):
-            state = await self.state(upload_id)
+            state = await self._peek(upload_id)
             if offset != state.offset:
                 raise OffsetConflict(
                     f"Upload-Offset is {offset} but the upload is at {state.offset}"
@@ -266,6 +283,8 @@ class Resumable:
                 row = await repo.get(conn, upload_id)
             if row is None:
                 raise UploadNotFound()
+            if row["stored"]:
+                return await self.settle(row)  # a completion cut short: finish it now
             return await _Receiver(self, row, checksum).run(body)
 
     async def terminate(self, upload_id: uuid.UUID) -> None:
@@ -296,8 +315,79 @@ class Resumable:
         async with self.pool.connection() as conn:
             await repo.delete(conn, row["id"])
 
+    async def settle(self, row: Mapping[str, Any], *, sha256: str | None = None) -> UploadState:
+        """A stored upload (every byte in its object) becomes a file: its sha256 (read back
+        unless given), then the file's row, written as POST /files writes it, and the upload's
+        row deleted, in one transaction. The caller holds the upload's lock.
+
+        Content or metadata refused now (text that is not UTF-8 to the end, a label deleted
+        meanwhile) discards the upload. Any other failure (storage, database, a request
+        cancelled by a deploy) leaves it stored: the next HEAD, PATCH or sweep settles it."""
+        file_type = filetypes.REGISTRY[row["type"]]
+        key = upload.object_key_for(row["id"])
+        try:
+            if sha256 is None:
+                sha256 = await self._read_back(key, file_type, row["length"])
+            stored = upload.StoredFile(
+                id=row["id"],
+                object_key=key,
+                file_type=file_type,
+                filename=upload.sanitize_filename(row["filename"], file_type),
+                size=row["length"],
+                sha256=sha256,
+                fields=dict(row["fields"]),
+            )
+            async with self.pool.connection() as conn, conn.transaction():
+                await self.files.insert_stored(conn, stored, row["uploaded_by"])
+                await repo.delete(conn, row["id"])
+        except (errors.APIError, errors.DomainError):
+            await _shielded(self.discard(row), f"discard {row['id']}")
+            raise
+        return UploadState(row["id"], row["length"], row["length"], None, None, file_id=row["id"])
+
+    async def _read_back(self, key: str, file_type: filetypes.FileType, length: int) -> str:
+        """sha256 of a completed object, read back once (see the module's doc), checked whole
+        by the type's content validator; then tagged as POST /files tags its objects."""
+        storage = self.storage
+        try:
+            sha256 = await storage.call(
+                _read_back,
+                client=storage.client,
+                Bucket=storage.bucket,
+                Key=key,
+                validator=filetypes.content_validator(file_type),
+            )
+        except filetypes.InvalidContent as exc:
+            raise errors.UnsupportedType(f"invalid {file_type.id} content: {exc}") from None
+        await storage.call(
+            storage.client.put_object_tagging,
+            Bucket=storage.bucket,
+            Key=key,
+            Tagging={
+                "TagSet": [
+                    {"Key": "sha256", "Value": sha256},
+                    {"Key": "size", "Value": str(length)},
+                ]
+            },
+        )
+        return sha256
+
     async def sweep(self) -> int:
-        """Discard expired uploads nobody is receiving; returns how many went."""
+        """Settle stored uploads left unsettled, then discard expired uploads nobody is
+        receiving; returns how many were discarded."""
+        async with self.pool.connection() as conn:
+            unsettled = await repo.stored(conn, SWEEP_BATCH)
+        for candidate in unsettled:
+            try:
+                async with self._receiving(candidate["id"]):
+                    async with self.pool.connection() as conn:
+                        row = await repo.get(conn, candidate["id"])
+                    if row is not None and row["stored"]:
+                        await self.settle(row)
+            except UploadBusy:
+                continue
+            except Exception:
+                log.exception("settling upload %s failed; retrying later", candidate["id"])
         async with self.pool.connection() as conn:
             candidates = await repo.expired(conn, SWEEP_BATCH)
         swept = 0
@@ -458,10 +548,10 @@ class _Receiver:
         return row
 
     async def _finish(self) -> UploadState:
-        """The last byte is in: store the object, hash it, write the file's row.
+        """The last byte is in: complete the object, mark the upload stored, settle it.
 
-        Until the object exists a failure changes nothing (the client sends its last chunk
-        again); once it does, a failure discards the whole upload: nothing is left behind."""
+        Until the object is complete a failure changes nothing (the client sends its last
+        chunk again); after that, see `Resumable.settle`."""
         owner, storage = self.owner, self.owner.storage
         file_type = self.file_type
         sha256 = None
@@ -493,52 +583,17 @@ class _Receiver:
                 UploadId=self.s3_upload_id,
                 MultipartUpload={"Parts": self.parts},
             )
-        try:
-            if sha256 is None:
-                sha256 = await self._read_back(file_type)
-            stored = upload.StoredFile(
-                id=self.id,
-                object_key=self.key,
-                file_type=file_type,
-                filename=upload.sanitize_filename(self.row["filename"], file_type),
-                size=self.length,
-                sha256=sha256,
-                fields=dict(self.row["fields"]),
-            )
-            async with owner.pool.connection() as conn, conn.transaction():
-                await owner.files.insert_stored(conn, stored, self.row["uploaded_by"])
-                await repo.delete(conn, self.id)
-        except BaseException:
-            await _shielded(owner.discard(self.row), f"discard {self.id}")
-            raise
-        return UploadState(self.id, self.length, self.length, None, None, file_id=self.id)
-
-    async def _read_back(self, file_type: filetypes.FileType) -> str:
-        """sha256 of the completed multipart object, read back once (see the module's doc),
-        checked whole by the type's content validator; then tagged as POST /files tags."""
-        storage = self.owner.storage
-        try:
-            sha256 = await storage.call(
-                _read_back,
-                client=storage.client,
-                Bucket=storage.bucket,
-                Key=self.key,
-                validator=filetypes.content_validator(file_type),
-            )
-        except filetypes.InvalidContent as exc:
-            raise errors.UnsupportedType(f"invalid {file_type.id} content: {exc}") from None
-        await storage.call(
-            storage.client.put_object_tagging,
-            Bucket=storage.bucket,
-            Key=self.key,
-            Tagging={
-                "TagSet": [
-                    {"Key": "sha256", "Value": sha256},
-                    {"Key": "size", "Value": str(self.length)},
-                ]
-            },
-        )
-        return sha256
+        async with owner.pool.connection() as conn:
+            await repo.mark_stored(conn, self.id, length=self.length, type_id=self.type_id)
+        row = {
+            **self.row,
+            "received": self.length,
+            "tail": b"",
+            "stored": True,
+            "type": self.type_id,
+            "s3_upload_id": self.s3_upload_id,
+        }
+        return await owner.settle(row, sha256=sha256)
 
 
 def _check_content(file_type: filetypes.FileType, data: bytes) -> None:

@@ -16,6 +16,9 @@ CREATE TABLE tus_uploads (
     -- The bytes after the last committed part (fewer than a storage part): kept here, in the
     -- same row as `received`, so the two always commit together.
     tail          bytea NOT NULL DEFAULT '',
+    -- Every byte is in the object files/<id>; what is left is hashing it and writing the file's
+    -- row (done again by the next HEAD, PATCH or sweep if the instance doing it went away).
+    stored        boolean NOT NULL DEFAULT false,
     created_at    timestamptz NOT NULL DEFAULT now(),
     expires_at    timestamptz NOT NULL,
     CHECK (received - octet_length(tail) >= 0)

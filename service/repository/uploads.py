@@ -80,6 +80,20 @@ async def save_progress(
     return await cur.fetchone()
 
 
+async def mark_stored(conn, upload_id: uuid.UUID, *, length: int, type_id: str) -> None:
+    """Every byte is in the object now: the multipart upload is complete, nothing waits."""
+    await conn.execute(
+        "UPDATE tus_uploads SET received = %s, tail = '', type = %s, stored = true WHERE id = %s",
+        [length, type_id, upload_id],
+    )
+
+
+async def stored(conn, limit: int) -> list[Row]:
+    """Uploads whose bytes are all stored but whose file row is not written yet."""
+    cur = await conn.execute("SELECT id FROM tus_uploads WHERE stored LIMIT %s", [limit])
+    return await cur.fetchall()
+
+
 async def delete(conn, upload_id: uuid.UUID) -> None:
     await conn.execute("DELETE FROM tus_uploads WHERE id = %s", [upload_id])
 

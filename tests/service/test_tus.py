@@ -440,3 +440,39 @@ def test_cors_for_the_tenants_origins(pg, s3, aws_credentials):
             headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "PATCH"},
         )
         assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_a_completion_cut_short_is_settled_by_the_next_head(
+    fresh_service: Service, monkeypatch: pytest.MonkeyPatch
+):
+    """All bytes stored, then the file's row could not be written (the database blinked, or a
+    deploy cancelled the request): the upload stays stored, and the client's next HEAD finishes
+    it before answering "complete"."""
+    from service.files import Files
+
+    real = Files.insert_stored
+    failures = []
+
+    async def failing_once(self, conn, stored, uploaded_by):
+        if not failures:
+            failures.append(stored.id)
+            raise psycopg.OperationalError("the database went away")
+        return await real(self, conn, stored, uploaded_by)
+
+    monkeypatch.setattr(Files, "insert_stored", failing_once)
+    data = pdf(9 * MIB)  # a multipart object: its sha256 is read back when settling
+    with fresh_service.client() as client:
+        url = new_upload(client, len(data))
+        final = patch(client, url, 0, data)  # sniffed, stored and settled in one request
+        assert final.status_code == 503
+        assert final.json()["error"]["code"] == "database_unavailable"
+        head = client.head(url, headers=TUS)
+        assert head.status_code == 200
+        assert head.headers["Upload-Offset"] == str(len(data))
+        file_id = head.headers["Silo-File-Id"]
+        assert str(failures[0]) == file_id
+        assert client.get(f"/files/{file_id}").json()["sha256"] == sha256(data)
+        again = patch(client, url, len(data), b"")
+        assert (again.status_code, again.headers["Silo-File-Id"]) == (204, file_id)
+    assert fresh_service.objects() == [f"files/{file_id}"]
+    assert fresh_service.pending_uploads() == []
