@@ -266,6 +266,7 @@ class Resumable:
         """Append a PATCH body at `offset` (409 unless it is the upload's offset; 423 while
         another request is receiving; 413 before reading it when its declared length goes past
         Upload-Length). Returns the new state; `file_id` set once complete."""
+        await self._peek(upload_id)  # unknown or expired: 404, even while the sweeper holds it
         async with self._receiving(upload_id):
             state = await self._peek(upload_id)
             if offset != state.offset:
@@ -288,6 +289,7 @@ class Resumable:
             return await _Receiver(self, row, checksum).run(body)
 
     async def terminate(self, upload_id: uuid.UUID) -> None:
+        await self._peek(upload_id)  # unknown or expired: 404 without waiting for the lock
         async with self._receiving(upload_id):
             async with self.pool.connection() as conn:
                 row = await repo.get(conn, upload_id)
