@@ -35,7 +35,10 @@ Nothing about an upload lives only in one process's memory; any instance continu
   (`Files.insert_stored`, as POST /files writes it) and deletes the upload's row, in one
   transaction. If that is cut short (a deploy cancels the request, the process is killed, the
   database blips), the upload stays `stored` and the next HEAD, PATCH or sweep settles it; a HEAD
-  never answers "complete" before the file exists.
+  never answers "complete" before the file exists. If the instance died between S3 completing
+  the object and the row saying so, the client's retried last chunk finds the multipart upload
+  gone (ListParts: NoSuchUpload) and the object whole, and records it then; a multipart upload
+  aborted behind the service's back (the lifecycle rule) ends the upload (404).
 - Expiry: `expires_at` is pushed back by every commit; past it the upload is 404 at once, and
   the sweeper (`sweep_forever`, started by the app) aborts the multipart upload, deletes any
   object and the row. The bucket's lifecycle rule for incomplete multipart uploads stays the
@@ -432,6 +435,10 @@ class Resumable:
                 await conn.close()
 
 
+class _StorageUploadGone(Exception):
+    """The S3 multipart upload no longer exists (completed or aborted)."""
+
+
 class _Receiver:
     """One PATCH body appended to an upload; the caller holds the upload's lock."""
 
@@ -454,6 +461,45 @@ class _Receiver:
         return filetypes.REGISTRY[self.type_id]
 
     async def run(self, body: AsyncIterable[bytes]) -> UploadState:
+        try:
+            return await self._run(body)
+        except _StorageUploadGone:
+            return await self._recover()
+
+    async def _recover(self) -> UploadState:
+        """The multipart upload is gone. Either an earlier request completed it and died before
+        recording that (the object is whole: record it and settle), or it was aborted (by the
+        bucket's lifecycle rule, by hand): the upload cannot be finished, and goes (404)."""
+        storage = self.owner.storage
+        try:
+            head = await storage.call(
+                storage.client.head_object, Bucket=storage.bucket, Key=self.key
+            )
+        except StorageError as exc:
+            if not _is_missing(exc):
+                raise
+            head = None
+        if head is None or head["ContentLength"] != self.length:
+            await _shielded(self.owner.discard(self.row), f"discard {self.id}")
+            raise UploadNotFound()
+        log.warning("upload %s was completed by a request that did not record it", self.id)
+        return await self._stored()
+
+    async def _stored(self, sha256: str | None = None) -> UploadState:
+        """Record that every byte is in the object, then settle."""
+        async with self.owner.pool.connection() as conn:
+            await repo.mark_stored(conn, self.id, length=self.length, type_id=self.type_id)
+        row = {
+            **self.row,
+            "received": self.length,
+            "tail": b"",
+            "stored": True,
+            "type": self.type_id,
+            "s3_upload_id": self.s3_upload_id,
+        }
+        return await self.owner.settle(row, sha256=sha256)
+
+    async def _run(self, body: AsyncIterable[bytes]) -> UploadState:
         limits = self.owner.limits
         try:
             async for chunk in upload._with_idle_timeout(body, limits.idle_timeout_seconds):
@@ -523,15 +569,19 @@ class _Receiver:
             async with self.owner.pool.connection() as conn:
                 await repo.set_storage_upload(conn, self.id, self.s3_upload_id)
             self.row = {**self.row, "s3_upload_id": self.s3_upload_id}
-        part = await storage.call(
-            _put_part,
-            client=storage.client,
-            Bucket=storage.bucket,
-            Key=self.key,
-            UploadId=self.s3_upload_id,
-            PartNumber=len(self.parts) + 1,
-            Body=data,
-        )
+        try:
+            part = await storage.call(
+                _put_part,
+                client=storage.client,
+                Bucket=storage.bucket,
+                Key=self.key,
+                UploadId=self.s3_upload_id,
+                PartNumber=len(self.parts) + 1,
+                Body=data,
+            )
+        except StorageError:
+            await self._raise_if_gone()
+            raise
         self.parts.append(part)
 
     async def _commit(self) -> Mapping[str, Any]:
@@ -578,24 +628,34 @@ class _Receiver:
             if self.tail:
                 await self._send_part(self.tail)
                 self.tail = bytearray()
+            try:
+                await storage.call(
+                    storage.client.complete_multipart_upload,
+                    Bucket=storage.bucket,
+                    Key=self.key,
+                    UploadId=self.s3_upload_id,
+                    MultipartUpload={"Parts": self.parts},
+                )
+            except StorageError:
+                await self._raise_if_gone()
+                raise
+        return await self._stored(sha256)
+
+    async def _raise_if_gone(self) -> None:
+        """After a failed part or completion: `_StorageUploadGone` if the multipart upload no
+        longer exists (asked with ListParts, whose NoSuchUpload every S3 gives reliably)."""
+        storage = self.owner.storage
+        try:
             await storage.call(
-                storage.client.complete_multipart_upload,
+                storage.client.list_parts,
                 Bucket=storage.bucket,
                 Key=self.key,
                 UploadId=self.s3_upload_id,
-                MultipartUpload={"Parts": self.parts},
+                MaxParts=1,
             )
-        async with owner.pool.connection() as conn:
-            await repo.mark_stored(conn, self.id, length=self.length, type_id=self.type_id)
-        row = {
-            **self.row,
-            "received": self.length,
-            "tail": b"",
-            "stored": True,
-            "type": self.type_id,
-            "s3_upload_id": self.s3_upload_id,
-        }
-        return await owner.settle(row, sha256=sha256)
+        except StorageError as exc:
+            if _is_missing(exc):
+                raise _StorageUploadGone() from exc
 
 
 def _check_content(file_type: filetypes.FileType, data: bytes) -> None:

@@ -476,3 +476,53 @@ def test_a_completion_cut_short_is_settled_by_the_next_head(
         assert (again.status_code, again.headers["Silo-File-Id"]) == (204, file_id)
     assert fresh_service.objects() == [f"files/{file_id}"]
     assert fresh_service.pending_uploads() == []
+
+
+def test_a_completion_that_was_not_recorded_is_recovered(
+    fresh_service: Service, monkeypatch: pytest.MonkeyPatch
+):
+    """S3 completed the object, then the instance died before recording it: the client sends
+    its last chunk again, finds the multipart upload gone and the object whole, and gets its
+    file."""
+    from service.repository import uploads
+
+    real = uploads.mark_stored
+    calls = []
+
+    async def dying_once(conn, upload_id, **kwargs):
+        calls.append(upload_id)
+        if len(calls) == 1:
+            raise psycopg.OperationalError("the instance died here")
+        return await real(conn, upload_id, **kwargs)
+
+    monkeypatch.setattr(uploads, "mark_stored", dying_once)
+    data = pdf(9 * MIB)
+    cut = 8 * MIB + 7
+    with fresh_service.client() as client:
+        url = new_upload(client, len(data))
+        assert patch(client, url, 0, data[:cut]).status_code == 204
+        assert patch(client, url, cut, data[cut:]).status_code == 503
+        assert offset_of(client, url) == cut  # as far as the database knows
+        again = patch(client, url, cut, data[cut:])
+        assert again.status_code == 204, again.text
+        file_id = again.headers["Silo-File-Id"]
+        assert client.get(f"/files/{file_id}").json()["sha256"] == sha256(data)
+    assert fresh_service.objects() == [f"files/{file_id}"]
+
+
+def test_a_multipart_upload_aborted_behind_its_back_ends_the_upload(fresh_service: Service):
+    """The bucket's lifecycle rule (or an operator) aborted the multipart upload: the upload can
+    never be finished, so it goes, and the client learns it with a 404."""
+    data = pdf(9 * MIB)
+    cut = 8 * MIB + 7
+    with fresh_service.client() as client:
+        url = new_upload(client, len(data))
+        assert patch(client, url, 0, data[:cut]).status_code == 204
+        s3 = fresh_service.s3.client()
+        for pending in s3.list_multipart_uploads(Bucket=fresh_service.bucket)["Uploads"]:
+            s3.abort_multipart_upload(
+                Bucket=fresh_service.bucket, Key=pending["Key"], UploadId=pending["UploadId"]
+            )
+        assert patch(client, url, cut, data[cut:]).status_code == 404
+        assert client.head(url, headers=TUS).status_code == 404
+    assert fresh_service.objects() == []
