@@ -53,6 +53,8 @@ class ServiceTarget:
     # The tenant's content taxonomy, {"categories": [...], "languages": {code: name},
     # "roles": [...]}, seeded by the service at start-up. None: the service's platform defaults.
     taxonomy: Mapping[str, Any] | None = None
+    # Browser origins allowed to call the API directly (the bucket's `cors_origins`).
+    cors_origins: tuple[str, ...] = ()
 
 
 def service_target(
@@ -82,6 +84,7 @@ def service_target(
         shutdown_timeout_seconds=shutdown_timeout_seconds,
         keep_alive_seconds=keep_alive_seconds,
         taxonomy=asdict(tenant.taxonomy),
+        cors_origins=tuple(tenant.bucket.cors_origins),
     )
 
 
@@ -104,6 +107,8 @@ def service_environment(target: ServiceTarget) -> dict[str, str]:
         env["SILO_SHUTDOWN_TIMEOUT_SECONDS"] = str(target.shutdown_timeout_seconds)
     if target.keep_alive_seconds is not None:
         env["SILO_KEEP_ALIVE_SECONDS"] = str(target.keep_alive_seconds)
+    if target.cors_origins:
+        env["SILO_CORS_ORIGINS"] = ",".join(target.cors_origins)
     if target.taxonomy is not None:
         env["SILO_TAXONOMY"] = taxonomy_json(target.taxonomy)
     return env

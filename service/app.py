@@ -16,22 +16,25 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import psycopg
 import psycopg_pool
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import errors, openapi, taxonomy, upload
+from service import errors, openapi, taxonomy, tus, upload
 from service.auth import Authenticator
 from service.db import open_pool
 from service.events import EventRecorder
 from service.files import Files
 from service.pagination import CursorCodec
 from service.requestid import RequestIdMiddleware
+from service.resumable import Resumable
 from service.routes import files, health, keys, stats
 from service.routes import taxonomy as taxonomy_routes
 from service.settings import Settings, from_environ
@@ -95,6 +98,23 @@ async def _openapi(request: Request) -> Response:
     return JSONResponse(openapi.document())
 
 
+def _cors(settings: Settings) -> list[Middleware]:
+    """Browsers on the tenant's `cors_origins` may call the API (tus uploads from a web app);
+    the headers tus clients read are exposed."""
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=list(tus.EXPOSED_HEADERS),
+            max_age=600,
+        )
+    ]
+
+
 def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
     """The application for one tenant. `storage` replaces the S3 client (an ObjectStorage)."""
     settings = settings or from_environ()
@@ -126,10 +146,22 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             limits=limits,
             presign_ttl_seconds=settings.presign_ttl_seconds,
         )
+        app.state.resumable = Resumable(
+            pool=pool,
+            storage=app.state.storage,
+            files=app.state.files,
+            limits=limits,
+            database_url=settings.database_url,
+            expiry=timedelta(hours=settings.upload_expiry_hours),
+        )
+        sweeper = asyncio.create_task(
+            app.state.resumable.sweep_forever(settings.upload_sweep_interval_seconds)
+        )
         log.info("silo service for tenant %s started", settings.tenant)
         try:
             yield
         finally:
+            sweeper.cancel()
             # After the server has finished its in-flight requests: no event is lost.
             await app.state.recorder.aclose()
             seeding.cancel()
@@ -148,10 +180,11 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             Route("/openapi.json", _openapi, methods=["GET"]),
             *keys.routes,
             *files.routes,
+            *tus.routes,
             *taxonomy_routes.routes,
             *stats.routes,
         ],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[*_cors(settings), Middleware(RequestIdMiddleware)],
         exception_handlers={
             **dict.fromkeys(errors.TRANSLATED, _error),
             Exception: _error,

@@ -135,3 +135,24 @@ def test_repr_hides_secrets():
     settings = from_environ(BASE)
     assert "xxxxxxxx" not in repr(settings)
     assert "p@db" not in repr(settings)
+
+
+def test_resumable_upload_and_cors_settings():
+    settings = from_environ(BASE)
+    assert settings.upload_expiry_hours == 24
+    assert settings.cors_origins == ()
+    settings = from_environ(
+        BASE
+        | {
+            "SILO_UPLOAD_EXPIRY_HOURS": "6",
+            "SILO_CORS_ORIGINS": "https://app.example.com, http://localhost:3000/",
+        }
+    )
+    assert settings.upload_expiry_hours == 6
+    assert settings.cors_origins == ("https://app.example.com", "http://localhost:3000")
+    for name, value in (
+        ("SILO_UPLOAD_EXPIRY_HOURS", "0"),
+        ("SILO_CORS_ORIGINS", "app.example.com"),
+    ):
+        with pytest.raises(SettingsError, match=name):
+            from_environ(BASE | {name: value})
