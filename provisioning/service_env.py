@@ -44,9 +44,17 @@ class ServiceTarget:
     allowed_types: tuple[str, ...]
     port: int = SERVICE_PORT
     s3_endpoint_url: str | None = None
+    # SILO_SHUTDOWN_TIMEOUT_SECONDS: on ECS, derived with the stop timeout (provisioning.
+    # timeouts); None leaves the service's default (local runs).
+    shutdown_timeout_seconds: int | None = None
+    # SILO_KEEP_ALIVE_SECONDS: on ECS, derived to outlast the ALB's idle timeout
+    # (provisioning.timeouts); None leaves the service's default (local runs).
+    keep_alive_seconds: int | None = None
     # The tenant's content taxonomy, {"categories": [...], "languages": {code: name},
     # "roles": [...]}, seeded by the service at start-up. None: the service's platform defaults.
     taxonomy: Mapping[str, Any] | None = None
+    # Browser origins allowed to call the API directly (the bucket's `cors_origins`).
+    cors_origins: tuple[str, ...] = ()
 
 
 def service_target(
@@ -58,6 +66,8 @@ def service_target(
     database_port: int,
     port: int = SERVICE_PORT,
     s3_endpoint_url: str | None = None,
+    shutdown_timeout_seconds: int | None = None,
+    keep_alive_seconds: int | None = None,
 ) -> ServiceTarget:
     """What `tenant`'s service instance is started with (see `service_environment`)."""
     return ServiceTarget(
@@ -71,7 +81,10 @@ def service_target(
         allowed_types=tuple(tenant.limits.allowed_types),
         port=port,
         s3_endpoint_url=s3_endpoint_url,
+        shutdown_timeout_seconds=shutdown_timeout_seconds,
+        keep_alive_seconds=keep_alive_seconds,
         taxonomy=asdict(tenant.taxonomy),
+        cors_origins=tuple(tenant.bucket.cors_origins),
     )
 
 
@@ -90,6 +103,12 @@ def service_environment(target: ServiceTarget) -> dict[str, str]:
     }
     if target.s3_endpoint_url:
         env["S3_ENDPOINT_URL"] = target.s3_endpoint_url
+    if target.shutdown_timeout_seconds is not None:
+        env["SILO_SHUTDOWN_TIMEOUT_SECONDS"] = str(target.shutdown_timeout_seconds)
+    if target.keep_alive_seconds is not None:
+        env["SILO_KEEP_ALIVE_SECONDS"] = str(target.keep_alive_seconds)
+    if target.cors_origins:
+        env["SILO_CORS_ORIGINS"] = ",".join(target.cors_origins)
     if target.taxonomy is not None:
         env["SILO_TAXONOMY"] = taxonomy_json(target.taxonomy)
     return env

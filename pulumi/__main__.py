@@ -2,7 +2,7 @@
 
 Config (see Pulumi.example.yaml): silo:image (required), silo:tenantsFile (default
 ../tenants.yaml, relative to this directory), silo:certificateArn, silo:hostedZoneId,
-silo:vpcCidr, aws:region (required).
+silo:vpcCidr, silo:development, silo:alarmEmail, aws:region (required).
 """
 
 from pathlib import Path
@@ -27,6 +27,14 @@ try:
 except (CatalogueError, ValueError) as exc:
     raise pulumi.RunError(str(exc)) from None
 
+# Plain HTTP carries admin keys and files in clear: only a stack marked as a development stack
+# may run without a certificate.
+if not config.get("certificateArn") and not config.get_bool("development"):
+    raise pulumi.RunError(
+        "silo:certificateArn is not set: the stack would serve plain HTTP. Set a certificate, "
+        "or mark the stack as a development stack with silo:development true"
+    )
+
 identity = aws.get_caller_identity()
 partition = identity.arn.split(":")[1]
 zones = aws.get_availability_zones(state="available").names
@@ -37,8 +45,11 @@ platform = Platform(
     PlatformArgs(
         scope=scope,
         availability_zones=zones[:2],
+        region=region,
         vpc_cidr=config.get("vpcCidr") or "10.0.0.0/16",
         certificate_arn=config.get("certificateArn"),
+        load_balancers=catalogue.load_balancers,
+        alarm_email=config.get("alarmEmail"),
         tags=tags,
     ),
 )
@@ -63,5 +74,7 @@ for tenant in catalogue.tenants:
     exports[tenant.slug] = deployment.exports()
 
 pulumi.export("tenants", exports)
-pulumi.export("albDnsName", platform.alb_dns_name)
+pulumi.export("albDnsName", platform.load_balancers[0].dns_name)
+# Where each load balancer's tenants' hosts point (index = tenants.yaml `load_balancer`).
+pulumi.export("albDnsNames", [lb.dns_name for lb in platform.load_balancers])
 pulumi.export("clusterName", platform.cluster_name)

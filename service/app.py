@@ -16,16 +16,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import psycopg
 import psycopg_pool
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import admission, errors, openapi, taxonomy, upload
+from service import admission, errors, openapi, taxonomy, tus, upload
 from service.auth import Authenticator
 from service.db import open_pool
 from service.events import EventRecorder
@@ -33,6 +35,7 @@ from service.files import Files
 from service.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from service.pagination import CursorCodec
 from service.requestid import RequestIdMiddleware
+from service.resumable import Resumable
 from service.routes import files, health, keys, stats
 from service.routes import taxonomy as taxonomy_routes
 from service.settings import Settings, from_environ
@@ -96,6 +99,23 @@ async def _openapi(request: Request) -> Response:
     return JSONResponse(openapi.document())
 
 
+def _cors(settings: Settings) -> list[Middleware]:
+    """Browsers on the tenant's `cors_origins` may call the API (tus uploads from a web app);
+    the headers tus clients read are exposed."""
+    if not settings.cors_origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=list(tus.EXPOSED_HEADERS),
+            max_age=600,
+        )
+    ]
+
+
 def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
     """The application for one tenant. `storage` replaces the S3 client (an ObjectStorage)."""
     settings = settings or from_environ()
@@ -108,7 +128,9 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         own_storage = storage is None
         app.state.storage = _build_storage(settings) if own_storage else storage
         app.state.pool = pool
-        app.state.authenticator = Authenticator(settings.admin_key, pool)
+        app.state.authenticator = Authenticator(
+            settings.admin_key, pool, cache_seconds=settings.key_cache_seconds
+        )
         seeding = asyncio.create_task(_seed_taxonomy(pool, settings.taxonomy))
         with contextlib.suppress(TimeoutError):
             # Normally done in milliseconds; a slow database must not hold the start.
@@ -127,6 +149,17 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             limits=limits,
             presign_ttl_seconds=settings.presign_ttl_seconds,
         )
+        app.state.resumable = Resumable(
+            pool=pool,
+            storage=app.state.storage,
+            files=app.state.files,
+            limits=limits,
+            database_url=settings.database_url,
+            expiry=timedelta(hours=settings.upload_expiry_hours),
+        )
+        sweeper = asyncio.create_task(
+            app.state.resumable.sweep_forever(settings.upload_sweep_interval_seconds)
+        )
         log.info(
             "silo service for tenant %s started; up to %d concurrent uploads (%s)",
             settings.tenant,
@@ -136,6 +169,7 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         try:
             yield
         finally:
+            sweeper.cancel()
             # After the server has finished its in-flight requests: no event is lost.
             await app.state.recorder.aclose()
             seeding.cancel()
@@ -155,6 +189,7 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         Route("/openapi.json", _openapi, methods=["GET"]),
         *keys.routes,
         *files.routes,
+        *tus.routes,
         *taxonomy_routes.routes,
         *stats.routes,
     ]
@@ -163,6 +198,7 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
     app = Starlette(
         routes=routes,
         middleware=[
+            *_cors(settings),
             Middleware(MetricsMiddleware, metrics=metrics, routes=routes),
             Middleware(RequestIdMiddleware),
         ],

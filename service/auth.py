@@ -4,6 +4,12 @@ Keys are `silo_` + 43 random URL-safe characters (256 bits). Only their sha256 i
 high-entropy key needs no slow hash, and lookup by hash lets the database index find it. The
 final comparison is constant-time. The bootstrap key (SILO_ADMIN_KEY) is never stored: it is
 compared against the setting and acts as an admin key with the id "admin".
+
+Stored keys found in the database are cached in the process for `cache_seconds`
+(SILO_KEY_CACHE_SECONDS), counted from the lookup, so most requests make no database round trip
+for their key. Revoking a key therefore takes effect on every instance within that many seconds;
+on the instance that served the DELETE it takes effect at once (`forget`). Unknown keys are not
+cached: a key created a moment ago works at once.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 
 from starlette.requests import Request
@@ -24,6 +31,8 @@ BOOTSTRAP_KEY_ID = "admin"
 # Long enough to tell keys apart in a listing, far too short to guess the rest.
 DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 6
 MAX_PRESENTED_KEY_LENGTH = 512
+# Bounds the memory of the key cache; when full it is emptied (a tenant has a handful of keys).
+MAX_CACHED_KEYS = 10_000
 
 
 @dataclass(frozen=True)
@@ -56,9 +65,16 @@ def bearer_token(header: str | None) -> str | None:
 
 
 class Authenticator:
-    def __init__(self, admin_key: str, pool) -> None:
+    def __init__(self, admin_key: str, pool, *, cache_seconds: float = 0.0, clock=None) -> None:
         self._admin_hash = hash_key(admin_key)
         self._pool = pool
+        self._cache_seconds = cache_seconds
+        self._clock = clock or time.monotonic
+        # sha256 of a stored key -> (its principal, when the entry expires on self._clock)
+        self._cache: dict[bytes, tuple[Principal, float]] = {}
+        # key id -> when it was revoked here: a lookup that started earlier may have read the
+        # row before the delete, so its result is not cached.
+        self._revoked: dict[str, float] = {}
 
     async def authenticate(self, header: str | None) -> Principal:
         token = bearer_token(header)
@@ -67,11 +83,36 @@ class Authenticator:
         presented = hash_key(token)
         if hmac.compare_digest(presented, self._admin_hash):
             return Principal(BOOTSTRAP_KEY_ID, frozenset(SCOPES))
+        # A dict lookup by the hash is safe: finding the entry needs the whole key's sha256.
+        cached = self._cache.get(presented)
+        if cached is not None:
+            if self._clock() < cached[1]:
+                return cached[0]
+            self._cache.pop(presented, None)
+        looked_up_at = self._clock()
         async with self._pool.connection() as conn:
             row = await keys_repo.find_by_hash(conn, presented)
         if row is None or not hmac.compare_digest(bytes(row["key_hash"]), presented):
             raise errors.Unauthorized()
-        return Principal(str(row["id"]), frozenset(row["scopes"]))
+        principal = Principal(str(row["id"]), frozenset(row["scopes"]))
+        revoked_at = self._revoked.get(principal.key_id)
+        if self._cache_seconds > 0 and (revoked_at is None or revoked_at < looked_up_at):
+            if len(self._cache) >= MAX_CACHED_KEYS:
+                self._cache.clear()
+            self._cache[presented] = (principal, looked_up_at + self._cache_seconds)
+        return principal
+
+    def forget(self, key_id: str) -> None:
+        """Drop a key from this instance's cache (it was just revoked here), and keep lookups
+        already under way from caching it again."""
+        now = self._clock()
+        for key_hash, (principal, _) in list(self._cache.items()):
+            if principal.key_id == key_id:
+                self._cache.pop(key_hash, None)
+        # Lookups older than cache_seconds are over (or their entry would have expired anyway).
+        horizon = now - self._cache_seconds
+        self._revoked = {k: t for k, t in self._revoked.items() if t >= horizon}
+        self._revoked[key_id] = now
 
 
 async def require(request: Request, scope: str) -> Principal:

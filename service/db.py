@@ -11,6 +11,10 @@ network) costs a request a few seconds and a 503 `database_unavailable`, never a
   query on a live server; a server that answers nothing at all is caught client-side by
   `BoundedConnection`, which gives up on any wait for the server a second later, closes the
   connection (its state is unknown; the pool replaces it) and raises `OperationalError`.
+
+Connections are in autocommit mode: a lone read is one round trip (not BEGIN, the query and
+COMMIT), and anything that must be atomic says so with `conn.transaction()`, as every write
+path does.
 """
 
 from __future__ import annotations
@@ -77,6 +81,7 @@ def connection_options(settings: Settings) -> dict[str, object]:
     return {
         "row_factory": dict_row,
         "connect_timeout": settings.db_connect_timeout_seconds,
+        "autocommit": True,
         "options": f"{existing} {timeout}".strip(),
     }
 

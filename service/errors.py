@@ -102,6 +102,15 @@ class InUse(APIError):
     status, code, message = 409, "in_use", "the entry is still used by files"
 
 
+class OffsetMismatch(APIError):
+    status, code, message = 409, "offset_mismatch", "Upload-Offset is not the upload's offset"
+
+
+# 412 (tus)
+class TusVersionUnsupported(APIError):
+    status, code, message = 412, "tus_version_unsupported", "this server speaks tus 1.0.0"
+
+
 # 413, 415
 class TooLarge(APIError):
     status, code, message = 413, "too_large", "the upload exceeds the size limit"
@@ -132,6 +141,17 @@ class ValidationFailed(APIError):
 
 class EmptyFile(ValidationFailed):
     code, message = "empty_file", "the file is empty"
+
+
+# 423, 460 (tus)
+class UploadLocked(APIError):
+    status, code = 423, "upload_locked"
+    message = "the upload is already receiving data in another request"
+
+
+class ChecksumMismatch(APIError):
+    # 460 is tus's own status (checksum extension); the chunk was discarded.
+    status, code, message = 460, "checksum_mismatch", "Upload-Checksum does not match the body"
 
 
 # 5xx

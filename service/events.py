@@ -78,18 +78,22 @@ def rollup_counts(events: Iterable[AccessEvent]) -> tuple[Counter, Counter]:
     access_rollup keys: (grain, action, dim, period, key), grains d (day), w (ISO week, from
     its Monday) and m (month, from its 1st); access_file_daily keys: (file, day). UTC.
     """
-    rollup: Counter = Counter()
+    # Events with the same action, day and dimension values add to the same rollup keys: count
+    # them first (a batch holds many alike), then expand each distinct one into its 15 keys.
+    alike: Counter = Counter()
     per_file: Counter = Counter()
     for event in events:
         day = event.at.astimezone(UTC).date()
-        week, month = week_of(day), month_of(day)
-        for dim in ("total", *DIMENSIONS):
-            key = "" if dim == "total" else event.key(dim)
-            rollup["d", event.action, dim, day, key] += 1
-            rollup["w", event.action, dim, week, key] += 1
-            rollup["m", event.action, dim, month, key] += 1
+        alike[event.action, day, *(event.key(dim) for dim in DIMENSIONS)] += 1
         if event.action == CONTENT:
             per_file[str(event.file_id), day] += 1
+    rollup: Counter = Counter()
+    for (action, day, *keys), n in alike.items():
+        week, month = week_of(day), month_of(day)
+        for dim, key in (("total", ""), *zip(DIMENSIONS, keys, strict=True)):
+            rollup["d", action, dim, day, key] += n
+            rollup["w", action, dim, week, key] += n
+            rollup["m", action, dim, month, key] += n
     return rollup, per_file
 
 

@@ -108,6 +108,11 @@ async def key_still_valid(conn, key_id: str) -> None:
         raise errors.Unauthorized("the API key was revoked during the upload; nothing was stored")
 
 
+def uploaded_by(caller: Caller) -> str:
+    """Who a new file is recorded as uploaded by: the acting user, else the API key."""
+    return caller.user.user or caller.key_id
+
+
 def access_event(row: Row, action: str, caller: Caller, role_id: int | None) -> AccessEvent:
     who = caller.user
     return AccessEvent(
@@ -159,19 +164,7 @@ class Files:
                 # A key revoked while its upload streamed does not get the file (401; the
                 # pipeline then deletes the stored object).
                 await key_still_valid(conn, caller.key_id)
-                # Resolved in the insert's transaction: the entries stay locked until it commits.
-                values = {
-                    **await label_ids(conn, stored.fields),
-                    "filename": stored.filename,
-                    "content_type": stored.file_type.mime,
-                    "type": stored.file_type.id,
-                    "size": stored.size,
-                    "sha256": stored.sha256,
-                    "uploaded_by": caller.user.user or caller.key_id,
-                }
-                return await files_repo.insert(
-                    conn, file_id=stored.id, object_key=stored.object_key, values=values
-                )
+                return await self.insert_stored(conn, stored, uploaded_by(caller))
 
         return await upload.ingest(
             body,
@@ -180,6 +173,23 @@ class Files:
             storage=self.storage,
             save=save,
             check_fields=check_labels,
+        )
+
+    async def insert_stored(self, conn, stored: upload.StoredFile, uploaded_by: str) -> Row:
+        """Write the row of a stored object, in `conn`'s transaction: how a POST /files upload
+        and a finished tus upload (service/resumable.py) both become a file."""
+        # Resolved in the insert's transaction: the entries stay locked until it commits.
+        values = {
+            **await label_ids(conn, stored.fields),
+            "filename": stored.filename,
+            "content_type": stored.file_type.mime,
+            "type": stored.file_type.id,
+            "size": stored.size,
+            "sha256": stored.sha256,
+            "uploaded_by": uploaded_by,
+        }
+        return await files_repo.insert(
+            conn, file_id=stored.id, object_key=stored.object_key, values=values
         )
 
     async def list_page(

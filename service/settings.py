@@ -25,6 +25,10 @@ DEFAULT_PRESIGN_TTL_SECONDS = 900
 MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600
 MIN_ADMIN_KEY_LENGTH = 16
 DEFAULT_EVENTS_FLUSH_MS = 500
+# How long a stored API key found in the database is trusted without asking again: the bound
+# on how late a revocation takes effect on the other instances (0 = no cache).
+DEFAULT_KEY_CACHE_SECONDS = 5
+MAX_KEY_CACHE_SECONDS = 300
 # ECS sends SIGKILL 30 s after SIGTERM by default (stopTimeout): stop waiting for in-flight
 # requests a little before that, so unfinished uploads are aborted cleanly rather than killed.
 DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 25
@@ -49,6 +53,9 @@ DEFAULT_S3_MAX_ATTEMPTS = 2
 # Multipart uploads left behind (a killed instance) are aborted by a sweeper in the service.
 DEFAULT_MULTIPART_SWEEP_INTERVAL_SECONDS = 3600
 DEFAULT_MULTIPART_MAX_AGE_SECONDS = 24 * 3600
+# Resumable (tus) uploads untouched for this long are aborted and forgotten.
+DEFAULT_UPLOAD_EXPIRY_HOURS = 24
+DEFAULT_UPLOAD_SWEEP_INTERVAL_SECONDS = 300.0
 
 _SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -94,6 +101,15 @@ class Settings:
     s3_max_attempts: int = DEFAULT_S3_MAX_ATTEMPTS
     multipart_sweep_interval_seconds: int = DEFAULT_MULTIPART_SWEEP_INTERVAL_SECONDS
     multipart_max_age_seconds: int = DEFAULT_MULTIPART_MAX_AGE_SECONDS
+    # SILO_KEY_CACHE_SECONDS: see DEFAULT_KEY_CACHE_SECONDS.
+    key_cache_seconds: int = DEFAULT_KEY_CACHE_SECONDS
+    # SILO_UPLOAD_EXPIRY_HOURS: a resumable upload without a byte for this long expires (a float
+    # here so tests can use seconds).
+    upload_expiry_hours: float = DEFAULT_UPLOAD_EXPIRY_HOURS
+    # How often the sweeper looks for expired uploads. Not configurable by environment.
+    upload_sweep_interval_seconds: float = DEFAULT_UPLOAD_SWEEP_INTERVAL_SECONDS
+    # SILO_CORS_ORIGINS: browser origins allowed to call the API (the tenant's `cors_origins`).
+    cors_origins: tuple[str, ...] = ()
     # SILO_MAX_CONCURRENT_UPLOADS: upload bodies one instance takes at once; None derives it
     # from the memory the instance has (service/admission.py).
     max_concurrent_uploads: int | None = None
@@ -181,6 +197,13 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
             low=1,
             high=30 * 24 * 3600,
         ),
+        key_cache_seconds=env.integer(
+            "SILO_KEY_CACHE_SECONDS", DEFAULT_KEY_CACHE_SECONDS, low=0, high=MAX_KEY_CACHE_SECONDS
+        ),
+        upload_expiry_hours=env.integer(
+            "SILO_UPLOAD_EXPIRY_HOURS", DEFAULT_UPLOAD_EXPIRY_HOURS, low=1, high=24 * 30
+        ),
+        cors_origins=_cors_origins(env),
         max_concurrent_uploads=_max_concurrent_uploads(env),
         metrics=env.boolean("SILO_METRICS", True),
     )
@@ -297,3 +320,20 @@ def _allowed_types(env: Env) -> tuple[str, ...]:
             f"(known: {', '.join(KNOWN_TYPE_IDS)})"
         )
     return tuple(dict.fromkeys(ids))
+
+
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]+(?::\d{1,5})?$")
+
+
+def _cors_origins(env: Env) -> tuple[str, ...]:
+    raw = env.optional("SILO_CORS_ORIGINS")
+    if raw is None:
+        return ()
+    origins = [item.strip().rstrip("/").lower() for item in raw.split(",") if item.strip()]
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.match(origin):
+            raise SettingsError(
+                f"SILO_CORS_ORIGINS is invalid: {origin!r} is not an origin like "
+                "`https://app.example.com`"
+            )
+    return tuple(dict.fromkeys(origins))

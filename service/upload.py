@@ -115,6 +115,27 @@ def check_declared_length(content_length: str | None, limits: Limits) -> None:
         )
 
 
+def check_type(
+    head: bytes, *, complete: bool, filename: str | None, declared: str | None, limits: Limits
+) -> filetypes.FileType:
+    """The type sniffed from a file's first bytes, if Silo accepts it and it agrees with the
+    declared content type and the file name; else 415 (422 for an empty file). `complete`:
+    `head` is the whole file. The one statement of the rule, for POST /files and tus."""
+    if not head:
+        raise errors.EmptyFile()
+    sniff = head[: filetypes.SNIFF_BYTES]
+    detected = filetypes.detect(sniff, complete=complete and len(sniff) == len(head))
+    if detected is None:
+        raise errors.UnsupportedType("the content is not of a type Silo accepts")
+    if detected.id not in limits.allowed_types:
+        raise errors.UnsupportedType(f"{detected.id} files are not accepted here")
+    declared = declared.split(";", 1)[0].strip().lower() if declared else None
+    reason = filetypes.mismatch(detected, filename, declared or None)
+    if reason:
+        raise errors.TypeMismatch(reason)
+    return detected
+
+
 @dataclass
 class _FilePart:
     """The file part in flight: sniff buffer, hash, size, content check and storage upload."""
@@ -163,19 +184,14 @@ class _FilePart:
 
     async def _start(self, *, complete: bool) -> None:
         """Sniff the type from the first bytes, check it, then open the storage upload."""
-        if not self.head:
-            raise errors.EmptyFile()
         head = bytes(self.head)
-        sniff = head[: filetypes.SNIFF_BYTES]
-        detected = filetypes.detect(sniff, complete=complete and len(sniff) == len(head))
-        if detected is None:
-            raise errors.UnsupportedType("the content is not of a type Silo accepts")
-        if detected.id not in self.limits.allowed_types:
-            raise errors.UnsupportedType(f"{detected.id} files are not accepted here")
-        declared = self.declared.split(";", 1)[0].strip().lower() if self.declared else None
-        reason = filetypes.mismatch(detected, self.filename, declared or None)
-        if reason:
-            raise errors.TypeMismatch(reason)
+        detected = check_type(
+            head,
+            complete=complete,
+            filename=self.filename,
+            declared=self.declared,
+            limits=self.limits,
+        )
         self.file_type = detected
         self.validator = filetypes.content_validator(detected)
         self._validate(head)

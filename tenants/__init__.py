@@ -4,6 +4,7 @@ and every name derived from a tenant (`tenants.names`)."""
 from tenants.errors import CatalogueError, Problem
 from tenants.loader import load_catalogue
 from tenants.model import (
+    Alarms,
     Api,
     Bucket,
     Catalogue,
@@ -15,6 +16,7 @@ from tenants.model import (
 )
 
 __all__ = [
+    "Alarms",
     "Api",
     "Bucket",
     "Catalogue",

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from tenants import names
+from tenants import names, quotas
 from tenants.catalogue_option import add_tenants_option
 from tenants.errors import CatalogueError
 from tenants.loader import load_catalogue
@@ -16,7 +16,10 @@ from tenants.model import Catalogue
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    validate = sub.add_parser("validate", help="check the catalogue; exit 1 listing every problem")
+    validate = sub.add_parser(
+        "validate",
+        help="check the catalogue; exit 1 listing every problem (warn near AWS quotas)",
+    )
     listing = sub.add_parser("list", help="a table of tenants and their derived names")
     for p in (validate, listing):
         add_tenants_option(p)
@@ -38,6 +41,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(exc, file=sys.stderr)
         return 1
     if args.action == "validate":
+        for warning in quotas.warnings(catalogue.tenants):
+            print(f"{path}: warning: {warning}", file=sys.stderr)
         count = len(catalogue.tenants)
         print(f"{path}: ok, {count} tenant{'s' if count != 1 else ''}", file=out)
         return 0

@@ -14,9 +14,19 @@ from typing import Any
 
 import yaml
 
-from tenants import fargate, names, schema
+from tenants import fargate, names, quotas, schema
 from tenants.errors import CatalogueError, Problem
-from tenants.model import Api, Bucket, Catalogue, Database, Limits, Platform, Taxonomy, Tenant
+from tenants.model import (
+    Alarms,
+    Api,
+    Bucket,
+    Catalogue,
+    Database,
+    Limits,
+    Platform,
+    Taxonomy,
+    Tenant,
+)
 
 TOP_LEVEL = ("platform", "defaults", "tenants")
 
@@ -143,6 +153,7 @@ def load_catalogue(path: str | Path) -> Catalogue:
         if (tenant := _tenant(out, index, raw, defaults, platform, identities)) is not None
     ]
     _check_unique(out, identities)
+    _check_placement(out, tenants)
     if out.problems:
         raise CatalogueError(out.problems)
     assert platform is not None
@@ -233,6 +244,10 @@ def _tenant(
     if problem:
         out.add(label, "host", f"derived host {problem}")
         return None
+    problem = _host_coverage_problem(host, platform.domain, valid)
+    if problem:
+        out.add(label, problem[0], problem[1])
+        return None
     return Tenant(
         slug=valid["slug"],
         name=valid["name"],
@@ -243,6 +258,10 @@ def _tenant(
         bucket=Bucket(**sections["bucket"]),
         limits=Limits(**sections["limits"]),
         taxonomy=Taxonomy(**sections["taxonomy"]),
+        alarms=Alarms(**sections["alarms"]),
+        load_balancer=valid.get("load_balancer", 0),
+        certificate_arn=valid.get("certificate_arn"),
+        hosted_zone_id=valid.get("hosted_zone_id"),
         index=index,
     )
 
@@ -274,13 +293,9 @@ def _check_merged(
             f"min_tasks {api['min_tasks']} is greater than max_tasks {api['max_tasks']}",
         )
     field = written("database", "max_storage_gb", "storage_gb")
-    if database["storage_gb"] > database["max_storage_gb"] and field:
-        out.add(
-            label,
-            field,
-            f"storage_gb {database['storage_gb']} is greater than max_storage_gb "
-            f"{database['max_storage_gb']}",
-        )
+    problem = storage_ceiling_problem(database["storage_gb"], database["max_storage_gb"])
+    if problem and field:
+        out.add(label, field, problem)
 
 
 @dataclass(frozen=True)
@@ -312,3 +327,51 @@ def _check_unique(out: _Collector, tenants: list[_Identity]) -> None:
                 )
             else:
                 first[value] = tenant
+
+
+def _check_placement(out: _Collector, tenants: list[Tenant]) -> None:
+    """Refuse a load balancer with more tenants than it can hold (one target group each; AWS
+    allows 100 per ALB and does not raise it). Softer limits are warnings (`tenants.quotas`)."""
+    for index, count in sorted(quotas.tenants_per_load_balancer(tenants).items()):
+        if count > quotas.TARGET_GROUPS_PER_ALB:
+            last = [t for t in tenants if t.load_balancer == index][-1]
+            out.add(
+                last.slug,
+                "load_balancer",
+                f"load balancer {index} would serve {count} tenants; an ALB holds at most "
+                f"{quotas.TARGET_GROUPS_PER_ALB} target groups: place new tenants on "
+                f"load_balancer: {index + 1}",
+            )
+
+
+def storage_ceiling_problem(storage_gb: int, max_storage_gb: int) -> str | None:
+    """RDS storage autoscaling wants the ceiling at least 10 % above the allocated storage."""
+    if max_storage_gb * 10 < storage_gb * 11:
+        return (
+            f"max_storage_gb {max_storage_gb} must be at least 1.1 x storage_gb {storage_gb} "
+            f"({-(-storage_gb * 11 // 10)} or more)"
+        )
+    return None
+
+
+def covered_by_platform(host: str, domain: str) -> bool:
+    """Whether the platform's certificate (*.<domain>) and hosted zone serve `host`: a wildcard
+    covers exactly one label, not the domain itself nor deeper names."""
+    label, _, rest = host.partition(".")
+    return rest == domain and bool(label)
+
+
+def _host_coverage_problem(host: str, domain: str, valid: dict) -> tuple[str, str] | None:
+    """A host the platform cannot serve (TLS, DNS) must bring its own certificate and zone;
+    otherwise `pulumi up` fails in Route 53, or clients meet a certificate for another name."""
+    own = [key for key in ("certificate_arn", "hosted_zone_id") if key in valid]
+    if len(own) == 1:
+        missing = "hosted_zone_id" if own == ["certificate_arn"] else "certificate_arn"
+        return missing, f"is required with {own[0]} (a host brings both or neither)"
+    if not own and not covered_by_platform(host, domain):
+        return "host", (
+            f"{host!r} is not covered by the platform's certificate and zone (*.{domain}): "
+            "give the tenant its own certificate_arn (ACM, in the stack's region) and "
+            "hosted_zone_id, or use a host under the platform domain"
+        )
+    return None

@@ -29,6 +29,7 @@ class Api:
     max_tasks: int
     target_cpu_percent: int  # autoscaling target: average CPU across the tenant's tasks
     target_requests_per_task: int  # autoscaling target: ALB requests per task per minute
+    image: str | None = None  # overrides the stack's silo:image for this tenant
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class Database:
     backup_days: int
     multi_az: bool
     engine_version: str  # PostgreSQL major (RDS picks the latest minor)
+    # Apply class/storage/version changes now (a short outage for a class change, less with
+    # multi_az) rather than at the next maintenance window.
+    apply_immediately: bool = True
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,19 @@ class Taxonomy:
 
 
 @dataclass(frozen=True)
+class Alarms:
+    """Thresholds of the tenant's CloudWatch alarms."""
+
+    http_5xx_percent: int
+    unhealthy_hosts: int
+    cpu_percent: int
+    memory_percent: int
+    db_cpu_percent: int
+    db_free_storage_gb: int
+    db_connections: int
+
+
+@dataclass(frozen=True)
 class Tenant:
     slug: str
     name: str
@@ -77,6 +94,13 @@ class Tenant:
     bucket: Bucket
     limits: Limits
     taxonomy: Taxonomy
+    alarms: Alarms
+    # Which ALB serves it: explicit and never changed once deployed (moving a tenant would
+    # replace its listener rule and its DNS target).
+    load_balancer: int = 0
+    # A host outside the platform's wildcard brings its own certificate and hosted zone.
+    certificate_arn: str | None = None
+    hosted_zone_id: str | None = None
     index: int = field(default=0, compare=False)  # position in the file, for messages
 
 
@@ -85,6 +109,11 @@ class Catalogue:
     path: Path
     platform: Platform
     tenants: list[Tenant]
+
+    @property
+    def load_balancers(self) -> int:
+        """How many ALBs the placements need (0 .. the highest `load_balancer` used)."""
+        return 1 + max((t.load_balancer for t in self.tenants), default=0)
 
     @property
     def slugs(self) -> list[str]:

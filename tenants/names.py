@@ -141,8 +141,10 @@ def cluster(scope: Scope) -> str:
     return scope.base
 
 
-def load_balancer(scope: Scope) -> str:
-    return scope.base
+def load_balancer(scope: Scope, index: int = 0) -> str:
+    # The first keeps the name it had before there were several (ALB names are 32 characters
+    # at most: a 29-character base leaves room for "-49").
+    return scope.base if index == 0 else f"{scope.base}-{index}"
 
 
 def alb_security_group(scope: Scope) -> str:
@@ -224,6 +226,15 @@ def scaling_policy(scope: Scope, slug: str, metric: str) -> str:
     return f"{scope.base}-{slug}-{metric}"
 
 
+def alarm_topic(scope: Scope) -> str:
+    return f"{scope.base}-alarms"
+
+
+def alarm_prefix(scope: Scope, slug: str) -> str:
+    # Alarm names are `<prefix>-<kind>`; the tenant's dashboard is named `<prefix>`.
+    return f"{scope.base}-{slug}"
+
+
 def rule_priority(priority: int) -> int:
     # The catalogue's priority is the rule priority: explicit and stable, so adding a tenant
     # never renumbers another tenant's rule.
@@ -252,6 +263,7 @@ class TenantNames:
     admin_key_secret: str
     cpu_scaling_policy: str
     requests_scaling_policy: str
+    alarm_prefix: str
 
 
 def tenant_names(
@@ -276,6 +288,7 @@ def tenant_names(
         admin_key_secret=admin_key_secret(scope, slug),
         cpu_scaling_policy=scaling_policy(scope, slug, "cpu"),
         requests_scaling_policy=scaling_policy(scope, slug, "requests"),
+        alarm_prefix=alarm_prefix(scope, slug),
     )
 
 

@@ -15,6 +15,13 @@ from tenants.names import host_problem
 
 Check = Callable[[Any], tuple[Any, str | None]]
 
+# The service streams an upload to S3 in parts of this size (service/storage.py, S3Storage's
+# part_size), and S3 numbers at most 10,000 parts, so no larger file can be stored.
+# tests/tenants/test_upload_limit.py checks both against the service.
+UPLOAD_PART_BYTES = 8 * 1024 * 1024
+S3_MAX_PARTS = 10_000
+MAX_UPLOAD_MB = UPLOAD_PART_BYTES * S3_MAX_PARTS // (1024 * 1024)  # 80,000 MiB
+
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
@@ -186,6 +193,11 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "max_tasks": integer(1, 1000),
         "target_cpu_percent": integer(10, 95),
         "target_requests_per_task": integer(1, 1_000_000),
+        # Overrides the stack's `silo:image` for this tenant alone (a canary, or a pin).
+        "image": matching(
+            r"^[a-z0-9][^\s@]*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[0-9a-f]{64})$",
+            "an image reference with a tag or an @sha256: digest",
+        ),
     },
     "database": {
         "instance_class": matching(
@@ -196,20 +208,33 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "backup_days": integer(1, 35),
         "multi_az": boolean,
         "engine_version": matching(r"^[0-9]+(\.[0-9]+)?$", "a PostgreSQL version like 16"),
+        # Class, storage and version changes go out at the next `pulumi up`, not at the next
+        # maintenance window (when the diff would silently not be what the instance runs).
+        "apply_immediately": boolean,
     },
     "bucket": {
         "versioning": boolean,
         "cors_origins": origins,
     },
     "limits": {
-        # S3's largest object is 5 TiB.
-        "max_upload_mb": integer(1, 5 * 1024 * 1024),
+        # What the service's multipart upload can carry (S3 allows 10,000 parts).
+        "max_upload_mb": integer(1, MAX_UPLOAD_MB),
         "allowed_types": file_types,
     },
     "taxonomy": {
         "categories": categories,
         "languages": languages,
         "roles": roles,
+    },
+    # CloudWatch alarm thresholds (see provisioning/aws/alarms.py).
+    "alarms": {
+        "http_5xx_percent": integer(1, 100),  # target 5xx responses, % of requests (5 min)
+        "unhealthy_hosts": integer(0, 1000),  # alarm above this many unhealthy tasks
+        "cpu_percent": integer(1, 100),  # ECS service average CPU
+        "memory_percent": integer(1, 100),  # ECS service average memory
+        "db_cpu_percent": integer(1, 100),
+        "db_free_storage_gb": integer(1, 65536),  # alarm below
+        "db_connections": integer(1, 100_000),  # alarm above
     },
 }
 
@@ -218,6 +243,15 @@ TENANT_FIELDS: dict[str, Check] = {
     "name": text(100),
     "priority": integer(1, 50000),  # ALB listener rule priorities
     "host": hostname,
+    # Which ALB serves the tenant (see tenants.quotas): explicit, so a tenant never moves once
+    # placed. At most 50 ALBs per region by default.
+    "load_balancer": integer(0, 49),
+    # A `host` outside the platform's wildcard certificate and zone (*.<domain>) brings both.
+    "certificate_arn": matching(
+        r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[A-Za-z0-9-]+$",
+        "an ACM certificate ARN",
+    ),
+    "hosted_zone_id": matching(r"^Z[A-Z0-9]{1,31}$", "a Route 53 hosted zone id like Z0123ABC"),
 }
 TENANT_REQUIRED = ("slug", "name", "priority")
 
@@ -230,6 +264,7 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "max_tasks": 4,
         "target_cpu_percent": 60,
         "target_requests_per_task": 1000,
+        "image": None,  # None: the stack's silo:image
     },
     "database": {
         "instance_class": "db.t4g.micro",
@@ -238,6 +273,7 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "backup_days": 7,
         "multi_az": False,
         "engine_version": "16",
+        "apply_immediately": True,
     },
     "bucket": {"versioning": True, "cors_origins": ()},
     "limits": {"max_upload_mb": 5120, "allowed_types": KNOWN_TYPE_IDS},
@@ -245,6 +281,16 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "categories": ["Conflict resolution", "Skills", "Soft skills"],
         "languages": {"it": "Italiano", "en": "English", "fr": "Français"},
         "roles": ["Mentor/Coach", "Mentee/Coachee"],
+    },
+    "alarms": {
+        "http_5xx_percent": 5,
+        "unhealthy_hosts": 0,
+        "cpu_percent": 85,
+        "memory_percent": 85,
+        "db_cpu_percent": 80,
+        "db_free_storage_gb": 5,
+        # db.t4g.micro allows about 80; each task's pool holds up to 10 (SILO_DB_POOL_MAX).
+        "db_connections": 60,
     },
 }
 PLATFORM_DEFAULTS: dict[str, Any] = {"name": "silo", "log_retention_days": 30}

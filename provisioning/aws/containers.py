@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from provisioning.service_env import ServiceTarget, ecs_secrets, service_environment
+from provisioning.timeouts import TIMEOUTS
 from tenants.names import CONTAINER_NAME
 
-# Seconds ECS waits after SIGTERM before SIGKILL: in-flight uploads get to finish (the
-# service shuts down gracefully on SIGTERM). 120 is Fargate's maximum.
-STOP_TIMEOUT = 120
+# Seconds ECS waits after SIGTERM before SIGKILL (see provisioning.timeouts).
+STOP_TIMEOUT = TIMEOUTS.stop_timeout
 
 
 def container_definitions(

@@ -141,3 +141,22 @@ def task_policy(*, partition: str, bucket: str) -> Document:
             },
         ],
     }
+
+
+def bucket_policy(*, partition: str, bucket: str) -> Document:
+    """Refuse every request to the bucket that does not come over TLS (a Deny, so it binds
+    every principal, the tenant's own task role included)."""
+    arn = bucket_arn(bucket, partition=partition)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [arn, f"{arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }

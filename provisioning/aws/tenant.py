@@ -16,10 +16,11 @@ import pulumi_aws as aws
 import pulumi_random as random
 
 from provisioning import bucket_rules
-from provisioning.aws import policies
+from provisioning.aws import alarms, policies
 from provisioning.aws.containers import container_definitions_json
 from provisioning.aws.platform import Platform
 from provisioning.service_env import SERVICE_PORT, service_target
+from provisioning.timeouts import TIMEOUTS
 from tenants.model import Tenant
 from tenants.names import CONTAINER_NAME, TenantNames
 
@@ -39,7 +40,7 @@ class TenantDeploymentArgs:
     tenant: Tenant
     names: TenantNames
     platform: Platform
-    image: str
+    image: str  # the stack's default (`silo:image`); a tenant's `api.image` overrides it
     region: str
     account_id: str
     partition: str = "aws"
@@ -67,20 +68,29 @@ class TenantDeployment(pulumi.ComponentResource):
         self._args = args
         self._tags = {**args.tags, "silo:tenant": args.tenant.slug}
         self._child = pulumi.ResourceOptions(parent=self)
+        self._image = args.tenant.api.image or args.image
+        # Where the tenant was placed (tenants.yaml `load_balancer`); it never moves.
+        self._load_balancer = args.platform.load_balancers[args.tenant.load_balancer]
 
         bucket = self._bucket()
         task_sg, db_sg = self._network_paths()
-        database = self._database(db_sg)
+        database = self._database(db_sg, self._database_logs())
         database_secret_arn = database.master_user_secrets.apply(lambda s: s[0].secret_arn)
         admin_secret = self._admin_key()
-        self._logs()
-        execution_role, task_role, task_policy = self._roles(database_secret_arn, admin_secret)
+        log_group = self._logs()
+        execution_role, execution_policy, task_role, task_policy = self._roles(
+            database_secret_arn, admin_secret
+        )
         task_definition = self._task_definition(
-            database, database_secret_arn, admin_secret, execution_role, task_role
+            database, database_secret_arn, admin_secret, execution_role, task_role, log_group
         )
         target_group, rule = self._routing()
-        service = self._service(task_definition, task_sg, target_group, [rule, task_policy])
+        service = self._service(
+            task_definition, task_sg, target_group, [rule, execution_policy, task_policy]
+        )
         self._scaling(service, target_group)
+        self._alarms(service, target_group, database)
+        self._dashboard(service, target_group, database)
 
         scheme = "https" if args.platform.https else "http"
         self.url = f"{scheme}://{args.names.host}"
@@ -101,7 +111,8 @@ class TenantDeployment(pulumi.ComponentResource):
         )
 
     # Data lives in the bucket and the database: `pulumi destroy` or dropping the tenant from
-    # the file must not delete them, and a retained bucket keeps its protective settings.
+    # the file must not delete them; what they still use (the database's security group and
+    # log group) and the bucket's protective settings are retained with them.
     def _keep(self) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, protect=True, retain_on_delete=True)
 
@@ -126,11 +137,18 @@ class TenantDeployment(pulumi.ComponentResource):
             f"{name}-bucket-encryption",
             bucket=bucket.id,
             rules=[
-                {
-                    "apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"},
-                    "bucket_key_enabled": True,
-                }
+                # No bucket key: it saves KMS requests for SSE-KMS and does nothing for AES256.
+                {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}
             ],
+            opts=self._keep_settings(),
+        )
+        tls_only = policies.bucket_policy(
+            partition=self._args.partition, bucket=self._args.names.bucket
+        )
+        aws.s3.BucketPolicy(
+            f"{name}-bucket-policy",
+            bucket=bucket.id,
+            policy=json.dumps(tls_only),
             opts=self._keep_settings(),
         )
         aws.s3.BucketVersioning(
@@ -149,11 +167,13 @@ class TenantDeployment(pulumi.ComponentResource):
             opts=self._keep_settings(),
         )
         if tenant.bucket.cors_origins:
+            # Not retained: emptying `cors_origins` must remove the bucket's CORS, and an
+            # offboarded tenant's front-ends need none.
             aws.s3.BucketCorsConfiguration(
                 f"{name}-bucket-cors",
                 bucket=bucket.id,
                 cors_rules=cors_rules(tenant.bucket.cors_origins),
-                opts=self._keep_settings(),
+                opts=self._child,
             )
         return bucket
 
@@ -169,23 +189,16 @@ class TenantDeployment(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._child,
         )
+        # Retained with the database, which keeps using it after offboarding (AWS refuses to
+        # delete a group an instance uses). Its only rule names the task group and is deleted,
+        # so the retained group admits nothing and the task group can go.
         db_sg = aws.ec2.SecurityGroup(
             f"{name}-db-sg",
             name=n.database_security_group,
             description=f"Silo {slug} database: from its own tasks only",
             vpc_id=self._args.platform.vpc_id,
             tags=self._tags,
-            opts=self._child,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-alb-to-task",
-            security_group_id=alb_sg,
-            referenced_security_group_id=task_sg.id,
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            description=f"to {slug} tasks",
-            opts=self._child,
+            opts=self._keep_settings(),
         )
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-task-from-alb",
@@ -229,7 +242,21 @@ class TenantDeployment(pulumi.ComponentResource):
         )
         return task_sg, db_sg
 
-    def _database(self, db_sg: aws.ec2.SecurityGroup) -> aws.rds.Instance:
+    def _database_logs(self) -> aws.cloudwatch.LogGroup:
+        """The group RDS exports the PostgreSQL log to. Created here first, with retention:
+        left to RDS, it would be created on first export and keep logs forever. Retained with
+        the database, which keeps exporting to it after offboarding."""
+        return aws.cloudwatch.LogGroup(
+            f"{self._name}-db-logs",
+            name=f"/aws/rds/instance/{self._args.names.rds_identifier}/postgresql",
+            retention_in_days=self._args.log_retention_days,
+            tags=self._tags,
+            opts=self._keep_settings(),
+        )
+
+    def _database(
+        self, db_sg: aws.ec2.SecurityGroup, db_logs: aws.cloudwatch.LogGroup
+    ) -> aws.rds.Instance:
         n, db = self._args.names, self._args.tenant.database
         return aws.rds.Instance(
             f"{self._name}-db",
@@ -256,9 +283,18 @@ class TenantDeployment(pulumi.ComponentResource):
             multi_az=db.multi_az,
             copy_tags_to_snapshot=True,
             auto_minor_version_upgrade=True,
+            # What `pulumi up` shows is what the instance becomes, not a change pending until
+            # the maintenance window (per tenant: `database.apply_immediately`).
+            apply_immediately=db.apply_immediately,
+            # The catalogue names only the major version, so any change of it is a major
+            # upgrade; RDS refuses one unless allowed. Allowing it starts nothing by itself.
+            allow_major_version_upgrade=True,
             enabled_cloudwatch_logs_exports=["postgresql"],
             tags=self._tags,
-            opts=self._keep(),
+            # The export's log group must exist (with its retention) before RDS writes to it.
+            opts=pulumi.ResourceOptions.merge(
+                self._keep(), pulumi.ResourceOptions(depends_on=[db_logs])
+            ),
         )
 
     def _admin_key(self) -> aws.secretsmanager.Secret:
@@ -283,8 +319,8 @@ class TenantDeployment(pulumi.ComponentResource):
         )
         return admin_secret
 
-    def _logs(self) -> None:
-        aws.cloudwatch.LogGroup(
+    def _logs(self) -> aws.cloudwatch.LogGroup:
+        return aws.cloudwatch.LogGroup(
             f"{self._name}-logs",
             name=self._args.names.log_group,
             retention_in_days=self._args.log_retention_days,
@@ -294,8 +330,9 @@ class TenantDeployment(pulumi.ComponentResource):
 
     def _roles(
         self, database_secret_arn: pulumi.Output[str], admin_secret: aws.secretsmanager.Secret
-    ) -> tuple[aws.iam.Role, aws.iam.Role, aws.iam.RolePolicy]:
-        """The execution role (ECS starts the task) and the task role (the service runs)."""
+    ) -> tuple[aws.iam.Role, aws.iam.RolePolicy, aws.iam.Role, aws.iam.RolePolicy]:
+        """The execution role (ECS starts the task) and the task role (the service runs),
+        each with its policy."""
         name, slug, n, args = self._name, self._args.tenant.slug, self._args.names, self._args
         trust = json.dumps(
             policies.assume_role_policy(
@@ -310,7 +347,7 @@ class TenantDeployment(pulumi.ComponentResource):
             tags=self._tags,
             opts=self._child,
         )
-        aws.iam.RolePolicy(
+        execution_policy = aws.iam.RolePolicy(
             f"{name}-execution-policy",
             role=execution_role.id,
             policy=pulumi.Output.all(database_secret_arn, admin_secret.arn).apply(
@@ -321,7 +358,7 @@ class TenantDeployment(pulumi.ComponentResource):
                         account_id=args.account_id,
                         log_group=n.log_group,
                         secret_arns=list(arns),
-                        image=args.image,
+                        image=self._image,
                     )
                 )
             ),
@@ -341,7 +378,7 @@ class TenantDeployment(pulumi.ComponentResource):
             policy=json.dumps(policies.task_policy(partition=args.partition, bucket=n.bucket)),
             opts=self._child,
         )
-        return execution_role, task_role, task_policy
+        return execution_role, execution_policy, task_role, task_policy
 
     def _task_definition(
         self,
@@ -350,12 +387,14 @@ class TenantDeployment(pulumi.ComponentResource):
         admin_secret: aws.secretsmanager.Secret,
         execution_role: aws.iam.Role,
         task_role: aws.iam.Role,
+        log_group: aws.cloudwatch.LogGroup,
     ) -> aws.ecs.TaskDefinition:
-        """The env contract in the container definition, secrets through `secrets`."""
+        """The env contract in the container definition, secrets through `secrets`. The log
+        group is passed as the resource, so it exists before a task tries to write to it."""
         tenant, n, args = self._args.tenant, self._args.names, self._args
 
         def render(values: list) -> str:
-            host, port, db_secret, admin_arn = values
+            host, port, db_secret, admin_arn, log_group_name = values
             target = service_target(
                 tenant,
                 n,
@@ -363,12 +402,14 @@ class TenantDeployment(pulumi.ComponentResource):
                 database_host=host,
                 database_port=port,
                 port=args.port,
+                shutdown_timeout_seconds=TIMEOUTS.shutdown,
+                keep_alive_seconds=TIMEOUTS.service_keep_alive,
             )
             return container_definitions_json(
                 target=target,
-                image=args.image,
+                image=self._image,
                 secret_arns={"database": db_secret, "admin_key": admin_arn},
-                log_group=n.log_group,
+                log_group=log_group_name,
             )
 
         return aws.ecs.TaskDefinition(
@@ -382,15 +423,23 @@ class TenantDeployment(pulumi.ComponentResource):
             execution_role_arn=execution_role.arn,
             task_role_arn=task_role.arn,
             container_definitions=pulumi.Output.all(
-                database.address, database.port, database_secret_arn, admin_secret.arn
+                database.address,
+                database.port,
+                database_secret_arn,
+                admin_secret.arn,
+                log_group.name,
             ).apply(render),
             tags=self._tags,
+            # An update registers a new revision and keeps the old one ACTIVE, so a rollback
+            # (ECS's circuit breaker, or pinning the previous image) has a revision to return to.
+            skip_destroy=True,
             opts=self._child,
         )
 
     def _routing(self) -> tuple[aws.lb.TargetGroup, aws.lb.ListenerRule]:
         """The tenant's host on the shared listener, and its DNS alias when a zone is given."""
-        name, n, platform = self._name, self._args.names, self._args.platform
+        name, n = self._name, self._args.names
+        platform, alb = self._args.platform, self._load_balancer
         target_group = aws.lb.TargetGroup(
             f"{name}-tg",
             name=n.target_group,
@@ -398,30 +447,43 @@ class TenantDeployment(pulumi.ComponentResource):
             protocol="HTTP",
             target_type="ip",
             vpc_id=platform.vpc_id,
-            deregistration_delay=60,
+            # In-flight uploads get this long to finish when a task stops (provisioning.timeouts).
+            deregistration_delay=TIMEOUTS.deregistration_delay,
             health_check=HEALTH_CHECK,
             tags=self._tags,
             opts=self._child,
         )
         rule = aws.lb.ListenerRule(
             f"{name}-rule",
-            listener_arn=platform.listener_arn,
+            listener_arn=alb.listener_arn,
             priority=n.rule_priority,
             conditions=[{"host_header": {"values": [n.host]}}],
             actions=[{"type": "forward", "target_group_arn": target_group.arn}],
             tags=self._tags,
             opts=self._child,
         )
-        if self._args.hosted_zone_id:
+        tenant = self._args.tenant
+        if tenant.certificate_arn and platform.https:
+            # A host outside the platform's wildcard certificate: the listener presents the
+            # tenant's own certificate for it (SNI picks it).
+            aws.lb.ListenerCertificate(
+                f"{name}-certificate",
+                listener_arn=alb.listener_arn,
+                certificate_arn=tenant.certificate_arn,
+                opts=self._child,
+            )
+        # The tenant's own zone for a host outside the platform's domain, else the platform's.
+        zone_id = tenant.hosted_zone_id or self._args.hosted_zone_id
+        if zone_id:
             aws.route53.Record(
                 f"{name}-dns",
-                zone_id=self._args.hosted_zone_id,
+                zone_id=zone_id,
                 name=n.host,
                 type="A",
                 aliases=[
                     {
-                        "name": platform.alb_dns_name,
-                        "zone_id": platform.alb_zone_id,
+                        "name": alb.dns_name,
+                        "zone_id": alb.zone_id,
                         "evaluate_target_health": True,
                     }
                 ],
@@ -458,6 +520,10 @@ class TenantDeployment(pulumi.ComponentResource):
                 }
             ],
             deployment_circuit_breaker={"enable": True, "rollback": True},
+            # `pulumi up` waits until the new tasks are healthy and the old ones drained, so a
+            # deployment the circuit breaker rolls back makes `pulumi up` fail instead of
+            # reporting success while ECS quietly returns to the previous revision.
+            wait_for_steady_state=True,
             deployment_minimum_healthy_percent=100,
             deployment_maximum_percent=200,
             health_check_grace_period_seconds=60,
@@ -467,8 +533,10 @@ class TenantDeployment(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(
                 parent=self,
                 # The target group must be attached to the ALB before the service uses it
-                # (the listener rule); the task must be able to reach its bucket when it
-                # starts (the task policy).
+                # (the listener rule); ECS must be able to pull the image, read the secrets and
+                # write logs (the execution policy), and the task reach its bucket (the task
+                # policy) when the first task starts. On delete, the policies outlive the
+                # service, so it does not hang in DRAINING.
                 depends_on=ready_before,
                 # Autoscaling owns the running count after creation.
                 ignore_changes=["desiredCount"],
@@ -495,7 +563,7 @@ class TenantDeployment(pulumi.ComponentResource):
                 n.requests_scaling_policy,
                 "ALBRequestCountPerTarget",
                 api.target_requests_per_task,
-                pulumi.Output.concat(platform.alb_arn_suffix, "/", target_group.arn_suffix),
+                pulumi.Output.concat(self._load_balancer.arn_suffix, "/", target_group.arn_suffix),
             ),
         ):
             metric_spec: dict = {"predefined_metric_type": metric}
@@ -516,6 +584,113 @@ class TenantDeployment(pulumi.ComponentResource):
                 },
                 opts=self._child,
             )
+
+    def _alarms(
+        self,
+        service: aws.ecs.Service,
+        target_group: aws.lb.TargetGroup,
+        database: aws.rds.Instance,
+    ) -> None:
+        """The tenant's alarms (thresholds from the catalogue) to the platform's topic."""
+        n, topic = self._args.names, self._args.platform.alarm_topic_arn
+        dimensions = {
+            alarms.TARGET_GROUP: {
+                "LoadBalancer": self._load_balancer.arn_suffix,
+                "TargetGroup": target_group.arn_suffix,
+            },
+            alarms.SERVICE: {
+                "ClusterName": self._args.platform.cluster_name,
+                "ServiceName": service.name,
+            },
+            alarms.DATABASE: {"DBInstanceIdentifier": database.identifier},
+        }
+        specs = alarms.alarm_specs(
+            self._args.tenant.alarms, min_tasks=self._args.tenant.api.min_tasks
+        )
+        for spec in specs:
+            where = dimensions[spec.subject]
+            if spec.per_metric:
+                metric: dict = {
+                    "metric_queries": [
+                        {
+                            "id": query_id,
+                            "return_data": False,
+                            "metric": {
+                                "namespace": spec.namespace,
+                                "metric_name": metric_name,
+                                "dimensions": where,
+                                "period": spec.period,
+                                "stat": "Sum",
+                            },
+                        }
+                        for query_id, metric_name in (
+                            ("part", spec.metric),
+                            ("whole", spec.per_metric),
+                        )
+                    ]
+                    + [
+                        {
+                            "id": "rate",
+                            "expression": "100 * FILL(part, 0) / whole",
+                            "label": f"{spec.metric} per 100 {spec.per_metric}",
+                            "return_data": True,
+                        }
+                    ]
+                }
+            else:
+                metric = {
+                    "namespace": spec.namespace,
+                    "metric_name": spec.metric,
+                    "dimensions": where,
+                    "statistic": spec.statistic,
+                    "period": spec.period,
+                }
+            aws.cloudwatch.MetricAlarm(
+                f"{self._name}-alarm-{spec.kind}",
+                name=f"{n.alarm_prefix}-{spec.kind}",
+                alarm_description=f"Silo {self._args.tenant.slug}: {spec.description}",
+                comparison_operator=spec.comparison,
+                threshold=spec.threshold,
+                evaluation_periods=spec.evaluation_periods,
+                # No data (no traffic, a stopped service) is not an incident.
+                treat_missing_data="notBreaching",
+                alarm_actions=[topic],
+                ok_actions=[topic],
+                tags=self._tags,
+                opts=self._child,
+                **metric,
+            )
+
+    def _dashboard(
+        self,
+        service: aws.ecs.Service,
+        target_group: aws.lb.TargetGroup,
+        database: aws.rds.Instance,
+    ) -> None:
+        args = self._args
+        body = pulumi.Output.all(
+            self._load_balancer.arn_suffix,
+            target_group.arn_suffix,
+            args.platform.cluster_name,
+            service.name,
+            database.identifier,
+        ).apply(
+            lambda v: alarms.dashboard_body(
+                title=args.tenant.name,
+                region=args.region,
+                load_balancer=v[0],
+                target_group=v[1],
+                cluster=v[2],
+                service=v[3],
+                database=v[4],
+            )
+        )
+        aws.cloudwatch.Dashboard(
+            f"{self._name}-dashboard",
+            dashboard_name=args.names.alarm_prefix,
+            dashboard_body=body,
+            opts=self._child,
+        )
 
     def exports(self) -> dict[str, object]:
         """What `pulumi stack output` shows for this tenant."""

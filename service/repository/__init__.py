@@ -9,7 +9,9 @@ Every other table's SQL lives with the module whose rules it states, one owner p
 - service/events.py: writes `access_events`, `access_rollup`, `access_file_daily`;
 - service/stats.py: reads them (and `files`) for GET /stats;
 - service/migrate.py: `schema_migrations` and the migrations in service/migrations/;
-- service/db.py: the pool and the readiness probe.
+- service/db.py: the pool and the readiness probe;
+- service/repository/uploads.py: `tus_uploads`, the state of resumable uploads (the rules are
+  service/resumable.py's), and the advisory lock a PATCH holds.
 
 No other module runs SQL (tests/service/test_layout.py checks this).
 """

@@ -38,10 +38,22 @@ COLUMNS = (
     "role_ids",  # for role visibility checks; not part of the file object
 )
 _EXPRESSIONS = {"category": _CATEGORY_NAME, "roles": _ROLE_NAMES}
-_SELECT = sql.SQL(", ").join(
-    sql.SQL(f"{_EXPRESSIONS[c]} AS {c}") if c in _EXPRESSIONS else sql.Identifier(c)
-    for c in COLUMNS
+# Rendered to text once: composing it again on every query costs more than the query's I/O.
+_SELECT = sql.SQL(
+    sql.SQL(", ")
+    .join(
+        sql.SQL(f"{_EXPRESSIONS[c]} AS {c}") if c in _EXPRESSIONS else sql.Identifier(c)
+        for c in COLUMNS
+    )
+    .as_string()
 )
+_GET_WHERE = sql.SQL("SELECT {}, object_key FROM files WHERE {}")
+_GET = _GET_WHERE.format(_SELECT, sql.SQL("id = %s")).as_string()
+_PAGE = sql.SQL("SELECT {} FROM files {} ORDER BY created_at DESC, id DESC LIMIT %s")
+_AFTER = "(created_at, id) < (%s, %s)"
+# The unfiltered pages: the first, and the next ones after a cursor.
+_FIRST_PAGE = _PAGE.format(_SELECT, sql.SQL("")).as_string()
+_NEXT_PAGE = _PAGE.format(_SELECT, sql.SQL("WHERE " + _AFTER)).as_string()
 EDITABLE = ("title", "description", "category_id", "language", "role_ids")
 
 
@@ -74,10 +86,13 @@ def _by_id(file_id: uuid.UUID, filters: Sequence[Filter]) -> tuple[sql.Composabl
 
 
 async def get(conn, file_id: uuid.UUID, filters: Sequence[Filter] = ()) -> Row | None:
-    where, params = _by_id(file_id, filters)
-    cur = await conn.execute(
-        sql.SQL("SELECT {}, object_key FROM files WHERE {}").format(_SELECT, where), params
-    )
+    if filters:
+        where, params = _by_id(file_id, filters)
+        query: sql.Composable | str = _GET_WHERE.format(_SELECT, where)
+    else:
+        query, params = _GET, [file_id]
+    # Binary results: the same values, cheaper for the server to send and for us to parse.
+    cur = await conn.execute(query, params, binary=True)
     return await cur.fetchone()
 
 
@@ -87,22 +102,27 @@ async def list_page(
     """Up to `limit` rows, newest first, strictly after `after` in that order."""
     conditions = list(filters)
     if after is not None:
-        conditions.append(Filter("(created_at, id) < (%s, %s)", [after.created_at, after.id]))
+        conditions.append(Filter(_AFTER, [after.created_at, after.id]))
     where = (
         sql.SQL("WHERE ") + sql.SQL(" AND ").join(f.condition for f in conditions)
         if conditions
         else sql.SQL("")
     )
     params = [p for f in conditions for p in f.params]
+    if filters:
+        query: sql.Composable | str = _PAGE.format(_SELECT, where)
+    else:
+        query = _FIRST_PAGE if after is None else _NEXT_PAGE
     cur = await conn.execute(
-        sql.SQL("SELECT {} FROM files {} ORDER BY created_at DESC, id DESC LIMIT %s").format(
-            _SELECT, where
-        ),
+        query,
         [*params, limit],
-        # Never a prepared statement: its generic plan cannot see the filter values, and the
-        # right plan for a rare value (read the matches, sort them) is the wrong one for a
-        # common value (walk the date order until the page is full).
-        prepare=False,
+        # With filters, never a prepared statement: its generic plan cannot see the filter
+        # values, and the right plan for a rare value (read the matches, sort them) is the
+        # wrong one for a common value (walk the date order until the page is full). Without
+        # filters there is one plan (walk the date order from the cursor): prepared, it is
+        # neither parsed nor planned again (psycopg prepares a query seen five times).
+        prepare=False if filters else None,
+        binary=True,  # the same values as text, cheaper to send and to parse
     )
     return await cur.fetchall()
 

@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from service import auth, file_filters, inputs, metadata
 from service.acting_user import parse_acting_user
 from service.files import Caller, Files
 from service.filetypes import KNOWN_TYPE_IDS
+from service.responses import JSONResponse
 from service.routes import resource
 
 DEFAULT_LIMIT = 20

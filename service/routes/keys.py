@@ -79,6 +79,8 @@ async def delete_key(request: Request) -> Response:
     key_id = inputs.path_uuid(request, "key_id")
     async with request.app.state.pool.connection() as conn:
         deleted = await keys_repo.delete(conn, key_id)
+    # This instance refuses the key at once; others within SILO_KEY_CACHE_SECONDS.
+    request.app.state.authenticator.forget(str(key_id))
     if not deleted:
         raise errors.NotFound("no such API key")
     return Response(status_code=204)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from provisioning.service_env import SECRET_VARIABLES, service_environment, service_target
+from provisioning.timeouts import TIMEOUTS
 from tenants import load_catalogue, names
 from tests.provisioning.pulumi_harness import (
     ACCOUNT,
@@ -43,6 +44,8 @@ ACME = {
     "name": "Acme Learning",
     "priority": 30,
     "host": "files.acme.example",
+    "certificate_arn": f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/acme",
+    "hosted_zone_id": "ZACME",
     "bucket": {"versioning": False},
     "database": {"multi_az": True, "instance_class": "db.t4g.small"},
 }
@@ -109,6 +112,7 @@ def statement_resources(document: dict) -> list[tuple[str, str]]:
 
 COMMON = {
     ("aws:s3/bucket:Bucket", "bucket"),
+    ("aws:s3/bucketPolicy:BucketPolicy", "bucket-policy"),
     ("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "bucket-public-access"),
     (
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
@@ -118,7 +122,6 @@ COMMON = {
     ("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", "bucket-lifecycle"),
     ("aws:ec2/securityGroup:SecurityGroup", "task-sg"),
     ("aws:ec2/securityGroup:SecurityGroup", "db-sg"),
-    ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "alb-to-task"),
     ("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "task-from-alb"),
     ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "task-to-db"),
     ("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "task-to-https"),
@@ -128,6 +131,7 @@ COMMON = {
     ("aws:secretsmanager/secret:Secret", "admin-key"),
     ("aws:secretsmanager/secretVersion:SecretVersion", "admin-key"),
     ("aws:cloudwatch/logGroup:LogGroup", "logs"),
+    ("aws:cloudwatch/logGroup:LogGroup", "db-logs"),
     ("aws:iam/role:Role", "execution-role"),
     ("aws:iam/rolePolicy:RolePolicy", "execution-policy"),
     ("aws:iam/role:Role", "task-role"),
@@ -139,13 +143,32 @@ COMMON = {
     ("aws:appautoscaling/target:Target", "scaling"),
     ("aws:appautoscaling/policy:Policy", "scale-cpu"),
     ("aws:appautoscaling/policy:Policy", "scale-requests"),
+    ("aws:cloudwatch/dashboard:Dashboard", "dashboard"),
+} | {
+    ("aws:cloudwatch/metricAlarm:MetricAlarm", f"alarm-{kind}")
+    for kind in (
+        "5xx-rate",
+        "unhealthy-hosts",
+        "cpu-high",
+        "memory-high",
+        "tasks-below-minimum",
+        "db-cpu-high",
+        "db-storage-low",
+        "db-connections-high",
+    )
 }
 CORS = ("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration", "bucket-cors")
+# acme's own host: its certificate on the HTTPS listener, its record in its own zone.
+OWN_HOST = {
+    ("aws:lb/listenerCertificate:ListenerCertificate", "certificate"),
+    ("aws:route53/record:Record", "dns"),
+}
 
 
 @pytest.mark.parametrize("slug", SLUGS)
 def test_each_tenant_gets_exactly_its_resources(run, slug):
     expected = COMMON | ({CORS} if slug == "hrcomp" else set())
+    expected |= OWN_HOST if slug == "acme" else set()
     found = Counter((r.type, r.name) for r in run.tenant_resources(slug))
     assert found == Counter((typ, f"{slug}-{suffix}") for typ, suffix in expected)
 
@@ -249,14 +272,16 @@ def test_task_security_group_admits_only_the_load_balancer(run, slug):
     assert egress == {(resource_id(f"{slug}-db-sg"), 5432), ("0.0.0.0/0", 443)}
 
 
-def test_load_balancer_reaches_tenant_tasks_only(run):
+def test_load_balancer_reaches_the_service_port_with_one_rule(run):
+    # One rule whatever the number of tenants (60 rules per group by default); each task's
+    # group admits only the ALB's, so per-tenant rules would isolate nothing more.
     alb_sg = resource_id("silo-test-alb")
-    egress = {
-        r.inputs["referencedSecurityGroupId"]
+    (egress,) = [
+        r.inputs
         for r in run.of_type("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule")
         if r.inputs["securityGroupId"] == alb_sg
-    }
-    assert egress == {resource_id(f"{slug}-task-sg") for slug in SLUGS}
+    ]
+    assert (egress["cidrIpv4"], egress["fromPort"], egress["toPort"]) == ("10.0.0.0/16", 8000, 8000)
     ingress = sorted(
         r.inputs["toPort"]
         for r in run.of_type("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
@@ -304,6 +329,9 @@ def test_no_bucket_is_public(run):
     }
     for bucket in buckets:
         assert "acl" not in bucket.inputs and "policy" not in bucket.inputs
+        # The only bucket policy denies requests without TLS; it grants nothing.
+        document = json.loads(run.named(f"{bucket.name}-policy").inputs["policy"])
+        assert {s["Effect"] for s in document["Statement"]} == {"Deny"}
         block = blocks[resource_id(bucket.name)]
         for setting in (
             "blockPublicAcls",
@@ -313,7 +341,7 @@ def test_no_bucket_is_public(run):
         ):
             assert block[setting] is True, (bucket.name, setting)
     allowed_types = {r.type for r in run.resources if r.type.startswith("aws:s3/")}
-    assert not {t for t in allowed_types if "Policy" in t or "Acl" in t}
+    assert not {t for t in allowed_types if "Acl" in t}
 
 
 def test_buckets_are_encrypted_and_clean_up_stale_multipart_uploads(run):
@@ -359,6 +387,9 @@ def test_every_database_is_private_encrypted_and_deletion_protected(run, catalog
         assert "password" not in inputs
         assert inputs["identifier"] == own.rds_identifier
         assert inputs["dbSubnetGroupName"] == "silo-test"
+        # The diff `pulumi up` shows is applied now, and a major version change is allowed.
+        assert inputs["applyImmediately"] is True
+        assert inputs["allowMajorVersionUpgrade"] is True
     acme = run.named("acme-db", RDS).inputs
     assert acme["multiAz"] is True and acme["instanceClass"] == "db.t4g.small"
 
@@ -387,6 +418,8 @@ def test_task_definition_carries_the_environment_contract(run, catalogue_path, s
             region=REGION,
             database_host=f"{slug}-db.abc.{REGION}.rds.amazonaws.com",
             database_port=5432,
+            shutdown_timeout_seconds=TIMEOUTS.shutdown,
+            keep_alive_seconds=TIMEOUTS.service_keep_alive,
         )
     )
     assert {e["name"]: e["value"] for e in container["environment"]} == expected
@@ -589,7 +622,9 @@ def test_hosted_zone_gets_an_alias_record_per_tenant(catalogue_path):
     records = {r.name: r.inputs for r in zoned.of_type("aws:route53/record:Record")}
     assert set(records) == {f"{slug}-dns" for slug in SLUGS}
     acme = records["acme-dns"]
-    assert (acme["zoneId"], acme["name"], acme["type"]) == ("ZONE123", "files.acme.example", "A")
+    # acme's host is outside the platform's domain: its record goes to its own zone.
+    assert (acme["zoneId"], acme["name"], acme["type"]) == ("ZACME", "files.acme.example", "A")
+    assert records["pack-dns"]["zoneId"] == "ZONE123"
     assert acme["aliases"][0]["name"] == "silo-test-alb.elb"
 
 

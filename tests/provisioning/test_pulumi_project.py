@@ -31,4 +31,8 @@ def test_example_stack_config_names_every_key_the_program_reads():
     program = (PROJECT / "__main__.py").read_text()
     for key in ("image", "tenantsFile", "certificateArn", "hostedZoneId", "vpcCidr"):
         assert f'"{key}"' in program
+    # Optional keys are documented (commented out) in the example.
+    example = (PROJECT / "Pulumi.example.yaml").read_text()
+    for key in ("development", "alarmEmail"):
+        assert f'"{key}"' in program and f"silo:{key}:" in example
     assert (PROJECT / config["silo:tenantsFile"]).resolve() == REPO / "tenants.yaml"

@@ -56,3 +56,11 @@ def test_local_endpoint_is_passed_only_when_given():
 
     env = service_environment(replace(TARGET, s3_endpoint_url="http://127.0.0.1:9000"))
     assert env["S3_ENDPOINT_URL"] == "http://127.0.0.1:9000"
+
+
+def test_cors_origins_reach_the_service_only_when_set():
+    assert "SILO_CORS_ORIGINS" not in service_environment(TARGET)
+    from dataclasses import replace
+
+    target = replace(TARGET, cors_origins=("https://a.example", "https://b.example"))
+    assert service_environment(target)["SILO_CORS_ORIGINS"] == "https://a.example,https://b.example"

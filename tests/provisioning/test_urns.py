@@ -23,7 +23,7 @@ CERTIFICATE = f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/abc"
 # Each stack shape creates a different set of resources (listeners, ALB ingress, DNS records).
 SHAPES = {
     "https-dns": {"silo:certificateArn": CERTIFICATE, "silo:hostedZoneId": "ZONE123"},
-    "http": {},
+    "http": {"silo:development": "true"},
 }
 
 

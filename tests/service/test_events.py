@@ -50,6 +50,39 @@ def test_rollup_counts_per_dimension_day_and_month():
     assert sum(rollup.values()) == len(events) * 5 * 3
 
 
+def test_rollup_counts_of_alike_and_distinct_events_match_one_by_one_counting():
+    """Counting alike events once and expanding them gives what adding each event gives."""
+    start = datetime(2026, 2, 27, 22, tzinfo=UTC)
+    files = [uuid.uuid4() for _ in range(3)]
+    events = [
+        AccessEvent(
+            files[i % 3],
+            (CONTENT, METADATA)[i % 2],
+            role_id=(None, 1, 2)[i % 3],
+            country=("FR", None)[i % 5 == 0],
+            company=("Acme", "Beta", None)[i % 7 % 3],
+            language=("en", "it")[i % 4 == 0],
+            at=start + timedelta(hours=i % 50),  # across a day, a week and a month boundary
+        )
+        for i in range(500)
+    ]
+    expected: Counter = Counter()
+    for e in events:
+        day = e.at.date()
+        periods = (
+            ("d", day),
+            ("w", day - timedelta(days=day.weekday())),
+            ("m", day.replace(day=1)),
+        )
+        for dim in ("total", "country", "company", "role", "language"):
+            key = "" if dim == "total" else e.key(dim)
+            for grain, period in periods:
+                expected[grain, e.action, dim, period, key] += 1
+    rollup, per_file = rollup_counts(events)
+    assert rollup == expected
+    assert sum(per_file.values()) == sum(e.action == CONTENT for e in events)
+
+
 def test_unknown_action_is_refused():
     with pytest.raises(ValueError):
         AccessEvent(uuid.uuid4(), "download")

@@ -11,6 +11,7 @@ SERVICE = Path(__file__).resolve().parents[2] / "service"
 SQL_OWNERS = {
     "repository/files.py",
     "repository/keys.py",
+    "repository/uploads.py",
     "taxonomy.py",
     "file_filters.py",
     "events.py",

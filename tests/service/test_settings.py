@@ -66,8 +66,11 @@ def test_overrides_are_parsed():
             "S3_ENDPOINT_URL": "http://127.0.0.1:9000",
             "PORT": "8123",
             "SILO_MIGRATE": "0",
+            "SILO_KEY_CACHE_SECONDS": "0",
         }
     )
+    assert settings.key_cache_seconds == 0
+    assert from_environ(BASE).key_cache_seconds == 5
     assert settings.max_upload_bytes == 1048576
     assert settings.allowed_types == ("pdf", "png")
     assert (settings.db_pool_max, settings.presign_ttl_seconds, settings.port) == (7, 60, 8123)
@@ -104,6 +107,8 @@ def test_overrides_are_parsed():
         ({"SILO_DB_STATEMENT_TIMEOUT_MS": "5"}, "SILO_DB_STATEMENT_TIMEOUT_MS"),
         ({"SILO_S3_MAX_ATTEMPTS": "0"}, "SILO_S3_MAX_ATTEMPTS"),
         ({"SILO_MULTIPART_MAX_AGE_SECONDS": "0"}, "SILO_MULTIPART_MAX_AGE_SECONDS"),
+        ({"SILO_KEY_CACHE_SECONDS": "-1"}, "SILO_KEY_CACHE_SECONDS"),
+        ({"SILO_KEY_CACHE_SECONDS": "301"}, "SILO_KEY_CACHE_SECONDS"),
     ],
 )
 def test_a_bad_variable_is_named_in_one_line(change, variable):
@@ -130,3 +135,24 @@ def test_repr_hides_secrets():
     settings = from_environ(BASE)
     assert "xxxxxxxx" not in repr(settings)
     assert "p@db" not in repr(settings)
+
+
+def test_resumable_upload_and_cors_settings():
+    settings = from_environ(BASE)
+    assert settings.upload_expiry_hours == 24
+    assert settings.cors_origins == ()
+    settings = from_environ(
+        BASE
+        | {
+            "SILO_UPLOAD_EXPIRY_HOURS": "6",
+            "SILO_CORS_ORIGINS": "https://app.example.com, http://localhost:3000/",
+        }
+    )
+    assert settings.upload_expiry_hours == 6
+    assert settings.cors_origins == ("https://app.example.com", "http://localhost:3000")
+    for name, value in (
+        ("SILO_UPLOAD_EXPIRY_HOURS", "0"),
+        ("SILO_CORS_ORIGINS", "app.example.com"),
+    ):
+        with pytest.raises(SettingsError, match=name):
+            from_environ(BASE | {name: value})

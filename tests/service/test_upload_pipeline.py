@@ -46,7 +46,7 @@ async def _chunks(pieces: Iterable[bytes], *, then: BaseException | None = None,
 
 
 def body(data: bytes, *, title: bytes = b"a title", after: list[bytes] = ()) -> bytes:
-    parts = [part("title", title), part("file", data, filename="../r\x00eport.pdf",
+    parts = [part("title", title), part("file", data, filename="../report.pdf",
              ctype="application/pdf"), *after]  # fmt: skip
     return multipart(parts, BOUNDARY)
 
@@ -74,7 +74,7 @@ def test_a_good_upload_is_stored_once_and_saved():
     assert storage.objects == {stored.object_key: data}
     assert storage.tags[stored.object_key] == {"sha256": sha256(data), "size": str(len(data))}
     assert (stored.sha256, stored.size, stored.file_type.id) == (sha256(data), len(data), "pdf")
-    assert stored.filename == "report.pdf"  # no path, no control characters
+    assert stored.filename == "report.pdf"  # no path (control characters are refused: 422)
     assert stored.fields == {"title": "a title"}
     assert stored.object_key == upload.object_key_for(stored.id)
 

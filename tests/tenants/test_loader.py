@@ -92,9 +92,9 @@ def test_defaults_merge_key_by_key(tmp_path):
 
 
 def test_hosts_are_derived_unless_set(tmp_path):
-    catalogue = load_catalogue(with_tenant(tmp_path, 1, host="files.hrcomp.example"))
+    catalogue = load_catalogue(with_tenant(tmp_path, 1, host="files.uploads.example.com"))
     assert catalogue.tenant("pack").host == "pack.uploads.example.com"
-    assert catalogue.tenant("hrcomp").host == "files.hrcomp.example"
+    assert catalogue.tenant("hrcomp").host == "files.uploads.example.com"
     assert catalogue.platform.name == "silo"
 
 
@@ -258,7 +258,20 @@ def test_a_tenant_without_slug_is_named_by_its_index(tmp_path):
 
 def test_storage_not_above_its_ceiling(tmp_path):
     problem = only_problem(with_tenant(tmp_path, 1, database={"storage_gb": 200}))
-    assert_names(problem, "hrcomp", "database.storage_gb", "greater than max_storage_gb 100")
+    assert_names(problem, "hrcomp", "database.storage_gb", "at least 1.1 x storage_gb 200")
+
+
+def test_the_storage_ceiling_leaves_the_10_percent_rds_requires(tmp_path):
+    # RDS refuses a max_allocated_storage less than 10 % above the allocated storage.
+    problem = only_problem(with_tenant(tmp_path, 1, database={"storage_gb": 95}))
+    assert_names(problem, "hrcomp", "database.storage_gb", "(105 or more)")
+    load_catalogue(with_tenant(tmp_path, 1, database={"storage_gb": 90, "max_storage_gb": 99}))
+
+
+def test_apply_immediately_defaults_on_and_is_per_tenant(tmp_path):
+    catalogue = load_catalogue(with_tenant(tmp_path, 1, database={"apply_immediately": False}))
+    assert catalogue.tenant("hrcomp").database.apply_immediately is False
+    assert catalogue.tenant("pack").database.apply_immediately is True
 
 
 def test_cors_origins_are_origins(tmp_path):
@@ -350,3 +363,49 @@ def test_missing_file_and_broken_yaml_are_problems_too(tmp_path):
     assert "cannot read" in str(problem)
     problem = only_problem(write(tmp_path, "platform: [unclosed\n"))
     assert "not valid YAML" in str(problem)
+
+
+def test_a_tenant_may_override_the_image_with_a_tag_or_digest(tmp_path):
+    path = tmp_path / "tenants.yaml"
+    path.write_text(
+        "platform: {domain: uploads.example.com}\n"
+        "tenants:\n"
+        "  - {slug: a, name: A, priority: 1, api: {image: 'registry.example/silo:1.1.0'}}\n"
+        "  - {slug: b, name: B, priority: 2}\n",
+        encoding="utf-8",
+    )
+    catalogue = load_catalogue(path)
+    assert catalogue.tenant("a").api.image == "registry.example/silo:1.1.0"
+    assert catalogue.tenant("b").api.image is None
+    path.write_text(path.read_text().replace(":1.1.0", ""), encoding="utf-8")
+    with pytest.raises(CatalogueError, match=r"api\.image"):
+        load_catalogue(path)
+
+
+def test_a_host_outside_the_platform_wildcard_needs_its_own_certificate_and_zone(tmp_path):
+    problem = only_problem(with_tenant(tmp_path, 1, host="files.hrcomp.example"))
+    assert_names(problem, "hrcomp", "host", "not covered", "*.uploads.example.com")
+    # Two labels under the domain are outside a one-label wildcard too.
+    problem = only_problem(with_tenant(tmp_path, 1, host="a.b.uploads.example.com"))
+    assert_names(problem, "hrcomp", "host", "not covered")
+    own = {
+        "certificate_arn": "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123",
+        "hosted_zone_id": "Z0123ABC",
+    }
+    catalogue = load_catalogue(with_tenant(tmp_path, 1, host="files.hrcomp.example", **own))
+    assert catalogue.tenant("hrcomp").certificate_arn == own["certificate_arn"]
+    assert catalogue.tenant("hrcomp").hosted_zone_id == "Z0123ABC"
+
+
+def test_a_certificate_comes_with_its_zone(tmp_path):
+    cert = "arn:aws:acm:eu-west-1:123456789012:certificate/abc-123"
+    problem = only_problem(
+        with_tenant(tmp_path, 1, host="files.hrcomp.example", certificate_arn=cert)
+    )
+    assert_names(problem, "hrcomp", "hosted_zone_id", "required with certificate_arn")
+
+
+def test_max_upload_is_what_the_service_parts_can_carry(tmp_path):
+    problem = only_problem(with_tenant(tmp_path, 1, limits={"max_upload_mb": 80_001}))
+    assert_names(problem, "hrcomp", "limits.max_upload_mb", "out of range (1-80000)")
+    load_catalogue(with_tenant(tmp_path, 1, limits={"max_upload_mb": 80_000}))

@@ -1,0 +1,204 @@
+"""A tenant's CloudWatch alarms and dashboard, as pure functions of plain values.
+
+Thresholds come from the catalogue (`alarms:` in defaults, overridable per tenant); every alarm
+notifies the platform's one SNS topic, on alarm and on recovery.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from tenants.model import Alarms
+
+GIB = 1024**3
+
+# What an alarm watches: the tenant's target group (on its ALB), its ECS service, its database.
+TARGET_GROUP, SERVICE, DATABASE = "target_group", "service", "database"
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    kind: str  # the alarm's name suffix and logical name suffix
+    description: str
+    namespace: str
+    metric: str
+    statistic: str
+    comparison: str
+    threshold: float
+    subject: str  # TARGET_GROUP, SERVICE or DATABASE: which dimensions
+    period: int = 300
+    evaluation_periods: int = 2
+    # A rate: 100 * metric / per_metric (same namespace and dimensions), by metric math.
+    per_metric: str | None = None
+
+
+def alarm_specs(thresholds: Alarms, *, min_tasks: int) -> list[AlarmSpec]:
+    t = thresholds
+    return [
+        AlarmSpec(
+            "5xx-rate",
+            f"more than {t.http_5xx_percent} % of requests answered 5xx by the service",
+            "AWS/ApplicationELB",
+            "HTTPCode_Target_5XX_Count",
+            "Sum",
+            "GreaterThanThreshold",
+            t.http_5xx_percent,
+            TARGET_GROUP,
+            evaluation_periods=1,
+            per_metric="RequestCount",
+        ),
+        AlarmSpec(
+            "unhealthy-hosts",
+            f"more than {t.unhealthy_hosts} task(s) failing the health check",
+            "AWS/ApplicationELB",
+            "UnHealthyHostCount",
+            "Maximum",
+            "GreaterThanThreshold",
+            t.unhealthy_hosts,
+            TARGET_GROUP,
+            period=60,
+            evaluation_periods=5,
+        ),
+        AlarmSpec(
+            "cpu-high",
+            f"service CPU above {t.cpu_percent} % (autoscaling at its maximum?)",
+            "AWS/ECS",
+            "CPUUtilization",
+            "Average",
+            "GreaterThanThreshold",
+            t.cpu_percent,
+            SERVICE,
+        ),
+        AlarmSpec(
+            "memory-high",
+            f"service memory above {t.memory_percent} %",
+            "AWS/ECS",
+            "MemoryUtilization",
+            "Average",
+            "GreaterThanThreshold",
+            t.memory_percent,
+            SERVICE,
+        ),
+        # ECS publishes no restart count for a Fargate service's tasks; tasks that keep crashing
+        # and being replaced show as fewer running tasks than the minimum (Container Insights).
+        AlarmSpec(
+            "tasks-below-minimum",
+            f"fewer than {min_tasks} task(s) running: tasks are crashing or failing to start",
+            "ECS/ContainerInsights",
+            "RunningTaskCount",
+            "Minimum",
+            "LessThanThreshold",
+            min_tasks,
+            SERVICE,
+            period=60,
+            evaluation_periods=5,
+        ),
+        AlarmSpec(
+            "db-cpu-high",
+            f"database CPU above {t.db_cpu_percent} %",
+            "AWS/RDS",
+            "CPUUtilization",
+            "Average",
+            "GreaterThanThreshold",
+            t.db_cpu_percent,
+            DATABASE,
+        ),
+        AlarmSpec(
+            "db-storage-low",
+            f"database free storage below {t.db_free_storage_gb} GiB (autoscaling at its ceiling?)",
+            "AWS/RDS",
+            "FreeStorageSpace",
+            "Minimum",
+            "LessThanThreshold",
+            t.db_free_storage_gb * GIB,
+            DATABASE,
+        ),
+        AlarmSpec(
+            "db-connections-high",
+            f"more than {t.db_connections} database connections",
+            "AWS/RDS",
+            "DatabaseConnections",
+            "Maximum",
+            "GreaterThanThreshold",
+            t.db_connections,
+            DATABASE,
+        ),
+    ]
+
+
+def dashboard_body(
+    *,
+    title: str,
+    region: str,
+    load_balancer: str,
+    target_group: str,
+    cluster: str,
+    service: str,
+    database: str,
+) -> str:
+    """One tenant's dashboard: traffic and errors, the service, the database."""
+    alb = ["LoadBalancer", load_balancer, "TargetGroup", target_group]
+    ecs = ["ClusterName", cluster, "ServiceName", service]
+    rds = ["DBInstanceIdentifier", database]
+
+    def widget(index: int, name: str, metrics: list[list], stat: str) -> dict:
+        return {
+            "type": "metric",
+            "x": (index % 3) * 8,
+            "y": (index // 3) * 6,
+            "width": 8,
+            "height": 6,
+            "properties": {
+                "title": name,
+                "region": region,
+                "stat": stat,
+                "period": 60,
+                "view": "timeSeries",
+                "metrics": metrics,
+            },
+        }
+
+    widgets = [
+        widget(0, "Requests", [["AWS/ApplicationELB", "RequestCount", *alb]], "Sum"),
+        widget(
+            1,
+            "5xx (service, load balancer)",
+            [
+                ["AWS/ApplicationELB", "HTTPCode_Target_5XX_Count", *alb],
+                ["AWS/ApplicationELB", "HTTPCode_ELB_5XX_Count", "LoadBalancer", load_balancer],
+            ],
+            "Sum",
+        ),
+        widget(2, "Response time p95", [["AWS/ApplicationELB", "TargetResponseTime", *alb]], "p95"),
+        widget(
+            3,
+            "Healthy / unhealthy tasks",
+            [
+                ["AWS/ApplicationELB", "HealthyHostCount", *alb],
+                ["AWS/ApplicationELB", "UnHealthyHostCount", *alb],
+            ],
+            "Maximum",
+        ),
+        widget(
+            4,
+            "Service CPU / memory %",
+            [["AWS/ECS", "CPUUtilization", *ecs], ["AWS/ECS", "MemoryUtilization", *ecs]],
+            "Average",
+        ),
+        widget(
+            5, "Running tasks", [["ECS/ContainerInsights", "RunningTaskCount", *ecs]], "Minimum"
+        ),
+        widget(6, "Database CPU %", [["AWS/RDS", "CPUUtilization", *rds]], "Average"),
+        widget(7, "Database free storage", [["AWS/RDS", "FreeStorageSpace", *rds]], "Minimum"),
+        widget(8, "Database connections", [["AWS/RDS", "DatabaseConnections", *rds]], "Maximum"),
+    ]
+    header = {
+        "type": "text",
+        "x": 0,
+        "y": 18,
+        "width": 24,
+        "height": 1,
+        "properties": {"markdown": f"Silo tenant **{title}**"},
+    }
+    return json.dumps({"widgets": [*widgets, header]}, sort_keys=True)

@@ -1,0 +1,112 @@
+"""More than 100 tenants under Pulumi's mocks: several load balancers, each within its
+per-ALB limits, and onboarding tenant 121 still changes nothing else."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tenants import quotas
+from tests.provisioning.pulumi_harness import ACCOUNT, REGION, Run, resource_arn, run_program
+from tests.provisioning.test_pulumi_program import catalogue_file
+
+CERTIFICATE = f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/abc"
+PER_ALB = 100  # the first load balancer is filled up to the target-group limit
+
+
+def tenant(number: int) -> dict:
+    """Tenant `number` (1-based), placed like an operator would: 100 on ALB 0, then ALB 1."""
+    entry = {"slug": f"t{number:03d}", "name": f"Tenant {number}", "priority": number}
+    if number > PER_ALB:
+        entry["load_balancer"] = 1
+    return entry
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> tuple[Run, Run]:
+    base = tmp_path_factory.mktemp("scale")
+    config = {"silo:certificateArn": CERTIFICATE}
+    # Two runs of ~4,700 resources: see bench/pulumi_scale.py for how long one takes.
+    before = run_program(
+        catalogue_file(base / "120", *map(tenant, range(1, 121))), stack="prod", config=config
+    )
+    after = run_program(
+        catalogue_file(base / "121", *map(tenant, range(1, 122))), stack="prod", config=config
+    )
+    return before, after
+
+
+def test_tenants_spread_over_load_balancers_within_their_limits(runs):
+    before, _ = runs
+    albs = before.of_type("aws:lb/loadBalancer:LoadBalancer")
+    assert sorted(a.inputs["name"] for a in albs) == ["silo-prod", "silo-prod-1"]
+    # Every rule sits on an HTTPS listener; count rules and target groups per listener (= ALB).
+    rules = Counter(
+        r.inputs["listenerArn"] for r in before.of_type("aws:lb/listenerRule:ListenerRule")
+    )
+    https = resource_arn("aws:lb/listener:Listener", "silo-prod-https")
+    https_1 = resource_arn("aws:lb/listener:Listener", "silo-prod-https-1")
+    assert rules == {https: 100, https_1: 20}
+    forwarded = Counter(
+        (r.inputs["listenerArn"], r.inputs["actions"][0]["targetGroupArn"])
+        for r in before.of_type("aws:lb/listenerRule:ListenerRule")
+    )
+    target_groups = Counter(listener for listener, _ in forwarded)
+    assert max(target_groups.values()) <= quotas.TARGET_GROUPS_PER_ALB
+    assert max(rules.values()) <= quotas.RULES_PER_ALB
+    # The HTTP listeners only redirect: no rule of theirs counts against the ALB's 100.
+    http = {
+        resource_arn("aws:lb/listener:Listener", n) for n in ("silo-prod-http", "silo-prod-http-1")
+    }
+    assert not http & set(rules)
+    # Tenant 101's alias and scaling label name the second ALB.
+    label = before.named("t101-scale-requests").inputs
+    metric = label["targetTrackingScalingPolicyConfiguration"]["predefinedMetricSpecification"]
+    assert metric["resourceLabel"].startswith("app/silo-prod-alb-1/")
+
+
+def test_the_alb_security_group_keeps_its_rule_count_at_120_tenants(runs):
+    before, _ = runs
+    alb_sg = "silo-prod-alb-id"
+    rules = [
+        r
+        for r in before.resources
+        if r.type.startswith("aws:vpc/securityGroup") and r.inputs["securityGroupId"] == alb_sg
+    ]
+    assert len(rules) == quotas.LARGEST_SECURITY_GROUP_RULES
+
+
+def test_onboarding_tenant_121_changes_no_other_resource(runs):
+    before, after = runs
+
+    def described(run: Run) -> dict:
+        return {r.urn: (r.type, r.inputs, r.protect, r.retain_on_delete) for r in run.resources}
+
+    old, new = described(before), described(after)
+    assert set(old) <= set(new)
+    assert [urn for urn, state in old.items() if new[urn] != state] == []
+    added = set(new) - set(old)
+    assert added and all(urn.endswith("::t121") or "::t121-" in urn for urn in added)
+
+
+def test_load_balancer_0_keeps_the_single_alb_names(runs):
+    before, _ = runs
+    names = {r.name for r in before.of_type("aws:lb/loadBalancer:LoadBalancer")}
+    assert names == {"silo-prod-alb", "silo-prod-alb-1"}
+    listeners = {r.name for r in before.of_type("aws:lb/listener:Listener")}
+    assert listeners == {
+        "silo-prod-https",
+        "silo-prod-http",
+        "silo-prod-https-1",
+        "silo-prod-http-1",
+    }
+
+
+def test_a_load_balancer_over_100_tenants_is_refused(tmp_path: Path):
+    from tenants import CatalogueError, load_catalogue
+
+    path = catalogue_file(tmp_path, *({**tenant(n), "load_balancer": 0} for n in range(1, 102)))
+    with pytest.raises(CatalogueError, match="load balancer 0 would serve 101 tenants"):
+        load_catalogue(path)

@@ -1,0 +1,61 @@
+"""The file queries against a real PostgreSQL: unfiltered pages are prepared (psycopg does so
+for a query it has seen five times), which is only right if their one generic plan is the
+index walk in date order, whatever the cursor and the limit."""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+import pytest
+
+from service.migrate import migrate
+from service.repository import files as files_repo
+
+FILES = 5000
+
+
+@pytest.fixture
+def loaded(database_url: str) -> str:
+    migrate(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            """INSERT INTO files (id, object_key, title, filename, content_type, type, size,
+                                  sha256, uploaded_by, created_at, updated_at)
+               SELECT gen_random_uuid(), 'files/' || g, 'file ' || g, 'f.pdf',
+                      'application/pdf', 'pdf', g, md5(g::text) || md5(g::text), 'test',
+                      now() - g * interval '1 minute', now()
+               FROM generate_series(1, %s) AS g""",
+            (FILES,),
+        )
+        conn.execute("ANALYZE files")
+    return database_url
+
+
+def positional(query: str) -> str:
+    n = 0
+
+    def next_placeholder(_) -> str:
+        nonlocal n
+        n += 1
+        return f"${n}"
+
+    return re.sub(r"%s", next_placeholder, query)
+
+
+@pytest.mark.parametrize(
+    ("query", "arguments"),
+    [
+        (files_repo._FIRST_PAGE, "(101)"),
+        (files_repo._NEXT_PAGE, "(now() - interval '1 day', gen_random_uuid(), 101)"),
+    ],
+    ids=["first page", "after a cursor"],
+)
+def test_the_generic_plan_of_an_unfiltered_page_walks_the_date_index(loaded, query, arguments):
+    with psycopg.connect(loaded, autocommit=True) as conn:
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        conn.execute(f"PREPARE page AS {positional(query)}")
+        plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN EXECUTE page{arguments}"))
+    top = plan.splitlines()[:2]
+    assert top[0].startswith("Limit"), plan
+    assert "Index Scan Backward using files_created_at_id" in top[1], plan

@@ -1,0 +1,54 @@
+"""The tus header parsers and Upload-Metadata validation, without HTTP."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from service import errors
+from service.resumable import validate_metadata
+from service.tus import parse_checksum, parse_metadata
+
+
+def b64(value: bytes) -> str:
+    return base64.b64encode(value).decode()
+
+
+def test_upload_metadata_pairs():
+    raw = f"title {b64(b'Quarterly report')},flag,filename {b64('é.pdf'.encode())}"
+    assert parse_metadata(raw) == {"title": "Quarterly report", "flag": "", "filename": "é.pdf"}
+    assert parse_metadata(None) == {}
+    assert parse_metadata("  ") == {}
+
+
+NOT_UTF8 = b64(bytes([0xFF]))
+
+
+@pytest.mark.parametrize(
+    "raw", ["title !!notbase64", f"title {b64(b'a')},title {b64(b'b')}", f"title {NOT_UTF8}"]
+)
+def test_bad_upload_metadata_is_400(raw):
+    with pytest.raises(errors.BadRequest):
+        parse_metadata(raw)
+
+
+def test_upload_checksum():
+    digest = bytes(20)
+    assert parse_checksum(f"sha1 {b64(digest)}").digest == digest
+    assert parse_checksum(f"SHA256 {b64(bytes(32))}").algorithm == "sha256"
+    assert parse_checksum(None) is None
+    for raw in (f"md5 {b64(bytes(16))}", "sha1 ###", f"sha1 {b64(bytes(32))}"):
+        with pytest.raises(errors.BadRequest):
+            parse_checksum(raw)
+
+
+def test_metadata_uses_the_rules_of_post_files():
+    declared = validate_metadata(
+        {"title": " T ", "roles": '["a", "a", "b"]', "filetype": "application/pdf"}
+    )
+    assert declared.fields == {"title": "T", "roles": ["a", "b"]}
+    assert (declared.filename, declared.filetype) == (None, "application/pdf")
+    for bad in ({}, {"title": "x", "roles": "[1]"}, {"title": "x", "name": "y"}):
+        with pytest.raises(errors.ValidationFailed):
+            validate_metadata(bad)
