@@ -9,15 +9,18 @@ number of series is bounded by the routes: a path no route matches is `unmatched
 route takes is `other`.
 
 For the upload paths (`form` = `POST /files`, `tus` = `/uploads`): `upload_bytes(path, n)` as
-body bytes arrive, `upload_completed(path)` once a file is stored; `set_tus_open(n)` or
-`tus_open_from(callback)` for the number of open tus uploads.
+body bytes arrive, `upload_completed(path)` once a file is stored; open tus uploads are counted
+in the tenant's database at each scrape (`set_tus_open(n)` or `tus_open_from(callback)` set it
+otherwise).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
+import psycopg
+import psycopg_pool
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
@@ -26,6 +29,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.repository import uploads
 
 UPLOAD_PATHS = ("form", "tus")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -114,6 +119,13 @@ class Metrics:
     def upload_bytes(self, path: str, count: int) -> None:
         self._upload_bytes.labels(_upload_path(path)).inc(count)
 
+    async def counted(self, chunks: AsyncIterator[bytes], path: str) -> AsyncIterator[bytes]:
+        """`chunks` as they are, each counted into `silo_upload_bytes_total{path}`."""
+        counter = self._upload_bytes.labels(_upload_path(path))
+        async for chunk in chunks:
+            counter.inc(len(chunk))
+            yield chunk
+
     def upload_completed(self, path: str) -> None:
         self._uploads_completed.labels(_upload_path(path)).inc()
 
@@ -141,7 +153,18 @@ def _upload_path(path: str) -> str:
 
 
 async def metrics_endpoint(request: Request) -> Response:
-    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    metrics: Metrics = request.app.state.metrics
+    pool = getattr(request.app.state, "pool", None)
+    if pool is not None:
+        # Open tus uploads live in the tenant's database (any instance continues any upload):
+        # counted at scrape time, the same figure from every instance. A scrape still answers,
+        # with the last figure, when the database does not.
+        try:
+            async with pool.connection(timeout=1.0) as conn:
+                metrics.set_tus_open(await uploads.open_count(conn))
+        except (psycopg.Error, psycopg_pool.PoolTimeout):
+            pass
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 
 def route_template(routes, scope: Scope) -> str:

@@ -163,13 +163,19 @@ async def _append(request: Request, upload_id: uuid.UUID, offset: int) -> Upload
     declared = (
         _int_header(request, "content-length") if "content-length" in request.headers else None
     )
-    return await _resumable(request).receive(
-        upload_id,
-        offset=offset,
-        body=request.stream(),
-        checksum=checksum,
-        declared_length=declared,
-    )
+    metrics = request.app.state.metrics
+    # A slot for the whole body, taken before any of it is read: 503 `busy` beyond the cap.
+    async with request.app.state.admission.slot():
+        state = await _resumable(request).receive(
+            upload_id,
+            offset=offset,
+            body=metrics.counted(request.stream(), "tus"),
+            checksum=checksum,
+            declared_length=declared,
+        )
+    if state.file_id is not None and state.offset == state.length:
+        metrics.upload_completed("tus")
+    return state
 
 
 async def options(request: Request) -> Response:

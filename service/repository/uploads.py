@@ -121,3 +121,11 @@ async def file_size(conn, file_id: uuid.UUID) -> int | None:
     cur = await conn.execute("SELECT size FROM files WHERE id = %s", [file_id])
     row = await cur.fetchone()
     return None if row is None else row["size"]
+
+
+async def open_count(conn) -> int:
+    """Uploads created and not yet stored, terminated or expired (the metrics' gauge)."""
+    cur = await conn.execute(
+        "SELECT count(*) AS n FROM tus_uploads WHERE NOT stored AND expires_at > now()"
+    )
+    return (await cur.fetchone())["n"]

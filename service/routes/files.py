@@ -3,7 +3,6 @@ domain (service/files.py, where every file rule lives) and renders what it retur
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.requests import Request
@@ -51,12 +50,6 @@ def _files(request: Request) -> Files:
     return request.app.state.files
 
 
-async def _counted(chunks: AsyncIterator[bytes], metrics) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        metrics.upload_bytes("form", len(chunk))
-        yield chunk
-
-
 async def upload_file(request: Request) -> Response:
     caller = await _caller(request, "write")
     inputs.refuse_content_encoding(request)
@@ -65,7 +58,7 @@ async def upload_file(request: Request) -> Response:
     async with request.app.state.admission.slot():
         row = await _files(request).create(
             caller,
-            _counted(request.stream(), metrics),
+            metrics.counted(request.stream(), "form"),
             content_type=request.headers.get("content-type"),
             content_length=request.headers.get("content-length"),
         )

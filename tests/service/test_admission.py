@@ -189,3 +189,36 @@ def svc_in_flight(client: httpx.Client) -> float:
         if line.startswith("silo_uploads_in_flight "):
             return float(line.split()[1])
     return 0.0
+
+
+def test_a_tus_patch_beyond_the_cap_is_503_busy_before_its_body_is_read(pg, s3, aws_credentials):
+    from tests.service.test_tus import new_upload
+
+    with running_service(pg, s3, SILO_MAX_CONCURRENT_UPLOADS="1") as svc, svc.client() as client:
+        data = pdf(2 * MIB, seed=b"tus-holds-the-slot")
+        first, second = new_upload(client, len(data)), new_upload(client, 1000)
+        host = httpx.URL(svc.url).netloc.decode()
+
+        def patch_head(url: str, length: int) -> bytes:
+            return (
+                f"PATCH {httpx.URL(url).path} HTTP/1.1\r\nHost: {host}\r\n"
+                f"Authorization: Bearer {ADMIN_KEY}\r\nTus-Resumable: 1.0.0\r\n"
+                "Content-Type: application/offset+octet-stream\r\n"
+                f"Upload-Offset: 0\r\nContent-Length: {length}\r\n\r\n"
+            ).encode()
+
+        with connect(svc.url) as holder:
+            holder.sendall(patch_head(first, len(data)) + data[: MIB // 2])
+            deadline = time.monotonic() + 10
+            while svc_in_flight(client) < 1 and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert svc_in_flight(client) == 1
+            with connect(svc.url) as other:
+                other.sendall(patch_head(second, 1000))  # the body never comes
+                status, raw = read_response(other)
+            assert status == 503, raw
+            assert b'"busy"' in raw and b"retry-after: 1" in raw.lower()
+            assert b"tus-resumable: 1.0.0" in raw.lower()
+            holder.sendall(data[MIB // 2 :])
+            status, raw = read_response(holder)
+            assert status == 204, raw

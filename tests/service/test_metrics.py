@@ -102,3 +102,24 @@ def test_the_hooks_the_tus_path_uses():
     assert samples(metrics.render().decode())[("silo_tus_uploads_open", ())] == 5
     with pytest.raises(ValueError):
         metrics.upload_bytes("ftp", 1)
+
+
+def test_tus_uploads_count_bytes_completions_and_open_uploads(fresh_service: Service):
+    from tests.service.test_tus import create, patch
+
+    with fresh_service.client() as client:
+        data = pdf(200_000)
+        url = create(client, len(data)).headers["Location"]
+        _, opened = scrape(fresh_service)
+        assert opened[("silo_tus_uploads_open", ())] == 1
+        assert patch(client, url, 0, data).status_code == 204
+        _, after = scrape(fresh_service)
+    tus = (("path", "tus"),)
+    assert after[("silo_upload_bytes_total", tus)] == len(data)
+    assert after[("silo_uploads_completed_total", tus)] == 1
+    assert after[("silo_tus_uploads_open", ())] == 0
+    assert (
+        "silo_http_requests_total",
+        (("method", "PATCH"), ("route", "/uploads/{upload_id}"), ("status", "204")),
+    ) in after
+    assert url.rsplit("/", 1)[1] not in "".join(str(k) for k in after)
