@@ -30,13 +30,19 @@ def test_no_filters():
 
 def test_values_are_trimmed_and_canonical():
     query = parse_file_query(
-        {"category": " Skills ", "language": "PT_br", "role": "Mentor", "type": "PDF",
+        {"category": " Skills ", "language": "PT_br", "role": "Mentor", "type": "pdf",
          "q": " a b "},
         KNOWN,
     )  # fmt: skip
     assert query == FileQuery(category="Skills", language="pt-BR", role="Mentor", type="pdf",
                               q="a b")  # fmt: skip
     assert parse_file_query({"category": "   "}, KNOWN) == FileQuery()  # blank = absent
+
+
+def test_a_type_is_a_listed_id_exactly():
+    # The OpenAPI document declares the ids as an enum: `PDF` is not one of them.
+    with pytest.raises(InvalidFilter, match="PDF"):
+        parse_file_query({"type": "PDF"}, KNOWN)
 
 
 @pytest.mark.parametrize(

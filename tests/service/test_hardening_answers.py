@@ -313,26 +313,3 @@ def test_an_upload_finished_before_the_revocation_is_kept(service: Service, admi
 
 
 # --- the README's error table -----------------------------------------------------------------
-
-
-def test_the_readme_error_table_lists_every_code_the_service_answers():
-    import re
-    from pathlib import Path
-
-    from service import errors
-    from service.routes import taxonomy as taxonomy_routes
-
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
-    table = readme.split("| status | codes |", 1)[1].split("\n\n", 1)[0]
-    listed = set(re.findall(r"`([a-z_]+)`", table))
-    classes = [errors.APIError, taxonomy_routes.AlreadyExists, taxonomy_routes.InUse]
-    seen, codes = set(), set()
-    while classes:
-        cls = classes.pop()
-        if cls in seen:
-            continue
-        seen.add(cls)
-        codes.add(cls.code)
-        classes += cls.__subclasses__()
-    # Nobody reads a client_disconnected answer: the client is gone.
-    assert codes - {"client_disconnected"} <= listed, codes - listed
