@@ -53,8 +53,6 @@ EXPOSED_HEADERS = (
 FILE_ID_HEADER = "Silo-File-Id"
 # Header integers (Upload-Length, Upload-Offset): decimal digits, at most a signed 64-bit value.
 INT_HEADER_MAX = 2**63 - 1
-# Upload-Checksum: `<algorithm> <base64 digest>`, one space; the algorithm in any case, the digest
-# exactly as long as the algorithm's (sha1: 20 bytes, sha256: 32). The OpenAPI document's pattern.
 # Upload-Metadata: comma-separated `key` or `key base64(value)` items, spaces around them allowed;
 # a key is printable ASCII but space and comma (tus 1.0.0, creation). Values are standard base64.
 METADATA_KEY = r"[\x21-\x2b\x2d-\x7e]+"
@@ -63,9 +61,11 @@ BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
 
 def metadata_pattern(key: str = METADATA_KEY) -> str:
     item = f" *{key}(?: +{BASE64})? *"
-    return f"^{item}(?:,{item})*$"
+    return f"^{item}(?:,{item})*$"  # the document's, with the keys of METADATA_KEYS
 
 
+# Upload-Checksum: `<algorithm> <base64 digest>`, one space; the algorithm in any case, the digest
+# exactly as long as the algorithm's (sha1: 20 bytes, sha256: 32). The OpenAPI document's pattern.
 CHECKSUM_PATTERN = r"^([Ss][Hh][Aa]1 [A-Za-z0-9+/]{27}=|[Ss][Hh][Aa]256 [A-Za-z0-9+/]{43}=)$"
 
 
