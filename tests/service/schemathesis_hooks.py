@@ -5,7 +5,12 @@ required and unknown fields, every status code. A few rules are about the tenant
 several values at once, which no schema can state; a schema-valid request that breaks one of them
 is refused with a documented 4xx, and schemathesis's `positive_data_acceptance` check reports that
 as "schema-valid request rejected". Exactly those refusals, recognised by status, code and the
-service's own message, are dropped here; every other failure of every check stands.
+service's own message, are dropped here. So are three reports that are schemathesis's, not the
+document's (each explained where it is recognised): tus's mandated 412 for a missing or wrong
+Tus-Resumable, which schemathesis does not count as a rejection; a "schema-valid" request whose
+header breaks its declared pattern; an extra undeclared header next to an `integer` header.
+Every other failure of every check stands. The tus chunk body (application/offset+octet-stream)
+is registered here as raw bytes, so that schemathesis can send it.
 """
 
 from __future__ import annotations
