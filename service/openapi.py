@@ -43,6 +43,8 @@ _FILE_ID = {
     "description": "The file's id; anything that is not a known UUID is 404.",
     "schema": {"type": "string", "format": "uuid"},
 }
+# A write answers the file object to a key that may read it, else only the id.
+WRITTEN = {"anyOf": [ref("File"), ref("FileReceipt")]}
 _AUTH_ERRORS = {
     "401": error_response("No API key, or an unknown one"),
     "403": error_response("The key lacks the scope this operation needs"),
@@ -68,6 +70,13 @@ _SCHEMAS: dict[str, Any] = {
                 },
             }
         },
+    },
+    "FileReceipt": {
+        "type": "object",
+        "description": "What a write answers to a key without the read scope: only the id",
+        "required": ["id"],
+        "properties": {"id": {"type": "string", "format": "uuid"}},
+        "additionalProperties": False,
     },
     "File": {
         "type": "object",
@@ -255,9 +264,10 @@ _PATHS: dict[str, Any] = {
             },
             "responses": {
                 "201": {
-                    "description": "Stored",
+                    "description": "Stored: the file object, or only its id when the key "
+                    "cannot read (a write-only key)",
                     "headers": {"Location": {"schema": {"type": "string"}}},
-                    **json_content(ref("File")),
+                    **json_content(WRITTEN),
                 },
                 "400": error_response("Malformed multipart body"),
                 "408": error_response("The body stopped arriving (request_timeout)"),
@@ -320,7 +330,11 @@ _PATHS: dict[str, Any] = {
             "summary": "Change metadata (scope: write); null clears an optional field",
             "requestBody": {"required": True, **json_content(ref("FilePatch"))},
             "responses": {
-                "200": {"description": "The updated file", **json_content(ref("File"))},
+                "200": {
+                    "description": "The updated file, or only its id when the key cannot read "
+                    "(a write-only key)",
+                    **json_content(WRITTEN),
+                },
                 **JSON_BODY_ERRORS,
                 "404": error_response("No such file"),
                 "422": error_response("Invalid values or unknown fields (validation_error)"),

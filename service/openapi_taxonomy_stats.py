@@ -362,6 +362,11 @@ PATHS: dict[str, Any] = {
                     "`from` is after `to` (validation_error)"
                 ),
                 **_AUTH_ERRORS,
+                "403": error_response(
+                    "The key lacks the read scope, or the request carries an X-Silo-* "
+                    "acting-user header: statistics span every audience and are for the "
+                    "tenant's back office only (forbidden)"
+                ),
             },
         }
     },

@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from service.openapi_taxonomy_stats import error_response
+from service.resumable import METADATA_KEYS
+from service.tus import CHECKSUM_PATTERN, INT_HEADER_MAX, metadata_pattern
 
 OCTET = "application/offset+octet-stream"
 
@@ -19,11 +21,29 @@ def _header(description: str, schema: dict[str, Any] | None = None, *, required=
     }
 
 
-def _in(name: str, description: str, schema=None, *, required=False) -> dict[str, Any]:
-    return {"name": name, "in": "header", **_header(description, schema, required=required)}
+def _in(name: str, description: str, schema=None, *, required=False, example=None):
+    parameter = {"name": name, "in": "header", **_header(description, schema, required=required)}
+    if example is not None:
+        parameter["example"] = example
+    return parameter
 
 
-_INT = {"type": "integer", "minimum": 0}
+_INT = {"type": "integer", "minimum": 0, "maximum": INT_HEADER_MAX}
+_LENGTH = {"type": "integer", "minimum": 1, "maximum": INT_HEADER_MAX}  # an empty file is a 422
+_METADATA_SCHEMA = {
+    "type": "string",
+    "pattern": metadata_pattern("(?:" + "|".join(METADATA_KEYS) + ")"),
+    # title "Quarterly report", filename "report.pdf"
+    "examples": ["title UXVhcnRlcmx5IHJlcG9ydA==,filename cmVwb3J0LnBkZg=="],
+}
+_CHECKSUM = {
+    "type": "string",
+    "pattern": CHECKSUM_PATTERN,
+    "examples": [  # of an empty body
+        "sha1 2jmj7l5rSw0yVb/vlWAYkK/YBwk=",
+        "sha256 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=",
+    ],
+}
 _TUS_RESUMABLE = _in("Tus-Resumable", "Always `1.0.0`", {"const": "1.0.0"}, required=True)
 _UPLOAD_ID = {
     "name": "upload_id",
@@ -43,7 +63,12 @@ _FILE_ID = {
 _ERRORS = {
     "401": error_response("No API key, or an unknown one"),
     "403": error_response("The key lacks the `write` scope"),
-    "412": error_response("Tus-Resumable is not 1.0.0 (tus_version_unsupported)"),
+    # tus 1.0.0: a request (but OPTIONS) without a Tus-Resumable the server speaks MUST get 412,
+    # with Tus-Version, and is not processed.
+    "412": {
+        **error_response("Tus-Resumable is missing or not 1.0.0 (tus_version_unsupported)"),
+        "headers": {"Tus-Version": _header("`1.0.0`, the version this server speaks")},
+    },
     "503": error_response("The database or object storage is unavailable"),
 }
 _BODY_ERRORS = {
@@ -95,9 +120,21 @@ PATHS: dict[str, Any] = {
             ),
             "parameters": [
                 _TUS_RESUMABLE,
-                _in("Upload-Length", "The file's size in bytes", _INT, required=True),
-                _in("Upload-Metadata", _METADATA),
-                _in("Upload-Checksum", "`sha1|sha256 <base64 digest>` of the body, if any"),
+                _in("Upload-Length", "The file's size in bytes", _LENGTH, required=True),
+                # Required: `title` is (a missing header is a 422, like a missing title).
+                _in(
+                    "Upload-Metadata",
+                    _METADATA,
+                    _METADATA_SCHEMA,
+                    required=True,
+                    example=_METADATA_SCHEMA["examples"][0],
+                ),
+                _in(
+                    "Upload-Checksum",
+                    "`sha1|sha256 <base64 digest>` of the body, if any",
+                    _CHECKSUM,
+                    example=_CHECKSUM["examples"][1],
+                ),
             ],
             "requestBody": {"required": False, "content": _CHUNK["content"]},
             "responses": {
@@ -109,9 +146,13 @@ PATHS: dict[str, Any] = {
                         **_FILE_ID,
                     },
                 },
-                "400": error_response("Upload-Length missing or invalid, bad Upload-Metadata"),
+                "400": error_response(
+                    "Upload-Length missing or invalid, bad Upload-Metadata or Upload-Checksum"
+                ),
                 "413": error_response("Upload-Length is over the tenant's limit (too_large)"),
-                "422": error_response("Invalid metadata (validation_error), empty file"),
+                "422": error_response(
+                    "Invalid metadata or no Upload-Metadata (validation_error), empty file"
+                ),
                 **_BODY_ERRORS,
                 **_ERRORS,
             },
@@ -119,7 +160,13 @@ PATHS: dict[str, Any] = {
     },
     "/uploads/{upload_id}": {
         "parameters": [_UPLOAD_ID],
-        "options": _OPTIONS,
+        "options": {
+            **_OPTIONS,
+            "responses": {
+                **_OPTIONS["responses"],
+                "404": error_response("upload_id is not a UUID"),
+            },
+        },
         "head": {
             "summary": "Where the upload stands (scope: write)",
             "parameters": [_TUS_RESUMABLE],
@@ -142,7 +189,12 @@ PATHS: dict[str, Any] = {
             "parameters": [
                 _TUS_RESUMABLE,
                 _in("Upload-Offset", "Where the chunk starts", _INT, required=True),
-                _in("Upload-Checksum", "`sha1|sha256 <base64 digest>` of the chunk"),
+                _in(
+                    "Upload-Checksum",
+                    "`sha1|sha256 <base64 digest>` of the chunk",
+                    _CHECKSUM,
+                    example=_CHECKSUM["examples"][1],
+                ),
             ],
             "requestBody": _CHUNK,
             "responses": {

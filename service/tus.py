@@ -18,6 +18,7 @@ import base64
 import binascii
 import email.utils
 import functools
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -50,6 +51,22 @@ EXPOSED_HEADERS = (
     "X-Request-Id",
 )
 FILE_ID_HEADER = "Silo-File-Id"
+# Header integers (Upload-Length, Upload-Offset): decimal digits, at most a signed 64-bit value.
+INT_HEADER_MAX = 2**63 - 1
+# Upload-Metadata: comma-separated `key` or `key base64(value)` items, spaces around them allowed;
+# a key is printable ASCII but space and comma (tus 1.0.0, creation). Values are standard base64.
+METADATA_KEY = r"[\x21-\x2b\x2d-\x7e]+"
+BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
+
+
+def metadata_pattern(key: str = METADATA_KEY) -> str:
+    item = f" *{key}(?: +{BASE64})? *"
+    return f"^{item}(?:,{item})*$"  # the document's, with the keys of METADATA_KEYS
+
+
+# Upload-Checksum: `<algorithm> <base64 digest>`, one space; the algorithm in any case, the digest
+# exactly as long as the algorithm's (sha1: 20 bytes, sha256: 32). The OpenAPI document's pattern.
+CHECKSUM_PATTERN = r"^([Ss][Hh][Aa]1 [A-Za-z0-9+/]{27}=|[Ss][Hh][Aa]256 [A-Za-z0-9+/]{43}=)$"
 
 
 def _resumable(request: Request) -> Resumable:
@@ -105,7 +122,7 @@ def _int_header(request: Request, name: str) -> int:
     raw = request.headers.get(name)
     if raw is None:
         raise errors.BadRequest(f"the {name} header is required")
-    if not raw.isdigit() or len(raw) > 19:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or int(raw) > INT_HEADER_MAX:
         raise errors.BadRequest(f"{name} must be a non-negative integer")
     return int(raw)
 
@@ -115,6 +132,8 @@ def parse_metadata(raw: str | None) -> dict[str, str]:
     pairs: dict[str, str] = {}
     if not raw or not raw.strip():
         return pairs
+    if not re.fullmatch(metadata_pattern(), raw):
+        raise errors.BadRequest("Upload-Metadata is malformed (`key base64(value)` pairs)")
     for item in raw.split(","):
         key, _, encoded = item.strip().partition(" ")
         if not key or not key.isascii() or key in pairs:
@@ -133,17 +152,17 @@ def parse_checksum(raw: str | None) -> Checksum | None:
     """Upload-Checksum: `<algorithm> <base64 digest>`."""
     if raw is None:
         return None
-    algorithm, _, encoded = raw.strip().partition(" ")
+    algorithm, _, encoded = raw.partition(" ")
     algorithm = algorithm.lower()
     if algorithm not in CHECKSUMS:
         raise errors.BadRequest(
             f"unsupported checksum algorithm `{algorithm}`; use one of {', '.join(CHECKSUMS)}"
         )
     try:
-        digest = base64.b64decode(encoded.strip(), validate=True)
+        digest = base64.b64decode(encoded, validate=True)
     except binascii.Error:
         raise errors.BadRequest("Upload-Checksum's digest is not base64") from None
-    if len(digest) != CHECKSUMS[algorithm]().digest_size:
+    if len(digest) != CHECKSUMS[algorithm]().digest_size or not re.fullmatch(CHECKSUM_PATTERN, raw):
         raise errors.BadRequest(f"Upload-Checksum's digest is not a {algorithm} digest")
     return Checksum(algorithm, digest)
 
@@ -191,6 +210,14 @@ async def options(request: Request) -> Response:
 
 
 @tus_errors
+async def options_upload(request: Request) -> Response:
+    """OPTIONS on an upload's URL: the same answer, for an id of the form the other methods of
+    that URL take; anything else is not an upload's URL (404, as HEAD/PATCH/DELETE say)."""
+    inputs.path_uuid(request, "upload_id")
+    return await options(request)
+
+
+@tus_errors
 async def create(request: Request) -> Response:
     caller = await _caller(request)
     if "upload-defer-length" in request.headers:
@@ -198,6 +225,8 @@ async def create(request: Request) -> Response:
     length = _int_header(request, "upload-length")
     raw_metadata = request.headers.get("upload-metadata")
     declared = validate_metadata(parse_metadata(raw_metadata))
+    # Checked now, before the upload exists, even without a body (then it checks nothing).
+    parse_checksum(request.headers.get("upload-checksum"))
     resumable = _resumable(request)
     state = await resumable.create(
         caller, length=length, declared=declared, metadata_header=raw_metadata
@@ -251,5 +280,7 @@ def _dispatch(path: str, **handlers: Handler) -> Route:
 
 routes = [
     _dispatch("/uploads", options=options, post=create),
-    _dispatch("/uploads/{upload_id}", options=options, head=head, patch=patch, delete=delete),
+    _dispatch(
+        "/uploads/{upload_id}", options=options_upload, head=head, patch=patch, delete=delete
+    ),
 ]

@@ -46,6 +46,14 @@ async def _caller(request: Request, scope: str) -> Caller:
     return Caller(principal.key_id, parse_acting_user(request.headers))
 
 
+def _written(request: Request, row: dict[str, Any]) -> dict[str, Any]:
+    """What a write answers: the file object when the key may also read it, else only its id.
+    A response never shows what the key could not read (`write` does not imply `read`)."""
+    if request.state.principal.allows("read"):
+        return file_object(row)
+    return {"id": str(row["id"])}
+
+
 def _files(request: Request) -> Files:
     return request.app.state.files
 
@@ -64,7 +72,7 @@ async def upload_file(request: Request) -> Response:
         )
     metrics.upload_completed("form")
     return JSONResponse(
-        file_object(row), status_code=201, headers={"Location": f"/files/{row['id']}"}
+        _written(request, row), status_code=201, headers={"Location": f"/files/{row['id']}"}
     )
 
 
@@ -92,7 +100,7 @@ async def update_file(request: Request) -> Response:
     file_id = inputs.path_uuid(request, "file_id")
     changes = metadata.validate(await inputs.json_object(request), partial=True)
     row = await _files(request).update(caller, file_id, changes)
-    return JSONResponse(file_object(row))
+    return JSONResponse(_written(request, row))
 
 
 async def delete_file(request: Request) -> Response:

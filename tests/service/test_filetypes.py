@@ -282,7 +282,7 @@ def test_ooxml_by_directories_when_content_types_is_not_first(kind):
 
 @pytest.mark.parametrize("kind", ["docx", "xlsx", "pptx"])
 def test_a_zip_of_parts_without_content_types_is_not_a_package(kind):
-    # Issue 9: a zip holding only word/document.xml passed as docx.
+    # A zip holding only word/document.xml used to pass as docx.
     assert not whole_stream_valid(zip_of({MAIN_PARTS[kind]: "<document/>"}), kind)
     assert not whole_stream_valid(ooxml(kind, with_content_types=False), kind)
 

@@ -1,5 +1,6 @@
-"""Issue 9, "wrong answers": each class of input the service used to answer wrongly (500s,
-silently ignored headers and bodies, parser internals in messages, mangled file names)."""
+"""Each class of input the service used to answer wrongly (500s, silently ignored headers and
+bodies, parser internals in messages, mangled file names, answers showing a key what it could not
+read)."""
 
 from __future__ import annotations
 
@@ -312,4 +313,34 @@ def test_an_upload_finished_before_the_revocation_is_kept(service: Service, admi
     assert admin.get(f"/files/{stored.json()['id']}").status_code == 200
 
 
-# --- the README's error table -----------------------------------------------------------------
+# --- a response never shows what the key could not read --------------------------------------
+
+
+def test_a_write_only_key_gets_only_the_id_of_what_it_writes(service: Service, admin):
+    key = admin.post("/keys", json={"name": "writer", "scopes": ["write"]}).json()
+    with service.client(key["key"]) as writer:
+        created = upload(writer, pdf(), fields={"title": "Secret plan"})
+        assert created.status_code == 201, created.text
+        file_id = created.json()["id"]
+        assert created.json() == {"id": file_id}
+        assert created.headers["location"] == f"/files/{file_id}"
+        for body in ({}, {"description": "still secret"}):
+            patched = writer.patch(f"/files/{file_id}", json=body)
+            assert patched.status_code == 200, patched.text
+            assert patched.json() == {"id": file_id}
+        assert writer.get(f"/files/{file_id}").status_code == 403
+    # A key that may read gets the whole object, as before.
+    full = admin.patch(f"/files/{file_id}", json={})
+    assert full.json()["title"] == "Secret plan"
+    assert full.json()["description"] == "still secret"
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [("X-Silo-Role", "Mentee/Coachee"), ("X-Silo-User", "u-1"), ("X-Silo-Country", "FR")],
+)
+def test_stats_are_for_the_back_office_only(admin, stored, header, value):
+    response = admin.get("/stats", headers={header: value})
+    assert_error(response, 403, "forbidden")
+    assert header in response.json()["error"]["message"]
+    assert admin.get("/stats").status_code == 200

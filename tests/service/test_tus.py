@@ -10,6 +10,7 @@ import itertools
 import json
 import threading
 import time
+import uuid
 
 import httpx
 import psycopg
@@ -76,6 +77,14 @@ def test_options_advertises_the_protocol(service: Service):
     }
     assert response.headers["Tus-Max-Size"] == str(service.settings.max_upload_bytes)
     assert response.headers["Tus-Checksum-Algorithm"] == "sha1,sha256"
+
+
+def test_options_on_an_upload_url_takes_a_uuid(service: Service):
+    with httpx.Client(base_url=service.url) as client:
+        assert client.options(f"/uploads/{uuid.uuid4()}").status_code == 204
+        not_an_id = client.options("/uploads/null,null")
+    assert not_an_id.status_code == 404
+    assert not_an_id.headers["Tus-Resumable"] == "1.0.0"
 
 
 def test_chunked_upload_becomes_the_file(admin: httpx.Client, service: Service):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 
@@ -38,7 +39,8 @@ def test_upload_checksum():
     assert parse_checksum(f"sha1 {b64(digest)}").digest == digest
     assert parse_checksum(f"SHA256 {b64(bytes(32))}").algorithm == "sha256"
     assert parse_checksum(None) is None
-    for raw in (f"md5 {b64(bytes(16))}", "sha1 ###", f"sha1 {b64(bytes(32))}"):
+    bad = (f"md5 {b64(bytes(16))}", "sha1 ###", f"sha1 {b64(bytes(32))}", f"sha1  {b64(bytes(20))}")
+    for raw in bad:
         with pytest.raises(errors.BadRequest):
             parse_checksum(raw)
 
@@ -52,3 +54,21 @@ def test_metadata_uses_the_rules_of_post_files():
     for bad in ({}, {"title": "x", "roles": "[1]"}, {"title": "x", "name": "y"}):
         with pytest.raises(errors.ValidationFailed):
             validate_metadata(bad)
+
+
+def test_header_shapes_are_the_documents():
+    """The OpenAPI patterns of Upload-Checksum and Upload-Metadata are the parsers' own."""
+    from service.openapi import document
+
+    post = document()["paths"]["/uploads"]["post"]
+    schemas = {parameter["name"]: parameter["schema"] for parameter in post["parameters"]}
+    metadata = re.compile(schemas["Upload-Metadata"]["pattern"])
+    checksum = re.compile(schemas["Upload-Checksum"]["pattern"])
+    good = f" title {b64(b'T')} , filename {b64(b'a.pdf')},filetype"
+    assert metadata.search(good) and parse_metadata(good)["title"] == "T"
+    for raw in (f"title\t{b64(b'T')}", f"title {b64(b'T')[:-1]}", "title a b"):
+        assert not metadata.search(raw)
+        with pytest.raises(errors.BadRequest):
+            parse_metadata(raw)
+    for raw in schemas["Upload-Checksum"]["examples"]:
+        assert checksum.search(raw) and parse_checksum(raw) is not None
