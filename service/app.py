@@ -135,9 +135,11 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         with contextlib.suppress(TimeoutError):
             # Normally done in milliseconds; a slow database must not hold the start.
             await asyncio.wait_for(asyncio.shield(seeding), 10)
-        sweeper = None
+        sweepers = []
         if hasattr(app.state.storage, "abort_stale_uploads"):
-            sweeper = asyncio.create_task(_sweep_multipart_uploads(app.state.storage, settings))
+            sweepers.append(
+                asyncio.create_task(_sweep_multipart_uploads(app.state.storage, settings))
+            )
         app.state.recorder = await EventRecorder(
             pool, flush_interval=settings.events_flush_ms / 1000
         ).start()
@@ -157,8 +159,10 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             database_url=settings.database_url,
             expiry=timedelta(hours=settings.upload_expiry_hours),
         )
-        sweeper = asyncio.create_task(
-            app.state.resumable.sweep_forever(settings.upload_sweep_interval_seconds)
+        sweepers.append(
+            asyncio.create_task(
+                app.state.resumable.sweep_forever(settings.upload_sweep_interval_seconds)
+            )
         )
         log.info(
             "silo service for tenant %s started; up to %d concurrent uploads (%s)",
@@ -169,14 +173,15 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         try:
             yield
         finally:
-            sweeper.cancel()
+            # Both sweepers (stale multipart uploads, expired tus uploads) stop first.
+            for sweeper in sweepers:
+                sweeper.cancel()
+            for sweeper in sweepers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             # After the server has finished its in-flight requests: no event is lost.
             await app.state.recorder.aclose()
             seeding.cancel()
-            if sweeper is not None:
-                sweeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
             if own_storage and hasattr(app.state.storage, "aclose"):
                 await app.state.storage.aclose()
             await pool.close()
