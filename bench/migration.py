@@ -52,7 +52,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from upload import GIB, MIB, read_status  # noqa: E402
+from upload import GIB, MIB, cpu_seconds, read_status  # noqa: E402
 
 PDF_HEADER = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
 POOL_SIZE = 32 * MIB + 4093  # odd length: files start at different shifts
@@ -452,6 +452,32 @@ def cgroup_dir(entry: dict) -> Path | None:
     return path if path.exists() else None
 
 
+def throttled(pid: int) -> tuple[int, float] | None:
+    """(periods throttled, seconds throttled) from cpu.stat of the process's cpu cgroup."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    directories = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            directories.append(Path("/sys/fs/cgroup", path.lstrip("/")))
+        elif "cpu" in controllers.split(","):
+            directories.append(Path("/sys/fs/cgroup", controllers, path.lstrip("/")))
+            directories.append(Path("/sys/fs/cgroup/cpu", path.lstrip("/")))
+    for directory in directories:
+        try:
+            stat = dict(line.split() for line in (directory / "cpu.stat").read_text().splitlines())
+        except (OSError, ValueError):
+            continue
+        if "throttled_time" in stat:  # v1, nanoseconds
+            return int(stat["nr_throttled"]), int(stat["throttled_time"]) / 1e9
+        if "throttled_usec" in stat:  # v2
+            return int(stat["nr_throttled"]), int(stat["throttled_usec"]) / 1e6
+    return None
+
+
 def metric(url: str, key: str, name: str) -> float | None:
     try:
         text = httpx.get(f"{url}/metrics", headers={"Authorization": f"Bearer {key}"}).text
@@ -594,6 +620,8 @@ def run(args, files: list[Planned], total: int, state: dict) -> int:
     sampler.start()
     shared = Shared()
     rejections_before = metric(a["url"], a["admin_key"], "silo_admission_rejections") or 0.0
+    cpu_before = cpu_seconds(a["pid"])
+    throttled_before = throttled(a["pid"])
     migration_start = time.monotonic()
     progress_stop = threading.Event()
 
@@ -610,6 +638,8 @@ def run(args, files: list[Planned], total: int, state: dict) -> int:
     threading.Thread(target=progress, daemon=True).start()
     outcomes = migrate(a["url"], a["admin_key"], files, args.clients, args.chunk_mib * MIB, shared)
     migration_end = time.monotonic()
+    cpu_used = cpu_seconds(a["pid"]) - cpu_before
+    throttled_after = throttled(a["pid"])
     progress_stop.set()
     stop.set()
     samples = receiver.recv()
@@ -658,6 +688,16 @@ def run(args, files: list[Planned], total: int, state: dict) -> int:
     print(f"tenant A migration: {len(files)} files, {total / MIB:.0f} MiB, {args.clients} clients")
     print(f"  time                {seconds:8.1f} s")
     print(f"  throughput          {total / MIB / seconds:8.1f} MiB/s")
+    limits = a.get("limits") or {}
+    print(
+        f"  A's CPU             {cpu_used:8.1f} s ({cpu_used / seconds:.2f} CPUs on average; "
+        f"limit {limits.get('cpus', 'none')})"
+    )
+    if throttled_before and throttled_after:
+        print(
+            f"  CPU throttled       {throttled_after[0] - throttled_before[0]} periods, "
+            f"{throttled_after[1] - throttled_before[1]:.1f} s"
+        )
     print(
         f"  uploads             {len(started)} started, {len(completed)} completed, "
         f"{len(lost)} lost (of {len(files)})"
