@@ -143,6 +143,7 @@ class Outcome:
     connection_errors: int = 0
     server_errors: int = 0
     resumes: int = 0
+    url: str | None = None
 
 
 @dataclass
@@ -209,7 +210,7 @@ class TusUpload:
                 self._failed(repr(exc))
                 continue
             if r.status_code == 201:
-                self.url = r.headers["location"]
+                self.url = self.outcome.url = r.headers["location"]
                 self.outcome.started = True
             elif r.status_code == 503:
                 self.outcome.busy += 1
@@ -406,22 +407,22 @@ def write_catalogue(directory: Path) -> Path:
     return path
 
 
-def start_silo_dev(work: Path, no_limits: bool) -> tuple[subprocess.Popen, dict]:
+def start_silo_dev(work: Path, no_limits: bool, logs: Path) -> tuple[subprocess.Popen, dict]:
     catalogue = write_catalogue(work)
     state = work / "dev.json"
     silo = Path(sys.executable).parent / "silo"
     command = [str(silo), "dev", "--tenants", str(catalogue), "--state", str(state)]
-    command += ["--logs", str(work / "logs")]
+    command += ["--logs", str(logs)]
     if no_limits:
         command.append("--no-limits")
-    log = open(work / "silo-dev.log", "w")  # noqa: SIM115 - closed with the process
+    log = open(logs / "silo-dev.log", "w")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True
     )
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"silo dev exited:\n{(work / 'silo-dev.log').read_text()[-3000:]}")
+            raise SystemExit(f"silo dev exited:\n{(logs / 'silo-dev.log').read_text()[-3000:]}")
         if state.exists():
             document = json.loads(state.read_text())
             tenants = document["tenants"]
@@ -476,6 +477,45 @@ def throttled(pid: int) -> tuple[int, float] | None:
         if "throttled_usec" in stat:  # v2
             return int(stat["nr_throttled"]), int(stat["throttled_usec"]) / 1e6
     return None
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def cpu_split(silo_pid: int, a_pid: int, b_pid: int) -> dict[str, float]:
+    """CPU seconds so far: A's and B's services, the rest of `silo dev` (PostgreSQL, the S3
+    endpoint) and this benchmark (its uploaders, and B's reader)."""
+
+    def cpu(pid: int) -> float:
+        try:
+            return cpu_seconds(pid)
+        except (OSError, IndexError, ValueError):
+            return 0.0
+
+    silo = set(descendants(silo_pid))
+    backends = sum(cpu(pid) for pid in silo if pid not in (a_pid, b_pid))
+    bench = sum(cpu(pid) for pid in descendants(os.getpid()) if pid not in silo)
+    return {
+        "A": cpu(a_pid),
+        "B": cpu(b_pid),
+        "postgres+S3": backends,
+        "bench clients": bench,
+    }
 
 
 def metric(url: str, key: str, name: str) -> float | None:
@@ -561,6 +601,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="tenant B reads per second")
     parser.add_argument("--idle", type=float, default=30.0, help="seconds of B alone first")
     parser.add_argument("--verify-sample", type=int, default=4, help="files sha256-checked")
+    parser.add_argument("--logs", metavar="DIR", help="keep silo dev's logs here")
     parser.add_argument("--no-limits", action="store_true", help="run silo dev --no-limits")
     parser.add_argument(
         "--quick",
@@ -587,14 +628,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="silo-migbench-") as tmp:
         work = Path(tmp)
-        silo, state = start_silo_dev(work, args.no_limits)
+        logs = Path(args.logs) if args.logs else work / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        silo, state = start_silo_dev(work, args.no_limits, logs)
         try:
-            return run(args, files, total, state)
+            return run(args, files, total, state, silo.pid)
         finally:
             stop_silo_dev(silo)
 
 
-def run(args, files: list[Planned], total: int, state: dict) -> int:
+def run(args, files: list[Planned], total: int, state: dict, silo_pid: int) -> int:
     a, b = state["tenants"]["tenanta"], state["tenants"]["tenantb"]
     print(f"silo dev limits: {state.get('limits')}", flush=True)
     for slug, entry in state["tenants"].items():
@@ -621,6 +664,7 @@ def run(args, files: list[Planned], total: int, state: dict) -> int:
     shared = Shared()
     rejections_before = metric(a["url"], a["admin_key"], "silo_admission_rejections") or 0.0
     cpu_before = cpu_seconds(a["pid"])
+    split_before = cpu_split(silo_pid, a["pid"], b["pid"])
     throttled_before = throttled(a["pid"])
     migration_start = time.monotonic()
     progress_stop = threading.Event()
@@ -639,6 +683,9 @@ def run(args, files: list[Planned], total: int, state: dict) -> int:
     outcomes = migrate(a["url"], a["admin_key"], files, args.clients, args.chunk_mib * MIB, shared)
     migration_end = time.monotonic()
     cpu_used = cpu_seconds(a["pid"]) - cpu_before
+    split = {
+        k: v - split_before.get(k, 0.0) for k, v in cpu_split(silo_pid, a["pid"], b["pid"]).items()
+    }
     throttled_after = throttled(a["pid"])
     progress_stop.set()
     stop.set()
@@ -693,6 +740,11 @@ def run(args, files: list[Planned], total: int, state: dict) -> int:
         f"  A's CPU             {cpu_used:8.1f} s ({cpu_used / seconds:.2f} CPUs on average; "
         f"limit {limits.get('cpus', 'none')})"
     )
+    print(
+        "  CPU s, by process   "
+        + ", ".join(f"{name} {value:.1f}" for name, value in split.items())
+        + f" ({sum(split.values()) / seconds:.2f} CPUs in all)"
+    )
     if throttled_before and throttled_after:
         print(
             f"  CPU throttled       {throttled_after[0] - throttled_before[0]} periods, "
@@ -703,7 +755,7 @@ def run(args, files: list[Planned], total: int, state: dict) -> int:
         f"{len(lost)} lost (of {len(files)})"
     )
     for o in lost[:5]:
-        print(f"    lost {o.planned.name} ({o.planned.size} B): {o.error}")
+        print(f"    lost {o.planned.name} ({o.planned.size} B, {o.url}): {o.error}")
     print(
         f"  503 busy absorbed   {counts['busy']} seen by the clients; "
         f"silo_admission_rejections +{rejections:.0f}"
