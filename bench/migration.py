@@ -663,6 +663,7 @@ def run(args, files: list[Planned], total: int, state: dict, silo_pid: int) -> i
     sampler.start()
     shared = Shared()
     rejections_before = metric(a["url"], a["admin_key"], "silo_admission_rejections") or 0.0
+    capacity = metric(a["url"], a["admin_key"], "silo_upload_capacity")
     cpu_before = cpu_seconds(a["pid"])
     split_before = cpu_split(silo_pid, a["pid"], b["pid"])
     throttled_before = throttled(a["pid"])
@@ -759,6 +760,7 @@ def run(args, files: list[Planned], total: int, state: dict, silo_pid: int) -> i
     print(
         f"  503 busy absorbed   {counts['busy']} seen by the clients; "
         f"silo_admission_rejections +{rejections:.0f}"
+        + (f" (A's upload cap {capacity:.0f} streams)" if capacity is not None else "")
     )
     print(
         f"  other retries       {counts['connection_errors']} connection errors, "
