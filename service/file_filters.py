@@ -136,6 +136,23 @@ class Resolved:
     acting_role_id: int | None = None
 
 
+def language_checked_by_page(query: FileQuery, acting_role: str | None) -> bool:
+    """Whether `resolve` may leave the language out, the page query standing in for the check:
+    when it is the only name to look up (a round trip of its own), and the page has rows.
+    `files.language` references `languages`, so a row with that language proves the code
+    known; only an empty page needs `check_language` after it (422 or an empty page)."""
+    return query.language is not None and (query.category, query.role, acting_role) == (
+        None,
+        None,
+        None,
+    )
+
+
+async def check_language(conn, language: str) -> None:
+    """InvalidFilter (422) unless `language` is in the taxonomy."""
+    await resolve(conn, FileQuery(language=language), None)
+
+
 async def resolve(conn, query: FileQuery, acting_role: str | None) -> Resolved:
     """Names -> ids in one round trip; InvalidFilter (422) names an unknown value, and
     taxonomy.InvalidValue("X-Silo-Role") an unknown acting role."""

@@ -201,12 +201,20 @@ class Files:
         after: Position | None = None,
     ) -> Page:
         async with self.pool.connection() as conn:
-            # The acting role is resolved with the filter names, in the same round trip.
-            resolved = await file_filters.resolve(conn, query, caller.user.role)
+            # The acting role is resolved with the filter names, in the same round trip. A
+            # language alone is not looked up first: rows with it prove it known.
+            by_page = file_filters.language_checked_by_page(query, caller.user.role)
+            resolved = (
+                file_filters.Resolved()
+                if by_page
+                else await file_filters.resolve(conn, query, caller.user.role)
+            )
             filters = [Filter(c, p) for c, p in file_filters.conditions(query, resolved)]
             filters += visible_to(resolved.acting_role_id)
             # One extra row tells whether another page exists without a COUNT.
             rows = await files_repo.list_page(conn, limit=limit + 1, after=after, filters=filters)
+            if by_page and not rows:
+                await file_filters.check_language(conn, query.language)  # type: ignore[arg-type]
         page = rows[:limit]
         more = len(rows) > limit
         last = page[-1] if more else None
