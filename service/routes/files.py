@@ -24,10 +24,15 @@ _ACTING_PREFIX = b"x-silo-"
 
 
 def _instant(value: datetime) -> datetime | str:
-    """A timestamp as orjson renders it when that is exactly `isoformat()` (UTC: the
-    connection's usual time zone; psycopg then gives `timezone.utc`), else `isoformat()`:
-    orjson rounds an offset to whole minutes, isoformat keeps its seconds (+00:19:32)."""
-    return value if value.tzinfo is UTC else value.isoformat()
+    """A timestamp left to orjson when it writes exactly `isoformat()`, else `isoformat()`:
+    orjson rounds an offset to whole minutes, isoformat keeps its seconds (+00:19:32, a
+    zone's local mean time before 1900). The offset is the connection's time zone's."""
+    if value.tzinfo is UTC:
+        return value
+    offset = value.utcoffset()
+    if offset is not None and not (offset.seconds % 60 or offset.microseconds):
+        return value
+    return value.isoformat()
 
 
 def file_object(row: dict[str, Any]) -> dict[str, Any]:
