@@ -20,7 +20,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from service import auth, errors, file_filters, taxonomy, upload
+from service import auth, db, errors, file_filters, taxonomy, upload
 from service.acting_user import ActingUser
 from service.events import CONTENT, METADATA, AccessEvent, EventRecorder
 from service.pagination import Position
@@ -200,7 +200,7 @@ class Files:
         limit: int,
         after: Position | None = None,
     ) -> Page:
-        async with self.pool.connection() as conn:
+        async with db.lease(self.pool) as conn:
             # The acting role is resolved with the filter names, in the same round trip. A
             # language alone is not looked up first: rows with it prove it known.
             by_page = file_filters.language_checked_by_page(query, caller.user.role)
@@ -221,7 +221,7 @@ class Files:
         return Page(page, Position(last["created_at"], last["id"]) if last else None)
 
     async def _visible(self, caller: Caller, file_id: uuid.UUID) -> tuple[Row, int | None]:
-        async with self.pool.connection() as conn:
+        async with db.lease(self.pool) as conn:
             role_id = await acting_role_id(conn, caller.user)
             row = await files_repo.get(conn, file_id, visible_to(role_id))
         if row is None:
