@@ -86,8 +86,13 @@ def parse_instant(value: str, field: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+NO_FILTERS = FileQuery()
+
+
 def parse_file_query(params: Mapping[str, str], known_types: Collection[str]) -> FileQuery:
     """Pure: the filters of a GET /files query string (other parameters are ignored here)."""
+    if not any(name in params for name in PARAMETERS):
+        return NO_FILTERS  # the common case, without parsing each absent one
 
     def text(name: str, limit: int = taxonomy.MAX_NAME_LENGTH) -> str | None:
         value = params.get(name)
