@@ -109,6 +109,31 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool:
     return pool
 
 
+class lease:
+    """`async with db.lease(pool) as conn`: a pool connection for the block, then back, for
+    the read paths. What `pool.connection()` does, less what it costs on every request in
+    autocommit mode: its generator-based context manager, and the connection's own context,
+    which takes the connection's lock to COMMIT or ROLLBACK a transaction that autocommit never
+    left open. A block that opens one (`conn.transaction()`) closes it itself; whatever a
+    failure leaves (a transaction, a query still running) the pool's `putconn` rolls back or
+    discards, as it does for `pool.connection()`."""
+
+    __slots__ = ("_conn", "_pool")
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+        self._conn: psycopg.AsyncConnection | None = None
+
+    async def __aenter__(self) -> psycopg.AsyncConnection:
+        self._conn = await self._pool.getconn()
+        return self._conn
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._pool.putconn(conn)
+
+
 async def ping(pool: AsyncConnectionPool, timeout: float) -> None:
     """Raises unless a connection is had and answers within about `timeout` seconds: the wait
     for the server itself is bounded (`deadline`), not only the wait for a pool connection."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from service import auth, errors, file_filters, taxonomy, upload
+from service import auth, db, errors, file_filters, taxonomy, upload
 from service.acting_user import ActingUser
 from service.events import CONTENT, METADATA, AccessEvent, EventRecorder
 from service.pagination import Position
@@ -200,20 +200,28 @@ class Files:
         limit: int,
         after: Position | None = None,
     ) -> Page:
-        async with self.pool.connection() as conn:
-            # The acting role is resolved with the filter names, in the same round trip.
-            resolved = await file_filters.resolve(conn, query, caller.user.role)
+        async with db.lease(self.pool) as conn:
+            # The acting role is resolved with the filter names, in the same round trip. A
+            # language alone is not looked up first: rows with it prove it known.
+            by_page = file_filters.language_checked_by_page(query, caller.user.role)
+            resolved = (
+                file_filters.Resolved()
+                if by_page
+                else await file_filters.resolve(conn, query, caller.user.role)
+            )
             filters = [Filter(c, p) for c, p in file_filters.conditions(query, resolved)]
             filters += visible_to(resolved.acting_role_id)
             # One extra row tells whether another page exists without a COUNT.
             rows = await files_repo.list_page(conn, limit=limit + 1, after=after, filters=filters)
+            if by_page and not rows:
+                await file_filters.check_language(conn, query.language)  # type: ignore[arg-type]
         page = rows[:limit]
         more = len(rows) > limit
         last = page[-1] if more else None
         return Page(page, Position(last["created_at"], last["id"]) if last else None)
 
     async def _visible(self, caller: Caller, file_id: uuid.UUID) -> tuple[Row, int | None]:
-        async with self.pool.connection() as conn:
+        async with db.lease(self.pool) as conn:
             role_id = await acting_role_id(conn, caller.user)
             row = await files_repo.get(conn, file_id, visible_to(role_id))
         if row is None:

@@ -42,6 +42,68 @@ class _HeaderLimit(Exception):
     """Raised from a parser callback: the request head is over a limit (answered 431)."""
 
 
+class _OneWriteResponse:
+    """The transport of one request/response cycle, writing a response's head together with
+    its first body chunk: uvicorn writes them apart, two sends (two loopback/TCP segments, and a
+    wake-up of the client for each) for what is nearly always one small answer. The head is
+    held only between the `http.response.start` message and the next one (the first body
+    chunk, sent right after it by every Starlette response); `close()` writes anything held
+    first, so a response cut short still goes out as before. Everything else is the real
+    transport's."""
+
+    __slots__ = ("_held", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: list[bytes] | None = None
+
+    def hold(self) -> None:
+        if self._held is None:
+            self._held = []
+
+    def release(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            self._transport.write(b"".join(held))
+
+    def write(self, data: bytes) -> None:
+        if self._held is not None:
+            self._held.append(data)
+        else:
+            self._transport.write(data)
+
+    def close(self) -> None:
+        self.release()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def _one_write(cycle: Any) -> None:
+    """Make `cycle` (uvicorn's RequestResponseCycle, not started yet) write its response head
+    with the first body chunk (`_OneWriteResponse`)."""
+    transport = _OneWriteResponse(cycle.transport)
+    cycle.transport = transport
+    send = cycle.send
+
+    async def send_once(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            transport.hold()
+            try:
+                await send(message)
+            except BaseException:
+                transport.release()
+                raise
+            return
+        try:
+            await send(message)
+        finally:
+            transport.release()
+
+    cycle.send = send_once
+
+
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol with caps on the request head and a deadline to receive it.
 
@@ -113,7 +175,10 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         self._head_bytes = 0
         self._cancel_head_timer()
+        previous = self.cycle
         super().on_headers_complete()
+        if self.cycle is not None and self.cycle is not previous:
+            _one_write(self.cycle)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

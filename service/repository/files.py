@@ -61,8 +61,32 @@ class Filter:
     """One WHERE condition with its parameters, e.g. Filter("category = %s", [value])."""
 
     def __init__(self, condition: str | sql.Composable, params: Sequence[Any] = ()) -> None:
+        # The text of a plain-string condition: queries made of those are rendered once (below).
+        self.text = condition if isinstance(condition, str) else None
         self.condition = sql.SQL(condition) if isinstance(condition, str) else condition
         self.params = list(params)
+
+
+# Query text by (kind, condition texts): the conditions are a few fixed strings (the filters of
+# service/file_filters.py, the audience rule), so composing and rendering a query again on every
+# request (more work than the rest of a read) is done once per combination. Bounded all the same.
+_RENDERED: dict[tuple[str, tuple[str, ...]], str] = {}
+_MAX_RENDERED = 1024
+
+
+def _rendered(kind: str, filters: Sequence[Filter], compose) -> sql.Composable | str:
+    """`compose()` rendered to text, cached by `kind` and the filters' condition texts (not
+    cached when a condition is a Composable, whose text needs a connection's encoding)."""
+    texts = tuple(f.text for f in filters)
+    if None in texts:
+        return compose()
+    key = (kind, texts)  # type: ignore[arg-type]
+    query = _RENDERED.get(key)
+    if query is None:
+        if len(_RENDERED) >= _MAX_RENDERED:
+            _RENDERED.clear()
+        query = _RENDERED[key] = compose().as_string()
+    return query
 
 
 async def insert(conn, *, file_id: uuid.UUID, object_key: str, values: Mapping[str, Any]) -> Row:
@@ -87,12 +111,14 @@ def _by_id(file_id: uuid.UUID, filters: Sequence[Filter]) -> tuple[sql.Composabl
 
 async def get(conn, file_id: uuid.UUID, filters: Sequence[Filter] = ()) -> Row | None:
     if filters:
-        where, params = _by_id(file_id, filters)
-        query: sql.Composable | str = _GET_WHERE.format(_SELECT, where)
+        params = [file_id, *(p for f in filters for p in f.params)]
+        query = _rendered(
+            "get", filters, lambda: _GET_WHERE.format(_SELECT, _by_id(file_id, filters)[0])
+        )
     else:
         query, params = _GET, [file_id]
     # Binary results: the same values, cheaper for the server to send and for us to parse.
-    cur = await conn.execute(query, params, binary=True)
+    cur = await conn.execute(query, params, binary=True)  # type: ignore[arg-type]
     return await cur.fetchone()
 
 
@@ -103,14 +129,14 @@ async def list_page(
     conditions = list(filters)
     if after is not None:
         conditions.append(Filter(_AFTER, [after.created_at, after.id]))
-    where = (
-        sql.SQL("WHERE ") + sql.SQL(" AND ").join(f.condition for f in conditions)
-        if conditions
-        else sql.SQL("")
-    )
     params = [p for f in conditions for p in f.params]
     if filters:
-        query: sql.Composable | str = _PAGE.format(_SELECT, where)
+
+        def compose() -> sql.Composable:
+            where = sql.SQL("WHERE ") + sql.SQL(" AND ").join(f.condition for f in conditions)
+            return _PAGE.format(_SELECT, where)
+
+        query = _rendered("page", conditions, compose)
     else:
         query = _FIRST_PAGE if after is None else _NEXT_PAGE
     cur = await conn.execute(

@@ -4,6 +4,7 @@ round trip), and `conn.transaction()` still makes several statements atomic."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import psycopg
 import pytest
@@ -36,6 +37,44 @@ def test_reads_are_autocommit_and_transactions_still_atomic(database_url: str):
             async with pool.connection() as conn:
                 cur = await conn.execute("SELECT count(*) AS n FROM t")
                 assert (await cur.fetchone())["n"] == 0
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_lease_gives_back_a_clean_connection_whatever_the_block_left(database_url: str):
+    from service.db import lease
+
+    async def scenario() -> None:
+        pool = await open_pool(dataclasses.replace(settings_for(database_url), db_pool_max=1))
+        try:
+            await pool.wait()
+            async with lease(pool) as conn:
+                first = conn
+                assert (await (await conn.execute("SELECT 1 AS n")).fetchone())["n"] == 1
+            # A transaction left open, and one left failed, are rolled back on the way back.
+            async with lease(pool) as conn:
+                assert conn is first  # one connection: the same comes back each time
+                await conn.execute("BEGIN")
+                await conn.execute("CREATE TEMP TABLE leased (n int)")
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                async with lease(pool) as conn:
+                    await conn.execute("BEGIN")
+                    await conn.execute("SELECT 1 / 0")
+            async with lease(pool) as conn:
+                assert conn.info.transaction_status == pq.TransactionStatus.IDLE
+                cur = await conn.execute("SELECT to_regclass('leased') IS NULL AS gone")
+                assert (await cur.fetchone())["gone"]
+            # A block cancelled mid-query: the pool replaces or cleans the connection.
+            async with lease(pool) as conn:
+                task = asyncio.ensure_future(conn.execute("SELECT pg_sleep(5)"))
+                await asyncio.sleep(0.2)
+                task.cancel()
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            async with lease(pool) as conn:
+                assert (await (await conn.execute("SELECT 2 AS n")).fetchone())["n"] == 2
         finally:
             await pool.close()
 

@@ -25,6 +25,10 @@ PLUS_TWO = timezone(timedelta(hours=2))
 
 def test_no_filters():
     assert parse_file_query({"limit": "5", "cursor": "x"}, KNOWN) == FileQuery()
+    # Present, even empty, is parsed (and refused): only absent parameters are skipped.
+    for name in ("type", "uploaded_after", "uploaded_before"):
+        with pytest.raises(InvalidFilter):
+            parse_file_query({"limit": "5", name: ""}, KNOWN)
     assert conditions(FileQuery(), Resolved()) == []
 
 

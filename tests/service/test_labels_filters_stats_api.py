@@ -279,6 +279,23 @@ def test_bad_filter_values(admin, params, status, code):
     assert name in body["error"]["message"] or str(value)[:20] in body["error"]["message"]
 
 
+def test_a_language_filter_is_checked_whatever_the_page_holds(admin, labelled):
+    # A language alone is not looked up before the page (rows with it prove it known): an
+    # empty page still tells a known language (200) from an unknown one (422).
+    assert titles(admin.get("/files", params={"language": "fr", "q": "nothingmatches"})) == []
+    assert titles(admin.get("/files", params={"language": "fr", "type": "png"})) == []
+    for params in ({"language": "de", "type": "png"}, {"language": "de", "q": "leadership"}):
+        body = assert_error(admin.get("/files", params=params), 422, "validation_error")
+        assert "language" in body["error"]["message"]
+    # With an acting role to resolve anyway, the language is checked first, as before.
+    body = assert_error(
+        admin.get("/files", params={"language": "de"}, headers={"X-Silo-Role": "Janitor"}),
+        422,
+        "validation_error",
+    )
+    assert "language" in body["error"]["message"]
+
+
 # --- the acting user and role visibility ---------------------------------------------------------
 
 

@@ -59,3 +59,30 @@ def test_the_generic_plan_of_an_unfiltered_page_walks_the_date_index(loaded, que
     top = plan.splitlines()[:2]
     assert top[0].startswith("Limit"), plan
     assert "Index Scan Backward using files_created_at_id" in top[1], plan
+
+
+def test_filtered_queries_are_rendered_once_per_combination(monkeypatch):
+    monkeypatch.setattr(files_repo, "_RENDERED", {})
+    calls = []
+
+    def compose(text):
+        def composed():
+            calls.append(text)
+            return psycopg.sql.SQL(text)
+
+        return composed
+
+    lang = [files_repo.Filter("language = %s", ["en"])]
+    both = [*lang, files_repo.Filter("type = %s", ["pdf"])]
+    assert files_repo._rendered("page", lang, compose("A")) == "A"
+    assert files_repo._rendered("page", [files_repo.Filter("language = %s", ["fr"])],
+                                compose("B")) == "A"  # fmt: skip
+    assert files_repo._rendered("page", both, compose("C")) == "C"
+    assert files_repo._rendered("get", lang, compose("D")) == "D"
+    assert calls == ["A", "C", "D"]
+    # A Composable condition is never cached (its text depends on the connection).
+    composable = [files_repo.Filter(psycopg.sql.SQL("x = %s"), [1])]
+    assert isinstance(files_repo._rendered("page", composable, compose("E")), psycopg.sql.SQL)
+    monkeypatch.setattr(files_repo, "_MAX_RENDERED", 3)
+    files_repo._rendered("page", [files_repo.Filter("q = %s")], compose("F"))
+    assert list(files_repo._RENDERED.values()) == ["F"]
