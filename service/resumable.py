@@ -422,17 +422,29 @@ class Resumable:
     @contextlib.asynccontextmanager
     async def _receiving(self, upload_id: uuid.UUID) -> AsyncIterator[None]:
         """Hold the upload's advisory lock (423 if another session holds it), on a connection
-        of its own: closing it releases the lock, as does the death of this process."""
+        of its own. It is released explicitly (`pg_advisory_unlock`) before the connection
+        closes: PostgreSQL drops a closed session's locks only once its backend has finished
+        exiting, after the client has moved on, so a client's next request right after a 204
+        could otherwise find the lock still held (423). The death of this process (its
+        connection closing) releases it too."""
         conn = await psycopg.AsyncConnection.connect(
             self.database_url, autocommit=True, row_factory=dict_row, connect_timeout=5
         )
+        locked = False
         try:
-            if not await repo.try_lock(conn, upload_id):
+            locked = await repo.try_lock(conn, upload_id)
+            if not locked:
                 raise UploadBusy()
             yield
         finally:
             with anyio.CancelScope(shield=True):
-                await conn.close()
+                try:
+                    if locked:
+                        await repo.unlock(conn, upload_id)
+                except Exception:  # the connection broke: closing it releases the lock
+                    log.warning("unlocking upload %s failed; closing its session", upload_id)
+                finally:
+                    await conn.close()
 
 
 class _StorageUploadGone(Exception):

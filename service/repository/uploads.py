@@ -116,6 +116,12 @@ async def try_lock(conn, upload_id: uuid.UUID) -> bool:
     return (await cur.fetchone())["locked"]
 
 
+async def unlock(conn, upload_id: uuid.UUID) -> None:
+    """Release the upload's advisory lock now, before `conn` closes (the server drops a closed
+    session's locks asynchronously, when its backend has exited)."""
+    await conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [LOCK_CLASS, str(upload_id)])
+
+
 async def file_size(conn, file_id: uuid.UUID) -> int | None:
     """The size of the file a finished upload became, if it exists."""
     cur = await conn.execute("SELECT size FROM files WHERE id = %s", [file_id])

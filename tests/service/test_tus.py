@@ -535,3 +535,39 @@ def test_a_multipart_upload_aborted_behind_its_back_ends_the_upload(fresh_servic
         assert patch(client, url, cut, data[cut:]).status_code == 404
         assert client.head(url, headers=TUS).status_code == 404
     assert fresh_service.objects() == []
+
+
+def test_a_patch_right_after_a_completed_patch_is_never_423(
+    fresh_service: Service, monkeypatch: pytest.MonkeyPatch
+):
+    """PostgreSQL drops a closed session's advisory locks when its backend has finished exiting,
+    after the client has moved on. Here that backend takes a second to go: the lock must have
+    been released explicitly, so the client's next PATCH (and HEAD) right after a 204 is served,
+    not 423."""
+    import asyncio
+    import types
+
+    from service import resumable
+
+    closing: list[asyncio.Task] = []
+
+    class SlowToClose(psycopg.AsyncConnection):
+        async def close(self) -> None:
+            async def later() -> None:
+                await asyncio.sleep(1)
+                await psycopg.AsyncConnection.close(self)
+
+            closing.append(asyncio.get_running_loop().create_task(later()))
+
+    monkeypatch.setattr(resumable, "psycopg", types.SimpleNamespace(AsyncConnection=SlowToClose))
+    data = pdf(300_000)
+    with fresh_service.client() as client:
+        url = new_upload(client, len(data))
+        assert patch(client, url, 0, data[:100_000]).status_code == 204
+        second = patch(client, url, 100_000, data[100_000:200_000])
+        assert second.status_code == 204, second.text
+        assert offset_of(client, url) == 200_000
+        final = patch(client, url, 200_000, data[200_000:])
+        assert final.status_code == 204, final.text
+        assert "Silo-File-Id" in final.headers
+    time.sleep(1.5)  # let the deferred closes run
