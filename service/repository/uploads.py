@@ -80,6 +80,12 @@ async def save_progress(
     return await cur.fetchone()
 
 
+async def mark_completing(conn, upload_id: uuid.UUID) -> None:
+    """A CompleteMultipartUpload is about to be sent: from now on a vanished multipart upload
+    may be a completion still assembling the object, not an abort."""
+    await conn.execute("UPDATE tus_uploads SET completing = true WHERE id = %s", [upload_id])
+
+
 async def mark_stored(conn, upload_id: uuid.UUID, *, length: int, type_id: str) -> None:
     """Every byte is in the object now: the multipart upload is complete, nothing waits."""
     await conn.execute(
