@@ -37,8 +37,15 @@ Nothing about an upload lives only in one process's memory; any instance continu
   database blips), the upload stays `stored` and the next HEAD, PATCH or sweep settles it; a HEAD
   never answers "complete" before the file exists. If the instance died between S3 completing
   the object and the row saying so, the client's retried last chunk finds the multipart upload
-  gone (ListParts: NoSuchUpload) and the object whole, and records it then; a multipart upload
-  aborted behind the service's back (the lifecycle rule) ends the upload (404).
+  gone (ListParts: NoSuchUpload) and the object whole, and records it then. S3 drops the
+  multipart upload before the object it assembles is visible (moto, and S3 for large objects:
+  seconds to minutes), and a completion whose answer timed out may still be running (botocore's
+  retry then finds NoSuchUpload): so the row records `completing` before the completion is
+  sent, and once it is set a missing object means "not there yet", a 503 that leaves the upload
+  resumable (the client's retry finds the object and records it). A multipart upload gone
+  before any completion was sent was aborted behind the service's back (the lifecycle rule,
+  an operator) and ends the upload (404). A storage error is never taken as "gone": only
+  NoSuchUpload / a 404 for the key is.
 - Expiry: `expires_at` is pushed back by every commit; past it the upload is 404 at once, and
   the sweeper (`sweep_forever`, started by the app) aborts the multipart upload, deletes any
   object and the row. The bucket's lifecycle rule for incomplete multipart uploads stays the
@@ -422,17 +429,29 @@ class Resumable:
     @contextlib.asynccontextmanager
     async def _receiving(self, upload_id: uuid.UUID) -> AsyncIterator[None]:
         """Hold the upload's advisory lock (423 if another session holds it), on a connection
-        of its own: closing it releases the lock, as does the death of this process."""
+        of its own. It is released explicitly (`pg_advisory_unlock`) before the connection
+        closes: PostgreSQL drops a closed session's locks only once its backend has finished
+        exiting, after the client has moved on, so a client's next request right after a 204
+        could otherwise find the lock still held (423). The death of this process (its
+        connection closing) releases it too."""
         conn = await psycopg.AsyncConnection.connect(
             self.database_url, autocommit=True, row_factory=dict_row, connect_timeout=5
         )
+        locked = False
         try:
-            if not await repo.try_lock(conn, upload_id):
+            locked = await repo.try_lock(conn, upload_id)
+            if not locked:
                 raise UploadBusy()
             yield
         finally:
             with anyio.CancelScope(shield=True):
-                await conn.close()
+                try:
+                    if locked:
+                        await repo.unlock(conn, upload_id)
+                except Exception:  # the connection broke: closing it releases the lock
+                    log.warning("unlocking upload %s failed; closing its session", upload_id)
+                finally:
+                    await conn.close()
 
 
 class _StorageUploadGone(Exception):
@@ -453,6 +472,7 @@ class _Receiver:
         self.tail = bytearray(row["tail"])
         self.type_id: str | None = row["type"]
         self.s3_upload_id: str | None = row["s3_upload_id"]
+        self.completing: bool = row["completing"]  # a CompleteMultipartUpload was sent
         self.checksum = checksum
         self.hasher = CHECKSUMS[checksum.algorithm]() if checksum else None
 
@@ -467,9 +487,11 @@ class _Receiver:
             return await self._recover()
 
     async def _recover(self) -> UploadState:
-        """The multipart upload is gone. Either an earlier request completed it and died before
-        recording that (the object is whole: record it and settle), or it was aborted (by the
-        bucket's lifecycle rule, by hand): the upload cannot be finished, and goes (404)."""
+        """The multipart upload is gone. Either a completion was sent (by this request or an
+        earlier one) and the object is whole (record it and settle) or still being assembled
+        (503: the upload stays, the client's retry finds the object), or no completion was ever
+        sent and it was aborted (by the bucket's lifecycle rule, by hand): the upload cannot be
+        finished, and goes (404)."""
         storage = self.owner.storage
         try:
             head = await storage.call(
@@ -479,6 +501,13 @@ class _Receiver:
             if not _is_missing(exc):
                 raise
             head = None
+        if head is None and self.completing:
+            log.warning(
+                "upload %s: its multipart upload is gone and its object not there yet"
+                " (a completion still running); the client will retry",
+                self.id,
+            )
+            raise StorageError(f"upload {self.id}: the object is still being completed")
         if head is None or head["ContentLength"] != self.length:
             await _shielded(self.owner.discard(self.row), f"discard {self.id}")
             raise UploadNotFound()
@@ -628,6 +657,11 @@ class _Receiver:
             if self.tail:
                 await self._send_part(self.tail)
                 self.tail = bytearray()
+            if not self.completing:
+                # Before the completion is sent: see `_recover`.
+                async with owner.pool.connection() as conn:
+                    await repo.mark_completing(conn, self.id)
+                self.completing = True
             try:
                 await storage.call(
                     storage.client.complete_multipart_upload,

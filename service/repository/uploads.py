@@ -80,6 +80,12 @@ async def save_progress(
     return await cur.fetchone()
 
 
+async def mark_completing(conn, upload_id: uuid.UUID) -> None:
+    """A CompleteMultipartUpload is about to be sent: from now on a vanished multipart upload
+    may be a completion still assembling the object, not an abort."""
+    await conn.execute("UPDATE tus_uploads SET completing = true WHERE id = %s", [upload_id])
+
+
 async def mark_stored(conn, upload_id: uuid.UUID, *, length: int, type_id: str) -> None:
     """Every byte is in the object now: the multipart upload is complete, nothing waits."""
     await conn.execute(
@@ -114,6 +120,12 @@ async def try_lock(conn, upload_id: uuid.UUID) -> bool:
         "SELECT pg_try_advisory_lock(%s, hashtext(%s)) AS locked", [LOCK_CLASS, str(upload_id)]
     )
     return (await cur.fetchone())["locked"]
+
+
+async def unlock(conn, upload_id: uuid.UUID) -> None:
+    """Release the upload's advisory lock now, before `conn` closes (the server drops a closed
+    session's locks asynchronously, when its backend has exited)."""
+    await conn.execute("SELECT pg_advisory_unlock(%s, hashtext(%s))", [LOCK_CLASS, str(upload_id)])
 
 
 async def file_size(conn, file_id: uuid.UUID) -> int | None:

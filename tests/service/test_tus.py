@@ -535,3 +535,91 @@ def test_a_multipart_upload_aborted_behind_its_back_ends_the_upload(fresh_servic
         assert patch(client, url, cut, data[cut:]).status_code == 404
         assert client.head(url, headers=TUS).status_code == 404
     assert fresh_service.objects() == []
+
+
+def test_a_patch_right_after_a_completed_patch_is_never_423(
+    fresh_service: Service, monkeypatch: pytest.MonkeyPatch
+):
+    """PostgreSQL drops a closed session's advisory locks when its backend has finished exiting,
+    after the client has moved on. Here that backend takes a second to go: the lock must have
+    been released explicitly, so the client's next PATCH (and HEAD) right after a 204 is served,
+    not 423."""
+    import asyncio
+    import types
+
+    from service import resumable
+
+    closing: list[asyncio.Task] = []
+
+    class SlowToClose(psycopg.AsyncConnection):
+        async def close(self) -> None:
+            async def later() -> None:
+                await asyncio.sleep(1)
+                await psycopg.AsyncConnection.close(self)
+
+            closing.append(asyncio.get_running_loop().create_task(later()))
+
+    monkeypatch.setattr(resumable, "psycopg", types.SimpleNamespace(AsyncConnection=SlowToClose))
+    data = pdf(300_000)
+    with fresh_service.client() as client:
+        url = new_upload(client, len(data))
+        assert patch(client, url, 0, data[:100_000]).status_code == 204
+        second = patch(client, url, 100_000, data[100_000:200_000])
+        assert second.status_code == 204, second.text
+        assert offset_of(client, url) == 200_000
+        final = patch(client, url, 200_000, data[200_000:])
+        assert final.status_code == 204, final.text
+        assert "Silo-File-Id" in final.headers
+    time.sleep(1.5)  # let the deferred closes run
+
+
+def test_a_completion_still_assembling_the_object_is_503_and_the_upload_stays(
+    fresh_service: Service, monkeypatch: pytest.MonkeyPatch
+):
+    """bench/migration.py's lost uploads: under load a CompleteMultipartUpload outlives its read
+    timeout and botocore sends it again; S3 (moto: `del bucket.multiparts[id]`, then the object
+    is written) has already dropped the multipart upload, so the retry gets NoSuchUpload, so
+    does ListParts, and the object is not visible yet. That is not an abort: the answer is 503
+    and the upload stays; the client's retry finds the object and gets its file (404 and the
+    upload discarded before)."""
+    from botocore.exceptions import ClientError
+
+    from service.storage import S3Storage, StorageError
+
+    real_call = S3Storage.call
+    assembling: dict[str, bytes] = {}
+
+    async def call(self, fn, /, **kwargs):
+        if getattr(fn, "__name__", "") == "complete_multipart_upload" and not assembling:
+            await real_call(self, fn, **kwargs)  # S3 completes it...
+            # ...but the object is not visible yet, and the answer the service gets is the
+            # retry's.
+            body = self.client.get_object(Bucket=kwargs["Bucket"], Key=kwargs["Key"])["Body"]
+            assembling[kwargs["Key"]] = body.read()
+            self.client.delete_object(Bucket=kwargs["Bucket"], Key=kwargs["Key"])
+            error = {"Error": {"Code": "NoSuchUpload", "Message": "gone"}}
+            raise StorageError("S3 complete_multipart_upload") from ClientError(
+                error, "CompleteMultipartUpload"
+            )
+        return await real_call(self, fn, **kwargs)
+
+    monkeypatch.setattr(S3Storage, "call", call)
+    data = pdf(9 * MIB)
+    cut = 8 * MIB + 7
+    with fresh_service.client() as client:
+        url = new_upload(client, len(data))
+        assert patch(client, url, 0, data[:cut]).status_code == 204
+        final = patch(client, url, cut, data[cut:])
+        assert final.status_code == 503, final.text
+        assert final.json()["error"]["code"] == "storage_unavailable"
+        assert offset_of(client, url) == cut  # still there, resumable
+        # The completion finishes writing the object.
+        s3 = fresh_service.s3.client()
+        ((key, assembled),) = assembling.items()
+        s3.put_object(Bucket=fresh_service.bucket, Key=key, Body=assembled)
+        again = patch(client, url, cut, data[cut:])
+        assert again.status_code == 204, again.text
+        file_id = again.headers["Silo-File-Id"]
+        assert client.get(f"/files/{file_id}").json()["sha256"] == sha256(data)
+    assert fresh_service.objects() == [f"files/{file_id}"]
+    assert fresh_service.pending_uploads() == []
