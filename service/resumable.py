@@ -67,6 +67,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.requests import ClientDisconnect
 
 from service import errors, filetypes, metadata, upload
+from service.db_credentials import SecretCredentials
 from service.files import Caller, Files, label_ids, uploaded_by
 from service.repository import uploads as repo
 from service.storage import StorageError
@@ -205,6 +206,8 @@ class Resumable:
     limits: upload.Limits
     database_url: str
     expiry: timedelta
+    # DATABASE_SECRET_ARN's credentials (the lock connection logs in as the pool's do).
+    credentials: SecretCredentials | None = None
 
     @property
     def part_size(self) -> int:
@@ -423,9 +426,13 @@ class Resumable:
     async def _receiving(self, upload_id: uuid.UUID) -> AsyncIterator[None]:
         """Hold the upload's advisory lock (423 if another session holds it), on a connection
         of its own: closing it releases the lock, as does the death of this process."""
-        conn = await psycopg.AsyncConnection.connect(
-            self.database_url, autocommit=True, row_factory=dict_row, connect_timeout=5
-        )
+        options = {"autocommit": True, "row_factory": dict_row, "connect_timeout": 5}
+        if self.credentials is None:
+            conn = await psycopg.AsyncConnection.connect(self.database_url, **options)
+        else:
+            conn = await self.credentials.connect(
+                psycopg.AsyncConnection.connect, self.database_url, **options
+            )
         try:
             if not await repo.try_lock(conn, upload_id):
                 raise UploadBusy()
