@@ -33,6 +33,7 @@ from tests.infra import PostgresServer, S3Endpoint
 from tests.service.conftest import Service, serve, service_env
 from tests.service.helpers import pdf, upload
 from tests.service.test_app import assert_error
+from tests.service.test_tus import new_upload, patch
 
 FAST_DB = {
     "SILO_DB_STATEMENT_TIMEOUT_MS": "500",
@@ -218,9 +219,16 @@ def test_requests_keep_succeeding_across_a_rotation(pg, s3, secrets, aws_credent
                 while time.monotonic() < end:
                     listed = client.get("/files")
                     assert listed.status_code == 200, listed.text
-                    assert len(listed.json()["items"]) == 1
+                    assert len(listed.json()["items"]) == 1, listed.json()
                     time.sleep(0.1)
                 assert upload(client, pdf(3000)).status_code == 201
+                # A resumable upload: each PATCH holds its lock on a connection of its own,
+                # which logs in with the secret's credentials too.
+                data = pdf(100_000)
+                location = new_upload(client, len(data), title="After the rotation")
+                done = patch(client, location, 0, data)
+                assert done.status_code == 204, done.text
+                assert "Silo-File-Id" in done.headers
                 assert client.get("/readyz").status_code == 200
                 # The requests above were served by sessions that logged in after the
                 # rotation, with the new password.
