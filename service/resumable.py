@@ -422,17 +422,20 @@ class Resumable:
                 log.exception("sweeping expired uploads failed; retrying later")
             await asyncio.sleep(interval)
 
+    async def _connect(self, conninfo: str, **kwargs: Any) -> psycopg.AsyncConnection:
+        """A connection of its own, logged in as the pool's are (DATABASE_SECRET_ARN)."""
+        if self.credentials is None:
+            return await psycopg.AsyncConnection.connect(conninfo, **kwargs)
+        connect = psycopg.AsyncConnection.connect
+        return await self.credentials.connect(connect, conninfo, **kwargs)
+
     @contextlib.asynccontextmanager
     async def _receiving(self, upload_id: uuid.UUID) -> AsyncIterator[None]:
         """Hold the upload's advisory lock (423 if another session holds it), on a connection
         of its own: closing it releases the lock, as does the death of this process."""
-        options = {"autocommit": True, "row_factory": dict_row, "connect_timeout": 5}
-        if self.credentials is None:
-            conn = await psycopg.AsyncConnection.connect(self.database_url, **options)
-        else:
-            conn = await self.credentials.connect(
-                psycopg.AsyncConnection.connect, self.database_url, **options
-            )
+        conn = await self._connect(
+            self.database_url, autocommit=True, row_factory=dict_row, connect_timeout=5
+        )
         try:
             if not await repo.try_lock(conn, upload_id):
                 raise UploadBusy()
