@@ -23,11 +23,15 @@ SERVICE_PORT = 8000
 # definition's `secrets` (read by the execution role), never from plain `environment`.
 # name -> (which secret, JSON key inside it or None for the whole secret string)
 SECRET_VARIABLES: Mapping[str, tuple[str, str | None]] = {
-    # RDS-managed master secrets are JSON {"username": ..., "password": ...}.
-    "DATABASE_USER": ("database", "username"),
-    "DATABASE_PASSWORD": ("database", "password"),
     "SILO_ADMIN_KEY": ("admin_key", None),
 }
+# The database user and password are not among them: ECS would inject them once, when the
+# container starts, and RDS rotates the password (every 7 days by default). On ECS the service
+# gets DATABASE_SECRET_ARN instead (the ARN of the RDS-managed secret, JSON {"username",
+# "password"}; not the secret itself) and reads the secret with its task role whenever it opens
+# a connection (service/db_credentials.py). Local runs have no rotating secret: they pass a
+# fixed user and password, alongside the admin key.
+LOCAL_SECRET_VARIABLES = ("DATABASE_USER", "DATABASE_PASSWORD", "SILO_ADMIN_KEY")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class ServiceTarget:
     allowed_types: tuple[str, ...]
     port: int = SERVICE_PORT
     s3_endpoint_url: str | None = None
+    # DATABASE_SECRET_ARN: the RDS-managed secret the service reads its database credentials
+    # from at connect time (on ECS); None: fixed DATABASE_USER/PASSWORD (local runs).
+    database_secret_arn: str | None = None
     # SILO_SHUTDOWN_TIMEOUT_SECONDS: on ECS, derived with the stop timeout (provisioning.
     # timeouts); None leaves the service's default (local runs).
     shutdown_timeout_seconds: int | None = None
@@ -66,6 +73,7 @@ def service_target(
     database_port: int,
     port: int = SERVICE_PORT,
     s3_endpoint_url: str | None = None,
+    database_secret_arn: str | None = None,
     shutdown_timeout_seconds: int | None = None,
     keep_alive_seconds: int | None = None,
 ) -> ServiceTarget:
@@ -81,6 +89,7 @@ def service_target(
         allowed_types=tuple(tenant.limits.allowed_types),
         port=port,
         s3_endpoint_url=s3_endpoint_url,
+        database_secret_arn=database_secret_arn,
         shutdown_timeout_seconds=shutdown_timeout_seconds,
         keep_alive_seconds=keep_alive_seconds,
         taxonomy=asdict(tenant.taxonomy),
@@ -103,6 +112,8 @@ def service_environment(target: ServiceTarget) -> dict[str, str]:
     }
     if target.s3_endpoint_url:
         env["S3_ENDPOINT_URL"] = target.s3_endpoint_url
+    if target.database_secret_arn:
+        env["DATABASE_SECRET_ARN"] = target.database_secret_arn
     if target.shutdown_timeout_seconds is not None:
         env["SILO_SHUTDOWN_TIMEOUT_SECONDS"] = str(target.shutdown_timeout_seconds)
     if target.keep_alive_seconds is not None:
@@ -127,7 +138,7 @@ def taxonomy_json(taxonomy: Mapping[str, Any]) -> str:
 
 
 def ecs_secrets(secret_arns: Mapping[str, str]) -> list[dict[str, str]]:
-    """The task definition's `secrets` list, from {"database": arn, "admin_key": arn}.
+    """The task definition's `secrets` list, from {"admin_key": arn}.
 
     ECS selects a JSON key of a secret with `<arn>:<key>::` (version stage and id left empty).
     """
@@ -141,11 +152,13 @@ def ecs_secrets(secret_arns: Mapping[str, str]) -> list[dict[str, str]]:
 def local_secret_environment(
     database_user: str, database_password: str, admin_key: str
 ) -> dict[str, str]:
-    """The same secret variables as ECS injects, with local values (for `silo dev`)."""
+    """The secret variables of a local run (`silo dev`, compose): the admin key, as ECS
+    injects it, and a fixed database user and password (see LOCAL_SECRET_VARIABLES)."""
     values = {
         "DATABASE_USER": database_user,
         "DATABASE_PASSWORD": database_password,
         "SILO_ADMIN_KEY": admin_key,
     }
-    assert set(values) == set(SECRET_VARIABLES), "keep in step with SECRET_VARIABLES"
+    assert set(values) == set(LOCAL_SECRET_VARIABLES), "keep in step with LOCAL_SECRET_VARIABLES"
+    assert set(SECRET_VARIABLES) <= set(values), "keep in step with SECRET_VARIABLES"
     return values

@@ -15,6 +15,7 @@ import sys
 import psycopg
 import uvicorn
 
+from service.db import database_credentials
 from service.migrate import MigrationError, migrate
 from service.settings import Settings, SettingsError, from_environ
 
@@ -23,7 +24,11 @@ log = logging.getLogger("silo")
 
 def _migrate(settings: Settings) -> int:
     try:
-        applied = migrate(settings.database_url)
+        credentials = database_credentials(settings)
+        conninfo = settings.database_url
+        if credentials is not None:
+            conninfo = credentials.conninfo(conninfo)
+        applied = migrate(conninfo)
     except (MigrationError, psycopg.Error) as exc:
         print(f"silo: migrations failed: {exc}".splitlines()[0], file=sys.stderr)
         return 1

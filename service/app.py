@@ -29,7 +29,7 @@ from starlette.routing import Route
 
 from service import admission, errors, openapi, taxonomy, tus, upload
 from service.auth import Authenticator
-from service.db import open_pool
+from service.db import database_credentials, open_pool
 from service.events import EventRecorder
 from service.files import Files
 from service.metrics import Metrics, MetricsMiddleware, metrics_endpoint
@@ -124,7 +124,8 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        pool = await open_pool(settings)
+        credentials = database_credentials(settings)
+        pool = await open_pool(settings, credentials)
         own_storage = storage is None
         app.state.storage = _build_storage(settings) if own_storage else storage
         app.state.pool = pool
@@ -158,6 +159,7 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             limits=limits,
             database_url=settings.database_url,
             expiry=timedelta(hours=settings.upload_expiry_hours),
+            credentials=credentials,
         )
         sweepers.append(
             asyncio.create_task(

@@ -15,6 +15,9 @@ network) costs a request a few seconds and a 503 `database_unavailable`, never a
 Connections are in autocommit mode: a lone read is one round trip (not BEGIN, the query and
 COMMIT), and anything that must be atomic says so with `conn.transaction()`, as every write
 path does.
+
+With DATABASE_SECRET_ARN set, each new connection logs in with the secret's current user and
+password (`service/db_credentials.py`): a rotated password is picked up without a restart.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from service.db_credentials import SecretCredentials, secretsmanager_fetch
 from service.settings import Settings
 
 # Client-side slack on top of the server's statement_timeout: a live server cancels first.
@@ -50,6 +54,14 @@ class BoundedConnection(psycopg.AsyncConnection):
 
     # Set per pool by `open_pool` (a subclass per settings), overridable per use: `deadline()`.
     wait_limit: float | None = None
+    # Set per pool by `open_pool` when the credentials come from a secret.
+    credentials: SecretCredentials | None = None
+
+    @classmethod
+    async def connect(cls, conninfo: str = "", **kwargs):  # type: ignore[override]
+        if cls.credentials is None:
+            return await super().connect(conninfo, **kwargs)
+        return await cls.credentials.connect(super().connect, conninfo, **kwargs)
 
     async def wait(self, gen, interval=0.1, timeout=None):  # type: ignore[override]
         limit = self.wait_limit if timeout is None else timeout
@@ -86,10 +98,34 @@ def connection_options(settings: Settings) -> dict[str, object]:
     }
 
 
-async def open_pool(settings: Settings) -> AsyncConnectionPool:
-    """An opened pool. It does not wait for the database: readiness reports that instead."""
+def database_credentials(settings: Settings) -> SecretCredentials | None:
+    """The secret-backed credentials of DATABASE_SECRET_ARN, or None (fixed credentials)."""
+    if settings.database_secret_arn is None:
+        return None
+    timeout = settings.db_connect_timeout_seconds
+    return SecretCredentials(
+        secretsmanager_fetch(
+            settings.database_secret_arn,
+            region=settings.aws_region,
+            endpoint_url=settings.secrets_endpoint_url,
+            timeout=timeout,
+        ),
+        ttl=settings.database_secret_ttl_seconds,
+        timeout=timeout,
+    )
+
+
+async def open_pool(
+    settings: Settings, credentials: SecretCredentials | None = None
+) -> AsyncConnectionPool:
+    """An opened pool. It does not wait for the database: readiness reports that instead.
+    With `credentials`, every connection it opens logs in with the secret's current ones."""
     limit = settings.db_statement_timeout_ms / 1000 + CLIENT_SLACK_SECONDS
-    connection_class = type("SiloConnection", (BoundedConnection,), {"wait_limit": limit})
+    connection_class = type(
+        "SiloConnection",
+        (BoundedConnection,),
+        {"wait_limit": limit, "credentials": credentials},
+    )
     pool = AsyncConnectionPool(
         settings.database_url,
         min_size=1,
@@ -97,6 +133,7 @@ async def open_pool(settings: Settings) -> AsyncConnectionPool:
         connection_class=connection_class,
         kwargs=connection_options(settings),
         timeout=settings.db_acquire_timeout_seconds,
+        max_lifetime=settings.db_max_lifetime_seconds,
         # The pool retries a lost connection with a doubling delay that never stops growing
         # (1, 2, 4 ... 32 s after a 45 s outage): a recovered database went unnoticed for that
         # long. Giving up after a few attempts caps the delay; the next request (or readiness

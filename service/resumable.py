@@ -74,6 +74,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.requests import ClientDisconnect
 
 from service import errors, filetypes, metadata, upload
+from service.db_credentials import SecretCredentials
 from service.files import Caller, Files, label_ids, uploaded_by
 from service.repository import uploads as repo
 from service.storage import StorageError
@@ -212,6 +213,8 @@ class Resumable:
     limits: upload.Limits
     database_url: str
     expiry: timedelta
+    # DATABASE_SECRET_ARN's credentials (the lock connection logs in as the pool's do).
+    credentials: SecretCredentials | None = None
 
     @property
     def part_size(self) -> int:
@@ -426,6 +429,13 @@ class Resumable:
                 log.exception("sweeping expired uploads failed; retrying later")
             await asyncio.sleep(interval)
 
+    async def _connect(self, conninfo: str, **kwargs: Any) -> psycopg.AsyncConnection:
+        """A connection of its own, logged in as the pool's are (DATABASE_SECRET_ARN)."""
+        if self.credentials is None:
+            return await psycopg.AsyncConnection.connect(conninfo, **kwargs)
+        connect = psycopg.AsyncConnection.connect
+        return await self.credentials.connect(connect, conninfo, **kwargs)
+
     @contextlib.asynccontextmanager
     async def _receiving(self, upload_id: uuid.UUID) -> AsyncIterator[None]:
         """Hold the upload's advisory lock (423 if another session holds it), on a connection
@@ -434,7 +444,7 @@ class Resumable:
         exiting, after the client has moved on, so a client's next request right after a 204
         could otherwise find the lock still held (423). The death of this process (its
         connection closing) releases it too."""
-        conn = await psycopg.AsyncConnection.connect(
+        conn = await self._connect(
             self.database_url, autocommit=True, row_factory=dict_row, connect_timeout=5
         )
         locked = False

@@ -74,6 +74,18 @@ class Settings:
     aws_region: str
     admin_key: str
     s3_endpoint_url: str | None = None
+    # DATABASE_SECRET_ARN: the database user and password are read from this Secrets Manager
+    # secret (JSON {"username", "password"}) when a connection opens (service/db_credentials.py),
+    # so a rotated password is picked up without a restart. SECRETS_ENDPOINT_URL: a local
+    # Secrets Manager endpoint (moto), like S3_ENDPOINT_URL.
+    database_secret_arn: str | None = None
+    secrets_endpoint_url: str | None = None
+    # How long a secret read is reused (not configurable by environment; a refused login reads
+    # it again at once anyway).
+    database_secret_ttl_seconds: float = 60.0
+    # The pool replaces a connection older than this (psycopg_pool's default; tests shorten it
+    # to force new logins). Not configurable by environment.
+    db_max_lifetime_seconds: float = 3600.0
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     allowed_types: tuple[str, ...] = KNOWN_TYPE_IDS
     db_pool_max: int = DEFAULT_DB_POOL_MAX
@@ -130,7 +142,9 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         s3_bucket=env.pattern("S3_BUCKET", _BUCKET, "a valid S3 bucket name"),
         aws_region=env.pattern("AWS_REGION", _REGION, "an AWS region like `eu-west-1`"),
         admin_key=_admin_key(env),
-        s3_endpoint_url=_endpoint_url(env),
+        s3_endpoint_url=_endpoint_url(env, "S3_ENDPOINT_URL"),
+        database_secret_arn=_secret_arn(env),
+        secrets_endpoint_url=_endpoint_url(env, "SECRETS_ENDPOINT_URL"),
         max_upload_bytes=env.integer("SILO_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, low=1),
         allowed_types=_allowed_types(env),
         db_pool_max=env.integer("SILO_DB_POOL_MAX", DEFAULT_DB_POOL_MAX, low=1, high=1000),
@@ -278,16 +292,33 @@ def _database_url(env: Env) -> str:
             # The message may echo a password: name the variable only.
             raise SettingsError("DATABASE_URL is invalid: not a PostgreSQL URL") from None
         return url
-    hint = "set DATABASE_URL, or DATABASE_HOST/PORT/USER/PASSWORD/NAME"
+    hint = (
+        "set DATABASE_URL, or DATABASE_HOST/PORT/NAME with DATABASE_USER/PASSWORD or "
+        "DATABASE_SECRET_ARN"
+    )
     host = env.required("DATABASE_HOST", hint)
     port = env.integer("DATABASE_PORT", 5432, low=1, high=65535)
-    user = env.required("DATABASE_USER", hint)
-    password = env.optional("DATABASE_PASSWORD")
     name = env.required("DATABASE_NAME", hint)
-    parts = {"host": host, "port": port, "user": user, "dbname": name}
-    if password is not None:
-        parts["password"] = password
+    parts: dict[str, object] = {"host": host, "port": port, "dbname": name}
+    if env.optional("DATABASE_SECRET_ARN") is None:
+        # Without a secret to read them from at connect time, the user (and password) are fixed.
+        parts["user"] = env.required("DATABASE_USER", hint)
+        password = env.optional("DATABASE_PASSWORD")
+        if password is not None:
+            parts["password"] = password
     return psycopg.conninfo.make_conninfo(**parts)
+
+
+_SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:[^\s]+$")
+
+
+def _secret_arn(env: Env) -> str | None:
+    arn = env.optional("DATABASE_SECRET_ARN")
+    if arn is not None and not _SECRET_ARN.match(arn):
+        raise SettingsError(
+            f"DATABASE_SECRET_ARN={arn!r} is invalid: expected a Secrets Manager secret ARN"
+        )
+    return arn
 
 
 def _admin_key(env: Env) -> str:
@@ -299,10 +330,10 @@ def _admin_key(env: Env) -> str:
     return key
 
 
-def _endpoint_url(env: Env) -> str | None:
-    url = env.optional("S3_ENDPOINT_URL")
+def _endpoint_url(env: Env, name: str) -> str | None:
+    url = env.optional(name)
     if url is not None and not re.match(r"^https?://[^/\s]+", url):
-        raise SettingsError(f"S3_ENDPOINT_URL={url!r} is invalid: expected an http(s) URL")
+        raise SettingsError(f"{name}={url!r} is invalid: expected an http(s) URL")
     return url
 
 

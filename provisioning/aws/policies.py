@@ -61,7 +61,8 @@ def execution_policy(
     image: str,
 ) -> Document:
     """What ECS needs to start the tenant's task: pull the image, write its log group, read
-    its secrets (the RDS-managed database secret and the admin key)."""
+    the secrets it injects (the admin key; the database secret is read by the service itself,
+    with the task role: `task_policy`)."""
     group = log_group_arn(
         partition=partition, region=region, account_id=account_id, log_group=log_group
     )
@@ -106,13 +107,25 @@ def bucket_arn(bucket: str, *, partition: str) -> str:
     return f"arn:{partition}:s3:::{bucket}"
 
 
-def task_policy(*, partition: str, bucket: str) -> Document:
+def task_policy(*, partition: str, bucket: str, database_secret_arn: str) -> Document:
     """What the tenant's service may do: its own bucket's objects (streamed multipart uploads,
-    presigned downloads, deletes) and nothing more."""
+    presigned downloads, deletes), and read its database's RDS-managed secret (the current
+    user and password at connect time, so a rotated password needs no restart), nothing more.
+
+    No kms:Decrypt: the RDS-managed secret is encrypted with the AWS managed key
+    `aws/secretsmanager` (no `master_user_secret_kms_key_id` is set), whose key policy lets
+    principals of the account use it through Secrets Manager. A customer managed key would
+    need kms:Decrypt on that key here, conditioned on kms:ViaService."""
     arn = bucket_arn(bucket, partition=partition)
     return {
         "Version": "2012-10-17",
         "Statement": [
+            {
+                "Sid": "ReadDatabaseSecret",
+                "Effect": "Allow",
+                "Action": "secretsmanager:GetSecretValue",
+                "Resource": database_secret_arn,
+            },
             {
                 "Sid": "OwnBucket",
                 "Effect": "Allow",

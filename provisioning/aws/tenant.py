@@ -350,14 +350,16 @@ class TenantDeployment(pulumi.ComponentResource):
         execution_policy = aws.iam.RolePolicy(
             f"{name}-execution-policy",
             role=execution_role.id,
-            policy=pulumi.Output.all(database_secret_arn, admin_secret.arn).apply(
-                lambda arns: json.dumps(
+            # Only the secrets ECS injects: the admin key. The database secret is read by the
+            # service (the task role), at connect time.
+            policy=admin_secret.arn.apply(
+                lambda arn: json.dumps(
                     policies.execution_policy(
                         partition=args.partition,
                         region=args.region,
                         account_id=args.account_id,
                         log_group=n.log_group,
-                        secret_arns=list(arns),
+                        secret_arns=[arn],
                         image=self._image,
                     )
                 )
@@ -368,6 +370,7 @@ class TenantDeployment(pulumi.ComponentResource):
             f"{name}-task-role",
             name=n.task_role,
             assume_role_policy=trust,
+            # (Its policy also reads the database secret; the description is left as it was.)
             description=f"Silo {slug} service: its own bucket's objects",
             tags=self._tags,
             opts=self._child,
@@ -375,7 +378,13 @@ class TenantDeployment(pulumi.ComponentResource):
         task_policy = aws.iam.RolePolicy(
             f"{name}-task-policy",
             role=task_role.id,
-            policy=json.dumps(policies.task_policy(partition=args.partition, bucket=n.bucket)),
+            policy=database_secret_arn.apply(
+                lambda arn: json.dumps(
+                    policies.task_policy(
+                        partition=args.partition, bucket=n.bucket, database_secret_arn=arn
+                    )
+                )
+            ),
             opts=self._child,
         )
         return execution_role, execution_policy, task_role, task_policy
@@ -389,7 +398,8 @@ class TenantDeployment(pulumi.ComponentResource):
         task_role: aws.iam.Role,
         log_group: aws.cloudwatch.LogGroup,
     ) -> aws.ecs.TaskDefinition:
-        """The env contract in the container definition, secrets through `secrets`. The log
+        """The env contract in the container definition, the admin key through `secrets`, the
+        database secret's ARN in the environment (read at connect time: rotation). The log
         group is passed as the resource, so it exists before a task tries to write to it."""
         tenant, n, args = self._args.tenant, self._args.names, self._args
 
@@ -402,13 +412,15 @@ class TenantDeployment(pulumi.ComponentResource):
                 database_host=host,
                 database_port=port,
                 port=args.port,
+                # The service reads the rotating credentials itself (not ECS, once at start).
+                database_secret_arn=db_secret,
                 shutdown_timeout_seconds=TIMEOUTS.shutdown,
                 keep_alive_seconds=TIMEOUTS.service_keep_alive,
             )
             return container_definitions_json(
                 target=target,
                 image=self._image,
-                secret_arns={"database": db_secret, "admin_key": admin_arn},
+                secret_arns={"admin_key": admin_arn},
                 log_group=log_group_name,
             )
 

@@ -7,6 +7,7 @@ data-source call. A recording monitor keeps each registration with its inputs an
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import hashlib
 import runpy
@@ -164,6 +165,15 @@ class Run:
         return self.children(self.component(slug))
 
 
+def _ensure_event_loop() -> None:
+    """Pulumi's mocks need a current event loop in this thread. `asyncio.run()` (used by tests
+    under tests/service that may run first in the same session) leaves none behind."""
+    try:
+        asyncio.get_event_loop_policy().get_event_loop()
+    except RuntimeError:
+        asyncio.set_event_loop(asyncio.new_event_loop())
+
+
 def run_program(
     tenants_file: Path,
     *,
@@ -174,6 +184,7 @@ def run_program(
     """Run pulumi/__main__.py with this catalogue and stack config; return what it registered."""
     mocks = Mocks()
     monitor = RecordingMonitor(mocks)
+    _ensure_event_loop()
     settings.ROOT.set(None)  # a fresh root stack per run, so exports do not carry over
     pulumi.runtime.set_mocks(mocks, project="silo", stack=stack, preview=preview, monitor=monitor)
     values = {

@@ -195,11 +195,17 @@ def test_iam_policies_name_only_the_tenants_own_bucket_and_secrets(run, catalogu
     admin_secret = resource_arn_of_secret(slug)
 
     task = statement_resources(policy(run, f"{slug}-task-policy"))
-    assert {resource for _, resource in task} == {bucket_arn, f"{bucket_arn}/*"}
+    assert {resource for _, resource in task} == {bucket_arn, f"{bucket_arn}/*", db_secret}
+    # The service reads its database secret at connect time (rotation): exactly that secret,
+    # read only. The admin key is ECS's to inject; the task role cannot read it.
+    assert {(a, r) for a, r in task if r == db_secret} == {
+        ("secretsmanager:GetSecretValue", db_secret)
+    }
+    assert not any(a.startswith("kms:") for a, _ in task)
 
     execution = statement_resources(policy(run, f"{slug}-execution-policy"))
     secrets = {r for a, r in execution if a.startswith("secretsmanager:")}
-    assert secrets == {db_secret, admin_secret}
+    assert secrets == {admin_secret}
     logs = {r for a, r in execution if a.startswith("logs:")}
     assert logs == {f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:/ecs/silo-test/{slug}:log-stream:*"}
     # The only wildcard is the ECR login, which reaches no tenant's data.
@@ -418,6 +424,7 @@ def test_task_definition_carries_the_environment_contract(run, catalogue_path, s
             region=REGION,
             database_host=f"{slug}-db.abc.{REGION}.rds.amazonaws.com",
             database_port=5432,
+            database_secret_arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!{slug}-db",
             shutdown_timeout_seconds=TIMEOUTS.shutdown,
             keep_alive_seconds=TIMEOUTS.service_keep_alive,
         )
@@ -426,13 +433,13 @@ def test_task_definition_carries_the_environment_contract(run, catalogue_path, s
     assert expected["SILO_MAX_UPLOAD_BYTES"] == str(5120 * 1024 * 1024)
     assert expected["SILO_ALLOWED_TYPES"] == "pdf,png,jpeg,mp4"
     secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
+    # The database credentials rotate: the service reads them itself from the secret whose
+    # ARN it gets (not its value), so ECS injects only the admin key.
     db_secret = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!{slug}-db"
-    assert secrets == {
-        "DATABASE_USER": f"{db_secret}:username::",
-        "DATABASE_PASSWORD": f"{db_secret}:password::",
-        "SILO_ADMIN_KEY": resource_arn_of_secret(slug),
-    }
+    assert expected["DATABASE_SECRET_ARN"] == db_secret
+    assert secrets == {"SILO_ADMIN_KEY": resource_arn_of_secret(slug)}
     assert set(secrets) == set(SECRET_VARIABLES)
+    assert not {"DATABASE_USER", "DATABASE_PASSWORD"} & set(expected)
     assert container["image"] == IMAGE
     assert container["logConfiguration"]["options"]["awslogs-group"] == own.log_group
     assert (task["cpu"], task["memory"]) == (

@@ -11,7 +11,7 @@ import yaml
 import tenants
 from provisioning import render
 from provisioning.cli import build_parser
-from provisioning.service_env import SECRET_VARIABLES, service_environment, service_target
+from provisioning.service_env import LOCAL_SECRET_VARIABLES, service_environment, service_target
 from tenants import names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -102,7 +102,9 @@ def test_api_environment_is_the_task_definitions_mapping(repo_catalogue, checked
         expected = service_environment(target)
         assert {k: environment[k] for k in expected} == expected
         assert set(environment) == (
-            set(expected) | set(SECRET_VARIABLES) | {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
+            set(expected)
+            | set(LOCAL_SECRET_VARIABLES)
+            | {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
         )
         # Secrets come from the shell/.env when set; the defaults are local-only values.
         assert environment["SILO_ADMIN_KEY"].startswith("${SILO_ADMIN_KEY_")

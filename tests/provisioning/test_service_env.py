@@ -1,5 +1,5 @@
 from provisioning.service_env import (
-    SECRET_VARIABLES,
+    LOCAL_SECRET_VARIABLES,
     ServiceTarget,
     ecs_secrets,
     local_secret_environment,
@@ -30,24 +30,33 @@ def test_environment_carries_the_tenant_values():
 
 
 def test_no_secret_in_plain_environment():
-    assert not set(service_environment(TARGET)) & set(SECRET_VARIABLES)
+    from dataclasses import replace
+
+    target = replace(TARGET, database_secret_arn="arn:db")
+    assert not set(service_environment(target)) & set(LOCAL_SECRET_VARIABLES)
 
 
-def test_ecs_secrets_select_json_keys_of_the_rds_secret():
-    entries = {
-        e["name"]: e["valueFrom"]
-        for e in ecs_secrets({"database": "arn:db", "admin_key": "arn:adm"})
-    }
-    assert entries == {
-        "DATABASE_USER": "arn:db:username::",
-        "DATABASE_PASSWORD": "arn:db:password::",
-        "SILO_ADMIN_KEY": "arn:adm",
-    }
+def test_ecs_injects_only_the_admin_key():
+    """The database credentials rotate: ECS would inject them once, at start. The service gets
+    the secret's ARN instead and reads the secret when it connects."""
+    entries = {e["name"]: e["valueFrom"] for e in ecs_secrets({"admin_key": "arn:adm"})}
+    assert entries == {"SILO_ADMIN_KEY": "arn:adm"}
 
 
-def test_local_secrets_match_the_ecs_names():
-    assert set(local_secret_environment("u", "p", "k")) == {
-        e["name"] for e in ecs_secrets({"database": "a", "admin_key": "b"})
+def test_the_database_secret_arn_reaches_the_service_only_when_given():
+    from dataclasses import replace
+
+    assert "DATABASE_SECRET_ARN" not in service_environment(TARGET)
+    env = service_environment(replace(TARGET, database_secret_arn="arn:db"))
+    assert env["DATABASE_SECRET_ARN"] == "arn:db"
+
+
+def test_local_secrets_are_the_ecs_ones_plus_fixed_database_credentials():
+    local = set(local_secret_environment("u", "p", "k"))
+    assert local == set(LOCAL_SECRET_VARIABLES)
+    assert local - {e["name"] for e in ecs_secrets({"admin_key": "b"})} == {
+        "DATABASE_USER",
+        "DATABASE_PASSWORD",
     }
 
 

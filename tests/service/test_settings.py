@@ -55,6 +55,25 @@ def test_database_from_parts_as_ecs_gives_them():
     }
 
 
+def test_database_credentials_from_a_secret_need_no_user_or_password():
+    """DATABASE_SECRET_ARN: the user and password are read from the secret at connect time
+    (service/db_credentials.py), so neither is in the URL nor required."""
+    env = {k: v for k, v in BASE.items() if k != "DATABASE_URL"}
+    arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234-AbCdEf"
+    env |= {
+        "DATABASE_HOST": "db.internal",
+        "DATABASE_NAME": "acme",
+        "DATABASE_SECRET_ARN": arn,
+        "SECRETS_ENDPOINT_URL": "http://127.0.0.1:5000",
+    }
+    settings = from_environ(env)
+    assert settings.database_secret_arn == arn
+    assert settings.secrets_endpoint_url == "http://127.0.0.1:5000"
+    info = psycopg.conninfo.conninfo_to_dict(settings.database_url)
+    assert info == {"host": "db.internal", "port": "5432", "dbname": "acme"}
+    assert from_environ(BASE).database_secret_arn is None
+
+
 def test_overrides_are_parsed():
     settings = from_environ(
         BASE
@@ -96,6 +115,8 @@ def test_overrides_are_parsed():
         ({"SILO_DB_POOL_MAX": "-1"}, "SILO_DB_POOL_MAX"),
         ({"SILO_PRESIGN_TTL_SECONDS": "9999999"}, "SILO_PRESIGN_TTL_SECONDS"),
         ({"S3_ENDPOINT_URL": "ftp://x"}, "S3_ENDPOINT_URL"),
+        ({"SECRETS_ENDPOINT_URL": "ftp://x"}, "SECRETS_ENDPOINT_URL"),
+        ({"DATABASE_SECRET_ARN": "my-secret"}, "DATABASE_SECRET_ARN"),
         ({"PORT": "70000"}, "PORT"),
         ({"SILO_MIGRATE": "maybe"}, "SILO_MIGRATE"),
         ({"SILO_SHUTDOWN_TIMEOUT_SECONDS": "0"}, "SILO_SHUTDOWN_TIMEOUT_SECONDS"),

@@ -1,6 +1,8 @@
 """IAM documents: the task role allows every S3 call the service's storage makes, on its own
-bucket only; the execution role reaches ECR only for images in ECR."""
+bucket only, and every Secrets Manager call its database credentials make, on its own secret
+only; the execution role reaches ECR only for images in ECR."""
 
+import json
 import re
 from pathlib import Path
 
@@ -10,6 +12,11 @@ from provisioning.aws import policies
 from provisioning.aws.policies import task_policy
 
 STORAGE = Path(__file__).resolve().parents[3] / "service" / "storage.py"
+CREDENTIALS = Path(__file__).resolve().parents[3] / "service" / "db_credentials.py"
+DATABASE_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234-AbCdEf"
+
+# Secrets Manager operation -> the IAM actions it needs.
+IAM_FOR_SECRETS_OPERATION = {"get_secret_value": {"secretsmanager:GetSecretValue"}}
 
 # boto3 operation -> the IAM actions it needs (PutObject with a Tagging header needs both).
 IAM_FOR_OPERATION = {
@@ -39,9 +46,31 @@ def storage_operations() -> set[str]:
     return called | set(indirect)
 
 
+def secrets_operations() -> set[str]:
+    """Every Secrets Manager operation service/db_credentials.py performs."""
+    return set(re.findall(r"client\.([a-z_]+)\(", CREDENTIALS.read_text()))
+
+
+def task_document() -> dict:
+    return task_policy(
+        partition="aws", bucket="silo-prod-pack-0123abcd", database_secret_arn=DATABASE_SECRET
+    )
+
+
+def allowed(resource_prefix: str) -> set[str]:
+    """The actions the task policy allows on resources starting with `resource_prefix`."""
+    found = set()
+    for statement in task_document()["Statement"]:
+        actions = statement["Action"]
+        resources = statement["Resource"]
+        resources = [resources] if isinstance(resources, str) else resources
+        if any(r.startswith(resource_prefix) for r in resources):
+            found |= {actions} if isinstance(actions, str) else set(actions)
+    return found
+
+
 def allowed_actions() -> set[str]:
-    policy = task_policy(partition="aws", bucket="silo-prod-pack-0123abcd")
-    return {action for st in policy["Statement"] for action in st["Action"]}
+    return allowed("arn:aws:s3:::")
 
 
 def test_storage_calls_are_all_known():
@@ -53,6 +82,20 @@ def test_storage_calls_are_all_known():
 def test_task_policy_allows_every_storage_call():
     needed = set().union(*(IAM_FOR_OPERATION[op] for op in storage_operations()))
     assert needed <= allowed_actions(), f"task policy lacks {needed - allowed_actions()}"
+
+
+def test_task_policy_allows_exactly_the_database_secret_reads():
+    """Least privilege: what service/db_credentials.py calls, on the tenant's own database
+    secret only (no kms:Decrypt: the RDS-managed secret uses the AWS managed key)."""
+    ops = secrets_operations()
+    assert ops == {"get_secret_value"}, f"map the IAM actions of {ops}"
+    needed = set().union(*(IAM_FOR_SECRETS_OPERATION[op] for op in ops))
+    assert allowed(DATABASE_SECRET) == needed
+    secret_statements = [
+        st for st in task_document()["Statement"] if "secretsmanager" in json.dumps(st)
+    ]
+    assert [st["Resource"] for st in secret_statements] == [DATABASE_SECRET]
+    assert "kms:" not in json.dumps(task_document())
 
 
 @pytest.mark.parametrize(
