@@ -61,7 +61,7 @@ import json
 import logging
 import urllib.parse
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -77,7 +77,7 @@ from service import errors, filetypes, metadata, upload
 from service.db_credentials import SecretCredentials
 from service.files import Caller, Files, label_ids, uploaded_by
 from service.repository import uploads as repo
-from service.storage import StorageError
+from service.storage import StorageError, upload_part
 
 log = logging.getLogger("silo.resumable")
 
@@ -170,15 +170,6 @@ def _is_missing(exc: StorageError) -> bool:
     return code in ("NoSuchUpload", "NoSuchKey", "404")
 
 
-def _put_part(*, client: Any, PartNumber: int, **kwargs: Any) -> dict[str, Any]:
-    response = client.upload_part(PartNumber=PartNumber, ChecksumAlgorithm="CRC32", **kwargs)
-    part = {"PartNumber": PartNumber, "ETag": response["ETag"]}
-    # An upload created with a checksum algorithm must list each part's checksum on completion.
-    if "ChecksumCRC32" in response:
-        part["ChecksumCRC32"] = response["ChecksumCRC32"]
-    return part
-
-
 def _read_back(*, client: Any, Bucket: str, Key: str, validator: Any) -> str:
     """sha256 of a stored object, feeding the content validator on the way (storage thread)."""
     body = client.get_object(Bucket=Bucket, Key=Key)["Body"]
@@ -193,14 +184,6 @@ def _read_back(*, client: Any, Bucket: str, Key: str, validator: Any) -> str:
     if validator is not None:
         validator.finish()
     return digest.hexdigest()
-
-
-async def _shielded(awaitable: Awaitable[Any], what: str) -> None:
-    with anyio.CancelScope(shield=True):
-        try:
-            await awaitable
-        except Exception:
-            log.exception("cleanup failed: %s", what)
 
 
 @dataclass(frozen=True)
@@ -356,7 +339,7 @@ class Resumable:
                 await self.files.insert_stored(conn, stored, row["uploaded_by"])
                 await repo.delete(conn, row["id"])
         except (errors.APIError, errors.DomainError):
-            await _shielded(self.discard(row), f"discard {row['id']}")
+            await upload.shielded(self.discard(row), f"discard {row['id']}")
             raise
         return UploadState(row["id"], row["length"], row["length"], None, None, file_id=row["id"])
 
@@ -519,7 +502,7 @@ class _Receiver:
             )
             raise StorageError(f"upload {self.id}: the object is still being completed")
         if head is None or head["ContentLength"] != self.length:
-            await _shielded(self.owner.discard(self.row), f"discard {self.id}")
+            await upload.shielded(self.owner.discard(self.row), f"discard {self.id}")
             raise UploadNotFound()
         log.warning("upload %s was completed by a request that did not record it", self.id)
         return await self._stored()
@@ -546,7 +529,7 @@ class _Receiver:
         except (ClientDisconnect, errors.RequestTimeout) as exc:
             # Keep what arrived (a checksummed chunk cannot be verified now: it goes).
             if self.hasher is None:
-                await _shielded(self._commit(), f"commit {self.id}")
+                await upload.shielded(self._commit(), f"commit {self.id}")
             if isinstance(exc, ClientDisconnect):
                 raise errors.ClientDisconnected() from None
             raise
@@ -589,7 +572,7 @@ class _Receiver:
                 limits=self.owner.limits,
             )
         except errors.APIError:
-            await _shielded(self.owner.discard(self.row), f"discard {self.id}")
+            await upload.shielded(self.owner.discard(self.row), f"discard {self.id}")
             raise
         self.type_id = detected.id
 
@@ -610,7 +593,7 @@ class _Receiver:
             self.row = {**self.row, "s3_upload_id": self.s3_upload_id}
         try:
             part = await storage.call(
-                _put_part,
+                upload_part,
                 client=storage.client,
                 Bucket=storage.bucket,
                 Key=self.key,
@@ -652,7 +635,7 @@ class _Receiver:
             try:
                 _check_content(file_type, data)
             except errors.APIError:
-                await _shielded(owner.discard(self.row), f"discard {self.id}")
+                await upload.shielded(owner.discard(self.row), f"discard {self.id}")
                 raise
             await storage.call(
                 storage.client.put_object,

@@ -491,7 +491,7 @@ class S3Upload:
         if number > MAX_PARTS:
             raise StorageError(f"upload exceeds {MAX_PARTS} parts of {self._part_size} bytes")
         future = self._submit(
-            _upload_part,
+            upload_part,
             client=self._client,
             Bucket=self._storage.bucket,
             Key=self.key,
@@ -628,7 +628,8 @@ class S3Upload:
                 raise
 
 
-def _upload_part(*, client: Any, PartNumber: int, **kwargs: Any) -> dict[str, Any]:
+def upload_part(*, client: Any, PartNumber: int, **kwargs: Any) -> dict[str, Any]:
+    """One part (storage thread): its number, ETag and checksum, as completion lists them."""
     response = client.upload_part(PartNumber=PartNumber, ChecksumAlgorithm="CRC32", **kwargs)
     part = {"PartNumber": PartNumber, "ETag": response["ETag"]}
     # An upload created with a checksum algorithm must list each part's checksum on completion.

@@ -200,7 +200,7 @@ class _FilePart:
         await self.upload.write(head)
 
 
-async def _shielded(awaitable: Awaitable[Any], what: str) -> None:
+async def shielded(awaitable: Awaitable[Any], what: str) -> None:
     """Run cleanup even when the request is being cancelled; never mask the original error."""
     with anyio.CancelScope(shield=True):
         try:
@@ -314,9 +314,9 @@ async def ingest(
         # Whatever went wrong (including cancellation), the object must not survive.
         if part is not None and part.upload is not None:
             if completed:
-                await _shielded(storage.delete(object_key), f"delete {object_key}")
+                await shielded(storage.delete(object_key), f"delete {object_key}")
             else:
-                await _shielded(part.upload.abort(), f"abort {object_key}")
+                await shielded(part.upload.abort(), f"abort {object_key}")
         if isinstance(exc, ClientDisconnect):
             log.info("client disconnected during upload of %s; aborted", object_key)
             raise errors.ClientDisconnected() from None
