@@ -121,5 +121,4 @@ async def require(request: Request, scope: str) -> Principal:
     principal = await authenticator.authenticate(request.headers.get("authorization"))
     if not principal.allows(scope):
         raise errors.Forbidden(f"this API key lacks the `{scope}` scope")
-    request.state.principal = principal
     return principal

@@ -89,12 +89,14 @@ def deadline(conn: psycopg.AsyncConnection, seconds: float) -> Iterator[None]:
 def connection_options(settings: Settings) -> dict[str, object]:
     """Connection parameters the pool adds to DATABASE_URL's (options are appended to)."""
     existing = psycopg.conninfo.conninfo_to_dict(settings.database_url).get("options") or ""
-    timeout = f"-c statement_timeout={settings.db_statement_timeout_ms}"
+    # Sessions in UTC: timestamps come back as UTC datetimes, which the file objects carry as
+    # they are (orjson writes them as isoformat() does), whatever the server's own TimeZone.
+    ours = f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC"
     return {
         "row_factory": dict_row,
         "connect_timeout": settings.db_connect_timeout_seconds,
         "autocommit": True,
-        "options": f"{existing} {timeout}".strip(),
+        "options": f"{existing} {ours}".strip(),
     }
 
 

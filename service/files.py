@@ -220,10 +220,12 @@ class Files:
         last = page[-1] if more else None
         return Page(page, Position(last["created_at"], last["id"]) if last else None)
 
-    async def _visible(self, caller: Caller, file_id: uuid.UUID) -> tuple[Row, int | None]:
+    async def _visible(
+        self, caller: Caller, file_id: uuid.UUID, *, with_key: bool = False
+    ) -> tuple[Row, int | None]:
         async with db.lease(self.pool) as conn:
             role_id = await acting_role_id(conn, caller.user)
-            row = await files_repo.get(conn, file_id, visible_to(role_id))
+            row = await files_repo.get(conn, file_id, visible_to(role_id), with_key=with_key)
         if row is None:
             raise FileNotFound()
         return row, role_id
@@ -236,7 +238,7 @@ class Files:
 
     async def download(self, caller: Caller, file_id: uuid.UUID) -> Download:
         """A presigned URL for the content; recorded as a content access."""
-        row, role_id = await self._visible(caller, file_id)
+        row, role_id = await self._visible(caller, file_id, with_key=True)
         ttl = self.presign_ttl_seconds
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
         url = await self.storage.presigned_get(

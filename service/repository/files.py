@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from psycopg import sql
+from psycopg.rows import RowMaker
 
 from service.pagination import Position
 
@@ -20,7 +21,11 @@ _ROLE_NAMES = (
     "ARRAY(SELECT r.name FROM unnest(files.role_ids) WITH ORDINALITY AS u(id, pos)"
     " JOIN roles r ON r.id = u.id ORDER BY u.pos)"
 )
-COLUMNS = (
+# The API's file object, field by field in the order it is written. A file query selects
+# exactly these and its rows are that object (`file_rows`): the read paths render them as they
+# come, with no copy per row. Timestamps are UTC (the pool's sessions run in UTC, service/db.py),
+# so orjson writes them as isoformat() would.
+FIELDS = (
     "id",
     "title",
     "description",
@@ -32,10 +37,9 @@ COLUMNS = (
     "type",
     "size",
     "sha256",
-    "uploaded_by",
     "created_at",
     "updated_at",
-    "role_ids",  # for role visibility checks; not part of the file object
+    "uploaded_by",
 )
 _EXPRESSIONS = {"category": _CATEGORY_NAME, "roles": _ROLE_NAMES}
 # Rendered to text once: composing it again on every query costs more than the query's I/O.
@@ -43,12 +47,36 @@ _SELECT = sql.SQL(
     sql.SQL(", ")
     .join(
         sql.SQL(f"{_EXPRESSIONS[c]} AS {c}") if c in _EXPRESSIONS else sql.Identifier(c)
-        for c in COLUMNS
+        for c in FIELDS
     )
     .as_string()
 )
-_GET_WHERE = sql.SQL("SELECT {}, object_key FROM files WHERE {}")
+_WITH_KEY = (*FIELDS, "object_key")
+
+
+def _file_object(values: Sequence[Any]) -> Row:
+    return dict(zip(FIELDS, values, strict=True))
+
+
+def _file_object_with_key(values: Sequence[Any]) -> Row:
+    return dict(zip(_WITH_KEY, values, strict=True))
+
+
+def file_rows(cursor: Any) -> RowMaker[Row]:
+    """Row factory of the file queries: each row is the file object. dict_row would find the
+    names in the result's description on every query; these are known."""
+    return _file_object
+
+
+def file_rows_with_key(cursor: Any) -> RowMaker[Row]:
+    """`file_rows`, plus the file's `object_key` (for a download; never rendered)."""
+    return _file_object_with_key
+
+
+_GET_WHERE = sql.SQL("SELECT {} FROM files WHERE {}")
+_GET_KEY_WHERE = sql.SQL("SELECT {}, object_key FROM files WHERE {}")
 _GET = _GET_WHERE.format(_SELECT, sql.SQL("id = %s")).as_string()
+_GET_KEY = _GET_KEY_WHERE.format(_SELECT, sql.SQL("id = %s")).as_string()
 _PAGE = sql.SQL("SELECT {} FROM files {} ORDER BY created_at DESC, id DESC LIMIT %s")
 _AFTER = "(created_at, id) < (%s, %s)"
 # The unfiltered pages: the first, and the next ones after a cursor.
@@ -91,7 +119,8 @@ def _rendered(kind: str, filters: Sequence[Filter], compose) -> sql.Composable |
 
 async def insert(conn, *, file_id: uuid.UUID, object_key: str, values: Mapping[str, Any]) -> Row:
     names = ["id", "object_key", *values]
-    cur = await conn.execute(
+    cur = conn.cursor(row_factory=file_rows)
+    await cur.execute(
         sql.SQL("INSERT INTO files ({}) VALUES ({}) RETURNING {}").format(
             sql.SQL(", ").join(sql.Identifier(n) for n in names),
             sql.SQL(", ").join(sql.Placeholder() for _ in names),
@@ -109,16 +138,21 @@ def _by_id(file_id: uuid.UUID, filters: Sequence[Filter]) -> tuple[sql.Composabl
     return where, [p for f in conditions for p in f.params]
 
 
-async def get(conn, file_id: uuid.UUID, filters: Sequence[Filter] = ()) -> Row | None:
+async def get(
+    conn, file_id: uuid.UUID, filters: Sequence[Filter] = (), *, with_key: bool = False
+) -> Row | None:
+    """The file object (with `object_key` too when `with_key`), if a file passes `filters`."""
+    kind, where, whole = ("get", _GET_WHERE, _GET)
+    if with_key:
+        kind, where, whole = ("get+key", _GET_KEY_WHERE, _GET_KEY)
     if filters:
         params = [file_id, *(p for f in filters for p in f.params)]
-        query = _rendered(
-            "get", filters, lambda: _GET_WHERE.format(_SELECT, _by_id(file_id, filters)[0])
-        )
+        query = _rendered(kind, filters, lambda: where.format(_SELECT, _by_id(file_id, filters)[0]))
     else:
-        query, params = _GET, [file_id]
+        query, params = whole, [file_id]
+    cur = conn.cursor(row_factory=file_rows_with_key if with_key else file_rows)
     # Binary results: the same values, cheaper for the server to send and for us to parse.
-    cur = await conn.execute(query, params, binary=True)  # type: ignore[arg-type]
+    await cur.execute(query, params, binary=True)  # type: ignore[arg-type]
     return await cur.fetchone()
 
 
@@ -139,7 +173,8 @@ async def list_page(
         query = _rendered("page", conditions, compose)
     else:
         query = _FIRST_PAGE if after is None else _NEXT_PAGE
-    cur = await conn.execute(
+    cur = conn.cursor(row_factory=file_rows)
+    await cur.execute(
         query,
         [*params, limit],
         # With filters, never a prepared statement: its generic plan cannot see the filter
@@ -162,7 +197,8 @@ async def update(
     ]
     assignments.append(sql.SQL("updated_at = clock_timestamp()"))
     where, params = _by_id(file_id, filters)
-    cur = await conn.execute(
+    cur = conn.cursor(row_factory=file_rows)
+    await cur.execute(
         sql.SQL("UPDATE files SET {} WHERE {} RETURNING {}").format(
             sql.SQL(", ").join(assignments), where, _SELECT
         ),

@@ -3,9 +3,6 @@ domain (service/files.py, where every file rule lives) and renders what it retur
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -13,6 +10,7 @@ from service import auth, file_filters, inputs, metadata
 from service.acting_user import ActingUser, parse_acting_user
 from service.files import Caller, Files
 from service.filetypes import KNOWN_TYPE_IDS
+from service.repository.files import Row
 from service.responses import JSONResponse
 from service.routes import resource
 
@@ -23,56 +21,23 @@ NOBODY = ActingUser()  # no X-Silo-* header: the tenant's back office (frozen, s
 _ACTING_PREFIX = b"x-silo-"
 
 
-def _instant(value: datetime) -> datetime | str:
-    """A timestamp left to orjson when it writes exactly `isoformat()`, else `isoformat()`:
-    orjson rounds an offset to whole minutes, isoformat keeps its seconds (+00:19:32, a
-    zone's local mean time before 1900). The offset is the connection's time zone's."""
-    if value.tzinfo is UTC:
-        return value
-    offset = value.utcoffset()
-    if offset is not None and not (offset.seconds % 60 or offset.microseconds):
-        return value
-    return value.isoformat()
-
-
-def file_object(row: dict[str, Any]) -> dict[str, Any]:
-    """The API's file object. UUIDs and UTC timestamps are left to orjson (service/responses),
-    which writes them as str() and isoformat() would, without a string per field first."""
-    return {
-        "id": row["id"],
-        "title": row["title"],
-        "description": row["description"],
-        "category": row["category"],
-        "language": row["language"],
-        "roles": row["roles"],
-        "filename": row["filename"],
-        "content_type": row["content_type"],
-        "type": row["type"],
-        "size": row["size"],
-        "sha256": row["sha256"],
-        "created_at": _instant(row["created_at"]),
-        "updated_at": _instant(row["updated_at"]),
-        "uploaded_by": row["uploaded_by"],
-    }
-
-
-async def _caller(request: Request, scope: str) -> Caller:
+async def _caller(request: Request, scope: str) -> tuple[Caller, auth.Principal]:
     """The key (401/403 unless it holds `scope`) and the acting user of its X-Silo-* headers
-    (422 for a bad value), on every method."""
+    (422 for a bad value), on every method; and the key's principal."""
     principal = await auth.require(request, scope)
     # Most calls send no X-Silo-* header: one pass over the raw headers tells, instead of a
     # lookup per header (ASGI header names are lower case; .lower() all the same).
     for name, _ in request.headers.raw:
         if name[:7].lower() == _ACTING_PREFIX:
-            return Caller(principal.key_id, parse_acting_user(request.headers))
-    return Caller(principal.key_id, NOBODY)
+            return Caller(principal.key_id, parse_acting_user(request.headers)), principal
+    return Caller(principal.key_id, NOBODY), principal
 
 
-def _written(request: Request, row: dict[str, Any]) -> dict[str, Any]:
+def _written(principal: auth.Principal, row: Row) -> Row:
     """What a write answers: the file object when the key may also read it, else only its id.
     A response never shows what the key could not read (`write` does not imply `read`)."""
-    if request.state.principal.allows("read"):
-        return file_object(row)
+    if principal.allows("read"):
+        return row
     return {"id": str(row["id"])}
 
 
@@ -81,7 +46,7 @@ def _files(request: Request) -> Files:
 
 
 async def upload_file(request: Request) -> Response:
-    caller = await _caller(request, "write")
+    caller, principal = await _caller(request, "write")
     inputs.refuse_content_encoding(request)
     metrics = request.app.state.metrics
     # A slot for the whole body, taken before any of it is read: 503 `busy` beyond the cap.
@@ -94,12 +59,12 @@ async def upload_file(request: Request) -> Response:
         )
     metrics.upload_completed("form")
     return JSONResponse(
-        _written(request, row), status_code=201, headers={"Location": f"/files/{row['id']}"}
+        _written(principal, row), status_code=201, headers={"Location": f"/files/{row['id']}"}
     )
 
 
 async def list_files(request: Request) -> Response:
-    caller = await _caller(request, "read")
+    caller, _ = await _caller(request, "read")
     limit = inputs.query_int(request, "limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
     query = file_filters.parse_file_query(request.query_params, KNOWN_TYPE_IDS)
     cursor = request.query_params.get("cursor")
@@ -108,31 +73,31 @@ async def list_files(request: Request) -> Response:
         caller, query, limit=limit, after=codec.decode(cursor) if cursor else None
     )
     next_cursor = codec.encode(page.next) if page.next else None
-    return JSONResponse({"items": [file_object(r) for r in page.rows], "next_cursor": next_cursor})
+    # The rows are the file objects (service/repository/files.py): rendered as they come.
+    return JSONResponse({"items": page.rows, "next_cursor": next_cursor})
 
 
 async def get_file(request: Request) -> Response:
-    caller = await _caller(request, "read")
-    row = await _files(request).read(caller, inputs.path_uuid(request, "file_id"))
-    return JSONResponse(file_object(row))
+    caller, _ = await _caller(request, "read")
+    return JSONResponse(await _files(request).read(caller, inputs.path_uuid(request, "file_id")))
 
 
 async def update_file(request: Request) -> Response:
-    caller = await _caller(request, "write")
+    caller, principal = await _caller(request, "write")
     file_id = inputs.path_uuid(request, "file_id")
     changes = metadata.validate(await inputs.json_object(request), partial=True)
     row = await _files(request).update(caller, file_id, changes)
-    return JSONResponse(_written(request, row))
+    return JSONResponse(_written(principal, row))
 
 
 async def delete_file(request: Request) -> Response:
-    caller = await _caller(request, "write")
+    caller, _ = await _caller(request, "write")
     await _files(request).delete(caller, inputs.path_uuid(request, "file_id"))
     return Response(status_code=204)
 
 
 async def file_content(request: Request) -> Response:
-    caller = await _caller(request, "read")
+    caller, _ = await _caller(request, "read")
     redirect = inputs.query_bool(request, "redirect", True)
     download = await _files(request).download(caller, inputs.path_uuid(request, "file_id"))
     if redirect:

@@ -4,12 +4,17 @@ JSONResponse writes (compact, UTF-8, non-ASCII unescaped), checked over HTTP."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 
 import httpx
+import psycopg
+from psycopg import sql
 from starlette.responses import JSONResponse as StarletteJSONResponse
 
 from service.responses import JSONResponse
-from tests.service.conftest import Service
+from service.settings import from_environ
+from tests.infra import PostgresServer, S3Endpoint
+from tests.service.conftest import ADMIN_KEY, Service, serve, service_env
 from tests.service.helpers import pdf, upload
 
 
@@ -34,39 +39,38 @@ def test_file_bodies_are_compact_utf8_json(service: Service, admin: httpx.Client
     assert "Café crème — naïve".encode() in one.content
 
 
-def _stringified(obj: dict) -> dict:
-    """The file object as it was built before orjson rendered UUIDs and datetimes itself."""
-    out = dict(obj)
-    out["id"] = str(obj["id"])
-    for name in ("created_at", "updated_at"):
-        value = obj[name]
-        out[name] = value if isinstance(value, str) else value.isoformat()
-    return out
-
-
-def test_file_object_renders_uuids_and_timestamps_as_str_and_isoformat():
-    import uuid
-    from datetime import UTC, datetime, timedelta, timezone
-    from zoneinfo import ZoneInfo
-
-    from service.routes.files import file_object
-
-    instants = [
-        datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
-        datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),  # no fraction: none written
-        datetime(2026, 6, 2, 3, 4, 5, 120000, tzinfo=ZoneInfo("Asia/Kolkata")),
-        # Offsets with seconds: orjson would round them to minutes, isoformat keeps them.
-        datetime(1890, 1, 1, tzinfo=ZoneInfo("Europe/Amsterdam")),
-        datetime(2026, 1, 1, tzinfo=timezone(timedelta(seconds=3661))),
-    ]
-    for at in instants:
-        row = {
-            "id": uuid.uuid4(), "title": "t", "description": None, "category": None,
-            "language": "en", "roles": ["a", "b"], "filename": "f.pdf",
-            "content_type": "application/pdf", "type": "pdf", "size": 3, "sha256": "00",
-            "created_at": at, "updated_at": at + timedelta(microseconds=1),
-            "uploaded_by": "k", "role_ids": [1, 2], "object_key": "x",
-        }  # fmt: skip
-        obj = file_object(row)
-        assert JSONResponse(obj).body == starlette_bytes(_stringified(obj)), at
-        assert json.loads(JSONResponse(obj).body)["created_at"] == at.isoformat()
+def test_timestamps_are_utc_isoformat_whatever_the_database_time_zone(
+    pg: PostgresServer, s3: S3Endpoint, aws_credentials
+):
+    """The rows are rendered as they come from the database, so their timestamps must be UTC:
+    the pool's sessions ask for it, even from a database whose own time zone is not."""
+    database_url = pg.create_database()
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET timezone = 'Asia/Kolkata'").format(
+                sql.Identifier(conn.info.dbname)
+            )
+        )
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SHOW timezone").fetchone()[0] == "Asia/Kolkata"
+    settings = from_environ(service_env(database_url, s3, s3.create_bucket()))
+    try:
+        with (
+            serve(settings) as url,
+            httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as client,
+        ):
+            created = upload(client, pdf(), fields={"title": "t"})
+            assert created.status_code == 201, created.text
+            file_id = created.json()["id"]
+            one = client.get(f"/files/{file_id}").json()
+            listed = client.get("/files").json()["items"]
+            patched = client.patch(f"/files/{file_id}", json={"title": "u"}).json()
+    finally:
+        pg.drop_database(database_url)
+    assert one == created.json() == listed[0]
+    for body in (one, patched):
+        for name in ("created_at", "updated_at"):
+            at = datetime.fromisoformat(body[name])
+            assert at.utcoffset() == timedelta(0), body
+            assert body[name] == at.isoformat(), body  # +00:00, six fractional digits or none
+    assert patched["created_at"] == one["created_at"] < patched["updated_at"]
