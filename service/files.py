@@ -22,6 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from service import auth, db, errors, file_filters, taxonomy, upload
 from service.acting_user import ActingUser
+from service.coalescing import Coalescer
 from service.events import CONTENT, METADATA, AccessEvent, EventRecorder
 from service.pagination import Position
 from service.repository import files as files_repo
@@ -136,6 +137,10 @@ class Files:
     recorder: EventRecorder
     limits: upload.Limits
     presign_ttl_seconds: int
+    _reads: Coalescer = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_reads", Coalescer(self._fetch_visible))
 
     async def create(
         self,
@@ -223,12 +228,25 @@ class Files:
     async def _visible(
         self, caller: Caller, file_id: uuid.UUID, *, with_key: bool = False
     ) -> tuple[Row, int | None]:
-        async with db.lease(self.pool) as conn:
-            role_id = await acting_role_id(conn, caller.user)
-            row = await files_repo.get(conn, file_id, visible_to(role_id), with_key=with_key)
+        role_id = None
+        if caller.user.role is not None:
+            async with db.lease(self.pool) as conn:
+                role_id = await acting_role_id(conn, caller.user)
+        # Reads of one file that arrive together share a query (service/coalescing.py).
+        row = await self._reads.get((role_id, with_key), file_id)
         if row is None:
             raise FileNotFound()
         return row, role_id
+
+    async def _fetch_visible(
+        self, key: tuple[int | None, bool], file_ids: list[uuid.UUID]
+    ) -> dict[uuid.UUID, Row]:
+        """The files among `file_ids` that the role `key[0]` may see, by id (the object key
+        too when `key[1]`)."""
+        role_id, with_key = key
+        async with db.lease(self.pool) as conn:
+            rows = await files_repo.get_many(conn, file_ids, visible_to(role_id), with_key=with_key)
+        return {row["id"]: row for row in rows}
 
     async def read(self, caller: Caller, file_id: uuid.UUID) -> Row:
         """The file's metadata; recorded as a metadata access."""

@@ -156,6 +156,27 @@ async def get(
     return await cur.fetchone()
 
 
+async def get_many(
+    conn, file_ids: Sequence[uuid.UUID], filters: Sequence[Filter] = (), *, with_key: bool = False
+) -> list[Row]:
+    """The file objects of those of `file_ids` that pass `filters` (any order): `get` for many
+    ids in one round trip (service/coalescing.py). One query text whatever the number of ids,
+    so it is prepared like `get`."""
+    conditions = [Filter("id = ANY(%s)", [list(file_ids)]), *filters]
+    kind, select = ("many+key", _GET_KEY_WHERE) if with_key else ("many", _GET_WHERE)
+
+    def compose() -> sql.Composable:
+        return select.format(_SELECT, sql.SQL(" AND ").join(f.condition for f in conditions))
+
+    cur = conn.cursor(row_factory=file_rows_with_key if with_key else file_rows)
+    await cur.execute(
+        _rendered(kind, conditions, compose),  # type: ignore[arg-type]
+        [p for f in conditions for p in f.params],
+        binary=True,
+    )
+    return await cur.fetchall()
+
+
 async def list_page(
     conn, *, limit: int, after: Position | None = None, filters: Sequence[Filter] = ()
 ) -> list[Row]:

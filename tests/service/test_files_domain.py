@@ -20,6 +20,7 @@ from service.errors import Unauthorized
 from service.events import CONTENT, METADATA
 from service.file_filters import FileQuery
 from service.files import Caller, FileNotFound, Files
+from service.repository import files as files_repo
 from service.storage import StorageError
 from service.taxonomy import DEFAULT_TAXONOMY
 from tests.service.db_support import migrate_all
@@ -121,6 +122,42 @@ def test_a_file_outside_the_audience_is_missing_for_every_operation(db):
 
     asyncio.run(scenario())
     assert len(storage.objects) == 1
+
+
+def test_reads_at_once_share_queries_and_each_keeps_its_audience(db, monkeypatch):
+    queries = []
+    get_many = files_repo.get_many
+
+    async def counted(conn, file_ids, *args, **kwargs):
+        queries.append(list(file_ids))
+        return await get_many(conn, file_ids, *args, **kwargs)
+
+    monkeypatch.setattr(files_repo, "get_many", counted)
+
+    async def scenario() -> None:
+        async with files_domain(db, MemoryStorage()) as files:
+            hidden = await create(files, title="for mentors", roles=[MENTOR])
+            shared = await create(files, title="for everyone")
+            asked = [
+                (c, f) for c in (BACK_OFFICE, AS_MENTOR, AS_MENTEE) * 10 for f in (hidden, shared)
+            ]
+            answers = await asyncio.gather(
+                *(files.read(caller, f["id"]) for caller, f in asked),
+                *(files.download(caller, f["id"]) for caller, f in asked),
+                return_exceptions=True,
+            )
+            reads, downloads = answers[: len(asked)], answers[len(asked) :]
+            for (caller, f), read, download in zip(asked, reads, downloads, strict=True):
+                if caller is AS_MENTEE and f is hidden:
+                    assert isinstance(read, FileNotFound) and isinstance(download, FileNotFound)
+                else:
+                    assert read == f, (caller, read)
+                    assert "object_key" not in read  # only a download reads it
+                    assert download.url.startswith("memory://files/"), download
+            # Lookups arriving together went together (one query per role and kind at first).
+            assert len(queries) < len(answers) / 4, queries
+
+    asyncio.run(scenario())
 
 
 def test_an_unknown_acting_role_is_refused_not_ignored(db):
