@@ -40,6 +40,12 @@ class Backends:
     drop_on_exit: bool = False  # a given server: remove what we created, nothing else
     created_databases: list[str] = field(default_factory=list)
     created_buckets: list[str] = field(default_factory=list)
+    # Each returns the current processes of a server this run started (none for given ones).
+    server_pids: list[Callable[[], list[int]]] = field(default_factory=list)
+
+    def local_processes(self) -> list[int]:
+        """The processes of the PostgreSQL server and S3 endpoint this run started."""
+        return [pid for pids in self.server_pids for pid in pids()]
 
     def describe_database(self) -> str:
         return f"postgresql://{self.database_user}@{self.database_host}:{self.database_port}"
@@ -139,12 +145,14 @@ def running_backends(
         # The S3 endpoint starts in a thread while PostgreSQL starts here: about 2 s saved.
         s3 = stack.enter_context(_entered_in_background(_s3(s3_endpoint, say)))
         db = stack.enter_context(_database(database_url, say, database_user))
-        s3_url, credentials = s3()
+        s3_url, credentials, s3_pids = s3()
+        db_pids = db.pop("server_pids", None)
         backends = Backends(
             **db,
             s3_endpoint_url=s3_url,
             aws_credentials=credentials,
             drop_on_exit=bool(database_url or s3_endpoint),
+            server_pids=[f for f in (db_pids, s3_pids) if f is not None],
         )
         try:
             yield backends
@@ -215,20 +223,23 @@ def _database(url: str | None, say: Callable[[str], None], user: str) -> Iterato
             "database_password": password,
             "admin_conninfo": psycopg.conninfo.conninfo_to_dict(server.url),
             "owner_role": user,
+            "server_pids": server.pids,
         }
     finally:
         server.stop()
 
 
 @contextlib.contextmanager
-def _s3(endpoint: str | None, say: Callable[[str], None]) -> Iterator[tuple[str, dict]]:
+def _s3(
+    endpoint: str | None, say: Callable[[str], None]
+) -> Iterator[tuple[str, dict, Callable | None]]:
     if endpoint:
         credentials = {
             name: os.environ.get(name, LOCAL_CREDENTIALS[name])
             for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
         }
         say(f"S3: {endpoint} (given)")
-        yield endpoint, credentials
+        yield endpoint, credentials, None
         return
     server = LocalS3(free_port())
     try:
@@ -248,6 +259,7 @@ def _s3(endpoint: str | None, say: Callable[[str], None]) -> Iterator[tuple[str,
                 name: LOCAL_CREDENTIALS[name]
                 for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
             },
+            lambda: [server.pid] if server.pid is not None else [],
         )
     finally:
         server.stop()

@@ -34,8 +34,15 @@ PROC_SELF_CGROUP = Path("/proc/self/cgroup")
 CPU_PERIOD_US = 100_000
 FARGATE_CPU_UNITS = 1024
 MIB = 1024**2
+# What the local PostgreSQL and S3 endpoint weigh together against the tenants' groups: one
+# vCPU's worth. On AWS they run on machines of their own; here they share the cores with the
+# services, and without a group of their own each of their processes (a backend per database
+# connection, moto's threads) would weigh as much as a whole tenant, so one tenant's flood
+# through them would take the CPU its neighbours reserve.
+BACKENDS_CPU_UNITS = 1024
+BACKENDS = "backends"
 # Groups of a `silo dev` that was killed before it could remove them: `silo-dev-<pid>`.
-_RUN_NAME = re.compile(r"^silo-dev-(\d+)$")
+_RUN_NAME = re.compile(r"^silo-dev-(\d+)(-backends|-db-[a-z0-9-]+)?$")
 
 
 class LimitsUnavailable(RuntimeError):
@@ -56,6 +63,17 @@ class Reservation:
     @property
     def cpus(self) -> float:
         return self.cpu_units / FARGATE_CPU_UNITS
+
+    @property
+    def cpu_shares(self) -> int:
+        """cgroup v1 `cpu.shares`: the CPU units themselves, as ECS gives a task's containers
+        (1024 = one vCPU's worth of weight against the other groups when all are busy)."""
+        return max(2, self.cpu_units)
+
+    @property
+    def cpu_weight(self) -> int:
+        """cgroup v2 `cpu.weight`, the same proportion on its scale (100 = 1024 shares)."""
+        return min(10_000, max(1, round(self.cpu_units * 100 / FARGATE_CPU_UNITS)))
 
     def cpu_quota_us(self, period_us: int = CPU_PERIOD_US) -> int:
         """CFS quota per `period_us` for `cpu_units / 1024` CPUs (at least 1 ms, the kernel's
@@ -109,6 +127,27 @@ class Cgroup:
     def procs(self) -> list[Path]:
         return [d / "cgroup.procs" for d in self.directories]
 
+    def add(self, pid: int) -> bool:
+        """Move process `pid` into the group; False when it has exited meanwhile."""
+        try:
+            for procs in self.procs:
+                _write(procs, str(pid))
+        except (ProcessLookupError, FileNotFoundError):
+            return False
+        return True
+
+    def apply_cpu_quota(self) -> None:
+        """Hold the group to its reserved CPUs (`cpu.max` / `cpu.cfs_quota_us`). Applied once
+        the service is ready: start-up (imports, migrations, a first connection) runs on
+        whatever CPU is free, so `silo dev` is up in seconds, and the running service gets
+        exactly its reservation."""
+        quota = self.reservation.cpu_quota_us()
+        for directory in self.directories:
+            if (directory / "cpu.max").exists():
+                _write(directory / "cpu.max", f"{quota} {CPU_PERIOD_US}")
+            elif (directory / "cpu.cfs_quota_us").exists():
+                _write(directory / "cpu.cfs_quota_us", str(quota))
+
     def join(self) -> None:  # pragma: no cover - runs in the child between fork and exec
         """Move the calling process into the group(s)."""
         pid = str(os.getpid())
@@ -135,11 +174,16 @@ class Limiter:
     bases: dict[str, Path]  # controller ("" for v2) -> the run's own directory
     groups: list[Cgroup] = field(default_factory=list)
 
-    def create(self, slug: str, reservation: Reservation) -> Cgroup:
+    def create(self, slug: str, reservation: Reservation, *, quota: bool = True) -> Cgroup:
+        """The tenant's group: its CPU weight (`cpu.shares`/`cpu.weight`, in proportion to
+        its CPU units, so it gets its reservation when every group is busy), its hard memory
+        limit, and its CPU quota unless `quota` is false (then `apply_cpu_quota()` later)."""
         if self.kind == "cgroup v2":
             directory = self.bases[""] / slug
             directory.mkdir(exist_ok=True)
-            _write(directory / "cpu.max", f"{reservation.cpu_quota_us()} {CPU_PERIOD_US}")
+            _write(directory / "cpu.weight", str(reservation.cpu_weight))
+            if quota:
+                _write(directory / "cpu.max", f"{reservation.cpu_quota_us()} {CPU_PERIOD_US}")
             _write(directory / "memory.max", str(reservation.memory_bytes))
             if (directory / "memory.swap.max").exists():
                 _write(directory / "memory.swap.max", "0")
@@ -154,10 +198,56 @@ class Limiter:
                 # Memory plus swap: the limit is not escaped by swapping (Fargate has none).
                 with contextlib.suppress(OSError):
                     _write(memory / "memory.memsw.limit_in_bytes", str(reservation.memory_bytes))
+            _write(cpu / "cpu.shares", str(reservation.cpu_shares))
             _write(cpu / "cpu.cfs_period_us", str(CPU_PERIOD_US))
-            _write(cpu / "cpu.cfs_quota_us", str(reservation.cpu_quota_us()))
+            if quota:
+                _write(cpu / "cpu.cfs_quota_us", str(reservation.cpu_quota_us()))
             directories = [memory, cpu]
         group = Cgroup(slug, reservation, directories, f"{self.kind}: " + str(directories[0]))
+        self.groups.append(group)
+        return group
+
+    def confine_backends(self, pids: list[int]) -> Cgroup:
+        """Move the local PostgreSQL and S3 endpoint (`pids`, every process of theirs: new
+        PostgreSQL backends are forked by the postmaster and inherit its group) into one group
+        weighing `BACKENDS_CPU_UNITS`, with no quota and no memory limit of its own.
+
+        The group is `<run>-backends`, beside the run's group rather than in it: the kernel
+        schedules a group as one entity among its siblings, so a busy group inside the run's
+        would keep the run's entity busy, and a tenant waking up would wait for the run's turn
+        instead of taking the CPU at once (its p99 during a neighbour's flood was 3-6x its
+        idle p99 with the backends in the run's group or in none)."""
+        reservation = Reservation(BACKENDS_CPU_UNITS, 0)
+        if self.kind == "cgroup v2":
+            run = self.bases[""]
+            directory = run.parent / f"{run.name}-{BACKENDS}"
+            directory.mkdir(exist_ok=True)
+            _write(directory / "cpu.weight", str(reservation.cpu_weight))
+        else:
+            run = self.bases["cpu"]
+            directory = run.parent / f"{run.name}-{BACKENDS}"
+            directory.mkdir(exist_ok=True)
+            _write(directory / "cpu.shares", str(reservation.cpu_shares))
+        group = Cgroup(BACKENDS, reservation, [directory], f"{self.kind}: {directory}")
+        self.groups.append(group)
+        for pid in pids:
+            group.add(pid)  # a process that has just exited has nothing to move
+        return group
+
+    def database_group(self, slug: str) -> Cgroup:
+        """The group of the local PostgreSQL's backends serving `slug`'s database (moved in
+        by `DatabaseSorter`), beside the run's group, weighing one vCPU as the tenant's own
+        database instance would. Lumped with the other tenants' backends, a tenant's query
+        waited behind its neighbour's flood of database work."""
+        reservation = Reservation(BACKENDS_CPU_UNITS, 0)
+        run = self.bases[""] if self.kind == "cgroup v2" else self.bases["cpu"]
+        directory = run.parent / f"{run.name}-db-{slug}"
+        directory.mkdir(exist_ok=True)
+        if self.kind == "cgroup v2":
+            _write(directory / "cpu.weight", str(reservation.cpu_weight))
+        else:
+            _write(directory / "cpu.shares", str(reservation.cpu_shares))
+        group = Cgroup(f"db-{slug}", reservation, [directory], f"{self.kind}: {directory}")
         self.groups.append(group)
         return group
 
@@ -195,8 +285,9 @@ def _pid_alive(pid: int) -> bool:
 
 
 def sweep_stale(parent: Path, pid_alive=_pid_alive) -> list[Path]:
-    """Remove the empty groups `silo-dev-<pid>` (and their tenants' groups) under `parent`
-    whose `silo dev` is gone (killed before its clean-up). Returns what was removed."""
+    """Remove the empty groups `silo-dev-<pid>` (and their tenants' groups),
+    `silo-dev-<pid>-backends` and `silo-dev-<pid>-db-<slug>` under `parent` whose `silo dev`
+    is gone (killed before its clean-up). Returns what was removed."""
     removed = []
     with contextlib.suppress(OSError):
         for entry in parent.iterdir():
@@ -296,3 +387,45 @@ def _v1_limiter(root: Path, own: dict[str, str], run_name: str) -> Limiter:
                 base.rmdir()
         raise
     return Limiter("cgroup v1", bases)
+
+
+class DatabaseSorter:
+    """Moves the local PostgreSQL's backend processes into their tenant's database group
+    (`Limiter.database_group`): a backend is forked per connection, into the postmaster's
+    group, so each new one is found in `pg_stat_activity` by its database and moved. Called
+    now and then (`sort()`); a failure is retried at the next call."""
+
+    def __init__(self, conninfo: dict, groups: dict[str, Cgroup]) -> None:
+        self._conninfo = conninfo
+        self._groups = groups  # database name -> its group
+        self._moved: set[int] = set()
+        self._conn = None
+
+    def sort(self) -> int:
+        """Move the backends not moved yet; returns how many were."""
+        import psycopg
+
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(**self._conninfo, autocommit=True, connect_timeout=2)
+            rows = self._conn.execute(
+                "SELECT pid, datname FROM pg_stat_activity WHERE datname = ANY(%s)",
+                (list(self._groups),),
+            ).fetchall()
+        except psycopg.Error:
+            self.close()
+            return 0
+        alive = {pid for pid, _ in rows}
+        self._moved &= alive  # a pid of an ended backend may come back as another's
+        moved = 0
+        for pid, database in rows:
+            if pid not in self._moved and self._groups[database].add(pid):
+                self._moved.add(pid)
+                moved += 1
+        return moved
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None

@@ -107,6 +107,19 @@ class LocalPostgres:
             raise PostgresUnavailable(f"pg_ctl start failed: {detail}; " + HOW_TO_PROVIDE)
         return self
 
+    def pids(self) -> list[int]:
+        """The server's processes: the postmaster (first line of postmaster.pid) and the
+        processes it has forked so far (later ones are forked from it, and inherit what it
+        is given, e.g. its cgroup)."""
+        if self._dir is None:
+            return []
+        try:
+            with open(os.path.join(self._dir, "data", "postmaster.pid")) as fh:
+                postmaster = int(fh.readline())
+        except (OSError, ValueError):
+            return []
+        return [postmaster, *_children(postmaster)]
+
     def stop(self) -> None:
         if self._dir is None:
             return
@@ -135,3 +148,19 @@ class LocalPostgres:
 
     def __exit__(self, *exc) -> None:
         self.stop()
+
+
+def _children(pid: int) -> list[int]:
+    """The direct children of `pid` (Linux /proc; none elsewhere)."""
+    found: list[int] = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as fh:
+                found.extend(int(child) for child in fh.read().split())
+        except OSError:
+            continue
+    return found

@@ -32,7 +32,14 @@ from pathlib import Path
 
 from provisioning.local import free_port
 from provisioning.local.backends import BackendError, Backends, running_backends
-from provisioning.local.limits import Limiter, LimitsUnavailable, Reservation, detect
+from provisioning.local.limits import (
+    Cgroup,
+    DatabaseSorter,
+    Limiter,
+    LimitsUnavailable,
+    Reservation,
+    detect,
+)
 from provisioning.local.processes import ServiceProcess, describe_exit, stop_all, wait_ready
 from provisioning.local.state import (
     DEFAULT_STATE_FILE,
@@ -255,8 +262,9 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def tenant_limits(plans: list[TenantPlan], no_limits: bool) -> tuple[Limiter | None, str]:
-    """A limiter with one group per tenant, or None; and what the state file records."""
+def open_limiter(no_limits: bool) -> tuple[Limiter | None, str]:
+    """The run's cgroups (where the machine allows them), or None; and what the state file
+    records."""
     if no_limits:
         say("resource limits off (--no-limits): services share the machine's CPU and memory")
         return None, "off (--no-limits)"
@@ -265,16 +273,47 @@ def tenant_limits(plans: list[TenantPlan], no_limits: bool) -> tuple[Limiter | N
     except LimitsUnavailable as exc:
         say(f"cannot reserve CPU and memory per tenant here ({exc}); running without limits")
         return None, f"unavailable: {exc}"
-    try:
-        for plan in plans:
-            limiter.create(plan.slug, plan.reservation)
-    except OSError as exc:
-        limiter.close()
-        say(f"cannot reserve CPU and memory per tenant here ({exc}); running without limits")
-        return None, f"unavailable: {exc}"
-    shown = ", ".join(f"{g.slug} {g.reservation.describe()}" for g in limiter.groups)
-    say(f"reserving as on Fargate ({limiter.kind}): {shown}")
     return limiter, limiter.kind
+
+
+def tenant_groups(limiter: Limiter, plans: list[TenantPlan]) -> tuple[dict[str, Cgroup], str]:
+    """One group per tenant, its CPU quota left for `apply_cpu_quota` once the service is
+    ready; and what the state file records."""
+    try:
+        groups = {p.slug: limiter.create(p.slug, p.reservation, quota=False) for p in plans}
+    except OSError as exc:
+        say(f"cannot reserve CPU and memory per tenant here ({exc}); running without limits")
+        return {}, f"unavailable: {exc}"
+    shown = ", ".join(f"{g.slug} {g.reservation.describe()}" for g in groups.values())
+    say(f"reserving as on Fargate ({limiter.kind}): {shown}")
+    return groups, limiter.kind
+
+
+def database_sorter(
+    limiter: Limiter, backends: Backends, plans: list[TenantPlan]
+) -> DatabaseSorter | None:
+    """For a local PostgreSQL: each tenant's database backends in a group of their own, as
+    its own instance would be (limits.py); None for a given server (its processes are not
+    ours to move)."""
+    if not backends.local_processes():
+        return None
+    try:
+        groups = {p.database: limiter.database_group(p.slug) for p in plans}
+    except OSError as exc:
+        say(f"tenants' database work left in the shared group ({exc})")
+        return None
+    return DatabaseSorter(backends.admin_conninfo, groups)
+
+
+def confine_backends(limiter: Limiter, backends: Backends) -> None:
+    """The local PostgreSQL and S3 endpoint in a group of their own (limits.py says why)."""
+    pids = backends.local_processes()
+    if not pids:
+        return
+    try:
+        limiter.confine_backends(pids)
+    except OSError as exc:
+        say(f"PostgreSQL and S3 left in the shared CPU group ({exc})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -301,6 +340,11 @@ def run(args: argparse.Namespace) -> int:
     state_written = False
     with contextlib.ExitStack() as cleanup, signals_raise_shutdown():
         try:
+            limiter, limits_applied = open_limiter(args.no_limits)
+            if limiter is not None:
+                # Registered before the backends, so it runs after they and the children have
+                # stopped (an ExitStack unwinds in reverse): the groups are empty by then.
+                cleanup.callback(limiter.close)
             backends = cleanup.enter_context(
                 running_backends(
                     args.database_url,
@@ -309,16 +353,21 @@ def run(args: argparse.Namespace) -> int:
                     database_user=names.DATABASE_USER,
                 )
             )
+            if limiter is not None:
+                confine_backends(limiter, backends)
             plans = plan_tenants(catalogue, backends, [free_port() for _ in catalogue.tenants])
             for plan in plans:
                 backends.create_tenant_storage(
                     plan.database, plan.bucket, versioning=plan.versioning
                 )
-            limiter, limits_applied = tenant_limits(plans, args.no_limits)
+            groups: dict[str, Cgroup] = {}
+            sorter = None
             if limiter is not None:
-                # Runs after the children have stopped (an ExitStack unwinds in reverse).
-                cleanup.callback(limiter.close)
-            groups = {g.slug: g for g in limiter.groups} if limiter is not None else {}
+                groups, limits_applied = tenant_groups(limiter, plans)
+                sorter = database_sorter(limiter, backends, plans) if groups else None
+            if sorter is not None:
+                # Runs before the backends stop (registered after them).
+                cleanup.callback(sorter.close)
             # Registered after the backends, so it runs first: children stop before their
             # database and bucket go away.
             cleanup.callback(stop_all, processes)
@@ -340,6 +389,10 @@ def run(args: argparse.Namespace) -> int:
                 print(describe_exit(process), file=sys.stderr, flush=True)
 
             slow = wait_ready(processes, args.ready_timeout, report_exit)
+            for group in groups.values():
+                group.apply_cpu_quota()
+            if sorter is not None:
+                sorter.sort()
             for process in slow:
                 say(f"tenant {process.slug}: not ready after {args.ready_timeout:.0f} s")
             document = state_document(
@@ -359,7 +412,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{ready}/{len(processes)} tenant(s) ready in {time.monotonic() - started:.1f} s;"
                 f" state in {state_path}; Ctrl-C to stop"
             )
-            return watch(plans, processes, reported, report_exit, state_path, document)
+            return watch(plans, processes, reported, report_exit, state_path, document, sorter)
         except (KeyboardInterrupt, Shutdown) as exc:
             reason = "interrupted" if isinstance(exc, KeyboardInterrupt) else str(exc)
             say(f"\nstopping ({reason}) ...")
@@ -375,10 +428,13 @@ def run(args: argparse.Namespace) -> int:
             say("stopped; temporary data removed")
 
 
-def watch(plans, processes, reported, report_exit, state_path, document) -> int:
-    """Until a signal: report children that die (once), keep the state file current. Returns
-    1 once no service is left (nothing to serve; stop and clean up)."""
+def watch(plans, processes, reported, report_exit, state_path, document, sorter=None) -> int:
+    """Until a signal: report children that die (once), keep the state file current, move new
+    database backends into their tenant's group (`sorter`). Returns 1 once no service is left
+    (nothing to serve; stop and clean up)."""
     while True:
+        if sorter is not None:
+            sorter.sort()
         changed = False
         for process in processes:
             if process.poll() is not None and process.slug not in reported:

@@ -57,6 +57,10 @@ class LocalS3:
             raise S3Unavailable("moto server did not start listening; " + HOW_TO_PROVIDE)
         return self
 
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
     def stop(self) -> None:
         if self._proc is None:
             return

@@ -58,14 +58,29 @@ def test_dev_puts_each_service_in_a_cgroup_with_its_reservation(dev_factory):
         assert int(files["memory"].read_text()) == 512 * MIB
         assert int(files["cpu"].read_text()) == 25_000
         assert files["cpu"].with_name("cpu.cfs_period_us").read_text().strip() == "100000"
+        assert files["cpu"].with_name("cpu.shares").read_text().strip() == "256"
+        run = files["cpu"].parent.parent
+        backends = run.with_name(f"{run.name}-backends")
+        assert backends.joinpath("cpu.shares").read_text().strip() == "1024"
     else:
         assert int(files["memory_v2"].read_text()) == 512 * MIB
         assert files["cpu_v2"].read_text().split() == ["25000", "100000"]
+        assert files["cpu_v2"].with_name("cpu.weight").read_text().strip() == "25"
+        run = files["cpu_v2"].parent.parent
+        backends = run.with_name(f"{run.name}-backends")
+        assert backends.joinpath("cpu.weight").read_text().strip() == "100"
+    # PostgreSQL (its postmaster and the backends it forks) and the S3 endpoint share one
+    # group, beside the run's, instead of each process weighing as much as a tenant.
+    confined = backends.joinpath("cgroup.procs").read_text().split()
+    commands = {Path(f"/proc/{pid}/cmdline").read_bytes() for pid in confined}
+    assert any(b"postgres" in c for c in commands), commands
+    assert any(b"moto.server" in c for c in commands), commands
     directories = [f.parent for f in files.values()]
     assert all(d.name == "alpha" for d in directories), directories
     assert run.stop() == 0
     assert not any(d.exists() for d in directories), "cgroups left behind"
     assert not any(d.parent.exists() for d in directories), "the run's cgroup left behind"
+    assert not backends.exists()
 
 
 def test_no_limits_turns_them_off(dev_factory):
