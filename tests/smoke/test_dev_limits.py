@@ -59,28 +59,34 @@ def test_dev_puts_each_service_in_a_cgroup_with_its_reservation(dev_factory):
         assert int(files["cpu"].read_text()) == 25_000
         assert files["cpu"].with_name("cpu.cfs_period_us").read_text().strip() == "100000"
         assert files["cpu"].with_name("cpu.shares").read_text().strip() == "256"
-        run = files["cpu"].parent.parent
-        backends = run.with_name(f"{run.name}-backends")
-        assert backends.joinpath("cpu.shares").read_text().strip() == "1024"
+        run_group = files["cpu"].parent.parent
+        weight = "cpu.shares", "1024"
     else:
         assert int(files["memory_v2"].read_text()) == 512 * MIB
         assert files["cpu_v2"].read_text().split() == ["25000", "100000"]
         assert files["cpu_v2"].with_name("cpu.weight").read_text().strip() == "25"
-        run = files["cpu_v2"].parent.parent
-        backends = run.with_name(f"{run.name}-backends")
-        assert backends.joinpath("cpu.weight").read_text().strip() == "100"
-    # PostgreSQL (its postmaster and the backends it forks) and the S3 endpoint share one
-    # group, beside the run's, instead of each process weighing as much as a tenant.
-    confined = backends.joinpath("cgroup.procs").read_text().split()
-    commands = {Path(f"/proc/{pid}/cmdline").read_bytes() for pid in confined}
-    assert any(b"postgres" in c for c in commands), commands
-    assert any(b"moto.server" in c for c in commands), commands
+        run_group = files["cpu_v2"].parent.parent
+        weight = "cpu.weight", "100"
+    # PostgreSQL's own processes and the S3 endpoint share one group, the backends serving the
+    # tenant's database another, beside the run's, one vCPU's weight each.
+    backends = run_group.with_name(f"{run_group.name}-backends")
+    database = run_group.with_name(f"{run_group.name}-db-alpha")
+    for group in (backends, database):
+        assert group.joinpath(weight[0]).read_text().strip() == weight[1], group
+
+    def commands(group: Path) -> set[bytes]:
+        pids = group.joinpath("cgroup.procs").read_text().split()
+        return {Path(f"/proc/{pid}/cmdline").read_bytes() for pid in pids}
+
+    assert any(b"postgres" in c for c in commands(backends)), commands(backends)
+    assert any(b"moto.server" in c for c in commands(backends)), commands(backends)
+    assert commands(database) and all(b"postgres" in c for c in commands(database))
     directories = [f.parent for f in files.values()]
     assert all(d.name == "alpha" for d in directories), directories
     assert run.stop() == 0
     assert not any(d.exists() for d in directories), "cgroups left behind"
     assert not any(d.parent.exists() for d in directories), "the run's cgroup left behind"
-    assert not backends.exists()
+    assert not backends.exists() and not database.exists()
 
 
 def test_no_limits_turns_them_off(dev_factory):
