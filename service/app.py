@@ -164,6 +164,7 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             concurrency=settings.scan_concurrency,
             poll_seconds=settings.scan_poll_seconds,
             guardduty_timeout_seconds=settings.guardduty_verdict_timeout_seconds,
+            watch_seconds=settings.scan_watch_seconds,
             on_result=lambda result: metrics.scans.labels(result).inc(),
             on_reachable=lambda up: metrics.scanner_up.set(1 if up else 0),
         ).start()

@@ -139,6 +139,8 @@ class Settings:
     # configurable by environment: scanning runs beside the uploads and must stay modest.
     scan_concurrency: int = 2
     scan_poll_seconds: float = 1.0
+    # How often an idle worker checks that the scanner answers (an outage shows without files).
+    scan_watch_seconds: float = 15.0
     # With `guardduty`, how long a file may wait for GuardDuty's tag before it is `failed`.
     guardduty_verdict_timeout_seconds: float = 6 * 3600
 

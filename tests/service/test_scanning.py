@@ -216,6 +216,29 @@ def test_scanner_down_keeps_files_pending_then_they_are_scanned(pg, s3, aws_cred
         assert metric(svc.url, 'silo_scans_total{result="infected"}') == 1
 
 
+def test_an_idle_worker_notices_the_scanner_is_down(pg, s3, aws_credentials):
+    with (
+        clamd_server() as clamd,
+        running_service(
+            pg,
+            s3,
+            settings_changes={**FAST, "scan_watch_seconds": 0.2},
+            SILO_SCAN="clamav",
+            SILO_CLAMD_ADDRESS=clamd.address,
+        ) as svc,
+    ):
+        assert metric(svc.url, "silo_scanner_up") == 1
+        clamd.halt()
+        deadline = time.monotonic() + 10
+        while metric(svc.url, "silo_scanner_up") != 0:
+            assert time.monotonic() < deadline, "the outage never showed"
+            time.sleep(0.1)
+        clamd.start()
+        while metric(svc.url, "silo_scanner_up") != 1:
+            assert time.monotonic() < deadline + 30, "the recovery never showed"
+            time.sleep(0.1)
+
+
 def test_a_pending_file_is_scanned_after_a_restart(pg, s3, aws_credentials):
     """An instance stops with a file pending, another dies while scanning one (its claim is
     left behind): the next instance scans both, the second once the claim has run out."""
