@@ -31,6 +31,7 @@ from starlette.routing import Route
 from service import admission, errors, openapi, taxonomy, tus, upload
 from service.auth import Authenticator
 from service.db import database_credentials, open_pool
+from service.direct import MAX_EXPIRY as DIRECT_MAX_EXPIRY
 from service.direct import Direct
 from service.events import EventRecorder
 from service.files import Files
@@ -169,7 +170,7 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             files=app.state.files,
             limits=limits,
             url_ttl_seconds=settings.presign_ttl_seconds,
-            expiry=timedelta(hours=settings.upload_expiry_hours),
+            expiry=min(timedelta(hours=settings.upload_expiry_hours), DIRECT_MAX_EXPIRY),
             lock=app.state.resumable.hold,
             storage_verifies_checksums=settings.s3_verifies_checksums,
         )

@@ -53,6 +53,10 @@ from service.storage import MAX_SINGLE_PUT
 log = logging.getLogger("silo.direct")
 
 STAGING_PREFIX = "staging/"
+# The longest a pending upload waits for its `complete`, whatever SILO_UPLOAD_EXPIRY_HOURS says:
+# the bucket's lifecycle rule on staging/ (provisioning/bucket_rules.py, 2 days) must never
+# remove the object of an upload still pending.
+MAX_EXPIRY = timedelta(hours=24)
 SWEEP_BATCH = 100
 FIELDS = ("filename", "size", "sha256", "content_type", *metadata.FIELDS)
 SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
@@ -149,7 +153,8 @@ class Direct:
     # How long a presigned PUT URL is accepted (SILO_PRESIGN_TTL_SECONDS): S3 checks it when
     # the PUT starts, so a long upload that starts in time finishes.
     url_ttl_seconds: int
-    # How long a pending upload waits for its `complete` (SILO_UPLOAD_EXPIRY_HOURS).
+    # How long a pending upload waits for its `complete` (SILO_UPLOAD_EXPIRY_HOURS, at most
+    # MAX_EXPIRY).
     expiry: timedelta
     # The upload's lock, shared with tus (service/resumable.py: a PostgreSQL advisory lock on a
     # connection of its own, so a long copy does not hold a pool connection).
@@ -307,7 +312,7 @@ class Direct:
         """Copy the verified object to the file's key, write the file's row and forget the
         upload (one transaction), then delete the staged object."""
         staged = staging_key(row["id"])
-        await self.storage.copy(
+        await self.storage.copy_to(
             staged,
             stored.object_key,
             etag=etag,

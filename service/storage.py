@@ -114,7 +114,7 @@ class ObjectStorage(Protocol):
         self, key: str, *, etag: str | None = None, validator: Any = None
     ) -> str: ...
 
-    async def copy(
+    async def copy_to(
         self, source: str, key: str, *, etag: str, content_type: str, sha256: str, size: int
     ) -> None: ...
 
@@ -504,7 +504,7 @@ class S3Storage:
             request["IfMatch"] = etag
         return await self.call(_read_hashing, client=self.client, validator=validator, **request)
 
-    async def copy(
+    async def copy_to(
         self, source: str, key: str, *, etag: str, content_type: str, sha256: str, size: int
     ) -> None:
         """Copy `source` to `key` inside the bucket (server-side; only if `source` is still the
