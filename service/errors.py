@@ -110,6 +110,8 @@ class NotUploaded(APIError):
     # Direct uploads: `complete` before the PUT to the presigned URL has stored anything.
     status, code = 409, "not_uploaded"
     message = "nothing has been uploaded to this upload's URL yet"
+
+
 class ScanPending(APIError):
     status, code = 409, "scan_pending"
     message = "the file has not been found clean by the malware scan (yet); retry later"

@@ -535,6 +535,7 @@ class S3Storage:
             },
             Config=COPY_CONFIG,
         )
+
     def read_chunks(self, key: str, chunk_size: int) -> Iterator[bytes]:
         """The object's bytes, `chunk_size` at a time, as they arrive (blocking: the scan
         worker's thread). Holds one chunk at a time, whatever the object's size."""
