@@ -150,14 +150,6 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             pool, flush_interval=settings.events_flush_ms / 1000
         ).start()
         metrics.watch_events(app.state.recorder)
-        app.state.files = Files(
-            pool=pool,
-            storage=app.state.storage,
-            recorder=app.state.recorder,
-            limits=limits,
-            presign_ttl_seconds=settings.presign_ttl_seconds,
-            scan_off=settings.scan == "off",
-        )
         # Every stored file gets a verdict off the request path (service/scanning.py).
         app.state.scan_worker = ScanWorker(
             pool=pool,
@@ -171,6 +163,15 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             on_result=lambda result: metrics.scans.labels(result).inc(),
             on_reachable=lambda up: metrics.scanner_up.set(1 if up else 0),
         ).start()
+        app.state.files = Files(
+            pool=pool,
+            storage=app.state.storage,
+            recorder=app.state.recorder,
+            limits=limits,
+            presign_ttl_seconds=settings.presign_ttl_seconds,
+            scan_off=settings.scan == "off",
+            verdict_now=app.state.scan_worker.verdict_now,
+        )
         app.state.resumable = Resumable(
             pool=pool,
             storage=app.state.storage,

@@ -13,7 +13,7 @@ whatever the method (404, exactly like a file that does not exist).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -184,6 +184,9 @@ class Files:
     # SILO_SCAN=off: rows are stored clean (engine `none`) instead of pending, so nothing waits
     # for a worker that has nothing to do.
     scan_off: bool = False
+    # Asked when a pending file is downloaded: the verdict, if the engine has one at once
+    # (GuardDuty's tag: one request), recorded; else None. (service/scanning.py)
+    verdict_now: Callable[[Row], Awaitable[scanner.Verdict | None]] | None = None
 
     async def create(
         self,
@@ -346,11 +349,15 @@ class Files:
         access. Anything else is refused (and not recorded): pending or failed, ScanPending
         (409); infected, FileInfected (410)."""
         row, role_id = await self._visible(caller, file_id)
-        status = row["scan_status"]
+        status, detail = row["scan_status"], row["scan_detail"]
+        if status == scanner.PENDING and self.verdict_now is not None:
+            verdict = await self.verdict_now(row)
+            if verdict is not None:
+                status, detail = verdict.status, verdict.detail
         if status == scanner.INFECTED:
             raise FileInfected()
         if status != scanner.CLEAN:
-            raise ScanPending(status, row["scan_detail"])
+            raise ScanPending(status, detail)
         ttl = self.presign_ttl_seconds
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
         url = await self.storage.presigned_get(

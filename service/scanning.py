@@ -14,7 +14,7 @@ and records the verdict. An upload never waits for it: only `GET /files/{id}/con
 - A file that cannot be scanned (a stall, an unexpected answer, storage failing) is tried again
   later; after `MAX_ATTEMPTS` tries caused by the file itself it is `failed`, with the reason.
 - GuardDuty has not tagged the object yet: asked again after a quarter of the time waited so
-  far (5 s to 5 min), until
+  far (5 s to 5 min; a download asks at once, `verdict_now`), until
   `guardduty_verdict_timeout_seconds` after the upload (then `failed`).
 
 The engines block (sockets, boto3): they run on the worker's own threads, never on the event
@@ -181,6 +181,28 @@ class ScanWorker:
             return False
         await self._settle(claim)
         return True
+
+    async def verdict_now(self, row: scans_repo.Claim) -> Verdict | None:
+        """For a download of a pending file: with GuardDuty, its tag read now (one request) and,
+        if there is one, the verdict recorded, so a file is served as soon as GuardDuty has
+        spoken rather than at the worker's next look. Other engines scan for seconds to
+        minutes, which a request must not wait for: None."""
+        if not isinstance(self.scanner, GuardDutyScanner):
+            return None
+        try:
+            verdict = await self._run(self.scanner.scan, row["object_key"])
+        except (StorageError, ScannerUnavailable, ScanError) as exc:
+            log.info("verdict of file %s at download: %s", row["id"], exc)
+            return None
+        if verdict is None:
+            return None
+        try:
+            await self._record(row, verdict)
+        except StorageError as exc:
+            # Infected bytes that could not be moved: not recorded; the worker tries again.
+            log.info("verdict of file %s at download not recorded: %s", row["id"], exc)
+            return None
+        return verdict
 
     async def _run(self, fn, *args):
         return await asyncio.get_running_loop().run_in_executor(

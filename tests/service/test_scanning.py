@@ -387,3 +387,32 @@ def test_guardduty_tag_becomes_the_scan_status(guarded: Service, tag: str, statu
         assert content.status_code == {"clean": 302, "infected": 410, "failed": 409}[status]
         quarantined = f"quarantine/files/{file_id}" in guarded.objects()
         assert quarantined == (status == "infected")
+
+
+def wait_until_deferred(service: Service, file_id: str) -> None:
+    """Until the worker has looked at the file, found no verdict, and put it off a while."""
+    deadline = time.monotonic() + 10
+    with psycopg.connect(service.settings.database_url, autocommit=True) as conn:
+        while not conn.execute(
+            "SELECT scan_due_at > clock_timestamp() + interval '3 seconds' FROM files"
+            " WHERE id = %s",
+            (file_id,),
+        ).fetchone()[0]:
+            assert time.monotonic() < deadline, "the worker never looked"
+            time.sleep(0.05)
+
+
+def test_a_download_reads_guardduty_s_tag_at_once(guarded: Service):
+    """The worker looks again only seconds later (at least 5 s after its first look); a
+    download does not wait for that: it reads the tag itself, and the verdict is recorded."""
+    with guarded.client() as client:
+        file_id = via_form(client, pdf(4000, seed=b"now"), "doc.pdf", "application/pdf")
+        assert client.get(f"/files/{file_id}/content").status_code == 409  # no tag yet
+        wait_until_deferred(guarded, file_id)
+        guardduty_tags(guarded, f"files/{file_id}", "NO_THREATS_FOUND")
+        assert client.get(f"/files/{file_id}/content").status_code == 302
+        assert scan_of(client, file_id)["status"] == "clean"
+        infected = via_form(client, pdf(4000, seed=b"bad"), "doc.pdf", "application/pdf")
+        guardduty_tags(guarded, f"files/{infected}", "THREATS_FOUND")
+        assert client.get(f"/files/{infected}/content").status_code == 410
+        assert f"quarantine/files/{infected}" in guarded.objects()
