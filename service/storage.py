@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime
 import functools
 import hashlib
@@ -555,31 +556,18 @@ class S3Storage:
     def read_chunks(self, key: str, chunk_size: int) -> Iterator[bytes]:
         """The object's bytes, `chunk_size` at a time, as they arrive (blocking: the scan
         worker's thread). Holds one chunk at a time, whatever the object's size."""
-        try:
+        with _object_errors("get_object", key):
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
-        except ClientError as exc:
-            if _is_missing(exc):
-                raise ObjectMissing(key) from exc
-            raise StorageError(f"S3 get_object: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"S3 get_object: {exc}") from exc
         try:
-            yield from body.iter_chunks(chunk_size)
-        except BotoCoreError as exc:
-            raise StorageError(f"S3 get_object (reading): {exc}") from exc
+            with _object_errors("get_object (reading)", key):
+                yield from body.iter_chunks(chunk_size)
         finally:
             body.close()
 
     def read_tags(self, key: str) -> dict[str, str]:
         """The object's tags (blocking: the scan worker's thread)."""
-        try:
+        with _object_errors("get_object_tagging", key):
             found = self.client.get_object_tagging(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if _is_missing(exc):
-                raise ObjectMissing(key) from exc
-            raise StorageError(f"S3 get_object_tagging: {exc}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"S3 get_object_tagging: {exc}") from exc
         return {tag["Key"]: tag["Value"] for tag in found.get("TagSet", [])}
 
     async def move(self, key: str, to_key: str) -> None:
@@ -618,6 +606,19 @@ def _retrieve(future: asyncio.Future) -> None:
     # Mark the outcome as seen: its owner reports it (or is gone, having been cancelled).
     if not future.cancelled():
         future.exception()
+
+
+@contextlib.contextmanager
+def _object_errors(what: str, key: str) -> Iterator[None]:
+    """S3 failures of a call on one object as StorageError, ObjectMissing when it is not there."""
+    try:
+        yield
+    except ClientError as exc:
+        if _is_missing(exc):
+            raise ObjectMissing(key) from exc
+        raise StorageError(f"S3 {what}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"S3 {what}: {exc}") from exc
 
 
 def _guard(fn: Callable[..., T], /, **kwargs: Any) -> T:

@@ -42,11 +42,21 @@ def clamd() -> Iterator[LocalClamd]:
         yield server
 
 
+def clamav_service(pg, s3, address: str, *, settings: dict | None = None, **env: str):
+    """A service scanning with the clamd at `address` (its own database and bucket)."""
+    return running_service(
+        pg,
+        s3,
+        settings_changes={**FAST, **(settings or {})},
+        SILO_SCAN="clamav",
+        SILO_CLAMD_ADDRESS=address,
+        **env,
+    )
+
+
 @pytest.fixture(scope="module")
 def scanned(pg, s3, aws_credentials, clamd) -> Iterator[Service]:
-    with running_service(
-        pg, s3, settings_changes=FAST, SILO_SCAN="clamav", SILO_CLAMD_ADDRESS=clamd.address
-    ) as svc:
+    with clamav_service(pg, s3, clamd.address) as svc:
         yield svc
 
 
@@ -162,13 +172,7 @@ def test_a_clean_pdf_becomes_clean_and_downloads(scanned: Service, path: str):
 def test_a_pending_file_is_not_served(pg, s3, aws_credentials):
     """Nothing answers at the scanner's address: the file stays pending and is refused 409."""
     with (
-        running_service(
-            pg,
-            s3,
-            settings_changes=FAST,
-            SILO_SCAN="clamav",
-            SILO_CLAMD_ADDRESS="tcp://127.0.0.1:9",
-        ) as svc,
+        clamav_service(pg, s3, "tcp://127.0.0.1:9") as svc,
         svc.client() as client,
     ):
         file_id = via_form(client, pdf(), "doc.pdf", "application/pdf")
@@ -203,9 +207,7 @@ def metric(service_url: str, series: str) -> float:
 def test_scanner_down_keeps_files_pending_then_they_are_scanned(pg, s3, aws_credentials):
     with (
         clamd_server() as clamd,
-        running_service(
-            pg, s3, settings_changes=FAST, SILO_SCAN="clamav", SILO_CLAMD_ADDRESS=clamd.address
-        ) as svc,
+        clamav_service(pg, s3, clamd.address) as svc,
         svc.client() as client,
     ):
         clamd.halt()
@@ -233,13 +235,7 @@ def test_scanner_down_keeps_files_pending_then_they_are_scanned(pg, s3, aws_cred
 def test_an_idle_worker_notices_the_scanner_is_down(pg, s3, aws_credentials):
     with (
         clamd_server() as clamd,
-        running_service(
-            pg,
-            s3,
-            settings_changes={**FAST, "scan_watch_seconds": 0.2},
-            SILO_SCAN="clamav",
-            SILO_CLAMD_ADDRESS=clamd.address,
-        ) as svc,
+        clamav_service(pg, s3, clamd.address, settings={"scan_watch_seconds": 0.2}) as svc,
     ):
         assert metric(svc.url, "silo_scanner_up") == 1
         clamd.halt()
@@ -288,9 +284,7 @@ def test_a_pending_file_is_scanned_after_a_restart(pg, s3, aws_credentials):
 def test_two_instances_share_a_backlog_and_scan_each_file_once(pg, s3, aws_credentials):
     with (
         clamd_server() as clamd,
-        running_service(
-            pg, s3, settings_changes=FAST, SILO_SCAN="clamav", SILO_CLAMD_ADDRESS=clamd.address
-        ) as first,
+        clamav_service(pg, s3, clamd.address) as first,
         serve(first.settings, run_migrations=False) as second,
         first.client() as client,
     ):
@@ -313,14 +307,7 @@ def test_two_instances_share_a_backlog_and_scan_each_file_once(pg, s3, aws_crede
 
 def test_delete_setting_removes_an_infected_files_bytes(pg, s3, aws_credentials, clamd):
     with (
-        running_service(
-            pg,
-            s3,
-            settings_changes=FAST,
-            SILO_SCAN="clamav",
-            SILO_CLAMD_ADDRESS=clamd.address,
-            SILO_SCAN_INFECTED="delete",
-        ) as svc,
+        clamav_service(pg, s3, clamd.address, SILO_SCAN_INFECTED="delete") as svc,
         svc.client() as client,
     ):
         file_id = via_form(client, eicar(), "e.txt", "text/plain")
