@@ -539,19 +539,18 @@ class S3Storage:
         )
 
     async def tag_stored(self, key: str, *, sha256: str, size: int) -> None:
-        """Give an object written without them (multipart) a stored file's tags, keeping the
-        tags it already has: GuardDuty may have tagged it with its verdict
-        (`GuardDutyMalwareScanStatus`, read by service/scanner.py) since it was completed, and
-        PutObjectTagging replaces the whole set."""
+        """Give an object written without them (multipart) a stored file's tags."""
+        await self.call(self.put_file_tags, key=key, sha256=sha256, size=size)
 
-        def run() -> None:
-            found = self.client.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
-            ours = {"sha256": sha256, "size": str(size)}
-            kept = [tag for tag in found if tag["Key"] not in ours]
-            tags = kept + [{"Key": k, "Value": v} for k, v in ours.items()]
-            self.client.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": tags})
-
-        await self.call(run)
+    def put_file_tags(self, *, key: str, sha256: str, size: int) -> None:
+        """`tag_stored`, blocking. The tags the object already has are kept: GuardDuty may have
+        tagged it with its verdict (`GuardDutyMalwareScanStatus`, read by service/scanner.py)
+        since it was completed, and PutObjectTagging replaces the whole set."""
+        found = self.client.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
+        ours = {"sha256": sha256, "size": str(size)}
+        kept = [tag for tag in found if tag["Key"] not in ours]
+        tags = kept + [{"Key": k, "Value": v} for k, v in ours.items()]
+        self.client.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": tags})
 
     def read_chunks(self, key: str, chunk_size: int) -> Iterator[bytes]:
         """The object's bytes, `chunk_size` at a time, as they arrive (blocking: the scan
@@ -824,7 +823,8 @@ class S3Upload:
                 self._storage.retry_later(
                     self.key, lambda: self._storage.abort_uploads_of(self.key, keep=self._upload_id)
                 )
-        await self._storage.tag_stored(self.key, sha256=sha256, size=size)
+        # Through `_run`, like every call of the upload: an abort waits for it.
+        await self._run(self._storage.put_file_tags, key=self.key, sha256=sha256, size=size)
 
     async def abort(self) -> None:
         self._closed = True
