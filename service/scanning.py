@@ -110,7 +110,6 @@ class ScanWorker:
         self._recovered.set()
         self._probe_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
-        self._wake = asyncio.Event()
 
     # -- lifecycle --
 
@@ -122,10 +121,6 @@ class ScanWorker:
         ]
         self._tasks.append(loop.create_task(self._watch(), name="scan-watch"))
         return self
-
-    def wake(self) -> None:
-        """Look for work now (a file was just stored) instead of at the next poll."""
-        self._wake.set()
 
     async def aclose(self) -> None:
         for task in self._tasks:
@@ -153,9 +148,7 @@ class ScanWorker:
                 log.exception("scan worker: unexpected failure")
                 worked = False
             if not worked:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                await asyncio.sleep(self.poll_seconds)
 
     async def _watch(self) -> None:
         """Ping the scanner now and then, so that an outage shows (metrics, logs) even when
