@@ -19,7 +19,7 @@ from provisioning import bucket_rules
 from provisioning.aws import alarms, policies
 from provisioning.aws.containers import container_definitions_json
 from provisioning.aws.platform import Platform
-from provisioning.service_env import SERVICE_PORT, service_target
+from provisioning.service_env import SERVICE_PORT, cloud_scan, service_target
 from provisioning.timeouts import TIMEOUTS
 from tenants.model import Tenant
 from tenants.names import CONTAINER_NAME, TenantNames
@@ -47,6 +47,8 @@ class TenantDeploymentArgs:
     log_retention_days: int = 30
     port: int = SERVICE_PORT
     hosted_zone_id: str | None = None  # when set, an alias record for the tenant's host
+    # The platform's clamd (catalogue platform.clamd_address), for tenants scanning with clamav.
+    clamd_address: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -411,6 +413,7 @@ class TenantDeployment(pulumi.ComponentResource):
                 region=args.region,
                 database_host=host,
                 database_port=port,
+                scan=cloud_scan(tenant, args.clamd_address),
                 port=args.port,
                 # The service reads the rotating credentials itself (not ECS, once at start).
                 database_secret_arn=db_secret,

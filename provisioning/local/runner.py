@@ -42,6 +42,7 @@ from provisioning.local.state import (
     write_state,
 )
 from provisioning.service_env import (
+    local_scan,
     local_secret_environment,
     service_environment,
     service_target,
@@ -137,8 +138,11 @@ def local_names(catalogue, tenant, region: str):
     return names.for_tenant(scope, tenant, account_id=names.LOCAL_ACCOUNT_ID, region=region)
 
 
-def plan_tenants(catalogue, backends: Backends, ports: list[int]) -> list[TenantPlan]:
-    """One plan per tenant: names from tenants/, environment from provisioning.service_env."""
+def plan_tenants(
+    catalogue, backends: Backends, ports: list[int], clamd_address: str | None = None
+) -> list[TenantPlan]:
+    """One plan per tenant: names from tenants/, environment from provisioning.service_env.
+    `clamd_address`: the local clamd every scanning tenant uses (None: scanning is off)."""
 
     plans = []
     for tenant, port in zip(catalogue.tenants, ports, strict=True):
@@ -149,6 +153,7 @@ def plan_tenants(catalogue, backends: Backends, ports: list[int]) -> list[Tenant
             region=backends.region,
             database_host=backends.database_host,
             database_port=backends.database_port,
+            scan=local_scan(tenant, clamd_address),
             port=port,
             s3_endpoint_url=backends.s3_endpoint_url,
         )

@@ -14,7 +14,12 @@ import pulumi
 import pytest
 import yaml
 
-from provisioning.service_env import SECRET_VARIABLES, service_environment, service_target
+from provisioning.service_env import (
+    SECRET_VARIABLES,
+    cloud_scan,
+    service_environment,
+    service_target,
+)
 from provisioning.timeouts import TIMEOUTS
 from tenants import load_catalogue, names
 from tests.provisioning.pulumi_harness import (
@@ -424,6 +429,7 @@ def test_task_definition_carries_the_environment_contract(run, catalogue_path, s
             region=REGION,
             database_host=f"{slug}-db.abc.{REGION}.rds.amazonaws.com",
             database_port=5432,
+            scan=cloud_scan(tenant, None),
             database_secret_arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!{slug}-db",
             shutdown_timeout_seconds=TIMEOUTS.shutdown,
             keep_alive_seconds=TIMEOUTS.service_keep_alive,
