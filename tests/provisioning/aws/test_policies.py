@@ -31,6 +31,8 @@ IAM_FOR_OPERATION = {
     "get_object": {"s3:GetObject"},  # presigned downloads are signed with the task's role
     "head_bucket": {"s3:ListBucket"},
     "list_multipart_uploads": {"s3:ListBucketMultipartUploads"},
+    # Moving infected bytes to quarantine/: read the source, write the copy, keep its tags.
+    "copy_object": {"s3:GetObject", "s3:PutObject", "s3:GetObjectTagging", "s3:PutObjectTagging"},
 }
 
 
@@ -131,3 +133,62 @@ def test_images_outside_ecr_need_no_ecr_permissions():
     ]
     assert actions and not any(a.startswith("ecr:") for a in actions)
     assert document["Statement"][1]["Resource"] == ["arn:a", "arn:b"]
+
+
+BUCKET = "arn:aws:s3:::silo-prod-pack-0123abcd"
+
+
+def decision(action: str, resource: str) -> bool:
+    """IAM's evaluation of the task policy alone: an explicit Deny wins, then any Allow."""
+    import fnmatch
+
+    def matches(statement: dict) -> bool:
+        actions = statement["Action"]
+        targets = statement["Resource"]
+        actions = [actions] if isinstance(actions, str) else actions
+        targets = [targets] if isinstance(targets, str) else targets
+        return action in actions and any(fnmatch.fnmatchcase(resource, t) for t in targets)
+
+    statements = [s for s in task_document()["Statement"] if matches(s)]
+    if any(s["Effect"] == "Deny" for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" for s in statements)
+
+
+def test_the_service_can_quarantine_infected_bytes_but_never_read_them_back():
+    """The move (copy with tags, delete the original) is allowed; reading the quarantined
+    copy is not, so no presigned URL the service signs can serve it."""
+    quarantined = f"{BUCKET}/{policies.QUARANTINE_PREFIX}files/0b9e"
+    for action in IAM_FOR_OPERATION["copy_object"]:
+        assert decision(action, f"{BUCKET}/files/0b9e"), action
+    assert decision("s3:PutObject", quarantined)
+    assert decision("s3:PutObjectTagging", quarantined)
+    assert decision("s3:DeleteObject", f"{BUCKET}/files/0b9e")
+    assert not decision("s3:GetObject", quarantined)
+    assert not decision("s3:GetObjectVersion", quarantined)
+    # Everything else in the bucket stays readable.
+    assert decision("s3:GetObject", f"{BUCKET}/files/0b9e")
+    assert decision("s3:GetObject", f"{BUCKET}/staging/0b9e")
+
+
+def test_scan_verdicts_are_read_from_the_tenants_own_objects_only():
+    """The GuardDuty engine reads the GuardDutyMalwareScanStatus tag: its own bucket only."""
+    assert decision("s3:GetObjectTagging", f"{BUCKET}/files/0b9e")
+    assert not decision("s3:GetObjectTagging", "arn:aws:s3:::silo-prod-other-0123abcd/files/0b9e")
+    tagging = [
+        s
+        for s in task_document()["Statement"]
+        if "s3:GetObjectTagging" in s["Action"] and s["Effect"] == "Allow"
+    ]
+    assert [s["Resource"] for s in tagging] == [f"{BUCKET}/*"]
+
+
+def test_the_service_stores_files_where_guardduty_scans():
+    """The plan scans `SCANNED_PREFIXES`; a file stored elsewhere would never get a verdict."""
+    import uuid
+
+    from service.upload import object_key_for
+
+    key = object_key_for(uuid.uuid4())
+    assert key.startswith(policies.SCANNED_PREFIXES)
+    assert not key.startswith(policies.QUARANTINE_PREFIX)
