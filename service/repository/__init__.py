@@ -11,7 +11,9 @@ Every other table's SQL lives with the module whose rules it states, one owner p
 - service/migrate.py: `schema_migrations` and the migrations in service/migrations/;
 - service/db.py: the pool and the readiness probe;
 - service/repository/uploads.py: `tus_uploads`, the state of resumable uploads (the rules are
-  service/resumable.py's), and the advisory lock a PATCH holds.
+  service/resumable.py's), and the advisory lock a PATCH holds;
+- service/repository/scans.py: the malware scan's columns of `files` and `file_scan_events` (the
+  rules are service/scanning.py's).
 
 No other module runs SQL (tests/service/test_layout.py checks this).
 """

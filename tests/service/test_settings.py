@@ -15,6 +15,7 @@ BASE = {
     "S3_BUCKET": "silo-acme",
     "AWS_REGION": "eu-west-1",
     "SILO_ADMIN_KEY": "x" * 32,
+    "SILO_SCAN": "off",
 }
 
 
