@@ -31,8 +31,10 @@ IAM_FOR_OPERATION = {
     "get_object": {"s3:GetObject"},  # presigned downloads are signed with the task's role
     "head_bucket": {"s3:ListBucket"},
     "list_multipart_uploads": {"s3:ListBucketMultipartUploads"},
-    # Moving infected bytes to quarantine/: read the source, write the copy, keep its tags.
-    "copy_object": {"s3:GetObject", "s3:PutObject", "s3:GetObjectTagging", "s3:PutObjectTagging"},
+    # boto3's managed copy (moving infected bytes to quarantine/): HeadObject and CopyObject,
+    # or UploadPartCopy parts for a large object, read the source and write the copy; a
+    # CopyObject copies the tags too.
+    "copy": {"s3:GetObject", "s3:PutObject", "s3:GetObjectTagging", "s3:PutObjectTagging"},
 }
 
 
@@ -159,13 +161,16 @@ def test_the_service_can_quarantine_infected_bytes_but_never_read_them_back():
     """The move (copy with tags, delete the original) is allowed; reading the quarantined
     copy is not, so no presigned URL the service signs can serve it."""
     quarantined = f"{BUCKET}/{policies.QUARANTINE_PREFIX}files/0b9e"
-    for action in IAM_FOR_OPERATION["copy_object"]:
+    for action in IAM_FOR_OPERATION["copy"]:
         assert decision(action, f"{BUCKET}/files/0b9e"), action
     assert decision("s3:PutObject", quarantined)
     assert decision("s3:PutObjectTagging", quarantined)
     assert decision("s3:DeleteObject", f"{BUCKET}/files/0b9e")
     assert not decision("s3:GetObject", quarantined)
     assert not decision("s3:GetObjectVersion", quarantined)
+    # With versioning, the delete leaves the infected bytes as a noncurrent version of the
+    # original key (until the lifecycle expires it): the service reads no version by id.
+    assert not decision("s3:GetObjectVersion", f"{BUCKET}/files/0b9e")
     # Everything else in the bucket stays readable.
     assert decision("s3:GetObject", f"{BUCKET}/files/0b9e")
     assert decision("s3:GetObject", f"{BUCKET}/staging/0b9e")
@@ -183,12 +188,16 @@ def test_scan_verdicts_are_read_from_the_tenants_own_objects_only():
     assert [s["Resource"] for s in tagging] == [f"{BUCKET}/*"]
 
 
-def test_the_service_stores_files_where_guardduty_scans():
-    """The plan scans `SCANNED_PREFIXES`; a file stored elsewhere would never get a verdict."""
+def test_the_service_stores_files_where_guardduty_scans_and_quarantines_where_denied():
+    """The plan scans `SCANNED_PREFIXES`: a file stored elsewhere would never get a verdict.
+    The Deny covers the prefix the scan worker moves infected bytes to."""
     import uuid
 
+    from service.scanning import quarantine_key
     from service.upload import object_key_for
 
     key = object_key_for(uuid.uuid4())
     assert key.startswith(policies.SCANNED_PREFIXES)
     assert not key.startswith(policies.QUARANTINE_PREFIX)
+    assert quarantine_key(key).startswith(policies.QUARANTINE_PREFIX)
+    assert not decision("s3:GetObject", f"{BUCKET}/{quarantine_key(key)}")
