@@ -37,11 +37,11 @@ class ScanPending(errors.DomainError):
 
     api_error = errors.ScanPending
 
-    def __init__(self, status: str) -> None:
+    def __init__(self, status: str, reason: str | None) -> None:
         super().__init__(
             "the file's malware scan has not finished; retry later"
             if status == scanner.PENDING
-            else "the file could not be scanned for malware, so it is not served"
+            else f"the file could not be scanned for malware, so it is not served: {reason}"
         )
 
 
@@ -274,7 +274,7 @@ class Files:
         if status == scanner.INFECTED:
             raise FileInfected()
         if status != scanner.CLEAN:
-            raise ScanPending(status)
+            raise ScanPending(status, row["scan_detail"])
         ttl = self.presign_ttl_seconds
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
         url = await self.storage.presigned_get(
