@@ -158,6 +158,7 @@ def load_catalogue(path: str | Path) -> Catalogue:
     ]
     _check_unique(out, identities)
     _check_placement(out, tenants)
+    _check_protected_buckets(out, tenants)
     if out.problems:
         raise CatalogueError(out.problems)
     assert platform is not None
@@ -371,6 +372,20 @@ def _check_placement(out: _Collector, tenants: list[Tenant]) -> None:
                 f"{quotas.TARGET_GROUPS_PER_ALB} target groups: place new tenants on "
                 f"load_balancer: {index + 1}",
             )
+
+
+def _check_protected_buckets(out: _Collector, tenants: list[Tenant]) -> None:
+    """Refuse more GuardDuty tenants than GuardDuty protects buckets in one region: the plans
+    beyond it would fail `pulumi up` halfway, and AWS does not raise the quota."""
+    guarded = quotas.guardduty_tenants(tenants)
+    if len(guarded) > quotas.PROTECTED_BUCKETS_PER_REGION:
+        out.add(
+            guarded[-1].slug,
+            "limits.scan",
+            f"{len(guarded)} tenants scan with guardduty; GuardDuty Malware Protection for S3 "
+            f"protects at most {quotas.PROTECTED_BUCKETS_PER_REGION} buckets per account and "
+            "region (not adjustable): scan the others with clamav (platform.clamd_address)",
+        )
 
 
 def storage_ceiling_problem(storage_gb: int, max_storage_gb: int) -> str | None:

@@ -93,3 +93,27 @@ def test_unknown_values_are_refused_with_the_choices(tmp_path, key, value, words
 def test_the_repository_catalogue_scans_every_tenant():
     loaded = load_catalogue(REPO / "tenants.yaml")
     assert {t.limits.scan for t in loaded.tenants} == {"guardduty"}
+
+
+def guardduty_catalogue(tmp_path, count: int):
+    data = copy.deepcopy(BASE)
+    data["tenants"] = [
+        {"slug": f"t{n}", "name": f"T {n}", "priority": n} for n in range(1, count + 1)
+    ]
+    return write(tmp_path, data)
+
+
+def test_more_guardduty_tenants_than_guardduty_protects_is_refused_at_the_last_one(tmp_path):
+    load_catalogue(guardduty_catalogue(tmp_path, 25))
+    problem = only_problem(guardduty_catalogue(tmp_path, 26))
+    assert_names(problem, "t26", "limits.scan", "26 tenants", "at most 25 buckets", "clamav")
+
+
+def test_nearing_the_protected_buckets_quota_warns_that_it_cannot_be_raised(tmp_path, capsys):
+    from provisioning.cli import main
+
+    path = guardduty_catalogue(tmp_path, 21)
+    assert main(["tenants", "validate", "--tenants", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert "GuardDuty protected buckets per region: 21 of the default 25 (84 %)" in err
+    assert "AWS does not raise it: scan further tenants with clamav" in err
