@@ -61,6 +61,8 @@ CLAIM_BYTES_PER_SECOND = 2 * 1024 * 1024
 RETRY_SECONDS = (30.0, 60.0, 300.0, 900.0)
 UNREACHABLE_BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 GUARDDUTY_RECHECK_MIN, GUARDDUTY_RECHECK_MAX = 5.0, 300.0
+# How often an idle worker checks that the scanner answers.
+WATCH_SECONDS = 15.0
 
 
 def build_scanner(settings: Settings, storage) -> Scanner:
@@ -88,6 +90,7 @@ class ScanWorker:
         concurrency: int = 2,
         poll_seconds: float = 1.0,
         guardduty_timeout_seconds: float = 6 * 3600,
+        watch_seconds: float = WATCH_SECONDS,
         on_result: Callable[[str], None] = lambda result: None,
         on_reachable: Callable[[bool], None] = lambda up: None,
     ) -> None:
@@ -98,6 +101,7 @@ class ScanWorker:
         self.concurrency = concurrency
         self.poll_seconds = poll_seconds
         self.guardduty_timeout_seconds = guardduty_timeout_seconds
+        self.watch_seconds = watch_seconds
         self._on_result = on_result
         self._on_reachable = on_reachable
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="scan")
@@ -116,6 +120,7 @@ class ScanWorker:
         self._tasks = [
             loop.create_task(self._slot(n), name=f"scan-{n}") for n in range(self.concurrency)
         ]
+        self._tasks.append(loop.create_task(self._watch(), name="scan-watch"))
         return self
 
     def wake(self) -> None:
@@ -152,6 +157,20 @@ class ScanWorker:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
+    async def _watch(self) -> None:
+        """Ping the scanner now and then, so that an outage shows (metrics, logs) even when
+        there is nothing to scan."""
+        while True:
+            await asyncio.sleep(self.watch_seconds)
+            if self._unreachable_since is not None:
+                continue  # the probing slot is on it
+            try:
+                await self._run(self.scanner.check)
+            except ScannerUnavailable as exc:
+                await self._scanner_down(str(exc))
+            except Exception:
+                log.exception("scan worker: the scanner check failed unexpectedly")
+
     async def scan_next(self) -> bool:
         """Claim one due pending file and settle it; False when none is due."""
         async with self.pool.connection() as conn:
@@ -185,16 +204,19 @@ class ScanWorker:
         if verdict is None:
             await self._no_verdict_yet(claim)
             return
-        await self._record(claim, verdict)
+        try:
+            await self._record(claim, verdict)
+        except StorageError as exc:
+            # The infected bytes could not be moved or deleted: nothing is recorded yet (the
+            # file stays pending, so not served), and it is tried again.
+            await self._retry(claim, f"could not take the infected bytes out of files/: {exc}")
 
     async def _missing(self, key: str) -> Verdict:
         """The object is gone: a move to quarantine that was cut short before its verdict was
         written (then the quarantined copy is the file), or it was removed behind our back."""
         try:
-            await asyncio.get_running_loop().run_in_executor(
-                self._executor, self.storage.read_tags, quarantine_key(key)
-            )
-        except ObjectMissing:
+            await self._run(self.storage.read_tags, quarantine_key(key))
+        except StorageError:  # ObjectMissing, or a quarantine the role may not look into
             return Verdict(FAILED, "the stored object is missing")
         return Verdict(INFECTED, "quarantined by an earlier scan")
 

@@ -127,6 +127,10 @@ class Settings:
     max_concurrent_uploads: int | None = None
     # SILO_METRICS: serve GET /metrics (Prometheus text, no key).
     metrics: bool = True
+    # SILO_S3_VERIFIES_CHECKSUMS: storage refuses a PUT whose body does not match its
+    # x-amz-checksum-sha256 (AWS S3 does; moto does not), so a direct upload's sha256 can be
+    # taken from storage instead of reading the object. Default: true on AWS (no endpoint).
+    s3_verifies_checksums: bool = False
     # SILO_SCAN: the malware scanning engine, `off`, `guardduty` or `clamav` (required: see
     # _scan). The default here is for settings built in code (tests), never for a deployment.
     scan: str = "off"
@@ -139,6 +143,8 @@ class Settings:
     # configurable by environment: scanning runs beside the uploads and must stay modest.
     scan_concurrency: int = 2
     scan_poll_seconds: float = 1.0
+    # How often an idle worker checks that the scanner answers (an outage shows without files).
+    scan_watch_seconds: float = 15.0
     # With `guardduty`, how long a file may wait for GuardDuty's tag before it is `failed`.
     guardduty_verdict_timeout_seconds: float = 6 * 3600
 
@@ -234,6 +240,9 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         cors_origins=_cors_origins(env),
         max_concurrent_uploads=_max_concurrent_uploads(env),
         metrics=env.boolean("SILO_METRICS", True),
+        s3_verifies_checksums=env.boolean(
+            "SILO_S3_VERIFIES_CHECKSUMS", _endpoint_url(env, "S3_ENDPOINT_URL") is None
+        ),
         **_scan(env),
     )
 
