@@ -111,10 +111,12 @@ def bucket_arn(bucket: str, *, partition: str) -> str:
 # Where the service moves infected bytes (quarantine/<key>): written by the task, never read
 # back by it (task_policy denies it), kept for whoever investigates with other credentials.
 QUARANTINE_PREFIX = "quarantine/"
-# What GuardDuty scans in a tenant's bucket: stored files (service/upload.py's object keys) and
-# direct uploads' staging area. Not quarantine/ (scanning infected bytes again after the move
-# would only cost), nor GuardDuty's own validation object at the top of the bucket.
-SCANNED_PREFIXES = ("files/", "staging/")
+# What GuardDuty scans in a tenant's bucket: stored files (service/upload.py's object keys), the
+# objects whose verdict tag the service reads. Not staging/: a direct upload is copied from
+# there to files/ when it completes (service/direct.py) and scanned there, so scanning it twice
+# would bill it twice. Not quarantine/ (infected bytes, already judged), nor GuardDuty's own
+# validation object at the top of the bucket.
+SCANNED_PREFIXES = ("files/",)
 # The service principal of GuardDuty Malware Protection for S3 (not the EC2/EBS one,
 # malware-protection.guardduty.amazonaws.com).
 MALWARE_PROTECTION_PRINCIPAL = "malware-protection-plan.guardduty.amazonaws.com"

@@ -229,11 +229,14 @@ def test_the_service_stores_files_where_guardduty_scans_and_quarantines_where_de
     The Deny covers the prefix the scan worker moves infected bytes to."""
     import uuid
 
+    from service.direct import staging_key
     from service.scanning import quarantine_key
     from service.upload import object_key_for
 
     key = object_key_for(uuid.uuid4())
     assert key.startswith(policies.SCANNED_PREFIXES)
     assert not key.startswith(policies.QUARANTINE_PREFIX)
+    # A direct upload's staged object is copied to such a key when it completes: scanned there.
+    assert not staging_key(uuid.uuid4()).startswith(policies.SCANNED_PREFIXES)
     assert quarantine_key(key).startswith(policies.QUARANTINE_PREFIX)
     assert not decision("s3:GetObject", f"{BUCKET}/{quarantine_key(key)}")
