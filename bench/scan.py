@@ -8,7 +8,8 @@ clamd.py, StreamMaxLength above the file size, the EICAR-only signature database
 reads and parses every byte), then, one after the other, two `python -m service` processes on
 their own database and bucket: `SILO_SCAN=off` and `SILO_SCAN=clamav`. Each gets the same
 `--files` uploads of `--size` generated MP4 content, sent back to back (a migration in
-miniature): with `clamav` the worker scans the earlier files while the later ones arrive.
+miniature): with `clamav` the worker scans the earlier files while the later ones arrive. The
+two alternate `--repeat` times; the median run of each is shown.
 
 | figure | meaning |
 | --- | --- |
@@ -127,6 +128,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=12)
     parser.add_argument("--size", default="16MiB")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved runs of each")
     args = parser.parse_args()
     size = parse_size(args.size)
     stream_max = f"{size // MIB + 1}M"
@@ -135,9 +137,20 @@ def main() -> None:
         LocalS3(free_port()) as s3,
         LocalClamd(stream_max_length=stream_max) as clamd,
     ):
-        off = run("off", pg=pg, s3=s3, clamd=clamd, files=args.files, size=size)
-        clamav = run("clamav", pg=pg, s3=s3, clamd=clamd, files=args.files, size=size)
-    print(f"{args.files} uploads of {size / MIB:.0f} MiB, back to back")
+        runs: dict[str, list[dict]] = {"off": [], "clamav": []}
+        for _ in range(args.repeat):
+            for engine in runs:
+                runs[engine].append(
+                    run(engine, pg=pg, s3=s3, clamd=clamd, files=args.files, size=size)
+                )
+    # The median run of each by upload throughput (one slow run, another tenant's burst on the
+    # shared cores, moves nothing).
+    off, clamav = (
+        sorted(found, key=lambda r: r["upload"])[(len(found) - 1) // 2] for found in runs.values()
+    )
+    print(f"{args.files} uploads of {size / MIB:.0f} MiB, back to back; median of {args.repeat}")
+    for engine, found in runs.items():
+        print(f"  {engine} upload MiB/s by run: " + ", ".join(f"{r['upload']:.1f}" for r in found))
     columns = ("upload MiB/s", "drained after", "scan MiB/s")
     print(f"{'engine':>8} | {columns[0]:>12} | {columns[1]:>13} | {columns[2]:>10} | VmHWM")
     print(f"{'off':>8} | {off['upload']:>12.1f} | {'-':>13} | {'-':>10} | {off['hwm']:.0f} MiB")

@@ -285,6 +285,32 @@ def test_a_pending_file_is_scanned_after_a_restart(pg, s3, aws_credentials):
         pg.drop_database(database_url)
 
 
+def test_two_instances_share_a_backlog_and_scan_each_file_once(pg, s3, aws_credentials):
+    with (
+        clamd_server() as clamd,
+        running_service(
+            pg, s3, settings_changes=FAST, SILO_SCAN="clamav", SILO_CLAMD_ADDRESS=clamd.address
+        ) as first,
+        serve(first.settings, run_migrations=False) as second,
+        first.client() as client,
+    ):
+        clamd.halt()
+        ids = [via_form(client, pdf(seed=bytes([n])), "d.pdf", "application/pdf") for n in range(8)]
+        clamd.start()
+        assert {wait_for_verdict(client, i, timeout=60)["status"] for i in ids} == {"clean"}
+        with psycopg.connect(first.settings.database_url) as conn:
+            counts = conn.execute(
+                "SELECT file_id, count(*) FROM file_scan_events GROUP BY file_id"
+            ).fetchall()
+        assert sorted(str(f) for f, _ in counts) == sorted(ids)
+        assert {n for _, n in counts} == {1}
+        # Each instance counts the verdicts it recorded: between them, each file once.
+        by_instance = [
+            metric(url, 'silo_scans_total{result="clean"}') for url in (first.url, second)
+        ]
+        assert sum(by_instance) == 8
+
+
 def test_delete_setting_removes_an_infected_files_bytes(pg, s3, aws_credentials, clamd):
     with (
         running_service(
