@@ -164,7 +164,9 @@ def plan_tenants(
             port=port,
             s3_endpoint_url=backends.s3_endpoint_url,
         )
-        admin_key = secrets.token_urlsafe(32)
+        # Prefixed like the service's own keys, and so never starting with "-" (which a
+        # command line would take for an option: `silo smoke --key -abc...`).
+        admin_key = "silo_" + secrets.token_urlsafe(32)
         env = child_environment(
             target,
             database_user=backends.database_user,
