@@ -184,6 +184,11 @@ class ScanWorker:
             return None
         try:
             verdict = await self._run(self.scanner.scan, row["object_key"])
+        except ObjectMissing:
+            # The worker is moving it to quarantine right now (copied there, then deleted): its
+            # verdict is being recorded; answer it without recording it twice.
+            missing = await self._missing(row["object_key"])
+            return missing if missing.status == INFECTED else None
         except (StorageError, ScannerUnavailable, ScanError) as exc:
             log.info("verdict of file %s at download: %s", row["id"], exc)
             return None
