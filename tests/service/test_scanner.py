@@ -109,3 +109,16 @@ def test_tagging_a_stored_object_keeps_guardduty_s_verdict(s3, bucket):
         "sha256": "ab" * 32,
         "size": "12",
     }
+
+
+def test_moving_a_missing_object_says_it_is_missing(s3, bucket):
+    """Two scans of one infected file race to quarantine it: the one that finds it gone knows."""
+    import asyncio
+
+    storage = S3Storage(bucket=bucket, region=s3.region, endpoint_url=s3.endpoint_url,
+                        client=s3.client())  # fmt: skip
+    s3.client().put_object(Bucket=bucket, Key="files/z", Body=b"bad")
+    asyncio.run(storage.move("files/z", "quarantine/files/z"))
+    with pytest.raises(ObjectMissing):
+        asyncio.run(storage.move("files/z", "quarantine/files/z"))
+    assert storage.read_tags("quarantine/files/z") == {}
