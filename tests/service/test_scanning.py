@@ -265,7 +265,7 @@ def test_a_pending_file_is_scanned_after_a_restart(pg, s3, aws_credentials):
                 claimed = via_form(client, pdf(seed=b"claimed"), "b.pdf", "application/pdf")
             with psycopg.connect(database_url, autocommit=True) as conn:
                 conn.execute(
-                    "UPDATE files SET scan_due_at = clock_timestamp() + interval '8 seconds'"
+                    "UPDATE files SET scan_due_at = clock_timestamp() + interval '12 seconds'"
                     " WHERE id = %s",
                     (claimed,),
                 )
