@@ -572,15 +572,19 @@ class S3Storage:
     async def move(self, key: str, to_key: str) -> None:
         """Copy the object to `to_key`, then delete it (boto3's managed copy: a multipart copy
         for an object over its threshold, so any size moves, bytes never leaving S3)."""
-
-        def copy() -> None:
-            # ObjectMissing when the object is gone (moved already by another scan of it).
-            with _object_errors("copy", key):
-                self.client.copy(
-                    CopySource={"Bucket": self.bucket, "Key": key}, Bucket=self.bucket, Key=to_key
-                )
-
-        await self.call(copy)
+        try:
+            await self.call(
+                self.client.copy,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                Bucket=self.bucket,
+                Key=to_key,
+            )
+        except StorageError as exc:
+            # Gone already (moved by another scan of the same file): say so.
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and _is_missing(cause):
+                raise ObjectMissing(key) from exc
+            raise
         await self.delete(key)
 
     async def pending_uploads(self) -> list[str]:
