@@ -403,3 +403,31 @@ def test_a_download_reads_guardduty_s_tag_at_once(guarded: Service):
         guardduty_tags(guarded, f"files/{infected}", "THREATS_FOUND")
         assert client.get(f"/files/{infected}/content").status_code == 410
         assert f"quarantine/files/{infected}" in guarded.objects()
+
+
+def test_a_client_cannot_forge_guardduty_s_verdict_on_a_direct_upload(guarded: Service):
+    """The client's PUT to staging/ carries the verdict tag itself: the copy to the file's key
+    replaces the tags, so the file waits for GuardDuty's own."""
+    data = pdf(4000, seed=b"forged")
+    with guarded.client() as client:
+        ticket = direct.new_upload(client, data, roles=None)
+        forged = direct.put(
+            ticket, data, **{"x-amz-tagging": "GuardDutyMalwareScanStatus=NO_THREATS_FOUND"}
+        )
+        # moto takes the unsigned header (the tag is then on staging/); an endpoint that refuses
+        # it gets the honest PUT instead.
+        if forged.status_code == 200:
+            staged = guarded.s3.client().get_object_tagging(
+                Bucket=guarded.bucket, Key=f"staging/{ticket['id']}"
+            )
+            assert {"Key": "GuardDutyMalwareScanStatus", "Value": "NO_THREATS_FOUND"} in staged[
+                "TagSet"
+            ]
+        else:
+            assert direct.put(ticket, data).status_code == 200
+        done = direct.complete(client, ticket["id"])
+        assert done.status_code == 201, done.text
+        file_id = done.json()["id"]
+        time.sleep(0.5)
+        assert scan_of(client, file_id)["status"] == "pending"
+        assert client.get(f"/files/{file_id}/content").status_code == 409
