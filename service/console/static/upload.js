@@ -40,7 +40,9 @@
     const progress = element("progress", { max: "100", value: "0", "aria-label": "Progress of " + file.name });
     const percent = element("span", { class: "percent" }, "0 %");
     const status = element("p", { id: id + "-status", class: "status", role: "status" });
-    li.append(progress, percent, status);
+    const line = element("div", { class: "progress" });
+    line.append(progress, percent);
+    li.append(line, status);
     queue.append(li);
     items.push({ file, li, title, progress, percent, status, state: "waiting" });
   }
@@ -108,6 +110,9 @@
       const link = element("a", { href: "/console/files/" + fileId }, "Open the file");
       item.status.append(link);
     } catch (error) {
+      // Nothing of a refused file is kept: its bar says so rather than showing what was sent.
+      item.progress.value = 0;
+      item.percent.textContent = "not stored";
       show(item, "failed", error.message);
     }
   }
