@@ -90,11 +90,15 @@ async def sign_in(request: Request, key: str, response: Response) -> Session:
         principal = await authenticator.authenticate_hash(key_hash)
     except errors.Unauthorized:
         raise errors.Unauthorized("this is not a valid API key") from None
+    replaced = request.cookies.get(COOKIE)
     token = secrets.token_urlsafe(32)
     stored_key = None if principal.key_id == auth.BOOTSTRAP_KEY_ID else uuid.UUID(principal.key_id)
     async with request.app.state.pool.connection() as conn:
-        # Expired rows are removed here, where sessions are made, rather than by a sweeper.
+        # Expired rows are removed here, where sessions are made, rather than by a sweeper;
+        # and a browser signing in again leaves no second session behind.
         await repo.delete_expired(conn)
+        if replaced and len(replaced) <= 100:
+            await repo.delete(conn, _token_hash(replaced))
         row = await repo.insert(
             conn,
             token_hash=_token_hash(token),
