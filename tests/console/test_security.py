@@ -11,11 +11,14 @@ import httpx
 import psycopg
 import pytest
 
-from service.console.sessions import COOKIE
+from service.console import sessions, signin
 from tests.console.conftest import csrf_of, sign_in
 from tests.service.conftest import ADMIN_KEY, Service
 from tests.service.helpers import jpeg, png
 
+# The cookies of the test service's tenant (`SILO_TENANT=test-tenant`).
+COOKIE = f"{sessions.COOKIE}_test-tenant"
+SIGN_IN_COOKIE = f"{signin.SIGN_IN_COOKIE}_test-tenant"
 PAGES = ["/console", "/console/files", "/console/upload", "/console/stats", "/console/admin"]
 
 
@@ -84,7 +87,7 @@ def test_the_cookie_is_secure_behind_a_tls_load_balancer(console):
         answer = client.post(
             "/console/sign-in",
             data={"csrf": csrf, "key": ADMIN_KEY},
-            headers={"Cookie": f"silo_console_signin={csrf}"},
+            headers={"Cookie": f"{SIGN_IN_COOKIE}={csrf}"},
         )
     assert answer.status_code == 303
     assert "Secure" in answer.headers["set-cookie"]
@@ -288,7 +291,7 @@ def test_signing_in_again_replaces_the_session(console, signed_in):
     answer = signed_in.post(
         "/console/sign-in",
         data={"csrf": csrf, "key": key},
-        headers={"Cookie": f"{COOKIE}={first}; silo_console_signin={csrf}"},
+        headers={"Cookie": f"{COOKIE}={first}; {SIGN_IN_COOKIE}={csrf}"},
     )
     assert answer.status_code == 303
     assert signed_in.cookies[COOKIE] != first
