@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -96,8 +97,9 @@ def test_sign_in_upload_search_preview_edit_sign_out(
     chrome.get(console.url + "/console")
     wait(chrome, ready.url_contains("/console/sign-in"))
     shot("01-sign-in")
-    chrome.find_element(By.ID, "key").send_keys(ADMIN_KEY)
-    chrome.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    # By keyboard alone: the key field has the focus, Enter submits.
+    assert chrome.switch_to.active_element.get_attribute("id") == "key"
+    chrome.switch_to.active_element.send_keys(ADMIN_KEY + Keys.ENTER)
     wait(chrome, ready.url_contains("/console/files"))
     assert chrome.find_element(By.TAG_NAME, "h1").text == "Files"
     assert ADMIN_KEY not in chrome.page_source
