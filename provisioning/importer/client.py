@@ -88,25 +88,45 @@ def check(response: httpx.Response, what: str) -> httpx.Response:
 
 
 class Throttle:
-    """Back-pressure shared by every worker. A `busy` answer pauses them all for its
-    Retry-After, doubled for each busy answer in a row (with jitter, at most
-    MAX_BACKOFF_SECONDS); each success halves the streak again."""
+    """Back-pressure shared by every worker, as TCP paces a sender. At most `limit` files are
+    being sent at once (`slot()`); it starts at `--jobs`. A `busy` answer halves it (at least
+    1) and the worker that got it waits Retry-After, doubled for each busy answer in a row it
+    got, with jitter (at most MAX_BACKOFF_SECONDS). Each success raises it by 1/limit, back up
+    to `--jobs`: the import settles at the pace the tenant can take."""
 
-    def __init__(self, stop: threading.Event) -> None:
-        self._lock = threading.Lock()
-        self._until = 0.0
-        self._streak = 0
+    def __init__(self, jobs: int, stop: threading.Event) -> None:
+        self._jobs = jobs
+        self._limit = float(jobs)
+        self._active = 0
+        self._cond = threading.Condition()
         self._stop = stop
         self.busy_answers = 0
         self.waited = 0.0
+        self.lowest_limit = jobs
 
-    def busy(self, retry_after: float | None) -> None:
-        with self._lock:
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        with self._cond:
+            while self._active >= int(self._limit):
+                if self._stop.is_set():
+                    raise Stopped()
+                self._cond.wait(0.5)
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._active -= 1
+                self._cond.notify_all()
+
+    def busy(self, retry_after: float | None, streak: int) -> None:
+        """After the `streak`-th busy answer in a row for one file: shrink, then wait."""
+        with self._cond:
             self.busy_answers += 1
-            self._streak = min(self._streak + 1, 8)
-            delay = (retry_after or 1.0) * 2 ** (self._streak - 1)
-            delay = min(delay, MAX_BACKOFF_SECONDS) * random.uniform(1.0, 1.25)
-            self._until = max(self._until, time.monotonic() + delay)
+            self._limit = max(1.0, self._limit / 2)
+            self.lowest_limit = min(self.lowest_limit, int(self._limit))
+        delay = (retry_after or 1.0) * 2 ** min(streak - 1, 5)
+        self._sleep(min(delay, MAX_BACKOFF_SECONDS) * random.uniform(1.0, 1.5))
 
     def backoff(self, attempt: int, retry_after: float | None) -> None:
         """A transient failure of one file (not `busy`): that worker alone waits."""
@@ -114,22 +134,15 @@ class Throttle:
         self._sleep(delay * random.uniform(1.0, 1.25))
 
     def ok(self) -> None:
-        with self._lock:
-            self._streak //= 2
-
-    def wait(self) -> None:
-        while True:
-            with self._lock:
-                remaining = self._until - time.monotonic()
-            if remaining <= 0:
-                return
-            self._sleep(remaining)
+        with self._cond:
+            self._limit = min(float(self._jobs), self._limit + 1 / self._limit)
+            self._cond.notify_all()
 
     def _sleep(self, seconds: float) -> None:
         start = time.monotonic()
         if self._stop.wait(seconds):
             raise Stopped()
-        with self._lock:
+        with self._cond:
             self.waited += time.monotonic() - start
 
 

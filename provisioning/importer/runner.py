@@ -109,7 +109,7 @@ class Importer:
         self.admin = admin or client
         self.out, self.err = out, err
         self.stop = threading.Event()
-        self.throttle = api.Throttle(self.stop)
+        self.throttle = api.Throttle(options.jobs, self.stop)
         self._stored = 0
         self._stored_lock = threading.Lock()
         self._fatal: str | None = None
@@ -251,14 +251,14 @@ class Importer:
         direct = size <= self.options.direct_max_bytes
         attempt = busy = 0
         while True:
-            self.throttle.wait()
             try:
-                stored = None
-                if direct and self.client.direct_supported is not False:
-                    rewind(0)
-                    stored = self._direct(item, size, sha256, key, on_bytes)
-                if stored is None:
-                    stored = self._tus(item, size, sha256, key, on_bytes, rewind)
+                with self.throttle.slot():
+                    stored = None
+                    if direct and self.client.direct_supported is not False:
+                        rewind(0)
+                        stored = self._direct(item, size, sha256, key, on_bytes)
+                    if stored is None:
+                        stored = self._tus(item, size, sha256, key, on_bytes, rewind)
                 self.throttle.ok()
                 break
             except api.Refused as exc:
@@ -267,7 +267,7 @@ class Importer:
             except api.Transient as exc:
                 if exc.busy and busy < self.options.max_busy_answers:
                     busy += 1
-                    self.throttle.busy(exc.retry_after)
+                    self.throttle.busy(exc.retry_after, busy)
                     continue
                 attempt += 1
                 if attempt > self.options.retries:
@@ -380,7 +380,8 @@ class Importer:
         if self.throttle.busy_answers:
             line += (
                 f"; the tenant was busy {self.throttle.busy_answers} time(s), "
-                f"{self.throttle.waited:.1f} s waited"
+                f"{self.throttle.waited:.1f} s waited, down to {self.throttle.lowest_limit} "
+                "file(s) at once"
             )
         print(line, file=self.out)
         failures = sorted(
