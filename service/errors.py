@@ -106,6 +106,12 @@ class OffsetMismatch(APIError):
     status, code, message = 409, "offset_mismatch", "Upload-Offset is not the upload's offset"
 
 
+class NotUploaded(APIError):
+    # Direct uploads: `complete` before the PUT to the presigned URL has stored anything.
+    status, code = 409, "not_uploaded"
+    message = "nothing has been uploaded to this upload's URL yet"
+
+
 # 412 (tus)
 class TusVersionUnsupported(APIError):
     status, code, message = 412, "tus_version_unsupported", "this server speaks tus 1.0.0"
@@ -141,6 +147,26 @@ class ValidationFailed(APIError):
 
 class EmptyFile(ValidationFailed):
     code, message = "empty_file", "the file is empty"
+
+
+class SizeMismatch(ValidationFailed):
+    # Direct uploads: the stored object is not the size the client declared.
+    code, message = "size_mismatch", "the uploaded object is not the declared size"
+
+
+class Sha256Mismatch(ValidationFailed):
+    # Direct uploads: the stored object's sha256 is not the one the client declared.
+    code, message = "sha256_mismatch", "the uploaded object's sha256 is not the declared one"
+
+
+class InvalidIdempotencyKey(ValidationFailed):
+    code = "invalid_idempotency_key"
+    message = "Idempotency-Key must be 1 to 255 visible ASCII characters"
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    code = "idempotency_key_reused"
+    message = "this Idempotency-Key was used for a different request"
 
 
 # 423, 460 (tus)

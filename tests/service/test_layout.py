@@ -12,6 +12,8 @@ SQL_OWNERS = {
     "repository/files.py",
     "repository/keys.py",
     "repository/uploads.py",
+    "repository/direct.py",
+    "repository/idempotency.py",
     "taxonomy.py",
     "file_filters.py",
     "events.py",
