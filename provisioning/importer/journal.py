@@ -6,6 +6,7 @@ source, so one journal is never applied to another tenant. Events, keyed by the 
 `source_id` (the last one of an item wins):
 
     {"id": ..., "event": "tus", "url": ..., "sha256": ...}   a tus upload was created (resume it)
+    {"id": ..., "event": "direct", "upload_id": ...}          a direct upload was created
     {"id": ..., "event": "done", "file_id": ..., "replayed": bool}
     {"id": ..., "event": "failed", "reason": ...}             tried again on the next run
     {"id": ..., "event": "restart"}                           the recorded tus upload is gone
@@ -36,6 +37,9 @@ class Entry:
     later failure (the next run resumes or finds it complete) until a "restart" drops it."""
 
     done: bool = False
+    # The transport the item was first sent with: a rerun keeps it, whatever --direct-max says
+    # now (the tenant's Idempotency-Key fingerprint includes the endpoint).
+    via: str | None = None
     file_id: str | None = None
     url: str | None = None
     sha256: str | None = None
@@ -43,7 +47,9 @@ class Entry:
 
     def apply(self, event: str, fields: dict) -> None:
         if event == "tus":
-            self.url, self.sha256 = fields.get("url"), fields.get("sha256")
+            self.via, self.url, self.sha256 = "tus", fields.get("url"), fields.get("sha256")
+        elif event == "direct":
+            self.via = "direct"
         elif event == "restart":
             self.url = self.sha256 = None
         elif event == "done":

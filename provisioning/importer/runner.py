@@ -32,7 +32,7 @@ from provisioning.importer.progress import Progress, human_bytes, human_duration
 from provisioning.importer.sources import Item, Source
 from provisioning.importer.taxonomy_map import TaxonomyMap, plan
 
-REPORT_FIELDS = ("source", "title", "status", "file_id", "reason")
+REPORT_FIELDS = ("source", "title", "status", "via", "file_id", "reason")
 # Shown on the terminal at the end; the report file has them all.
 FAILURES_SHOWN = 50
 # Exit statuses: 0 nothing failed, 1 some files failed, 2 the import stopped (unreachable,
@@ -67,6 +67,7 @@ class Outcome:
     status: str  # "imported", "skipped", "failed"
     file_id: str | None = None
     reason: str | None = None
+    via: str | None = None  # "direct" or "tus": how the tenant got it (in this run)
 
 
 @dataclass
@@ -248,17 +249,21 @@ class Importer:
         size = item.size or 0
         sha256 = self._sha256(item)
         key = idempotency_key(item.source_id, sha256)
-        direct = size <= self.options.direct_max_bytes
+        entry = self.journal.get(item.source_id)
+        if entry is not None and entry.via:
+            direct = entry.via == "direct"
+        else:
+            direct = size <= self.options.direct_max_bytes
         attempt = busy = 0
         while True:
             try:
                 with self.throttle.slot():
-                    stored = None
+                    stored, via = None, "direct"
                     if direct and self.client.direct_supported is not False:
                         rewind(0)
                         stored = self._direct(item, size, sha256, key, on_bytes)
                     if stored is None:
-                        stored = self._tus(item, size, sha256, key, on_bytes, rewind)
+                        stored, via = self._tus(item, size, sha256, key, on_bytes, rewind), "tus"
                 self.throttle.ok()
                 break
             except api.Refused as exc:
@@ -283,13 +288,16 @@ class Importer:
                     self.journal.record(item.source_id, "failed", reason=reason)
                     return Outcome(item, "failed", reason=reason)
                 self.journal.record(item.source_id, "restart")
-        self._crash_hook()
+        if not stored.replayed:
+            self._crash_hook()
         self.journal.record(
             item.source_id, "done", file_id=stored.file_id, replayed=stored.replayed
         )
-        return Outcome(item, "skipped" if stored.replayed else "imported", stored.file_id)
+        status = "skipped" if stored.replayed else "imported"
+        return Outcome(item, status, stored.file_id, via=via)
 
     def _crash_hook(self) -> None:
+        """Counts the files this run stored (replays are not counted)."""
         if self.options.crash_after_uploads is None:
             return
         with self._stored_lock:
@@ -314,6 +322,7 @@ class Importer:
             return None  # the tenant has no direct uploads: tus
         if "file" in grant:
             return api.Stored(str(grant["id"]), replayed=True)
+        self.journal.record(item.source_id, "direct", upload_id=str(grant["id"]))
         body = api.Body(self.source.chunks(item), on_bytes, self.stop)
         try:
             self.client.direct_put(grant, size, body.take(size))
@@ -405,4 +414,6 @@ def write_report(path: Path, outcomes: list[Outcome]) -> None:
         writer = csv.writer(f)
         writer.writerow(REPORT_FIELDS)
         for o in sorted(outcomes, key=lambda o: o.item.label):
-            writer.writerow([o.item.label, o.item.title, o.status, o.file_id or "", o.reason or ""])
+            writer.writerow(
+                [o.item.label, o.item.title, o.status, o.via or "", o.file_id or "", o.reason or ""]
+            )

@@ -202,6 +202,8 @@ def test_killed_twice_then_rerun_stores_every_valid_file_exactly_once(tenant, tm
         else:
             assert row["status"] in ("imported", "skipped"), row
             assert row["file_id"], row
+    # Both transports carried files (by size: DIRECT_MAX), as the journal recorded.
+    assert {e["event"] for e in journal_events(journal)} >= {"direct", "tus", "done", "failed"}
 
     with tenant.client() as admin:
         files = all_files(admin)
@@ -231,6 +233,54 @@ def test_killed_twice_then_rerun_stores_every_valid_file_exactly_once(tenant, tm
     assert again.stdout.startswith(f"imported 0, skipped {len(valid)} (already there), failed 54")
     with tenant.client() as admin:
         assert len(all_files(admin)) == len(valid)
+
+
+def test_a_crash_between_upload_and_journal_is_answered_as_a_replay(tenant, tmp_path):
+    """Killed right after the tenant stored a file and before the journal line, once for each
+    transport; then the journal itself is lost. Each rerun is answered by the tenant (the
+    Idempotency-Key replay for direct uploads and tus creations, the tus HEAD for a journaled
+    upload): no file is stored twice."""
+    source = tmp_path / "two"
+    source.mkdir()
+    small, large = pdf(10 * KIB), pdf(100 * KIB)
+    (source / "a-small.pdf").write_bytes(small)
+    (source / "b-large.pdf").write_bytes(large)
+    journal, report = tmp_path / "journal.jsonl", tmp_path / "report.csv"
+    args = [source, "--journal", journal, "--report", report, "--jobs", "1"]
+    args += ["--direct-max", DIRECT_MAX, "--tus-chunk", "32K"]
+    crash = {"SILO_IMPORT_TEST_EXIT_AFTER_UPLOADS": "1"}
+
+    def stored() -> list[str]:
+        with tenant.client() as admin:
+            return sorted(f["filename"] for f in all_files(admin))
+
+    first = run_import(tenant.url, *args, env=crash)  # a-small stored directly, then the exit
+    assert first.returncode == CRASH_EXIT_STATUS, first.stderr
+    assert stored() == ["a-small.pdf"] and done_ids(journal) == set()
+    second = run_import(tenant.url, *args, env=crash)  # a-small replayed; b-large by tus, exit
+    assert second.returncode == CRASH_EXIT_STATUS, second.stderr
+    assert stored() == ["a-small.pdf", "b-large.pdf"]
+    assert done_ids(journal) == {"file:a-small.pdf"}
+
+    third = run_import(tenant.url, *args)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert third.stdout.startswith("imported 0, skipped 2 (already there), failed 0")
+    rows = read_report(report)
+    assert (rows["a-small.pdf"]["status"], rows["a-small.pdf"]["via"]) == ("skipped", "")
+    assert (rows["b-large.pdf"]["status"], rows["b-large.pdf"]["via"]) == ("skipped", "tus")
+
+    journal.unlink()  # no journal at all: the tenant's Idempotency-Key replays alone
+    fourth = run_import(tenant.url, *args)
+    assert fourth.stdout.startswith("imported 0, skipped 2 (already there), failed 0")
+    rows = read_report(report)
+    assert {n: (r["status"], r["via"]) for n, r in rows.items()} == {
+        "a-small.pdf": ("skipped", "direct"),
+        "b-large.pdf": ("skipped", "tus"),
+    }
+    assert stored() == ["a-small.pdf", "b-large.pdf"]
+    with tenant.client() as admin:
+        for f in all_files(admin):
+            assert download(admin, f["id"]) == (small if f["filename"] == "a-small.pdf" else large)
 
 
 def test_busy_tenant_is_waited_out(pg, s3, aws_credentials, tmp_path):
