@@ -18,7 +18,7 @@ from pathlib import Path
 
 from provisioning.importer import client as api
 from provisioning.importer.journal import Journal, JournalError
-from provisioning.importer.runner import EXIT_STOPPED, Importer, Options
+from provisioning.importer.runner import EXIT_INTERRUPTED, EXIT_STOPPED, Importer, Options
 from provisioning.importer.sources import DirectorySource, Source, SourceError
 
 # TEST ONLY: exit right after the Nth file is stored, before the journal records it (see
@@ -176,6 +176,9 @@ def run(args: argparse.Namespace) -> int:
     except SourceError as exc:
         print(f"silo import: {exc}", file=sys.stderr)
         return EXIT_STOPPED
+    except KeyboardInterrupt:  # before the files were under way (the run handles it then)
+        print("silo import: interrupted before any file was sent", file=sys.stderr)
+        return EXIT_INTERRUPTED
     finally:
         journal.close()
     return summary.exit_status

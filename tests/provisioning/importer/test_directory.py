@@ -283,6 +283,45 @@ def test_a_crash_between_upload_and_journal_is_answered_as_a_replay(tenant, tmp_
             assert download(admin, f["id"]) == (small if f["filename"] == "a-small.pdf" else large)
 
 
+def test_ctrl_c_stops_cleanly_and_the_rerun_continues(tenant, tmp_path):
+    source = tmp_path / "sixty"
+    source.mkdir()
+    blobs = {f"f{i:02d}.pdf": pdf(60 * KIB + i) for i in range(60)}
+    for name, data in blobs.items():
+        (source / name).write_bytes(data)
+    journal = tmp_path / "journal.jsonl"
+    # tus in small chunks, two at a time: slow enough to be interrupted mid-way.
+    args = [source, "--journal", journal, "--jobs", "2", "--direct-max", "0", "--tus-chunk", "8K"]
+    process = subprocess.Popen(
+        import_command(tenant.url, *args),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if journal.exists() and len(done_ids(journal)) >= 10:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stdout + stderr
+    assert "interrupted; run the same command again to continue" in stderr
+    first = len(done_ids(journal))
+    assert 10 <= first < 60
+    assert stdout.startswith(f"imported {first}, skipped 0 (already there), failed 0")
+
+    rerun = run_import(tenant.url, *args)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    with tenant.client() as admin:
+        files = all_files(admin)
+    assert sorted(f["sha256"] for f in files) == sorted(
+        hashlib.sha256(d).hexdigest() for d in blobs.values()
+    )
+    assert rerun.stdout.startswith(f"imported {60 - first}, skipped {first} (already there)")
+
+
 def test_busy_tenant_is_waited_out(pg, s3, aws_credentials, tmp_path):
     """One upload slot and six workers: the tenant answers 503 busy, the import waits
     Retry-After and backs off, and every file arrives."""
