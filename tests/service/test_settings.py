@@ -177,3 +177,15 @@ def test_resumable_upload_and_cors_settings():
     ):
         with pytest.raises(SettingsError, match=name):
             from_environ(BASE | {name: value})
+
+
+def test_storage_checksums_are_trusted_on_aws_only_unless_told():
+    """AWS S3 (no S3_ENDPOINT_URL) verifies a PUT's x-amz-checksum-sha256; a custom endpoint
+    (moto, MinIO) is not assumed to: direct uploads are then read back."""
+    assert from_environ(BASE).s3_verifies_checksums is True
+    local = {**BASE, "S3_ENDPOINT_URL": "http://127.0.0.1:9000"}
+    assert from_environ(local).s3_verifies_checksums is False
+    told = {**local, "SILO_S3_VERIFIES_CHECKSUMS": "1"}
+    assert from_environ(told).s3_verifies_checksums is True
+    with pytest.raises(SettingsError, match="SILO_S3_VERIFIES_CHECKSUMS"):
+        from_environ({**BASE, "SILO_S3_VERIFIES_CHECKSUMS": "maybe"})
