@@ -166,6 +166,9 @@ def run(args: argparse.Namespace) -> int:
     except (SourceError, JournalError) as exc:
         print(f"silo import: {exc}", file=sys.stderr)
         return EXIT_STOPPED
+    except OSError as exc:  # the journal cannot be written where it should go
+        print(f"silo import: {exc}; give --journal FILE", file=sys.stderr)
+        return EXIT_STOPPED
     client = api.SiloClient(url, args.key, timeout=args.timeout)
     admin = api.SiloClient(url, args.admin_key, timeout=args.timeout) if args.admin_key else None
     importer = Importer(

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
+import httpx
+
 from provisioning.importer import client as api
 from provisioning.importer.journal import Journal
 from provisioning.importer.progress import Progress, human_bytes, human_duration
@@ -156,10 +158,11 @@ class Importer:
             self.client.preflight()
             items = self.source.items()
             mapping = self.map_taxonomy(items)
-        except api.Fatal as exc:
-            # One line, and nothing else: the endpoint or the key is wrong.
-            summary.stopped = str(exc)
-            print(f"silo import: {exc}", file=self.err)
+        except (api.Fatal, api.Transient, api.Refused, api.Gone, httpx.HTTPError) as exc:
+            # One line, and nothing else: the endpoint or the key is wrong, or the tenant
+            # could not even tell its taxonomy.
+            summary.stopped = str(exc) or type(exc).__name__
+            print(f"silo import: {summary.stopped}", file=self.err)
             return summary
         if mapping is None:
             summary.stopped = "names missing from the tenant's taxonomy"
@@ -247,7 +250,11 @@ class Importer:
             self.journal.record(item.source_id, "failed", reason=item.problem)
             return Outcome(item, "failed", reason=item.problem)
         size = item.size or 0
-        sha256 = self._sha256(item)
+        try:
+            sha256 = self._sha256(item)
+        except api.Refused as exc:
+            self.journal.record(item.source_id, "failed", reason=str(exc))
+            return Outcome(item, "failed", reason=str(exc))
         key = idempotency_key(item.source_id, sha256)
         entry = self.journal.get(item.source_id)
         if entry is not None and entry.via:
@@ -307,11 +314,15 @@ class Importer:
                 os._exit(CRASH_EXIT_STATUS)
 
     def _sha256(self, item: Item) -> str:
-        digest = hashlib.sha256()
+        digest, size = hashlib.sha256(), 0
         for piece in self.source.chunks(item):
             if self.stop.is_set():
                 raise api.Stopped()
             digest.update(piece)
+            size += len(piece)
+        if size != item.size:
+            # The upload sends `item.size` bytes: a file that grew would arrive cut short.
+            raise api.Refused(f"the source changed while being read ({item.size} -> {size} bytes)")
         return digest.hexdigest()
 
     def _direct(
