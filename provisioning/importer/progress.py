@@ -71,9 +71,7 @@ class Progress:
         with self._lock:
             rate = self._rate(now)
             left = max(self.total_bytes - self.sent, 0)
-            eta = human_duration(left / rate) if rate > 0 and left else "--:--"
-            if not left and self.done_files >= self.files:
-                eta = "0:00"
+            eta = "0:00" if not left else human_duration(left / rate) if rate > 0 else "--:--"
             failed = f", {self.failed} failed" if self.failed else ""
             return (
                 f"{self.done_files}/{self.files} files{failed}, "

@@ -10,6 +10,7 @@ import csv
 import hashlib
 import json
 import os
+import pty
 import signal
 import subprocess
 import time
@@ -320,6 +321,34 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_continues(tenant, tmp_path):
         hashlib.sha256(d).hexdigest() for d in blobs.values()
     )
     assert rerun.stdout.startswith(f"imported {60 - first}, skipped {first} (already there)")
+
+
+def test_on_a_terminal_progress_is_a_live_bar(tenant, tmp_path):
+    source = tmp_path / "few"
+    source.mkdir()
+    for i in range(3):
+        (source / f"f{i}.pdf").write_bytes(pdf(50 * KIB + i))
+    master, replica = pty.openpty()
+    process = subprocess.Popen(
+        import_command(tenant.url, source, "--direct-max", "0", "--tus-chunk", "8K"),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=replica,
+        text=True,
+    )
+    os.close(replica)
+    stdout, _ = process.communicate(timeout=120)
+    screen = b""
+    with contextlib.suppress(OSError):  # EIO once the process has closed the terminal
+        while chunk := os.read(master, 65536):
+            screen += chunk
+    os.close(master)
+    assert process.returncode == 0, stdout
+    text = screen.decode()
+    # Redrawn in place: carriage returns, a bar, and the figures.
+    assert text.count("\r[") >= 2, text
+    assert "] 3/3 files, 150.0 KiB/150.0 KiB, " in text and "ETA" in text
+    assert "\nimport: " not in text  # no plain lines on a terminal
 
 
 def test_busy_tenant_is_waited_out(pg, s3, aws_credentials, tmp_path):
