@@ -35,7 +35,8 @@ class Progress:
     ) -> None:
         self.files, self.total_bytes = files, total_bytes
         self.done_files = self.failed = 0
-        self.sent = 0
+        self.sent = 0  # bytes of the files the tenant has (or is receiving)
+        self.wire = 0  # bytes sent by this run
         self._stream, self._live = stream, live
         self._interval = BAR_REFRESH if live else interval
         self._lock = threading.Lock()
@@ -48,9 +49,13 @@ class Progress:
         self._thread.start()
         return self
 
-    def add_bytes(self, n: int) -> None:
+    def add_bytes(self, n: int, *, on_the_wire: bool = True) -> None:
+        """`n` more bytes of the files are done (negative: to be sent again); `on_the_wire`:
+        sent in this run (not a resumed upload's offset the tenant already had)."""
         with self._lock:
             self.sent += n
+            if on_the_wire:
+                self.wire += n
 
     def file_done(self, *, failed: bool = False, unsent: int = 0) -> None:
         """One file finished; `unsent` of its bytes will never be sent (a skip, a refusal)."""

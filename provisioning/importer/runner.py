@@ -211,7 +211,7 @@ class Importer:
                 outcome = future.result()
                 if outcome.status != "stopped":
                     summary.outcomes.append(outcome)
-        self._print_summary(summary, time.monotonic() - started, progress.sent)
+        self._print_summary(summary, time.monotonic() - started, progress.wire)
         if self.options.report:
             write_report(self.options.report, summary.outcomes)
         return summary
@@ -225,7 +225,7 @@ class Importer:
 
         def rewind(to: int) -> None:
             """The next attempt starts at byte `to`: what was sent past it will be again."""
-            progress.add_bytes(to - sent[0])
+            progress.add_bytes(to - sent[0], on_the_wire=False)
             sent[0] = to
 
         try:

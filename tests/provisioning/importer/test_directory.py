@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import pty
+import re
 import signal
 import subprocess
 import time
@@ -117,6 +118,12 @@ def journal_events(path: Path) -> list[dict]:
 
 def done_ids(path: Path) -> set[str]:
     return {e["id"] for e in journal_events(path) if e["event"] == "done"}
+
+
+def sent_bytes(stdout: str) -> float:
+    """The figure of the summary's `..., 1.2 MiB sent in 0:03`."""
+    number, unit = re.search(r"; ([\d.]+) (B|KiB|MiB) sent in ", stdout).groups()
+    return float(number) * {"B": 1, "KiB": KIB, "MiB": KIB * KIB}[unit]
 
 
 def read_report(path: Path) -> dict[str, dict]:
@@ -321,6 +328,48 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_continues(tenant, tmp_path):
         hashlib.sha256(d).hexdigest() for d in blobs.values()
     )
     assert rerun.stdout.startswith(f"imported {60 - first}, skipped {first} (already there)")
+
+
+def test_a_killed_tus_upload_resumes_from_the_tenants_offset(pg, s3, aws_credentials, tmp_path):
+    from tests.service.conftest import running_service
+
+    source = tmp_path / "one-big"
+    source.mkdir()
+    data = pdf(4 * 1024 * KIB)
+    (source / "lecture.pdf").write_bytes(data)
+    journal = tmp_path / "journal.jsonl"
+    args = [source, "--journal", journal, "--direct-max", "0", "--tus-chunk", "256K"]
+    with running_service(pg, s3) as svc:
+        process = subprocess.Popen(
+            import_command(svc.url, *args),
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        offset, deadline = 0, time.monotonic() + 60
+        with svc.client() as admin:
+            while offset < 512 * KIB and time.monotonic() < deadline:
+                time.sleep(0.01)
+                upload = journal.exists() and [
+                    e for e in journal_events(journal) if e["event"] == "tus"
+                ]
+                if upload:
+                    head = admin.head(upload[0]["url"], headers={"Tus-Resumable": "1.0.0"})
+                    offset = int(head.headers.get("upload-offset", 0))
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+        with svc.client() as admin:
+            head = admin.head(upload[0]["url"], headers={"Tus-Resumable": "1.0.0"})
+        offset = int(head.headers["upload-offset"])  # where the tenant stands after the kill
+        assert 0 < offset < len(data), "the kill should land mid-file"
+
+        rerun = run_import(svc.url, *args)
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        # Only what the tenant did not have yet was sent (give or take the summary's rounding).
+        assert abs(sent_bytes(rerun.stdout) - (len(data) - offset)) < 64 * KIB, rerun.stdout
+        with svc.client() as admin:
+            (stored,) = all_files(admin)
+            assert download(admin, stored["id"]) == data
 
 
 def test_on_a_terminal_progress_is_a_live_bar(tenant, tmp_path):
