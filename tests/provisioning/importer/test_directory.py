@@ -365,8 +365,9 @@ def test_a_killed_tus_upload_resumes_from_the_tenants_offset(pg, s3, aws_credent
 
         rerun = run_import(svc.url, *args)
         assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-        # Only what the tenant did not have yet was sent (give or take the summary's rounding).
-        assert abs(sent_bytes(rerun.stdout) - (len(data) - offset)) < 64 * KIB, rerun.stdout
+        # Only what the tenant did not have yet was sent (the summary rounds to 0.1 MiB). The
+        # killed PATCH may still have been committing bytes after that HEAD: less, never more.
+        assert sent_bytes(rerun.stdout) <= len(data) - offset + 64 * KIB, rerun.stdout
         with svc.client() as admin:
             (stored,) = all_files(admin)
             assert download(admin, stored["id"]) == data
