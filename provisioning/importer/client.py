@@ -82,8 +82,8 @@ def check(response: httpx.Response, what: str) -> httpx.Response:
     if status == 404:
         raise Gone(reason)
     if status in (408, 409, 423, 429, 460) or status >= 500:
-        return_busy = status == 503 and code == "busy"
-        raise Transient(reason, retry_after=_retry_after(response), busy=return_busy)
+        busy = status == 503 and code == "busy"
+        raise Transient(reason, retry_after=_retry_after(response), busy=busy)
     raise Refused(reason)
 
 

@@ -66,7 +66,7 @@ class Options:
 @dataclass
 class Outcome:
     item: Item
-    status: str  # "imported", "skipped", "failed"
+    status: str  # "imported", "skipped", "failed"; "pending" when the run stopped first
     file_id: str | None = None
     reason: str | None = None
     via: str | None = None  # "direct" or "tus": how the tenant got it (in this run)
@@ -186,13 +186,12 @@ class Importer:
         ).start()
         started = time.monotonic()
         pool = concurrent.futures.ThreadPoolExecutor(self.options.jobs, "import")
+        futures: dict[concurrent.futures.Future, Item] = {}
         try:
             futures = {pool.submit(self._one, item, progress): item for item in todo}
             pending = set(futures)
             while pending:
-                done, pending = concurrent.futures.wait(pending, timeout=0.5)
-                for future in done:
-                    summary.outcomes.append(future.result())
+                _, pending = concurrent.futures.wait(pending, timeout=0.5)
                 if self._fatal:
                     break
         except KeyboardInterrupt:
@@ -204,13 +203,12 @@ class Importer:
             progress.stop()
         if self._fatal:
             summary.stopped = self._fatal
-        # Outcomes of workers that finished after the stop (theirs are journaled too).
-        seen = {id(o.item) for o in summary.outcomes}
         for future, item in futures.items():
-            if id(item) not in seen and future.done() and not future.cancelled():
-                outcome = future.result()
-                if outcome.status != "stopped":
-                    summary.outcomes.append(outcome)
+            outcome = future.result() if future.done() and not future.cancelled() else None
+            if outcome is None or outcome.status == "stopped":
+                # Cut short by Ctrl-C or a fatal answer: the rerun picks it up.
+                outcome = Outcome(item, "pending", reason="not finished: the import stopped")
+            summary.outcomes.append(outcome)
         self._print_summary(summary, time.monotonic() - started, progress.wire)
         if self.options.report:
             write_report(self.options.report, summary.outcomes)

@@ -299,7 +299,9 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_continues(tenant, tmp_path):
         (source / name).write_bytes(data)
     journal = tmp_path / "journal.jsonl"
     # tus in small chunks, two at a time: slow enough to be interrupted mid-way.
+    report = tmp_path / "report.csv"
     args = [source, "--journal", journal, "--jobs", "2", "--direct-max", "0", "--tus-chunk", "8K"]
+    args += ["--report", report]
     process = subprocess.Popen(
         import_command(tenant.url, *args),
         cwd=ROOT,
@@ -319,6 +321,8 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_continues(tenant, tmp_path):
     first = len(done_ids(journal))
     assert 10 <= first < 60
     assert stdout.startswith(f"imported {first}, skipped 0 (already there), failed 0")
+    statuses = [row["status"] for row in read_report(report).values()]
+    assert (statuses.count("imported"), statuses.count("pending")) == (first, 60 - first)
 
     rerun = run_import(tenant.url, *args)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
