@@ -41,10 +41,19 @@ class Refused(Exception):
 
 
 class Transient(Exception):
-    def __init__(self, message: str, *, retry_after: float | None = None, busy: bool = False):
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        busy: bool = False,
+        connection: bool = False,
+    ):
         super().__init__(message)
         self.retry_after = retry_after
         self.busy = busy
+        # No answer at all (refused, reset, timed out): what every other file would meet too.
+        self.connection = connection
 
 
 class Gone(Exception):
@@ -232,7 +241,9 @@ class SiloClient:
         try:
             return self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise Transient(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+            raise Transient(
+                f"{method} {path}: {type(exc).__name__}: {exc}", connection=True
+            ) from None
 
     # --- before anything is sent ---------------------------------------------------------------
 
@@ -381,7 +392,9 @@ class SiloClient:
                 grant.get("method", "PUT"), grant["url"], headers=headers, content=body
             )
         except httpx.TransportError as exc:
-            raise Transient(f"PUT to storage: {type(exc).__name__}: {exc}") from None
+            raise Transient(
+                f"PUT to storage: {type(exc).__name__}: {exc}", connection=True
+            ) from None
         if response.status_code >= 500:
             raise Transient(f"PUT to storage: {response.status_code}")
         if response.status_code >= 300:

@@ -280,6 +280,13 @@ class Importer:
                     self.throttle.busy(exc.retry_after, busy)
                     continue
                 attempt += 1
+                if attempt > self.options.retries and exc.connection:
+                    # Nothing answers any more: every other file would wait out its retries
+                    # the same way. Stop; the rerun continues.
+                    raise api.Fatal(
+                        f"no answer after {self.options.retries} retries ({exc}); "
+                        "run the same command again once it answers"
+                    ) from None
                 if attempt > self.options.retries:
                     reason = f"gave up after {self.options.retries} retries: {exc}"
                     self.journal.record(item.source_id, "failed", reason=reason)

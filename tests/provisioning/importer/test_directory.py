@@ -405,6 +405,73 @@ def test_on_a_terminal_progress_is_a_live_bar(tenant, tmp_path):
     assert "\nimport: " not in text  # no plain lines on a terminal
 
 
+def test_a_blip_is_retried_and_an_endpoint_gone_for_good_stops_the_import(tenant, tmp_path):
+    """Through a proxy that refuses connections: for a second (the files in flight are
+    retried and all arrive), then for good (the import stops with one line instead of failing
+    every file in turn; the rerun continues)."""
+    from urllib.parse import urlsplit
+
+    from tests.faults import PausableProxy
+
+    def directory(name: str) -> tuple[Path, dict[str, bytes]]:
+        root = tmp_path / name
+        root.mkdir()
+        blobs = {f"{name}-{i:02d}.pdf": pdf(40 * KIB + i) for i in range(30)}
+        for file_name, data in blobs.items():
+            (root / file_name).write_bytes(data)
+        return root, blobs
+
+    def wait_for_done(journal: Path, count: int) -> None:
+        deadline = time.monotonic() + 60
+        while not (journal.exists() and len(done_ids(journal)) >= count):
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+
+    proxy = PausableProxy(urlsplit(tenant.url).port)
+    url = f"http://127.0.0.1:{proxy.port}"
+    try:
+        first, first_blobs = directory("blip")
+        journal = tmp_path / "blip.jsonl"
+        args = [first, "--journal", journal, "--direct-max", "0", "--tus-chunk", "8K"]
+        process = subprocess.Popen(
+            import_command(url, *args), cwd=ROOT, stdout=subprocess.PIPE, text=True
+        )
+        wait_for_done(journal, 5)
+        with proxy.refusing():
+            time.sleep(1)
+        stdout, _ = process.communicate(timeout=120)
+        assert process.returncode == 0, stdout
+        # A file whose last answer the blip cut is found complete by the retry: skipped.
+        imported, skipped = map(int, re.match(r"imported (\d+), skipped (\d+)", stdout).groups())
+        assert imported + skipped == 30 and ", failed 0;" in stdout, stdout
+
+        second, second_blobs = directory("gone")
+        journal = tmp_path / "gone.jsonl"
+        args = [second, "--journal", journal, "--direct-max", "0", "--tus-chunk", "8K"]
+        process = subprocess.Popen(
+            import_command(url, *args, "--retries", "2"),
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for_done(journal, 5)
+        with proxy.refusing():
+            stdout, stderr = process.communicate(timeout=120)
+        assert process.returncode == 2, stdout + stderr
+        assert stderr.splitlines()[-1].startswith("silo import: stopped: no answer after 2 retries")
+        assert ", failed 0;" in stdout.splitlines()[0]  # nothing is reported as refused
+
+        rerun = run_import(url, *args)
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    finally:
+        proxy.close()
+    with tenant.client() as admin:
+        stored = sorted(f["sha256"] for f in all_files(admin))
+    blobs = {**first_blobs, **second_blobs}.values()
+    assert stored == sorted(hashlib.sha256(d).hexdigest() for d in blobs)
+
+
 def test_busy_tenant_is_waited_out(pg, s3, aws_credentials, tmp_path):
     """One upload slot and six workers: the tenant answers 503 busy, the import waits
     Retry-After and backs off, and every file arrives."""
