@@ -48,8 +48,10 @@ class Transient(Exception):
         retry_after: float | None = None,
         busy: bool = False,
         connection: bool = False,
+        code: str = "",
     ):
         super().__init__(message)
+        self.code = code  # the API's error code, when it answered one
         self.retry_after = retry_after
         self.busy = busy
         # No answer at all (refused, reset, timed out): what every other file would meet too.
@@ -92,7 +94,7 @@ def check(response: httpx.Response, what: str) -> httpx.Response:
         raise Gone(reason)
     if status in (408, 409, 423, 429, 460) or status >= 500:
         busy = status == 503 and code == "busy"
-        raise Transient(reason, retry_after=_retry_after(response), busy=busy)
+        raise Transient(reason, retry_after=_retry_after(response), busy=busy, code=code)
     raise Refused(reason)
 
 

@@ -344,7 +344,18 @@ class Importer:
             self.client.direct_put(grant, size, body.take(size))
         finally:
             body.close()
-        return self.client.direct_complete(str(grant["id"]))
+        # The bytes are in storage: a completion that fails for a while (503, 423 while another
+        # request completes it, a dropped answer) is asked again, not paid for with another PUT.
+        # `not_uploaded` (nothing landed) goes back up: the next attempt PUTs again.
+        attempt = 0
+        while True:
+            try:
+                return self.client.direct_complete(str(grant["id"]))
+            except api.Transient as exc:
+                attempt += 1
+                if exc.code == "not_uploaded" or attempt > self.options.retries:
+                    raise
+                self.throttle.backoff(attempt, exc.retry_after)
 
     def _tus(
         self,

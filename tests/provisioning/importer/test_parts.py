@@ -8,10 +8,11 @@ import json
 
 import pytest
 
+from provisioning.importer import client as api
 from provisioning.importer.cli import parse_size
 from provisioning.importer.journal import Journal, JournalError
 from provisioning.importer.progress import Progress
-from provisioning.importer.runner import idempotency_key
+from provisioning.importer.runner import Importer, Options, idempotency_key
 from provisioning.importer.sources import DirectorySource, Item, SourceError, read_manifest
 from provisioning.importer.taxonomy_map import TenantTaxonomy, plan
 
@@ -163,3 +164,51 @@ def test_progress_plain_lines_and_live_bar():
     text = live.getvalue()
     assert text.startswith("\r[") and "] 0/4 files, 2.0 KiB/4.0 KiB, " in text
     assert "ETA" in text and text.endswith("\n")
+
+
+class FlakyDirect(api.SiloClient):
+    """A tenant whose direct-upload completion fails with the given codes first."""
+
+    def __init__(self, complete_failures: list[str]) -> None:
+        super().__init__("http://127.0.0.1:9", "unused-key")
+        self.direct_supported = True
+        self.failures = list(complete_failures)
+        self.puts = self.completes = 0
+
+    def direct_start(self, item, size, sha256, idempotency_key):
+        return {"id": "u-1", "method": "PUT", "url": "http://127.0.0.1:9/x", "headers": {}}
+
+    def direct_put(self, grant, size, body):
+        self.puts += 1
+        assert sum(len(piece) for piece in body) == size
+
+    def direct_complete(self, upload_id):
+        self.completes += 1
+        if self.failures:
+            code = self.failures.pop(0)
+            raise api.Transient(f"{code}", code=code, retry_after=0)
+        return api.Stored("f-1", replayed=False)
+
+
+@pytest.mark.parametrize(
+    ("failures", "puts"),
+    [
+        (["upload_locked", "busy"], 1),  # the bytes are there: only the completion is retried
+        (["not_uploaded"], 2),  # nothing landed: PUT again
+    ],
+)
+def test_a_failed_completion_is_retried_without_a_second_put_unless_nothing_landed(
+    tmp_path, failures, puts
+):
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "a.pdf").write_bytes(b"%PDF-1.7\n" + b"x" * 1000)
+    source = DirectorySource(root)
+    (item,) = source.items()
+    client = FlakyDirect(failures)
+    journal = Journal(tmp_path / "j.jsonl", target="t", source=source.identity)
+    importer = Importer(source, client, journal, Options(), out=io.StringIO(), err=io.StringIO())
+    outcome = importer._import(item, lambda n: None, lambda to: None)
+    journal.close()
+    assert (outcome.status, outcome.file_id, outcome.via) == ("imported", "f-1", "direct")
+    assert (client.puts, client.completes) == (puts, len(failures) + 1)
