@@ -554,6 +554,7 @@ def main(argv: list[str] | None = None) -> int:
             "AWS_REGION": LOCAL_CREDENTIALS["AWS_REGION"],
             "SILO_TENANT": "bench",
             "SILO_ADMIN_KEY": admin_key,
+            "SILO_SCAN": "off",  # the upload path alone
             "SILO_MAX_UPLOAD_BYTES": str(max(*sizes, direct_size) + GIB),
             # The direct upload path of AWS S3, which verifies a PUT's checksum (moto does not:
             # the second service below takes the read-back path moto gets by default).

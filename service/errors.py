@@ -78,6 +78,13 @@ class Forbidden(APIError):
     status, code, message = 403, "forbidden", "this API key lacks the required scope"
 
 
+class CrossSiteRequest(Forbidden):
+    # The console (service/console/): a form or upload request without the session's CSRF
+    # token, or one the browser says came from another site.
+    code = "csrf_failed"
+    message = "this form is out of date or came from another site; reload the page and try again"
+
+
 class NotFound(APIError):
     status, code, message = 404, "not_found", "not found"
 
@@ -110,6 +117,17 @@ class NotUploaded(APIError):
     # Direct uploads: `complete` before the PUT to the presigned URL has stored anything.
     status, code = 409, "not_uploaded"
     message = "nothing has been uploaded to this upload's URL yet"
+
+
+class ScanPending(APIError):
+    status, code = 409, "scan_pending"
+    message = "the file has not been found clean by the malware scan (yet); retry later"
+
+
+# 410
+class Infected(APIError):
+    status, code = 410, "infected"
+    message = "the file was found infected by the malware scan and is not served"
 
 
 # 412 (tus)

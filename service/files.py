@@ -13,14 +13,14 @@ whatever the method (404, exactly like a file that does not exist).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from service import auth, db, errors, file_filters, idempotency, taxonomy, upload
+from service import auth, db, errors, file_filters, idempotency, scanner, taxonomy, upload
 from service.acting_user import ActingUser
 from service.events import CONTENT, METADATA, AccessEvent, EventRecorder
 from service.pagination import Position
@@ -30,6 +30,26 @@ from service.repository.files import Filter, Row
 from service.storage import DISCARDING, ObjectStorage
 
 LABELS = ("category", "language", "roles")
+
+
+class ScanPending(errors.DomainError):
+    """The file is not known clean: its scan is pending, or failed."""
+
+    api_error = errors.ScanPending
+
+    def __init__(self, status: str, reason: str | None) -> None:
+        super().__init__(
+            "the file's malware scan has not finished; retry later"
+            if status == scanner.PENDING
+            else f"the file could not be scanned for malware, so it is not served: {reason}"
+        )
+
+
+class FileInfected(errors.DomainError):
+    api_error = errors.Infected
+
+    def __init__(self) -> None:
+        super().__init__("the file was found infected by the malware scan and is not served")
 
 
 class FileNotFound(errors.DomainError):
@@ -161,6 +181,12 @@ class Files:
     recorder: EventRecorder
     limits: upload.Limits
     presign_ttl_seconds: int
+    # SILO_SCAN=off: rows are stored clean (engine `none`) instead of pending, so nothing waits
+    # for a worker that has nothing to do.
+    scan_off: bool = False
+    # Asked when a pending file is downloaded: the verdict, if the engine has one at once
+    # (GuardDuty's tag: one request), recorded; else None. (service/scanning.py)
+    verdict_now: Callable[[Row], Awaitable[scanner.Verdict | None]] | None = None
 
     async def create(
         self,
@@ -259,6 +285,14 @@ class Files:
             "sha256": stored.sha256,
             "uploaded_by": uploaded_by,
         }
+        if self.scan_off:
+            values |= {
+                "scan_status": scanner.CLEAN,
+                "scan_engine": scanner.NoScanner.engine,
+                "scanned_at": datetime.now(UTC),
+            }
+        # Otherwise the row is stored `pending` (the column's default) and the scan worker
+        # (service/scanning.py) gives it a verdict: every path that stores a file comes here.
         return await files_repo.insert(
             conn, file_id=stored.id, object_key=stored.object_key, values=values
         )
@@ -310,9 +344,23 @@ class Files:
         await self.recorder.record(access_event(row, METADATA, caller, role_id))
         return row
 
-    async def download(self, caller: Caller, file_id: uuid.UUID) -> Download:
-        """A presigned URL for the content; recorded as a content access."""
+    async def download(
+        self, caller: Caller, file_id: uuid.UUID, *, inline: bool = False
+    ) -> Download:
+        """A presigned URL for the content of a file known clean; recorded as a content
+        access. Anything else is refused (and not recorded): pending or failed, ScanPending
+        (409); infected, FileInfected (410). `inline`: for the browser to show rather than
+        save (the console's preview)."""
         row, role_id = await self._visible(caller, file_id)
+        status, detail = row["scan_status"], row["scan_detail"]
+        if status == scanner.PENDING and self.verdict_now is not None:
+            verdict = await self.verdict_now(row)
+            if verdict is not None:
+                status, detail = verdict.status, verdict.detail
+        if status == scanner.INFECTED:
+            raise FileInfected()
+        if status != scanner.CLEAN:
+            raise ScanPending(status, detail)
         ttl = self.presign_ttl_seconds
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
         url = await self.storage.presigned_get(
@@ -320,6 +368,7 @@ class Files:
             filename=row["filename"],
             content_type=row["content_type"],
             ttl_seconds=ttl,
+            inline=inline,
         )
         await self.recorder.record(access_event(row, CONTENT, caller, role_id))
         return Download(url, expires_at)

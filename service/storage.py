@@ -16,7 +16,8 @@ file smaller than one part costs only its size, and is sent with a single PutObj
 sha256 and size on the object: S3 user metadata can only be written when an object is created,
 and for a multipart upload the sha256 is known only once the last byte has gone. So:
 - every object gets the object tags `sha256=<hex>` and `size=<bytes>` (PutObjectTagging after
-  CompleteMultipartUpload; the `Tagging` header of PutObject for single-PUT objects). Tags are
+  CompleteMultipartUpload, keeping any tag already there, such as GuardDuty's verdict; the
+  `Tagging` header of PutObject for single-PUT objects). Tags are
   mutable, readable with GetObjectTagging, and need `s3:PutObjectTagging`/`s3:GetObjectTagging`
   on the bucket's objects in the task role;
 - single-PUT objects also carry them as user metadata (`x-amz-meta-sha256`, `x-amz-meta-size`).
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import datetime
 import functools
 import hashlib
@@ -55,7 +57,7 @@ import re
 import time
 import unicodedata
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
@@ -85,6 +87,10 @@ class StorageError(RuntimeError):
     """Object storage failed or is unreachable (the service answers 503)."""
 
 
+class ObjectMissing(StorageError):
+    """The object is not in the bucket (NoSuchKey)."""
+
+
 class ObjectUpload(Protocol):
     async def write(self, chunk: bytes) -> None: ...
 
@@ -99,7 +105,7 @@ class ObjectStorage(Protocol):
     async def delete(self, key: str) -> None: ...
 
     async def presigned_get(
-        self, key: str, *, filename: str, content_type: str, ttl_seconds: int
+        self, key: str, *, filename: str, content_type: str, ttl_seconds: int, inline: bool = False
     ) -> str: ...
 
     async def check(self) -> None: ...
@@ -123,6 +129,13 @@ class ObjectStorage(Protocol):
     async def pending_uploads(self) -> list[str]: ...
 
     async def abort_stale_uploads(self, older_than_seconds: float) -> int: ...
+
+    # For the malware scan (service/scanning.py): blocking, run on the scan worker's threads.
+    def read_chunks(self, key: str, chunk_size: int) -> Iterator[bytes]: ...
+
+    def read_tags(self, key: str) -> dict[str, str]: ...
+
+    async def move(self, key: str, to_key: str) -> None: ...
 
 
 class StoredObject(Protocol):
@@ -199,9 +212,10 @@ _UNSAFE_ASCII = re.compile(r"[^A-Za-z0-9 !#$&'()*+,\-.=@\[\]^_`{}~]")
 _ATTR_CHAR_SAFE = "!#$&+-.^_`|~"
 
 
-def content_disposition(filename: str) -> str:
+def content_disposition(filename: str, *, inline: bool = False) -> str:
     """`attachment` with an ASCII fallback `filename` and the exact name as RFC 5987 `filename*`
-    (RFC 6266), so every browser saves the file under (a version of) its original name."""
+    (RFC 6266), so every browser saves the file under (a version of) its original name;
+    `inline` for a preview the browser shows itself (a PDF in a frame), still named."""
     name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip() or "download"
     ascii_name = unicodedata.normalize("NFKD", " ".join(name.split()))
     ascii_name = ascii_name.encode("ascii", "ignore").decode()
@@ -209,7 +223,8 @@ def content_disposition(filename: str) -> str:
     if not ascii_name or ascii_name.startswith("."):  # nothing left of the stem (e.g. "日本.txt")
         ascii_name = "download" + ascii_name
     encoded = urllib.parse.quote(name, safe=_ATTR_CHAR_SAFE)
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{encoded}"
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{encoded}"
 
 
 # --- S3 ----------------------------------------------------------------------------------------
@@ -420,7 +435,7 @@ class S3Storage:
         await self.call(self.client.delete_object, Bucket=self.bucket, Key=key)
 
     async def presigned_get(
-        self, key: str, *, filename: str, content_type: str, ttl_seconds: int
+        self, key: str, *, filename: str, content_type: str, ttl_seconds: int, inline: bool = False
     ) -> str:
         # Signing is local computation (no request), cheap enough for the event loop.
         return self.client.generate_presigned_url(
@@ -428,7 +443,7 @@ class S3Storage:
             Params={
                 "Bucket": self.bucket,
                 "Key": key,
-                "ResponseContentDisposition": content_disposition(filename),
+                "ResponseContentDisposition": content_disposition(filename, inline=inline),
                 "ResponseContentType": content_type,
             },
             ExpiresIn=ttl_seconds,
@@ -527,6 +542,48 @@ class S3Storage:
             Config=COPY_CONFIG,
         )
 
+    async def tag_stored(self, key: str, *, sha256: str, size: int) -> None:
+        """Give an object written without them (multipart) a stored file's tags."""
+        await self.call(self.put_file_tags, key=key, sha256=sha256, size=size)
+
+    def put_file_tags(self, *, key: str, sha256: str, size: int) -> None:
+        """`tag_stored`, blocking. The tags the object already has are kept: GuardDuty may have
+        tagged it with its verdict (`GuardDutyMalwareScanStatus`, read by service/scanner.py)
+        since it was completed, and PutObjectTagging replaces the whole set."""
+        found = self.client.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
+        ours = {"sha256": sha256, "size": str(size)}
+        kept = [tag for tag in found if tag["Key"] not in ours]
+        tags = kept + [{"Key": k, "Value": v} for k, v in ours.items()]
+        self.client.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": tags})
+
+    def read_chunks(self, key: str, chunk_size: int) -> Iterator[bytes]:
+        """The object's bytes, `chunk_size` at a time, as they arrive (blocking: the scan
+        worker's thread). Holds one chunk at a time, whatever the object's size."""
+        with _object_errors("get_object", key):
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            with _object_errors("get_object (reading)", key):
+                yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+
+    def read_tags(self, key: str) -> dict[str, str]:
+        """The object's tags (blocking: the scan worker's thread)."""
+        with _object_errors("get_object_tagging", key):
+            found = self.client.get_object_tagging(Bucket=self.bucket, Key=key)
+        return {tag["Key"]: tag["Value"] for tag in found.get("TagSet", [])}
+
+    async def move(self, key: str, to_key: str) -> None:
+        """Copy the object to `to_key`, then delete it (boto3's managed copy: a multipart copy
+        for an object over its threshold, so any size moves, bytes never leaving S3)."""
+        await self.call(
+            self.client.copy,
+            CopySource={"Bucket": self.bucket, "Key": key},
+            Bucket=self.bucket,
+            Key=to_key,
+        )
+        await self.delete(key)
+
     async def pending_uploads(self) -> list[str]:
         def collect() -> list[str]:
             paginator = self.client.get_paginator("list_multipart_uploads")
@@ -552,6 +609,19 @@ def _retrieve(future: asyncio.Future) -> None:
     # Mark the outcome as seen: its owner reports it (or is gone, having been cancelled).
     if not future.cancelled():
         future.exception()
+
+
+@contextlib.contextmanager
+def _object_errors(what: str, key: str) -> Iterator[None]:
+    """S3 failures of a call on one object as StorageError, ObjectMissing when it is not there."""
+    try:
+        yield
+    except ClientError as exc:
+        if _is_missing(exc):
+            raise ObjectMissing(key) from exc
+        raise StorageError(f"S3 {what}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"S3 {what}: {exc}") from exc
 
 
 def _guard(fn: Callable[..., T], /, **kwargs: Any) -> T:
@@ -757,17 +827,8 @@ class S3Upload:
                 self._storage.retry_later(
                     self.key, lambda: self._storage.abort_uploads_of(self.key, keep=self._upload_id)
                 )
-        await self._run(
-            self._client.put_object_tagging,
-            Bucket=self._storage.bucket,
-            Key=self.key,
-            Tagging={
-                "TagSet": [
-                    {"Key": "sha256", "Value": sha256},
-                    {"Key": "size", "Value": str(size)},
-                ]
-            },
-        )
+        # Through `_run`, like every call of the upload: an abort waits for it.
+        await self._run(self._storage.put_file_tags, key=self.key, sha256=sha256, size=size)
 
     async def abort(self) -> None:
         self._closed = True

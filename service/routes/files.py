@@ -53,6 +53,11 @@ def file_object(row: dict[str, Any]) -> dict[str, Any]:
         "created_at": _instant(row["created_at"]),
         "updated_at": _instant(row["updated_at"]),
         "uploaded_by": row["uploaded_by"],
+        "scan": {
+            "status": row["scan_status"],
+            "scanned_at": _instant(row["scanned_at"]) if row["scanned_at"] else None,
+            "engine": row["scan_engine"],
+        },
     }
 
 
@@ -107,6 +112,7 @@ async def list_files(request: Request) -> Response:
     caller = await _caller(request, "read")
     limit = inputs.query_int(request, "limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
     query = file_filters.parse_file_query(request.query_params, KNOWN_TYPE_IDS)
+    file_filters.check_allowed(query, request.state.principal)
     cursor = request.query_params.get("cursor")
     codec = request.app.state.cursors
     page = await _files(request).list_page(

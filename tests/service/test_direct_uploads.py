@@ -314,3 +314,15 @@ def test_storage_checksums_are_used_where_storage_verifies_them(pg, s3, aws_cred
         assert refused.status_code == 422
         assert refused.json()["error"]["code"] == "sha256_mismatch"
         assert staged(svc) == []
+
+
+def test_a_write_only_key_gets_only_the_id(service: Service):
+    with service.client() as admin:
+        key = admin.post("/keys", json={"name": "writer", "scopes": ["write"]}).json()["key"]
+    data = pdf()
+    with service.client(key) as writer:
+        ticket = new_upload(writer, data)
+        put(ticket, data)
+        done = complete(writer, ticket["id"])
+        assert done.status_code == 201
+        assert done.json() == {"id": ticket["id"]}

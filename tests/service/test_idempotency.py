@@ -216,3 +216,24 @@ def test_direct_key_of_a_refused_upload_starts_a_new_one(fresh_service: Service)
         put(second, data)
         assert complete(client, second["id"]).status_code == 201
         assert declare(client, data).json()["file"]["id"] == second["id"]
+
+
+def test_concurrent_direct_creations_with_one_key_make_one_upload(fresh_service: Service):
+    data = pdf(10_000)
+    idem = key()
+    answers: list[httpx.Response] = []
+    start = threading.Barrier(4)
+
+    def send() -> None:
+        with fresh_service.client() as client:
+            client.headers["Idempotency-Key"] = idem
+            start.wait()
+            answers.append(declare(client, data))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
+    assert len({a.json()["id"] for a in answers}) == 1

@@ -12,6 +12,7 @@ SQL_OWNERS = {
     "repository/files.py",
     "repository/keys.py",
     "repository/uploads.py",
+    "repository/sessions.py",
     "repository/direct.py",
     "repository/idempotency.py",
     "taxonomy.py",
@@ -19,6 +20,7 @@ SQL_OWNERS = {
     "events.py",
     "stats.py",
     "migrate.py",
+    "repository/scans.py",
     "db.py",
 }
 _RUNS_SQL = re.compile(r"\.execute\(|\.copy\(|\bcursor\(")
