@@ -239,7 +239,7 @@ class SiloClient:
             self._local.storage = client
         return client
 
-    def _request(self, method: str, path: str, what: str, **kwargs) -> httpx.Response:
+    def _request(self, method: str, path: str, **kwargs) -> httpx.Response:
         try:
             return self.http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
@@ -300,9 +300,7 @@ class SiloClient:
 
     def tus_state(self, url: str) -> tuple[int, int, str | None] | None:
         """(offset, length, file id once complete) of a recorded upload; None when gone."""
-        response = self._request(
-            "HEAD", url, "upload files", headers={"Tus-Resumable": TUS_VERSION}
-        )
+        response = self._request("HEAD", url, headers={"Tus-Resumable": TUS_VERSION})
         try:
             check(response, "upload files")
         except Gone:
@@ -334,9 +332,7 @@ class SiloClient:
             "Idempotency-Key": idempotency_key,
             **_user_headers(item),
         }
-        response = check(
-            self._request("POST", "/uploads", "upload files", headers=headers), "upload files"
-        )
+        response = check(self._request("POST", "/uploads", headers=headers), "upload files")
         file_id = response.headers.get("silo-file-id")
         if response.status_code == 200 and file_id:
             return None, Stored(file_id, replayed=True)
@@ -352,13 +348,13 @@ class SiloClient:
             "Content-Length": str(length),
             **_user_headers(item),
         }
-        response = self._request("PATCH", url, "upload files", headers=headers, content=body)
+        response = self._request("PATCH", url, headers=headers, content=body)
         check(response, "upload files")
         return int(response.headers["upload-offset"]), response.headers.get("silo-file-id")
 
     def tus_terminate(self, url: str) -> None:
         with contextlib.suppress(Transient):  # if it fails, the upload expires by itself
-            self._request("DELETE", url, "upload files", headers={"Tus-Resumable": TUS_VERSION})
+            self._request("DELETE", url, headers={"Tus-Resumable": TUS_VERSION})
 
     # --- direct uploads ------------------------------------------------------------------------
 
@@ -375,9 +371,7 @@ class SiloClient:
             if getattr(item, name):
                 body[name] = getattr(item, name)
         headers = {"Idempotency-Key": idempotency_key, **_user_headers(item)}
-        response = self._request(
-            "POST", "/uploads/direct", "upload files", json=body, headers=headers
-        )
+        response = self._request("POST", "/uploads/direct", json=body, headers=headers)
         if response.status_code in (404, 405) and self.direct_supported is not True:
             self.direct_supported = False
             return None
@@ -404,7 +398,7 @@ class SiloClient:
             raise Gone(f"PUT to storage: {response.status_code} {response.text[:200]}")
 
     def direct_complete(self, upload_id: str) -> Stored:
-        response = self._request("POST", f"/uploads/direct/{upload_id}/complete", "upload files")
+        response = self._request("POST", f"/uploads/direct/{upload_id}/complete")
         check(response, "upload files")
         data = response.json()
         replayed = response.headers.get("idempotent-replayed", "").lower() == "true"
