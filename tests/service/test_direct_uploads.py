@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
 import time
 import uuid
 
@@ -20,7 +19,7 @@ import pytest
 
 from service.filetypes import SNIFF_BYTES
 from tests.service.conftest import Service, running_service
-from tests.service.helpers import jpeg, pdf, png, sha256
+from tests.service.helpers import at_once, jpeg, pdf, png, sha256
 
 MIB = 1024 * 1024
 
@@ -138,11 +137,7 @@ def test_concurrent_completes_store_once(fresh_service: Service):
                 time.sleep(0.05)
             answers.append(response)
 
-    threads = [threading.Thread(target=call) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(call, 4)
     assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
     assert len({a.json()["id"] for a in answers}) == 1
     assert fresh_service.objects() == [f"files/{ticket['id']}"]
