@@ -66,6 +66,7 @@ def test_file_object_renders_uuids_and_timestamps_as_str_and_isoformat():
             "content_type": "application/pdf", "type": "pdf", "size": 3, "sha256": "00",
             "created_at": at, "updated_at": at + timedelta(microseconds=1),
             "uploaded_by": "k", "role_ids": [1, 2], "object_key": "x",
+            "scan_status": "clean", "scanned_at": at, "scan_engine": "clamav",
         }  # fmt: skip
         obj = file_object(row)
         assert JSONResponse(obj).body == starlette_bytes(_stringified(obj)), at
