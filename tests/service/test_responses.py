@@ -41,6 +41,9 @@ def _stringified(obj: dict) -> dict:
     for name in ("created_at", "updated_at"):
         value = obj[name]
         out[name] = value if isinstance(value, str) else value.isoformat()
+    scanned_at = obj["scan"]["scanned_at"]
+    if scanned_at is not None and not isinstance(scanned_at, str):
+        out["scan"] = {**obj["scan"], "scanned_at": scanned_at.isoformat()}
     return out
 
 
