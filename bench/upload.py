@@ -559,6 +559,10 @@ def main(argv: list[str] | None = None) -> int:
             # The direct upload path of AWS S3, which verifies a PUT's checksum (moto does not:
             # the second service below takes the read-back path moto gets by default).
             "SILO_S3_VERIFIES_CHECKSUMS": "1",
+            # moto assembles a completed 1 GiB object (and a copy) in memory, in one request:
+            # past the default 10 s on a loaded 2-core machine, and the retry then finds the
+            # upload half-completed (500). S3 answers such calls in well under that.
+            "SILO_S3_READ_TIMEOUT_SECONDS": "300",
             "HOST": "127.0.0.1",
             "PORT": str(port),
             "PYTHONUNBUFFERED": "1",

@@ -78,6 +78,13 @@ class Forbidden(APIError):
     status, code, message = 403, "forbidden", "this API key lacks the required scope"
 
 
+class CrossSiteRequest(Forbidden):
+    # The console (service/console/): a form or upload request without the session's CSRF
+    # token, or one the browser says came from another site.
+    code = "csrf_failed"
+    message = "this form is out of date or came from another site; reload the page and try again"
+
+
 class NotFound(APIError):
     status, code, message = 404, "not_found", "not found"
 

@@ -344,10 +344,13 @@ class Files:
         await self.recorder.record(access_event(row, METADATA, caller, role_id))
         return row
 
-    async def download(self, caller: Caller, file_id: uuid.UUID) -> Download:
+    async def download(
+        self, caller: Caller, file_id: uuid.UUID, *, inline: bool = False
+    ) -> Download:
         """A presigned URL for the content of a file known clean; recorded as a content
         access. Anything else is refused (and not recorded): pending or failed, ScanPending
-        (409); infected, FileInfected (410)."""
+        (409); infected, FileInfected (410). `inline`: for the browser to show rather than
+        save (the console's preview)."""
         row, role_id = await self._visible(caller, file_id)
         status, detail = row["scan_status"], row["scan_detail"]
         if status == scanner.PENDING and self.verdict_now is not None:
@@ -365,6 +368,7 @@ class Files:
             filename=row["filename"],
             content_type=row["content_type"],
             ttl_seconds=ttl,
+            inline=inline,
         )
         await self.recorder.record(access_event(row, CONTENT, caller, role_id))
         return Download(url, expires_at)

@@ -9,6 +9,7 @@ from service import metadata
 from service.direct import CONTENT_TYPE_MAX
 from service.idempotency import HEADER, PATTERN, REPLAYED_HEADER
 from service.openapi_taxonomy_stats import (
+    ACTING_USER_PARAMETERS,
     JSON_BODY_ERRORS,
     MULTI_LINE,
     NAME,
@@ -132,7 +133,7 @@ PATHS: dict[str, Any] = {
                 "PUT whose signature binds the size and the sha256. PUT the bytes there with "
                 "exactly the returned headers, then POST .../complete."
             ),
-            "parameters": [IDEMPOTENCY_KEY],
+            "parameters": [IDEMPOTENCY_KEY, *ACTING_USER_PARAMETERS],
             "requestBody": {"required": True, **json_content(ref("DirectUploadRequest"))},
             "responses": {
                 "201": {"description": "Where to PUT", **json_content(ref("DirectUpload"))},
@@ -164,6 +165,7 @@ PATHS: dict[str, Any] = {
         "parameters": [_UPLOAD_ID],
         "post": {
             "summary": "Verify the uploaded object; it becomes the file (scope: write)",
+            "parameters": list(ACTING_USER_PARAMETERS),
             "responses": {
                 "201": {
                     "description": "Stored: the file object (only its id to a write-only key)",
@@ -183,8 +185,8 @@ PATHS: dict[str, Any] = {
                 ),
                 "422": error_response(
                     "The object is not the declared size (size_mismatch) or sha256 "
-                    "(sha256_mismatch), or a label was deleted meanwhile (validation_error); "
-                    "the object was deleted"
+                    "(sha256_mismatch), or a label was deleted meanwhile (validation_error): "
+                    "the object was deleted; or a bad X-Silo-* header (validation_error)"
                 ),
                 "423": error_response("Another request is completing it (upload_locked)"),
                 **_AUTH_ERRORS,

@@ -237,7 +237,8 @@ async def create(request: Request) -> Response:
         metadata_header=raw_metadata,
         idempotency_key=idempotency_key,
     )
-    location = f"/uploads/{state.id}"
+    # Under the creation URL, whichever it was (/uploads, or the console's /console/uploads).
+    location = f"{request.url.path.rstrip('/')}/{state.id}"
     with_body = _content_type(request) == OFFSET_OCTET_STREAM
     if state.replayed:
         # The upload the key's first request created. Any body is not read: the client

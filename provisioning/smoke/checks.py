@@ -348,6 +348,72 @@ def check_spoofed_type(run: TenantRun) -> str:
     return describe_response(response).removeprefix("HTTP ")
 
 
+def _put_to_storage(run: TenantRun, ticket: dict, data: bytes) -> httpx.Response:
+    """The client's PUT of `data` to a direct upload's presigned URL, with its headers."""
+    try:
+        return run.client.request(
+            ticket.get("method", "PUT"), ticket["url"], content=data, headers=ticket["headers"]
+        )
+    except httpx.HTTPError as exc:
+        raise CheckFailed(f"PUT to the presigned URL: {describe_error(exc)}") from exc
+    except (KeyError, TypeError) as exc:
+        raise CheckFailed(f"POST /uploads/direct: no url/headers in the answer ({exc})") from exc
+
+
+def _declare_direct(run: TenantRun, data: bytes) -> dict:
+    response = run.request(
+        "POST",
+        "/uploads/direct",
+        key=run.key,
+        json={
+            "filename": "silo-smoke-direct.png",
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "content_type": "image/png",
+            "title": "silo smoke direct upload",
+        },
+    )
+    _expect(response, 201, "POST /uploads/direct")
+    return _json(response, "POST /uploads/direct")
+
+
+def check_direct_upload(run: TenantRun) -> str:
+    """A direct upload end to end (declared, PUT to storage, completed, same sha256), then a
+    client lying about its bytes (same size, another sha256): refused by storage at the PUT
+    (S3 checks the signed checksum: 400 BadDigest) or, where storage does not check it, by
+    the service at `complete` (422 sha256_mismatch). Nothing of either is left."""
+    data = make_png(16, 16)
+    ticket = _declare_direct(run, data)
+    put = _put_to_storage(run, ticket, data)
+    if put.status_code != 200:
+        raise CheckFailed(f"PUT to the presigned URL: {describe_response(put)}")
+    upload_id = ticket.get("id")
+    done = run.request("POST", f"/uploads/direct/{upload_id}/complete", key=run.key)
+    if done.status_code == 201:
+        # Not left behind, whatever the comparison below says.
+        run.request("DELETE", f"/files/{upload_id}", key=run.key)
+    _expect(done, 201, f"POST /uploads/direct/{upload_id}/complete")
+    body = _json(done, "complete")
+    if body.get("sha256") != hashlib.sha256(data).hexdigest() or body.get("size") != len(data):
+        raise CheckFailed(f"complete stored size {body.get('size')}, sha256 {body.get('sha256')}")
+
+    lie = _declare_direct(run, data)
+    other = data[:-1] + bytes([data[-1] ^ 0xFF])
+    put = _put_to_storage(run, lie, other)
+    refused = run.request("POST", f"/uploads/direct/{lie.get('id')}/complete", key=run.key)
+    if refused.status_code in (200, 201):
+        run.request("DELETE", f"/files/{lie.get('id')}", key=run.key)
+        raise CheckFailed("other bytes than the declared sha256 were stored as a file")
+    if put.status_code == 200:
+        _expect(refused, 422, "complete after a PUT of other bytes")
+        lied = "storage took other bytes, complete refused them (422)"
+    else:
+        # Storage refused the PUT: nothing there (the pending upload expires by itself).
+        _expect(refused, 409, "complete after storage refused the PUT")
+        lied = f"storage refused other bytes ({describe_response(put)})"
+    return f"201 id={upload_id}, sha256 matches; {lied}"
+
+
 def check_delete(run: TenantRun) -> str:
     response = run.request("DELETE", f"/files/{run.file_id}", key=run.key)
     _expect(response, 204, f"DELETE /files/{run.file_id}")
@@ -370,6 +436,7 @@ TENANT_CHECKS: tuple[tuple[str, Callable[[TenantRun], str], str | None], ...] = 
     ("download", check_download, "clean"),
     ("list", check_list, "file"),
     ("spoofed-type", check_spoofed_type, "key"),
+    ("direct-upload", check_direct_upload, "key"),
     ("delete", check_delete, "file"),
 )
 

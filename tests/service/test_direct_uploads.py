@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import threading
 import time
 import uuid
 
@@ -20,7 +19,7 @@ import pytest
 
 from service.filetypes import SNIFF_BYTES
 from tests.service.conftest import Service, running_service
-from tests.service.helpers import jpeg, pdf, png, sha256
+from tests.service.helpers import at_once, jpeg, pdf, png, sha256
 
 MIB = 1024 * 1024
 
@@ -138,11 +137,7 @@ def test_concurrent_completes_store_once(fresh_service: Service):
                 time.sleep(0.05)
             answers.append(response)
 
-    threads = [threading.Thread(target=call) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(call, 4)
     assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
     assert len({a.json()["id"] for a in answers}) == 1
     assert fresh_service.objects() == [f"files/{ticket['id']}"]
@@ -314,3 +309,15 @@ def test_storage_checksums_are_used_where_storage_verifies_them(pg, s3, aws_cred
         assert refused.status_code == 422
         assert refused.json()["error"]["code"] == "sha256_mismatch"
         assert staged(svc) == []
+
+
+def test_a_write_only_key_gets_only_the_id(service: Service):
+    with service.client() as admin:
+        key = admin.post("/keys", json={"name": "writer", "scopes": ["write"]}).json()["key"]
+    data = pdf()
+    with service.client(key) as writer:
+        ticket = new_upload(writer, data)
+        put(ticket, data)
+        done = complete(writer, ticket["id"])
+        assert done.status_code == 201
+        assert done.json() == {"id": ticket["id"]}

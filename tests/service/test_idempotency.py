@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.service.conftest import Service
-from tests.service.helpers import pdf, sha256, upload
+from tests.service.helpers import at_once, pdf, sha256, upload
 from tests.service.test_direct_uploads import complete, declare, put
 from tests.service.test_tus import OCTET, TUS, create, patch
 
@@ -105,11 +105,7 @@ def test_concurrent_post_files_with_one_key_store_one_file(fresh_service: Servic
             start.wait()
             answers.append(post_file(client, data, idem))
 
-    threads = [threading.Thread(target=send) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    at_once(send, 4)
     assert all(a.status_code in (200, 201) for a in answers), [a.text for a in answers]
     assert [a.status_code for a in answers].count(201) == 1
     assert len({a.json()["id"] for a in answers}) == 1
@@ -216,3 +212,20 @@ def test_direct_key_of_a_refused_upload_starts_a_new_one(fresh_service: Service)
         put(second, data)
         assert complete(client, second["id"]).status_code == 201
         assert declare(client, data).json()["file"]["id"] == second["id"]
+
+
+def test_concurrent_direct_creations_with_one_key_make_one_upload(fresh_service: Service):
+    data = pdf(10_000)
+    idem = key()
+    answers: list[httpx.Response] = []
+    start = threading.Barrier(4)
+
+    def send() -> None:
+        with fresh_service.client() as client:
+            client.headers["Idempotency-Key"] = idem
+            start.wait()
+            answers.append(declare(client, data))
+
+    at_once(send, 4)
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
+    assert len({a.json()["id"] for a in answers}) == 1

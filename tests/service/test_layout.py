@@ -12,6 +12,7 @@ SQL_OWNERS = {
     "repository/files.py",
     "repository/keys.py",
     "repository/uploads.py",
+    "repository/sessions.py",
     "repository/direct.py",
     "repository/idempotency.py",
     "taxonomy.py",

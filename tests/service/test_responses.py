@@ -41,6 +41,9 @@ def _stringified(obj: dict) -> dict:
     for name in ("created_at", "updated_at"):
         value = obj[name]
         out[name] = value if isinstance(value, str) else value.isoformat()
+    scanned_at = obj["scan"]["scanned_at"]
+    if scanned_at is not None and not isinstance(scanned_at, str):
+        out["scan"] = {**obj["scan"], "scanned_at": scanned_at.isoformat()}
     return out
 
 
@@ -66,6 +69,7 @@ def test_file_object_renders_uuids_and_timestamps_as_str_and_isoformat():
             "content_type": "application/pdf", "type": "pdf", "size": 3, "sha256": "00",
             "created_at": at, "updated_at": at + timedelta(microseconds=1),
             "uploaded_by": "k", "role_ids": [1, 2], "object_key": "x",
+            "scan_status": "clean", "scanned_at": at, "scan_engine": "clamav",
         }  # fmt: skip
         obj = file_object(row)
         assert JSONResponse(obj).body == starlette_bytes(_stringified(obj)), at
