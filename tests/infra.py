@@ -174,3 +174,9 @@ def clamd_server(**options) -> Iterator[LocalClamd]:
         yield server
     finally:
         server.stop()
+
+
+def eicar() -> bytes:
+    """The EICAR anti-virus test file (68 bytes; the clamd above detects it by its md5), built
+    here in two pieces so that no file of the repository is the test virus itself."""
+    return b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"

@@ -18,8 +18,7 @@ from service.scanner import (
     parse_clamd_address,
 )
 from service.storage import ObjectMissing, S3Storage
-from tests.infra import clamd_server
-from tests.service.test_scanning import eicar
+from tests.infra import clamd_server, eicar
 
 
 def test_eicar_split_across_chunks_is_found_over_the_unix_socket():

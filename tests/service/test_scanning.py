@@ -21,7 +21,7 @@ import pytest
 from provisioning.local import LocalClamd
 from service import upload as upload_module
 from service.settings import from_environ
-from tests.infra import clamd_server
+from tests.infra import clamd_server, eicar
 from tests.service import test_direct_uploads as direct
 from tests.service.conftest import ADMIN_KEY, Service, running_service, serve, service_env
 from tests.service.helpers import pdf, sha256, upload
@@ -29,11 +29,6 @@ from tests.service.test_tus import new_upload, patch
 
 FAST = {"scan_poll_seconds": 0.1}
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
-
-
-def eicar() -> bytes:
-    # The EICAR anti-virus test file, built here so that no file in the repository is it.
-    return b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
 
 
 @pytest.fixture(scope="module")

@@ -6,11 +6,7 @@ import socket
 import struct
 
 from provisioning.local.clamd import LocalClamd, ping
-
-
-def eicar() -> bytes:
-    # Built here so that no file of the repository is the test virus itself.
-    return b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+from tests.infra import eicar
 
 
 def instream(address: str, data: bytes) -> bytes:
