@@ -215,6 +215,7 @@ def test_the_declaration_is_checked_before_any_url_is_given(service: Service):
             ({"roles": "Mentor/Coach"}, 422, "validation_error"),
             ({"roles": ["nobody-has-this-role"]}, 422, "validation_error"),
             ({"sha256": "abc"}, 422, "validation_error"),
+            ({"sha256": sha256(data) + "\n"}, 422, "validation_error"),
             ({"size": "12"}, 422, "validation_error"),
             ({"size": 0}, 422, "empty_file"),
             ({"filename": "a\nb.pdf"}, 422, "validation_error"),
