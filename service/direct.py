@@ -59,7 +59,9 @@ STAGING_PREFIX = "staging/"
 MAX_EXPIRY = timedelta(hours=24)
 SWEEP_BATCH = 100
 FIELDS = ("filename", "size", "sha256", "content_type", *metadata.FIELDS)
-SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+# fullmatch, not match with `$`: Python's `$` also matches before a trailing newline, which the
+# table's CHECK then refuses (a 500 instead of a 422).
+SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 CONTENT_TYPE_MAX = 255
 
 
@@ -106,7 +108,7 @@ def parse(body: Mapping[str, Any]) -> Declared:
     if size == 0:
         raise errors.EmptyFile()
     sha256 = body.get("sha256")
-    if not isinstance(sha256, str) or not SHA256.match(sha256):
+    if not isinstance(sha256, str) or not SHA256.fullmatch(sha256):
         raise errors.ValidationFailed("`sha256` is required: the file's SHA-256 in hex")
     content_type = body.get("content_type")
     if content_type is not None:

@@ -77,8 +77,12 @@ def check_filename(raw: str | None) -> None:
     tab, DEL, C1...): such a name is not a name, and silently dropping the characters (or
     stopping at them) would store something else than what was sent. Checked when the file
     part starts, before anything is stored."""
-    if raw and any(unicodedata.category(ch) == "Cc" for ch in raw):
-        raise errors.ValidationFailed("`filename` must not contain control characters")
+    # Lone surrogates too (a JSON body can smuggle "\ud800" into a direct upload's name): no
+    # database or header can hold them.
+    if raw and any(unicodedata.category(ch) in ("Cc", "Cs") for ch in raw):
+        raise errors.ValidationFailed(
+            "`filename` must not contain control characters or invalid text"
+        )
 
 
 def sanitize_filename(raw: str | None, file_type: filetypes.FileType) -> str:

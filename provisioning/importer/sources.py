@@ -114,6 +114,10 @@ def read_manifest(path: Path) -> dict[str, dict]:
         unknown = sorted(set(row) - set(MANIFEST_FIELDS) - {None})
         if unknown:
             raise SourceError(f"{where}: unknown field(s) {', '.join(unknown)}")
+        if None in row:
+            # csv puts the cells beyond the header under None: a row with more cells than
+            # columns (an unquoted comma) has its values shifted into the wrong fields.
+            raise SourceError(f"{where}: more cells than the header has columns (quote commas)")
         rel = _cell(row.get("path"))
         if rel is None:
             raise SourceError(f"{where}: `path` is required")
@@ -158,6 +162,20 @@ class DirectorySource:
         items = []
         for rel, path in found.items():
             meta = self.manifest.get(rel, {})
+            if not path.resolve().is_relative_to(self.root):
+                # A link out of the directory (an unpacked export can hold one to ~/.aws or
+                # /etc) would send a file nobody chose to import: reported, never read.
+                items.append(
+                    Item(
+                        source_id=f"file:{rel}",
+                        label=rel,
+                        filename=path.name,
+                        size=None,
+                        title=meta.get("title") or path.name,
+                        problem="a symbolic link to a file outside the directory",
+                    )
+                )
+                continue
             items.append(
                 Item(
                     source_id=f"file:{rel}",

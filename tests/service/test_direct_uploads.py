@@ -215,6 +215,7 @@ def test_the_declaration_is_checked_before_any_url_is_given(service: Service):
             ({"roles": "Mentor/Coach"}, 422, "validation_error"),
             ({"roles": ["nobody-has-this-role"]}, 422, "validation_error"),
             ({"sha256": "abc"}, 422, "validation_error"),
+            ({"sha256": sha256(data) + "\n"}, 422, "validation_error"),
             ({"size": "12"}, 422, "validation_error"),
             ({"size": 0}, 422, "empty_file"),
             ({"filename": "a\nb.pdf"}, 422, "validation_error"),
@@ -228,6 +229,23 @@ def test_the_declaration_is_checked_before_any_url_is_given(service: Service):
             assert response.status_code == status, (changes, response.text)
             assert response.json()["error"]["code"] == code, changes
     assert staged(service) == []
+
+
+def test_a_name_with_a_lone_surrogate_is_refused_as_invalid(service: Service):
+    """JSON's \\u escapes can carry half a surrogate pair, which no database or header holds."""
+    data = pdf()
+    # Written by hand: json.dumps would escape it, but httpx's encoder refuses the surrogate.
+    name = "report\\ud800.pdf"
+    body = (
+        f'{{"filename": "{name}", "size": {len(data)}, "sha256": "{sha256(data)}", "title": "T"}}'
+    ).encode()
+    with service.client() as client:
+        refused = client.post(
+            "/uploads/direct", content=body, headers={"Content-Type": "application/json"}
+        )
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["error"]["code"] == "validation_error"
+    assert "`filename`" in refused.json()["error"]["message"]
 
 
 def test_a_type_the_tenant_does_not_accept_is_refused(pg, s3, aws_credentials):

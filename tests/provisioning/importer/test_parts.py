@@ -94,6 +94,10 @@ def test_manifest_csv_and_json_lines(tmp_path):
     twice.write_text("path,title\nx.pdf,A\nx.pdf,B\n")
     with pytest.raises(SourceError, match=r"twice.csv:3: x.pdf is listed twice"):
         read_manifest(twice)
+    shifted = tmp_path / "shifted.csv"
+    shifted.write_text("path,title,description\nx.pdf,Hello, world,About x\n")
+    with pytest.raises(SourceError, match=r"shifted.csv:2: more cells than the header"):
+        read_manifest(shifted)
 
 
 def test_directory_source_titles_skips_hidden_and_reports_missing_manifest_paths(tmp_path):
@@ -111,6 +115,22 @@ def test_directory_source_titles_skips_hidden_and_reports_missing_manifest_paths
     source = DirectorySource(root)
     assert b"".join(source.chunks(items["two.txt"], offset=1)) == b"2"
     assert source.default_journal("abcd1234") == tmp_path / "src.silo-import-abcd1234.jsonl"
+
+
+def test_a_link_out_of_the_directory_is_reported_and_never_read(tmp_path):
+    secret = tmp_path / "credentials.txt"
+    secret.write_text("aws_secret_access_key = hunter2\n")
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "kept.txt").write_text("mine\n")
+    (root / "inner.txt").symlink_to(root / "kept.txt")  # inside: an ordinary file
+    (root / "notes.txt").symlink_to(secret)
+    (root / "outside").symlink_to(tmp_path, target_is_directory=True)  # never walked
+    items = {i.label: i for i in DirectorySource(root).items()}
+    assert sorted(items) == ["inner.txt", "kept.txt", "notes.txt"]
+    assert items["inner.txt"].problem is None
+    assert items["notes.txt"].problem == "a symbolic link to a file outside the directory"
+    assert "path" not in items["notes.txt"].extra
 
 
 def test_journal_survives_a_torn_last_line_and_refuses_another_target(tmp_path):
