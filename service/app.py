@@ -27,7 +27,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import admission, errors, openapi, taxonomy, tus, upload
+from service import admission, console, errors, openapi, taxonomy, tus, upload
 from service.auth import Authenticator
 from service.db import database_credentials, open_pool
 from service.events import EventRecorder
@@ -199,6 +199,8 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         *tus.routes,
         *taxonomy_routes.routes,
         *stats.routes,
+        # The web console (/console), on the same domain objects as the routes above.
+        *console.routes,
     ]
     if settings.metrics:
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))

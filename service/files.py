@@ -234,8 +234,11 @@ class Files:
         await self.recorder.record(access_event(row, METADATA, caller, role_id))
         return row
 
-    async def download(self, caller: Caller, file_id: uuid.UUID) -> Download:
-        """A presigned URL for the content; recorded as a content access."""
+    async def download(
+        self, caller: Caller, file_id: uuid.UUID, *, inline: bool = False
+    ) -> Download:
+        """A presigned URL for the content; recorded as a content access. `inline`: for the
+        browser to show rather than save (the console's preview)."""
         row, role_id = await self._visible(caller, file_id)
         ttl = self.presign_ttl_seconds
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
@@ -244,6 +247,7 @@ class Files:
             filename=row["filename"],
             content_type=row["content_type"],
             ttl_seconds=ttl,
+            inline=inline,
         )
         await self.recorder.record(access_event(row, CONTENT, caller, role_id))
         return Download(url, expires_at)

@@ -86,7 +86,7 @@ class ObjectStorage(Protocol):
     async def delete(self, key: str) -> None: ...
 
     async def presigned_get(
-        self, key: str, *, filename: str, content_type: str, ttl_seconds: int
+        self, key: str, *, filename: str, content_type: str, ttl_seconds: int, inline: bool = False
     ) -> str: ...
 
     async def check(self) -> None: ...
@@ -106,9 +106,10 @@ _UNSAFE_ASCII = re.compile(r"[^A-Za-z0-9 !#$&'()*+,\-.=@\[\]^_`{}~]")
 _ATTR_CHAR_SAFE = "!#$&+-.^_`|~"
 
 
-def content_disposition(filename: str) -> str:
+def content_disposition(filename: str, *, inline: bool = False) -> str:
     """`attachment` with an ASCII fallback `filename` and the exact name as RFC 5987 `filename*`
-    (RFC 6266), so every browser saves the file under (a version of) its original name."""
+    (RFC 6266), so every browser saves the file under (a version of) its original name;
+    `inline` for a preview the browser shows itself (a PDF in a frame), still named."""
     name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip() or "download"
     ascii_name = unicodedata.normalize("NFKD", " ".join(name.split()))
     ascii_name = ascii_name.encode("ascii", "ignore").decode()
@@ -116,7 +117,8 @@ def content_disposition(filename: str) -> str:
     if not ascii_name or ascii_name.startswith("."):  # nothing left of the stem (e.g. "日本.txt")
         ascii_name = "download" + ascii_name
     encoded = urllib.parse.quote(name, safe=_ATTR_CHAR_SAFE)
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{encoded}"
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{encoded}"
 
 
 # --- S3 ----------------------------------------------------------------------------------------
@@ -322,7 +324,7 @@ class S3Storage:
         await self.call(self.client.delete_object, Bucket=self.bucket, Key=key)
 
     async def presigned_get(
-        self, key: str, *, filename: str, content_type: str, ttl_seconds: int
+        self, key: str, *, filename: str, content_type: str, ttl_seconds: int, inline: bool = False
     ) -> str:
         # Signing is local computation (no request), cheap enough for the event loop.
         return self.client.generate_presigned_url(
@@ -330,7 +332,7 @@ class S3Storage:
             Params={
                 "Bucket": self.bucket,
                 "Key": key,
-                "ResponseContentDisposition": content_disposition(filename),
+                "ResponseContentDisposition": content_disposition(filename, inline=inline),
                 "ResponseContentType": content_type,
             },
             ExpiresIn=ttl_seconds,

@@ -231,7 +231,8 @@ async def create(request: Request) -> Response:
     state = await resumable.create(
         caller, length=length, declared=declared, metadata_header=raw_metadata
     )
-    location = f"/uploads/{state.id}"
+    # Under the creation URL, whichever it was (/uploads, or the console's /console/uploads).
+    location = f"{request.url.path.rstrip('/')}/{state.id}"
     with_body = _content_type(request) == OFFSET_OCTET_STREAM
     if with_body:
         # creation-with-upload: the body is the first chunk.

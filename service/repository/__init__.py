@@ -10,6 +10,8 @@ Every other table's SQL lives with the module whose rules it states, one owner p
 - service/stats.py: reads them (and `files`) for GET /stats;
 - service/migrate.py: `schema_migrations` and the migrations in service/migrations/;
 - service/db.py: the pool and the readiness probe;
+- service/repository/sessions.py: `console_sessions`, the console's signed-in browsers (the
+  rules are service/console/sessions.py's);
 - service/repository/uploads.py: `tus_uploads`, the state of resumable uploads (the rules are
   service/resumable.py's), and the advisory lock a PATCH holds.
 

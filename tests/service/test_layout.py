@@ -12,6 +12,7 @@ SQL_OWNERS = {
     "repository/files.py",
     "repository/keys.py",
     "repository/uploads.py",
+    "repository/sessions.py",
     "taxonomy.py",
     "file_filters.py",
     "events.py",

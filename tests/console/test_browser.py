@@ -1,0 +1,172 @@
+"""The console in a real browser (headless chromium): sign in, upload two files and watch both
+progress bars reach 100 %, see a refused file's message, find a file by text search, open its
+preview, edit its title, sign out. Each page is saved as a screenshot (see conftest.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions as ready
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from provisioning.smoke.samples import make_png
+from tests.service.conftest import ADMIN_KEY, Service
+from tests.service.helpers import jpeg, pdf
+
+WAIT_SECONDS = 30
+WINDOW_HEIGHT = 900
+
+
+def harbour_png() -> bytes:
+    """A 320x200 picture (sky over sea), so the preview shows something."""
+    width, height = 320, 200
+    rows = []
+    for y in range(height):
+        colour = bytes((70, 130, 200)) if y < height * 0.55 else bytes((20, 60, 110))
+        rows.append(colour * width)
+    return make_png(width, height, b"".join(rows))
+
+
+@pytest.fixture
+def samples(tmp_path: Path) -> dict[str, Path]:
+    files = {
+        "harbour.png": harbour_png(),
+        "minutes.pdf": pdf(40_000),
+        # JPEG bytes under a PDF's name: the API refuses it, and the console says why.
+        "report.pdf": jpeg(),
+    }
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+    return {name: tmp_path / name for name in files}
+
+
+def wait(chrome, condition, seconds: float = WAIT_SECONDS):
+    return WebDriverWait(chrome, seconds).until(condition)
+
+
+def test_sign_in_upload_search_preview_edit_sign_out(
+    console: Service, chrome, artefacts: Path, samples: dict[str, Path]
+):
+    def shot(name: str) -> None:
+        """The whole page: the window grown to its height for the picture."""
+        width = chrome.get_window_size()["width"]
+        height = chrome.execute_script("return document.documentElement.scrollHeight")
+        chrome.set_window_size(width, max(WINDOW_HEIGHT, min(height + 140, 4000)))
+        chrome.save_screenshot(str(artefacts / f"{name}.png"))
+        chrome.set_window_size(width, WINDOW_HEIGHT)
+
+    # Signing in: /console sends a stranger to the sign-in form.
+    chrome.get(console.url + "/console")
+    wait(chrome, ready.url_contains("/console/sign-in"))
+    shot("01-sign-in")
+    chrome.find_element(By.ID, "key").send_keys(ADMIN_KEY)
+    chrome.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait(chrome, ready.url_contains("/console/files"))
+    assert chrome.find_element(By.TAG_NAME, "h1").text == "Files"
+    assert ADMIN_KEY not in chrome.page_source
+
+    # Two files at once, a title each, shared metadata; both bars reach 100 %.
+    chrome.find_element(By.LINK_TEXT, "Upload").click()
+    wait(chrome, ready.url_contains("/console/upload"))
+    chrome.find_element(By.ID, "files").send_keys(
+        f"{samples['harbour.png']}\n{samples['minutes.pdf']}"
+    )
+    titles = chrome.find_elements(By.CSS_SELECTOR, "#queue input[name=title]")
+    assert len(titles) == 2
+    titles[0].clear()
+    titles[0].send_keys("Harbour at dawn")
+    titles[1].clear()
+    titles[1].send_keys("Board minutes")
+    Select(chrome.find_element(By.ID, "category")).select_by_visible_text("Skills")
+    Select(chrome.find_element(By.ID, "language")).select_by_value("en")
+    chrome.find_element(By.ID, "start").click()
+    wait(
+        chrome,
+        lambda c: (
+            len(c.find_elements(By.CSS_SELECTOR, "#queue .status.done")) == 2
+            or c.find_elements(By.CSS_SELECTOR, "#queue .status.failed")
+        ),
+    )
+    assert not chrome.find_elements(By.CSS_SELECTOR, "#queue .status.failed"), chrome.find_element(
+        By.ID, "queue"
+    ).text
+    for bar in chrome.find_elements(By.CSS_SELECTOR, "#queue progress"):
+        assert bar.get_attribute("value") == "100"
+    percents = [p.text for p in chrome.find_elements(By.CSS_SELECTOR, "#queue .percent")]
+    assert percents == ["100 %", "100 %"]
+    shot("02-upload-done")
+
+    # A refused file: the API's message, next to that file.
+    chrome.find_element(By.ID, "files").send_keys(str(samples["report.pdf"]))
+    chrome.find_element(By.ID, "start").click()
+    refused = wait(
+        chrome,
+        ready.visibility_of_element_located(
+            (By.CSS_SELECTOR, '#queue li[data-filename="report.pdf"] .status.failed')
+        ),
+    )
+    assert refused.text == "content is jpeg but the name says .pdf"
+    shot("03-upload-refused")
+
+    # Text search finds one of the two (sent side by side: either may have finished first).
+    chrome.find_element(By.LINK_TEXT, "Files").click()
+    wait(chrome, ready.url_contains("/console/files"))
+    rows = chrome.find_elements(By.CSS_SELECTOR, "table.files tbody tr")
+    assert sorted(r.find_element(By.TAG_NAME, "a").text for r in rows) == [
+        "Board minutes",
+        "Harbour at dawn",
+    ]
+    shot("04-files")
+    search = chrome.find_element(By.ID, "q")
+    search.send_keys("harbour")
+    search.submit()
+    wait(chrome, ready.url_contains("q=harbour"))
+    rows = chrome.find_elements(By.CSS_SELECTOR, "table.files tbody tr")
+    assert [r.find_element(By.TAG_NAME, "a").text for r in rows] == ["Harbour at dawn"]
+    shot("05-files-search")
+
+    # Its page: the preview is the image itself, loaded from storage.
+    chrome.find_element(By.LINK_TEXT, "Harbour at dawn").click()
+    image = wait(
+        chrome, ready.visibility_of_element_located((By.CSS_SELECTOR, "figure.preview img"))
+    )
+    wait(chrome, lambda c: c.execute_script("return arguments[0].naturalWidth", image) == 320)
+    shot("06-file-preview")
+
+    # Edit the title in place: a refusal next to the field, then a change that sticks.
+    title = chrome.find_element(By.ID, "title")
+    title.clear()
+    chrome.find_element(By.CSS_SELECTOR, "form.metadata button[type=submit]").click()
+    error = wait(chrome, ready.visibility_of_element_located((By.ID, "title-error")))
+    assert error.text == "`title` must not be empty"
+    assert chrome.find_element(By.ID, "title").get_attribute("aria-describedby") == "title-error"
+    shot("07-file-edit-refused")
+    title = chrome.find_element(By.ID, "title")
+    title.send_keys("Harbour at dusk")
+    chrome.find_element(By.CSS_SELECTOR, "form.metadata button[type=submit]").click()
+    wait(chrome, ready.text_to_be_present_in_element((By.CSS_SELECTOR, "p.notice"), "Saved."))
+    assert chrome.find_element(By.TAG_NAME, "h1").text == "Harbour at dusk"
+    shot("08-file-edited")
+    with console.client() as admin:
+        found = admin.get("/files", params={"q": "dusk"}).json()["items"]
+    assert [f["title"] for f in found] == ["Harbour at dusk"]
+
+    # On a phone's screen: the list as cards, nothing wider than the screen.
+    chrome.set_window_size(390, WINDOW_HEIGHT)
+    chrome.get(console.url + "/console/files")
+    overflow = chrome.execute_script(
+        "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0
+    shot("09-files-phone")
+    chrome.set_window_size(1280, WINDOW_HEIGHT)
+
+    # Signing out: back at the sign-in form, and the files are out of reach.
+    chrome.find_element(By.CSS_SELECTOR, "form.sign-out button").click()
+    wait(chrome, ready.url_contains("/console/sign-in"))
+    chrome.get(console.url + "/console/files")
+    wait(chrome, ready.url_contains("/console/sign-in"))
+    assert chrome.find_elements(By.ID, "key")
+    shot("10-signed-out")
