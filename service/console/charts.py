@@ -13,7 +13,7 @@ Every chart is a `<figure>` holding:
 - one `<rect class="bar">` per value carrying `data-label` and `data-value` (the exact integer),
   so a browser test can compare what is drawn with the API's figures; the bar's own `<title>` is
   the tooltip;
-- each value printed as text next to its bar (vertical charts: when the bars are wide enough),
+- each value printed as text next to its bar (vertical charts: when it fits the bar's width),
 - a `<table>` with the same numbers, inside a `<details>` so it costs no room until opened.
 
 All text is escaped here; callers pass plain strings. Lengths are proportional to the values,
@@ -30,19 +30,22 @@ from dataclasses import dataclass
 
 from markupsafe import Markup
 
-# Drawing units of the viewBox; the SVG scales to its container's width.
+# Drawing units of the viewBox; the SVG scales to its container's width. Horizontal charts are
+# narrow so that, in half a laptop screen or on a phone, their text stays near its drawn size;
+# a vertical chart is wide (a series of days) and its container scrolls on a small screen.
 WIDTH = 640
-ROW = 24  # horizontal charts: one row per bar
-LABEL_WIDTH = 200
-VALUE_WIDTH = 96
-MAX_LABEL_CHARS = 30
+H_WIDTH = 400
+ROW = 26  # horizontal charts: one row per bar
+LABEL_WIDTH = 145
+VALUE_WIDTH = 75
+MAX_LABEL_CHARS = 20
 PLOT_HEIGHT = 180  # vertical charts
 AXIS_LEFT = 56
 AXIS_BOTTOM = 36
 TOP = 16
 MAX_AXIS_LABELS = 8
-# Vertical bars narrower than this get no printed value: it would overlap its neighbours.
-MIN_WIDTH_FOR_VALUES = 22
+# Width of one character of a printed value (font-size 10), to tell whether it fits its bar.
+VALUE_CHAR_WIDTH = 5.8
 
 Format = Callable[[int], str]
 
@@ -145,7 +148,7 @@ def horizontal(
     countries, roles, types and top files, in the order given."""
     name = _id(name)
     top = max((b.value for b in bars), default=0)
-    plot = WIDTH - LABEL_WIDTH - VALUE_WIDTH
+    plot = H_WIDTH - LABEL_WIDTH - VALUE_WIDTH
     height = TOP + ROW * len(bars) + 8
     rows = []
     for i, bar in enumerate(bars):
@@ -163,8 +166,8 @@ def horizontal(
             f"{_e(shown)}</text></g>"
         )
     svg = (
-        f'<svg class="bars horizontal" viewBox="0 0 {WIDTH} {height}" width="100%" '
-        f'role="img" aria-labelledby="{name}-t {name}-d" font-size="12" fill="#111">'
+        f'<svg class="bars horizontal" viewBox="0 0 {H_WIDTH} {height}" width="100%" '
+        f'role="img" aria-labelledby="{name}-t {name}-d" font-size="14" fill="#111">'
         f'<title id="{name}-t">{_e(title)}</title>'
         f'<desc id="{name}-d">{_e(_summary(bars, fmt))}</desc>'
         f'<line class="axis" x1="{LABEL_WIDTH}" y1="{TOP - 4}" x2="{LABEL_WIDTH}" '
@@ -209,7 +212,7 @@ def vertical(
             f"<title>{_e(bar.label)}: {_e(shown)}</title></rect>"
         )
         centre = round(x + (slot - gap) / 2, 2)
-        if slot >= MIN_WIDTH_FOR_VALUES and bar.value > 0:
+        if bar.value > 0 and len(shown) * VALUE_CHAR_WIDTH <= slot:
             parts.append(
                 f'<text class="value" x="{centre}" y="{round(base - length - 4, 2)}" '
                 f'text-anchor="middle" font-size="10">{_e(shown)}</text>'
@@ -233,4 +236,5 @@ def vertical(
         f'stroke="#666"/>'
         f"{''.join(parts)}</svg>"
     )
-    return _figure(name, title, svg, bars, fmt, headers, empty)
+    # Its own scrolling box: on a phone the series scrolls sideways instead of shrinking.
+    return _figure(name, title, f'<div class="chart-scroll">{svg}</div>', bars, fmt, headers, empty)

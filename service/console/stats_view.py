@@ -128,7 +128,8 @@ def sections(report: dict[str, Any], first: date, last: date) -> list[Section]:
             by(
                 f"bytes-{name}",
                 f"Bytes by {title}",
-                bars(entries, label, "bytes"),
+                # The API orders by files; this chart reads best largest first.
+                sorted(bars(entries, label, "bytes"), key=lambda b: -b.value),
                 fmt=charts.size,
                 headers=(title, "bytes"),
             ),
@@ -146,7 +147,7 @@ def sections(report: dict[str, Any], first: date, last: date) -> list[Section]:
             [
                 charts.vertical(
                     "downloads-per-" + grain,
-                    f"Downloads per {grain}",
+                    f"Downloads per {grain}, {first.isoformat()} to {last.isoformat()}",
                     over_time,
                     headers=(grain, "downloads"),
                     empty="No downloads in this period.",

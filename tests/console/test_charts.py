@@ -131,14 +131,23 @@ def test_the_chart_is_labelled_for_assistive_technology():
     assert "FR: 3" in found[ids[1]].text
 
 
-def test_a_long_series_labels_a_few_days_and_drops_the_values():
+def test_a_long_series_labels_a_few_days_and_prints_only_values_that_fit():
     days = [Bar(f"2026-01-{d:02}", d) for d in range(1, 32)] * 3  # 93 bars
     figure = parse(charts.vertical("t", "T", days))
     labels = [t for t in figure.iter(f"{SVG}text") if t.get("class") == "label"]
     assert 2 <= len(labels) <= charts.MAX_AXIS_LABELS + 1
     assert labels[0].text == days[0].label and labels[-1].text == days[-1].label
-    assert not [t for t in figure.iter(f"{SVG}text") if t.get("class") == "value"]
+    values = [t.text for t in figure.iter(f"{SVG}text") if t.get("class") == "value"]
+    assert values and all(len(v) == 1 for v in values), "only the values that fit a 6-unit bar"
     assert len(bars(figure)) == 93
+
+
+def test_a_month_of_days_prints_the_values_that_fit_their_bars():
+    days = [Bar(f"2026-01-{d:02}", d * 10) for d in range(1, 31)] + [Bar("2026-01-31", 12345)]
+    figure = parse(charts.vertical("t", "T", days))
+    values = [t.text for t in figure.iter(f"{SVG}text") if t.get("class") == "value"]
+    assert values[:3] == ["10", "20", "30"] and "300" in values
+    assert "12,345" not in values, "wider than its bar: left to the tooltip and the table"
 
 
 def test_no_style_attribute_or_script_for_the_csp():
