@@ -5,7 +5,8 @@ what the API's route calls: `service.keys` for keys, `service.taxonomy` for cate
 languages and roles. A refusal is shown on the admin page again, with the API's status (409,
 422) and its message next to the field it is about, and what was typed kept in the field.
 
-A created key is shown once, on the answer to the POST that made it (never stored, never in a
+Revoking a key asks for a confirmation first (a page, as deleting a file does). A created key is
+shown once, on the answer to the POST that made it (never stored, never in a
 URL, `Cache-Control: no-store`); the copy button is `static/copy.js`, progressive enhancement.
 Revoking a key ends its console sessions too (they reference the key's row), so revoking the
 key one is signed in with signs one out.
@@ -94,12 +95,26 @@ async def create_key(request: Request, session: Session) -> Response:
     return await _page(request, session, status=201, new_key=new)
 
 
-@pages.page("admin")
-async def revoke_key(request: Request, session: Session) -> Response:
+def _key_id(request: Request) -> uuid.UUID:
     try:
-        key_id = uuid.UUID(request.path_params["key_id"])
+        return uuid.UUID(request.path_params["key_id"])
     except ValueError:
         raise errors.NotFound("no such API key") from None
+
+
+@pages.page("admin")
+async def confirm_revoke(request: Request, session: Session) -> Response:
+    """Revoking cannot be undone and cuts off whoever uses the key: asked once more."""
+    key_id = _key_id(request)
+    found = [k for k in await keys.list_all(request.app.state.pool) if k["id"] == key_id]
+    if not found:
+        raise errors.NotFound("no such API key")
+    return pages.render(request, session, "revoke.html", key=found[0])
+
+
+@pages.page("admin")
+async def revoke_key(request: Request, session: Session) -> Response:
+    key_id = _key_id(request)
     pool, authenticator = request.app.state.pool, request.app.state.authenticator
     if not await keys.revoke(pool, authenticator, key_id):
         raise errors.NotFound("no such API key")
@@ -164,6 +179,7 @@ async def delete_entry(request: Request, session: Session) -> Response:
 routes = [
     Route(PATH, admin_page, methods=["GET"]),
     Route(f"{PATH}/keys", create_key, methods=["POST"]),
+    Route(f"{PATH}/keys/{{key_id}}/revoke", confirm_revoke, methods=["GET"]),
     Route(f"{PATH}/keys/{{key_id}}/revoke", revoke_key, methods=["POST"]),
     Route(f"{PATH}/{{kind}}", create_entry, methods=["POST"]),
     Route(f"{PATH}/{{kind}}/{{key}}/rename", rename_entry, methods=["POST"]),

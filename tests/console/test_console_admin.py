@@ -89,6 +89,9 @@ def test_revoking_a_key_refuses_it_on_the_api_and_ends_its_sessions(console, adm
     with httpx.Client(base_url=console.url) as other:
         assert sign_in(other, key).status_code == 303
         assert other.get("/console/admin").status_code == 200
+        confirm = admin_session.get(f"/console/admin/keys/{key_id}/revoke")
+        assert confirm.status_code == 200 and "Revoke “admin page test”?" in confirm.text
+        assert other.get("/console/admin").status_code == 200, "asking changes nothing"
         answer = post(admin_session, f"/console/admin/keys/{key_id}/revoke")
         assert answer.status_code == 303
         assert answer.headers["location"] == "/console/admin?done=revoked#keys"
@@ -98,6 +101,8 @@ def test_revoking_a_key_refuses_it_on_the_api_and_ends_its_sessions(console, adm
     with console.client(key) as client:
         assert client.get("/files").status_code == 401
     assert post(admin_session, f"/console/admin/keys/{key_id}/revoke").status_code == 404
+    assert admin_session.get(f"/console/admin/keys/{key_id}/revoke").status_code == 404
+    assert admin_session.get("/console/admin/keys/not-a-uuid/revoke").status_code == 404
 
 
 def test_revoking_the_sessions_own_key_signs_it_out(console, browser_client):
