@@ -7,7 +7,8 @@ handlers through `app.state`. Start-up also seeds the tenant's taxonomy (SILO_TA
 shutdown writes every buffered access event before the pool closes. A sweeper aborts the
 bucket's multipart uploads older than SILO_MULTIPART_MAX_AGE_SECONDS, every
 SILO_MULTIPART_SWEEP_INTERVAL_SECONDS (what an instance killed mid-upload leaves behind; on AWS
-the bucket's lifecycle rule does it too, locally nothing else would).
+the bucket's lifecycle rule does it too, locally nothing else would); two more forget expired
+tus and direct uploads and delete what they left in storage.
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ from starlette.routing import Route
 from service import admission, console, errors, openapi, taxonomy, tus, upload
 from service.auth import Authenticator
 from service.db import database_credentials, open_pool
+from service.direct import MAX_EXPIRY as DIRECT_MAX_EXPIRY
+from service.direct import Direct
 from service.events import EventRecorder
 from service.files import Files
 from service.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from service.pagination import CursorCodec
 from service.requestid import RequestIdMiddleware
 from service.resumable import Resumable
-from service.routes import files, health, keys, stats
+from service.routes import direct, files, health, keys, stats
 from service.routes import taxonomy as taxonomy_routes
 from service.settings import Settings, from_environ
 from service.storage import S3Storage
@@ -161,11 +164,20 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             expiry=timedelta(hours=settings.upload_expiry_hours),
             credentials=credentials,
         )
-        sweepers.append(
-            asyncio.create_task(
-                app.state.resumable.sweep_forever(settings.upload_sweep_interval_seconds)
-            )
+        app.state.direct = Direct(
+            pool=pool,
+            storage=app.state.storage,
+            files=app.state.files,
+            limits=limits,
+            url_ttl_seconds=settings.presign_ttl_seconds,
+            expiry=min(timedelta(hours=settings.upload_expiry_hours), DIRECT_MAX_EXPIRY),
+            lock=app.state.resumable.hold,
+            storage_verifies_checksums=settings.s3_verifies_checksums,
         )
+        for expiring in (app.state.resumable, app.state.direct):
+            sweepers.append(
+                asyncio.create_task(expiring.sweep_forever(settings.upload_sweep_interval_seconds))
+            )
         log.info(
             "silo service for tenant %s started; up to %d concurrent uploads (%s)",
             settings.tenant,
@@ -175,7 +187,7 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         try:
             yield
         finally:
-            # Both sweepers (stale multipart uploads, expired tus uploads) stop first.
+            # The sweepers (stale multipart uploads, expired tus and direct uploads) stop first.
             for sweeper in sweepers:
                 sweeper.cancel()
             for sweeper in sweepers:
@@ -196,6 +208,7 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         Route("/openapi.json", _openapi, methods=["GET"]),
         *keys.routes,
         *files.routes,
+        *direct.routes,
         *tus.routes,
         *taxonomy_routes.routes,
         *stats.routes,

@@ -20,14 +20,14 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from service import auth, db, errors, file_filters, taxonomy, upload
+from service import auth, db, errors, file_filters, idempotency, taxonomy, upload
 from service.acting_user import ActingUser
 from service.events import CONTENT, METADATA, AccessEvent, EventRecorder
 from service.pagination import Position
 from service.repository import files as files_repo
 from service.repository import keys as keys_repo
 from service.repository.files import Filter, Row
-from service.storage import ObjectStorage
+from service.storage import DISCARDING, ObjectStorage
 
 LABELS = ("category", "language", "roles")
 
@@ -54,6 +54,31 @@ class Page:
     rows: list[Row]
     # Where the next page starts; None on the last page.
     next: Position | None
+
+
+@dataclass(frozen=True)
+class Created:
+    row: Row
+    # An Idempotency-Key replay: the file a previous request with the key created.
+    replayed: bool = False
+
+
+class _Replay(Exception):
+    """Raised inside the upload pipeline's `save` to unwind it (its object deleted) when the
+    request's Idempotency-Key already stands for a file."""
+
+    def __init__(self, file_id: uuid.UUID) -> None:
+        super().__init__(str(file_id))
+        self.file_id = file_id
+
+
+class _KeyFreedMeanwhile(errors.DomainError):
+    api_error = errors.Unavailable
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the file this Idempotency-Key stood for was deleted meanwhile; send the request again"
+        )
 
 
 @dataclass(frozen=True)
@@ -147,11 +172,36 @@ class Files:
     ) -> Row:
         """Stream a multipart upload to storage and write its row; nothing is left behind on
         failure (see service/upload.py)."""
+        created = await self.upload(
+            caller, body, content_type=content_type, content_length=content_length
+        )
+        return created.row
+
+    async def upload(
+        self,
+        caller: Caller,
+        body: AsyncIterable[bytes],
+        *,
+        content_type: str | None,
+        content_length: str | None,
+        idempotency_key: str | None = None,
+    ) -> Created:
+        """`create`, honouring an Idempotency-Key (service/idempotency.py). Its fingerprint
+        needs the body (name, size, sha256, metadata), so a key that already stands for a file
+        gets its body read and checked without storing a byte (a discarding storage), then
+        the existing file. Concurrent first uses both store; the one that loses the key's row
+        deletes its object and answers the winner's file."""
         upload.check_declared_length(content_length, self.limits)
         if caller.user.role is not None:
             # Present means valid: an unknown role is 422 before any byte is read.
             async with self.pool.connection() as conn:
                 await acting_role_id(conn, caller.user)
+        storage = self.storage
+        if idempotency_key is not None:
+            async with self.pool.connection() as conn:
+                used = await idempotency.peek(conn, idempotency_key)
+                if used is not None and await files_repo.exists(conn, used[1]):
+                    storage = DISCARDING
 
         async def check_labels(fields: dict[str, Any]) -> None:
             # Labels sent before the file part are checked before any byte is stored.
@@ -164,16 +214,37 @@ class Files:
                 # A key revoked while its upload streamed does not get the file (401; the
                 # pipeline then deletes the stored object).
                 await key_still_valid(conn, caller.key_id)
+                if idempotency_key is not None:
+                    key = idempotency.Key(
+                        idempotency_key,
+                        idempotency.fingerprint(
+                            "POST /files",
+                            filename=stored.filename,
+                            size=stored.size,
+                            sha256=stored.sha256,
+                            fields=stored.fields,
+                        ),
+                    )
+                    prior = await idempotency.claim(conn, key, stored.id, files_repo.exists)
+                    if prior is not None:
+                        raise _Replay(prior)
+                    if storage is DISCARDING:
+                        # The key's file was deleted since the check: nothing was stored.
+                        raise _KeyFreedMeanwhile()
                 return await self.insert_stored(conn, stored, uploaded_by(caller))
 
-        return await upload.ingest(
-            body,
-            content_type=content_type,
-            limits=self.limits,
-            storage=self.storage,
-            save=save,
-            check_fields=check_labels,
-        )
+        try:
+            row = await upload.ingest(
+                body,
+                content_type=content_type,
+                limits=self.limits,
+                storage=storage,
+                save=save,
+                check_fields=check_labels,
+            )
+        except _Replay as replay:
+            return Created(await self.find(caller, replay.file_id), replayed=True)
+        return Created(row)
 
     async def insert_stored(self, conn, stored: upload.StoredFile, uploaded_by: str) -> Row:
         """Write the row of a stored object, in `conn`'s transaction: how a POST /files upload
@@ -227,6 +298,11 @@ class Files:
         if row is None:
             raise FileNotFound()
         return row, role_id
+
+    async def find(self, caller: Caller, file_id: uuid.UUID) -> Row:
+        """The file's metadata, recording no access: what a replayed or repeated write answers."""
+        row, _ = await self._visible(caller, file_id)
+        return row
 
     async def read(self, caller: Caller, file_id: uuid.UUID) -> Row:
         """The file's metadata; recorded as a metadata access."""

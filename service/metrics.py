@@ -8,7 +8,8 @@ Requests are labelled by route template (`/files/{file_id}`), never by raw path 
 number of series is bounded by the routes: a path no route matches is `unmatched`, a method no
 route takes is `other`.
 
-For the upload paths (`form` = `POST /files`, `tus` = `/uploads`): `upload_bytes(path, n)` as
+For the upload paths (`form` = `POST /files`, `tus` = `/uploads`, `direct` = `/uploads/direct`,
+whose bytes never reach the service): `upload_bytes(path, n)` as
 body bytes arrive, `upload_completed(path)` once a file is stored; open tus uploads are counted
 in the tenant's database at each scrape (`set_tus_open(n)` or `tus_open_from(callback)` set it
 otherwise).
@@ -32,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.repository import uploads
 
-UPLOAD_PATHS = ("form", "tus")
+UPLOAD_PATHS = ("form", "tus", "direct")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
 # Request durations: health checks and reads in milliseconds, uploads in seconds to minutes.
@@ -84,7 +85,8 @@ class Metrics:
         )
         self._uploads_completed = Counter(
             "silo_uploads_completed",
-            "Uploads stored as files, by path (form: POST /files, tus: /uploads).",
+            "Uploads stored as files, by path (form: POST /files, tus: /uploads,"
+            " direct: /uploads/direct).",
             ["path"],
             registry=registry,
         )

@@ -127,6 +127,10 @@ class Settings:
     max_concurrent_uploads: int | None = None
     # SILO_METRICS: serve GET /metrics (Prometheus text, no key).
     metrics: bool = True
+    # SILO_S3_VERIFIES_CHECKSUMS: storage refuses a PUT whose body does not match its
+    # x-amz-checksum-sha256 (AWS S3 does; moto does not), so a direct upload's sha256 can be
+    # taken from storage instead of reading the object. Default: true on AWS (no endpoint).
+    s3_verifies_checksums: bool = False
 
     def __repr__(self) -> str:
         # Never print secrets (the admin key, a password inside the database URL).
@@ -220,6 +224,9 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         cors_origins=_cors_origins(env),
         max_concurrent_uploads=_max_concurrent_uploads(env),
         metrics=env.boolean("SILO_METRICS", True),
+        s3_verifies_checksums=env.boolean(
+            "SILO_S3_VERIFIES_CHECKSUMS", _endpoint_url(env, "S3_ENDPOINT_URL") is None
+        ),
     )
 
 

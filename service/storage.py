@@ -46,8 +46,10 @@ the service) and, on AWS, by the bucket's lifecycle rule.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import functools
+import hashlib
 import logging
 import re
 import time
@@ -58,6 +60,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -66,6 +69,14 @@ log = logging.getLogger("silo.storage")
 
 MIN_PART_SIZE = 5 * 1024**2  # S3's minimum for every part but the last
 MAX_PARTS = 10_000  # S3's maximum part number
+# The largest object one PUT may create (S3's limit): the most a direct upload can carry.
+MAX_SINGLE_PUT = 5 * 1024**3
+# Server-side copies (a verified direct upload moved to its file's key): boto3's managed copy,
+# one CopyObject below the threshold, parallel UploadPartCopy ranges above it (faster than one
+# long CopyObject, and the only way past 5 GiB). The bytes never pass through the service.
+COPY_CONFIG = TransferConfig(
+    multipart_threshold=256 * 1024**2, multipart_chunksize=128 * 1024**2, max_concurrency=8
+)
 
 
 class StorageError(RuntimeError):
@@ -91,9 +102,89 @@ class ObjectStorage(Protocol):
 
     async def check(self) -> None: ...
 
+    async def presigned_put(
+        self, key: str, *, size: int, sha256: str, ttl_seconds: int
+    ) -> tuple[str, dict[str, str]]: ...
+
+    async def stat(self, key: str) -> StoredObject | None: ...
+
+    async def read_range(self, key: str, length: int, *, etag: str) -> bytes: ...
+
+    async def sha256_of(
+        self, key: str, *, etag: str | None = None, validator: Any = None
+    ) -> str: ...
+
+    async def copy_to(
+        self, source: str, key: str, *, etag: str, content_type: str, sha256: str, size: int
+    ) -> None: ...
+
     async def pending_uploads(self) -> list[str]: ...
 
     async def abort_stale_uploads(self, older_than_seconds: float) -> int: ...
+
+
+class StoredObject(Protocol):
+    size: int
+    etag: str
+    # The object's full SHA-256 (hex) as storage computed it, when it keeps one.
+    sha256: str | None
+
+
+class _Stat:
+    def __init__(self, size: int, etag: str, sha256: str | None) -> None:
+        self.size, self.etag, self.sha256 = size, etag, sha256
+
+
+def object_tags(*, sha256: str, size: int) -> str:
+    """Every stored file's object tags, `sha256` and `size`, in the Tagging header's form."""
+    return urllib.parse.urlencode({"sha256": sha256, "size": str(size)})
+
+
+def checksum_sha256(sha256: str) -> str:
+    """A hex sha256 in the form of S3's `x-amz-checksum-sha256` (base64 of the digest)."""
+    return base64.b64encode(bytes.fromhex(sha256)).decode()
+
+
+def _read_hashing(*, client: Any, validator: Any, **request: Any) -> str:
+    """sha256 of a stored object, feeding the content validator on the way (storage thread)."""
+    body = client.get_object(**request)["Body"]
+    digest = hashlib.sha256()
+    try:
+        for chunk in body.iter_chunks(1024 * 1024):
+            digest.update(chunk)
+            if validator is not None:
+                validator.feed(chunk)
+    finally:
+        body.close()
+    if validator is not None:
+        validator.finish()
+    return digest.hexdigest()
+
+
+class _DiscardingUpload:
+    async def write(self, chunk: bytes) -> None:
+        pass
+
+    async def complete(self, *, sha256: str, size: int) -> None:
+        pass
+
+    async def abort(self) -> None:
+        pass
+
+
+class DiscardingStorage:
+    """Stores nothing. The upload pipeline runs on it (sniffing, size, sha256) when a POST
+    /files carries an Idempotency-Key that already stands for a file: the body must be read to
+    tell the same request from another, and must not be stored a second time."""
+
+    async def begin_upload(self, key: str, content_type: str) -> _DiscardingUpload:
+        return _DiscardingUpload()
+
+    async def delete(self, key: str) -> None:
+        pass
+
+
+DISCARDING = DiscardingStorage()
 
 
 # --- Content-Disposition -----------------------------------------------------------------------
@@ -170,6 +261,11 @@ def s3_client(
             read_timeout=read_timeout,
             # Presigned URLs must be SigV4: SigV2 is refused by newer regions.
             signature_version="s3v4",
+            # The service hashes what it reads itself (sha256_of). botocore's own check of a GET
+            # against the object's stored checksum would fail the read of an object whose
+            # stored checksum is a lie (moto keeps a PUT's declared one unverified) before the
+            # service could compute the real digest and say so (422, not 503).
+            response_checksum_validation="when_required",
             s3=s3_options,
         ),
     )
@@ -340,6 +436,96 @@ class S3Storage:
 
     async def check(self) -> None:
         await self.call(self.client.head_bucket, Bucket=self.bucket)
+
+    async def presigned_put(
+        self, key: str, *, size: int, sha256: str, ttl_seconds: int
+    ) -> tuple[str, dict[str, str]]:
+        """A URL for one PUT of exactly `size` bytes whose SHA-256 is `sha256` (hex), and the
+        headers the client must send with it. Content-Length and the checksum headers are
+        signed: S3 refuses the PUT when they are changed (SignatureDoesNotMatch) and when the
+        body does not match them (a short body, BadDigest), so a wrong object cannot land."""
+        checksum = checksum_sha256(sha256)
+        url = self.client.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ContentLength": size,
+                "ChecksumSHA256": checksum,
+                # Tells storage which checksum the PUT carries (moto keeps it only with this).
+                "ChecksumAlgorithm": "SHA256",
+            },
+            ExpiresIn=ttl_seconds,
+        )
+        headers = {
+            "Content-Length": str(size),
+            "x-amz-checksum-sha256": checksum,
+            "x-amz-sdk-checksum-algorithm": "SHA256",
+        }
+        return url, headers
+
+    async def stat(self, key: str) -> _Stat | None:
+        """Size, ETag and storage's own SHA-256 of an object (None when there is none). A
+        missing key is a 404 only with s3:ListBucket (else S3 says 403): the task role has it."""
+        try:
+            head = await self.call(
+                self.client.head_object, Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"
+            )
+        except StorageError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and _is_missing(cause):
+                return None
+            raise
+        checksum = head.get("ChecksumSHA256")
+        # A multipart object's checksum is of its parts' checksums ("...-<parts>" or
+        # COMPOSITE): not the file's sha256, so not used.
+        whole = checksum and "-" not in checksum and head.get("ChecksumType") != "COMPOSITE"
+        sha256 = base64.b64decode(checksum).hex() if whole else None
+        return _Stat(head["ContentLength"], head["ETag"], sha256)
+
+    async def read_range(self, key: str, length: int, *, etag: str) -> bytes:
+        """The first `length` bytes of the object, if it is still the one with `etag`."""
+        response = await self.call(
+            self.client.get_object,
+            Bucket=self.bucket,
+            Key=key,
+            Range=f"bytes=0-{length - 1}",
+            IfMatch=etag,
+        )
+        body = response["Body"]
+        try:
+            return await self.call(body.read)
+        finally:
+            body.close()
+
+    async def sha256_of(self, key: str, *, etag: str | None = None, validator: Any = None) -> str:
+        """The object's sha256, read whole (feeding `validator`, a filetypes content validator,
+        on the way); with `etag`, only if it is still that object."""
+        request: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if etag is not None:
+            request["IfMatch"] = etag
+        return await self.call(_read_hashing, client=self.client, validator=validator, **request)
+
+    async def copy_to(
+        self, source: str, key: str, *, etag: str, content_type: str, sha256: str, size: int
+    ) -> None:
+        """Copy `source` to `key` inside the bucket (server-side; only if `source` is still the
+        object with `etag`), with the content type, metadata and tags of a stored file."""
+        await self.call(
+            self.client.copy,
+            CopySource={"Bucket": self.bucket, "Key": source},
+            Bucket=self.bucket,
+            Key=key,
+            ExtraArgs={
+                "CopySourceIfMatch": etag,
+                "ContentType": content_type,
+                "MetadataDirective": "REPLACE",
+                "Metadata": {"sha256": sha256, "size": str(size)},
+                "TaggingDirective": "REPLACE",
+                "Tagging": object_tags(sha256=sha256, size=size),
+            },
+            Config=COPY_CONFIG,
+        )
 
     async def pending_uploads(self) -> list[str]:
         def collect() -> list[str]:
@@ -529,7 +715,7 @@ class S3Upload:
         if size != self._written:
             raise ValueError(f"complete(size={size}) but {self._written} bytes were written")
         self._closed = True  # one attempt: after a failure, only abort() is left
-        tags = urllib.parse.urlencode({"sha256": sha256, "size": str(size)})
+        tags = object_tags(sha256=sha256, size=size)
         if self._create is None:
             body = self._part
             del body[self._filled :]  # shrink in place: no copy of the data

@@ -136,6 +136,20 @@ def check_type(
     return detected
 
 
+def check_declared(*, filename: str | None, declared: str | None, limits: Limits) -> None:
+    """415 before anything is stored when what the client claims (the name's extension, the
+    declared content type) can only be a type the tenant does not accept (`unsupported_type`)
+    or claims two types (`type_mismatch`). Direct uploads check this when they are asked for;
+    the content is still sniffed with `check_type` once it is stored."""
+    claims = filetypes.declared_types(filename, declared)
+    if claims.problem is not None:
+        error = errors.TypeMismatch if claims.conflicting else errors.UnsupportedType
+        raise error(claims.problem)
+    if not any(t.id in limits.allowed_types for t in claims.candidates):
+        ids = ", ".join(t.id for t in claims.candidates)
+        raise errors.UnsupportedType(f"{ids} files are not accepted here")
+
+
 @dataclass
 class _FilePart:
     """The file part in flight: sniff buffer, hash, size, content check and storage upload."""

@@ -109,7 +109,9 @@ def bucket_arn(bucket: str, *, partition: str) -> str:
 
 def task_policy(*, partition: str, bucket: str, database_secret_arn: str) -> Document:
     """What the tenant's service may do: its own bucket's objects (streamed multipart uploads,
-    presigned downloads, deletes), and read its database's RDS-managed secret (the current
+    presigned downloads, deletes; direct uploads: presigned PUTs to `staging/`, which carry this
+    role's PutObject, then HeadObject, a ranged GetObject and a server-side copy to the file's
+    key), and read its database's RDS-managed secret (the current
     user and password at connect time, so a rotated password needs no restart), nothing more.
 
     No kms:Decrypt: the RDS-managed secret is encrypted with the AWS managed key
@@ -129,6 +131,8 @@ def task_policy(*, partition: str, bucket: str, database_secret_arn: str) -> Doc
             {
                 "Sid": "OwnBucket",
                 "Effect": "Allow",
+                # ListBucket also makes HeadObject of a missing key a 404 (else 403): how a
+                # direct upload's `complete` tells "not uploaded yet".
                 "Action": [
                     "s3:ListBucket",
                     "s3:ListBucketMultipartUploads",

@@ -717,7 +717,8 @@ class TenantDeployment(pulumi.ComponentResource):
 
 def cors_rules(origins: Sequence[str]) -> list[dict]:
     """Browsers of the tenant's own front-ends fetch presigned downloads (video seeking sends
-    Range); uploads go through the API, so no PUT/POST here."""
+    Range), and PUT direct uploads to their presigned URLs with the headers the service tells
+    them to send (service/storage.py). No POST: other uploads go through the API."""
     return [
         {
             "allowed_methods": ["GET", "HEAD"],
@@ -725,7 +726,14 @@ def cors_rules(origins: Sequence[str]) -> list[dict]:
             "allowed_headers": ["Range"],
             "expose_headers": ["Accept-Ranges", "Content-Length", "Content-Range", "ETag"],
             "max_age_seconds": 3600,
-        }
+        },
+        {
+            "allowed_methods": ["PUT"],
+            "allowed_origins": list(origins),
+            "allowed_headers": list(bucket_rules.DIRECT_PUT_HEADERS),
+            "expose_headers": ["ETag"],
+            "max_age_seconds": 3600,
+        },
     ]
 
 

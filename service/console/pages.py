@@ -147,21 +147,16 @@ async def read_form(request: Request) -> ImmutableMultiDict:
     return form
 
 
-class CrossSiteRequest(errors.APIError):
-    status, code = 403, "csrf"
-    message = "this form is out of date or came from another site; reload the page and try again"
-
-
 async def check_csrf(request: Request, session_token: str) -> None:
     """A form's `csrf` field (or an `X-CSRF-Token` header, from the upload script) must be the
     session's token, and the browser must not call the request cross-site."""
     if not same_origin(request):
-        raise CrossSiteRequest()
+        raise errors.CrossSiteRequest()
     presented = request.headers.get("x-csrf-token")
     if presented is None:
         presented = (await read_form(request)).get("csrf")
     if not sessions.csrf_matches(session_token, presented):
-        raise CrossSiteRequest()
+        raise errors.CrossSiteRequest()
 
 
 _FIELD_IN_MESSAGE = re.compile(r"`([a-z_]+)`")

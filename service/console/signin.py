@@ -59,9 +59,9 @@ async def sign_in(request: Request) -> Response:
         form = await pages.read_form(request)
         cookie = request.cookies.get(SIGN_IN_COOKIE)
         if not pages.same_origin(request) or not cookie:
-            raise pages.CrossSiteRequest()
+            raise errors.CrossSiteRequest()
         if not sessions.csrf_matches(cookie, form.get("csrf")):
-            raise pages.CrossSiteRequest()
+            raise errors.CrossSiteRequest()
     except errors.APIError as exc:
         return pages.error_page(request, None, exc)
     next_ = _next(form.get("next"))

@@ -43,7 +43,7 @@ def with_session(handler: Handler) -> Handler:
             if not pages.same_origin(request) or not sessions.csrf_matches(
                 session.csrf_token, request.headers.get("x-csrf-token")
             ):
-                raise pages.CrossSiteRequest()
+                raise errors.CrossSiteRequest()
             request.scope[auth.SCOPE_PRINCIPAL] = session.principal
         return await handler(request)
 

@@ -181,3 +181,8 @@ async def delete_returning_key(
     )
     row = await cur.fetchone()
     return None if row is None else row["object_key"]
+
+
+async def exists(conn, file_id: uuid.UUID) -> bool:
+    cur = await conn.execute("SELECT 1 FROM files WHERE id = %s", [file_id])
+    return await cur.fetchone() is not None

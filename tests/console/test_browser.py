@@ -4,6 +4,10 @@ preview, edit its title, sign out. Each page is saved as a screenshot (see conft
 
 from __future__ import annotations
 
+import hashlib
+import os
+import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -12,6 +16,7 @@ from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from provisioning.smoke.samples import make_png
+from tests.faults import PausableProxy
 from tests.service.conftest import ADMIN_KEY, Service
 from tests.service.helpers import jpeg, pdf
 
@@ -44,6 +49,13 @@ def samples(tmp_path: Path) -> dict[str, Path]:
 
 def wait(chrome, condition, seconds: float = WAIT_SECONDS):
     return WebDriverWait(chrome, seconds).until(condition)
+
+
+def sign_in(chrome, base_url: str) -> None:
+    chrome.get(base_url + "/console/sign-in")
+    chrome.find_element(By.ID, "key").send_keys(ADMIN_KEY)
+    chrome.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    wait(chrome, ready.url_contains("/console/files"))
 
 
 def test_sign_in_upload_search_preview_edit_sign_out(
@@ -170,3 +182,50 @@ def test_sign_in_upload_search_preview_edit_sign_out(
     wait(chrome, ready.url_contains("/console/sign-in"))
     assert chrome.find_elements(By.ID, "key")
     shot("10-signed-out")
+
+
+def test_an_upload_cut_mid_way_resumes_and_stores_the_whole_file(
+    console: Service, chrome, artefacts: Path, tmp_path: Path
+):
+    """The browser reaches the service through a proxy that cuts every connection once part of
+    the file has gone: the page says so, finds the server's offset and sends the rest."""
+    data = os.urandom(12 * 1024 * 1024)
+    path = tmp_path / "long-recording.pdf"
+    path.write_bytes(b"%PDF-1.7\n" + data)
+    proxy = PausableProxy(urllib.parse.urlsplit(console.url).port)
+    base = f"http://127.0.0.1:{proxy.port}"
+    try:
+        sign_in(chrome, base)
+        chrome.get(base + "/console/upload")
+        # Slow enough (about 4 s for the file) for the cut to land in the middle.
+        chrome.set_network_conditions(
+            offline=False, latency=0, download_throughput=-1, upload_throughput=3 * 1024 * 1024
+        )
+        chrome.find_element(By.ID, "files").send_keys(str(path))
+        chrome.find_element(By.ID, "start").click()
+        bar = chrome.find_element(By.CSS_SELECTOR, "#queue progress")
+        wait(chrome, lambda c: int(bar.get_attribute("value")) >= 25)
+        with proxy.refusing():
+            time.sleep(1.5)
+        item = chrome.find_element(By.CSS_SELECTOR, "#queue li")
+        wait(
+            chrome,
+            lambda c: (
+                c.find_elements(By.CSS_SELECTOR, "#queue .status.done")
+                or c.find_elements(By.CSS_SELECTOR, "#queue .status.failed")
+            ),
+            seconds=90,
+        )
+        chrome.save_screenshot(str(artefacts / "11-upload-resumed.png"))
+        status = item.find_element(By.CSS_SELECTOR, ".status")
+        assert "done" in status.get_attribute("class"), status.text
+        assert int(item.get_attribute("data-retries")) >= 1
+        assert bar.get_attribute("value") == "100"
+    finally:
+        chrome.delete_network_conditions()
+        proxy.close()
+    file_id = status.find_element(By.TAG_NAME, "a").get_attribute("href").rsplit("/", 1)[1]
+    with console.client() as admin:
+        stored = admin.get(f"/files/{file_id}").json()
+    assert stored["size"] == path.stat().st_size
+    assert stored["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()

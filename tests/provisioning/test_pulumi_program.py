@@ -14,6 +14,7 @@ import pulumi
 import pytest
 import yaml
 
+from provisioning import bucket_rules
 from provisioning.service_env import SECRET_VARIABLES, service_environment, service_target
 from provisioning.timeouts import TIMEOUTS
 from tenants import load_catalogue, names
@@ -371,9 +372,12 @@ def test_versioning_follows_the_catalogue(run):
 def test_cors_only_for_listed_origins(run):
     (cors,) = run.of_type("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration")
     assert cors.inputs["bucket"] == resource_id("hrcomp-bucket")
-    (rule,) = cors.inputs["corsRules"]
-    assert rule["allowedOrigins"] == ["https://app.hrcomp.example"]
-    assert set(rule["allowedMethods"]) == {"GET", "HEAD"}
+    reads, puts = cors.inputs["corsRules"]
+    assert reads["allowedOrigins"] == puts["allowedOrigins"] == ["https://app.hrcomp.example"]
+    assert set(reads["allowedMethods"]) == {"GET", "HEAD"}
+    # Direct uploads: the PUT to the presigned URL, with every header the service hands out.
+    assert puts["allowedMethods"] == ["PUT"]
+    assert puts["allowedHeaders"] == list(bucket_rules.DIRECT_PUT_HEADERS)
 
 
 def test_every_database_is_private_encrypted_and_deletion_protected(run, catalogue_path):

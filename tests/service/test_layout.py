@@ -13,6 +13,8 @@ SQL_OWNERS = {
     "repository/keys.py",
     "repository/uploads.py",
     "repository/sessions.py",
+    "repository/direct.py",
+    "repository/idempotency.py",
     "taxonomy.py",
     "file_filters.py",
     "events.py",

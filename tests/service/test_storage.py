@@ -457,6 +457,13 @@ def test_content_disposition(filename, expected):
     assert content_disposition(filename) == expected
 
 
+def test_content_disposition_inline_keeps_the_name():
+    """The console's preview: shown by the browser, still under the file's name if saved."""
+    assert content_disposition("r é.pdf", inline=True) == (
+        "inline; filename=\"r e.pdf\"; filename*=UTF-8''r%20%C3%A9.pdf"
+    )
+
+
 def test_part_size_below_the_s3_minimum_is_refused():
     with pytest.raises(ValueError, match="at least"):
         S3Storage(

@@ -104,7 +104,10 @@
           item.progress.value = value;
           item.percent.textContent = value + " %";
         },
-        onRetry: () => show(item, "sending", "Connection lost; resuming…"),
+        onRetry: (attempt) => {
+          item.li.dataset.retries = String(attempt);
+          show(item, "sending", "Connection lost; resuming…");
+        },
       });
       show(item, "done", "Uploaded. ");
       const link = element("a", { href: "/console/files/" + fileId }, "Open the file");

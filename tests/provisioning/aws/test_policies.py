@@ -1,6 +1,7 @@
-"""IAM documents: the task role allows every S3 call the service's storage makes, on its own
-bucket only, and every Secrets Manager call its database credentials make, on its own secret
-only; the execution role reaches ECR only for images in ECR."""
+"""IAM documents: the task role allows every S3 call the service makes (its storage, tus
+uploads, direct uploads), on its own bucket only, and every Secrets Manager call its database
+credentials make, on its own secret only; the execution role reaches ECR only for images in
+ECR."""
 
 import json
 import re
@@ -11,8 +12,10 @@ import pytest
 from provisioning.aws import policies
 from provisioning.aws.policies import task_policy
 
-STORAGE = Path(__file__).resolve().parents[3] / "service" / "storage.py"
-CREDENTIALS = Path(__file__).resolve().parents[3] / "service" / "db_credentials.py"
+SERVICE = Path(__file__).resolve().parents[3] / "service"
+# The modules that call S3 (through the storage's boto3 client).
+S3_CALLERS = [SERVICE / "storage.py", SERVICE / "resumable.py", SERVICE / "direct.py"]
+CREDENTIALS = SERVICE / "db_credentials.py"
 DATABASE_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234-AbCdEf"
 
 # Secrets Manager operation -> the IAM actions it needs.
@@ -29,6 +32,13 @@ IAM_FOR_OPERATION = {
     "get_object_tagging": {"s3:GetObjectTagging"},
     "delete_object": {"s3:DeleteObject"},
     "get_object": {"s3:GetObject"},  # presigned downloads are signed with the task's role
+    # Direct uploads: the presigned PUT to staging/ is signed with the task's role (put_object,
+    # above); the staged object is checked with HeadObject (a missing key is 404 rather than 403
+    # only with s3:ListBucket) and a ranged GetObject, then moved by boto3's managed copy:
+    # HeadObject, CopyObject or UploadPartCopy parts, the tags REPLACEd, an abort on failure.
+    "head_object": {"s3:GetObject", "s3:ListBucket"},
+    "copy": {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"},
+    "list_parts": {"s3:ListMultipartUploadParts"},
     "head_bucket": {"s3:ListBucket"},
     "list_multipart_uploads": {"s3:ListBucketMultipartUploads"},
 }
@@ -39,8 +49,8 @@ NOT_OPERATIONS = {"close", "generate_presigned_url", "get_paginator"}
 
 
 def storage_operations() -> set[str]:
-    """Every S3 operation service/storage.py performs: direct calls, paginators, presigned."""
-    source = STORAGE.read_text()
+    """Every S3 operation the service performs: direct calls, paginators, presigned."""
+    source = "\n".join(path.read_text() for path in S3_CALLERS)
     called = set(re.findall(r"client\.([a-z_]+)\b", source)) - NOT_OPERATIONS
     indirect = re.findall(r"(?:generate_presigned_url|get_paginator)\(\s*\"([a-z_]+)\"", source)
     return called | set(indirect)
@@ -76,6 +86,7 @@ def allowed_actions() -> set[str]:
 def test_storage_calls_are_all_known():
     ops = storage_operations()
     assert {"put_object", "upload_part", "get_object", "list_multipart_uploads"} <= ops
+    assert {"head_object", "copy", "list_parts"} <= ops
     assert ops <= set(IAM_FOR_OPERATION), f"map the IAM actions of {ops - set(IAM_FOR_OPERATION)}"
 
 
@@ -131,3 +142,19 @@ def test_images_outside_ecr_need_no_ecr_permissions():
     ]
     assert actions and not any(a.startswith("ecr:") for a in actions)
     assert document["Statement"][1]["Resource"] == ["arn:a", "arn:b"]
+
+
+def test_direct_uploads_need_no_more_than_the_bucket_objects():
+    """Direct uploads add no action the task role did not have, and nothing outside the
+    tenant's bucket: the staging prefix is among its objects. No permission reaches another
+    bucket (only the service signs, and it signs PUTs to staging/<id> only)."""
+    bucket = "arn:aws:s3:::silo-prod-pack-0123abcd"
+    for statement in task_document()["Statement"]:
+        resources = statement["Resource"]
+        resources = [resources] if isinstance(resources, str) else resources
+        if any(r.startswith("arn:aws:s3") for r in resources):
+            assert set(resources) <= {bucket, f"{bucket}/*"}
+    needed = set().union(*(IAM_FOR_OPERATION[op] for op in storage_operations()))
+    # Allowed but not called: s3:GetObjectTagging (reading the sha256/size tags back, by
+    # hand) and s3:GetBucketLocation (clients that discover the bucket's region).
+    assert allowed_actions() - needed == {"s3:GetObjectTagging", "s3:GetBucketLocation"}
