@@ -222,6 +222,19 @@ def test_the_charts_show_the_apis_figures_for_the_default_period(console, usage,
     )
     shot(chrome, artefacts, "stats-01-last-30-days")
 
+    # On paper: no navigation or buttons, the charts whole (not scrolled), in grey.
+    chrome.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": "print"})
+    try:
+        assert not chrome.find_element(By.CSS_SELECTOR, "header.top").is_displayed()
+        assert not chrome.find_element(By.CSS_SELECTOR, "form.period button").is_displayed()
+        fill = chrome.execute_script(
+            "return getComputedStyle(document.querySelector('rect.bar')).fill"
+        )
+        assert fill == "rgb(68, 68, 68)"
+        shot(chrome, artefacts, "stats-05-print")
+    finally:
+        chrome.execute_cdp_cmd("Emulation.setEmulatedMedia", {"media": ""})
+
     # A phone: the charts fit the screen.
     chrome.set_window_size(390, WINDOW[1])
     chrome.refresh()
