@@ -114,6 +114,23 @@ def test_a_taxonomy_refusal_is_shown_next_to_its_field(console: Service, chrome,
     assert languages["de"] == "German"
     shot(chrome, artefacts, "admin-06-taxonomy-saved")
 
+    # On a phone's screen: nothing wider than the screen.
+    chrome.set_window_size(390, 900)
+    try:
+        chrome.refresh()
+        overflow = chrome.execute_script(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        wide = chrome.execute_script(
+            "const w = document.documentElement.clientWidth; return [...document.querySelectorAll("
+            "'body *')].filter(e => e.getBoundingClientRect().right > w + 0.5).map(e => e.tagName"
+            " + '.' + e.className + '#' + e.id).slice(0, 5)"
+        )
+        assert overflow <= 0, wide
+        shot(chrome, artefacts, "admin-07-phone")
+    finally:
+        chrome.set_window_size(1280, 900)
+
 
 def test_a_key_without_admin_gets_no_admin(console: Service, chrome, artefacts):
     with console.client() as admin:
@@ -124,4 +141,4 @@ def test_a_key_without_admin_gets_no_admin(console: Service, chrome, artefacts):
     chrome.get(console.url + "/console/admin")
     assert "lacks the `admin` scope" in chrome.find_element(By.TAG_NAME, "h1").text
     assert not chrome.find_elements(By.ID, "key-name")
-    shot(chrome, artefacts, "admin-07-forbidden")
+    shot(chrome, artefacts, "admin-08-forbidden")
