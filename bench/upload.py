@@ -424,6 +424,7 @@ def main(argv: list[str] | None = None) -> int:
             "AWS_REGION": LOCAL_CREDENTIALS["AWS_REGION"],
             "SILO_TENANT": "bench",
             "SILO_ADMIN_KEY": admin_key,
+            "SILO_SCAN": "off",  # the upload path alone
             "SILO_MAX_UPLOAD_BYTES": str(max(sizes) + GIB),
             "HOST": "127.0.0.1",
             "PORT": str(port),

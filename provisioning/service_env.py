@@ -62,6 +62,10 @@ class ServiceTarget:
     taxonomy: Mapping[str, Any] | None = None
     # Browser origins allowed to call the API directly (the bucket's `cors_origins`).
     cors_origins: tuple[str, ...] = ()
+    # SILO_SCAN: the malware scanning engine (`off`, `guardduty`, `clamav`). The service has no
+    # default, so that no deployment goes unscanned by accident; until the catalogue says which
+    # engine a tenant uses, every target states `off` explicitly.
+    scan: str = "off"
 
 
 def service_target(
@@ -109,6 +113,7 @@ def service_environment(target: ServiceTarget) -> dict[str, str]:
         "DATABASE_NAME": target.database_name,
         "SILO_MAX_UPLOAD_BYTES": str(target.max_upload_bytes),
         "SILO_ALLOWED_TYPES": ",".join(target.allowed_types),
+        "SILO_SCAN": target.scan,
     }
     if target.s3_endpoint_url:
         env["S3_ENDPOINT_URL"] = target.s3_endpoint_url

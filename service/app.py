@@ -8,7 +8,8 @@ shutdown writes every buffered access event before the pool closes. A sweeper ab
 bucket's multipart uploads older than SILO_MULTIPART_MAX_AGE_SECONDS, every
 SILO_MULTIPART_SWEEP_INTERVAL_SECONDS (what an instance killed mid-upload leaves behind; on AWS
 the bucket's lifecycle rule does it too, locally nothing else would); two more forget expired
-tus and direct uploads and delete what they left in storage.
+tus and direct uploads and delete what they left in storage. The scan worker
+(service/scanning.py, engine by SILO_SCAN) gives every stored file its malware verdict.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from service.requestid import RequestIdMiddleware
 from service.resumable import Resumable
 from service.routes import direct, files, health, keys, stats
 from service.routes import taxonomy as taxonomy_routes
+from service.scanning import ScanWorker, build_scanner
 from service.settings import Settings, from_environ
 from service.storage import S3Storage
 
@@ -154,7 +156,21 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             recorder=app.state.recorder,
             limits=limits,
             presign_ttl_seconds=settings.presign_ttl_seconds,
+            scan_off=settings.scan == "off",
         )
+        # Every stored file gets a verdict off the request path (service/scanning.py).
+        app.state.scan_worker = ScanWorker(
+            pool=pool,
+            storage=app.state.storage,
+            scanner=build_scanner(settings, app.state.storage),
+            infected=settings.scan_infected,
+            concurrency=settings.scan_concurrency,
+            poll_seconds=settings.scan_poll_seconds,
+            guardduty_timeout_seconds=settings.guardduty_verdict_timeout_seconds,
+            watch_seconds=settings.scan_watch_seconds,
+            on_result=lambda result: metrics.scans.labels(result).inc(),
+            on_reachable=lambda up: metrics.scanner_up.set(1 if up else 0),
+        ).start()
         app.state.resumable = Resumable(
             pool=pool,
             storage=app.state.storage,
@@ -187,7 +203,9 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         try:
             yield
         finally:
-            # The sweepers (stale multipart uploads, expired tus and direct uploads) stop first.
+            # The scan worker and the sweepers (stale multipart uploads, expired tus and direct
+            # uploads) stop first; a scan cut short is picked up again (its claim runs out).
+            await app.state.scan_worker.aclose()
             for sweeper in sweepers:
                 sweeper.cancel()
             for sweeper in sweepers:

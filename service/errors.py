@@ -119,6 +119,17 @@ class NotUploaded(APIError):
     message = "nothing has been uploaded to this upload's URL yet"
 
 
+class ScanPending(APIError):
+    status, code = 409, "scan_pending"
+    message = "the file has not been found clean by the malware scan (yet); retry later"
+
+
+# 410
+class Infected(APIError):
+    status, code = 410, "infected"
+    message = "the file was found infected by the malware scan and is not served"
+
+
 # 412 (tus)
 class TusVersionUnsupported(APIError):
     status, code, message = 412, "tus_version_unsupported", "this server speaks tus 1.0.0"

@@ -20,7 +20,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from service import auth, db, errors, file_filters, idempotency, taxonomy, upload
+from service import auth, db, errors, file_filters, idempotency, scanner, taxonomy, upload
 from service.acting_user import ActingUser
 from service.events import CONTENT, METADATA, AccessEvent, EventRecorder
 from service.pagination import Position
@@ -30,6 +30,26 @@ from service.repository.files import Filter, Row
 from service.storage import DISCARDING, ObjectStorage
 
 LABELS = ("category", "language", "roles")
+
+
+class ScanPending(errors.DomainError):
+    """The file is not known clean: its scan is pending, or failed."""
+
+    api_error = errors.ScanPending
+
+    def __init__(self, status: str, reason: str | None) -> None:
+        super().__init__(
+            "the file's malware scan has not finished; retry later"
+            if status == scanner.PENDING
+            else f"the file could not be scanned for malware, so it is not served: {reason}"
+        )
+
+
+class FileInfected(errors.DomainError):
+    api_error = errors.Infected
+
+    def __init__(self) -> None:
+        super().__init__("the file was found infected by the malware scan and is not served")
 
 
 class FileNotFound(errors.DomainError):
@@ -161,6 +181,9 @@ class Files:
     recorder: EventRecorder
     limits: upload.Limits
     presign_ttl_seconds: int
+    # SILO_SCAN=off: rows are stored clean (engine `none`) instead of pending, so nothing waits
+    # for a worker that has nothing to do.
+    scan_off: bool = False
 
     async def create(
         self,
@@ -259,6 +282,14 @@ class Files:
             "sha256": stored.sha256,
             "uploaded_by": uploaded_by,
         }
+        if self.scan_off:
+            values |= {
+                "scan_status": scanner.CLEAN,
+                "scan_engine": scanner.NoScanner.engine,
+                "scanned_at": datetime.now(UTC),
+            }
+        # Otherwise the row is stored `pending` (the column's default) and the scan worker
+        # (service/scanning.py) gives it a verdict: every path that stores a file comes here.
         return await files_repo.insert(
             conn, file_id=stored.id, object_key=stored.object_key, values=values
         )
@@ -313,9 +344,16 @@ class Files:
     async def download(
         self, caller: Caller, file_id: uuid.UUID, *, inline: bool = False
     ) -> Download:
-        """A presigned URL for the content; recorded as a content access. `inline`: for the
-        browser to show rather than save (the console's preview)."""
+        """A presigned URL for the content of a file known clean; recorded as a content
+        access. Anything else is refused (and not recorded): pending or failed, ScanPending
+        (409); infected, FileInfected (410). `inline`: for the browser to show rather than
+        save (the console's preview)."""
         row, role_id = await self._visible(caller, file_id)
+        status = row["scan_status"]
+        if status == scanner.INFECTED:
+            raise FileInfected()
+        if status != scanner.CLEAN:
+            raise ScanPending(status, row["scan_detail"])
         ttl = self.presign_ttl_seconds
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
         url = await self.storage.presigned_get(

@@ -51,6 +51,24 @@ _AUTH_ERRORS = {
     "503": error_response("The database or object storage is unavailable"),
 }
 
+# The file object's `scan`.
+_SCAN: dict[str, Any] = {
+    "type": "object",
+    "description": "The malware scan: only a `clean` file is served",
+    "required": ["status", "scanned_at", "engine"],
+    "additionalProperties": False,
+    "properties": {
+        "status": {"type": "string", "enum": ["pending", "clean", "infected", "failed"]},
+        "scanned_at": {"type": ["string", "null"], "format": "date-time"},
+        "engine": {
+            "type": ["string", "null"],
+            "enum": ["clamav", "guardduty", "none", None],
+            "description": "Which engine gave the verdict (`none`: scanning is off); null "
+            "while pending",
+        },
+    },
+}
+
 _SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -95,6 +113,7 @@ _SCHEMAS: dict[str, Any] = {
             "created_at",
             "updated_at",
             "uploaded_by",
+            "scan",
         ],
         "properties": {
             "id": {"type": "string", "format": "uuid"},
@@ -114,6 +133,7 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "description": "The uploading key's id, or `admin` for the bootstrap key",
             },
+            "scan": _SCAN,
         },
     },
     "FilePage": {
@@ -370,6 +390,11 @@ _PATHS: dict[str, Any] = {
                 "200": {"description": "redirect=false", **json_content(ref("DownloadURL"))},
                 "400": error_response("Bad `redirect` value (invalid_parameter)"),
                 "404": error_response("No such file"),
+                "409": error_response(
+                    "The file is not known clean: its malware scan is pending or failed "
+                    "(scan_pending)"
+                ),
+                "410": error_response("The file was found infected (infected)"),
                 **_AUTH_ERRORS,
             },
         },

@@ -55,7 +55,7 @@ import re
 import time
 import unicodedata
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
@@ -81,6 +81,10 @@ COPY_CONFIG = TransferConfig(
 
 class StorageError(RuntimeError):
     """Object storage failed or is unreachable (the service answers 503)."""
+
+
+class ObjectMissing(StorageError):
+    """The object is not in the bucket (NoSuchKey)."""
 
 
 class ObjectUpload(Protocol):
@@ -121,6 +125,13 @@ class ObjectStorage(Protocol):
     async def pending_uploads(self) -> list[str]: ...
 
     async def abort_stale_uploads(self, older_than_seconds: float) -> int: ...
+
+    # For the malware scan (service/scanning.py): blocking, run on the scan worker's threads.
+    def read_chunks(self, key: str, chunk_size: int) -> Iterator[bytes]: ...
+
+    def read_tags(self, key: str) -> dict[str, str]: ...
+
+    async def move(self, key: str, to_key: str) -> None: ...
 
 
 class StoredObject(Protocol):
@@ -526,6 +537,47 @@ class S3Storage:
             },
             Config=COPY_CONFIG,
         )
+
+    def read_chunks(self, key: str, chunk_size: int) -> Iterator[bytes]:
+        """The object's bytes, `chunk_size` at a time, as they arrive (blocking: the scan
+        worker's thread). Holds one chunk at a time, whatever the object's size."""
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise ObjectMissing(key) from exc
+            raise StorageError(f"S3 get_object: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 get_object: {exc}") from exc
+        try:
+            yield from body.iter_chunks(chunk_size)
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 get_object (reading): {exc}") from exc
+        finally:
+            body.close()
+
+    def read_tags(self, key: str) -> dict[str, str]:
+        """The object's tags (blocking: the scan worker's thread)."""
+        try:
+            found = self.client.get_object_tagging(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if _is_missing(exc):
+                raise ObjectMissing(key) from exc
+            raise StorageError(f"S3 get_object_tagging: {exc}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 get_object_tagging: {exc}") from exc
+        return {tag["Key"]: tag["Value"] for tag in found.get("TagSet", [])}
+
+    async def move(self, key: str, to_key: str) -> None:
+        """Copy the object to `to_key`, then delete it (boto3's managed copy: a multipart copy
+        for an object over its threshold, so any size moves, bytes never leaving S3)."""
+        await self.call(
+            self.client.copy,
+            CopySource={"Bucket": self.bucket, "Key": key},
+            Bucket=self.bucket,
+            Key=to_key,
+        )
+        await self.delete(key)
 
     async def pending_uploads(self) -> list[str]:
         def collect() -> list[str]:

@@ -30,6 +30,8 @@ from service import auth, errors
 from service.auth import Principal
 from service.repository import sessions as repo
 
+# Cookie names end with the tenant's slug (`silo_console_<slug>`): cookies ignore ports, and
+# `silo dev` serves every tenant on 127.0.0.1, so one browser keeps a session per tenant.
 COOKIE = "silo_console"
 COOKIE_PATH = "/console"
 SESSION_LIFETIME = timedelta(hours=8)
@@ -55,14 +57,18 @@ def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("ascii", "replace")).digest()
 
 
+def cookie_name(request: Request, base: str = COOKIE) -> str:
+    return f"{base}_{request.app.state.settings.tenant}"
+
+
 def over_https(request: Request) -> bool:
     forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
     return request.url.scheme == "https" or forwarded == "https"
 
 
-def set_cookie(request: Request, response: Response, name: str, value: str, max_age: int) -> None:
+def set_cookie(request: Request, response: Response, base: str, value: str, max_age: int) -> None:
     response.set_cookie(
-        name,
+        cookie_name(request, base),
         value,
         max_age=max_age,
         path=COOKIE_PATH,
@@ -72,9 +78,13 @@ def set_cookie(request: Request, response: Response, name: str, value: str, max_
     )
 
 
-def clear_cookie(request: Request, response: Response, name: str) -> None:
+def clear_cookie(request: Request, response: Response, base: str) -> None:
     response.delete_cookie(
-        name, path=COOKIE_PATH, httponly=True, samesite="strict", secure=over_https(request)
+        cookie_name(request, base),
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=over_https(request),
     )
 
 
@@ -90,11 +100,15 @@ async def sign_in(request: Request, key: str, response: Response) -> Session:
         principal = await authenticator.authenticate_hash(key_hash)
     except errors.Unauthorized:
         raise errors.Unauthorized("this is not a valid API key") from None
+    replaced = request.cookies.get(cookie_name(request))
     token = secrets.token_urlsafe(32)
     stored_key = None if principal.key_id == auth.BOOTSTRAP_KEY_ID else uuid.UUID(principal.key_id)
     async with request.app.state.pool.connection() as conn:
-        # Expired rows are removed here, where sessions are made, rather than by a sweeper.
+        # Expired rows are removed here, where sessions are made, rather than by a sweeper;
+        # and a browser signing in again leaves no second session behind.
         await repo.delete_expired(conn)
+        if replaced and len(replaced) <= 100:
+            await repo.delete(conn, _token_hash(replaced))
         row = await repo.insert(
             conn,
             token_hash=_token_hash(token),
@@ -109,7 +123,7 @@ async def sign_in(request: Request, key: str, response: Response) -> Session:
 
 async def current(request: Request) -> Session | None:
     """The request's live session, or None (no cookie, unknown, expired, or its key revoked)."""
-    token = request.cookies.get(COOKIE)
+    token = request.cookies.get(cookie_name(request))
     if not token or len(token) > 100:
         return None
     token_hash = _token_hash(token)
@@ -130,7 +144,7 @@ async def current(request: Request) -> Session | None:
 
 
 async def sign_out(request: Request, response: Response) -> None:
-    token = request.cookies.get(COOKIE)
+    token = request.cookies.get(cookie_name(request))
     if token and len(token) <= 100:
         async with request.app.state.pool.connection() as conn:
             await repo.delete(conn, _token_hash(token))

@@ -29,7 +29,7 @@ def _next(value: str | None) -> str:
 
 
 def _form(request: Request, *, status: int = 200, error: str | None = None, next_: str) -> Response:
-    token = request.cookies.get(SIGN_IN_COOKIE)
+    token = request.cookies.get(sessions.cookie_name(request, SIGN_IN_COOKIE))
     fresh = not token or len(token) > 100
     if fresh:
         token = secrets.token_urlsafe(32)
@@ -57,7 +57,7 @@ async def sign_in_page(request: Request) -> Response:
 async def sign_in(request: Request) -> Response:
     try:
         form = await pages.read_form(request)
-        cookie = request.cookies.get(SIGN_IN_COOKIE)
+        cookie = request.cookies.get(sessions.cookie_name(request, SIGN_IN_COOKIE))
         if not pages.same_origin(request) or not cookie:
             raise errors.CrossSiteRequest()
         if not sessions.csrf_matches(cookie, form.get("csrf")):

@@ -18,7 +18,9 @@ Every other table's SQL lives with the module whose rules it states, one owner p
 - service/repository/direct.py: `direct_uploads`, the pending direct-to-S3 uploads (the rules
   are service/direct.py's);
 - service/repository/idempotency.py: `idempotency_keys` (the rules are
-  service/idempotency.py's).
+  service/idempotency.py's);
+- service/repository/scans.py: the malware scan's columns of `files` and `file_scan_events` (the
+  rules are service/scanning.py's).
 
 No other module runs SQL (tests/service/test_layout.py checks this).
 """

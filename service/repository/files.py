@@ -35,6 +35,10 @@ COLUMNS = (
     "uploaded_by",
     "created_at",
     "updated_at",
+    "scan_status",
+    "scanned_at",
+    "scan_engine",
+    "scan_detail",  # why a scan failed (the 409's message); not part of the file object
     "role_ids",  # for role visibility checks; not part of the file object
 )
 _EXPRESSIONS = {"category": _CATEGORY_NAME, "roles": _ROLE_NAMES}

@@ -80,6 +80,8 @@ def chrome():
         "--lang=en-GB",
     ):
         options.add_argument(argument)
+    # The browser's console, read by the tests: a blocked script or style shows up there.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=DriverService(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(30)
     try:

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
@@ -47,6 +49,27 @@ def samples(tmp_path: Path) -> dict[str, Path]:
     return {name: tmp_path / name for name in files}
 
 
+UNLABELLED = """
+return [...document.querySelectorAll("input, select, textarea")]
+  .filter((c) => c.type !== "hidden" && !c.labels.length && !c.getAttribute("aria-label"))
+  .map((c) => c.outerHTML);
+"""
+
+
+def assert_page_is_sound(chrome) -> None:
+    """Every control has a label, and the browser blocked nothing (the CSP would say so)."""
+    assert chrome.execute_script(UNLABELLED) == [], chrome.current_url
+    problems = [
+        entry["message"]
+        for entry in chrome.get_log("browser")
+        if entry["level"] == "SEVERE" or "Content Security Policy" in entry["message"]
+    ]
+    # The refusals the test provokes (the upload's 415, the edit's 422) are logged by the
+    # browser as failed requests: expected.
+    problems = [m for m in problems if not re.search(r"status of (415|422) ", m)]
+    assert problems == [], problems
+
+
 def wait(chrome, condition, seconds: float = WAIT_SECONDS):
     return WebDriverWait(chrome, seconds).until(condition)
 
@@ -62,7 +85,8 @@ def test_sign_in_upload_search_preview_edit_sign_out(
     console: Service, chrome, artefacts: Path, samples: dict[str, Path]
 ):
     def shot(name: str) -> None:
-        """The whole page: the window grown to its height for the picture."""
+        """The whole page (the window grown to its height for the picture), checked first."""
+        assert_page_is_sound(chrome)
         width = chrome.get_window_size()["width"]
         height = chrome.execute_script("return document.documentElement.scrollHeight")
         chrome.set_window_size(width, max(WINDOW_HEIGHT, min(height + 140, 4000)))
@@ -73,8 +97,9 @@ def test_sign_in_upload_search_preview_edit_sign_out(
     chrome.get(console.url + "/console")
     wait(chrome, ready.url_contains("/console/sign-in"))
     shot("01-sign-in")
-    chrome.find_element(By.ID, "key").send_keys(ADMIN_KEY)
-    chrome.find_element(By.CSS_SELECTOR, "form button[type=submit]").click()
+    # By keyboard alone: the key field has the focus, Enter submits.
+    assert chrome.switch_to.active_element.get_attribute("id") == "key"
+    chrome.switch_to.active_element.send_keys(ADMIN_KEY + Keys.ENTER)
     wait(chrome, ready.url_contains("/console/files"))
     assert chrome.find_element(By.TAG_NAME, "h1").text == "Files"
     assert ADMIN_KEY not in chrome.page_source

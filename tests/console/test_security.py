@@ -11,11 +11,14 @@ import httpx
 import psycopg
 import pytest
 
-from service.console.sessions import COOKIE
+from service.console import sessions, signin
 from tests.console.conftest import csrf_of, sign_in
 from tests.service.conftest import ADMIN_KEY, Service
 from tests.service.helpers import jpeg, png
 
+# The cookies of the test service's tenant (`SILO_TENANT=test-tenant`).
+COOKIE = f"{sessions.COOKIE}_test-tenant"
+SIGN_IN_COOKIE = f"{signin.SIGN_IN_COOKIE}_test-tenant"
 PAGES = ["/console", "/console/files", "/console/upload", "/console/stats", "/console/admin"]
 
 
@@ -84,7 +87,7 @@ def test_the_cookie_is_secure_behind_a_tls_load_balancer(console):
         answer = client.post(
             "/console/sign-in",
             data={"csrf": csrf, "key": ADMIN_KEY},
-            headers={"Cookie": f"silo_console_signin={csrf}"},
+            headers={"Cookie": f"{SIGN_IN_COOKIE}={csrf}"},
         )
     assert answer.status_code == 303
     assert "Secure" in answer.headers["set-cookie"]
@@ -274,3 +277,31 @@ def test_an_edit_is_refused_with_the_apis_message_next_to_the_field(console, sig
     assert page.status_code == 422
     error = re.search(r'<p class="error" id="title-error">([^<]+)</p>', page.text)
     assert error and error.group(1) == api.json()["error"]["message"]
+
+
+def test_signing_in_again_replaces_the_session(console, signed_in):
+    first = signed_in.cookies[COOKIE]
+    # Already signed in: the sign-in page sends the browser straight on.
+    answer = signed_in.get("/console/sign-in?next=/console/upload")
+    assert answer.status_code == 303 and answer.headers["location"] == "/console/upload"
+    # A sign-in posted while holding a session (another tab's form) swaps it for the new one.
+    _, key = new_key(console, "read", "write")
+    form = httpx.get(console.url + "/console/sign-in")
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    answer = signed_in.post(
+        "/console/sign-in",
+        data={"csrf": csrf, "key": key},
+        headers={"Cookie": f"{COOKIE}={first}; {SIGN_IN_COOKIE}={csrf}"},
+    )
+    assert answer.status_code == 303
+    assert signed_in.cookies[COOKIE] != first
+    with psycopg.connect(console.settings.database_url, autocommit=True) as conn:
+
+        def sessions_of(token: str) -> int:
+            return conn.execute(
+                "SELECT count(*) FROM console_sessions WHERE token_hash = sha256(%s::bytea)",
+                (token.encode(),),
+            ).fetchone()[0]
+
+        assert sessions_of(first) == 0
+        assert sessions_of(signed_in.cookies[COOKIE]) == 1

@@ -20,6 +20,7 @@ SQL_OWNERS = {
     "events.py",
     "stats.py",
     "migrate.py",
+    "repository/scans.py",
     "db.py",
 }
 _RUNS_SQL = re.compile(r"\.execute\(|\.copy\(|\bcursor\(")
