@@ -106,6 +106,10 @@ def headlines(report: dict[str, Any]) -> list[Headline]:
         ),
         Headline("Files uploaded", charts.count(files["files"]), files["files"]),
         Headline("Bytes uploaded", charts.size(files["bytes"]), files["bytes"]),
+        # Counted in the figures above too: their rows stay, their bytes are gone.
+        Headline(
+            "Infected files", charts.count(files["infected"]["files"]), files["infected"]["files"]
+        ),
     ]
 
 

@@ -63,8 +63,8 @@ def at(day: date) -> datetime:
 
 @pytest.fixture(scope="module")
 def usage(console: Service) -> dict[str, str]:
-    """Three files, downloads on a dozen past days written as the recorder writes them, and two
-    downloads made through the API today."""
+    """Three files (one found infected), downloads on a dozen past days written as the recorder
+    writes them, and two downloads made through the API today."""
     with console.client() as admin:
         roles = {r["name"]: r["id"] for r in admin.get("/roles").json()["items"]}
 
@@ -104,6 +104,9 @@ def usage(console: Service) -> dict[str, str]:
             await write_batch(conn, events)
 
     asyncio.run(write())
+    # The scanner's verdict on one file, as the scan worker records it (the row stays).
+    with psycopg.connect(console.settings.database_url, autocommit=True) as conn:
+        conn.execute("UPDATE files SET scan_status = 'infected' WHERE id = %s", (guide,))
 
     # And two downloads today the real way, recorded by the service itself.
     with console.client() as admin:
@@ -156,6 +159,7 @@ def assert_page_matches(chrome, body: dict, first: date, last: date) -> None:
         "Metadata reads": body["metadata_reads"]["count"],
         "Files uploaded": files["files"],
         "Bytes uploaded": files["bytes"],
+        "Infected files": files["infected"]["files"],
     }
 
     per_day = {d["day"]: d["count"] for d in downloads["per_day"]}
@@ -200,6 +204,7 @@ def test_the_charts_show_the_apis_figures_for_the_default_period(console, usage,
     body = api_stats(console, first, last)
     assert body["downloads"]["count"] == sum(d % 4 + 1 for d in range(1, 13)) + 3 + 2
     assert_page_matches(chrome, body, first, last)
+    assert body["files"]["infected"] == {"files": 1, "bytes": 9_000}
     assert len(chrome.find_elements(By.CSS_SELECTOR, "#downloads-per-day rect.bar")) == 30
     assert drawn(chrome, "downloads-country")["GB"] == 2, "today's downloads, through the API"
     assert HOSTILE_COMPANY in drawn(chrome, "downloads-company"), "the name, as text"

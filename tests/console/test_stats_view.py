@@ -46,6 +46,7 @@ REPORT = {
     "files": {
         "files": 3,
         "bytes": 3000,
+        "infected": {"files": 1, "bytes": 1000},
         "by_category": [{"id": 1, "name": "Skills", "files": 2, "bytes": 2000},
                         {"id": None, "name": None, "files": 1, "bytes": 1000}],
         "by_language": [{"code": "en", "name": "English", "files": 3, "bytes": 3000}],
@@ -91,4 +92,4 @@ def test_every_figure_is_drawn_with_a_readable_label():
     assert drawn(charts["bytes-role"]) == [("No audience", 3000)]
     heads = {h.label: h.exact for h in stats_view.headlines(REPORT)}
     assert heads == {"Downloads": 4, "Metadata reads": 2, "Files uploaded": 3,
-                     "Bytes uploaded": 3000}  # fmt: skip
+                     "Bytes uploaded": 3000, "Infected files": 1}  # fmt: skip
