@@ -5,11 +5,10 @@ what the API's route calls: `service.keys` for keys, `service.taxonomy` for cate
 languages and roles. A refusal is shown on the admin page again, with the API's status (409,
 422) and its message next to the field it is about, and what was typed kept in the field.
 
-Revoking a key asks for a confirmation first (a page, as deleting a file does). A created key is
-shown once, on the answer to the POST that made it (never stored, never in a
+A created key is shown once, on the answer to the POST that made it (never stored, never in a
 URL, `Cache-Control: no-store`); the copy button is `static/copy.js`, progressive enhancement.
-Revoking a key ends its console sessions too (they reference the key's row), so revoking the
-key one is signed in with signs one out.
+Revoking a key asks first (a page, as deleting a file does), and ends its console sessions too
+(they reference the key's row): revoking the key one is signed in with signs one out.
 """
 
 from __future__ import annotations
@@ -44,7 +43,6 @@ async def _page(
     errors_: dict[str, str] | None = None,
     values: dict[str, str] | None = None,
     new_key: keys.NewKey | None = None,
-    notice: str | None = None,
 ) -> Response:
     pool = request.app.state.pool
     async with pool.connection() as conn:
@@ -60,7 +58,7 @@ async def _page(
         errors=errors_ or {},
         values=values or {},
         new_key=new_key,
-        notice=notice or NOTICES.get(request.query_params.get("done", "")),
+        notice=NOTICES.get(request.query_params.get("done", "")),
     )
 
 
