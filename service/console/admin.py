@@ -138,7 +138,8 @@ async def _taxonomy_action(request: Request, session: Session, form_id: str, act
         # language's code), else its name.
         fallback = "code" if isinstance(exc, taxonomy.Conflict) and "code" in form else "name"
         status, found = _refused(exc, form_id, fallback)
-        values = {f"{form_id}-{f}": form.get(f, "") for f in ("name", "code")}
+        # What was typed, back in its fields (a delete form has none: the names stay).
+        values = {f"{form_id}-{f}": form[f] for f in ("name", "code") if f in form}
         return await _page(request, session, status=status, errors_=found, values=values)
     return pages.redirect(request, f"{PATH}?done=saved#{form_id.split('-')[0]}")
 

@@ -159,6 +159,7 @@ def test_the_taxonomy_is_edited_with_the_apis_rules(console, admin_session):
     in_use = post(admin_session, "/console/admin/languages/pt-BR/delete")
     assert in_use.status_code == 409
     assert "is used by 1 file(s)" in error_next_to(in_use.text, "languages-pt-BR-name")
+    assert re.search(r'id="languages-pt-BR-name"[^>]*value="Português"', in_use.text)
     with console.client() as admin:
         assert admin.delete(f"/files/{file.json()['id']}").status_code == 204
     assert post(admin_session, "/console/admin/languages/pt-BR/delete").status_code == 303
