@@ -58,6 +58,16 @@ class MalformedFilter(InvalidFilter):
     api_error = errors.InvalidParameter
 
 
+class FilterForbidden(errors.DomainError):
+    """A filter the caller's key may not use (403); names the field."""
+
+    api_error = errors.Forbidden
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class FileQuery:
     category: str | None = None
@@ -150,6 +160,13 @@ def parse_file_query(params: Mapping[str, str], known_types: Collection[str]) ->
             "uploaded_before", "`uploaded_before` must be later than `uploaded_after`"
         )
     return query
+
+
+def check_allowed(query: FileQuery, principal) -> None:
+    """FilterForbidden unless `principal` (an auth.Principal) may use every filter of `query`:
+    `scan` is for admin keys (the provider's back office), on the API and in the console."""
+    if query.scan is not None and not principal.allows("admin"):
+        raise FilterForbidden("scan", "the `scan` filter needs an admin key")
 
 
 @dataclass(frozen=True)

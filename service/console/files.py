@@ -4,7 +4,9 @@ edited in place; preview; download) and its deletion. Every rule is the files do
 values the API routes pass, and errors into messages next to their field.
 
 The console acts as the tenant's back office: no acting user, so every file is visible, as to
-an API call without X-Silo-* headers.
+an API call without X-Silo-* headers. A preview is a content access (the file's presigned URL,
+recorded as a download is), and like a download is served only for a file the malware scan
+found clean; otherwise the page says why.
 """
 
 from __future__ import annotations
@@ -17,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from service import errors, file_filters, inputs, metadata, taxonomy
+from service import errors, file_filters, inputs, metadata, scanner, taxonomy
 from service.console import pages
 from service.console.sessions import Session
-from service.files import Caller, Files
+from service.files import Caller, FileInfected, Files, ScanPending
 from service.filetypes import KNOWN_TYPE_IDS
 
 PAGE_SIZE = 25
@@ -58,10 +60,12 @@ async def list_files(request: Request, session: Session) -> Response:
     values = pages.query_without_blanks(request.query_params)
     filters = {name: values[name] for name in FILTERS if name in values}
     field_errors: dict[str, str] = {}
+    status = 200
     rows: list[dict[str, Any]] = []
     next_url = None
     try:
         query = file_filters.parse_file_query(filters, KNOWN_TYPE_IDS)
+        file_filters.check_allowed(query, session.principal)
         cursor = values.get("cursor")
         codec = request.app.state.cursors
         page = await _files(request).list_page(
@@ -73,19 +77,21 @@ async def list_files(request: Request, session: Session) -> Response:
         rows = page.rows
         if page.next is not None:
             next_url = "?" + urllib.parse.urlencode({**filters, "cursor": codec.encode(page.next)})
-    except file_filters.InvalidFilter as exc:
+    except (file_filters.InvalidFilter, file_filters.FilterForbidden) as exc:
         field_errors = {exc.field: exc.message}
+        status = errors.from_exception(exc).status
     return pages.render(
         request,
         session,
         "files.html",
-        status=422 if field_errors else 200,
+        status=status,
         files=rows,
         values=filters,
         errors=field_errors,
         next_url=next_url,
         first_url="?" + urllib.parse.urlencode(filters) if "cursor" in values else None,
         types=KNOWN_TYPE_IDS,
+        scan_statuses=scanner.STATUSES,
         deleted="deleted" in request.query_params,
         **await labels(request),
     )
@@ -109,12 +115,18 @@ async def _file_page(
 ) -> Response:
     kind = _preview_kind(row)
     preview_url = None
+    unavailable = None
     origins: list[str] = []
     if kind is not None:
-        download = await _files(request).download(_caller(session), row["id"], inline=True)
-        preview_url = download.url
-        parts = urllib.parse.urlsplit(preview_url)
-        origins.append(f"{parts.scheme}://{parts.netloc}")
+        try:
+            download = await _files(request).download(_caller(session), row["id"], inline=True)
+        except (ScanPending, FileInfected) as exc:
+            # Not served until the scan finds it clean: the domain's reason, in its place.
+            unavailable = exc.message
+        else:
+            preview_url = download.url
+            parts = urllib.parse.urlsplit(preview_url)
+            origins.append(f"{parts.scheme}://{parts.netloc}")
     if values is None:
         values = {
             "title": row["title"],
@@ -135,6 +147,7 @@ async def _file_page(
         saved=saved,
         preview=kind,
         preview_url=preview_url,
+        unavailable=unavailable,
         **await labels(request),
     )
 

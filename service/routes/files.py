@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from service import auth, errors, file_filters, idempotency, inputs, metadata
+from service import auth, file_filters, idempotency, inputs, metadata
 from service.acting_user import ActingUser, parse_acting_user
 from service.files import Caller, Files
 from service.filetypes import KNOWN_TYPE_IDS
@@ -112,8 +112,7 @@ async def list_files(request: Request) -> Response:
     caller = await _caller(request, "read")
     limit = inputs.query_int(request, "limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
     query = file_filters.parse_file_query(request.query_params, KNOWN_TYPE_IDS)
-    if query.scan is not None and not request.state.principal.allows("admin"):
-        raise errors.Forbidden("the `scan` filter needs an admin key")
+    file_filters.check_allowed(query, request.state.principal)
     cursor = request.query_params.get("cursor")
     codec = request.app.state.cursors
     page = await _files(request).list_page(

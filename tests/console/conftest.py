@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -39,6 +40,17 @@ def sign_in(client: httpx.Client, key: str = ADMIN_KEY) -> httpx.Response:
     form = client.get("/console/sign-in")
     csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
     return client.post("/console/sign-in", data={"csrf": csrf, "key": key, "next": "/console"})
+
+
+def wait_until_clean(console: Service, *file_ids: str, timeout: float = 20) -> None:
+    """Until the scan worker (SILO_SCAN=off here: every file clean, within a poll or two) has
+    passed the files: only then are they served, previews included."""
+    deadline = time.monotonic() + timeout
+    with console.client() as admin:
+        for file_id in file_ids:
+            while admin.get(f"/files/{file_id}").json()["scan"]["status"] != "clean":
+                assert time.monotonic() < deadline, f"{file_id} not scanned in {timeout} s"
+                time.sleep(0.1)
 
 
 def csrf_of(page: httpx.Response) -> str:

@@ -18,6 +18,7 @@ from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from provisioning.smoke.samples import make_png
+from tests.console.conftest import wait_until_clean
 from tests.faults import PausableProxy
 from tests.service.conftest import ADMIN_KEY, Service
 from tests.service.helpers import jpeg, pdf
@@ -146,6 +147,10 @@ def test_sign_in_upload_search_preview_edit_sign_out(
     )
     assert refused.text == "content is jpeg but the name says .pdf"
     shot("03-upload-refused")
+
+    # Served (previews included) once the scan has passed them.
+    links = chrome.find_elements(By.CSS_SELECTOR, "#queue .status.done a")
+    wait_until_clean(console, *(a.get_attribute("href").rsplit("/", 1)[1] for a in links))
 
     # Text search finds one of the two (sent side by side: either may have finished first).
     chrome.find_element(By.LINK_TEXT, "Files").click()

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from service.console import sessions, signin
-from tests.console.conftest import csrf_of, sign_in
+from tests.console.conftest import csrf_of, sign_in, wait_until_clean
 from tests.service.conftest import ADMIN_KEY, Service
 from tests.service.helpers import jpeg, png
 
@@ -37,6 +37,7 @@ def uploaded(console: Service, title: str = "A harbour") -> str:
             data={"title": title},
         )
     assert answer.status_code == 201, answer.text
+    wait_until_clean(console, answer.json()["id"])
     return answer.json()["id"]
 
 

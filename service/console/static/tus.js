@@ -59,16 +59,33 @@ window.SiloTus = (function () {
 
   const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+  // POST the upload, again after a network failure or a busy server (503: its upload slots
+  // are taken); any other answer but 201 is a refusal.
+  async function create(file, endpoint, headers, options) {
+    for (let attempt = 0; ; attempt++) {
+      let xhr = null;
+      try {
+        xhr = await request("POST", endpoint, {
+          ...headers,
+          "Upload-Length": String(file.size),
+          "Upload-Metadata": metadataHeader(options.metadata || {}),
+        });
+      } catch (networkFailure) { /* retried below */ }
+      if (xhr && xhr.status === 201) return xhr;
+      if (xhr && xhr.status !== 503) throw refusal(xhr);
+      if (attempt >= RETRY_DELAYS.length) {
+        throw xhr ? refusal(xhr) : new Refused(0, "the server cannot be reached", null);
+      }
+      if (options.onRetry) options.onRetry(attempt + 1);
+      await sleep(RETRY_DELAYS[attempt]);
+    }
+  }
+
   // Upload `file` to `endpoint`; `options`: metadata, headers (sent with every request),
   // onProgress(sent, total), onRetry(attempt). Resolves with the file id (Silo-File-Id).
   async function upload(file, endpoint, options) {
     const headers = options.headers || {};
-    const created = await request("POST", endpoint, {
-      ...headers,
-      "Upload-Length": String(file.size),
-      "Upload-Metadata": metadataHeader(options.metadata || {}),
-    });
-    if (created.status !== 201) throw refusal(created);
+    const created = await create(file, endpoint, headers, options);
     const location = new URL(created.getResponseHeader("Location"), window.location.href).href;
     let offset = 0;
     let failures = 0;

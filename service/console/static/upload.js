@@ -12,6 +12,7 @@
   const drop = document.getElementById("drop");
   const queue = document.getElementById("queue");
   const formError = document.getElementById("form-error");
+  const PARALLEL = 3;
   const items = [];
   let counter = 0;
 
@@ -129,6 +130,13 @@
       return;
     }
     const metadata = shared();
-    await Promise.all(pending.map((item) => send(item, metadata)));
+    // Marked at once, so pressing Upload again does not send them twice.
+    for (const item of pending) show(item, "queued", "Waiting for its turn…");
+    // A few at a time: each holds one of the instance's upload slots while it sends.
+    const waiting = pending.slice();
+    const worker = async () => {
+      while (waiting.length) await send(waiting.shift(), metadata);
+    };
+    await Promise.all(Array.from({ length: Math.min(PARALLEL, waiting.length) }, worker));
   });
 })();
