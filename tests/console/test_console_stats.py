@@ -316,3 +316,21 @@ def test_a_write_only_key_has_no_statistics(console, usage, chrome):
         assert sign_in(client, key).status_code == 303
         assert client.get("/console/stats").status_code == 403
         assert 'href="/console/stats"' not in client.get("/console/upload").text
+
+
+def test_a_long_periods_chart_spans_the_days_with_downloads_and_today():
+    from service.console.stats import _chart_span
+
+    report = {"downloads": {"per_day": [{"day": "2021-03-04", "count": 1},
+                                        {"day": "2024-05-06", "count": 2}]}}  # fmt: skip
+    now = date(2026, 11, 27)
+    # Short enough to draw per day or week: the period as asked.
+    assert _chart_span(report, date(2026, 1, 1), date(2026, 12, 31), now) == (
+        date(2026, 1, 1), date(2026, 12, 31))  # fmt: skip
+    # Long: from the first download to today (the latest of the data and today).
+    assert _chart_span(report, date(1970, 1, 1), date(9999, 12, 1), now) == (
+        date(2021, 3, 4), now)  # fmt: skip
+    assert _chart_span(report, date(2022, 1, 1), date(2025, 1, 1), now) == (
+        date(2022, 1, 1), date(2025, 1, 1)), "never wider than the period"  # fmt: skip
+    assert _chart_span({"downloads": {"per_day": []}}, date(1970, 1, 1), date(9999, 12, 1),
+                       now) == (now, now)  # fmt: skip
