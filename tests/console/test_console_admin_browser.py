@@ -38,6 +38,12 @@ def test_create_copy_and_revoke_a_key(console: Service, chrome, artefacts):
     )
     button = chrome.find_element(By.CSS_SELECTOR, "button[data-copy=new-key-value]")
     assert button.is_displayed()
+    # Without JavaScript it would stay hidden: the stylesheet honours `hidden` on it.
+    shown_without_script = chrome.execute_script(
+        "const b = arguments[0].cloneNode(true); b.hidden = true;"
+        "arguments[0].after(b); const d = getComputedStyle(b).display; b.remove(); return d"
+        , button)  # fmt: skip
+    assert shown_without_script == "none"
     button.click()
     wait(chrome, ready.text_to_be_present_in_element((By.ID, "new-key-value-status"), "clipboard"))
     assert button.text == "Copied"
