@@ -8,6 +8,7 @@ cookies cannot forge it), on top of the same-origin check every console POST get
 from __future__ import annotations
 
 import secrets
+import urllib.parse
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,10 +23,15 @@ SIGN_IN_COOKIE_SECONDS = 3600
 
 
 def _next(value: str | None) -> str:
-    """Where to go after signing in: a console path, never another site (`//evil`)."""
-    if value and value.startswith("/console") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/console"
+    """Where to go after signing in: a console page of this host, never another site (`//evil`,
+    `https://evil`) nor a path that only starts like one (`/consolex/../..`)."""
+    if not value or "\\" in value:
+        return "/console"
+    parts = urllib.parse.urlsplit(value)
+    inside = parts.path == "/console" or parts.path.startswith("/console/")
+    if parts.scheme or parts.netloc or not inside or ".." in parts.path.split("/"):
+        return "/console"
+    return value
 
 
 def _form(request: Request, *, status: int = 200, error: str | None = None, next_: str) -> Response:

@@ -195,6 +195,20 @@ def test_sign_in_upload_search_preview_edit_sign_out(
         found = admin.get("/files", params={"q": "dusk"}).json()["items"]
     assert [f["title"] for f in found] == ["Harbour at dusk"]
 
+    # Deleting asks first; cancelling keeps the file.
+    chrome.find_element(By.LINK_TEXT, "Delete…").click()
+    wait(chrome, ready.url_contains("/delete"))
+    assert chrome.find_element(By.TAG_NAME, "h1").text == "Delete “Harbour at dusk”?"
+    shot("09-file-delete-confirm")
+    chrome.find_element(By.LINK_TEXT, "Cancel").click()
+    wait(chrome, ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Harbour at dusk"))
+
+    # The other pages of the navigation.
+    for label, name in (("Statistics", "10-stats"), ("Admin", "11-admin")):
+        chrome.find_element(By.LINK_TEXT, label).click()
+        wait(chrome, ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), label))
+        shot(name)
+
     # On a phone's screen: the list as cards, nothing wider than the screen.
     chrome.set_window_size(390, WINDOW_HEIGHT)
     chrome.get(console.url + "/console/files")
@@ -202,7 +216,7 @@ def test_sign_in_upload_search_preview_edit_sign_out(
         "return document.documentElement.scrollWidth - document.documentElement.clientWidth"
     )
     assert overflow <= 0
-    shot("09-files-phone")
+    shot("12-files-phone")
     chrome.set_window_size(1280, WINDOW_HEIGHT)
 
     # Signing out: back at the sign-in form, and the files are out of reach.
@@ -211,7 +225,7 @@ def test_sign_in_upload_search_preview_edit_sign_out(
     chrome.get(console.url + "/console/files")
     wait(chrome, ready.url_contains("/console/sign-in"))
     assert chrome.find_elements(By.ID, "key")
-    shot("10-signed-out")
+    shot("13-signed-out")
 
 
 def test_an_upload_cut_mid_way_resumes_and_stores_the_whole_file(
@@ -246,7 +260,7 @@ def test_an_upload_cut_mid_way_resumes_and_stores_the_whole_file(
             ),
             seconds=90,
         )
-        chrome.save_screenshot(str(artefacts / "11-upload-resumed.png"))
+        chrome.save_screenshot(str(artefacts / "14-upload-resumed.png"))
         status = item.find_element(By.CSS_SELECTOR, ".status")
         assert "done" in status.get_attribute("class"), status.text
         assert int(item.get_attribute("data-retries")) >= 1

@@ -306,3 +306,23 @@ def test_signing_in_again_replaces_the_session(console, signed_in):
 
         assert sessions_of(first) == 0
         assert sessions_of(signed_in.cookies[COOKIE]) == 1
+
+
+@pytest.mark.parametrize(
+    ("asked", "landing"),
+    [
+        ("/console/files?q=report", "/console/files?q=report"),
+        ("//evil.example/console", "/console"),
+        ("https://evil.example/console", "/console"),
+        ("/consolex/../../evil", "/console"),
+        ("/files", "/console"),
+    ],
+)
+def test_sign_in_returns_only_to_a_console_page(browser_client, asked, landing):
+    form = browser_client.get("/console/sign-in", params={"next": asked})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    answer = browser_client.post(
+        "/console/sign-in", data={"csrf": csrf, "key": ADMIN_KEY, "next": asked}
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == landing
