@@ -123,7 +123,7 @@ def _summary(bars: Sequence[Bar], fmt: Format) -> str:
     )
 
 
-def _figure(name: str, title: str, body: str, bars, fmt, headers, empty: str) -> Markup:
+def _figure(name: str, title: str, body: str, bars, fmt, headers, empty: str, table=None) -> Markup:
     if not bars:
         return Markup(
             f'<figure class="chart chart-empty" id="{name}"><figcaption>{_e(title)}'
@@ -131,7 +131,7 @@ def _figure(name: str, title: str, body: str, bars, fmt, headers, empty: str) ->
         )
     return Markup(
         f'<figure class="chart" id="{name}"><figcaption>{_e(title)}</figcaption>'
-        f"{body}{_table(title, bars, fmt, headers)}</figure>"
+        f"{body}{_table(title, bars if table is None else table, fmt, headers)}</figure>"
     )
 
 
@@ -143,9 +143,11 @@ def horizontal(
     fmt: Format = count,
     headers: tuple[str, str] = ("", "value"),
     empty: str = "Nothing in this period.",
+    table: Sequence[Bar] | None = None,
 ) -> Markup:
     """One row per bar, label on the left, value printed after the bar: for categories,
-    countries, roles, types and top files, in the order given."""
+    countries, roles, types and top files, in the order given. `table`, when given, is what the
+    table of numbers lists instead of the bars (more rows than are worth drawing)."""
     name = _id(name)
     top = max((b.value for b in bars), default=0)
     plot = H_WIDTH - LABEL_WIDTH - VALUE_WIDTH
@@ -174,7 +176,7 @@ def horizontal(
         f'y2="{height - 4}" stroke="#666"/>'
         f"{''.join(rows)}</svg>"
     )
-    return _figure(name, title, svg, bars, fmt, headers, empty)
+    return _figure(name, title, svg, bars, fmt, headers, empty, table)
 
 
 def vertical(

@@ -85,6 +85,8 @@ def test_every_figure_is_drawn_with_a_readable_label():
     assert drawn(charts["downloads-top-files"]) == [("Talk", 3), ("deleted file f2", 1)]
     assert len(drawn(charts["downloads-company"])) == stats_view.COMPANIES_SHOWN
     assert "the first 20 of 25" in charts["downloads-company"]
+    tabled = re.findall(r'<td data-value="(\d+)"', charts["downloads-company"])
+    assert len(tabled) == 25, "the table lists every company the API gave"
     assert drawn(charts["files-category"]) == [("Skills", 2), ("No category", 1)]
     assert drawn(charts["bytes-category"]) == [("Skills", 2000), ("No category", 1000)]
     assert drawn(charts["files-language"]) == [("English (en)", 3)]
