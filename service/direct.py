@@ -99,6 +99,8 @@ def parse(body: Mapping[str, Any]) -> Declared:
         raise errors.ValidationFailed("`filename` is too long")
     upload.check_filename(filename)
     size = body.get("size")
+    if isinstance(size, float) and size.is_integer():
+        size = int(size)  # 1024.0 is an integer to JSON (and to the document's schema)
     if isinstance(size, bool) or not isinstance(size, int) or size < 0:
         raise errors.ValidationFailed("`size` is required: the file's size in bytes")
     if size == 0:

@@ -31,7 +31,7 @@ from service.repository import idempotency as repo
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 # Visible ASCII (no space, no control character), as the OpenAPI document's pattern says.
-PATTERN = r"^[\x21-\x7e]{1,255}$"
+PATTERN = r"^[!-~]{1,255}$"
 _KEY = re.compile(PATTERN)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from service import metadata, openapi_taxonomy_stats, openapi_tus
+from service import metadata, openapi_direct, openapi_taxonomy_stats, openapi_tus
 from service.auth import SCOPES
 from service.filetypes import KNOWN_TYPE_IDS
 from service.openapi_taxonomy_stats import (
@@ -463,4 +463,5 @@ _DOCUMENT: dict[str, Any] = {
 
 def document() -> dict[str, Any]:
     """A fresh copy (callers may extend it without changing the next response)."""
-    return openapi_tus.extend(openapi_taxonomy_stats.extend(copy.deepcopy(_DOCUMENT)))
+    document = openapi_taxonomy_stats.extend(copy.deepcopy(_DOCUMENT))
+    return openapi_direct.extend(openapi_tus.extend(document))

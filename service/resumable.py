@@ -368,17 +368,7 @@ class Resumable:
             sha256 = await storage.sha256_of(key, validator=filetypes.content_validator(file_type))
         except filetypes.InvalidContent as exc:
             raise errors.UnsupportedType(f"invalid {file_type.id} content: {exc}") from None
-        await storage.call(
-            storage.client.put_object_tagging,
-            Bucket=storage.bucket,
-            Key=key,
-            Tagging={
-                "TagSet": [
-                    {"Key": "sha256", "Value": sha256},
-                    {"Key": "size", "Value": str(length)},
-                ]
-            },
-        )
+        await storage.tag_stored(key, sha256=sha256, size=length)
         return sha256
 
     async def sweep(self) -> int:

@@ -16,7 +16,8 @@ file smaller than one part costs only its size, and is sent with a single PutObj
 sha256 and size on the object: S3 user metadata can only be written when an object is created,
 and for a multipart upload the sha256 is known only once the last byte has gone. So:
 - every object gets the object tags `sha256=<hex>` and `size=<bytes>` (PutObjectTagging after
-  CompleteMultipartUpload; the `Tagging` header of PutObject for single-PUT objects). Tags are
+  CompleteMultipartUpload, keeping any tag already there, such as GuardDuty's verdict; the
+  `Tagging` header of PutObject for single-PUT objects). Tags are
   mutable, readable with GetObjectTagging, and need `s3:PutObjectTagging`/`s3:GetObjectTagging`
   on the bucket's objects in the task role;
 - single-PUT objects also carry them as user metadata (`x-amz-meta-sha256`, `x-amz-meta-size`).
@@ -538,6 +539,21 @@ class S3Storage:
             Config=COPY_CONFIG,
         )
 
+    async def tag_stored(self, key: str, *, sha256: str, size: int) -> None:
+        """Give an object written without them (multipart) a stored file's tags, keeping the
+        tags it already has: GuardDuty may have tagged it with its verdict
+        (`GuardDutyMalwareScanStatus`, read by service/scanner.py) since it was completed, and
+        PutObjectTagging replaces the whole set."""
+
+        def run() -> None:
+            found = self.client.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
+            ours = {"sha256": sha256, "size": str(size)}
+            kept = [tag for tag in found if tag["Key"] not in ours]
+            tags = kept + [{"Key": k, "Value": v} for k, v in ours.items()]
+            self.client.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": tags})
+
+        await self.call(run)
+
     def read_chunks(self, key: str, chunk_size: int) -> Iterator[bytes]:
         """The object's bytes, `chunk_size` at a time, as they arrive (blocking: the scan
         worker's thread). Holds one chunk at a time, whatever the object's size."""
@@ -809,17 +825,7 @@ class S3Upload:
                 self._storage.retry_later(
                     self.key, lambda: self._storage.abort_uploads_of(self.key, keep=self._upload_id)
                 )
-        await self._run(
-            self._client.put_object_tagging,
-            Bucket=self._storage.bucket,
-            Key=self.key,
-            Tagging={
-                "TagSet": [
-                    {"Key": "sha256", "Value": sha256},
-                    {"Key": "size", "Value": str(size)},
-                ]
-            },
-        )
+        await self._storage.tag_stored(self.key, sha256=sha256, size=size)
 
     async def abort(self) -> None:
         self._closed = True

@@ -146,7 +146,31 @@ def test_sign_in_upload_search_preview_edit_sign_out(
         ),
     )
     assert refused.text == "content is jpeg but the name says .pdf"
+    refused_title = chrome.find_element(
+        By.CSS_SELECTOR, '#queue li[data-filename="report.pdf"] input[name=title]'
+    )
+    assert refused_title.get_attribute("aria-invalid") is None  # not the title's fault
+    # And metadata the API refuses: the message by that file's title, which is marked invalid.
+    chrome.find_element(By.ID, "files").send_keys(str(samples["harbour.png"]))
+    untitled = chrome.find_elements(By.CSS_SELECTOR, "#queue li")[-1]
+    untitled.find_element(By.NAME, "title").clear()
+    chrome.find_element(By.ID, "start").click()
+    wait(
+        chrome,
+        lambda c: (
+            "failed" in untitled.find_element(By.CSS_SELECTOR, ".status").get_attribute("class")
+        ),
+    )
+    title = untitled.find_element(By.NAME, "title")
+    assert untitled.find_element(By.CSS_SELECTOR, ".status").text == "`title` is required"
+    assert title.get_attribute("aria-invalid") == "true"
+    assert title.get_attribute("aria-describedby") == untitled.find_element(
+        By.CSS_SELECTOR, ".status"
+    ).get_attribute("id")
     shot("03-upload-refused")
+    # A refused file can be taken off the list (by keyboard too: it is a button).
+    untitled.find_element(By.CSS_SELECTOR, "button.remove").send_keys(Keys.ENTER)
+    assert len(chrome.find_elements(By.CSS_SELECTOR, "#queue li")) == 3
 
     # Served (previews included) once the scan has passed them.
     links = chrome.find_elements(By.CSS_SELECTOR, "#queue .status.done a")

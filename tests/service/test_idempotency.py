@@ -197,3 +197,22 @@ def test_a_key_is_one_request_across_endpoints(service: Service):
         )
         assert direct.status_code == 422
         assert direct.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_direct_key_of_a_refused_upload_starts_a_new_one(fresh_service: Service):
+    """A refused upload (its object deleted) frees its key: the importer's retry with the same
+    key and request gets a new upload, and a correct PUT then completes it."""
+    data = pdf(50_000)
+    idem = key()
+    with fresh_service.client() as client:
+        client.headers["Idempotency-Key"] = idem
+        first = declare(client, data).json()
+        put(first, data[:-1] + b"\x00")  # a corrupted transfer
+        assert complete(client, first["id"]).json()["error"]["code"] == "sha256_mismatch"
+        retry = declare(client, data)
+        assert retry.status_code == 201
+        second = retry.json()
+        assert second["id"] != first["id"]
+        put(second, data)
+        assert complete(client, second["id"]).status_code == 201
+        assert declare(client, data).json()["file"]["id"] == second["id"]

@@ -91,3 +91,21 @@ def test_clamd_silence_and_nonsense():
 def test_bad_addresses(address):
     with pytest.raises(ValueError):
         parse_clamd_address(address)
+
+
+def test_tagging_a_stored_object_keeps_guardduty_s_verdict(s3, bucket):
+    """GuardDuty may tag a multipart object before the service writes its own tags (after
+    CompleteMultipartUpload, or after a tus upload's read-back): its verdict must survive."""
+    import asyncio
+
+    storage = S3Storage(bucket=bucket, region=s3.region, endpoint_url=s3.endpoint_url,
+                        client=s3.client())  # fmt: skip
+    verdict = {"Key": "GuardDutyMalwareScanStatus", "Value": "NO_THREATS_FOUND"}
+    s3.client().put_object(Bucket=bucket, Key="files/y", Body=b"%PDF-1.4 ...")
+    s3.client().put_object_tagging(Bucket=bucket, Key="files/y", Tagging={"TagSet": [verdict]})
+    asyncio.run(storage.tag_stored("files/y", sha256="ab" * 32, size=12))
+    assert storage.read_tags("files/y") == {
+        "GuardDutyMalwareScanStatus": "NO_THREATS_FOUND",
+        "sha256": "ab" * 32,
+        "size": "12",
+    }

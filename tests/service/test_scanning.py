@@ -2,8 +2,8 @@
 clamd.py, with a signature database holding only the EICAR test file's hash), the local S3, and
 GuardDuty's verdict as GuardDuty writes it (an object tag).
 
-For every way a file is stored (POST /files, tus, and a row inserted beside an object copied
-into place, as direct uploads do), an EICAR file sent as `.txt` becomes `infected`, is refused
+For every way a file is stored (POST /files, tus, direct uploads, and a row written by an image
+that knows nothing of scanning), an EICAR file sent as `.txt` becomes `infected`, is refused
 (410) and its bytes leave the readable prefix; a clean PDF becomes `clean` and downloads.
 """
 
@@ -22,6 +22,7 @@ from provisioning.local import LocalClamd
 from service import upload as upload_module
 from service.settings import from_environ
 from tests.infra import clamd_server
+from tests.service import test_direct_uploads as direct
 from tests.service.conftest import ADMIN_KEY, Service, running_service, serve, service_env
 from tests.service.helpers import pdf, sha256, upload
 from tests.service.test_tus import new_upload, patch
@@ -76,9 +77,20 @@ def via_tus(client: httpx.Client, data: bytes, filename: str, content_type: str)
     return response.headers["Silo-File-Id"]
 
 
-def via_copied_object(service: Service, data: bytes, filename: str, content_type: str) -> str:
-    """What a direct upload does: the object is staged, copied to the file's key, and its row
-    inserted with no word about scanning (the column's default makes it pending)."""
+def via_direct(client: httpx.Client, data: bytes, filename: str, content_type: str) -> str:
+    ticket = direct.new_upload(
+        client, data, filename=filename, content_type=content_type, roles=None
+    )
+    assert direct.put(ticket, data).status_code == 200
+    done = direct.complete(client, ticket["id"])
+    assert done.status_code == 201, done.text
+    return done.json()["id"]
+
+
+def via_older_image(service: Service, data: bytes, filename: str, content_type: str) -> str:
+    """A row written by anything that knows nothing of scanning (an image from before it,
+    during a rollout): the object copied into place, the row inserted without the scan
+    columns. The columns' defaults make it pending."""
     file_id = uuid.uuid4()
     key = upload_module.object_key_for(file_id)
     s3 = service.s3.client()
@@ -99,7 +111,7 @@ def via_copied_object(service: Service, data: bytes, filename: str, content_type
     return str(file_id)
 
 
-PATHS = ("form", "tus", "copied")
+PATHS = ("form", "tus", "direct", "older_image")
 
 
 def store(service: Service, client: httpx.Client, path: str, data: bytes, name: str, ctype: str):
@@ -107,7 +119,9 @@ def store(service: Service, client: httpx.Client, path: str, data: bytes, name: 
         return via_form(client, data, name, ctype)
     if path == "tus":
         return via_tus(client, data, name, ctype)
-    return via_copied_object(service, data, name, ctype)
+    if path == "direct":
+        return via_direct(client, data, name, ctype)
+    return via_older_image(service, data, name, ctype)
 
 
 @pytest.mark.parametrize("path", PATHS)
@@ -269,6 +283,32 @@ def test_a_pending_file_is_scanned_after_a_restart(pg, s3, aws_credentials):
                 assert wait_for_verdict(client, claimed)["status"] == "clean"
     finally:
         pg.drop_database(database_url)
+
+
+def test_two_instances_share_a_backlog_and_scan_each_file_once(pg, s3, aws_credentials):
+    with (
+        clamd_server() as clamd,
+        running_service(
+            pg, s3, settings_changes=FAST, SILO_SCAN="clamav", SILO_CLAMD_ADDRESS=clamd.address
+        ) as first,
+        serve(first.settings, run_migrations=False) as second,
+        first.client() as client,
+    ):
+        clamd.halt()
+        ids = [via_form(client, pdf(seed=bytes([n])), "d.pdf", "application/pdf") for n in range(8)]
+        clamd.start()
+        assert {wait_for_verdict(client, i, timeout=60)["status"] for i in ids} == {"clean"}
+        with psycopg.connect(first.settings.database_url) as conn:
+            counts = conn.execute(
+                "SELECT file_id, count(*) FROM file_scan_events GROUP BY file_id"
+            ).fetchall()
+        assert sorted(str(f) for f, _ in counts) == sorted(ids)
+        assert {n for _, n in counts} == {1}
+        # Each instance counts the verdicts it recorded: between them, each file once.
+        by_instance = [
+            metric(url, 'silo_scans_total{result="clean"}') for url in (first.url, second)
+        ]
+        assert sum(by_instance) == 8
 
 
 def test_delete_setting_removes_an_infected_files_bytes(pg, s3, aws_credentials, clamd):

@@ -201,3 +201,15 @@ def test_scan_settings():
     assert (clamav.scan, clamav.clamd_address) == ("clamav", "unix:///run/clamd.sock")
     assert clamav.scan_infected == "delete"
     assert from_environ(BASE | {"SILO_SCAN": "guardduty"}).scan == "guardduty"
+
+
+def test_storage_checksums_are_trusted_on_aws_only_unless_told():
+    """AWS S3 (no S3_ENDPOINT_URL) verifies a PUT's x-amz-checksum-sha256; a custom endpoint
+    (moto, MinIO) is not assumed to: direct uploads are then read back."""
+    assert from_environ(BASE).s3_verifies_checksums is True
+    local = {**BASE, "S3_ENDPOINT_URL": "http://127.0.0.1:9000"}
+    assert from_environ(local).s3_verifies_checksums is False
+    told = {**local, "SILO_S3_VERIFIES_CHECKSUMS": "1"}
+    assert from_environ(told).s3_verifies_checksums is True
+    with pytest.raises(SettingsError, match="SILO_S3_VERIFIES_CHECKSUMS"):
+        from_environ({**BASE, "SILO_S3_VERIFIES_CHECKSUMS": "maybe"})

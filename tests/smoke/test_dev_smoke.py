@@ -180,7 +180,10 @@ def test_smoke_against_one_base_url_skips_isolation_and_says_so(dev_factory):
     run = dev_factory(["solo"])
     entry = run.state()["tenants"]["solo"]
     done = subprocess.run(
-        silo("smoke", "--base-url", entry["url"], "--key", entry["admin_key"], "--tenant", "solo"),
+        # `--key=`: a generated key may start with "-", which argparse takes for an option.
+        silo(
+            "smoke", "--base-url", entry["url"], f"--key={entry['admin_key']}", "--tenant", "solo"
+        ),
         capture_output=True,
         text=True,
         timeout=120,

@@ -43,9 +43,16 @@
     const status = element("p", { id: id + "-status", class: "status", role: "status" });
     const line = element("div", { class: "progress" });
     line.append(progress, percent);
-    li.append(line, status);
+    const remove = element("button", { type: "button", class: "link remove" }, "Remove " + file.name);
+    li.append(line, status, remove);
     queue.append(li);
-    items.push({ file, li, title, progress, percent, status, state: "waiting" });
+    const item = { file, li, title, progress, percent, status, remove, state: "waiting" };
+    items.push(item);
+    remove.addEventListener("click", () => {
+      items.splice(items.indexOf(item), 1);
+      li.remove();
+      input.focus();
+    });
   }
 
   function addAll(files) {
@@ -85,8 +92,16 @@
     item.state = state;
     item.status.className = "status " + state;
     item.status.textContent = message;
-    item.title.toggleAttribute("aria-invalid", state === "failed");
+    // The title is marked only when the API's message is about it ("`title` is required");
+    // aria-invalid="" would read as false, so the value is "true".
+    if (state === "failed" && message.includes("`title`")) {
+      item.title.setAttribute("aria-invalid", "true");
+    } else {
+      item.title.removeAttribute("aria-invalid");
+    }
     item.title.disabled = state === "sending" || state === "done";
+    // Only a file not on its way (or refused) can be taken off the list.
+    item.remove.hidden = !(state === "waiting" || state === "failed");
   }
 
   async function send(item, metadata) {

@@ -36,8 +36,16 @@ IAM_FOR_OPERATION = {
     # above); the staged object is checked with HeadObject (a missing key is 404 rather than 403
     # only with s3:ListBucket) and a ranged GetObject, then moved by boto3's managed copy:
     # HeadObject, CopyObject or UploadPartCopy parts, the tags REPLACEd, an abort on failure.
+    # The scan worker moves infected bytes to quarantine/ the same way, with the tags copied
+    # (the S3 default, which reads the source's tags).
     "head_object": {"s3:GetObject", "s3:ListBucket"},
-    "copy": {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging", "s3:AbortMultipartUpload"},
+    "copy": {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:GetObjectTagging",
+        "s3:PutObjectTagging",
+        "s3:AbortMultipartUpload",
+    },
     "list_parts": {"s3:ListMultipartUploadParts"},
     "head_bucket": {"s3:ListBucket"},
     "list_multipart_uploads": {"s3:ListBucketMultipartUploads"},
@@ -67,10 +75,14 @@ def task_document() -> dict:
     )
 
 
+def allow_statements() -> list[dict]:
+    return [s for s in task_document()["Statement"] if s["Effect"] == "Allow"]
+
+
 def allowed(resource_prefix: str) -> set[str]:
     """The actions the task policy allows on resources starting with `resource_prefix`."""
     found = set()
-    for statement in task_document()["Statement"]:
+    for statement in allow_statements():
         actions = statement["Action"]
         resources = statement["Resource"]
         resources = [resources] if isinstance(resources, str) else resources
@@ -149,12 +161,82 @@ def test_direct_uploads_need_no_more_than_the_bucket_objects():
     tenant's bucket: the staging prefix is among its objects. No permission reaches another
     bucket (only the service signs, and it signs PUTs to staging/<id> only)."""
     bucket = "arn:aws:s3:::silo-prod-pack-0123abcd"
-    for statement in task_document()["Statement"]:
+    # (The quarantine Deny only takes away: see the quarantine tests below.)
+    for statement in allow_statements():
         resources = statement["Resource"]
         resources = [resources] if isinstance(resources, str) else resources
         if any(r.startswith("arn:aws:s3") for r in resources):
             assert set(resources) <= {bucket, f"{bucket}/*"}
     needed = set().union(*(IAM_FOR_OPERATION[op] for op in storage_operations()))
-    # Allowed but not called: s3:GetObjectTagging (reading the sha256/size tags back, by
-    # hand) and s3:GetBucketLocation (clients that discover the bucket's region).
-    assert allowed_actions() - needed == {"s3:GetObjectTagging", "s3:GetBucketLocation"}
+    # Allowed but not called: s3:GetBucketLocation (clients that discover the bucket's
+    # region). s3:GetObjectTagging is called now: GuardDuty's verdict tag, tags copied on a move.
+    assert allowed_actions() - needed == {"s3:GetBucketLocation"}
+
+
+BUCKET = "arn:aws:s3:::silo-prod-pack-0123abcd"
+
+
+def decision(action: str, resource: str) -> bool:
+    """IAM's evaluation of the task policy alone: an explicit Deny wins, then any Allow."""
+    import fnmatch
+
+    def matches(statement: dict) -> bool:
+        actions = statement["Action"]
+        targets = statement["Resource"]
+        actions = [actions] if isinstance(actions, str) else actions
+        targets = [targets] if isinstance(targets, str) else targets
+        return action in actions and any(fnmatch.fnmatchcase(resource, t) for t in targets)
+
+    statements = [s for s in task_document()["Statement"] if matches(s)]
+    if any(s["Effect"] == "Deny" for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" for s in statements)
+
+
+def test_the_service_can_quarantine_infected_bytes_but_never_read_them_back():
+    """The move (copy with tags, delete the original) is allowed; reading the quarantined
+    copy is not, so no presigned URL the service signs can serve it."""
+    quarantined = f"{BUCKET}/{policies.QUARANTINE_PREFIX}files/0b9e"
+    for action in IAM_FOR_OPERATION["copy"]:
+        assert decision(action, f"{BUCKET}/files/0b9e"), action
+    assert decision("s3:PutObject", quarantined)
+    assert decision("s3:PutObjectTagging", quarantined)
+    assert decision("s3:DeleteObject", f"{BUCKET}/files/0b9e")
+    assert not decision("s3:GetObject", quarantined)
+    assert not decision("s3:GetObjectVersion", quarantined)
+    # With versioning, the delete leaves the infected bytes as a noncurrent version of the
+    # original key (until the lifecycle expires it): the service reads no version by id.
+    assert not decision("s3:GetObjectVersion", f"{BUCKET}/files/0b9e")
+    # Everything else in the bucket stays readable.
+    assert decision("s3:GetObject", f"{BUCKET}/files/0b9e")
+    assert decision("s3:GetObject", f"{BUCKET}/staging/0b9e")
+
+
+def test_scan_verdicts_are_read_from_the_tenants_own_objects_only():
+    """The GuardDuty engine reads the GuardDutyMalwareScanStatus tag: its own bucket only."""
+    assert decision("s3:GetObjectTagging", f"{BUCKET}/files/0b9e")
+    assert not decision("s3:GetObjectTagging", "arn:aws:s3:::silo-prod-other-0123abcd/files/0b9e")
+    tagging = [
+        s
+        for s in task_document()["Statement"]
+        if "s3:GetObjectTagging" in s["Action"] and s["Effect"] == "Allow"
+    ]
+    assert [s["Resource"] for s in tagging] == [f"{BUCKET}/*"]
+
+
+def test_the_service_stores_files_where_guardduty_scans_and_quarantines_where_denied():
+    """The plan scans `SCANNED_PREFIXES`: a file stored elsewhere would never get a verdict.
+    The Deny covers the prefix the scan worker moves infected bytes to."""
+    import uuid
+
+    from service.direct import staging_key
+    from service.scanning import quarantine_key
+    from service.upload import object_key_for
+
+    key = object_key_for(uuid.uuid4())
+    assert key.startswith(policies.SCANNED_PREFIXES)
+    assert not key.startswith(policies.QUARANTINE_PREFIX)
+    # A direct upload's staged object is copied to such a key when it completes: scanned there.
+    assert not staging_key(uuid.uuid4()).startswith(policies.SCANNED_PREFIXES)
+    assert quarantine_key(key).startswith(policies.QUARANTINE_PREFIX)
+    assert not decision("s3:GetObject", f"{BUCKET}/{quarantine_key(key)}")
