@@ -9,8 +9,10 @@ twice.
     signin.py     sign in, sign out, /console
     files.py      the files list, a file's page (edit, preview, download), delete
     upload.py     the upload page, and tus at /console/uploads for its script
-    stats.py      /console/stats
-    admin.py      /console/admin
+    stats.py      /console/stats: GET /stats's report (service/stats.py) for a period, as charts
+    stats_view.py that report as headline figures and charts (pure)
+    charts.py     bar charts as server-side SVG: no script, no style attribute, a table each
+    admin.py      /console/admin: keys (service/keys.py) and the taxonomy (service/taxonomy.py)
     templates/    base.html (navigation) and one template per page
     static/       console.css and the scripts; nothing is loaded from elsewhere
 
