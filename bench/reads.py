@@ -336,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
             "SILO_TENANT": "bench",
             "SILO_MIGRATE": "0",  # migrated above
             "SILO_ADMIN_KEY": admin_key,
+            "SILO_SCAN": "off",  # the read path alone
             "HOST": "127.0.0.1",
             "PORT": str(port),
         }

@@ -261,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
                 "SILO_TENANT": "bench",
                 "SILO_MIGRATE": "0",  # migrated above (or given ready)
                 "SILO_ADMIN_KEY": admin_key,
+                "SILO_SCAN": "off",  # the read path alone
                 "PORT": str(port),
             },
             port,

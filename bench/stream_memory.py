@@ -105,6 +105,7 @@ def main() -> None:
             "AWS_REGION": LOCAL_CREDENTIALS["AWS_REGION"],
             "SILO_TENANT": "memory",
             "SILO_ADMIN_KEY": secrets.token_urlsafe(32),
+            "SILO_SCAN": "off",  # the upload path alone
             "SILO_MAX_CONCURRENT_UPLOADS": "100000",
             "HOST": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",

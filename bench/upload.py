@@ -19,7 +19,17 @@ and reads the service process's VmHWM (peak RSS) from /proc after each upload. V
 rises, so the memory figure that matters is its growth from the 64 MiB to the 1 GiB upload: a
 streaming service reaches its steady state within the first file.
 
-Targets: ratio service/direct >= 0.8; VmHWM growth 64 MiB -> 1 GiB < 32 MiB.
+Then, for one size (`--direct-size`, 1 GiB), a direct upload (POST /uploads/direct, the client's
+PUT of the bytes to the presigned URL, POST .../complete) against the streamed POST /files of
+the same bytes: wall time and throughput from the first request to the file's 201, and the
+service process's CPU-seconds per GiB (from /proc/<pid>/stat) for each. Direct uploads are
+measured twice: with the sha256 taken from storage's checksum (SILO_S3_VERIFIES_CHECKSUMS=1, the
+path on AWS S3) and with the object read back (the path against moto, whose checksums are not
+verified; a second service process runs with SILO_S3_VERIFIES_CHECKSUMS=0). The client's own
+sha256 of the file (needed to declare it) is computed once beforehand and not counted.
+
+Targets: ratio service/direct >= 0.8; VmHWM growth 64 MiB -> 1 GiB < 32 MiB; a direct upload
+(storage checksum) costs the service under 5 % of the CPU per GiB of a streamed one.
 This is a benchmark that prints, not a test: figures depend on the machine (and on the local S3
 endpoint, which runs on the same cores).
 """
@@ -37,7 +47,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,6 +68,7 @@ PARTS_IN_FLIGHT = 2  # likewise
 BLOCK = 1 * MIB  # the client's write size
 TARGET_RATIO = 0.8
 TARGET_RSS_GROWTH = 32 * MIB
+TARGET_DIRECT_CPU_SHARE = 0.05
 
 
 # --- generated content -------------------------------------------------------------------------
@@ -305,6 +316,120 @@ def upload_direct(s3_client, bucket: str, key: str, content: Content) -> float:
     return time.perf_counter() - started
 
 
+def upload_via_presigned_put(
+    http: httpx.Client, key: str, content: Content, sha256: str
+) -> tuple[float, float, dict]:
+    """POST /uploads/direct, the PUT to storage, POST .../complete: (wall seconds in all,
+    seconds of the complete alone, the file object)."""
+    auth = {"Authorization": f"Bearer {key}"}
+    started = time.perf_counter()
+    declared = http.post(
+        "/uploads/direct",
+        json={
+            "filename": "bench.mp4",
+            "size": content.size,
+            "sha256": sha256,
+            "content_type": "video/mp4",
+            "title": "bench direct upload",
+        },
+        headers=auth,
+    )
+    if declared.status_code != 201:
+        raise SystemExit(f"POST /uploads/direct: {declared.status_code} {declared.text[:500]}")
+    ticket = declared.json()
+    put = httpx.request(
+        ticket["method"],
+        ticket["url"],
+        content=content.blocks(),
+        headers=ticket["headers"],
+        timeout=httpx.Timeout(600.0),
+    )
+    if put.status_code != 200:
+        raise SystemExit(f"PUT to storage: {put.status_code} {put.text[:500]}")
+    completing = time.perf_counter()
+    done = http.post(f"/uploads/direct/{ticket['id']}/complete", headers=auth)
+    finished = time.perf_counter()
+    if done.status_code != 201:
+        raise SystemExit(f"complete: {done.status_code} {done.text[:500]}")
+    return finished - started, finished - completing, done.json()
+
+
+@dataclass
+class DirectRun:
+    seconds: float
+    complete_seconds: float
+    cpu: dict[str, float]
+
+
+def compare_direct(
+    size: int,
+    repeat: int,
+    key: str,
+    streamed: tuple[int, httpx.Client],
+    direct: dict[str, tuple[int, httpx.Client]],
+    s3_pid: int,
+    cleanup: Callable[[str], None],
+) -> list[tuple[str, list[DirectRun]]]:
+    """Streamed POST /files vs direct uploads of the same `size` bytes, interleaved; each path
+    is (service pid, a client of that service)."""
+    content = Content(size)
+    expected = content.sha256()  # the client's, once: not part of any measurement
+    paths = {"streamed": streamed, **direct}
+    runs: dict[str, list[DirectRun]] = {label: [] for label in paths}
+    for attempt in range(1, repeat + 1):
+        for label, (pid, http) in paths.items():
+            print(f"{human(size)} #{attempt}: {label}...", flush=True)
+            cpu = CpuMeter(service=pid, s3=s3_pid)
+            if label == "streamed":
+                seconds, stored = upload_through_service(http, key, content)
+                completing = 0.0
+            else:
+                seconds, completing, stored = upload_via_presigned_put(http, key, content, expected)
+            runs[label].append(DirectRun(seconds, completing, cpu.read()))
+            if stored["sha256"] != expected or stored["size"] != size:
+                raise SystemExit(f"{label} stored {stored['size']}, {stored['sha256']}")
+            cleanup(stored["id"])
+    return list(runs.items())
+
+
+def report_direct(size: int, rows: list[tuple[str, list[DirectRun]]]) -> None:
+    print()
+    print(
+        f"direct upload (presigned PUT to S3, then complete) vs streamed POST /files, "
+        f"{human(size)}, median of {len(rows[0][1])} interleaved run(s):"
+    )
+    header = (
+        f"{'path':>26} | {'wall s':>6} | {'MiB/s':>6} | {'complete s':>10} | "
+        f"{'service CPU s/GiB':>17} | {'S3 CPU s/GiB':>12} | {'client CPU s/GiB':>16}"
+    )
+    print(header)
+    print("-" * len(header))
+    per = GIB / size
+    service_cpu = {}
+    for label, runs in rows:
+        wall = statistics.median(r.seconds for r in runs)
+        complete = statistics.median(r.complete_seconds for r in runs)
+        cpu = {
+            name: statistics.median(r.cpu[name] for r in runs) * per
+            for name in ("service", "s3", "client")
+        }
+        service_cpu[label] = cpu["service"]
+        complete_text = f"{complete:>10.2f}" if label != "streamed" else f"{'-':>10}"
+        print(
+            f"{label:>26} | {wall:>6.2f} | {size / MIB / wall:>6.1f} | {complete_text} | "
+            f"{cpu['service']:>17.3f} | {cpu['s3']:>12.2f} | {cpu['client']:>16.2f}"
+        )
+    for label in service_cpu:
+        if label == "streamed":
+            continue
+        share = service_cpu[label] / service_cpu["streamed"]
+        verdict = ""
+        if label == "direct, storage checksum":
+            ok = share < TARGET_DIRECT_CPU_SHARE
+            verdict = f" (target < {TARGET_DIRECT_CPU_SHARE:.0%}): {'OK' if ok else 'MISSED'}"
+        print(f"service CPU per GiB, {label} / streamed: {share:.1%}{verdict}")
+
+
 def parse_size(text: str) -> int:
     text = text.strip()
     for suffix, factor in (("GiB", GIB), ("MiB", MIB), ("KiB", 1024)):
@@ -389,8 +514,12 @@ def main(argv: list[str] | None = None) -> int:
         "--repeat", type=int, default=3, help="uploads per size and path; medians are shown"
     )
     parser.add_argument("--keep-logs", action="store_true", help="print the service log path")
+    parser.add_argument(
+        "--direct-size", default="1GiB", help="size of the direct vs streamed comparison"
+    )
     args = parser.parse_args(argv)
     sizes = [parse_size(s) for s in args.sizes.split(",")]
+    direct_size = parse_size(args.direct_size)
 
     work = Path(os.environ.get("TMPDIR", "/tmp")) / f"silo-bench-{os.getpid()}"
     work.mkdir(parents=True, exist_ok=True)
@@ -403,6 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     postgres = LocalPostgres(free_port()).start()
     s3 = LocalS3(free_port()).start()
     service = None
+    reading = None
     pid = None
     try:
         database_url = postgres.create_database("silo_bench")
@@ -424,7 +554,15 @@ def main(argv: list[str] | None = None) -> int:
             "AWS_REGION": LOCAL_CREDENTIALS["AWS_REGION"],
             "SILO_TENANT": "bench",
             "SILO_ADMIN_KEY": admin_key,
-            "SILO_MAX_UPLOAD_BYTES": str(max(sizes) + GIB),
+            "SILO_SCAN": "off",  # the upload path alone
+            "SILO_MAX_UPLOAD_BYTES": str(max(*sizes, direct_size) + GIB),
+            # The direct upload path of AWS S3, which verifies a PUT's checksum (moto does not:
+            # the second service below takes the read-back path moto gets by default).
+            "SILO_S3_VERIFIES_CHECKSUMS": "1",
+            # moto assembles a completed 1 GiB object (and a copy) in memory, in one request:
+            # past the default 10 s on a loaded 2-core machine, and the retry then finds the
+            # upload half-completed (500). S3 answers such calls in well under that.
+            "SILO_S3_READ_TIMEOUT_SECONDS": "300",
             "HOST": "127.0.0.1",
             "PORT": str(port),
             "PYTHONUNBUFFERED": "1",
@@ -433,6 +571,9 @@ def main(argv: list[str] | None = None) -> int:
         print("starting the service...", flush=True)
         service = start_service(env, port, log_path, profile)
         pid = service_pid(service, profile)
+        reading_port = free_port()
+        reading_env = {**env, "PORT": str(reading_port), "SILO_S3_VERIFIES_CHECKSUMS": "0"}
+        reading = start_service(reading_env, reading_port, work / "service-read.log", None)
 
         with httpx.Client(base_url=service.url, timeout=httpx.Timeout(600.0)) as http:
             created = http.post(
@@ -481,13 +622,34 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(
                     (size, medians["service"], medians["direct"], medians["defaults"], ratios)
                 )
+
+            def cleanup(file_id: str) -> None:
+                # Keep the endpoint's memory flat (moto holds objects in memory).
+                plain_client.delete_object(Bucket=bucket, Key=f"files/{file_id}")
+
+            with httpx.Client(base_url=reading.url, timeout=httpx.Timeout(600.0)) as other:
+                direct_rows = compare_direct(
+                    direct_size,
+                    args.repeat,
+                    key,
+                    (pid, http),
+                    {
+                        "direct, storage checksum": (pid, http),
+                        "direct, object read back": (reading.proc.pid, other),
+                    },
+                    s3_pid,
+                    cleanup,
+                )
     finally:
+        if reading is not None:
+            reading.stop()
         if service is not None:
             service.stop(pid)
         s3.stop()
         postgres.stop()
 
     report(rows, args.repeat)
+    report_direct(direct_size, direct_rows)
     if profile is not None:
         print(f"profile: {profile} (collapsed stacks: flamegraph.pl or speedscope)")
     if args.keep_logs:

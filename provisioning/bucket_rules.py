@@ -15,8 +15,23 @@ ABORT_MULTIPART_AFTER_DAYS = 1
 # With versioning, a deleted or overwritten file stays recoverable this long.
 NONCURRENT_VERSION_DAYS = 30
 
+# Direct uploads PUT to `staging/<id>` (service/direct.py's STAGING_PREFIX; a test holds the
+# two equal, the service imports nothing from here). The service's sweeper deletes what an
+# expired upload left there (SILO_UPLOAD_EXPIRY_HOURS, 24 h); this rule removes anything older
+# that no row points to any more (a PUT after the expiry, an instance killed mid-complete).
+STAGING_PREFIX = "staging/"
+STAGING_EXPIRE_DAYS = 2
+# With versioning, a deleted staging object's bytes are a noncurrent version: not kept 30 days.
+STAGING_NONCURRENT_DAYS = 1
+
+# The headers a browser sends with a direct upload's PUT (the ones the service's presigned_put
+# hands out, `Content-Length` aside, which browsers set themselves; and `Content-Type`, which
+# they add to a Blob body): what the bucket's CORS lets the tenant's origins send.
+DIRECT_PUT_HEADERS = ("content-type", "x-amz-checksum-sha256", "x-amz-sdk-checksum-algorithm")
+
 ABORT_RULE_ID = "abort-incomplete-multipart-uploads"
 NONCURRENT_RULE_ID = "expire-noncurrent-versions"
+STAGING_RULE_ID = "expire-abandoned-direct-uploads"
 
 
 def versioning_status(versioning: bool) -> str:
@@ -35,6 +50,15 @@ def lifecycle_rules(versioning: bool) -> list[dict[str, Any]]:
             },
         }
     ]
+    rules.append(
+        {
+            "id": STAGING_RULE_ID,
+            "status": "Enabled",
+            "filter": {"prefix": STAGING_PREFIX},
+            "expiration": {"days": STAGING_EXPIRE_DAYS},
+            "noncurrent_version_expiration": {"noncurrent_days": STAGING_NONCURRENT_DAYS},
+        }
+    )
     if versioning:
         rules.append(
             {

@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dev": ("provisioning.local.runner", "run every tenant of the catalogue on this machine"),
     "render": ("provisioning.render", "render generated files (docker-compose.yml)"),
     "smoke": ("provisioning.smoke.cli", "end-to-end smoke test of each tenant's endpoint"),
+    "import": ("provisioning.importer.cli", "import files into a tenant (a directory, or Pack)"),
 }
 
 

@@ -19,6 +19,7 @@ import jinja2
 from provisioning import bucket_rules
 from provisioning.local.limits import Reservation
 from provisioning.service_env import (
+    local_scan,
     local_secret_environment,
     service_environment,
     service_target,
@@ -34,12 +35,17 @@ COMPOSE_REGION = "us-east-1"
 ROUTER_DOMAIN = "localhost"
 S3_HOST = "s3.localhost"
 S3_ENDPOINT = f"http://{S3_HOST}:9000"
+# The `clamav` service: clamd's default TCP port, inside the compose network only.
+CLAMAV_SERVICE = "clamav"
+CLAMD_ADDRESS = f"tcp://{CLAMAV_SERVICE}:3310"
 
 IMAGES = {
     "postgres": "postgres:16-alpine",
     "minio": "minio/minio:latest",
     "mc": "minio/mc:latest",
     "nginx": "nginx:1.27-alpine",
+    # The official image: clamd plus freshclam, which downloads the signatures at start-up.
+    "clamav": "clamav/clamav:1.4",
 }
 
 
@@ -74,6 +80,8 @@ def compose_context(catalogue, catalogue_file: str) -> dict:
             region=COMPOSE_REGION,
             database_host=db_service,
             database_port=5432,
+            # GuardDuty exists only on AWS: a scanning tenant uses the `clamav` service here.
+            scan=local_scan(tenant, CLAMD_ADDRESS),
             s3_endpoint_url=S3_ENDPOINT,
         )
         password = interpolated(
@@ -106,9 +114,17 @@ def compose_context(catalogue, catalogue_file: str) -> dict:
                 # What the task reserves on Fargate, as `silo dev` applies it too.
                 "cpus": f"{Reservation.of(tenant).cpus:g}",
                 "mem_limit": f"{tenant.api.memory}m",
+                "scans": target.scan.engine != "off",
             }
         )
-    return {"catalogue_file": catalogue_file, "images": IMAGES, "s3": s3, "tenants": tenants}
+    return {
+        "catalogue_file": catalogue_file,
+        "images": IMAGES,
+        "s3": s3,
+        "tenants": tenants,
+        # Only when some tenant scans: the image is large and downloads its signatures.
+        "clamav": CLAMAV_SERVICE if any(t["scans"] for t in tenants) else None,
+    }
 
 
 def _environment() -> jinja2.Environment:

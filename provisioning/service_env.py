@@ -35,6 +35,44 @@ LOCAL_SECRET_VARIABLES = ("DATABASE_USER", "DATABASE_PASSWORD", "SILO_ADMIN_KEY"
 
 
 @dataclass(frozen=True)
+class Scan:
+    """How one instance scans uploads: SILO_SCAN, SILO_CLAMD_ADDRESS, SILO_SCAN_INFECTED."""
+
+    engine: str  # off | guardduty | clamav
+    clamd_address: str | None = None  # tcp://host:port or unix:///path; with clamav only
+    infected: str = "quarantine"  # quarantine | delete
+
+    def __post_init__(self) -> None:
+        if (self.engine == "clamav") != (self.clamd_address is not None):
+            raise ValueError("a clamd address goes with the clamav engine, and only with it")
+
+
+SCAN_OFF = Scan("off")
+
+
+def cloud_scan(tenant: Tenant, clamd_address: str | None) -> Scan:
+    """On AWS: the catalogue's engine as written; clamav uses the platform's clamd (the
+    catalogue refuses clamav without one)."""
+    engine = tenant.limits.scan
+    if engine == "clamav" and clamd_address is None:
+        raise ValueError(f"tenant {tenant.slug!r} scans with clamav and no clamd is configured")
+    return Scan(
+        engine,
+        clamd_address if engine == "clamav" else None,
+        infected=tenant.limits.scan_infected,
+    )
+
+
+def local_scan(tenant: Tenant, clamd_address: str | None) -> Scan:
+    """Off AWS (silo dev, compose): GuardDuty does not exist, so a tenant that scans at all
+    scans with the local clamd at `clamd_address`; with none there (ClamAV not installed),
+    scanning is off. A tenant the catalogue sets `off` stays off either way."""
+    if tenant.limits.scan == "off" or clamd_address is None:
+        return SCAN_OFF
+    return Scan("clamav", clamd_address, infected=tenant.limits.scan_infected)
+
+
+@dataclass(frozen=True)
 class ServiceTarget:
     """What one tenant's service instance needs to know, in plain values."""
 
@@ -62,6 +100,9 @@ class ServiceTarget:
     taxonomy: Mapping[str, Any] | None = None
     # Browser origins allowed to call the API directly (the bucket's `cors_origins`).
     cors_origins: tuple[str, ...] = ()
+    # Malware scanning (cloud_scan / local_scan): the engine differs between AWS and a laptop,
+    # like the endpoints do.
+    scan: Scan = SCAN_OFF
 
 
 def service_target(
@@ -71,6 +112,7 @@ def service_target(
     region: str,
     database_host: str,
     database_port: int,
+    scan: Scan,
     port: int = SERVICE_PORT,
     s3_endpoint_url: str | None = None,
     database_secret_arn: str | None = None,
@@ -94,6 +136,7 @@ def service_target(
         keep_alive_seconds=keep_alive_seconds,
         taxonomy=asdict(tenant.taxonomy),
         cors_origins=tuple(tenant.bucket.cors_origins),
+        scan=scan,
     )
 
 
@@ -109,7 +152,14 @@ def service_environment(target: ServiceTarget) -> dict[str, str]:
         "DATABASE_NAME": target.database_name,
         "SILO_MAX_UPLOAD_BYTES": str(target.max_upload_bytes),
         "SILO_ALLOWED_TYPES": ",".join(target.allowed_types),
+        # Always written: the service requires it, so a caller cannot leave scanning off by
+        # forgetting it.
+        "SILO_SCAN": target.scan.engine,
     }
+    if target.scan.engine != "off":
+        env["SILO_SCAN_INFECTED"] = target.scan.infected
+    if target.scan.clamd_address:
+        env["SILO_CLAMD_ADDRESS"] = target.scan.clamd_address
     if target.s3_endpoint_url:
         env["S3_ENDPOINT_URL"] = target.s3_endpoint_url
     if target.database_secret_arn:

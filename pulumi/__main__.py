@@ -68,6 +68,7 @@ for tenant in catalogue.tenants:
             partition=partition,
             log_retention_days=catalogue.platform.log_retention_days,
             hosted_zone_id=config.get("hostedZoneId"),
+            clamd_address=catalogue.platform.clamd_address,
             tags=tags,
         ),
     )

@@ -7,7 +7,9 @@ handlers through `app.state`. Start-up also seeds the tenant's taxonomy (SILO_TA
 shutdown writes every buffered access event before the pool closes. A sweeper aborts the
 bucket's multipart uploads older than SILO_MULTIPART_MAX_AGE_SECONDS, every
 SILO_MULTIPART_SWEEP_INTERVAL_SECONDS (what an instance killed mid-upload leaves behind; on AWS
-the bucket's lifecycle rule does it too, locally nothing else would).
+the bucket's lifecycle rule does it too, locally nothing else would); two more forget expired
+tus and direct uploads and delete what they left in storage. The scan worker
+(service/scanning.py, engine by SILO_SCAN) gives every stored file its malware verdict.
 """
 
 from __future__ import annotations
@@ -27,17 +29,20 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import admission, errors, openapi, taxonomy, tus, upload
+from service import admission, console, errors, openapi, taxonomy, tus, upload
 from service.auth import Authenticator
 from service.db import database_credentials, open_pool
+from service.direct import MAX_EXPIRY as DIRECT_MAX_EXPIRY
+from service.direct import Direct
 from service.events import EventRecorder
 from service.files import Files
 from service.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from service.pagination import CursorCodec
 from service.requestid import RequestIdMiddleware
 from service.resumable import Resumable
-from service.routes import files, health, keys, stats
+from service.routes import direct, files, health, keys, stats
 from service.routes import taxonomy as taxonomy_routes
+from service.scanning import ScanWorker, build_scanner
 from service.settings import Settings, from_environ
 from service.storage import S3Storage
 
@@ -145,12 +150,27 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             pool, flush_interval=settings.events_flush_ms / 1000
         ).start()
         metrics.watch_events(app.state.recorder)
+        # Every stored file gets a verdict off the request path (service/scanning.py).
+        app.state.scan_worker = ScanWorker(
+            pool=pool,
+            storage=app.state.storage,
+            scanner=build_scanner(settings, app.state.storage),
+            infected=settings.scan_infected,
+            concurrency=settings.scan_concurrency,
+            poll_seconds=settings.scan_poll_seconds,
+            guardduty_timeout_seconds=settings.guardduty_verdict_timeout_seconds,
+            watch_seconds=settings.scan_watch_seconds,
+            on_result=lambda result: metrics.scans.labels(result).inc(),
+            on_reachable=lambda up: metrics.scanner_up.set(1 if up else 0),
+        ).start()
         app.state.files = Files(
             pool=pool,
             storage=app.state.storage,
             recorder=app.state.recorder,
             limits=limits,
             presign_ttl_seconds=settings.presign_ttl_seconds,
+            scan_off=settings.scan == "off",
+            verdict_now=app.state.scan_worker.verdict_now,
         )
         app.state.resumable = Resumable(
             pool=pool,
@@ -161,11 +181,20 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             expiry=timedelta(hours=settings.upload_expiry_hours),
             credentials=credentials,
         )
-        sweepers.append(
-            asyncio.create_task(
-                app.state.resumable.sweep_forever(settings.upload_sweep_interval_seconds)
-            )
+        app.state.direct = Direct(
+            pool=pool,
+            storage=app.state.storage,
+            files=app.state.files,
+            limits=limits,
+            url_ttl_seconds=settings.presign_ttl_seconds,
+            expiry=min(timedelta(hours=settings.upload_expiry_hours), DIRECT_MAX_EXPIRY),
+            lock=app.state.resumable.hold,
+            storage_verifies_checksums=settings.s3_verifies_checksums,
         )
+        for expiring in (app.state.resumable, app.state.direct):
+            sweepers.append(
+                asyncio.create_task(expiring.sweep_forever(settings.upload_sweep_interval_seconds))
+            )
         log.info(
             "silo service for tenant %s started; up to %d concurrent uploads (%s)",
             settings.tenant,
@@ -175,7 +204,9 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         try:
             yield
         finally:
-            # Both sweepers (stale multipart uploads, expired tus uploads) stop first.
+            # The scan worker and the sweepers (stale multipart uploads, expired tus and direct
+            # uploads) stop first; a scan cut short is picked up again (its claim runs out).
+            await app.state.scan_worker.aclose()
             for sweeper in sweepers:
                 sweeper.cancel()
             for sweeper in sweepers:
@@ -196,9 +227,12 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         Route("/openapi.json", _openapi, methods=["GET"]),
         *keys.routes,
         *files.routes,
+        *direct.routes,
         *tus.routes,
         *taxonomy_routes.routes,
         *stats.routes,
+        # The web console (/console), on the same domain objects as the routes above.
+        *console.routes,
     ]
     if settings.metrics:
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))

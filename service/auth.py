@@ -33,6 +33,10 @@ DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 6
 MAX_PRESENTED_KEY_LENGTH = 512
 # Bounds the memory of the key cache; when full it is emptied (a tenant has a handful of keys).
 MAX_CACHED_KEYS = 10_000
+# The ASGI scope key under which a layer that authenticated the request another way (the
+# console's session cookie, service/console/sessions.py) leaves the principal; `require` then
+# reads no Authorization header, and still checks the scope.
+SCOPE_PRINCIPAL = "silo.principal"
 
 
 @dataclass(frozen=True)
@@ -80,7 +84,11 @@ class Authenticator:
         token = bearer_token(header)
         if token is None:
             raise errors.Unauthorized()
-        presented = hash_key(token)
+        return await self.authenticate_hash(hash_key(token))
+
+    async def authenticate_hash(self, presented: bytes) -> Principal:
+        """The principal of the key whose sha256 is `presented` (what a console session keeps
+        instead of the key), by the same rules and cache as a bearer header."""
         if hmac.compare_digest(presented, self._admin_hash):
             return Principal(BOOTSTRAP_KEY_ID, frozenset(SCOPES))
         # A dict lookup by the hash is safe: finding the entry needs the whole key's sha256.
@@ -117,8 +125,10 @@ class Authenticator:
 
 async def require(request: Request, scope: str) -> Principal:
     """The caller's principal, if it holds `scope`; else 401 (no/unknown key) or 403."""
-    authenticator: Authenticator = request.app.state.authenticator
-    principal = await authenticator.authenticate(request.headers.get("authorization"))
+    principal = request.scope.get(SCOPE_PRINCIPAL)
+    if principal is None:
+        authenticator: Authenticator = request.app.state.authenticator
+        principal = await authenticator.authenticate(request.headers.get("authorization"))
     if not principal.allows(scope):
         raise errors.Forbidden(f"this API key lacks the `{scope}` scope")
     return principal

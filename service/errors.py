@@ -78,6 +78,13 @@ class Forbidden(APIError):
     status, code, message = 403, "forbidden", "this API key lacks the required scope"
 
 
+class CrossSiteRequest(Forbidden):
+    # The console (service/console/): a form or upload request without the session's CSRF
+    # token, or one the browser says came from another site.
+    code = "csrf_failed"
+    message = "this form is out of date or came from another site; reload the page and try again"
+
+
 class NotFound(APIError):
     status, code, message = 404, "not_found", "not found"
 
@@ -104,6 +111,23 @@ class InUse(APIError):
 
 class OffsetMismatch(APIError):
     status, code, message = 409, "offset_mismatch", "Upload-Offset is not the upload's offset"
+
+
+class NotUploaded(APIError):
+    # Direct uploads: `complete` before the PUT to the presigned URL has stored anything.
+    status, code = 409, "not_uploaded"
+    message = "nothing has been uploaded to this upload's URL yet"
+
+
+class ScanPending(APIError):
+    status, code = 409, "scan_pending"
+    message = "the file has not been found clean by the malware scan (yet); retry later"
+
+
+# 410
+class Infected(APIError):
+    status, code = 410, "infected"
+    message = "the file was found infected by the malware scan and is not served"
 
 
 # 412 (tus)
@@ -141,6 +165,26 @@ class ValidationFailed(APIError):
 
 class EmptyFile(ValidationFailed):
     code, message = "empty_file", "the file is empty"
+
+
+class SizeMismatch(ValidationFailed):
+    # Direct uploads: the stored object is not the size the client declared.
+    code, message = "size_mismatch", "the uploaded object is not the declared size"
+
+
+class Sha256Mismatch(ValidationFailed):
+    # Direct uploads: the stored object's sha256 is not the one the client declared.
+    code, message = "sha256_mismatch", "the uploaded object's sha256 is not the declared one"
+
+
+class InvalidIdempotencyKey(ValidationFailed):
+    code = "invalid_idempotency_key"
+    message = "Idempotency-Key must be 1 to 255 visible ASCII characters"
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    code = "idempotency_key_reused"
+    message = "this Idempotency-Key was used for a different request"
 
 
 # 423, 460 (tus)

@@ -7,6 +7,8 @@
   "quoted phrases", `or`, `-excluded`; whole words, any language: the 'simple' configuration).
 - `uploaded_after` / `uploaded_before`: ISO 8601 date or date-time (UTC when no offset); a
   half-open interval, after <= created_at < before.
+- `scan`: the malware scan's status (`pending`, `clean`, `infected`, `failed`); for admin keys
+  only (the route checks it), so that the provider's back office can see what was refused.
 - The acting user's role (X-Silo-Role) is resolved here too, in the same round trip; the
   visibility it implies is `service.files.visible_to`.
 
@@ -26,7 +28,17 @@ from psycopg.rows import tuple_row
 
 from service import errors, taxonomy
 
-PARAMETERS = ("category", "language", "role", "type", "q", "uploaded_after", "uploaded_before")
+PARAMETERS = (
+    "category",
+    "language",
+    "role",
+    "type",
+    "q",
+    "uploaded_after",
+    "uploaded_before",
+    "scan",
+)
+SCAN_STATUSES = ("pending", "clean", "infected", "failed")
 MAX_Q_LENGTH = 200
 
 
@@ -46,6 +58,16 @@ class MalformedFilter(InvalidFilter):
     api_error = errors.InvalidParameter
 
 
+class FilterForbidden(errors.DomainError):
+    """A filter the caller's key may not use (403); names the field."""
+
+    api_error = errors.Forbidden
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 @dataclass(frozen=True)
 class FileQuery:
     category: str | None = None
@@ -55,6 +77,7 @@ class FileQuery:
     q: str | None = None
     uploaded_after: datetime | None = None
     uploaded_before: datetime | None = None
+    scan: str | None = None
 
 
 # `YYYY-MM-DD`, or an RFC 3339 date-time (`T`, seconds, optional fraction) whose offset may be
@@ -114,6 +137,10 @@ def parse_file_query(params: Mapping[str, str], known_types: Collection[str]) ->
     file_type = params.get("type")
     if file_type is not None and file_type not in known_types:
         raise InvalidFilter("type", f"type {file_type!r} is not a known file type")
+    # Present means valid, like `type`: `scan=` is refused too.
+    scan = params.get("scan")
+    if scan is not None and scan not in SCAN_STATUSES:
+        raise InvalidFilter("scan", f"scan must be one of {', '.join(SCAN_STATUSES)}")
     # A date parameter that is present must be a date: an empty one is refused, not ignored.
     after = params.get("uploaded_after")
     before = params.get("uploaded_before")
@@ -125,6 +152,7 @@ def parse_file_query(params: Mapping[str, str], known_types: Collection[str]) ->
         q=text("q", MAX_Q_LENGTH),
         uploaded_after=parse_instant(after, "uploaded_after") if after is not None else None,
         uploaded_before=parse_instant(before, "uploaded_before") if before is not None else None,
+        scan=scan,
     )
     after_t, before_t = query.uploaded_after, query.uploaded_before
     if after_t and before_t and after_t >= before_t:
@@ -132,6 +160,13 @@ def parse_file_query(params: Mapping[str, str], known_types: Collection[str]) ->
             "uploaded_before", "`uploaded_before` must be later than `uploaded_after`"
         )
     return query
+
+
+def check_allowed(query: FileQuery, principal) -> None:
+    """FilterForbidden unless `principal` (an auth.Principal) may use every filter of `query`:
+    `scan` is for admin keys (the provider's back office), on the API and in the console."""
+    if query.scan is not None and not principal.allows("admin"):
+        raise FilterForbidden("scan", "the `scan` filter needs an admin key")
 
 
 @dataclass(frozen=True)
@@ -203,4 +238,6 @@ def conditions(query: FileQuery, resolved: Resolved) -> list[tuple[str, list]]:
         out.append(("created_at >= %s", [query.uploaded_after]))
     if query.uploaded_before is not None:
         out.append(("created_at < %s", [query.uploaded_before]))
+    if query.scan is not None:
+        out.append(("scan_status = %s", [query.scan]))
     return out

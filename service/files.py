@@ -13,14 +13,14 @@ whatever the method (404, exactly like a file that does not exist).
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from service import auth, db, errors, file_filters, taxonomy, upload
+from service import auth, db, errors, file_filters, idempotency, scanner, taxonomy, upload
 from service.acting_user import ActingUser
 from service.coalescing import Coalescer
 from service.events import CONTENT, METADATA, AccessEvent, EventRecorder
@@ -28,9 +28,29 @@ from service.pagination import Position
 from service.repository import files as files_repo
 from service.repository import keys as keys_repo
 from service.repository.files import Filter, Row
-from service.storage import ObjectStorage
+from service.storage import DISCARDING, ObjectStorage
 
 LABELS = ("category", "language", "roles")
+
+
+class ScanPending(errors.DomainError):
+    """The file is not known clean: its scan is pending, or failed."""
+
+    api_error = errors.ScanPending
+
+    def __init__(self, status: str, reason: str | None) -> None:
+        super().__init__(
+            "the file's malware scan has not finished; retry later"
+            if status == scanner.PENDING
+            else f"the file could not be scanned for malware, so it is not served: {reason}"
+        )
+
+
+class FileInfected(errors.DomainError):
+    api_error = errors.Infected
+
+    def __init__(self) -> None:
+        super().__init__("the file was found infected by the malware scan and is not served")
 
 
 class FileNotFound(errors.DomainError):
@@ -55,6 +75,31 @@ class Page:
     rows: list[Row]
     # Where the next page starts; None on the last page.
     next: Position | None
+
+
+@dataclass(frozen=True)
+class Created:
+    row: Row
+    # An Idempotency-Key replay: the file a previous request with the key created.
+    replayed: bool = False
+
+
+class _Replay(Exception):
+    """Raised inside the upload pipeline's `save` to unwind it (its object deleted) when the
+    request's Idempotency-Key already stands for a file."""
+
+    def __init__(self, file_id: uuid.UUID) -> None:
+        super().__init__(str(file_id))
+        self.file_id = file_id
+
+
+class _KeyFreedMeanwhile(errors.DomainError):
+    api_error = errors.Unavailable
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the file this Idempotency-Key stood for was deleted meanwhile; send the request again"
+        )
 
 
 @dataclass(frozen=True)
@@ -137,6 +182,12 @@ class Files:
     recorder: EventRecorder
     limits: upload.Limits
     presign_ttl_seconds: int
+    # SILO_SCAN=off: rows are stored clean (engine `none`) instead of pending, so nothing waits
+    # for a worker that has nothing to do.
+    scan_off: bool = False
+    # Asked when a pending file is downloaded: the verdict, if the engine has one at once
+    # (GuardDuty's tag: one request), recorded; else None. (service/scanning.py)
+    verdict_now: Callable[[Row], Awaitable[scanner.Verdict | None]] | None = None
     _reads: Coalescer = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -152,11 +203,36 @@ class Files:
     ) -> Row:
         """Stream a multipart upload to storage and write its row; nothing is left behind on
         failure (see service/upload.py)."""
+        created = await self.upload(
+            caller, body, content_type=content_type, content_length=content_length
+        )
+        return created.row
+
+    async def upload(
+        self,
+        caller: Caller,
+        body: AsyncIterable[bytes],
+        *,
+        content_type: str | None,
+        content_length: str | None,
+        idempotency_key: str | None = None,
+    ) -> Created:
+        """`create`, honouring an Idempotency-Key (service/idempotency.py). Its fingerprint
+        needs the body (name, size, sha256, metadata), so a key that already stands for a file
+        gets its body read and checked without storing a byte (a discarding storage), then
+        the existing file. Concurrent first uses both store; the one that loses the key's row
+        deletes its object and answers the winner's file."""
         upload.check_declared_length(content_length, self.limits)
         if caller.user.role is not None:
             # Present means valid: an unknown role is 422 before any byte is read.
             async with self.pool.connection() as conn:
                 await acting_role_id(conn, caller.user)
+        storage = self.storage
+        if idempotency_key is not None:
+            async with self.pool.connection() as conn:
+                used = await idempotency.peek(conn, idempotency_key)
+                if used is not None and await files_repo.exists(conn, used[1]):
+                    storage = DISCARDING
 
         async def check_labels(fields: dict[str, Any]) -> None:
             # Labels sent before the file part are checked before any byte is stored.
@@ -169,16 +245,37 @@ class Files:
                 # A key revoked while its upload streamed does not get the file (401; the
                 # pipeline then deletes the stored object).
                 await key_still_valid(conn, caller.key_id)
+                if idempotency_key is not None:
+                    key = idempotency.Key(
+                        idempotency_key,
+                        idempotency.fingerprint(
+                            "POST /files",
+                            filename=stored.filename,
+                            size=stored.size,
+                            sha256=stored.sha256,
+                            fields=stored.fields,
+                        ),
+                    )
+                    prior = await idempotency.claim(conn, key, stored.id, files_repo.exists)
+                    if prior is not None:
+                        raise _Replay(prior)
+                    if storage is DISCARDING:
+                        # The key's file was deleted since the check: nothing was stored.
+                        raise _KeyFreedMeanwhile()
                 return await self.insert_stored(conn, stored, uploaded_by(caller))
 
-        return await upload.ingest(
-            body,
-            content_type=content_type,
-            limits=self.limits,
-            storage=self.storage,
-            save=save,
-            check_fields=check_labels,
-        )
+        try:
+            row = await upload.ingest(
+                body,
+                content_type=content_type,
+                limits=self.limits,
+                storage=storage,
+                save=save,
+                check_fields=check_labels,
+            )
+        except _Replay as replay:
+            return Created(await self.find(caller, replay.file_id), replayed=True)
+        return Created(row)
 
     async def insert_stored(self, conn, stored: upload.StoredFile, uploaded_by: str) -> Row:
         """Write the row of a stored object, in `conn`'s transaction: how a POST /files upload
@@ -193,6 +290,14 @@ class Files:
             "sha256": stored.sha256,
             "uploaded_by": uploaded_by,
         }
+        if self.scan_off:
+            values |= {
+                "scan_status": scanner.CLEAN,
+                "scan_engine": scanner.NoScanner.engine,
+                "scanned_at": datetime.now(UTC),
+            }
+        # Otherwise the row is stored `pending` (the column's default) and the scan worker
+        # (service/scanning.py) gives it a verdict: every path that stores a file comes here.
         return await files_repo.insert(
             conn, file_id=stored.id, object_key=stored.object_key, values=values
         )
@@ -241,12 +346,17 @@ class Files:
     async def _fetch_visible(
         self, key: tuple[int | None, bool], file_ids: list[uuid.UUID]
     ) -> dict[uuid.UUID, Row]:
-        """The files among `file_ids` that the role `key[0]` may see, by id (the object key
-        too when `key[1]`)."""
+        """The files among `file_ids` that the role `key[0]` may see, by id (with a download's
+        columns, the object key and scan_detail, when `key[1]`)."""
         role_id, with_key = key
         async with db.lease(self.pool) as conn:
             rows = await files_repo.get_many(conn, file_ids, visible_to(role_id), with_key=with_key)
         return {row["id"]: row for row in rows}
+
+    async def find(self, caller: Caller, file_id: uuid.UUID) -> Row:
+        """The file's metadata, recording no access: what a replayed or repeated write answers."""
+        row, _ = await self._visible(caller, file_id)
+        return row
 
     async def read(self, caller: Caller, file_id: uuid.UUID) -> Row:
         """The file's metadata; recorded as a metadata access."""
@@ -254,9 +364,24 @@ class Files:
         await self.recorder.record(access_event(row, METADATA, caller, role_id))
         return row
 
-    async def download(self, caller: Caller, file_id: uuid.UUID) -> Download:
-        """A presigned URL for the content; recorded as a content access."""
+    async def download(
+        self, caller: Caller, file_id: uuid.UUID, *, inline: bool = False
+    ) -> Download:
+        """A presigned URL for the content of a file known clean; recorded as a content
+        access. Anything else is refused (and not recorded): pending or failed, ScanPending
+        (409); infected, FileInfected (410). `inline`: for the browser to show rather than
+        save (the console's preview)."""
+        # The download's row: the file object, its object key and scan_detail.
         row, role_id = await self._visible(caller, file_id, with_key=True)
+        status, detail = row["scan"]["status"], row["scan_detail"]
+        if status == scanner.PENDING and self.verdict_now is not None:
+            verdict = await self.verdict_now(row)
+            if verdict is not None:
+                status, detail = verdict.status, verdict.detail
+        if status == scanner.INFECTED:
+            raise FileInfected()
+        if status != scanner.CLEAN:
+            raise ScanPending(status, detail)
         ttl = self.presign_ttl_seconds
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
         url = await self.storage.presigned_get(
@@ -264,6 +389,7 @@ class Files:
             filename=row["filename"],
             content_type=row["content_type"],
             ttl_seconds=ttl,
+            inline=inline,
         )
         await self.recorder.record(access_event(row, CONTENT, caller, role_id))
         return Download(url, expires_at)

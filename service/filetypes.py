@@ -24,7 +24,7 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 SNIFF_BYTES = 64 * 1024
 
@@ -631,3 +631,33 @@ def mismatch(detected: FileType, filename: str | None, declared: str | None) -> 
     if mime is not None and mime not in _UNSPECIFIC_MIMES and mime not in detected.mimes:
         return f"content is {detected.id} ({detected.mime}) but it was declared as {mime}"
     return None
+
+
+class Claims(NamedTuple):
+    """What a client's claims alone (name and declared type) allow the file to be."""
+
+    candidates: list[FileType]  # empty when `problem` says why
+    problem: str | None = None
+    # True when the name and the declared type each name a known type, but not the same one.
+    conflicting: bool = False
+
+
+def declared_types(filename: str | None, declared: str | None) -> Claims:
+    """The registry's types a file could be, judged only from what the client claims (its
+    name's extension, its declared content type; either may be missing or unspecific), before
+    any byte is seen. The content is sniffed later all the same."""
+    candidates = list(REGISTRY.values())
+    extension = extension_of(filename)
+    if extension is not None:
+        candidates = [t for t in candidates if extension in t.extensions]
+        if not candidates:
+            return Claims([], f"no accepted type has the extension {extension}")
+    mime = essence(declared)
+    if mime is not None and mime not in _UNSPECIFIC_MIMES:
+        by_mime = [t for t in candidates if mime in t.mimes]
+        if not by_mime:
+            if any(mime in t.mimes for t in REGISTRY.values()):
+                return Claims([], f"the name says {extension} but it is declared as {mime}", True)
+            return Claims([], f"no accepted type is declared as {mime}")
+        candidates = by_mime
+    return Claims(candidates)

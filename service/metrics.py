@@ -8,16 +8,22 @@ Requests are labelled by route template (`/files/{file_id}`), never by raw path 
 number of series is bounded by the routes: a path no route matches is `unmatched`, a method no
 route takes is `other`.
 
-For the upload paths (`form` = `POST /files`, `tus` = `/uploads`): `upload_bytes(path, n)` as
+For the upload paths (`form` = `POST /files`, `tus` = `/uploads`, `direct` = `/uploads/direct`,
+whose bytes never reach the service): `upload_bytes(path, n)` as
 body bytes arrive, `upload_completed(path)` once a file is stored; open tus uploads are counted
 in the tenant's database at each scrape (`set_tus_open(n)` or `tus_open_from(callback)` set it
 otherwise).
+
+Malware scanning (service/scanning.py): verdicts this instance recorded by result
+(`silo_scans_total`), whether the scanner answers (`silo_scanner_up`), and the tenant's backlog
+read from its database at each scrape (pending files, age of the oldest).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from datetime import UTC, datetime
 
 import psycopg
 import psycopg_pool
@@ -30,9 +36,10 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.repository import uploads
+from service.repository import scans, uploads
 
-UPLOAD_PATHS = ("form", "tus")
+UPLOAD_PATHS = ("form", "tus", "direct")
+SCAN_RESULTS = ("clean", "infected", "failed")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
 # Request durations: health checks and reads in milliseconds, uploads in seconds to minutes.
@@ -84,7 +91,8 @@ class Metrics:
         )
         self._uploads_completed = Counter(
             "silo_uploads_completed",
-            "Uploads stored as files, by path (form: POST /files, tus: /uploads).",
+            "Uploads stored as files, by path (form: POST /files, tus: /uploads,"
+            " direct: /uploads/direct).",
             ["path"],
             registry=registry,
         )
@@ -106,6 +114,29 @@ class Metrics:
         self.tus_open = Gauge(
             "silo_tus_uploads_open",
             "tus uploads created and neither finished, terminated nor expired.",
+            registry=registry,
+        )
+        self.scans = Counter(
+            "silo_scans",
+            "Malware scan verdicts recorded by this instance, by result.",
+            ["result"],
+            registry=registry,
+        )
+        for result in SCAN_RESULTS:
+            self.scans.labels(result)
+        self.scanner_up = Gauge(
+            "silo_scanner_up",
+            "1 while the malware scanner answers, 0 while it is unreachable (files stay pending).",
+            registry=registry,
+        )
+        self.scan_pending = Gauge(
+            "silo_scan_pending_files",
+            "Files stored and not yet scanned (the tenant's backlog, from its database).",
+            registry=registry,
+        )
+        self.scan_oldest_pending = Gauge(
+            "silo_scan_oldest_pending_age_seconds",
+            "Age of the oldest file waiting for its scan (0 without a backlog).",
             registry=registry,
         )
         for path in UPLOAD_PATHS:
@@ -162,6 +193,11 @@ async def metrics_endpoint(request: Request) -> Response:
         try:
             async with pool.connection(timeout=1.0) as conn:
                 metrics.set_tus_open(await uploads.open_count(conn))
+                # The scan backlog is the tenant's, shared by every instance: read, not counted.
+                pending, oldest = await scans.backlog(conn)
+            metrics.scan_pending.set(pending)
+            age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+            metrics.scan_oldest_pending.set(max(age, 0.0))
         except (psycopg.Error, psycopg_pool.PoolTimeout):
             pass
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from service import metadata, openapi_taxonomy_stats, openapi_tus
+from service import metadata, openapi_direct, openapi_taxonomy_stats, openapi_tus
 from service.auth import SCOPES
 from service.filetypes import KNOWN_TYPE_IDS
 from service.openapi_taxonomy_stats import (
@@ -49,6 +49,24 @@ _AUTH_ERRORS = {
     "401": error_response("No API key, or an unknown one"),
     "403": error_response("The key lacks the scope this operation needs"),
     "503": error_response("The database or object storage is unavailable"),
+}
+
+# The file object's `scan`.
+_SCAN: dict[str, Any] = {
+    "type": "object",
+    "description": "The malware scan: only a `clean` file is served",
+    "required": ["status", "scanned_at", "engine"],
+    "additionalProperties": False,
+    "properties": {
+        "status": {"type": "string", "enum": ["pending", "clean", "infected", "failed"]},
+        "scanned_at": {"type": ["string", "null"], "format": "date-time"},
+        "engine": {
+            "type": ["string", "null"],
+            "enum": ["clamav", "guardduty", "none", None],
+            "description": "Which engine gave the verdict (`none`: scanning is off); null "
+            "while pending",
+        },
+    },
 }
 
 _SCHEMAS: dict[str, Any] = {
@@ -95,6 +113,7 @@ _SCHEMAS: dict[str, Any] = {
             "created_at",
             "updated_at",
             "uploaded_by",
+            "scan",
         ],
         "properties": {
             "id": {"type": "string", "format": "uuid"},
@@ -114,6 +133,7 @@ _SCHEMAS: dict[str, Any] = {
                 "type": "string",
                 "description": "The uploading key's id, or `admin` for the bootstrap key",
             },
+            "scan": _SCAN,
         },
     },
     "FilePage": {
@@ -370,6 +390,11 @@ _PATHS: dict[str, Any] = {
                 "200": {"description": "redirect=false", **json_content(ref("DownloadURL"))},
                 "400": error_response("Bad `redirect` value (invalid_parameter)"),
                 "404": error_response("No such file"),
+                "409": error_response(
+                    "The file is not known clean: its malware scan is pending or failed "
+                    "(scan_pending)"
+                ),
+                "410": error_response("The file was found infected (infected)"),
                 **_AUTH_ERRORS,
             },
         },
@@ -438,4 +463,5 @@ _DOCUMENT: dict[str, Any] = {
 
 def document() -> dict[str, Any]:
     """A fresh copy (callers may extend it without changing the next response)."""
-    return openapi_tus.extend(openapi_taxonomy_stats.extend(copy.deepcopy(_DOCUMENT)))
+    document = openapi_taxonomy_stats.extend(copy.deepcopy(_DOCUMENT))
+    return openapi_direct.extend(openapi_tus.extend(document))

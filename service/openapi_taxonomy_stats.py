@@ -143,6 +143,12 @@ FILE_FILTER_PARAMETERS: list[dict[str, Any]] = [
         "422)",
         "schema": INSTANT,
     },
+    {
+        "name": "scan",
+        "in": "query",
+        "description": "The malware scan's status; admin keys only (403 otherwise)",
+        "schema": {"type": "string", "enum": ["pending", "clean", "infected", "failed"]},
+    },
 ]
 
 
@@ -211,9 +217,15 @@ SCHEMAS: dict[str, Any] = {
             "to": {"type": ["string", "null"], "format": "date"},
             "files": {
                 "type": "object",
-                "description": "Files uploaded in the range that still exist",
+                "description": "Files uploaded in the range that still exist (infected ones "
+                "included: their rows stay)",
                 "properties": {
                     **_COUNTED_FILES,
+                    "infected": {
+                        "type": "object",
+                        "description": "Of those, the files the malware scan found infected",
+                        "properties": _COUNTED_FILES,
+                    },
                     "by_category": {"type": "array", "items": _labelled(_ID, _COUNTED_FILES)},
                     "by_language": {"type": "array", "items": _labelled(_CODE, _COUNTED_FILES)},
                     "by_type": {

@@ -62,7 +62,7 @@ import logging
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -73,7 +73,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import ClientDisconnect
 
-from service import errors, filetypes, metadata, upload
+from service import errors, filetypes, idempotency, metadata, upload
 from service.db_credentials import SecretCredentials
 from service.files import Caller, Files, label_ids, uploaded_by
 from service.repository import uploads as repo
@@ -126,6 +126,8 @@ class UploadState:
     metadata: str | None  # the Upload-Metadata header it was created with
     # The file it became (the same id), once the last byte has arrived.
     file_id: uuid.UUID | None = None
+    # An Idempotency-Key replay: the upload a previous creation with the key made.
+    replayed: bool = False
 
 
 def _state(row: Mapping[str, Any]) -> UploadState:
@@ -170,22 +172,6 @@ def _is_missing(exc: StorageError) -> bool:
     return code in ("NoSuchUpload", "NoSuchKey", "404")
 
 
-def _read_back(*, client: Any, Bucket: str, Key: str, validator: Any) -> str:
-    """sha256 of a stored object, feeding the content validator on the way (storage thread)."""
-    body = client.get_object(Bucket=Bucket, Key=Key)["Body"]
-    digest = hashlib.sha256()
-    try:
-        for chunk in body.iter_chunks(1024 * 1024):
-            digest.update(chunk)
-            if validator is not None:
-                validator.feed(chunk)
-    finally:
-        body.close()
-    if validator is not None:
-        validator.finish()
-    return digest.hexdigest()
-
-
 @dataclass(frozen=True)
 class Resumable:
     """The tenant's resumable uploads; built once when the app starts."""
@@ -204,17 +190,42 @@ class Resumable:
         return self.storage.part_size
 
     async def create(
-        self, caller: Caller, *, length: int, declared: Declared, metadata_header: str | None
+        self,
+        caller: Caller,
+        *,
+        length: int,
+        declared: Declared,
+        metadata_header: str | None,
+        idempotency_key: str | None = None,
     ) -> UploadState:
+        """A new upload; with an Idempotency-Key that already stands for one, that upload
+        (`replayed`; `file_id` set once it has become a file)."""
         if length > self.limits.max_bytes:
             raise errors.TooLarge(f"the upload exceeds the limit of {self.limits.max_bytes} bytes")
         if length == 0:
             raise errors.EmptyFile()
-        async with self.pool.connection() as conn:
+        upload_id = uuid.uuid4()
+        async with self.pool.connection() as conn, conn.transaction():
             await label_ids(conn, declared.fields)  # unknown category/language/role: 422 now
+            if idempotency_key is not None:
+                fingerprint = idempotency.fingerprint(
+                    "POST /uploads",
+                    filename=declared.filename,
+                    filetype=declared.filetype,
+                    size=length,
+                    fields=declared.fields,
+                )
+                key = idempotency.Key(idempotency_key, fingerprint)
+                prior = await idempotency.claim(conn, key, upload_id, _alive)
+                if prior is not None:
+                    row = await repo.get(conn, prior)
+                    if row is not None:
+                        return replace(_state(row), replayed=True)
+                    size = await repo.file_size(conn, prior)
+                    return UploadState(prior, size, size, None, None, prior, replayed=True)
             row = await repo.insert(
                 conn,
-                upload_id=uuid.uuid4(),
+                upload_id=upload_id,
                 length=length,
                 fields=declared.fields,
                 filename=declared.filename,
@@ -224,6 +235,12 @@ class Resumable:
                 expires_in=self.expiry,
             )
         return _state(row)
+
+    def hold(self, upload_id: uuid.UUID) -> contextlib.AbstractAsyncContextManager[None]:
+        """The upload's lock (423 `upload_locked` while another request holds it). Direct
+        uploads (service/direct.py) take it too: their ids are upload ids like these, never
+        the same, and a `complete` copying a large object must not hold a pool connection."""
+        return self._receiving(upload_id)
 
     async def state(self, upload_id: uuid.UUID) -> UploadState:
         """Where the upload stands (HEAD). One that has become a file stays visible as
@@ -348,26 +365,10 @@ class Resumable:
         by the type's content validator; then tagged as POST /files tags its objects."""
         storage = self.storage
         try:
-            sha256 = await storage.call(
-                _read_back,
-                client=storage.client,
-                Bucket=storage.bucket,
-                Key=key,
-                validator=filetypes.content_validator(file_type),
-            )
+            sha256 = await storage.sha256_of(key, validator=filetypes.content_validator(file_type))
         except filetypes.InvalidContent as exc:
             raise errors.UnsupportedType(f"invalid {file_type.id} content: {exc}") from None
-        await storage.call(
-            storage.client.put_object_tagging,
-            Bucket=storage.bucket,
-            Key=key,
-            Tagging={
-                "TagSet": [
-                    {"Key": "sha256", "Value": sha256},
-                    {"Key": "size", "Value": str(length)},
-                ]
-            },
-        )
+        await storage.tag_stored(key, sha256=sha256, size=length)
         return sha256
 
     async def sweep(self) -> int:
@@ -683,6 +684,14 @@ class _Receiver:
         except StorageError as exc:
             if _is_missing(exc):
                 raise _StorageUploadGone() from exc
+
+
+async def _alive(conn, upload_id: uuid.UUID) -> bool:
+    """Whether what an Idempotency-Key stands for still exists: the upload (not expired), or
+    the file it became."""
+    if await repo.get(conn, upload_id) is not None:
+        return True
+    return await repo.file_size(conn, upload_id) is not None
 
 
 def _check_content(file_type: filetypes.FileType, data: bytes) -> None:

@@ -127,6 +127,26 @@ class Settings:
     max_concurrent_uploads: int | None = None
     # SILO_METRICS: serve GET /metrics (Prometheus text, no key).
     metrics: bool = True
+    # SILO_S3_VERIFIES_CHECKSUMS: storage refuses a PUT whose body does not match its
+    # x-amz-checksum-sha256 (AWS S3 does; moto does not), so a direct upload's sha256 can be
+    # taken from storage instead of reading the object. Default: true on AWS (no endpoint).
+    s3_verifies_checksums: bool = False
+    # SILO_SCAN: the malware scanning engine, `off`, `guardduty` or `clamav` (required: see
+    # _scan). The default here is for settings built in code (tests), never for a deployment.
+    scan: str = "off"
+    # SILO_CLAMD_ADDRESS (with `clamav`): `tcp://host:port` or `unix:///path`.
+    clamd_address: str | None = None
+    # SILO_SCAN_INFECTED: what happens to an infected file's bytes: `quarantine` (moved under
+    # quarantine/) or `delete`.
+    scan_infected: str = "quarantine"
+    # Files one instance scans at once, and how often an idle worker looks for work. Not
+    # configurable by environment: scanning runs beside the uploads and must stay modest.
+    scan_concurrency: int = 2
+    scan_poll_seconds: float = 1.0
+    # How often an idle worker checks that the scanner answers (an outage shows without files).
+    scan_watch_seconds: float = 15.0
+    # With `guardduty`, how long a file may wait for GuardDuty's tag before it is `failed`.
+    guardduty_verdict_timeout_seconds: float = 6 * 3600
 
     def __repr__(self) -> str:
         # Never print secrets (the admin key, a password inside the database URL).
@@ -220,7 +240,40 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         cors_origins=_cors_origins(env),
         max_concurrent_uploads=_max_concurrent_uploads(env),
         metrics=env.boolean("SILO_METRICS", True),
+        s3_verifies_checksums=env.boolean(
+            "SILO_S3_VERIFIES_CHECKSUMS", _endpoint_url(env, "S3_ENDPOINT_URL") is None
+        ),
+        **_scan(env),
     )
+
+
+SCAN_ENGINES = ("off", "guardduty", "clamav")
+INFECTED_ACTIONS = ("quarantine", "delete")
+
+
+def _scan(env: Env) -> dict[str, str | None]:
+    """SILO_SCAN has no default, so that no deployment is left unscanned by accident."""
+    hint = "one of off, guardduty, clamav (off: files are served unscanned)"
+    engine = env.required("SILO_SCAN", hint).lower()
+    if engine not in SCAN_ENGINES:
+        raise SettingsError(f"SILO_SCAN={engine!r} is invalid: expected {hint}")
+    address = None
+    if engine == "clamav":
+        from service.scanner import parse_clamd_address
+
+        address = env.required(
+            "SILO_CLAMD_ADDRESS", "clamd's address, tcp://host:port or unix:///path"
+        )
+        try:
+            parse_clamd_address(address)
+        except ValueError as exc:
+            raise SettingsError(f"SILO_CLAMD_ADDRESS={address!r} is invalid: {exc}") from None
+    infected = (env.optional("SILO_SCAN_INFECTED") or "quarantine").lower()
+    if infected not in INFECTED_ACTIONS:
+        raise SettingsError(
+            f"SILO_SCAN_INFECTED={infected!r} is invalid: expected quarantine or delete"
+        )
+    return {"scan": engine, "clamd_address": address, "scan_infected": infected}
 
 
 def _max_concurrent_uploads(env: Env) -> int | None:

@@ -283,11 +283,24 @@ async def report(pool, r: Range) -> dict[str, Any]:
         return await compute(conn, r)
 
 
+async def infected_stats(conn, r: Range) -> dict[str, int]:
+    """Files of the range the malware scan found infected (their rows stay, their bytes are
+    gone): read through the scan status index, as there are few."""
+    ((count, size),) = await _rows(
+        conn,
+        "SELECT count(*), coalesce(sum(size), 0)::bigint FROM files WHERE scan_status = "
+        "'infected' AND (created_at AT TIME ZONE 'UTC')::date BETWEEN %s AND %s",
+        (r.first, r.last),
+    )
+    return {"files": count, "bytes": size}
+
+
 async def compute(conn, r: Range) -> dict[str, Any]:
     """The /stats body. Runs its queries in one REPEATABLE READ snapshot when the caller opened
     one; several small index reads either way."""
     names = {t: await _names(conn, t) for t in ("categories", "languages", "roles")}
     files = await file_stats(conn, r, names)
+    files["infected"] = await infected_stats(conn, r)
     downloads: dict[str, list[dict[str, Any]]] = {
         "country": [],
         "company": [],

@@ -16,7 +16,8 @@ file smaller than one part costs only its size, and is sent with a single PutObj
 sha256 and size on the object: S3 user metadata can only be written when an object is created,
 and for a multipart upload the sha256 is known only once the last byte has gone. So:
 - every object gets the object tags `sha256=<hex>` and `size=<bytes>` (PutObjectTagging after
-  CompleteMultipartUpload; the `Tagging` header of PutObject for single-PUT objects). Tags are
+  CompleteMultipartUpload, keeping any tag already there, such as GuardDuty's verdict; the
+  `Tagging` header of PutObject for single-PUT objects). Tags are
   mutable, readable with GetObjectTagging, and need `s3:PutObjectTagging`/`s3:GetObjectTagging`
   on the bucket's objects in the task role;
 - single-PUT objects also carry them as user metadata (`x-amz-meta-sha256`, `x-amz-meta-size`).
@@ -46,18 +47,22 @@ the service) and, on AWS, by the bucket's lifecycle rule.
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
 import datetime
 import functools
+import hashlib
 import logging
 import re
 import time
 import unicodedata
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol, TypeVar
 
 import boto3
+from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -66,10 +71,24 @@ log = logging.getLogger("silo.storage")
 
 MIN_PART_SIZE = 5 * 1024**2  # S3's minimum for every part but the last
 MAX_PARTS = 10_000  # S3's maximum part number
+# The largest object one PUT may create (S3's limit): the most a direct upload can carry.
+MAX_SINGLE_PUT = 5 * 1024**3
+# Server-side copies (a verified direct upload moved to its file's key): boto3's managed copy.
+# One CopyObject up to 5 GiB, S3's limit for it (every direct upload: it is one PUT); parallel
+# UploadPartCopy ranges only above. The bytes never pass through the service. One CopyObject is
+# also the cheaper call here: against moto, a 1 GiB copy took 8.7 s as one CopyObject and 36.5 s
+# as eight 128 MiB UploadPartCopy ranges (and their completion) on the 2-core build machine.
+COPY_CONFIG = TransferConfig(
+    multipart_threshold=MAX_SINGLE_PUT + 1, multipart_chunksize=512 * 1024**2, max_concurrency=8
+)
 
 
 class StorageError(RuntimeError):
     """Object storage failed or is unreachable (the service answers 503)."""
+
+
+class ObjectMissing(StorageError):
+    """The object is not in the bucket (NoSuchKey)."""
 
 
 class ObjectUpload(Protocol):
@@ -86,14 +105,101 @@ class ObjectStorage(Protocol):
     async def delete(self, key: str) -> None: ...
 
     async def presigned_get(
-        self, key: str, *, filename: str, content_type: str, ttl_seconds: int
+        self, key: str, *, filename: str, content_type: str, ttl_seconds: int, inline: bool = False
     ) -> str: ...
 
     async def check(self) -> None: ...
 
+    async def presigned_put(
+        self, key: str, *, size: int, sha256: str, ttl_seconds: int
+    ) -> tuple[str, dict[str, str]]: ...
+
+    async def stat(self, key: str) -> StoredObject | None: ...
+
+    async def read_range(self, key: str, length: int, *, etag: str) -> bytes: ...
+
+    async def sha256_of(
+        self, key: str, *, etag: str | None = None, validator: Any = None
+    ) -> str: ...
+
+    async def copy_to(
+        self, source: str, key: str, *, etag: str, content_type: str, sha256: str, size: int
+    ) -> None: ...
+
     async def pending_uploads(self) -> list[str]: ...
 
     async def abort_stale_uploads(self, older_than_seconds: float) -> int: ...
+
+    # For the malware scan (service/scanning.py): blocking, run on the scan worker's threads.
+    def read_chunks(self, key: str, chunk_size: int) -> Iterator[bytes]: ...
+
+    def read_tags(self, key: str) -> dict[str, str]: ...
+
+    async def move(self, key: str, to_key: str) -> None: ...
+
+
+class StoredObject(Protocol):
+    size: int
+    etag: str
+    # The object's full SHA-256 (hex) as storage computed it, when it keeps one.
+    sha256: str | None
+
+
+class _Stat:
+    def __init__(self, size: int, etag: str, sha256: str | None) -> None:
+        self.size, self.etag, self.sha256 = size, etag, sha256
+
+
+def object_tags(*, sha256: str, size: int) -> str:
+    """Every stored file's object tags, `sha256` and `size`, in the Tagging header's form."""
+    return urllib.parse.urlencode({"sha256": sha256, "size": str(size)})
+
+
+def checksum_sha256(sha256: str) -> str:
+    """A hex sha256 in the form of S3's `x-amz-checksum-sha256` (base64 of the digest)."""
+    return base64.b64encode(bytes.fromhex(sha256)).decode()
+
+
+def _read_hashing(*, client: Any, validator: Any, **request: Any) -> str:
+    """sha256 of a stored object, feeding the content validator on the way (storage thread)."""
+    body = client.get_object(**request)["Body"]
+    digest = hashlib.sha256()
+    try:
+        for chunk in body.iter_chunks(1024 * 1024):
+            digest.update(chunk)
+            if validator is not None:
+                validator.feed(chunk)
+    finally:
+        body.close()
+    if validator is not None:
+        validator.finish()
+    return digest.hexdigest()
+
+
+class _DiscardingUpload:
+    async def write(self, chunk: bytes) -> None:
+        pass
+
+    async def complete(self, *, sha256: str, size: int) -> None:
+        pass
+
+    async def abort(self) -> None:
+        pass
+
+
+class DiscardingStorage:
+    """Stores nothing. The upload pipeline runs on it (sniffing, size, sha256) when a POST
+    /files carries an Idempotency-Key that already stands for a file: the body must be read to
+    tell the same request from another, and must not be stored a second time."""
+
+    async def begin_upload(self, key: str, content_type: str) -> _DiscardingUpload:
+        return _DiscardingUpload()
+
+    async def delete(self, key: str) -> None:
+        pass
+
+
+DISCARDING = DiscardingStorage()
 
 
 # --- Content-Disposition -----------------------------------------------------------------------
@@ -106,9 +212,10 @@ _UNSAFE_ASCII = re.compile(r"[^A-Za-z0-9 !#$&'()*+,\-.=@\[\]^_`{}~]")
 _ATTR_CHAR_SAFE = "!#$&+-.^_`|~"
 
 
-def content_disposition(filename: str) -> str:
+def content_disposition(filename: str, *, inline: bool = False) -> str:
     """`attachment` with an ASCII fallback `filename` and the exact name as RFC 5987 `filename*`
-    (RFC 6266), so every browser saves the file under (a version of) its original name."""
+    (RFC 6266), so every browser saves the file under (a version of) its original name;
+    `inline` for a preview the browser shows itself (a PDF in a frame), still named."""
     name = filename.replace("\\", "/").rsplit("/", 1)[-1].strip() or "download"
     ascii_name = unicodedata.normalize("NFKD", " ".join(name.split()))
     ascii_name = ascii_name.encode("ascii", "ignore").decode()
@@ -116,7 +223,8 @@ def content_disposition(filename: str) -> str:
     if not ascii_name or ascii_name.startswith("."):  # nothing left of the stem (e.g. "日本.txt")
         ascii_name = "download" + ascii_name
     encoded = urllib.parse.quote(name, safe=_ATTR_CHAR_SAFE)
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{encoded}"
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{encoded}"
 
 
 # --- S3 ----------------------------------------------------------------------------------------
@@ -168,6 +276,11 @@ def s3_client(
             read_timeout=read_timeout,
             # Presigned URLs must be SigV4: SigV2 is refused by newer regions.
             signature_version="s3v4",
+            # The service hashes what it reads itself (sha256_of). botocore's own check of a GET
+            # against the object's stored checksum would fail the read of an object whose
+            # stored checksum is a lie (moto keeps a PUT's declared one unverified) before the
+            # service could compute the real digest and say so (422, not 503).
+            response_checksum_validation="when_required",
             s3=s3_options,
         ),
     )
@@ -322,7 +435,7 @@ class S3Storage:
         await self.call(self.client.delete_object, Bucket=self.bucket, Key=key)
 
     async def presigned_get(
-        self, key: str, *, filename: str, content_type: str, ttl_seconds: int
+        self, key: str, *, filename: str, content_type: str, ttl_seconds: int, inline: bool = False
     ) -> str:
         # Signing is local computation (no request), cheap enough for the event loop.
         return self.client.generate_presigned_url(
@@ -330,7 +443,7 @@ class S3Storage:
             Params={
                 "Bucket": self.bucket,
                 "Key": key,
-                "ResponseContentDisposition": content_disposition(filename),
+                "ResponseContentDisposition": content_disposition(filename, inline=inline),
                 "ResponseContentType": content_type,
             },
             ExpiresIn=ttl_seconds,
@@ -338,6 +451,145 @@ class S3Storage:
 
     async def check(self) -> None:
         await self.call(self.client.head_bucket, Bucket=self.bucket)
+
+    async def presigned_put(
+        self, key: str, *, size: int, sha256: str, ttl_seconds: int
+    ) -> tuple[str, dict[str, str]]:
+        """A URL for one PUT of exactly `size` bytes whose SHA-256 is `sha256` (hex), and the
+        headers the client must send with it. Content-Length and the checksum headers are
+        signed: S3 refuses the PUT when they are changed (SignatureDoesNotMatch) and when the
+        body does not match them (a short body, BadDigest), so a wrong object cannot land."""
+        checksum = checksum_sha256(sha256)
+        url = self.client.generate_presigned_url(
+            "put_object",
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ContentLength": size,
+                "ChecksumSHA256": checksum,
+                # Tells storage which checksum the PUT carries (moto keeps it only with this).
+                "ChecksumAlgorithm": "SHA256",
+            },
+            ExpiresIn=ttl_seconds,
+        )
+        headers = {
+            "Content-Length": str(size),
+            "x-amz-checksum-sha256": checksum,
+            "x-amz-sdk-checksum-algorithm": "SHA256",
+        }
+        return url, headers
+
+    async def stat(self, key: str) -> _Stat | None:
+        """Size, ETag and storage's own SHA-256 of an object (None when there is none). A
+        missing key is a 404 only with s3:ListBucket (else S3 says 403): the task role has it."""
+        try:
+            head = await self.call(
+                self.client.head_object, Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"
+            )
+        except StorageError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and _is_missing(cause):
+                return None
+            raise
+        checksum = head.get("ChecksumSHA256")
+        # A multipart object's checksum is of its parts' checksums ("...-<parts>" or
+        # COMPOSITE): not the file's sha256, so not used.
+        whole = checksum and "-" not in checksum and head.get("ChecksumType") != "COMPOSITE"
+        sha256 = base64.b64decode(checksum).hex() if whole else None
+        return _Stat(head["ContentLength"], head["ETag"], sha256)
+
+    async def read_range(self, key: str, length: int, *, etag: str) -> bytes:
+        """The first `length` bytes of the object, if it is still the one with `etag`."""
+        response = await self.call(
+            self.client.get_object,
+            Bucket=self.bucket,
+            Key=key,
+            Range=f"bytes=0-{length - 1}",
+            IfMatch=etag,
+        )
+        body = response["Body"]
+        try:
+            return await self.call(body.read)
+        finally:
+            body.close()
+
+    async def sha256_of(self, key: str, *, etag: str | None = None, validator: Any = None) -> str:
+        """The object's sha256, read whole (feeding `validator`, a filetypes content validator,
+        on the way); with `etag`, only if it is still that object."""
+        request: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if etag is not None:
+            request["IfMatch"] = etag
+        return await self.call(_read_hashing, client=self.client, validator=validator, **request)
+
+    async def copy_to(
+        self, source: str, key: str, *, etag: str, content_type: str, sha256: str, size: int
+    ) -> None:
+        """Copy `source` to `key` inside the bucket (server-side; only if `source` is still the
+        object with `etag`), with the content type, metadata and tags of a stored file."""
+        await self.call(
+            self.client.copy,
+            CopySource={"Bucket": self.bucket, "Key": source},
+            Bucket=self.bucket,
+            Key=key,
+            ExtraArgs={
+                "CopySourceIfMatch": etag,
+                "ContentType": content_type,
+                "MetadataDirective": "REPLACE",
+                "Metadata": {"sha256": sha256, "size": str(size)},
+                "TaggingDirective": "REPLACE",
+                "Tagging": object_tags(sha256=sha256, size=size),
+            },
+            Config=COPY_CONFIG,
+        )
+
+    async def tag_stored(self, key: str, *, sha256: str, size: int) -> None:
+        """Give an object written without them (multipart) a stored file's tags."""
+        await self.call(self.put_file_tags, key=key, sha256=sha256, size=size)
+
+    def put_file_tags(self, *, key: str, sha256: str, size: int) -> None:
+        """`tag_stored`, blocking. The tags the object already has are kept: GuardDuty may have
+        tagged it with its verdict (`GuardDutyMalwareScanStatus`, read by service/scanner.py)
+        since it was completed, and PutObjectTagging replaces the whole set."""
+        found = self.client.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
+        ours = {"sha256": sha256, "size": str(size)}
+        kept = [tag for tag in found if tag["Key"] not in ours]
+        tags = kept + [{"Key": k, "Value": v} for k, v in ours.items()]
+        self.client.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": tags})
+
+    def read_chunks(self, key: str, chunk_size: int) -> Iterator[bytes]:
+        """The object's bytes, `chunk_size` at a time, as they arrive (blocking: the scan
+        worker's thread). Holds one chunk at a time, whatever the object's size."""
+        with _object_errors("get_object", key):
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"]
+        try:
+            with _object_errors("get_object (reading)", key):
+                yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+
+    def read_tags(self, key: str) -> dict[str, str]:
+        """The object's tags (blocking: the scan worker's thread)."""
+        with _object_errors("get_object_tagging", key):
+            found = self.client.get_object_tagging(Bucket=self.bucket, Key=key)
+        return {tag["Key"]: tag["Value"] for tag in found.get("TagSet", [])}
+
+    async def move(self, key: str, to_key: str) -> None:
+        """Copy the object to `to_key`, then delete it (boto3's managed copy: a multipart copy
+        for an object over its threshold, so any size moves, bytes never leaving S3)."""
+        try:
+            await self.call(
+                self.client.copy,
+                CopySource={"Bucket": self.bucket, "Key": key},
+                Bucket=self.bucket,
+                Key=to_key,
+            )
+        except StorageError as exc:
+            # Gone already (moved by another scan of the same file): say so.
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and _is_missing(cause):
+                raise ObjectMissing(key) from exc
+            raise
+        await self.delete(key)
 
     async def pending_uploads(self) -> list[str]:
         def collect() -> list[str]:
@@ -364,6 +616,19 @@ def _retrieve(future: asyncio.Future) -> None:
     # Mark the outcome as seen: its owner reports it (or is gone, having been cancelled).
     if not future.cancelled():
         future.exception()
+
+
+@contextlib.contextmanager
+def _object_errors(what: str, key: str) -> Iterator[None]:
+    """S3 failures of a call on one object as StorageError, ObjectMissing when it is not there."""
+    try:
+        yield
+    except ClientError as exc:
+        if _is_missing(exc):
+            raise ObjectMissing(key) from exc
+        raise StorageError(f"S3 {what}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"S3 {what}: {exc}") from exc
 
 
 def _guard(fn: Callable[..., T], /, **kwargs: Any) -> T:
@@ -527,7 +792,7 @@ class S3Upload:
         if size != self._written:
             raise ValueError(f"complete(size={size}) but {self._written} bytes were written")
         self._closed = True  # one attempt: after a failure, only abort() is left
-        tags = urllib.parse.urlencode({"sha256": sha256, "size": str(size)})
+        tags = object_tags(sha256=sha256, size=size)
         if self._create is None:
             body = self._part
             del body[self._filled :]  # shrink in place: no copy of the data
@@ -569,17 +834,8 @@ class S3Upload:
                 self._storage.retry_later(
                     self.key, lambda: self._storage.abort_uploads_of(self.key, keep=self._upload_id)
                 )
-        await self._run(
-            self._client.put_object_tagging,
-            Bucket=self._storage.bucket,
-            Key=self.key,
-            Tagging={
-                "TagSet": [
-                    {"Key": "sha256", "Value": sha256},
-                    {"Key": "size", "Value": str(size)},
-                ]
-            },
-        )
+        # Through `_run`, like every call of the upload: an abort waits for it.
+        await self._run(self._storage.put_file_tags, key=self.key, sha256=sha256, size=size)
 
     async def abort(self) -> None:
         self._closed = True

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service import auth, errors, inputs
+from service import auth, errors, idempotency, inputs
 from service.acting_user import parse_acting_user
 from service.files import Caller
 from service.resumable import CHECKSUMS, Checksum, Resumable, UploadState, validate_metadata
@@ -48,6 +48,7 @@ EXPOSED_HEADERS = (
     "Tus-Max-Size",
     "Tus-Checksum-Algorithm",
     "Silo-File-Id",
+    "Idempotent-Replayed",
     "X-Request-Id",
 )
 FILE_ID_HEADER = "Silo-File-Id"
@@ -220,6 +221,7 @@ async def options_upload(request: Request) -> Response:
 @tus_errors
 async def create(request: Request) -> Response:
     caller = await _caller(request)
+    idempotency_key = idempotency.parse(request.headers.get(idempotency.HEADER))
     if "upload-defer-length" in request.headers:
         raise errors.BadRequest("Upload-Defer-Length is not supported: send Upload-Length")
     length = _int_header(request, "upload-length")
@@ -229,10 +231,25 @@ async def create(request: Request) -> Response:
     parse_checksum(request.headers.get("upload-checksum"))
     resumable = _resumable(request)
     state = await resumable.create(
-        caller, length=length, declared=declared, metadata_header=raw_metadata
+        caller,
+        length=length,
+        declared=declared,
+        metadata_header=raw_metadata,
+        idempotency_key=idempotency_key,
     )
-    location = f"/uploads/{state.id}"
+    # Under the creation URL, whichever it was (/uploads, or the console's /console/uploads).
+    location = f"{request.url.path.rstrip('/')}/{state.id}"
     with_body = _content_type(request) == OFFSET_OCTET_STREAM
+    if state.replayed:
+        # The upload the key's first request created. Any body is not read: the client
+        # learns where the upload stands (HEAD, or Upload-Offset here) and resumes from there.
+        if state.file_id is not None:
+            headers = _headers(state, Location=location, **{idempotency.REPLAYED_HEADER: "true"})
+            return Response(status_code=200, headers=headers)
+        headers = _headers(state, Location=location)
+        if not with_body:
+            del headers["Upload-Offset"]
+        return Response(status_code=201, headers=headers)
     if with_body:
         # creation-with-upload: the body is the first chunk.
         state = await _append(request, state.id, 0)

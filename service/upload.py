@@ -77,8 +77,12 @@ def check_filename(raw: str | None) -> None:
     tab, DEL, C1...): such a name is not a name, and silently dropping the characters (or
     stopping at them) would store something else than what was sent. Checked when the file
     part starts, before anything is stored."""
-    if raw and any(unicodedata.category(ch) == "Cc" for ch in raw):
-        raise errors.ValidationFailed("`filename` must not contain control characters")
+    # Lone surrogates too (a JSON body can smuggle "\ud800" into a direct upload's name): no
+    # database or header can hold them.
+    if raw and any(unicodedata.category(ch) in ("Cc", "Cs") for ch in raw):
+        raise errors.ValidationFailed(
+            "`filename` must not contain control characters or invalid text"
+        )
 
 
 def sanitize_filename(raw: str | None, file_type: filetypes.FileType) -> str:
@@ -134,6 +138,20 @@ def check_type(
     if reason:
         raise errors.TypeMismatch(reason)
     return detected
+
+
+def check_declared(*, filename: str | None, declared: str | None, limits: Limits) -> None:
+    """415 before anything is stored when what the client claims (the name's extension, the
+    declared content type) can only be a type the tenant does not accept (`unsupported_type`)
+    or claims two types (`type_mismatch`). Direct uploads check this when they are asked for;
+    the content is still sniffed with `check_type` once it is stored."""
+    claims = filetypes.declared_types(filename, declared)
+    if claims.problem is not None:
+        error = errors.TypeMismatch if claims.conflicting else errors.UnsupportedType
+        raise error(claims.problem)
+    if not any(t.id in limits.allowed_types for t in claims.candidates):
+        ids = ", ".join(t.id for t in claims.candidates)
+        raise errors.UnsupportedType(f"{ids} files are not accepted here")
 
 
 @dataclass

@@ -59,7 +59,17 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return 0
 
 
-COLUMNS = ("slug", "name", "priority", "host", "bucket", "database", "target group", "size")
+COLUMNS = (
+    "slug",
+    "name",
+    "priority",
+    "host",
+    "bucket",
+    "database",
+    "target group",
+    "size",
+    "scan",
+)
 
 
 def table_rows(
@@ -79,6 +89,9 @@ def table_rows(
                 f"{n.rds_identifier}/{n.database_name}",
                 n.target_group,
                 f"{api.cpu}/{api.memory} x{api.min_tasks}-{api.max_tasks}",
+                # The engine on AWS, and what an infected file's bytes become.
+                f"{tenant.limits.scan}"
+                + (f"/{tenant.limits.scan_infected}" if tenant.limits.scan != "off" else ""),
             )
         )
     return rows

@@ -138,6 +138,10 @@ def load_catalogue(path: str | Path) -> Catalogue:
     out.check_keys(None, "", data, TOP_LEVEL, "top-level")
     platform = _platform(out, data.get("platform"))
     defaults = _defaults(out, data.get("defaults", {}))
+    clamd = _clamd_configured(data.get("platform"), platform)
+    raw_defaults = data.get("defaults")
+    if not clamd and _writes_clamav(raw_defaults):
+        out.add(None, "defaults.limits.scan", CLAMAV_WITHOUT_CLAMD)
     raw_tenants = data.get("tenants")
     if raw_tenants is None:
         out.add(None, "tenants", "is missing (a list of tenants)")
@@ -150,10 +154,11 @@ def load_catalogue(path: str | Path) -> Catalogue:
     tenants = [
         tenant
         for index, raw in enumerate(raw_tenants)
-        if (tenant := _tenant(out, index, raw, defaults, platform, identities)) is not None
+        if (tenant := _tenant(out, index, raw, defaults, platform, identities, clamd)) is not None
     ]
     _check_unique(out, identities)
     _check_placement(out, tenants)
+    _check_protected_buckets(out, tenants)
     if out.problems:
         raise CatalogueError(out.problems)
     assert platform is not None
@@ -204,6 +209,7 @@ def _tenant(
     defaults: dict[str, dict[str, Any]],
     platform: Platform | None,
     identities: list[_Identity],
+    clamd: bool = True,
 ) -> Tenant | None:
     label = f"tenants[{index}]"
     if not isinstance(raw, dict):
@@ -236,6 +242,8 @@ def _tenant(
     for section, values in out.sections(label, "", raw).items():
         sections[section].update(values)
     _check_merged(out, label, "", raw, sections)
+    if not clamd and _writes_clamav(raw):
+        out.add(label, "limits.scan", CLAMAV_WITHOUT_CLAMD)
 
     if len(out.problems) > start or platform is None:
         return None
@@ -298,6 +306,28 @@ def _check_merged(
         out.add(label, field, problem)
 
 
+CLAMAV_WITHOUT_CLAMD = (
+    "'clamav' needs a clamd the tasks can reach on AWS: set platform.clamd_address "
+    "(tcp://host:port), or use 'guardduty' (silo dev and compose scan either with their own "
+    "clamd)"
+)
+
+
+def _clamd_configured(raw_platform: Any, platform: Platform | None) -> bool:
+    """Whether `clamav` tenants have a clamd on AWS. True too when the platform section is
+    broken (or its clamd_address is): that problem is reported already, once."""
+    if platform is None or (isinstance(raw_platform, dict) and "clamd_address" in raw_platform):
+        return True
+    return platform.clamd_address is not None
+
+
+def _writes_clamav(raw: Any) -> bool:
+    """Whether this mapping (defaults, or a tenant) itself sets `limits.scan: clamav`. A tenant
+    inheriting it from `defaults` is reported there, once."""
+    limits = raw.get("limits") if isinstance(raw, dict) else None
+    return isinstance(limits, dict) and limits.get("scan") == "clamav"
+
+
 @dataclass(frozen=True)
 class _Identity:
     """What must be unique across tenants, as far as it could be read."""
@@ -342,6 +372,20 @@ def _check_placement(out: _Collector, tenants: list[Tenant]) -> None:
                 f"{quotas.TARGET_GROUPS_PER_ALB} target groups: place new tenants on "
                 f"load_balancer: {index + 1}",
             )
+
+
+def _check_protected_buckets(out: _Collector, tenants: list[Tenant]) -> None:
+    """Refuse more GuardDuty tenants than GuardDuty protects buckets in one region: the plans
+    beyond it would fail `pulumi up` halfway, and AWS does not raise the quota."""
+    guarded = quotas.guardduty_tenants(tenants)
+    if len(guarded) > quotas.PROTECTED_BUCKETS_PER_REGION:
+        out.add(
+            guarded[-1].slug,
+            "limits.scan",
+            f"{len(guarded)} tenants scan with guardduty; GuardDuty Malware Protection for S3 "
+            f"protects at most {quotas.PROTECTED_BUCKETS_PER_REGION} buckets per account and "
+            "region (not adjustable): scan the others with clamav (platform.clamd_address)",
+        )
 
 
 def storage_ceiling_problem(storage_gb: int, max_storage_gb: int) -> str | None:

@@ -19,6 +19,9 @@ class Platform:
     domain: str  # a tenant's host is <slug>.<domain> unless it sets `host`
     name: str = "silo"  # prefix of every cloud resource name (see tenants.names)
     log_retention_days: int = 30
+    # The clamd (tcp://host:port) tenants with `limits.scan: clamav` use on AWS; None: no
+    # tenant may use clamav there.
+    clamd_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class Bucket:
 class Limits:
     max_upload_mb: int
     allowed_types: tuple[str, ...]  # service.filetypes ids
+    scan: str = "guardduty"  # guardduty | clamav | off (tenants.schema.SCAN_ENGINES)
+    scan_infected: str = "quarantine"  # quarantine | delete
 
     @property
     def max_upload_bytes(self) -> int:

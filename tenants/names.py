@@ -197,6 +197,11 @@ def task_role(scope: Scope, slug: str) -> str:
     return f"{scope.base}-{slug}-task"
 
 
+def scan_role(scope: Scope, slug: str) -> str:
+    # Assumed by GuardDuty Malware Protection for S3 to scan and tag the tenant's bucket.
+    return f"{scope.base}-{slug}-scan"
+
+
 def task_security_group(scope: Scope, slug: str) -> str:
     return f"{scope.base}-{slug}-task"
 
@@ -254,6 +259,7 @@ class TenantNames:
     log_group: str
     execution_role: str
     task_role: str
+    scan_role: str
     task_security_group: str
     database_security_group: str
     target_group: str
@@ -279,6 +285,7 @@ def tenant_names(
         log_group=log_group(scope, slug),
         execution_role=execution_role(scope, slug),
         task_role=task_role(scope, slug),
+        scan_role=scan_role(scope, slug),
         task_security_group=task_security_group(scope, slug),
         database_security_group=database_security_group(scope, slug),
         target_group=target_group(scope, slug),

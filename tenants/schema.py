@@ -47,6 +47,17 @@ def one_of(allowed: tuple[int, ...]) -> Check:
     return check
 
 
+def choice(allowed: tuple[str, ...]) -> Check:
+    def check(value: Any) -> tuple[Any, str | None]:
+        if not isinstance(value, str) or value not in allowed:
+            # YAML 1.1 reads an unquoted `off` as the boolean false.
+            hint = " (write it quoted, 'off', or YAML reads a boolean)" if value is False else ""
+            return None, f"{value!r} is not one of {', '.join(allowed)}{hint}"
+        return value, None
+
+    return check
+
+
 def boolean(value: Any) -> tuple[Any, str | None]:
     if not isinstance(value, bool):
         return None, f"must be true or false, got {value!r}"
@@ -78,6 +89,26 @@ def matching(pattern: str, description: str) -> Check:
 def hostname(value: Any) -> tuple[Any, str | None]:
     problem = host_problem(value)
     return (None, problem) if problem else (value, None)
+
+
+def clamd_address(value: Any) -> tuple[Any, str | None]:
+    """`tcp://host:port`: a clamd the tenants' tasks reach over the network. A unix socket is
+    refused here: a Fargate task shares no file system with a daemon outside it."""
+    if not isinstance(value, str):
+        return None, f"must be a string like tcp://clamd.internal:3310, got {value!r}"
+    parts = urlsplit(value)
+    if parts.scheme != "tcp":
+        return None, (
+            f"{value!r} is not tcp://host:port (a unix:// socket cannot be reached from a "
+            "Fargate task)"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not parts.hostname or port is None or parts.path or parts.query or parts.username:
+        return None, f"{value!r} is not tcp://host:port, like tcp://clamd.internal:3310"
+    return value, None
 
 
 def _origin_problem(origin: Any) -> str | None:
@@ -173,6 +204,9 @@ def languages(value: Any) -> tuple[Any, str | None]:
     return {code: name.strip() for code, name in value.items()}, None
 
 
+SCAN_ENGINES = ("guardduty", "clamav", "off")
+SCAN_INFECTED = ("quarantine", "delete")
+
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096)
 LOG_RETENTION_DAYS += (1827, 2192, 2557, 2922, 3288, 3653)
@@ -181,6 +215,9 @@ PLATFORM_FIELDS: dict[str, Check] = {
     "domain": hostname,
     "name": matching(r"^.+$", "a string"),  # shape checked by tenants.names.Scope rules
     "log_retention_days": one_of(LOG_RETENTION_DAYS),
+    # Where tenants with `limits.scan: clamav` send their uploads on AWS (a clamd inside the
+    # VPC, run by the platform team); `silo dev` and compose run their own.
+    "clamd_address": clamd_address,
 }
 PLATFORM_REQUIRED = ("domain",)
 
@@ -220,6 +257,13 @@ SECTIONS: dict[str, dict[str, Check]] = {
         # What the service's multipart upload can carry (S3 allows 10,000 parts).
         "max_upload_mb": integer(1, MAX_UPLOAD_MB),
         "allowed_types": file_types,
+        # Malware scanning of every upload: GuardDuty Malware Protection for S3 on the
+        # tenant's bucket, a clamd (platform.clamd_address on AWS), or none. Locally any engine
+        # but `off` is the local clamd (GuardDuty exists only on AWS).
+        "scan": choice(SCAN_ENGINES),
+        # What happens to infected bytes: moved under quarantine/ (kept for investigation,
+        # unreadable by the service) or deleted.
+        "scan_infected": choice(SCAN_INFECTED),
     },
     "taxonomy": {
         "categories": categories,
@@ -276,7 +320,14 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "apply_immediately": True,
     },
     "bucket": {"versioning": True, "cors_origins": ()},
-    "limits": {"max_upload_mb": 5120, "allowed_types": KNOWN_TYPE_IDS},
+    # Scanning is on unless a catalogue turns it off: a tenant someone forgot to configure
+    # gets its uploads scanned, not silently trusted.
+    "limits": {
+        "max_upload_mb": 5120,
+        "allowed_types": KNOWN_TYPE_IDS,
+        "scan": "guardduty",
+        "scan_infected": "quarantine",
+    },
     "taxonomy": {
         "categories": ["Conflict resolution", "Skills", "Soft skills"],
         "languages": {"it": "Italiano", "en": "English", "fr": "Français"},
@@ -293,4 +344,8 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "db_connections": 60,
     },
 }
-PLATFORM_DEFAULTS: dict[str, Any] = {"name": "silo", "log_retention_days": 30}
+PLATFORM_DEFAULTS: dict[str, Any] = {
+    "name": "silo",
+    "log_retention_days": 30,
+    "clamd_address": None,
+}

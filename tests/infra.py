@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from provisioning.local import LocalPostgres, LocalS3, free_port
+from provisioning.local import LocalClamd, LocalPostgres, LocalS3, free_port
+from provisioning.local.clamd import HOW_TO_PROVIDE as CLAMD_HOW
 from provisioning.local.postgres import HOW_TO_PROVIDE as PG_HOW
 from provisioning.local.s3 import HOW_TO_PROVIDE as S3_HOW
 from provisioning.local.s3 import LOCAL_CREDENTIALS
@@ -158,3 +159,24 @@ def s3_endpoint() -> Iterator[S3Endpoint]:
         )
     finally:
         local.stop()
+
+
+@contextlib.contextmanager
+def clamd_server(**options) -> Iterator[LocalClamd]:
+    """A clamd of our own (see provisioning/local/clamd.py): it detects what `signatures` lists,
+    the EICAR test file by default. No Docker image or env variable is tried: the tests need a
+    daemon they can stop and start again, and a signature database they chose."""
+    try:
+        server = LocalClamd(**options).start()
+    except Exception as exc:
+        raise RuntimeError(f"no clamd for the tests ({exc}); {CLAMD_HOW}") from exc
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def eicar() -> bytes:
+    """The EICAR anti-virus test file (68 bytes; the clamd above detects it by its md5), built
+    here in two pieces so that no file of the repository is the test virus itself."""
+    return b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"

@@ -90,6 +90,7 @@ class Platform(pulumi.ComponentResource):
         topic = self._alarm_topic()
 
         self.vpc_id = vpc.id
+        self.vpc_cidr = args.vpc_cidr
         self.public_subnet_ids = public_ids
         self.private_subnet_ids = private_ids
         self.alb_security_group_id = alb_sg.id

@@ -2,7 +2,8 @@
 
 Every statement names the tenant's own resources: its bucket, its secrets, its log group. The
 only "*" is ecr:GetAuthorizationToken, which AWS grants on no narrower resource and which
-reaches no tenant's data.
+reaches no tenant's data. (The malware scan role's EventBridge statements name the rules
+GuardDuty manages, by the prefix AWS gives them.)
 """
 
 from __future__ import annotations
@@ -107,9 +108,27 @@ def bucket_arn(bucket: str, *, partition: str) -> str:
     return f"arn:{partition}:s3:::{bucket}"
 
 
+# Where the service moves infected bytes (quarantine/<key>): written by the task, never read
+# back by it (task_policy denies it), kept for whoever investigates with other credentials.
+QUARANTINE_PREFIX = "quarantine/"
+# What GuardDuty scans in a tenant's bucket: stored files (service/upload.py's object keys), the
+# objects whose verdict tag the service reads. Not staging/: a direct upload is copied from
+# there to files/ when it completes (service/direct.py) and scanned there, so scanning it twice
+# would bill it twice. Not quarantine/ (infected bytes, already judged), nor GuardDuty's own
+# validation object at the top of the bucket.
+SCANNED_PREFIXES = ("files/",)
+# The service principal of GuardDuty Malware Protection for S3 (not the EC2/EBS one,
+# malware-protection.guardduty.amazonaws.com).
+MALWARE_PROTECTION_PRINCIPAL = "malware-protection-plan.guardduty.amazonaws.com"
+# GuardDuty creates one EventBridge managed rule per protected bucket, named with this prefix.
+GUARDDUTY_RULE_PREFIX = "DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3"
+
+
 def task_policy(*, partition: str, bucket: str, database_secret_arn: str) -> Document:
     """What the tenant's service may do: its own bucket's objects (streamed multipart uploads,
-    presigned downloads, deletes), and read its database's RDS-managed secret (the current
+    presigned downloads, deletes; direct uploads: presigned PUTs to `staging/`, which carry this
+    role's PutObject, then HeadObject, a ranged GetObject and a server-side copy to the file's
+    key), and read its database's RDS-managed secret (the current
     user and password at connect time, so a rotated password needs no restart), nothing more.
 
     No kms:Decrypt: the RDS-managed secret is encrypted with the AWS managed key
@@ -129,6 +148,8 @@ def task_policy(*, partition: str, bucket: str, database_secret_arn: str) -> Doc
             {
                 "Sid": "OwnBucket",
                 "Effect": "Allow",
+                # ListBucket also makes HeadObject of a missing key a 404 (else 403): how a
+                # direct upload's `complete` tells "not uploaded yet".
                 "Action": [
                     "s3:ListBucket",
                     "s3:ListBucketMultipartUploads",
@@ -150,6 +171,109 @@ def task_policy(*, partition: str, bucket: str, database_secret_arn: str) -> Doc
                     "s3:AbortMultipartUpload",
                     "s3:ListMultipartUploadParts",
                 ],
+                "Resource": f"{arn}/*",
+            },
+            {
+                # An explicit Deny wins over the Allow above: the service can move infected
+                # bytes into quarantine (PutObject there) but never read them back, so no
+                # presigned URL it signs can hand them out.
+                "Sid": "DenyReadingQuarantine",
+                "Effect": "Deny",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": f"{arn}/{QUARANTINE_PREFIX}*",
+            },
+        ],
+    }
+
+
+def malware_protection_trust_policy(*, partition: str, region: str, account_id: str) -> Document:
+    """GuardDuty Malware Protection for S3 may assume the role, for plans of this account and
+    region only (confused-deputy guard)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": MALWARE_PROTECTION_PRINCIPAL},
+                "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnLike": {
+                        "aws:SourceArn": (
+                            f"arn:{partition}:guardduty:{region}:{account_id}"
+                            ":malware-protection-plan/*"
+                        )
+                    },
+                },
+            }
+        ],
+    }
+
+
+def malware_protection_policy(
+    *, partition: str, region: str, account_id: str, bucket: str
+) -> Document:
+    """What AWS documents for a Malware Protection plan's role ("Create or update IAM role
+    policy", GuardDuty user guide), on this one bucket: manage its EventBridge managed rule,
+    turn on the bucket's EventBridge notifications, write the validation object, read and tag
+    the objects it scans. No KMS statement: tenant buckets use SSE-S3 (AES256), which needs
+    none; an SSE-KMS bucket would need kms:GenerateDataKey and kms:Decrypt on its key."""
+    arn = bucket_arn(bucket, partition=partition)
+    rules = f"arn:{partition}:events:{region}:{account_id}:rule/{GUARDDUTY_RULE_PREFIX}*"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AllowManagedRuleToSendS3EventsToGuardDuty",
+                "Effect": "Allow",
+                "Action": [
+                    "events:PutRule",
+                    "events:DeleteRule",
+                    "events:PutTargets",
+                    "events:RemoveTargets",
+                ],
+                "Resource": rules,
+                "Condition": {"StringLike": {"events:ManagedBy": MALWARE_PROTECTION_PRINCIPAL}},
+            },
+            {
+                "Sid": "AllowGuardDutyToMonitorEventBridgeManagedRule",
+                "Effect": "Allow",
+                "Action": ["events:DescribeRule", "events:ListTargetsByRule"],
+                "Resource": rules,
+            },
+            {
+                "Sid": "AllowPostScanTag",
+                "Effect": "Allow",
+                "Action": [
+                    "s3:PutObjectTagging",
+                    "s3:GetObjectTagging",
+                    "s3:PutObjectVersionTagging",
+                    "s3:GetObjectVersionTagging",
+                ],
+                "Resource": f"{arn}/*",
+            },
+            {
+                "Sid": "AllowEnableS3EventBridgeEvents",
+                "Effect": "Allow",
+                "Action": ["s3:PutBucketNotification", "s3:GetBucketNotification"],
+                "Resource": arn,
+            },
+            {
+                "Sid": "AllowPutValidationObject",
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": f"{arn}/malware-protection-resource-validation-object",
+            },
+            {
+                "Sid": "AllowCheckBucketOwnership",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": arn,
+            },
+            {
+                "Sid": "AllowMalwareScan",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
                 "Resource": f"{arn}/*",
             },
         ],

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_aws as aws
@@ -19,7 +20,7 @@ from provisioning import bucket_rules
 from provisioning.aws import alarms, policies
 from provisioning.aws.containers import container_definitions_json
 from provisioning.aws.platform import Platform
-from provisioning.service_env import SERVICE_PORT, service_target
+from provisioning.service_env import SERVICE_PORT, cloud_scan, service_target
 from provisioning.timeouts import TIMEOUTS
 from tenants.model import Tenant
 from tenants.names import CONTAINER_NAME, TenantNames
@@ -47,6 +48,8 @@ class TenantDeploymentArgs:
     log_retention_days: int = 30
     port: int = SERVICE_PORT
     hosted_zone_id: str | None = None  # when set, an alias record for the tenant's host
+    # The platform's clamd (catalogue platform.clamd_address), for tenants scanning with clamav.
+    clamd_address: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
 
@@ -73,6 +76,8 @@ class TenantDeployment(pulumi.ComponentResource):
         self._load_balancer = args.platform.load_balancers[args.tenant.load_balancer]
 
         bucket = self._bucket()
+        if args.tenant.limits.scan == "guardduty":
+            self._malware_protection(bucket)
         task_sg, db_sg = self._network_paths()
         database = self._database(db_sg, self._database_logs())
         database_secret_arn = database.master_user_secrets.apply(lambda s: s[0].secret_arn)
@@ -177,6 +182,59 @@ class TenantDeployment(pulumi.ComponentResource):
             )
         return bucket
 
+    def _malware_protection(self, bucket: aws.s3.Bucket) -> aws.guardduty.MalwareProtectionPlan:
+        """GuardDuty Malware Protection for S3 on the tenant's bucket: every new object under
+        the scanned prefixes is scanned and tagged `GuardDutyMalwareScanStatus`, which the
+        service reads. Its own plan and role per tenant, the role able to reach this bucket
+        only: nothing of it is shared with another tenant.
+
+        GuardDuty turns on the bucket's EventBridge notifications itself (through the role):
+        an `aws.s3.BucketNotification` added to this bucket must keep `eventbridge=True`, or it
+        silently stops the scans."""
+        name, slug, n, args = self._name, self._args.tenant.slug, self._args.names, self._args
+        role = aws.iam.Role(
+            f"{name}-scan-role",
+            name=n.scan_role,
+            assume_role_policy=json.dumps(
+                policies.malware_protection_trust_policy(
+                    partition=args.partition, region=args.region, account_id=args.account_id
+                )
+            ),
+            description=f"GuardDuty scans and tags Silo {slug}'s bucket",
+            tags=self._tags,
+            opts=self._child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-scan-policy",
+            role=role.id,
+            policy=json.dumps(
+                policies.malware_protection_policy(
+                    partition=args.partition,
+                    region=args.region,
+                    account_id=args.account_id,
+                    bucket=n.bucket,
+                )
+            ),
+            opts=self._child,
+        )
+        return aws.guardduty.MalwareProtectionPlan(
+            f"{name}-malware-protection",
+            role=role.arn,
+            protected_resource={
+                "s3_bucket": {
+                    "bucket_name": bucket.bucket,
+                    "object_prefixes": list(policies.SCANNED_PREFIXES),
+                }
+            },
+            # The verdict as an object tag: the service's scan engine reads it.
+            actions=[{"taggings": [{"status": "ENABLED"}]}],
+            tags=self._tags,
+            # GuardDuty checks the role's permissions when the plan is created (it writes the
+            # validation object and its EventBridge rule), so the policy must exist first; on
+            # delete the policy outlives the plan, which removes its rule with it.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+
     def _network_paths(self) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
         """ALB -> task -> database, and the task out to AWS APIs; nothing else."""
         name, slug, n, port = self._name, self._args.tenant.slug, self._args.names, self._args.port
@@ -230,6 +288,19 @@ class TenantDeployment(pulumi.ComponentResource):
             description="AWS APIs (S3, ECR, Secrets Manager, Logs) through the NAT",
             opts=self._child,
         )
+        if self._args.tenant.limits.scan == "clamav" and self._args.clamd_address:
+            # The platform's clamd, inside the VPC (catalogue platform.clamd_address).
+            clamd_port = urlsplit(self._args.clamd_address).port
+            aws.vpc.SecurityGroupEgressRule(
+                f"{name}-task-to-clamd",
+                security_group_id=task_sg.id,
+                cidr_ipv4=self._args.platform.vpc_cidr,
+                ip_protocol="tcp",
+                from_port=clamd_port,
+                to_port=clamd_port,
+                description="to the platform's clamd (malware scanning)",
+                opts=self._child,
+            )
         aws.vpc.SecurityGroupIngressRule(
             f"{name}-db-from-task",
             security_group_id=db_sg.id,
@@ -411,6 +482,7 @@ class TenantDeployment(pulumi.ComponentResource):
                 region=args.region,
                 database_host=host,
                 database_port=port,
+                scan=cloud_scan(tenant, args.clamd_address),
                 port=args.port,
                 # The service reads the rotating credentials itself (not ECS, once at start).
                 database_secret_arn=db_secret,
@@ -717,7 +789,8 @@ class TenantDeployment(pulumi.ComponentResource):
 
 def cors_rules(origins: Sequence[str]) -> list[dict]:
     """Browsers of the tenant's own front-ends fetch presigned downloads (video seeking sends
-    Range); uploads go through the API, so no PUT/POST here."""
+    Range), and PUT direct uploads to their presigned URLs with the headers the service tells
+    them to send (service/storage.py). No POST: other uploads go through the API."""
     return [
         {
             "allowed_methods": ["GET", "HEAD"],
@@ -725,7 +798,14 @@ def cors_rules(origins: Sequence[str]) -> list[dict]:
             "allowed_headers": ["Range"],
             "expose_headers": ["Accept-Ranges", "Content-Length", "Content-Range", "ETag"],
             "max_age_seconds": 3600,
-        }
+        },
+        {
+            "allowed_methods": ["PUT"],
+            "allowed_origins": list(origins),
+            "allowed_headers": list(bucket_rules.DIRECT_PUT_HEADERS),
+            "expose_headers": ["ETag"],
+            "max_age_seconds": 3600,
+        },
     ]
 
 

@@ -15,6 +15,12 @@ Each service gets the CPU and memory its catalogue entry reserves on Fargate (`a
 `api.memory`) through its own cgroup (provisioning/local/limits.py); where the machine allows
 none, one line says so and the services run without limits. `--no-limits` turns them off. The
 state file records the limits applied; the groups are removed on exit.
+
+Malware scanning: GuardDuty exists only on AWS, so every tenant that scans (`limits.scan` other
+than `off`) scans with one local clamd (provisioning/local/clamd.py), started here when ClamAV
+is installed, with a signature database of its own (the EICAR test file's hash only: nothing is
+downloaded). Without clamd, one line says scanning is off and the services run with
+SILO_SCAN=off.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from pathlib import Path
 
 from provisioning.local import free_port
 from provisioning.local.backends import BackendError, Backends, running_backends
+from provisioning.local.clamd import ClamdUnavailable, LocalClamd, find_clamd
 from provisioning.local.limits import (
     Cgroup,
     DatabaseSorter,
@@ -49,6 +56,7 @@ from provisioning.local.state import (
     write_state,
 )
 from provisioning.service_env import (
+    local_scan,
     local_secret_environment,
     service_environment,
     service_target,
@@ -144,8 +152,11 @@ def local_names(catalogue, tenant, region: str):
     return names.for_tenant(scope, tenant, account_id=names.LOCAL_ACCOUNT_ID, region=region)
 
 
-def plan_tenants(catalogue, backends: Backends, ports: list[int]) -> list[TenantPlan]:
-    """One plan per tenant: names from tenants/, environment from provisioning.service_env."""
+def plan_tenants(
+    catalogue, backends: Backends, ports: list[int], clamd_address: str | None = None
+) -> list[TenantPlan]:
+    """One plan per tenant: names from tenants/, environment from provisioning.service_env.
+    `clamd_address`: the local clamd every scanning tenant uses (None: scanning is off)."""
 
     plans = []
     for tenant, port in zip(catalogue.tenants, ports, strict=True):
@@ -156,10 +167,13 @@ def plan_tenants(catalogue, backends: Backends, ports: list[int]) -> list[Tenant
             region=backends.region,
             database_host=backends.database_host,
             database_port=backends.database_port,
+            scan=local_scan(tenant, clamd_address),
             port=port,
             s3_endpoint_url=backends.s3_endpoint_url,
         )
-        admin_key = secrets.token_urlsafe(32)
+        # Prefixed like the service's own keys, and so never starting with "-" (which a
+        # command line would take for an option: `silo smoke --key -abc...`).
+        admin_key = "silo_" + secrets.token_urlsafe(32)
         env = child_environment(
             target,
             database_user=backends.database_user,
@@ -316,6 +330,30 @@ def confine_backends(limiter: Limiter, backends: Backends) -> None:
         say(f"PostgreSQL and S3 left in the shared CPU group ({exc})")
 
 
+def start_scanner(catalogue, cleanup: contextlib.ExitStack) -> tuple[str | None, str]:
+    """The local clamd the scanning tenants use: (its address, or None when scanning is off;
+    what the state file records). Says in one line which it is."""
+    if all(t.limits.scan == "off" for t in catalogue.tenants):
+        say("malware scanning: off (limits.scan is off for every tenant)")
+        return None, "off (catalogue)"
+    if find_clamd() is None:
+        say(
+            "malware scanning: off (clamd not found; install ClamAV's daemon, e.g. "
+            "`apt-get install clamav-daemon`, to scan uploads as on AWS)"
+        )
+        return None, "off (clamd not installed)"
+    clamd = LocalClamd()
+    try:
+        clamd.start()
+    except ClamdUnavailable as exc:
+        reason = str(exc).splitlines()[0]
+        say(f"malware scanning: off (clamd did not start: {reason})")
+        return None, f"off (clamd did not start: {reason})"
+    cleanup.callback(clamd.stop)
+    say(f"malware scanning: clamd on {clamd.address} (signatures: the EICAR test file only)")
+    return clamd.address, f"clamav at {clamd.address}"
+
+
 def run(args: argparse.Namespace) -> int:
     import tenants
     from tenants import names
@@ -355,7 +393,11 @@ def run(args: argparse.Namespace) -> int:
             )
             if limiter is not None:
                 confine_backends(limiter, backends)
-            plans = plan_tenants(catalogue, backends, [free_port() for _ in catalogue.tenants])
+            # Stopped after the services (an ExitStack unwinds in reverse).
+            clamd_address, scan_applied = start_scanner(catalogue, cleanup)
+            plans = plan_tenants(
+                catalogue, backends, [free_port() for _ in catalogue.tenants], clamd_address
+            )
             for plan in plans:
                 backends.create_tenant_storage(
                     plan.database, plan.bucket, versioning=plan.versioning
@@ -401,6 +443,7 @@ def run(args: argparse.Namespace) -> int:
                 database=backends.describe_database(),
                 s3_endpoint=backends.s3_endpoint_url,
                 limits=limits_applied,
+                scan=scan_applied,
             )
             write_state(state_path, document)
             state_written = True

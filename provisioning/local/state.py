@@ -2,7 +2,8 @@
 
 Shape: `{"tenants": {"<slug>": {"url": ..., "admin_key": ..., "bucket": ..., ...}}, ...}`.
 `url`, `admin_key` and `bucket` are the promised fields; the others are extras for tools and
-tests (pid of each service process, its log file, its status once it has exited).
+tests (the console's URL, pid of each service process, its log file, its status once it has
+exited).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 DEFAULT_STATE_FILE = Path(".silo") / "dev.json"
+# Where the service serves its web console (service/console/), under the tenant's URL.
+CONSOLE_PATH = "/console"
 
 
 class StateError(RuntimeError):
@@ -35,9 +38,14 @@ class TenantEndpoint:
     # The CPU and memory limits the service runs under (provisioning.local.limits), or None.
     limits: dict | None = None
 
+    @property
+    def console(self) -> str:
+        return self.url.rstrip("/") + CONSOLE_PATH
+
     def entry(self) -> dict:
         fields = asdict(self)
         del fields["slug"]
+        fields["console"] = self.console
         return fields
 
 
@@ -90,11 +98,12 @@ def read_state(path: Path) -> dict[str, TenantEndpoint]:
 
 
 def format_table(endpoints: Iterable[TenantEndpoint]) -> str:
-    """The table `silo dev` prints: tenant, URL, admin key, bucket (and status when not up)."""
-    rows = [("TENANT", "URL", "ADMIN KEY", "BUCKET", "STATUS")]
+    """The table `silo dev` prints: tenant, URL, console, admin key, bucket (and status when
+    not up). The console's sign-in takes the admin key."""
+    rows = [("TENANT", "URL", "CONSOLE", "ADMIN KEY", "BUCKET", "STATUS")]
     for e in endpoints:
         status = e.status if e.exit_code is None else f"{e.status} ({e.exit_code})"
-        rows.append((e.slug, e.url, e.admin_key, e.bucket, status))
+        rows.append((e.slug, e.url, e.console, e.admin_key, e.bucket, status))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join(
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()

@@ -20,6 +20,10 @@ PASS, FAIL, SKIP = "PASS", "FAIL", "SKIP"
 
 # How far `list` pages through to find the upload (newest first, so page 1 unless busy).
 LIST_MAX_PAGES = 10
+# How long `scan` waits for the upload's malware verdict. clamd answers in well under a second
+# for the small sample; GuardDuty tags an object within about a minute, sometimes more.
+SCAN_TIMEOUT_SECONDS = 180.0
+SCAN_POLL_SECONDS = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,8 @@ class TenantRun:
     png: bytes = b""
     png_sha256: str = ""
     unreachable: str | None = None
+    scan_timeout: float = SCAN_TIMEOUT_SECONDS
+    clean: bool = False  # the upload's scan verdict is `clean`: it may be downloaded
     results: list[CheckResult] = field(default_factory=list)
 
     @property
@@ -247,6 +253,42 @@ def check_metadata(run: TenantRun) -> str:
     return "title, size, sha256 and content type match"
 
 
+def check_scan(run: TenantRun, sleep: Callable[[float], None] = time.sleep) -> str:
+    """Wait (bounded) for the upload's malware verdict: only a clean file is served, and the
+    smoke sample is harmless, so anything but `clean` is a failure."""
+    started = time.monotonic()
+    pauses = iter(SCAN_POLL_SECONDS)
+    pause = SCAN_POLL_SECONDS[0]
+    while True:
+        response = run.request("GET", f"/files/{run.file_id}", key=run.key)
+        _expect(response, 200, f"GET /files/{run.file_id}")
+        scan = _json(response, "GET /files/{id}").get("scan")
+        waited = time.monotonic() - started
+        if scan is None:
+            # A service from before malware scanning serves every file.
+            run.clean = True
+            return "no scan in the file object (the service does not scan)"
+        if not isinstance(scan, dict):
+            raise CheckFailed(f"GET /files/{{id}}: 'scan' is {scan!r}, expected an object")
+        status, engine = scan.get("status"), scan.get("engine")
+        if status == "clean":
+            run.clean = True
+            return f"clean ({engine}) after {waited:.1f} s"
+        if status != "pending":
+            raise CheckFailed(
+                f"the harmless smoke sample was found {status!r} by {engine}: the scanner "
+                "is misconfigured or failing (see the service's log and GET /metrics)"
+            )
+        if waited >= run.scan_timeout:
+            raise CheckFailed(
+                f"still pending after {waited:.0f} s (limit {run.scan_timeout:.0f} s, "
+                "--scan-timeout): is the scanner up? (silo_scanner_up in GET /metrics, "
+                "the service's log; GuardDuty: the plan's status in the console)"
+            )
+        pause = next(pauses, pause)
+        sleep(min(pause, max(run.scan_timeout - waited, 0.0)))
+
+
 def check_download(run: TenantRun) -> str:
     response = run.request("GET", f"/files/{run.file_id}/content", key=run.key)
     _expect(response, 302, f"GET /files/{run.file_id}/content")
@@ -306,6 +348,72 @@ def check_spoofed_type(run: TenantRun) -> str:
     return describe_response(response).removeprefix("HTTP ")
 
 
+def _put_to_storage(run: TenantRun, ticket: dict, data: bytes) -> httpx.Response:
+    """The client's PUT of `data` to a direct upload's presigned URL, with its headers."""
+    try:
+        return run.client.request(
+            ticket.get("method", "PUT"), ticket["url"], content=data, headers=ticket["headers"]
+        )
+    except httpx.HTTPError as exc:
+        raise CheckFailed(f"PUT to the presigned URL: {describe_error(exc)}") from exc
+    except (KeyError, TypeError) as exc:
+        raise CheckFailed(f"POST /uploads/direct: no url/headers in the answer ({exc})") from exc
+
+
+def _declare_direct(run: TenantRun, data: bytes) -> dict:
+    response = run.request(
+        "POST",
+        "/uploads/direct",
+        key=run.key,
+        json={
+            "filename": "silo-smoke-direct.png",
+            "size": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "content_type": "image/png",
+            "title": "silo smoke direct upload",
+        },
+    )
+    _expect(response, 201, "POST /uploads/direct")
+    return _json(response, "POST /uploads/direct")
+
+
+def check_direct_upload(run: TenantRun) -> str:
+    """A direct upload end to end (declared, PUT to storage, completed, same sha256), then a
+    client lying about its bytes (same size, another sha256): refused by storage at the PUT
+    (S3 checks the signed checksum: 400 BadDigest) or, where storage does not check it, by
+    the service at `complete` (422 sha256_mismatch). Nothing of either is left."""
+    data = make_png(16, 16)
+    ticket = _declare_direct(run, data)
+    put = _put_to_storage(run, ticket, data)
+    if put.status_code != 200:
+        raise CheckFailed(f"PUT to the presigned URL: {describe_response(put)}")
+    upload_id = ticket.get("id")
+    done = run.request("POST", f"/uploads/direct/{upload_id}/complete", key=run.key)
+    if done.status_code == 201:
+        # Not left behind, whatever the comparison below says.
+        run.request("DELETE", f"/files/{upload_id}", key=run.key)
+    _expect(done, 201, f"POST /uploads/direct/{upload_id}/complete")
+    body = _json(done, "complete")
+    if body.get("sha256") != hashlib.sha256(data).hexdigest() or body.get("size") != len(data):
+        raise CheckFailed(f"complete stored size {body.get('size')}, sha256 {body.get('sha256')}")
+
+    lie = _declare_direct(run, data)
+    other = data[:-1] + bytes([data[-1] ^ 0xFF])
+    put = _put_to_storage(run, lie, other)
+    refused = run.request("POST", f"/uploads/direct/{lie.get('id')}/complete", key=run.key)
+    if refused.status_code in (200, 201):
+        run.request("DELETE", f"/files/{lie.get('id')}", key=run.key)
+        raise CheckFailed("other bytes than the declared sha256 were stored as a file")
+    if put.status_code == 200:
+        _expect(refused, 422, "complete after a PUT of other bytes")
+        lied = "storage took other bytes, complete refused them (422)"
+    else:
+        # Storage refused the PUT: nothing there (the pending upload expires by itself).
+        _expect(refused, 409, "complete after storage refused the PUT")
+        lied = f"storage refused other bytes ({describe_response(put)})"
+    return f"201 id={upload_id}, sha256 matches; {lied}"
+
+
 def check_delete(run: TenantRun) -> str:
     response = run.request("DELETE", f"/files/{run.file_id}", key=run.key)
     _expect(response, 204, f"DELETE /files/{run.file_id}")
@@ -316,16 +424,19 @@ def check_delete(run: TenantRun) -> str:
 
 
 TENANT_CHECKS: tuple[tuple[str, Callable[[TenantRun], str], str | None], ...] = (
-    # (name, function, what it needs: None, "key" (a usable key) or "file" (the upload))
+    # (name, function, what it needs: None, "key" (a usable key), "file" (the upload) or
+    # "clean" (the upload's clean scan verdict))
     ("healthz", check_healthz, None),
     ("readyz", check_readyz, None),
     ("auth", check_auth, None),
     ("key", check_key, None),
     ("upload", check_upload, "key"),
     ("metadata", check_metadata, "file"),
-    ("download", check_download, "file"),
+    ("scan", check_scan, "file"),
+    ("download", check_download, "clean"),
     ("list", check_list, "file"),
     ("spoofed-type", check_spoofed_type, "key"),
+    ("direct-upload", check_direct_upload, "key"),
     ("delete", check_delete, "file"),
 )
 
@@ -347,8 +458,10 @@ def _run_one(run: TenantRun, name: str, check, needs: str | None) -> CheckResult
         return CheckResult(tenant, name, SKIP, f"not run: endpoint unreachable ({run.base})")
     if needs == "key" and not run.key:
         return CheckResult(tenant, name, SKIP, "not run: no usable key (see 'key')")
-    if needs == "file" and not run.file_id:
+    if needs in ("file", "clean") and not run.file_id:
         return CheckResult(tenant, name, SKIP, "not run: nothing uploaded (see 'upload')")
+    if needs == "clean" and not run.clean:
+        return CheckResult(tenant, name, SKIP, "not run: no clean scan verdict (see 'scan')")
     try:
         return CheckResult(tenant, name, PASS, check(run))
     except Unreachable as exc:
@@ -417,11 +530,12 @@ def run_smoke(
     targets: Iterable[SmokeTarget],
     report: Callable[[CheckResult], None] = lambda result: None,
     client: httpx.Client | None = None,
+    scan_timeout: float = SCAN_TIMEOUT_SECONDS,
 ) -> list[CheckResult]:
     """Run every check against every target; returns all results (also passed to `report`)."""
     own_client = client is None
     client = client or new_client()
-    runs = [TenantRun(target, client) for target in targets]
+    runs = [TenantRun(target, client, scan_timeout=scan_timeout) for target in targets]
     try:
         for run in runs:
             run_tenant_checks(run, report)

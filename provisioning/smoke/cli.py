@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from provisioning.local.state import DEFAULT_STATE_FILE, StateError, read_state
 from provisioning.smoke.checks import (
+    SCAN_TIMEOUT_SECONDS,
     SmokeTarget,
     key_env_var,
     new_client,
@@ -63,6 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(default: %(default)s; docker compose: http://{slug}.localhost)",
     )
     parser.add_argument("--timeout", type=float, default=15.0, help="per request, in seconds")
+    parser.add_argument(
+        "--scan-timeout",
+        type=float,
+        default=SCAN_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help="how long to wait for the upload's malware verdict before downloading it "
+        "(default: %(default)s)",
+    )
 
 
 def resolve_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> list[SmokeTarget]:
@@ -131,7 +140,10 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(t.tenant) for t in targets)
     with new_client(args.timeout) as client:
         results = run_smoke(
-            targets, lambda result: print(result.line(width), flush=True), client=client
+            targets,
+            lambda result: print(result.line(width), flush=True),
+            client=client,
+            scan_timeout=args.scan_timeout,
         )
     summary, ok = summarize(results)
     print(summary)

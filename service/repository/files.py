@@ -22,9 +22,10 @@ _ROLE_NAMES = (
     " JOIN roles r ON r.id = u.id ORDER BY u.pos)"
 )
 # The API's file object, field by field in the order it is written. A file query selects
-# exactly these and its rows are that object (`file_rows`): the read paths render them as they
-# come, with no copy per row. Timestamps are UTC (the pool's sessions run in UTC, service/db.py),
-# so orjson writes them as isoformat() would.
+# exactly these (then the scan's columns, `SCAN_COLUMNS`) and its rows are that object
+# (`file_rows`): the read paths render them as they come, with no copy per row. Timestamps are
+# UTC (the pool's sessions run in UTC, service/db.py), so orjson writes them as isoformat()
+# would.
 FIELDS = (
     "id",
     "title",
@@ -41,25 +42,41 @@ FIELDS = (
     "updated_at",
     "uploaded_by",
 )
+# The file object's last field, `scan`: {status, scanned_at, engine}, from these columns.
+SCAN_COLUMNS = ("scan_status", "scanned_at", "scan_engine")
+# What a download needs besides the file object (never rendered): where the content is, and
+# why a scan failed (the 409's message).
+DOWNLOAD_COLUMNS = ("object_key", "scan_detail")
 _EXPRESSIONS = {"category": _CATEGORY_NAME, "roles": _ROLE_NAMES}
 # Rendered to text once: composing it again on every query costs more than the query's I/O.
 _SELECT = sql.SQL(
     sql.SQL(", ")
     .join(
         sql.SQL(f"{_EXPRESSIONS[c]} AS {c}") if c in _EXPRESSIONS else sql.Identifier(c)
-        for c in FIELDS
+        for c in (*FIELDS, *SCAN_COLUMNS)
     )
     .as_string()
 )
-_WITH_KEY = (*FIELDS, "object_key")
+_SCAN = len(FIELDS)
+_DOWNLOAD = _SCAN + len(SCAN_COLUMNS)
 
 
 def _file_object(values: Sequence[Any]) -> Row:
-    return dict(zip(FIELDS, values, strict=True))
+    # zip stops at the end of FIELDS; the scan's columns follow them.
+    row = dict(zip(FIELDS, values, strict=False))
+    row["scan"] = {
+        "status": values[_SCAN],
+        "scanned_at": values[_SCAN + 1],
+        "engine": values[_SCAN + 2],
+    }
+    return row
 
 
-def _file_object_with_key(values: Sequence[Any]) -> Row:
-    return dict(zip(_WITH_KEY, values, strict=True))
+def _file_object_for_download(values: Sequence[Any]) -> Row:
+    row = _file_object(values)
+    row["object_key"] = values[_DOWNLOAD]
+    row["scan_detail"] = values[_DOWNLOAD + 1]
+    return row
 
 
 def file_rows(cursor: Any) -> RowMaker[Row]:
@@ -69,12 +86,13 @@ def file_rows(cursor: Any) -> RowMaker[Row]:
 
 
 def file_rows_with_key(cursor: Any) -> RowMaker[Row]:
-    """`file_rows`, plus the file's `object_key` (for a download; never rendered)."""
-    return _file_object_with_key
+    """`file_rows`, plus the file's `object_key` and `scan_detail` (for a download; never
+    rendered)."""
+    return _file_object_for_download
 
 
 _GET_WHERE = sql.SQL("SELECT {} FROM files WHERE {}")
-_GET_KEY_WHERE = sql.SQL("SELECT {}, object_key FROM files WHERE {}")
+_GET_KEY_WHERE = sql.SQL("SELECT {}, " + ", ".join(DOWNLOAD_COLUMNS) + " FROM files WHERE {}")
 _GET = _GET_WHERE.format(_SELECT, sql.SQL("id = %s")).as_string()
 _GET_KEY = _GET_KEY_WHERE.format(_SELECT, sql.SQL("id = %s")).as_string()
 _PAGE = sql.SQL("SELECT {} FROM files {} ORDER BY created_at DESC, id DESC LIMIT %s")
@@ -141,7 +159,8 @@ def _by_id(file_id: uuid.UUID, filters: Sequence[Filter]) -> tuple[sql.Composabl
 async def get(
     conn, file_id: uuid.UUID, filters: Sequence[Filter] = (), *, with_key: bool = False
 ) -> Row | None:
-    """The file object (with `object_key` too when `with_key`), if a file passes `filters`."""
+    """The file object (with `object_key` and `scan_detail` too when `with_key`: a download's
+    row), if a file passes `filters`."""
     kind, where, whole = ("get", _GET_WHERE, _GET)
     if with_key:
         kind, where, whole = ("get+key", _GET_KEY_WHERE, _GET_KEY)
@@ -238,3 +257,8 @@ async def delete_returning_key(
     )
     row = await cur.fetchone()
     return None if row is None else row["object_key"]
+
+
+async def exists(conn, file_id: uuid.UUID) -> bool:
+    cur = await conn.execute("SELECT 1 FROM files WHERE id = %s", [file_id])
+    return await cur.fetchone() is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from service import auth, file_filters, inputs, metadata
+from service import auth, file_filters, idempotency, inputs, metadata
 from service.acting_user import ActingUser, parse_acting_user
 from service.files import Caller, Files
 from service.filetypes import KNOWN_TYPE_IDS
@@ -48,25 +48,31 @@ def _files(request: Request) -> Files:
 async def upload_file(request: Request) -> Response:
     caller, principal = await _caller(request, "write")
     inputs.refuse_content_encoding(request)
+    idempotency_key = idempotency.parse(request.headers.get(idempotency.HEADER))
     metrics = request.app.state.metrics
     # A slot for the whole body, taken before any of it is read: 503 `busy` beyond the cap.
     async with request.app.state.admission.slot():
-        row = await _files(request).create(
+        created = await _files(request).upload(
             caller,
             metrics.counted(request.stream(), "form"),
             content_type=request.headers.get("content-type"),
             content_length=request.headers.get("content-length"),
+            idempotency_key=idempotency_key,
         )
+    row = created.row
+    headers = {"Location": f"/files/{row['id']}"}
+    if created.replayed:
+        headers[idempotency.REPLAYED_HEADER] = "true"
+        return JSONResponse(_written(principal, row), status_code=200, headers=headers)
     metrics.upload_completed("form")
-    return JSONResponse(
-        _written(principal, row), status_code=201, headers={"Location": f"/files/{row['id']}"}
-    )
+    return JSONResponse(_written(principal, row), status_code=201, headers=headers)
 
 
 async def list_files(request: Request) -> Response:
-    caller, _ = await _caller(request, "read")
+    caller, principal = await _caller(request, "read")
     limit = inputs.query_int(request, "limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
     query = file_filters.parse_file_query(request.query_params, KNOWN_TYPE_IDS)
+    file_filters.check_allowed(query, principal)
     cursor = request.query_params.get("cursor")
     codec = request.app.state.cursors
     page = await _files(request).list_page(

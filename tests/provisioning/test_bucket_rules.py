@@ -26,6 +26,13 @@ def test_the_s3_form_says_what_the_pulumi_form_says():
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
         },
         {
+            "ID": "expire-abandoned-direct-uploads",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "staging/"},
+            "Expiration": {"Days": 2},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        },
+        {
             "ID": "expire-noncurrent-versions",
             "Status": "Enabled",
             "Filter": {"Prefix": ""},
@@ -33,7 +40,8 @@ def test_the_s3_form_says_what_the_pulumi_form_says():
         },
     ]
     assert [r["ID"] for r in bucket_rules.s3_lifecycle_rules(False)] == [
-        "abort-incomplete-multipart-uploads"
+        "abort-incomplete-multipart-uploads",
+        "expire-abandoned-direct-uploads",
     ]
     assert bucket_rules.versioning_status(True) == "Enabled"
     assert bucket_rules.versioning_status(False) == "Suspended"
@@ -41,8 +49,40 @@ def test_the_s3_form_says_what_the_pulumi_form_says():
 
 def test_minio_gets_the_rules_it_supports():
     rules = json.loads(bucket_rules.minio_lifecycle_json(True))["Rules"]
-    assert [r["ID"] for r in rules] == ["expire-noncurrent-versions"]
-    assert bucket_rules.minio_lifecycle_json(False) is None
+    assert [r["ID"] for r in rules] == [
+        "expire-abandoned-direct-uploads",
+        "expire-noncurrent-versions",
+    ]
+    rules = json.loads(bucket_rules.minio_lifecycle_json(False))["Rules"]
+    assert [r["ID"] for r in rules] == ["expire-abandoned-direct-uploads"]
+
+
+def test_cors_allows_every_header_a_direct_put_is_given():
+    import asyncio
+
+    import boto3
+
+    from service.storage import S3Storage
+
+    client = boto3.client(
+        "s3", region_name="eu-west-1", aws_access_key_id="a", aws_secret_access_key="b"
+    )
+    storage = S3Storage(bucket="b", region="eu-west-1", endpoint_url=None, client=client)
+    _, headers = asyncio.run(
+        storage.presigned_put("staging/x", size=1, sha256="0" * 64, ttl_seconds=60)
+    )
+    # Browsers set Content-Length themselves (a forbidden header for scripts).
+    assert {h.lower() for h in headers} - {"content-length"} <= set(bucket_rules.DIRECT_PUT_HEADERS)
+
+
+def test_the_staging_rule_covers_the_services_staging_prefix():
+    from datetime import timedelta
+
+    from service import direct
+
+    assert bucket_rules.STAGING_PREFIX == direct.STAGING_PREFIX
+    # Longer than a direct upload may wait for its `complete` (the sweeper's job until then).
+    assert timedelta(days=bucket_rules.STAGING_EXPIRE_DAYS) > direct.MAX_EXPIRY
 
 
 @pytest.mark.parametrize("versioning", [True, False])

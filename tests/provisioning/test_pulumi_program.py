@@ -14,7 +14,13 @@ import pulumi
 import pytest
 import yaml
 
-from provisioning.service_env import SECRET_VARIABLES, service_environment, service_target
+from provisioning import bucket_rules
+from provisioning.service_env import (
+    SECRET_VARIABLES,
+    cloud_scan,
+    service_environment,
+    service_target,
+)
 from provisioning.timeouts import TIMEOUTS
 from tenants import load_catalogue, names
 from tests.provisioning.pulumi_harness import (
@@ -96,10 +102,13 @@ def policy(run: Run, name: str) -> dict:
 
 
 def statement_resources(document: dict) -> list[tuple[str, str]]:
-    """(action, resource) pairs of every statement."""
+    """(action, resource) pairs of every Allow statement. (A Deny only takes away: the task
+    policy's quarantine Deny is checked in tests/provisioning/aws/test_policies.py.)"""
     pairs = []
     for statement in document["Statement"]:
-        assert statement["Effect"] == "Allow"
+        assert statement["Effect"] in ("Allow", "Deny")
+        if statement["Effect"] == "Deny":
+            continue
         actions = statement["Action"]
         resources = statement["Resource"]
         for action in [actions] if isinstance(actions, str) else actions:
@@ -156,6 +165,13 @@ COMMON = {
         "db-storage-low",
         "db-connections-high",
     )
+}
+# Every tenant here scans with GuardDuty (the catalogue's default); other engines in
+# tests/provisioning/test_malware_protection.py.
+COMMON |= {
+    ("aws:iam/role:Role", "scan-role"),
+    ("aws:iam/rolePolicy:RolePolicy", "scan-policy"),
+    ("aws:guardduty/malwareProtectionPlan:MalwareProtectionPlan", "malware-protection"),
 }
 CORS = ("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration", "bucket-cors")
 # acme's own host: its certificate on the HTTPS listener, its record in its own zone.
@@ -232,7 +248,10 @@ def test_execution_role_may_pull_only_the_configured_repository(run):
 
 
 def test_roles_are_assumable_by_this_accounts_ecs_tasks_only(run):
-    for role in run.of_type("aws:iam/role:Role"):
+    # The scan roles trust GuardDuty instead: tests/provisioning/test_malware_protection.py.
+    ecs_roles = [r for r in run.of_type("aws:iam/role:Role") if not r.name.endswith("-scan-role")]
+    assert len(ecs_roles) == 2 * len(SLUGS)
+    for role in ecs_roles:
         trust = json.loads(role.inputs["assumeRolePolicy"])
         (statement,) = trust["Statement"]
         assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
@@ -371,9 +390,12 @@ def test_versioning_follows_the_catalogue(run):
 def test_cors_only_for_listed_origins(run):
     (cors,) = run.of_type("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration")
     assert cors.inputs["bucket"] == resource_id("hrcomp-bucket")
-    (rule,) = cors.inputs["corsRules"]
-    assert rule["allowedOrigins"] == ["https://app.hrcomp.example"]
-    assert set(rule["allowedMethods"]) == {"GET", "HEAD"}
+    reads, puts = cors.inputs["corsRules"]
+    assert reads["allowedOrigins"] == puts["allowedOrigins"] == ["https://app.hrcomp.example"]
+    assert set(reads["allowedMethods"]) == {"GET", "HEAD"}
+    # Direct uploads: the PUT to the presigned URL, with every header the service hands out.
+    assert puts["allowedMethods"] == ["PUT"]
+    assert puts["allowedHeaders"] == list(bucket_rules.DIRECT_PUT_HEADERS)
 
 
 def test_every_database_is_private_encrypted_and_deletion_protected(run, catalogue_path):
@@ -424,6 +446,7 @@ def test_task_definition_carries_the_environment_contract(run, catalogue_path, s
             region=REGION,
             database_host=f"{slug}-db.abc.{REGION}.rds.amazonaws.com",
             database_port=5432,
+            scan=cloud_scan(tenant, None),
             database_secret_arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!{slug}-db",
             shutdown_timeout_seconds=TIMEOUTS.shutdown,
             keep_alive_seconds=TIMEOUTS.service_keep_alive,

@@ -11,7 +11,12 @@ import yaml
 import tenants
 from provisioning import render
 from provisioning.cli import build_parser
-from provisioning.service_env import LOCAL_SECRET_VARIABLES, service_environment, service_target
+from provisioning.service_env import (
+    LOCAL_SECRET_VARIABLES,
+    local_scan,
+    service_environment,
+    service_target,
+)
 from tenants import names
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +72,8 @@ def test_every_tenant_has_its_database_api_bucket_and_route(repo_catalogue, chec
         assert api["depends_on"] == {
             f"db-{tenant.slug}": {"condition": "service_healthy"},
             "buckets": {"condition": "service_completed_successfully"},
+            # Every tenant of the repository's catalogue scans (GuardDuty on AWS, clamd here).
+            "clamav": {"condition": "service_healthy"},
         }
         assert "/healthz" in " ".join(api["healthcheck"]["test"])
         # What the task reserves on Fargate: api.cpu / 1024 CPUs, api.memory MiB, no swap.
@@ -95,6 +102,7 @@ def test_api_environment_is_the_task_definitions_mapping(repo_catalogue, checked
             region=render.COMPOSE_REGION,
             database_host=f"db-{tenant.slug}",
             database_port=5432,
+            scan=local_scan(tenant, render.CLAMD_ADDRESS),
             port=8000,
             s3_endpoint_url=render.S3_ENDPOINT,
         )
@@ -189,3 +197,37 @@ def test_every_reference_resolves(checked_in):
         for volume in service.get("volumes", []):
             assert volume.split(":")[0] in declared_volumes, f"{name}: {volume}"
         assert "healthcheck" in service or name == "buckets", f"{name} has no health check"
+
+
+def test_scanning_tenants_wait_for_the_clamav_service(checked_in):
+    """clamd from the official image, reached inside the network only, healthy (signatures
+    loaded) before any API that scans starts."""
+    services = checked_in["services"]
+    clamav = services["clamav"]
+    assert clamav["image"].startswith("clamav/clamav:")
+    assert clamav["healthcheck"]["test"] == ["CMD", "clamdcheck.sh"]
+    assert "ports" not in clamav
+    assert clamav["volumes"] == ["clamav-db:/var/lib/clamav"]
+    for name, service in services.items():
+        if name.startswith("api-"):
+            assert service["environment"]["SILO_SCAN"] == "clamav"
+            assert service["environment"]["SILO_CLAMD_ADDRESS"] == render.CLAMD_ADDRESS
+            assert service["depends_on"]["clamav"] == {"condition": "service_healthy"}
+
+
+def test_a_tenant_that_does_not_scan_neither_scans_nor_waits_for_clamav(tmp_path):
+    path = catalogue_file(tmp_path, ["alpha", "beta"])
+    path.write_text(path.read_text().replace("name: Beta,", 'name: Beta, limits: {scan: "off"},'))
+    services = render_file(path)["services"]
+    assert services["api-alpha"]["environment"]["SILO_SCAN"] == "clamav"
+    assert services["api-beta"]["environment"]["SILO_SCAN"] == "off"
+    assert "SILO_CLAMD_ADDRESS" not in services["api-beta"]["environment"]
+    assert "clamav" not in services["api-beta"]["depends_on"]
+
+
+def test_no_clamav_service_when_no_tenant_scans(tmp_path):
+    path = catalogue_file(tmp_path, ["alpha"])
+    path.write_text(path.read_text().replace("name: Alpha,", 'name: Alpha, limits: {scan: "off"},'))
+    rendered = render_file(path)
+    assert "clamav" not in rendered["services"]
+    assert "clamav-db" not in rendered["volumes"]

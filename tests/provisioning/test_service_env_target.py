@@ -5,6 +5,8 @@ from pathlib import Path
 from provisioning.service_env import (
     SERVICE_PORT,
     ServiceTarget,
+    cloud_scan,
+    local_scan,
     service_environment,
     service_target,
 )
@@ -18,6 +20,7 @@ SCOPE = names.Scope("silo", "prod")
 def target_for(slug: str, **overrides) -> ServiceTarget:
     tenant = CATALOGUE.tenant(slug)
     tenant_names = names.for_tenant(SCOPE, tenant, account_id="1" * 12, region="eu-west-1")
+    overrides.setdefault("scan", cloud_scan(tenant, None))
     return service_target(
         tenant,
         tenant_names,
@@ -41,9 +44,17 @@ def test_service_target_maps_the_tenant_and_its_names():
 
 
 def test_local_runs_change_only_the_endpoints():
+    """The scanner is an endpoint too: GuardDuty on AWS, the local clamd on a laptop."""
     cloud = service_environment(target_for("pack"))
     local = service_environment(
-        target_for("pack", port=18001, s3_endpoint_url="http://127.0.0.1:9000")
+        target_for(
+            "pack",
+            port=18001,
+            s3_endpoint_url="http://127.0.0.1:9000",
+            scan=local_scan(CATALOGUE.tenant("pack"), "tcp://127.0.0.1:3310"),
+        )
     )
     changed = {k for k in cloud.keys() | local.keys() if cloud.get(k) != local.get(k)}
-    assert changed == {"PORT", "S3_ENDPOINT_URL"}
+    assert changed == {"PORT", "S3_ENDPOINT_URL", "SILO_SCAN", "SILO_CLAMD_ADDRESS"}
+    assert (cloud["SILO_SCAN"], local["SILO_SCAN"]) == ("guardduty", "clamav")
+    assert cloud["SILO_SCAN_INFECTED"] == local["SILO_SCAN_INFECTED"] == "quarantine"

@@ -39,7 +39,7 @@ def test_taxonomy_is_rendered_as_json_the_service_parses_back():
 def test_the_catalogue_mapping_passes_each_tenants_taxonomy():
     from pathlib import Path
 
-    from provisioning.service_env import service_target
+    from provisioning.service_env import SCAN_OFF, service_target
     from tenants import load_catalogue, names
 
     catalogue = load_catalogue(Path(__file__).resolve().parents[2] / "tenants.yaml")
@@ -47,7 +47,12 @@ def test_the_catalogue_mapping_passes_each_tenants_taxonomy():
     for tenant in catalogue.tenants:
         tenant_names = names.for_tenant(scope, tenant, account_id="1" * 12, region="eu-west-1")
         target = service_target(
-            tenant, tenant_names, region="eu-west-1", database_host="db", database_port=5432
+            tenant,
+            tenant_names,
+            region="eu-west-1",
+            database_host="db",
+            database_port=5432,
+            scan=SCAN_OFF,
         )
         parsed = parse_taxonomy(service_environment(target)["SILO_TAXONOMY"])
         assert list(parsed.categories) == list(tenant.taxonomy.categories)

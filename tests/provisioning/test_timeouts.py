@@ -50,6 +50,7 @@ def test_the_service_really_keeps_connections_alive_that_long():
         "S3_BUCKET": "silo-test-pack",
         "AWS_REGION": "eu-west-1",
         "SILO_ADMIN_KEY": "x" * 32,
+        "SILO_SCAN": "off",
     }
     default = server.uvicorn_config(None, settings.from_environ(base))
     assert default.timeout_keep_alive == timeouts.SERVICE_KEEP_ALIVE_SECONDS

@@ -6,9 +6,10 @@ import hashlib
 import os
 import socket
 import struct
+import threading
 import uuid
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import httpx
 
@@ -148,3 +149,12 @@ def read_response(sock: socket.socket) -> tuple[int, bytes]:
 def chunks_of(data: bytes, size: int = 256 * 1024) -> Iterator[bytes]:
     for start in range(0, len(data), size):
         yield data[start : start + size]
+
+
+def at_once(call: Callable[[], None], times: int) -> None:
+    """Run `call` in `times` threads at once and wait for them all (concurrent requests)."""
+    threads = [threading.Thread(target=call) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()

@@ -56,7 +56,7 @@ class MemoryStorage:
         self.objects.pop(key, None)
 
     async def presigned_get(
-        self, key: str, *, filename: str, content_type: str, ttl_seconds: int
+        self, key: str, *, filename: str, content_type: str, ttl_seconds: int, inline: bool = False
     ) -> str:
         if "presign" in self.failing:
             raise StorageError("injected presign failure")

@@ -40,6 +40,10 @@ SEMANTIC_REFUSALS: tuple[tuple[int, str, re.Pattern[str] | None], ...] = (
     (422, "validation_error", re.compile(r"`uploaded_before` must be later than")),
     # A cursor is a value this API issued (signed), not any string.
     (400, "invalid_cursor", None),
+    # An Idempotency-Key stands for the first request sent with it: two requests at once.
+    (422, "idempotency_key_reused", None),
+    # A direct upload's `size` over the tenant's limit (a setting, as tus's Tus-Max-Size).
+    (413, "too_large", re.compile(r"for a direct upload")),
 )
 # The same, for the tus operations only (/uploads, /uploads/{upload_id}).
 TUS_SEMANTIC_REFUSALS: tuple[tuple[int, str, re.Pattern[str] | None], ...] = (
@@ -181,7 +185,7 @@ def filter_failure(ctx, failure, case, response) -> bool:
     elif code == "ST203":
         dropped = is_tus_version_refusal(case, response)
     elif code == "ST202":
-        tus = case.operation.path.startswith("/uploads")
+        tus = case.operation.path in ("/uploads", "/uploads/{upload_id}")
         dropped = sent_header_against_its_pattern(case) or is_semantic_refusal(
             response.status_code, response.content, tus=tus
         )

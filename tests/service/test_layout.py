@@ -12,11 +12,15 @@ SQL_OWNERS = {
     "repository/files.py",
     "repository/keys.py",
     "repository/uploads.py",
+    "repository/sessions.py",
+    "repository/direct.py",
+    "repository/idempotency.py",
     "taxonomy.py",
     "file_filters.py",
     "events.py",
     "stats.py",
     "migrate.py",
+    "repository/scans.py",
     "db.py",
 }
 _RUNS_SQL = re.compile(r"\.execute\(|\.copy\(|\bcursor\(")

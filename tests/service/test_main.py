@@ -60,6 +60,16 @@ def test_configuration_error_is_one_line_naming_the_variable(database_url, s3, b
     assert "S3_BUCKET" in run_module(env, "migrate").stderr
 
 
+def test_no_scan_engine_stops_start_up_naming_silo_scan(database_url, s3, bucket):
+    # No default: a deployment that forgot to choose would otherwise serve files unscanned.
+    env = process_env(database_url, s3, bucket)
+    del env["SILO_SCAN"]
+    done = run_module(env)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0
+    assert "SILO_SCAN is not set" in done.stderr
+
+
 def test_migrate_command_is_idempotent(database_url, s3, bucket):
     env = process_env(database_url, s3, bucket)
     assert run_module(env, "migrate").returncode == 0

@@ -17,7 +17,8 @@ _PYTHON_TYPES = {"string": str, "integer": int, "array": list, "object": dict, "
 
 def check(value, schema: dict, where: str) -> None:
     """The subset of JSON Schema the File schema uses: type (or a list of types), enum,
-    pattern, format uuid / date-time, minimum, minLength/maxLength, array items."""
+    pattern, format uuid / date-time, minimum, minLength/maxLength, array items, object
+    properties."""
     types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
     assert any(
         isinstance(value, _PYTHON_TYPES[t]) and not (t == "integer" and isinstance(value, bool))
@@ -39,6 +40,10 @@ def check(value, schema: dict, where: str) -> None:
         assert len(value) >= schema["minLength"], where
     if "maxLength" in schema:
         assert len(value) <= schema["maxLength"], where
+    if "properties" in schema:
+        assert set(value) == set(schema["properties"]) == set(schema["required"]), where
+        for key, item in value.items():
+            check(item, schema["properties"][key], f"{where}.{key}")
     if "items" in schema:
         for i, item in enumerate(value):
             check(item, schema["items"], f"{where}[{i}]")

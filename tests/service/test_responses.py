@@ -43,7 +43,8 @@ def test_timestamps_are_utc_isoformat_whatever_the_database_time_zone(
     pg: PostgresServer, s3: S3Endpoint, aws_credentials
 ):
     """The rows are rendered as they come from the database, so their timestamps must be UTC:
-    the pool's sessions ask for it, even from a database whose own time zone is not."""
+    the pool's sessions ask for it, even from a database whose own time zone is not. The
+    scan's time too (SILO_SCAN=off here: stored clean, with a time)."""
     database_url = pg.create_database()
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
@@ -69,8 +70,10 @@ def test_timestamps_are_utc_isoformat_whatever_the_database_time_zone(
         pg.drop_database(database_url)
     assert one == created.json() == listed[0]
     for body in (one, patched):
-        for name in ("created_at", "updated_at"):
-            at = datetime.fromisoformat(body[name])
+        assert set(body["scan"]) == {"status", "scanned_at", "engine"}, body
+        assert body["scan"]["status"] == "clean", body
+        for text in (body["created_at"], body["updated_at"], body["scan"]["scanned_at"]):
+            at = datetime.fromisoformat(text)
             assert at.utcoffset() == timedelta(0), body
-            assert body[name] == at.isoformat(), body  # +00:00, six fractional digits or none
+            assert text == at.isoformat(), body  # +00:00, six fractional digits or none
     assert patched["created_at"] == one["created_at"] < patched["updated_at"]

@@ -15,6 +15,7 @@ BASE = {
     "S3_BUCKET": "silo-acme",
     "AWS_REGION": "eu-west-1",
     "SILO_ADMIN_KEY": "x" * 32,
+    "SILO_SCAN": "off",
 }
 
 
@@ -130,6 +131,13 @@ def test_overrides_are_parsed():
         ({"SILO_MULTIPART_MAX_AGE_SECONDS": "0"}, "SILO_MULTIPART_MAX_AGE_SECONDS"),
         ({"SILO_KEY_CACHE_SECONDS": "-1"}, "SILO_KEY_CACHE_SECONDS"),
         ({"SILO_KEY_CACHE_SECONDS": "301"}, "SILO_KEY_CACHE_SECONDS"),
+        ({"SILO_SCAN": None}, "SILO_SCAN"),
+        ({"SILO_SCAN": ""}, "SILO_SCAN"),
+        ({"SILO_SCAN": "maybe"}, "SILO_SCAN"),
+        ({"SILO_SCAN": "clamav"}, "SILO_CLAMD_ADDRESS"),
+        ({"SILO_SCAN": "clamav", "SILO_CLAMD_ADDRESS": "clamd:3310"}, "SILO_CLAMD_ADDRESS"),
+        ({"SILO_SCAN": "clamav", "SILO_CLAMD_ADDRESS": "unix://rel.sock"}, "SILO_CLAMD_ADDRESS"),
+        ({"SILO_SCAN_INFECTED": "keep"}, "SILO_SCAN_INFECTED"),
     ],
 )
 def test_a_bad_variable_is_named_in_one_line(change, variable):
@@ -177,3 +185,31 @@ def test_resumable_upload_and_cors_settings():
     ):
         with pytest.raises(SettingsError, match=name):
             from_environ(BASE | {name: value})
+
+
+def test_scan_settings():
+    off = from_environ(BASE)
+    assert (off.scan, off.clamd_address, off.scan_infected) == ("off", None, "quarantine")
+    clamav = from_environ(
+        BASE
+        | {
+            "SILO_SCAN": "clamav",
+            "SILO_CLAMD_ADDRESS": "unix:///run/clamd.sock",
+            "SILO_SCAN_INFECTED": "delete",
+        }
+    )
+    assert (clamav.scan, clamav.clamd_address) == ("clamav", "unix:///run/clamd.sock")
+    assert clamav.scan_infected == "delete"
+    assert from_environ(BASE | {"SILO_SCAN": "guardduty"}).scan == "guardduty"
+
+
+def test_storage_checksums_are_trusted_on_aws_only_unless_told():
+    """AWS S3 (no S3_ENDPOINT_URL) verifies a PUT's x-amz-checksum-sha256; a custom endpoint
+    (moto, MinIO) is not assumed to: direct uploads are then read back."""
+    assert from_environ(BASE).s3_verifies_checksums is True
+    local = {**BASE, "S3_ENDPOINT_URL": "http://127.0.0.1:9000"}
+    assert from_environ(local).s3_verifies_checksums is False
+    told = {**local, "SILO_S3_VERIFIES_CHECKSUMS": "1"}
+    assert from_environ(told).s3_verifies_checksums is True
+    with pytest.raises(SettingsError, match="SILO_S3_VERIFIES_CHECKSUMS"):
+        from_environ({**BASE, "SILO_S3_VERIFIES_CHECKSUMS": "maybe"})

@@ -232,6 +232,7 @@ def test_stats_for_a_range_spanning_month_edges(db):
             "by_language": [],
             "by_type": [],
             "by_role": [],
+            "infected": {"files": 0, "bytes": 0},
         }
 
     run(go())

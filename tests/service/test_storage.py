@@ -457,8 +457,79 @@ def test_content_disposition(filename, expected):
     assert content_disposition(filename) == expected
 
 
+def test_content_disposition_inline_keeps_the_name():
+    """The console's preview: shown by the browser, still under the file's name if saved."""
+    assert content_disposition("r é.pdf", inline=True) == (
+        "inline; filename=\"r e.pdf\"; filename*=UTF-8''r%20%C3%A9.pdf"
+    )
+
+
 def test_part_size_below_the_s3_minimum_is_refused():
     with pytest.raises(ValueError, match="at least"):
         S3Storage(
             bucket="b", region="us-east-1", endpoint_url=None, part_size=1024, client=object()
+        )
+
+
+@pytest.mark.anyio
+async def test_stat_reports_storages_full_object_checksum_and_none_for_a_missing_key(
+    storage, s3, bucket
+):
+    """What a direct upload's `complete` relies on: HeadObject (ChecksumMode=ENABLED) gives
+    size, ETag and the SHA-256 storage keeps for a single PUT; a multipart object's checksum
+    (of its parts' checksums) is not taken for the file's; a missing key is None, not an
+    error; a ranged read is only of the object with that ETag."""
+    assert await storage.stat("staging/nothing") is None
+    data = b"%PDF-1.7\n" + os.urandom(5000)
+    digest = hashlib.sha256(data).hexdigest()
+    url, headers = await storage.presigned_put(
+        "staging/one", size=len(data), sha256=digest, ttl_seconds=60
+    )
+    assert httpx.put(url, content=data, headers=headers).status_code == 200
+    found = await storage.stat("staging/one")
+    assert (found.size, found.sha256) == (len(data), digest)
+    assert await storage.read_range("staging/one", 9, etag=found.etag) == data[:9]
+    with pytest.raises(StorageError):
+        await storage.read_range("staging/one", 9, etag='"not-its-etag"')
+    assert await storage.sha256_of("staging/one", etag=found.etag) == digest
+
+    upload = await storage.begin_upload("files/multi", "application/pdf")
+    big = os.urandom(PART + 10)
+    await upload.write(big)
+    await upload.complete(sha256=hashlib.sha256(big).hexdigest(), size=len(big))
+    multi = await storage.stat("files/multi")
+    assert multi.size == len(big)
+    assert multi.sha256 is None
+
+
+@pytest.mark.anyio
+async def test_copy_to_moves_an_object_with_the_files_type_metadata_and_tags(storage, s3, bucket):
+    data = os.urandom(3000)
+    digest = hashlib.sha256(data).hexdigest()
+    client = s3.client()
+    client.put_object(Bucket=bucket, Key="staging/c", Body=data, Tagging="client=tag")
+    found = await storage.stat("staging/c")
+    await storage.copy_to(
+        "staging/c",
+        "files/c",
+        etag=found.etag,
+        content_type="image/png",
+        sha256=digest,
+        size=len(data),
+    )
+    head = client.head_object(Bucket=bucket, Key="files/c")
+    assert head["ContentType"] == "image/png"
+    assert head["Metadata"] == {"sha256": digest, "size": str(len(data))}
+    tags = client.get_object_tagging(Bucket=bucket, Key="files/c")["TagSet"]
+    # REPLACE: nothing the client tagged its staged object with is carried over.
+    assert {t["Key"]: t["Value"] for t in tags} == {"sha256": digest, "size": str(len(data))}
+    assert client.get_object(Bucket=bucket, Key="files/c")["Body"].read() == data
+    with pytest.raises(StorageError):  # the staged object changed since it was checked
+        await storage.copy_to(
+            "staging/c",
+            "files/d",
+            etag='"other"',
+            content_type="image/png",
+            sha256=digest,
+            size=len(data),
         )

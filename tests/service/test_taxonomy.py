@@ -105,6 +105,7 @@ def test_settings_read_silo_taxonomy_and_name_it_when_invalid():
         "S3_BUCKET": "silo-acme",
         "AWS_REGION": "eu-west-1",
         "SILO_ADMIN_KEY": "x" * 32,
+        "SILO_SCAN": "off",
     }
     assert from_environ(base).taxonomy == DEFAULT_TAXONOMY
     assert from_environ(base).events_flush_ms == 500

@@ -79,6 +79,23 @@ def wait_for(predicate, timeout: float = 20, what: str = "condition") -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def assert_console_sign_in_works(output: str, entry: dict) -> None:
+    """A newcomer's path: the console URL `silo dev` printed, its sign-in form, the admin key
+    from the same table, and the (empty) files page."""
+    console = entry["url"] + "/console"
+    assert console in output and entry["console"] == console
+    with httpx.Client(follow_redirects=True, timeout=30) as browser:
+        form = browser.get(console)
+        assert form.status_code == 200 and form.url.path == "/console/sign-in"
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+        files = browser.post(
+            entry["url"] + "/console/sign-in",
+            data={"csrf": csrf, "key": entry["admin_key"], "next": "/console"},
+        )
+    assert files.status_code == 200 and files.url.path == "/console/files", files.text
+    assert "No files" in files.text
+
+
 def test_dev_smoke_failure_isolation_and_clean_shutdown(dev_factory):
     run = dev_factory(["alpha", "beta"])
     state = run.state()
@@ -89,6 +106,7 @@ def test_dev_smoke_failure_isolation_and_clean_shutdown(dev_factory):
         assert entry["bucket"] in run.output() and entry["admin_key"] in run.output()
     assert state["tenants"]["alpha"]["admin_key"] != state["tenants"]["beta"]["admin_key"]
     assert Path(run.state_path).stat().st_mode & 0o077 == 0
+    assert_console_sign_in_works(run.output(), state["tenants"]["alpha"])
 
     # Everything the run started, for the shutdown check at the end.
     pg_port = database_port(run)
@@ -162,7 +180,10 @@ def test_smoke_against_one_base_url_skips_isolation_and_says_so(dev_factory):
     run = dev_factory(["solo"])
     entry = run.state()["tenants"]["solo"]
     done = subprocess.run(
-        silo("smoke", "--base-url", entry["url"], "--key", entry["admin_key"], "--tenant", "solo"),
+        # `--key=`: a generated key may start with "-", which argparse takes for an option.
+        silo(
+            "smoke", "--base-url", entry["url"], f"--key={entry['admin_key']}", "--tenant", "solo"
+        ),
         capture_output=True,
         text=True,
         timeout=120,

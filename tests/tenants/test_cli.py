@@ -41,6 +41,9 @@ def test_list_shows_derived_names(capsys):
     assert "pack.uploads.example.com" in out
     assert "silo-prod-pack-" in out  # bucket
     assert "silo-prod-hrcomp/silo_hrcomp" in out  # RDS identifier / database
+    header, _, pack_row, _ = out.splitlines()[1:5]
+    assert header.split()[-1] == "scan"
+    assert pack_row.split()[-1] == "guardduty/quarantine"  # the engine on AWS
 
 
 def test_list_rejects_a_stack_name_that_cannot_be_in_names(capsys):

@@ -15,7 +15,7 @@ def all_names(scope: names.Scope, slug: str) -> dict[str, str]:
         "bucket": n.bucket,
         "rds_identifier": n.rds_identifier,
         "final_snapshot": n.final_snapshot,
-        "iam_role": max(n.execution_role, n.task_role, key=len),
+        "iam_role": max(n.execution_role, n.task_role, n.scan_role, key=len),
         "target_group": n.target_group,
         "load_balancer": names.load_balancer(scope),
         "security_group": max(

@@ -21,7 +21,8 @@ def tenant(number: int, *, load_balancer: int = 0, certificate: bool = False) ->
         api=Api(256, 512, 1, 2, 60, 1000),
         database=Database("db.t4g.micro", 20, 100, 7, False, "16"),
         bucket=Bucket(True, ()),
-        limits=Limits(10, ("pdf",)),
+        # Not GuardDuty: its 25 protected buckets would warn before the quotas tested here.
+        limits=Limits(10, ("pdf",), scan="off"),
         taxonomy=Taxonomy([], {}, []),
         alarms=Alarms(5, 0, 85, 85, 80, 5, 60),
         load_balancer=load_balancer,
@@ -70,6 +71,8 @@ def test_load_balancers_per_region():
 def test_validate_prints_the_warnings_and_still_succeeds(tmp_path, capsys):
     data = {
         "platform": {"domain": "uploads.example.com"},
+        # More than GuardDuty protects (25): these tenants do not scan.
+        "defaults": {"limits": {"scan": "off"}},
         "tenants": [{"slug": f"t{n}", "name": f"T {n}", "priority": n} for n in range(1, 35)],
     }
     path = tmp_path / "tenants.yaml"

@@ -1,6 +1,7 @@
-"""IAM documents: the task role allows every S3 call the service's storage makes, on its own
-bucket only, and every Secrets Manager call its database credentials make, on its own secret
-only; the execution role reaches ECR only for images in ECR."""
+"""IAM documents: the task role allows every S3 call the service makes (its storage, tus
+uploads, direct uploads), on its own bucket only, and every Secrets Manager call its database
+credentials make, on its own secret only; the execution role reaches ECR only for images in
+ECR."""
 
 import json
 import re
@@ -11,8 +12,10 @@ import pytest
 from provisioning.aws import policies
 from provisioning.aws.policies import task_policy
 
-STORAGE = Path(__file__).resolve().parents[3] / "service" / "storage.py"
-CREDENTIALS = Path(__file__).resolve().parents[3] / "service" / "db_credentials.py"
+SERVICE = Path(__file__).resolve().parents[3] / "service"
+# The modules that call S3 (through the storage's boto3 client).
+S3_CALLERS = [SERVICE / "storage.py", SERVICE / "resumable.py", SERVICE / "direct.py"]
+CREDENTIALS = SERVICE / "db_credentials.py"
 DATABASE_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234-AbCdEf"
 
 # Secrets Manager operation -> the IAM actions it needs.
@@ -29,6 +32,21 @@ IAM_FOR_OPERATION = {
     "get_object_tagging": {"s3:GetObjectTagging"},
     "delete_object": {"s3:DeleteObject"},
     "get_object": {"s3:GetObject"},  # presigned downloads are signed with the task's role
+    # Direct uploads: the presigned PUT to staging/ is signed with the task's role (put_object,
+    # above); the staged object is checked with HeadObject (a missing key is 404 rather than 403
+    # only with s3:ListBucket) and a ranged GetObject, then moved by boto3's managed copy:
+    # HeadObject, CopyObject or UploadPartCopy parts, the tags REPLACEd, an abort on failure.
+    # The scan worker moves infected bytes to quarantine/ the same way, with the tags copied
+    # (the S3 default, which reads the source's tags).
+    "head_object": {"s3:GetObject", "s3:ListBucket"},
+    "copy": {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:GetObjectTagging",
+        "s3:PutObjectTagging",
+        "s3:AbortMultipartUpload",
+    },
+    "list_parts": {"s3:ListMultipartUploadParts"},
     "head_bucket": {"s3:ListBucket"},
     "list_multipart_uploads": {"s3:ListBucketMultipartUploads"},
 }
@@ -39,8 +57,8 @@ NOT_OPERATIONS = {"close", "generate_presigned_url", "get_paginator"}
 
 
 def storage_operations() -> set[str]:
-    """Every S3 operation service/storage.py performs: direct calls, paginators, presigned."""
-    source = STORAGE.read_text()
+    """Every S3 operation the service performs: direct calls, paginators, presigned."""
+    source = "\n".join(path.read_text() for path in S3_CALLERS)
     called = set(re.findall(r"client\.([a-z_]+)\b", source)) - NOT_OPERATIONS
     indirect = re.findall(r"(?:generate_presigned_url|get_paginator)\(\s*\"([a-z_]+)\"", source)
     return called | set(indirect)
@@ -57,10 +75,14 @@ def task_document() -> dict:
     )
 
 
+def allow_statements() -> list[dict]:
+    return [s for s in task_document()["Statement"] if s["Effect"] == "Allow"]
+
+
 def allowed(resource_prefix: str) -> set[str]:
     """The actions the task policy allows on resources starting with `resource_prefix`."""
     found = set()
-    for statement in task_document()["Statement"]:
+    for statement in allow_statements():
         actions = statement["Action"]
         resources = statement["Resource"]
         resources = [resources] if isinstance(resources, str) else resources
@@ -76,6 +98,7 @@ def allowed_actions() -> set[str]:
 def test_storage_calls_are_all_known():
     ops = storage_operations()
     assert {"put_object", "upload_part", "get_object", "list_multipart_uploads"} <= ops
+    assert {"head_object", "copy", "list_parts"} <= ops
     assert ops <= set(IAM_FOR_OPERATION), f"map the IAM actions of {ops - set(IAM_FOR_OPERATION)}"
 
 
@@ -131,3 +154,89 @@ def test_images_outside_ecr_need_no_ecr_permissions():
     ]
     assert actions and not any(a.startswith("ecr:") for a in actions)
     assert document["Statement"][1]["Resource"] == ["arn:a", "arn:b"]
+
+
+def test_direct_uploads_need_no_more_than_the_bucket_objects():
+    """Direct uploads add no action the task role did not have, and nothing outside the
+    tenant's bucket: the staging prefix is among its objects. No permission reaches another
+    bucket (only the service signs, and it signs PUTs to staging/<id> only)."""
+    bucket = "arn:aws:s3:::silo-prod-pack-0123abcd"
+    # (The quarantine Deny only takes away: see the quarantine tests below.)
+    for statement in allow_statements():
+        resources = statement["Resource"]
+        resources = [resources] if isinstance(resources, str) else resources
+        if any(r.startswith("arn:aws:s3") for r in resources):
+            assert set(resources) <= {bucket, f"{bucket}/*"}
+    needed = set().union(*(IAM_FOR_OPERATION[op] for op in storage_operations()))
+    # Allowed but not called: s3:GetBucketLocation (clients that discover the bucket's
+    # region). s3:GetObjectTagging is called now: GuardDuty's verdict tag, tags copied on a move.
+    assert allowed_actions() - needed == {"s3:GetBucketLocation"}
+
+
+BUCKET = "arn:aws:s3:::silo-prod-pack-0123abcd"
+
+
+def decision(action: str, resource: str) -> bool:
+    """IAM's evaluation of the task policy alone: an explicit Deny wins, then any Allow."""
+    import fnmatch
+
+    def matches(statement: dict) -> bool:
+        actions = statement["Action"]
+        targets = statement["Resource"]
+        actions = [actions] if isinstance(actions, str) else actions
+        targets = [targets] if isinstance(targets, str) else targets
+        return action in actions and any(fnmatch.fnmatchcase(resource, t) for t in targets)
+
+    statements = [s for s in task_document()["Statement"] if matches(s)]
+    if any(s["Effect"] == "Deny" for s in statements):
+        return False
+    return any(s["Effect"] == "Allow" for s in statements)
+
+
+def test_the_service_can_quarantine_infected_bytes_but_never_read_them_back():
+    """The move (copy with tags, delete the original) is allowed; reading the quarantined
+    copy is not, so no presigned URL the service signs can serve it."""
+    quarantined = f"{BUCKET}/{policies.QUARANTINE_PREFIX}files/0b9e"
+    for action in IAM_FOR_OPERATION["copy"]:
+        assert decision(action, f"{BUCKET}/files/0b9e"), action
+    assert decision("s3:PutObject", quarantined)
+    assert decision("s3:PutObjectTagging", quarantined)
+    assert decision("s3:DeleteObject", f"{BUCKET}/files/0b9e")
+    assert not decision("s3:GetObject", quarantined)
+    assert not decision("s3:GetObjectVersion", quarantined)
+    # With versioning, the delete leaves the infected bytes as a noncurrent version of the
+    # original key (until the lifecycle expires it): the service reads no version by id.
+    assert not decision("s3:GetObjectVersion", f"{BUCKET}/files/0b9e")
+    # Everything else in the bucket stays readable.
+    assert decision("s3:GetObject", f"{BUCKET}/files/0b9e")
+    assert decision("s3:GetObject", f"{BUCKET}/staging/0b9e")
+
+
+def test_scan_verdicts_are_read_from_the_tenants_own_objects_only():
+    """The GuardDuty engine reads the GuardDutyMalwareScanStatus tag: its own bucket only."""
+    assert decision("s3:GetObjectTagging", f"{BUCKET}/files/0b9e")
+    assert not decision("s3:GetObjectTagging", "arn:aws:s3:::silo-prod-other-0123abcd/files/0b9e")
+    tagging = [
+        s
+        for s in task_document()["Statement"]
+        if "s3:GetObjectTagging" in s["Action"] and s["Effect"] == "Allow"
+    ]
+    assert [s["Resource"] for s in tagging] == [f"{BUCKET}/*"]
+
+
+def test_the_service_stores_files_where_guardduty_scans_and_quarantines_where_denied():
+    """The plan scans `SCANNED_PREFIXES`: a file stored elsewhere would never get a verdict.
+    The Deny covers the prefix the scan worker moves infected bytes to."""
+    import uuid
+
+    from service.direct import staging_key
+    from service.scanning import quarantine_key
+    from service.upload import object_key_for
+
+    key = object_key_for(uuid.uuid4())
+    assert key.startswith(policies.SCANNED_PREFIXES)
+    assert not key.startswith(policies.QUARANTINE_PREFIX)
+    # A direct upload's staged object is copied to such a key when it completes: scanned there.
+    assert not staging_key(uuid.uuid4()).startswith(policies.SCANNED_PREFIXES)
+    assert quarantine_key(key).startswith(policies.QUARANTINE_PREFIX)
+    assert not decision("s3:GetObject", f"{BUCKET}/{quarantine_key(key)}")

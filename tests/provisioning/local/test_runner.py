@@ -12,7 +12,12 @@ import tenants
 from provisioning.cli import build_parser
 from provisioning.local import runner as dev
 from provisioning.local.backends import Backends
-from provisioning.service_env import local_secret_environment, service_environment, service_target
+from provisioning.service_env import (
+    SCAN_OFF,
+    local_secret_environment,
+    service_environment,
+    service_target,
+)
 from service.settings import MIN_ADMIN_KEY_LENGTH, from_environ
 from tenants import names
 
@@ -68,6 +73,8 @@ def test_each_child_gets_the_task_definition_environment_and_nothing_inherited(
             region=BACKENDS.region,
             database_host="127.0.0.1",
             database_port=55432,
+            # No clamd given to plan_tenants: scanning is off.
+            scan=SCAN_OFF,
             port=port,
             s3_endpoint_url="http://127.0.0.1:59000",
         )

@@ -29,6 +29,7 @@ def test_document_has_the_promised_shape():
         entry.items()
     )
     assert "slug" not in entry
+    assert entry["console"] == "http://127.0.0.1:9001/console"
 
 
 def test_write_then_read_round_trips(tmp_path):
@@ -73,13 +74,21 @@ def test_reader_says_what_is_wrong(tmp_path, content, message):
         read_state(path)
 
 
-def test_table_lists_tenant_url_key_bucket_and_exits():
+def test_table_lists_tenant_url_console_key_bucket_and_exits():
     dead = TenantEndpoint(
         "beta", BETA.url, BETA.admin_key, BETA.bucket, status="exited", exit_code=-9
     )
     lines = format_table([ALPHA, dead]).splitlines()
-    assert lines[0].split() == ["TENANT", "URL", "ADMIN", "KEY", "BUCKET", "STATUS"]
-    assert lines[1].split() == ["alpha", ALPHA.url, ALPHA.admin_key, ALPHA.bucket, "running"]
+    assert lines[0].split() == ["TENANT", "URL", "CONSOLE", "ADMIN", "KEY", "BUCKET", "STATUS"]
+    console = ALPHA.url + "/console"
+    assert lines[1].split() == [
+        "alpha",
+        ALPHA.url,
+        console,
+        ALPHA.admin_key,
+        ALPHA.bucket,
+        "running",
+    ]
     assert lines[2].split()[-2:] == ["exited", "(-9)"]
     # Columns line up.
     assert lines[0].index("URL") == lines[1].index("http") == lines[2].index("http")

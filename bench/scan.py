@@ -1,0 +1,168 @@
+"""Malware scanning benchmark: do uploads slow down while a backlog is being scanned, how fast
+does one instance scan, and what does scanning cost the service's memory?
+
+    uv run python bench/scan.py [--files 12] [--size 16MiB]
+
+Starts a throwaway PostgreSQL, the local S3 endpoint and a clamd of our own (provisioning/local/
+clamd.py, StreamMaxLength above the file size, the EICAR-only signature database: clamd still
+reads and parses every byte), then, one after the other, two `python -m service` processes on
+their own database and bucket: `SILO_SCAN=off` and `SILO_SCAN=clamav`. Each gets the same
+`--files` uploads of `--size` generated MP4 content, sent back to back (a migration in
+miniature): with `clamav` the worker scans the earlier files while the later ones arrive. The
+two alternate `--repeat` times; the median run of each is shown.
+
+| figure | meaning |
+| --- | --- |
+| upload MiB/s | the uploads' bytes / the time from the first byte to the last 201 |
+| ratio | clamav / off upload throughput (target >= 0.9: scanning must not slow uploads) |
+| drained after | from the first byte to the last verdict (clamav) |
+| scan MiB/s | bytes scanned / the time from the first upload's 201 to the last verdict |
+| VmHWM | the service process's peak RSS |
+
+Here clamd, moto, PostgreSQL, the client and the service share the machine's cores, so the
+ratio also pays for clamd's CPU, which on AWS runs elsewhere (a sidecar or its own service).
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from upload import (
+    MIB,
+    Content,
+    multipart_body,
+    read_status,
+    start_service,
+)
+
+from provisioning.local import LocalClamd, LocalPostgres, LocalS3, free_port
+from provisioning.local.s3 import LOCAL_CREDENTIALS
+
+TARGET_RATIO = 0.9
+
+
+def parse_size(text: str) -> int:
+    units = {"KiB": 1024, "MiB": MIB, "GiB": 1024 * MIB}
+    for unit, factor in units.items():
+        if text.endswith(unit):
+            return int(float(text[: -len(unit)]) * factor)
+    return int(text)
+
+
+def run(engine: str, *, pg, s3, clamd, files: int, size: int) -> dict:
+    name = f"scan_{engine}_{secrets.token_hex(3)}"
+    database_url = pg.create_database(name)
+    bucket = f"silo-bench-{name.replace('_', '-')}"
+    s3.client().create_bucket(Bucket=bucket)
+    port = free_port()
+    admin_key = secrets.token_urlsafe(32)
+    env = {
+        **LOCAL_CREDENTIALS,
+        "PATH": "/usr/bin:/bin",
+        "DATABASE_URL": database_url,
+        "S3_BUCKET": bucket,
+        "S3_ENDPOINT_URL": s3.endpoint_url,
+        "SILO_TENANT": "bench",
+        "SILO_ADMIN_KEY": admin_key,
+        "SILO_MAX_UPLOAD_BYTES": str(size * 2),
+        "SILO_SCAN": engine,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+    }
+    if engine == "clamav":
+        env["SILO_CLAMD_ADDRESS"] = clamd.address
+    log = Path(tempfile.gettempdir()) / f"silo-bench-scan-{engine}.log"
+    service = start_service(env, port, log, None)
+    headers = {"Authorization": f"Bearer {admin_key}"}
+    try:
+        with httpx.Client(base_url=service.url, headers=headers, timeout=300) as http:
+            ids = []
+            started = time.perf_counter()
+            first_stored = None
+            for n in range(files):
+                body, length = multipart_body(Content(size, seed=n), f"b{n}x", f"file {n}")
+                response = http.post(
+                    "/files",
+                    content=body,
+                    headers={
+                        "Content-Type": f"multipart/form-data; boundary=b{n}x",
+                        "Content-Length": str(length),
+                    },
+                )
+                assert response.status_code == 201, response.text
+                ids.append(response.json()["id"])
+                first_stored = first_stored or time.perf_counter()
+            uploaded = time.perf_counter()
+            statuses = {}
+            while len(statuses) < len(ids):
+                for file_id in ids:
+                    if file_id not in statuses:
+                        scan = http.get(f"/files/{file_id}").json()["scan"]
+                        if scan["status"] != "pending":
+                            statuses[file_id] = scan["status"]
+                time.sleep(0.05)
+            drained = time.perf_counter()
+        memory = read_status(service.proc.pid)
+    finally:
+        service.stop()
+    assert set(statuses.values()) == {"clean"}, statuses
+    return {
+        "upload": files * size / MIB / (uploaded - started),
+        "drained": drained - started,
+        "scan": files * size / MIB / (drained - first_stored),
+        "hwm": memory["VmHWM"] / MIB,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=12)
+    parser.add_argument("--size", default="16MiB")
+    parser.add_argument("--repeat", type=int, default=3, help="interleaved runs of each")
+    args = parser.parse_args()
+    size = parse_size(args.size)
+    stream_max = f"{size // MIB + 1}M"
+    with (
+        LocalPostgres(free_port()) as pg,
+        LocalS3(free_port()) as s3,
+        LocalClamd(stream_max_length=stream_max) as clamd,
+    ):
+        runs: dict[str, list[dict]] = {"off": [], "clamav": []}
+        for _ in range(args.repeat):
+            for engine in runs:
+                runs[engine].append(
+                    run(engine, pg=pg, s3=s3, clamd=clamd, files=args.files, size=size)
+                )
+    # The median run of each by upload throughput (one slow run, another tenant's burst on the
+    # shared cores, moves nothing).
+    off, clamav = (
+        sorted(found, key=lambda r: r["upload"])[(len(found) - 1) // 2] for found in runs.values()
+    )
+    print(f"{args.files} uploads of {size / MIB:.0f} MiB, back to back; median of {args.repeat}")
+    for engine, found in runs.items():
+        print(f"  {engine} upload MiB/s by run: " + ", ".join(f"{r['upload']:.1f}" for r in found))
+    columns = ("upload MiB/s", "drained after", "scan MiB/s")
+    print(f"{'engine':>8} | {columns[0]:>12} | {columns[1]:>13} | {columns[2]:>10} | VmHWM")
+    print(f"{'off':>8} | {off['upload']:>12.1f} | {'-':>13} | {'-':>10} | {off['hwm']:.0f} MiB")
+    print(
+        f"{'clamav':>8} | {clamav['upload']:>12.1f} | {clamav['drained']:>11.1f} s"
+        f" | {clamav['scan']:>10.1f} | {clamav['hwm']:.0f} MiB"
+    )
+    ratio = clamav["upload"] / off["upload"]
+    verdict = "ok" if ratio >= TARGET_RATIO else "MISSED"
+    target = f"target >= {TARGET_RATIO}: {verdict}"
+    print(f"upload throughput while scanning: {ratio:.2f} x off ({target})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""/console/admin (admin keys only): API keys and the taxonomy.
+
+Each action is a POST form (with the session's CSRF token, checked by `pages.page`) that calls
+what the API's route calls: `service.keys` for keys, `service.taxonomy` for categories,
+languages and roles. A refusal is shown on the admin page again, with the API's status (409,
+422) and its message next to the field it is about, and what was typed kept in the field.
+
+A created key is shown once, on the answer to the POST that made it (never stored, never in a
+URL, `Cache-Control: no-store`); the copy button is `static/copy.js`, progressive enhancement.
+Revoking a key asks first (a page, as deleting a file does), and ends its console sessions too
+(they reference the key's row): revoking the key one is signed in with signs one out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from service import errors, keys, taxonomy
+from service.auth import SCOPES
+from service.console import pages
+from service.console.sessions import Session
+from service.taxonomy import LANGUAGE, Kind
+
+PATH = "/console/admin"
+KINDS = {k.table: k for k in taxonomy.KINDS.values()}
+TITLES = {"categories": "Categories", "languages": "Languages", "roles": "Roles"}
+# What a form shows next to its fields; anything else (a database outage: 503) is the error page.
+REFUSALS = (errors.APIError, errors.DomainError)
+# Said after a redirect; the query names one of these, so no text of the URL reaches the page.
+NOTICES = {"revoked": "The key is revoked.", "saved": "Saved."}
+
+
+async def _page(
+    request: Request,
+    session: Session,
+    *,
+    status: int = 200,
+    errors_: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    new_key: keys.NewKey | None = None,
+) -> Response:
+    pool = request.app.state.pool
+    async with pool.connection() as conn:
+        entries = {t: await taxonomy.list_entries(conn, k) for t, k in KINDS.items()}
+    return pages.render(
+        request,
+        session,
+        "admin.html",
+        status=status,
+        keys=await keys.list_all(pool),
+        scopes=SCOPES,
+        kinds=[(TITLES[t], k, entries[t]) for t, k in KINDS.items()],
+        errors=errors_ or {},
+        values=values or {},
+        new_key=new_key,
+        notice=NOTICES.get(request.query_params.get("done", "")),
+    )
+
+
+def _refused(exc: BaseException, form_id: str, field: str | None) -> tuple[int, dict[str, str]]:
+    """(status, {error id: message}) for a refusal: the API's status and message, filed under
+    `<form id>-<field>` (the field the error names, else `field`)."""
+    error = errors.from_exception(exc)
+    named = pages.field_of(exc)
+    if named not in ("name", "code", "scopes"):
+        named = field
+    return error.status, {f"{form_id}-{named}": error.message}
+
+
+@pages.page("admin")
+async def admin_page(request: Request, session: Session) -> Response:
+    return await _page(request, session)
+
+
+@pages.page("admin")
+async def create_key(request: Request, session: Session) -> Response:
+    form = await pages.read_form(request)
+    name, scopes = form.get("name", ""), form.getlist("scopes")
+    try:
+        new = await keys.create(request.app.state.pool, name, scopes)
+    except REFUSALS as exc:
+        status, found = _refused(exc, "key", "name")
+        return await _page(
+            request, session, status=status, errors_=found,
+            values={"key-name": name, **{f"key-scope-{s}": "on" for s in scopes}},
+        )  # fmt: skip
+    # 201 like POST /keys: the page is the only place the key will ever be shown.
+    return await _page(request, session, status=201, new_key=new)
+
+
+def _key_id(request: Request) -> uuid.UUID:
+    try:
+        return uuid.UUID(request.path_params["key_id"])
+    except ValueError:
+        raise errors.NotFound("no such API key") from None
+
+
+@pages.page("admin")
+async def confirm_revoke(request: Request, session: Session) -> Response:
+    """Revoking cannot be undone and cuts off whoever uses the key: asked once more."""
+    key_id = _key_id(request)
+    found = [k for k in await keys.list_all(request.app.state.pool) if k["id"] == key_id]
+    if not found:
+        raise errors.NotFound("no such API key")
+    return pages.render(request, session, "revoke.html", key=found[0])
+
+
+@pages.page("admin")
+async def revoke_key(request: Request, session: Session) -> Response:
+    key_id = _key_id(request)
+    pool, authenticator = request.app.state.pool, request.app.state.authenticator
+    if not await keys.revoke(pool, authenticator, key_id):
+        raise errors.NotFound("no such API key")
+    # Revoking one's own key ended this session: the redirect then lands on the sign-in page.
+    return pages.redirect(request, f"{PATH}?done=revoked#keys")
+
+
+def _kind(request: Request) -> Kind:
+    kind = KINDS.get(request.path_params["kind"])
+    if kind is None:
+        raise errors.NotFound()
+    return kind
+
+
+async def _taxonomy_action(request: Request, session: Session, form_id: str, action) -> Response:
+    """Run `action(conn)`; on a refusal, the admin page with the error next to the field."""
+    form = await pages.read_form(request)
+    try:
+        async with request.app.state.pool.connection() as conn:
+            await action(conn, form)
+    except REFUSALS as exc:
+        # A taken name or code (409) names no field: the key of the entry being created (a
+        # language's code), else its name.
+        fallback = "code" if isinstance(exc, taxonomy.Conflict) and "code" in form else "name"
+        status, found = _refused(exc, form_id, fallback)
+        # What was typed, back in its fields (a delete form has none: the names stay).
+        values = {f"{form_id}-{f}": form[f] for f in ("name", "code") if f in form}
+        return await _page(request, session, status=status, errors_=found, values=values)
+    return pages.redirect(request, f"{PATH}?done=saved#{form_id.split('-')[0]}")
+
+
+@pages.page("admin")
+async def create_entry(request: Request, session: Session) -> Response:
+    kind = _kind(request)
+
+    async def create(conn, form) -> Any:
+        code = form.get("code") if kind is LANGUAGE else None
+        return await taxonomy.create_entry(conn, kind, form.get("name", ""), code)
+
+    return await _taxonomy_action(request, session, f"{kind.table}-new", create)
+
+
+@pages.page("admin")
+async def rename_entry(request: Request, session: Session) -> Response:
+    kind, key = _kind(request), request.path_params["key"]
+
+    async def rename(conn, form) -> Any:
+        return await taxonomy.rename_entry(conn, kind, key, form.get("name", ""))
+
+    return await _taxonomy_action(request, session, f"{kind.table}-{key}", rename)
+
+
+@pages.page("admin")
+async def delete_entry(request: Request, session: Session) -> Response:
+    kind, key = _kind(request), request.path_params["key"]
+
+    async def delete(conn, form) -> None:
+        await taxonomy.delete_entry(conn, kind, key)
+
+    return await _taxonomy_action(request, session, f"{kind.table}-{key}", delete)
+
+
+routes = [
+    Route(PATH, admin_page, methods=["GET"]),
+    Route(f"{PATH}/keys", create_key, methods=["POST"]),
+    Route(f"{PATH}/keys/{{key_id}}/revoke", confirm_revoke, methods=["GET"]),
+    Route(f"{PATH}/keys/{{key_id}}/revoke", revoke_key, methods=["POST"]),
+    Route(f"{PATH}/{{kind}}", create_entry, methods=["POST"]),
+    Route(f"{PATH}/{{kind}}/{{key}}/rename", rename_entry, methods=["POST"]),
+    Route(f"{PATH}/{{kind}}/{{key}}/delete", delete_entry, methods=["POST"]),
+]

@@ -1,0 +1,234 @@
+"""The importer's pure parts: taxonomy mapping, manifests, the journal's torn lines, sizes, the
+Idempotency-Key, and the progress display on a terminal and off it."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from provisioning.importer import client as api
+from provisioning.importer.cli import parse_size
+from provisioning.importer.journal import Journal, JournalError
+from provisioning.importer.progress import Progress
+from provisioning.importer.runner import Importer, Options, idempotency_key
+from provisioning.importer.sources import DirectorySource, Item, SourceError, read_manifest
+from provisioning.importer.taxonomy_map import TenantTaxonomy, plan
+
+TENANT = TenantTaxonomy(
+    categories=["Conflict resolution", "Skills", "Soft skills"],
+    languages={"it": "Italiano", "en": "English", "fr": "Français"},
+    roles=["Mentor/Coach", "Mentee/Coachee"],
+)
+
+
+def item(**labels) -> Item:
+    return Item(source_id="x", label="x", filename="x.pdf", size=1, title="x", **labels)
+
+
+@pytest.mark.parametrize(
+    ("value", "code"),
+    [
+        ("it", "it"),
+        ("IT", "it"),
+        ("Italiano", "it"),  # the tenant's own name
+        ("Italian", "it"),  # Pack's English name
+        ("italian", "it"),
+        ("French", "fr"),
+        ("Français", "fr"),
+        ("english", "en"),
+    ],
+)
+def test_languages_map_by_code_tenant_name_or_known_name(value, code):
+    mapping = plan(TENANT, [item(language=value)])
+    assert mapping.missing == []
+    assert mapping.apply(item(language=value)).language == code
+
+
+def test_unmapped_names_are_listed_with_counts_and_codes_when_known():
+    items = [
+        item(category="Leadership", language="German", roles=("Manager", "mentor/coach")),
+        item(category="leadership", language="Klingon"),
+        item(category="soft SKILLS", language="en"),
+    ]
+    mapping = plan(TENANT, items)
+    assert [m.describe() for m in mapping.missing] == [
+        "category 'Leadership', used by 2 file(s)",
+        "language 'German' (code de), used by 1 file(s)",
+        "language 'Klingon' (no known code: cannot be created), used by 1 file(s)",
+        "role 'Manager', used by 1 file(s)",
+    ]
+    # What does map is sent in the tenant's spelling.
+    assert mapping.apply(items[2]).category == "Soft skills"
+    assert mapping.apply(items[0]).roles == ("Manager", "Mentor/Coach")
+
+
+def test_manifest_csv_and_json_lines(tmp_path):
+    csv_file = tmp_path / "m.csv"
+    csv_file.write_text(
+        "path,title,description,category,language,roles\n"
+        'a/b.pdf,Title B,"With, comma",Skills,Italian,Mentor/Coach; Mentee/Coachee\n'
+        "c.pdf,,,,,\n"
+    )
+    assert read_manifest(csv_file) == {
+        "a/b.pdf": {
+            "title": "Title B",
+            "description": "With, comma",
+            "category": "Skills",
+            "language": "Italian",
+            "roles": ("Mentor/Coach", "Mentee/Coachee"),
+        },
+        "c.pdf": {"title": None, "description": None, "category": None, "language": None,
+                  "roles": ()},
+    }  # fmt: skip
+    jsonl = tmp_path / "m.jsonl"
+    jsonl.write_text(json.dumps({"path": "c.pdf", "title": "C", "roles": ["Mentor/Coach"]}) + "\n")
+    assert read_manifest(jsonl)["c.pdf"]["roles"] == ("Mentor/Coach",)
+
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"path": "x", "colour": "red"}\n')
+    with pytest.raises(SourceError, match=r"bad.jsonl:1: unknown field\(s\) colour"):
+        read_manifest(bad)
+    twice = tmp_path / "twice.csv"
+    twice.write_text("path,title\nx.pdf,A\nx.pdf,B\n")
+    with pytest.raises(SourceError, match=r"twice.csv:3: x.pdf is listed twice"):
+        read_manifest(twice)
+    shifted = tmp_path / "shifted.csv"
+    shifted.write_text("path,title,description\nx.pdf,Hello, world,About x\n")
+    with pytest.raises(SourceError, match=r"shifted.csv:2: more cells than the header"):
+        read_manifest(shifted)
+
+
+def test_directory_source_titles_skips_hidden_and_reports_missing_manifest_paths(tmp_path):
+    root = tmp_path / "src"
+    (root / "sub").mkdir(parents=True)
+    (root / "sub" / "one.pdf").write_bytes(b"1")
+    (root / "two.txt").write_bytes(b"22")
+    (root / ".DS_Store").write_bytes(b"x")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,title\nsub/one.pdf,First\nghost.pdf,Ghost\n")
+    items = {i.label: i for i in DirectorySource(root, manifest).items()}
+    assert sorted(items) == ["ghost.pdf", "sub/one.pdf", "two.txt"]
+    assert items["sub/one.pdf"].title == "First" and items["two.txt"].title == "two.txt"
+    assert items["ghost.pdf"].problem == "listed in the manifest but not found in the directory"
+    source = DirectorySource(root)
+    assert b"".join(source.chunks(items["two.txt"], offset=1)) == b"2"
+    assert source.default_journal("abcd1234") == tmp_path / "src.silo-import-abcd1234.jsonl"
+
+
+def test_a_link_out_of_the_directory_is_reported_and_never_read(tmp_path):
+    secret = tmp_path / "credentials.txt"
+    secret.write_text("aws_secret_access_key = hunter2\n")
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "kept.txt").write_text("mine\n")
+    (root / "inner.txt").symlink_to(root / "kept.txt")  # inside: an ordinary file
+    (root / "notes.txt").symlink_to(secret)
+    (root / "outside").symlink_to(tmp_path, target_is_directory=True)  # never walked
+    items = {i.label: i for i in DirectorySource(root).items()}
+    assert sorted(items) == ["inner.txt", "kept.txt", "notes.txt"]
+    assert items["inner.txt"].problem is None
+    assert items["notes.txt"].problem == "a symbolic link to a file outside the directory"
+    assert "path" not in items["notes.txt"].extra
+
+
+def test_journal_survives_a_torn_last_line_and_refuses_another_target(tmp_path):
+    path = tmp_path / "j.jsonl"
+    journal = Journal(path, target="http://a", source="dir")
+    journal.record("file:a", "tus", url="http://a/uploads/1", sha256="aa")
+    journal.record("file:a", "failed", reason="503")
+    journal.record("file:b", "done", file_id="f-b", replayed=False)
+    journal.close()
+    with path.open("a") as f:
+        f.write('{"id": "file:c", "ev')  # killed mid-write
+    again = Journal(path, target="http://a", source="dir")
+    a = again.get("file:a")
+    assert (a.url, a.sha256, a.done) == ("http://a/uploads/1", "aa", False)  # kept past a failure
+    assert again.get("file:b").done and again.get("file:c") is None
+    again.record("file:c", "done", file_id="f-c")
+    again.close()
+    reread = Journal(path, target="http://a", source="dir")
+    assert reread.get("file:c").file_id == "f-c"
+    reread.close()
+    with pytest.raises(JournalError, match="records an import with target 'http://a'"):
+        Journal(path, target="http://b", source="dir")
+
+
+def test_sizes_and_idempotency_keys():
+    assert parse_size("64M") == 64 * 1024**2
+    assert parse_size("512KiB") == 512 * 1024
+    assert parse_size("1G") == 1024**3
+    assert parse_size("100") == 100
+    key = idempotency_key("file:a.pdf", "ab" * 32)
+    assert (
+        key == idempotency_key("file:a.pdf", "ab" * 32) != idempotency_key("file:b.pdf", "ab" * 32)
+    )
+    assert 1 <= len(key) <= 255 and key.isascii() and key.isprintable() and " " not in key
+
+
+def test_progress_plain_lines_and_live_bar():
+    plain = io.StringIO()
+    progress = Progress(2, 2048, plain, live=False, interval=60)
+    progress.add_bytes(1024)
+    progress.file_done()
+    assert progress.line().startswith("1/2 files, 1.0 KiB/2.0 KiB, ")
+    progress.file_done(failed=True, unsent=1024)
+    progress.start().stop()
+    assert plain.getvalue() == "import: 2/2 files, 1 failed, 1.0 KiB/1.0 KiB, 0 B/s, ETA 0:00\n"
+
+    live = io.StringIO()
+    bar = Progress(4, 4096, live, live=True, interval=60)
+    bar.add_bytes(2048)
+    bar.start().stop()
+    text = live.getvalue()
+    assert text.startswith("\r[") and "] 0/4 files, 2.0 KiB/4.0 KiB, " in text
+    assert "ETA" in text and text.endswith("\n")
+
+
+class FlakyDirect(api.SiloClient):
+    """A tenant whose direct-upload completion fails with the given codes first."""
+
+    def __init__(self, complete_failures: list[str]) -> None:
+        super().__init__("http://127.0.0.1:9", "unused-key")
+        self.direct_supported = True
+        self.failures = list(complete_failures)
+        self.puts = self.completes = 0
+
+    def direct_start(self, item, size, sha256, idempotency_key):
+        return {"id": "u-1", "method": "PUT", "url": "http://127.0.0.1:9/x", "headers": {}}
+
+    def direct_put(self, grant, size, body):
+        self.puts += 1
+        assert sum(len(piece) for piece in body) == size
+
+    def direct_complete(self, upload_id):
+        self.completes += 1
+        if self.failures:
+            code = self.failures.pop(0)
+            raise api.Transient(f"{code}", code=code, retry_after=0)
+        return api.Stored("f-1", replayed=False)
+
+
+@pytest.mark.parametrize(
+    ("failures", "puts"),
+    [
+        (["upload_locked", "busy"], 1),  # the bytes are there: only the completion is retried
+        (["not_uploaded"], 2),  # nothing landed: PUT again
+    ],
+)
+def test_a_failed_completion_is_retried_without_a_second_put_unless_nothing_landed(
+    tmp_path, failures, puts
+):
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "a.pdf").write_bytes(b"%PDF-1.7\n" + b"x" * 1000)
+    source = DirectorySource(root)
+    (item,) = source.items()
+    client = FlakyDirect(failures)
+    journal = Journal(tmp_path / "j.jsonl", target="t", source=source.identity)
+    importer = Importer(source, client, journal, Options(), out=io.StringIO(), err=io.StringIO())
+    outcome = importer._import(item, lambda n: None, lambda to: None)
+    journal.close()
+    assert (outcome.status, outcome.file_id, outcome.via) == ("imported", "f-1", "direct")
+    assert (client.puts, client.completes) == (puts, len(failures) + 1)

@@ -1,0 +1,111 @@
+"""Malware scanning in the env contract: SILO_SCAN, SILO_CLAMD_ADDRESS, SILO_SCAN_INFECTED, on
+AWS (the catalogue's engine) and locally (the local clamd, or off)."""
+
+from dataclasses import replace
+
+import pytest
+
+from provisioning.service_env import (
+    SCAN_OFF,
+    Scan,
+    ServiceTarget,
+    cloud_scan,
+    local_scan,
+    service_environment,
+)
+from tenants import load_catalogue
+
+CATALOGUE = """\
+platform:
+  domain: uploads.test.example
+  clamd_address: tcp://clamd.internal:3310
+tenants:
+  - {slug: guarded, name: Guarded, priority: 10, limits: {scan: guardduty}}
+  - {slug: clam, name: Clam, priority: 20, limits: {scan: clamav, scan_infected: delete}}
+  - {slug: bare, name: Bare, priority: 30, limits: {scan: "off"}}
+"""
+
+TARGET = ServiceTarget(
+    tenant="pack",
+    bucket="silo-prod-pack-abc123",
+    region="eu-west-1",
+    database_host="db.internal",
+    database_port=5432,
+    database_name="silo",
+    max_upload_bytes=1024,
+    allowed_types=("pdf",),
+)
+
+SCAN_KEYS = ("SILO_SCAN", "SILO_CLAMD_ADDRESS", "SILO_SCAN_INFECTED")
+
+
+@pytest.fixture(scope="module")
+def tenants(tmp_path_factory):
+    path = tmp_path_factory.mktemp("scan") / "tenants.yaml"
+    path.write_text(CATALOGUE)
+    catalogue = load_catalogue(path)
+    return catalogue, {t.slug: t for t in catalogue.tenants}
+
+
+def scan_env(scan: Scan) -> dict[str, str]:
+    env = service_environment(replace(TARGET, scan=scan))
+    return {k: env[k] for k in SCAN_KEYS if k in env}
+
+
+def test_on_aws_each_tenant_scans_with_its_catalogue_engine(tenants):
+    catalogue, by_slug = tenants
+    clamd = catalogue.platform.clamd_address
+    assert scan_env(cloud_scan(by_slug["guarded"], clamd)) == {
+        "SILO_SCAN": "guardduty",
+        "SILO_SCAN_INFECTED": "quarantine",
+    }
+    assert scan_env(cloud_scan(by_slug["clam"], clamd)) == {
+        "SILO_SCAN": "clamav",
+        "SILO_CLAMD_ADDRESS": "tcp://clamd.internal:3310",
+        "SILO_SCAN_INFECTED": "delete",
+    }
+    assert scan_env(cloud_scan(by_slug["bare"], clamd)) == {"SILO_SCAN": "off"}
+
+
+def test_on_aws_clamav_without_a_clamd_is_refused(tenants):
+    _, by_slug = tenants
+    with pytest.raises(ValueError, match="no clamd"):
+        cloud_scan(by_slug["clam"], None)
+
+
+def test_locally_every_scanning_tenant_uses_the_local_clamd(tenants):
+    """GuardDuty exists only on AWS: a guardduty tenant scans with the local clamd, with its
+    own choice of what happens to infected bytes; an `off` tenant stays off."""
+    _, by_slug = tenants
+    local = "tcp://127.0.0.1:41234"
+    assert scan_env(local_scan(by_slug["guarded"], local)) == {
+        "SILO_SCAN": "clamav",
+        "SILO_CLAMD_ADDRESS": local,
+        "SILO_SCAN_INFECTED": "quarantine",
+    }
+    assert scan_env(local_scan(by_slug["clam"], local))["SILO_SCAN_INFECTED"] == "delete"
+    assert scan_env(local_scan(by_slug["bare"], local)) == {"SILO_SCAN": "off"}
+
+
+def test_locally_without_clamd_scanning_is_off_for_everyone(tenants):
+    _, by_slug = tenants
+    for tenant in by_slug.values():
+        assert local_scan(tenant, None) == SCAN_OFF
+        assert scan_env(local_scan(tenant, None)) == {"SILO_SCAN": "off"}
+
+
+def test_silo_scan_is_always_written_because_the_service_requires_it():
+    assert service_environment(TARGET)["SILO_SCAN"] == "off"
+
+
+@pytest.mark.parametrize(
+    "scan",
+    [
+        lambda: Scan("clamav"),
+        lambda: Scan("guardduty", "tcp://127.0.0.1:3310"),
+        lambda: Scan("off", "tcp://127.0.0.1:3310"),
+    ],
+)
+def test_a_clamd_address_goes_with_clamav_and_only_with_it(scan):
+    with pytest.raises(ValueError, match="clamav"):
+        scan()
