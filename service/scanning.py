@@ -178,9 +178,11 @@ class ScanWorker:
     async def verdict_now(self, row: scans_repo.Claim) -> Verdict | None:
         """For a download of a pending file: with GuardDuty, its tag read now (one request) and,
         if there is one, the verdict recorded, so a file is served as soon as GuardDuty has
-        spoken rather than at the worker's next look. Other engines scan for seconds to
-        minutes, which a request must not wait for: None."""
-        if not isinstance(self.scanner, GuardDutyScanner):
+        spoken rather than at the worker's next look. With `off`, `clean` at once: the files a
+        tenant had before scanning existed are all pending after the upgrade, and a large
+        library would otherwise be refused (409) until the worker has gone through every row.
+        Other engines scan for seconds to minutes, which a request must not wait for: None."""
+        if not isinstance(self.scanner, GuardDutyScanner | NoScanner):
             return None
         try:
             verdict = await self._run(self.scanner.scan, row["object_key"])

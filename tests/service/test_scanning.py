@@ -330,6 +330,23 @@ def test_scanning_off_stores_files_clean_by_engine_none(admin: httpx.Client):
     assert admin.get(f"/files/{file_id}/content").status_code == 302
 
 
+def test_scanning_off_serves_a_file_left_pending_by_an_older_image_at_once(service: Service):
+    """A tenant upgraded with `off` has every earlier file pending: a download does not wait
+    for the worker to reach it (here it never would: its row is not due for an hour)."""
+    with service.client() as client:
+        file_id = via_form(client, pdf(seed=b"older"), "old.pdf", "application/pdf")
+        with psycopg.connect(service.settings.database_url, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE files SET scan_status = 'pending', scan_engine = NULL, scanned_at = NULL,"
+                " scan_due_at = now() + interval '1 hour' WHERE id = %s",
+                (file_id,),
+            )
+        assert scan_of(client, file_id)["status"] == "pending"
+        assert client.get(f"/files/{file_id}/content").status_code == 302
+        scan = scan_of(client, file_id)
+        assert (scan["status"], scan["engine"]) == ("clean", "none")
+
+
 # -- GuardDuty: the verdict is the tag GuardDuty puts on the object ----------------------------
 
 
