@@ -46,6 +46,10 @@ class Progress:
         self._thread = threading.Thread(target=self._loop, name="progress", daemon=True)
 
     def start(self) -> Progress:
+        if self._live:
+            # The bar shows at once (0 of N), not after the first refresh: a short import
+            # would otherwise show it only when it is over.
+            self._draw()
         self._thread.start()
         return self
 
