@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 import psycopg
@@ -60,16 +60,17 @@ def _build_storage(settings: Settings) -> S3Storage:
     )
 
 
-async def _sweep_multipart_uploads(storage, settings: Settings) -> None:
-    """Abort stale multipart uploads now and then, for as long as the service runs."""
+async def _every(interval: float, sweep: Callable[[], Awaitable[int]], what: str) -> None:
+    """Run one sweeper now and then, for as long as the service runs: a failed round is
+    logged and the next one tries again."""
     while True:
         try:
-            aborted = await storage.abort_stale_uploads(settings.multipart_max_age_seconds)
-            if aborted:
-                log.info("aborted %d stale multipart upload(s)", aborted)
-        except Exception as exc:
-            log.warning("multipart upload sweep failed: %s", exc)
-        await asyncio.sleep(settings.multipart_sweep_interval_seconds)
+            done = await sweep()
+            if done:
+                log.info("%s: %d", what, done)
+        except Exception:
+            log.exception("%s failed; retrying later", what)
+        await asyncio.sleep(interval)
 
 
 async def _error(request: Request, exc: Exception) -> Response:
@@ -143,8 +144,15 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             await asyncio.wait_for(asyncio.shield(seeding), 10)
         sweepers = []
         if hasattr(app.state.storage, "abort_stale_uploads"):
+            stale, max_age = app.state.storage, settings.multipart_max_age_seconds
             sweepers.append(
-                asyncio.create_task(_sweep_multipart_uploads(app.state.storage, settings))
+                asyncio.create_task(
+                    _every(
+                        settings.multipart_sweep_interval_seconds,
+                        lambda: stale.abort_stale_uploads(max_age),
+                        "stale multipart uploads aborted",
+                    )
+                )
             )
         app.state.recorder = await EventRecorder(
             pool, flush_interval=settings.events_flush_ms / 1000
@@ -191,9 +199,14 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             lock=app.state.resumable.hold,
             storage_verifies_checksums=settings.s3_verifies_checksums,
         )
-        for expiring in (app.state.resumable, app.state.direct):
+        for expiring, what in (
+            (app.state.resumable, "expired tus uploads swept"),
+            (app.state.direct, "expired direct uploads swept"),
+        ):
             sweepers.append(
-                asyncio.create_task(expiring.sweep_forever(settings.upload_sweep_interval_seconds))
+                asyncio.create_task(
+                    _every(settings.upload_sweep_interval_seconds, expiring.sweep, what)
+                )
             )
         log.info(
             "silo service for tenant %s started; up to %d concurrent uploads (%s)",

@@ -30,7 +30,6 @@ the sweeper.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import re
@@ -370,14 +369,6 @@ class Direct:
         if swept:
             log.info("swept %d expired direct upload(s)", swept)
         return swept
-
-    async def sweep_forever(self, interval: float) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("sweeping expired direct uploads failed; retrying later")
-            await asyncio.sleep(interval)
 
 
 async def _alive(conn, upload_id: uuid.UUID) -> bool:

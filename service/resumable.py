@@ -47,14 +47,13 @@ Nothing about an upload lives only in one process's memory; any instance continu
   an operator) and ends the upload (404). A storage error is never taken as "gone": only
   NoSuchUpload / a 404 for the key is.
 - Expiry: `expires_at` is pushed back by every commit; past it the upload is 404 at once, and
-  the sweeper (`sweep_forever`, started by the app) aborts the multipart upload, deletes any
+  the sweeper (`sweep`, run now and then by the app) aborts the multipart upload, deletes any
   object and the row. The bucket's lifecycle rule for incomplete multipart uploads stays the
   backstop.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import json
@@ -404,14 +403,6 @@ class Resumable:
         if swept:
             log.info("swept %d expired upload(s)", swept)
         return swept
-
-    async def sweep_forever(self, interval: float) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("sweeping expired uploads failed; retrying later")
-            await asyncio.sleep(interval)
 
     async def _connect(self, conninfo: str, **kwargs: Any) -> psycopg.AsyncConnection:
         """A connection of its own, logged in as the pool's are (DATABASE_SECRET_ARN)."""
