@@ -41,22 +41,29 @@ def require_json(request: Request) -> None:
     refuse_content_encoding(request)
 
 
-async def json_object(request: Request, *, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
-    """The body as a JSON object, read with a size cap and the body idle timeout (408 when
-    the client stops sending before the promised Content-Length, as uploads do); 415 when it
-    is not declared as JSON."""
-    require_json(request)
+async def bounded_body(request: Request, max_bytes: int, what: str) -> bytes:
+    """A small body (JSON, a form), read whole with a size cap (413 naming `what`) and the
+    body idle timeout (408 when the client stops sending)."""
     idle = request.app.state.settings.body_idle_timeout_seconds
     body = bytearray()
     try:
         async for chunk in with_idle_timeout(request.stream(), idle):
             body += chunk
             if len(body) > max_bytes:
-                raise errors.TooLarge(f"JSON bodies are limited to {max_bytes} bytes")
+                raise errors.TooLarge(f"{what} are limited to {max_bytes} bytes")
     except ClientDisconnect:
         raise errors.ClientDisconnected() from None
+    return bytes(body)
+
+
+async def json_object(request: Request, *, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    """The body as a JSON object, read with a size cap and the body idle timeout (408 when
+    the client stops sending before the promised Content-Length, as uploads do); 415 when it
+    is not declared as JSON."""
+    require_json(request)
+    body = await bounded_body(request, max_bytes, "JSON bodies")
     try:
-        value = json.loads(bytes(body).decode("utf-8"))
+        value = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):
         raise errors.InvalidJSON() from None
     except RecursionError:

@@ -19,13 +19,12 @@ from typing import Any
 
 import jinja2
 from starlette.datastructures import ImmutableMultiDict
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from service import errors
+from service import errors, inputs
 from service.console import sessions
 from service.console.sessions import Session
-from service.upload import with_idle_timeout
 
 HERE = Path(__file__).parent
 SIGN_IN_PATH = "/console/sign-in"
@@ -127,15 +126,7 @@ async def read_form(request: Request) -> ImmutableMultiDict:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != "application/x-www-form-urlencoded":
         raise errors.UnsupportedMediaType("the console's forms are urlencoded")
-    idle = request.app.state.settings.body_idle_timeout_seconds
-    body = bytearray()
-    try:
-        async for chunk in with_idle_timeout(request.stream(), idle):
-            body += chunk
-            if len(body) > MAX_FORM_BYTES:
-                raise errors.TooLarge(f"forms are limited to {MAX_FORM_BYTES} bytes")
-    except ClientDisconnect:
-        raise errors.ClientDisconnected() from None
+    body = await inputs.bounded_body(request, MAX_FORM_BYTES, "forms")
     try:
         pairs = urllib.parse.parse_qsl(
             body.decode("utf-8"), keep_blank_values=True, errors="strict", max_num_fields=200
