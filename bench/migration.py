@@ -545,6 +545,17 @@ def seed_tenant_b(url: str, key: str, count: int) -> list[str]:
 # --- verification and report -------------------------------------------------------------------
 
 
+def content_link(http: httpx.Client, file_id: str, timeout: float = 600.0) -> httpx.Response:
+    """The file's download link, once its malware scan lets it out: 409 `scan_pending` is
+    retried (silo dev scans with clamd when ClamAV is installed), anything else returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        link = http.get(f"/files/{file_id}/content", params={"redirect": "false"})
+        if link.status_code != 409 or time.monotonic() > deadline:
+            return link
+        time.sleep(1.0)
+
+
 def verify(url: str, key: str, outcomes: list[Outcome], sample: int) -> tuple[int, list, int, list]:
     """(sizes right, size problems, sha256 checked, sha256 problems)."""
     done = [o for o in outcomes if o.file_id]
@@ -564,7 +575,10 @@ def verify(url: str, key: str, outcomes: list[Outcome], sample: int) -> tuple[in
         chosen = list({o.file_id: o for o in chosen}.values())[: max(sample, 2)]
         bad = []
         for o in chosen:
-            link = http.get(f"/files/{o.file_id}/content", params={"redirect": "false"})
+            link = content_link(http, o.file_id)
+            if link.status_code != 200:
+                bad.append(f"{o.planned.name}: {link.status_code} {link.text[:200]}")
+                continue
             digest = hashlib.sha256()
             with httpx.stream("GET", link.json()["url"], timeout=300) as body:
                 for piece in body.iter_bytes(4 * MIB):
