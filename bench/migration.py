@@ -13,7 +13,17 @@ PATCH in `--chunk` pieces; 503 `busy` waits for Retry-After, 423 and connection 
 and resume from HEAD's Upload-Offset, as tus clients do) take files from one queue: sizes from
 a few MiB to several hundred MiB (log-uniform, seeded), about `--total-gib` in all, generated
 on the fly (a PDF header, then bytes from a seeded pool at a per-file shift: never a whole file
-in memory, and any offset can be regenerated on resume).
+in memory, and any offset can be regenerated on resume). Neither tenant scans for malware (on AWS
+GuardDuty scans away from the tasks; here clamd would scan the gigabytes on the same cores).
+
+CPUs: on AWS, B's task, B's database instance and B's users share no CPU with A's task, A's
+database, S3 or A's movers. Here they all share this machine's cores, so by default the run is
+split by CPU affinity as it would be across machines: B's service, the PostgreSQL backends of
+B's database and B's reader on the upper half of the CPUs, everything else (silo dev, A, S3,
+the rest of PostgreSQL, the uploaders) on the lower half; silo dev's per-tenant cgroup limits
+apply as always. `--shared-cpus` runs every process on every CPU instead: B's requests then
+wait behind the S3 and PostgreSQL stand-ins and the upload clients, which the printed run-queue
+wait (from schedstat) shows.
 
 Prints A's throughput, A's peak memory (the service process's RSS sampled every 0.2 s, its
 VmHWM, and the cgroup's peak) against its limit, the 503s absorbed (seen by the clients, and
@@ -45,6 +55,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import yaml
@@ -53,6 +64,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from upload import GIB, MIB, cpu_seconds, read_status  # noqa: E402
+
+sys.path.insert(0, str(ROOT))
+from tenants.names import database_name  # noqa: E402
 
 PDF_HEADER = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
 POOL_SIZE = 32 * MIB + 4093  # odd length: files start at different shifts
@@ -398,9 +412,11 @@ class MemorySampler(threading.Thread):
 
 def write_catalogue(directory: Path) -> Path:
     document = yaml.safe_load((ROOT / "tenants.yaml").read_text())
+    # No malware scanning: on AWS, GuardDuty scans away from the tenants' tasks; here clamd
+    # would scan the migrated gigabytes on the same cores (and stop at 100 MiB a file).
     document["tenants"] = [
-        {"slug": "tenanta", "name": "Tenant A", "priority": 10},
-        {"slug": "tenantb", "name": "Tenant B", "priority": 20},
+        {"slug": "tenanta", "name": "Tenant A", "priority": 10, "limits": {"scan": "off"}},
+        {"slug": "tenantb", "name": "Tenant B", "priority": 20, "limits": {"scan": "off"}},
     ]
     path = directory / "tenants.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
@@ -542,18 +558,104 @@ def seed_tenant_b(url: str, key: str, count: int) -> list[str]:
     return ids
 
 
+# --- two hosts' worth of CPUs ------------------------------------------------------------------
+
+
+class HostSplit(threading.Thread):
+    """B's side on CPUs of its own, everything else of the run on the others, as on AWS.
+
+    There, tenant B's task, B's database instance and B's users share no CPU with tenant A's
+    task, A's database, S3 or A's movers. Here all of them share this machine's cores, and the
+    S3 and PostgreSQL stand-ins plus 64 upload clients keep them busy: B's requests then wait
+    for a core behind work that on AWS runs on other machines (the run-queue waits printed at
+    the end show it). So, by CPU affinity: B's service, the PostgreSQL backends of B's
+    database and B's reader on the upper half of the CPUs; silo dev, A's service, S3,
+    PostgreSQL's other processes, clamd and this process (the uploaders) on the lower half.
+    The per-tenant cgroup limits of silo dev apply as before. Re-sorted every 0.5 s (new
+    database backends are forked on the lower half). `--shared-cpus` leaves every process on
+    every CPU."""
+
+    def __init__(
+        self, silo_pid: int, b_pid: int, reader_pid: int, b_database: str, database_url: str
+    ) -> None:
+        super().__init__(daemon=True)
+        self.postmaster = postmaster(database_url)
+        cpus = sorted(os.sched_getaffinity(0))
+        half = len(cpus) // 2
+        self.rest, self.b_side = set(cpus[:half]), set(cpus[half:])
+        self.silo_pid, self.b_pid, self.reader_pid = silo_pid, b_pid, reader_pid
+        self.b_database = b_database
+        self.stopping = threading.Event()
+
+    def describe(self) -> str:
+        if self.postmaster is None:
+            return "PostgreSQL not found (not split); " + self._describe()
+        return self._describe()
+
+    def _describe(self) -> str:
+        return (
+            f"B's service, database backends and reader on CPU {sorted(self.b_side)}; "
+            f"everything else on CPU {sorted(self.rest)}"
+        )
+
+    def b_pids(self) -> set[int]:
+        return {self.b_pid, self.reader_pid, *database_backends(self.b_database)}
+
+    def sort(self) -> None:
+        b_side = self.b_pids()
+        # PostgreSQL is started by pg_ctl, which leaves the postmaster outside silo dev's tree.
+        run = {os.getpid(), *descendants(self.silo_pid)}
+        if self.postmaster is not None:
+            run.update(descendants(self.postmaster))
+        for pid in run | b_side:
+            cpus = self.b_side if pid in b_side else self.rest
+            for task in Path(f"/proc/{pid}/task").glob("*"):
+                with contextlib.suppress(OSError, ValueError):
+                    os.sched_setaffinity(int(task.name), cpus)
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.5):
+            self.sort()
+
+
+def postmaster(database_url: str) -> int | None:
+    """The pid of the local PostgreSQL listening on `database_url`'s port, if one is ours."""
+    port = str(urlsplit(database_url).port or 5432).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+            named = Path(words[0].decode()).name == "postgres" and b"-p" in words
+            if named and words[words.index(b"-p") + 1] == port:
+                return int(entry.name)
+    return None
+
+
+def database_backends(database: str) -> list[int]:
+    """PostgreSQL backends connected to `database` (their title: `postgres: user db host`)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            words = (entry / "cmdline").read_bytes().replace(b"\0", b" ").split()
+            if len(words) >= 3 and words[0] == b"postgres:" and words[2] == database.encode():
+                pids.append(int(entry.name))
+    return pids
+
+
+def run_queue_wait(pids) -> float:
+    """Seconds the threads of `pids` spent runnable, waiting for a CPU (schedstat)."""
+    total = 0
+    for pid in pids:
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
+
+
 # --- verification and report -------------------------------------------------------------------
-
-
-def content_link(http: httpx.Client, file_id: str, timeout: float = 600.0) -> httpx.Response:
-    """The file's download link, once its malware scan lets it out: 409 `scan_pending` is
-    retried (silo dev scans with clamd when ClamAV is installed), anything else returned."""
-    deadline = time.monotonic() + timeout
-    while True:
-        link = http.get(f"/files/{file_id}/content", params={"redirect": "false"})
-        if link.status_code != 409 or time.monotonic() > deadline:
-            return link
-        time.sleep(1.0)
 
 
 def verify(url: str, key: str, outcomes: list[Outcome], sample: int) -> tuple[int, list, int, list]:
@@ -575,7 +677,7 @@ def verify(url: str, key: str, outcomes: list[Outcome], sample: int) -> tuple[in
         chosen = list({o.file_id: o for o in chosen}.values())[: max(sample, 2)]
         bad = []
         for o in chosen:
-            link = content_link(http, o.file_id)
+            link = http.get(f"/files/{o.file_id}/content", params={"redirect": "false"})
             if link.status_code != 200:
                 bad.append(f"{o.planned.name}: {link.status_code} {link.text[:200]}")
                 continue
@@ -617,6 +719,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify-sample", type=int, default=4, help="files sha256-checked")
     parser.add_argument("--logs", metavar="DIR", help="keep silo dev's logs here")
     parser.add_argument("--no-limits", action="store_true", help="run silo dev --no-limits")
+    parser.add_argument(
+        "--shared-cpus",
+        action="store_true",
+        help="every process on every CPU (default: B's side on CPUs of its own, as on AWS)",
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -666,12 +773,33 @@ def run(args, files: list[Planned], total: int, state: dict, silo_pid: int) -> i
 
     receiver, sender = multiprocessing.Pipe(duplex=False)
     stop = multiprocessing.Event()
+    # A daemon: should this process die, the reader goes with it instead of reading forever.
     reader = multiprocessing.Process(
-        target=reader_main, args=(b["url"], b["admin_key"], ids, args.rate, stop, sender)
+        target=reader_main,
+        args=(b["url"], b["admin_key"], ids, args.rate, stop, sender),
+        daemon=True,
     )
     reader.start()
+    split_cpus = None
+    if args.shared_cpus:
+        print("CPUs: shared by every process (--shared-cpus)", flush=True)
+    elif len(os.sched_getaffinity(0)) < 2:
+        print("CPUs: one only, shared by every process", flush=True)
+    else:
+        split_cpus = HostSplit(
+            silo_pid, b["pid"], reader.pid, database_name("tenantb"), state["database"]
+        )
+        split_cpus.sort()
+        split_cpus.start()
+        print(f"CPUs: {split_cpus.describe()}", flush=True)
+
+    def b_waits() -> float:
+        return run_queue_wait([b["pid"], reader.pid, *database_backends(database_name("tenantb"))])
+
     idle_start = time.monotonic()
+    waited_idle = b_waits()
     time.sleep(args.idle)
+    waited_idle = b_waits() - waited_idle
 
     sampler = MemorySampler(a["pid"], cgroup_dir(a))
     sampler.start()
@@ -681,6 +809,7 @@ def run(args, files: list[Planned], total: int, state: dict, silo_pid: int) -> i
     cpu_before = cpu_seconds(a["pid"])
     split_before = cpu_split(silo_pid, a["pid"], b["pid"])
     throttled_before = throttled(a["pid"])
+    waited_during = b_waits()
     migration_start = time.monotonic()
     progress_stop = threading.Event()
 
@@ -702,6 +831,9 @@ def run(args, files: list[Planned], total: int, state: dict, silo_pid: int) -> i
         k: v - split_before.get(k, 0.0) for k, v in cpu_split(silo_pid, a["pid"], b["pid"]).items()
     }
     throttled_after = throttled(a["pid"])
+    waited_during = b_waits() - waited_during
+    if split_cpus is not None:
+        split_cpus.stopping.set()
     progress_stop.set()
     stop.set()
     samples = receiver.recv()
@@ -806,6 +938,12 @@ def run(args, files: list[Planned], total: int, state: dict, silo_pid: int) -> i
     print(
         f"  ratio during/idle     p50 x{p50_during / p50_idle:.2f}"
         f"   p99 x{p99_during / p99_idle:.2f}"
+    )
+    print(
+        "  waiting for a CPU   "
+        f"{waited_idle * 1000 / max(1, len(idle)):.2f} ms per request idle, "
+        f"{waited_during * 1000 / max(1, len(during)):.2f} during the migration "
+        "(B's service, its database backends and its reader, from schedstat)"
     )
     print()
     print(f"load average at start: see above; at end: {load_end}")
