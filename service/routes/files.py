@@ -75,12 +75,12 @@ async def list_files(request: Request) -> Response:
     file_filters.check_allowed(query, principal)
     cursor = request.query_params.get("cursor")
     codec = request.app.state.cursors
-    page = await _files(request).list_page(
+    page = await _files(request).list_rendered(
         caller, query, limit=limit, after=codec.decode(cursor) if cursor else None
     )
     next_cursor = codec.encode(page.next) if page.next else None
-    # The rows are the file objects (service/repository/files.py): rendered as they come.
-    return JSONResponse({"items": page.rows, "next_cursor": next_cursor})
+    # The items are file objects already rendered (service/rendered_files.py).
+    return JSONResponse({"items": page.items, "next_cursor": next_cursor})
 
 
 async def get_file(request: Request) -> Response:

@@ -1,0 +1,75 @@
+"""File objects rendered to JSON once per row version, for the list pages.
+
+A page of `GET /files` is mostly rows no one has changed since the last time they were listed.
+Loading each of them from the database (seventeen columns, three timestamps, the labels' names
+looked up per row) and rendering it again cost more of the service's time than anything else
+in the request. So a page is read as row versions only (`(id, xmin)` and the taxonomy's version,
+service/repository/files.py), and each file object is rendered once per version: the rows this
+instance has not rendered at that version are read whole in one more query and kept.
+
+Nothing here can be stale: a row version names one committed content of the row (any UPDATE,
+a scan verdict included, writes a new xmin), and the taxonomy's version moves with every change
+to the category and role names, in the same transaction (migration 0018). Both are read in the
+page query's own snapshot, so another instance's write is seen by the next page exactly as
+without this, and no invalidation crosses instances. (An xmin repeats only after four billion
+transactions; a restored database comes with a new deployment of the service, and an empty
+cache.)
+
+A page is read whole (in one more query) when a rename lands between its two queries, so that
+one response never mixes old and new names. Bounded: at most `max_entries` renderings (about a
+kilobyte each); the oldest quarter goes when it is full, and everything when the taxonomy's
+version moves.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from itertools import islice
+
+import orjson
+
+from service.repository.files import Row, RowVersion
+
+DEFAULT_MAX_ENTRIES = 10_000
+
+
+class RenderedFiles:
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+        self._max = max_entries
+        self._taxonomy: int | None = None  # the taxonomy version the entries were rendered at
+        self._entries: dict[tuple[uuid.UUID, int], orjson.Fragment] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(
+        self, versions: Sequence[RowVersion]
+    ) -> tuple[dict[uuid.UUID, orjson.Fragment], list[uuid.UUID]]:
+        """For one page's row versions (read in one snapshot): the renderings kept for them, by
+        id, and the ids of the rows not rendered at their version."""
+        if not versions or versions[0].taxonomy != self._taxonomy:
+            return {}, [v.id for v in versions]
+        entries = self._entries
+        found, missing = {}, []
+        for v in versions:
+            rendered = entries.get((v.id, v.version))
+            if rendered is None:
+                missing.append(v.id)
+            else:
+                found[v.id] = rendered
+        return found, missing
+
+    def add(self, row: Row, version: int, taxonomy: int) -> orjson.Fragment:
+        """Render `row` (read at row version `version`, taxonomy version `taxonomy`), and keep
+        the rendering unless a newer taxonomy version was seen already."""
+        rendered = orjson.Fragment(orjson.dumps(row))
+        if self._taxonomy is None or taxonomy > self._taxonomy:
+            self._entries.clear()
+            self._taxonomy = taxonomy
+        if taxonomy == self._taxonomy:
+            if len(self._entries) >= self._max:
+                for key in list(islice(self._entries, max(1, self._max // 4))):
+                    del self._entries[key]
+            self._entries[(row["id"], version)] = rendered
+        return rendered
