@@ -341,6 +341,8 @@ class Files:
     ) -> RenderedPage:
         """`list_page` with the file objects rendered to JSON, most of them kept from earlier
         pages (service/rendered_files.py): what `GET /files` answers."""
+        if self._rendered.cold:
+            return await self._list_whole(caller, query, limit=limit, after=after)
         async with db.lease(self.pool) as conn:
             filters, by_page = await self._page_filters(conn, caller, query)
             versions = await files_repo.list_page_versions(
@@ -348,19 +350,43 @@ class Files:
             )
             if by_page and not versions:
                 await file_filters.check_language(conn, query.language)  # type: ignore[arg-type]
-            page = versions[:limit]
+            page = versions[:limit]  # (id as text, row version, created_at, taxonomy version)
             found, missing = self._rendered.lookup(page)
             if missing:
                 fetched = await files_repo.get_versioned(conn, missing)
-                if any(taxonomy != page[0].taxonomy for _, _, taxonomy in fetched):
+                if any(taxonomy != page[0][3] for _, _, taxonomy in fetched):
                     # Renamed in between: the page in the newer names only.
-                    found, fetched = {}, await files_repo.get_versioned(conn, [v.id for v in page])
+                    found, fetched = {}, await files_repo.get_versioned(conn, [v[0] for v in page])
                 for row, version, taxonomy in fetched:
-                    found[row["id"]] = self._rendered.add(row, version, taxonomy)
+                    found[str(row["id"])] = self._rendered.add(row, version, taxonomy)
         # A row changed in between shows its newer content; one deleted in between is left out.
-        items = [found[v.id] for v in page if v.id in found]
+        items = [rendered for v in page if (rendered := found.get(v[0])) is not None]
         last = page[-1] if len(versions) > limit else None
-        return RenderedPage(items, Position(last.created_at, last.id) if last else None)
+        return RenderedPage(items, Position(last[2], uuid.UUID(last[0])) if last else None)
+
+    async def _list_whole(
+        self,
+        caller: Caller,
+        query: file_filters.FileQuery,
+        *,
+        limit: int,
+        after: Position | None = None,
+    ) -> RenderedPage:
+        """`list_rendered` in one query, reading the page's rows whole: while most rows of
+        recent pages were not rendered yet (service/rendered_files.py)."""
+        async with db.lease(self.pool) as conn:
+            filters, by_page = await self._page_filters(conn, caller, query)
+            rows = await files_repo.list_page_versioned(
+                conn, limit=limit + 1, after=after, filters=filters
+            )
+            if by_page and not rows:
+                await file_filters.check_language(conn, query.language)  # type: ignore[arg-type]
+        page = rows[:limit]
+        last = page[-1][0] if len(rows) > limit else None
+        return RenderedPage(
+            self._rendered.render(page),
+            Position(last["created_at"], last["id"]) if last else None,
+        )
 
     async def _page_filters(
         self, conn, caller: Caller, query: file_filters.FileQuery

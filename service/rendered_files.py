@@ -16,14 +16,18 @@ transactions; a restored database comes with a new deployment of the service, an
 cache.)
 
 A page is read whole (in one more query) when a rename lands between its two queries, so that
-one response never mixes old and new names. Bounded: at most `max_entries` renderings (about a
-kilobyte each); the oldest quarter goes when it is full, and everything when the taxonomy's
-version moves.
+one response never mixes old and new names.
+
+Pages whose rows are mostly not rendered yet (a client walking the whole list once) would pay
+for two queries each: while most rows of recent pages were missing, a page is read whole in one
+query with the versions, and its rows are rendered and kept from there (`cold`, `render`).
+
+Bounded: at most `max_entries` renderings (about a kilobyte each); the oldest quarter goes when
+it is full, and everything when the taxonomy's version moves.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from itertools import islice
 
@@ -32,33 +36,65 @@ import orjson
 from service.repository.files import Row, RowVersion
 
 DEFAULT_MAX_ENTRIES = 10_000
+# Recent pages' share of rows not rendered yet (a moving average, each page weighing this much)
+# above which pages are read whole: `cold`.
+_MISS_WEIGHT = 0.2
+_COLD_ABOVE = 0.5
 
 
 class RenderedFiles:
     def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self._max = max_entries
         self._taxonomy: int | None = None  # the taxonomy version the entries were rendered at
-        self._entries: dict[tuple[uuid.UUID, int], orjson.Fragment] = {}
+        self._entries: dict[tuple[str, int], orjson.Fragment] = {}
+        self._missing_share = 0.0
+
+    @property
+    def cold(self) -> bool:
+        """Whether most rows of recent pages had to be read whole: then read pages whole."""
+        return self._missing_share > _COLD_ABOVE
+
+    def _note(self, missing: int, total: int) -> None:
+        if total:
+            share = missing / total
+            self._missing_share += _MISS_WEIGHT * (share - self._missing_share)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def lookup(
         self, versions: Sequence[RowVersion]
-    ) -> tuple[dict[uuid.UUID, orjson.Fragment], list[uuid.UUID]]:
+    ) -> tuple[dict[str, orjson.Fragment], list[str]]:
         """For one page's row versions (read in one snapshot): the renderings kept for them, by
         id, and the ids of the rows not rendered at their version."""
-        if not versions or versions[0].taxonomy != self._taxonomy:
-            return {}, [v.id for v in versions]
+        if not versions or versions[0][3] != self._taxonomy:
+            self._note(len(versions), len(versions))
+            return {}, [v[0] for v in versions]
         entries = self._entries
         found, missing = {}, []
-        for v in versions:
-            rendered = entries.get((v.id, v.version))
+        for file_id, version, _, _ in versions:
+            rendered = entries.get((file_id, version))
             if rendered is None:
-                missing.append(v.id)
+                missing.append(file_id)
             else:
-                found[v.id] = rendered
+                found[file_id] = rendered
+        self._note(len(missing), len(versions))
         return found, missing
+
+    def render(self, rows: Sequence[tuple[Row, int, int]]) -> list[orjson.Fragment]:
+        """A page read whole ((file object, row version, taxonomy version) per row, in one
+        snapshot): each row's rendering, from what is kept when it is there."""
+        items, missing = [], 0
+        for row, version, taxonomy in rows:
+            rendered = None
+            if taxonomy == self._taxonomy:
+                rendered = self._entries.get((str(row["id"]), version))
+            if rendered is None:
+                missing += 1
+                rendered = self.add(row, version, taxonomy)
+            items.append(rendered)
+        self._note(missing, len(rows))
+        return items
 
     def add(self, row: Row, version: int, taxonomy: int) -> orjson.Fragment:
         """Render `row` (read at row version `version`, taxonomy version `taxonomy`), and keep
@@ -71,5 +107,5 @@ class RenderedFiles:
             if len(self._entries) >= self._max:
                 for key in list(islice(self._entries, max(1, self._max // 4))):
                     del self._entries[key]
-            self._entries[(row["id"], version)] = rendered
+            self._entries[(str(row["id"]), version)] = rendered
         return rendered

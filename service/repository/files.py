@@ -6,10 +6,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 from psycopg import sql
-from psycopg.rows import RowMaker
+from psycopg.rows import RowMaker, tuple_row
 
 from service.pagination import Position
 
@@ -251,20 +251,24 @@ async def list_page(
 _ROW_VERSION = "xmin::text::bigint"
 _TAXONOMY_VERSION = "(SELECT version FROM taxonomy_version)"
 _VERSIONS_PAGE = sql.SQL(
-    f"SELECT id, {_ROW_VERSION}, created_at, {_TAXONOMY_VERSION} FROM files {{}}"
+    f"SELECT id::text, {_ROW_VERSION}, created_at, {_TAXONOMY_VERSION} FROM files {{}}"
     " ORDER BY created_at DESC, id DESC LIMIT %s"
 )
 _VERSIONED = (
     f"SELECT {_SELECT.as_string()}, {_ROW_VERSION}, {_TAXONOMY_VERSION} FROM files"
-    " WHERE id = ANY(%s)"
+    " WHERE id = ANY(%s::uuid[])"
 )
 
+# A page of whole rows, each with its row version and the taxonomy's.
+_PAGE_VERSIONED = sql.SQL(
+    f"SELECT {_SELECT.as_string()}, {_ROW_VERSION}, {_TAXONOMY_VERSION} FROM files {{}}"
+    " ORDER BY created_at DESC, id DESC LIMIT %s"
+)
 
-class RowVersion(NamedTuple):
-    id: uuid.UUID
-    version: int  # the row's xmin
-    created_at: datetime
-    taxonomy: int  # the taxonomy's version
+# A page's row as its version: (the file's id as text, the row's xmin, created_at, the
+# taxonomy's version). Plain tuples, the id as text: a page's rows are looked up by id in a
+# dict several times, and a str hashes in C where a UUID's hash is Python code.
+RowVersion = tuple[str, int, datetime, int]
 
 
 def _versioned_file_object(values: Sequence[Any]) -> tuple[Row, int, int]:
@@ -278,16 +282,27 @@ async def list_page_versions(
     that keeps file objects rendered by row version (service/rendered_files.py)."""
     query, params = _page("versions", _VERSIONS_PAGE, after, filters)
     return await _fetch_page(
-        conn, query, [*params, limit], filtered=bool(filters), row_factory=lambda _: _as_version
+        conn, query, [*params, limit], filtered=bool(filters), row_factory=tuple_row
     )
 
 
-def _as_version(values: Sequence[Any]) -> RowVersion:
-    return RowVersion(*values)
+async def list_page_versioned(
+    conn, *, limit: int, after: Position | None = None, filters: Sequence[Filter] = ()
+) -> list[tuple[Row, int, int]]:
+    """`list_page`'s rows, each as (file object, row version, taxonomy version)."""
+    query, params = _page("page+versions", _PAGE_VERSIONED, after, filters)
+    return await _fetch_page(
+        conn,
+        query,
+        [*params, limit],
+        filtered=bool(filters),
+        row_factory=lambda _: _versioned_file_object,
+    )
 
 
-async def get_versioned(conn, file_ids: Sequence[uuid.UUID]) -> list[tuple[Row, int, int]]:
-    """(file object, row version, taxonomy version) of each of `file_ids` that exists."""
+async def get_versioned(conn, file_ids: Sequence[str]) -> list[tuple[Row, int, int]]:
+    """(file object, row version, taxonomy version) of each of `file_ids` (as text) that
+    exists."""
     cur = conn.cursor(row_factory=lambda _: _versioned_file_object)
     await cur.execute(_VERSIONED, [list(file_ids)], binary=True)
     return await cur.fetchall()

@@ -322,3 +322,32 @@ def test_a_rename_between_a_pages_two_queries_shows_in_every_item(db, monkeypatc
             assert {i["category"] for i in items} == {"Hard skills"}
 
     asyncio.run(scenario())
+
+
+def test_a_walk_over_pages_not_rendered_yet_reads_them_whole_and_misses_nothing(db):
+    storage = MemoryStorage()
+
+    async def walk(files: Files) -> list[dict]:
+        seen, after = [], None
+        while True:
+            page = await files.list_rendered(BACK_OFFICE, FileQuery(), limit=2, after=after)
+            seen += [orjson.loads(orjson.dumps(item)) for item in page.items]
+            if page.next is None:
+                return seen
+            after = page.next
+
+    async def scenario() -> None:
+        async with files_domain(db, storage) as files:
+            made = [await create(files, title=f"f{i}", category="Skills") for i in range(12)]
+            expected = [str(f["id"]) for f in made][::-1]
+            assert [item["id"] for item in await walk(files)] == expected
+            assert files._rendered.cold  # six pages, every row new
+            await files.update(BACK_OFFICE, made[3]["id"], {"title": "changed"})
+            async with await psycopg.AsyncConnection.connect(db, autocommit=True) as other:
+                await other.execute("UPDATE categories SET name = 'Hard' WHERE name = 'Skills'")
+            items = await walk(files)
+            assert [item["id"] for item in items] == expected
+            assert {i["category"] for i in items} == {"Hard"}
+            assert next(i for i in items if i["id"] == expected[-4])["title"] == "changed"
+
+    asyncio.run(scenario())

@@ -116,7 +116,7 @@ def test_pages_across_cursors_list_each_file_once(two_instances):
 
 
 def version(file_id: uuid.UUID, row_version: int, taxonomy: int = 1) -> RowVersion:
-    return RowVersion(file_id, row_version, datetime(2026, 1, 1, tzinfo=UTC), taxonomy)
+    return (str(file_id), row_version, datetime(2026, 1, 1, tzinfo=UTC), taxonomy)
 
 
 def row(file_id: uuid.UUID, title: str) -> dict:
@@ -131,14 +131,14 @@ def test_a_row_is_rendered_again_only_when_its_version_moves():
     cache = RenderedFiles()
     a, b = uuid.uuid4(), uuid.uuid4()
     page = [version(a, 10), version(b, 11)]
-    assert cache.lookup(page) == ({}, [a, b])
-    kept = {a: cache.add(row(a, "A"), 10, 1), b: cache.add(row(b, "B"), 11, 1)}
+    assert cache.lookup(page) == ({}, [str(a), str(b)])
+    kept = {str(a): cache.add(row(a, "A"), 10, 1), str(b): cache.add(row(b, "B"), 11, 1)}
     found, missing = cache.lookup(page)
     assert missing == [] and found == kept
-    assert rendered(found[a]) == {"id": str(a), "title": "A"}
+    assert rendered(found[str(a)]) == {"id": str(a), "title": "A"}
     # b was updated: its new version is missing, a is not.
     found, missing = cache.lookup([version(a, 10), version(b, 12)])
-    assert list(found) == [a] and missing == [b]
+    assert list(found) == [str(a)] and missing == [str(b)]
 
 
 def test_a_new_taxonomy_version_renders_everything_again():
@@ -146,16 +146,16 @@ def test_a_new_taxonomy_version_renders_everything_again():
     a = uuid.uuid4()
     cache.add(row(a, "A"), 10, 1)
     assert cache.lookup([version(a, 10, taxonomy=1)])[1] == []
-    assert cache.lookup([version(a, 10, taxonomy=2)]) == ({}, [a])
+    assert cache.lookup([version(a, 10, taxonomy=2)]) == ({}, [str(a)])
     cache.add(row(a, "A2"), 10, 2)
     assert len(cache) == 1
     found, _ = cache.lookup([version(a, 10, taxonomy=2)])
-    assert rendered(found[a]) == {"id": str(a), "title": "A2"}
+    assert rendered(found[str(a)]) == {"id": str(a), "title": "A2"}
     # A page read in an older snapshot keeps nothing: its rows are rendered for it alone.
     assert rendered(cache.add(row(a, "A1"), 10, 1)) == {"id": str(a), "title": "A1"}
-    assert cache.lookup([version(a, 10, taxonomy=1)]) == ({}, [a])
+    assert cache.lookup([version(a, 10, taxonomy=1)]) == ({}, [str(a)])
     found, _ = cache.lookup([version(a, 10, taxonomy=2)])
-    assert rendered(found[a]) == {"id": str(a), "title": "A2"}
+    assert rendered(found[str(a)]) == {"id": str(a), "title": "A2"}
 
 
 def test_the_renderings_kept_are_bounded():
@@ -166,4 +166,28 @@ def test_the_renderings_kept_are_bounded():
         assert len(cache) <= 8
     # The newest are kept, the oldest went first.
     assert cache.lookup([version(ids[-1], 19)])[1] == []
-    assert cache.lookup([version(ids[0], 0)])[1] == [ids[0]]
+    assert cache.lookup([version(ids[0], 0)])[1] == [str(ids[0])]
+
+
+def test_pages_mostly_not_rendered_yet_are_read_whole_until_they_are():
+    cache = RenderedFiles(max_entries=1000)
+    assert not cache.cold
+    # A walk over new rows: every page is all misses.
+    for page in range(6):
+        ids = [uuid.uuid4() for _ in range(10)]
+        _, missing = cache.lookup([version(i, page) for i in ids])
+        assert len(missing) == 10
+        for i in ids:
+            cache.add(row(i, "x"), page, 1)
+    assert cache.cold
+    # Read whole: the rows kept are served from what is kept, the others rendered and kept.
+    kept = ids[:5]
+    new = [uuid.uuid4() for _ in range(5)]
+    rows = [(row(i, "kept"), 5, 1) for i in kept] + [(row(i, "new"), 9, 1) for i in new]
+    items = cache.render(rows)
+    assert [rendered(item)["title"] for item in items] == ["x"] * 5 + ["new"] * 5
+    assert cache.lookup([version(i, 9) for i in new])[1] == []
+    # The same pages again, all kept: the share of misses falls, and pages go back to versions.
+    for _ in range(6):
+        cache.render(rows[:5])
+    assert not cache.cold
