@@ -354,11 +354,11 @@ class Files:
             found, missing = self._rendered.lookup(page)
             if missing:
                 fetched = await files_repo.get_versioned(conn, missing)
-                if any(taxonomy != page[0][3] for _, _, taxonomy in fetched):
+                if any(taxonomy != page[0][3] for *_, taxonomy in fetched):
                     # Renamed in between: the page in the newer names only.
                     found, fetched = {}, await files_repo.get_versioned(conn, [v[0] for v in page])
-                for row, version, taxonomy in fetched:
-                    found[str(row["id"])] = self._rendered.add(row, version, taxonomy)
+                for row, file_id, version, taxonomy in fetched:
+                    found[file_id] = self._rendered.add(row, file_id, version, taxonomy)
         # A row changed in between shows its newer content; one deleted in between is left out.
         items = [rendered for v in page if (rendered := found.get(v[0])) is not None]
         last = page[-1] if len(versions) > limit else None

@@ -33,7 +33,7 @@ from itertools import islice
 
 import orjson
 
-from service.repository.files import Row, RowVersion
+from service.repository.files import Row, RowVersion, VersionedRow
 
 DEFAULT_MAX_ENTRIES = 10_000
 # Recent pages' share of rows not rendered yet (a moving average, each page weighing this much)
@@ -81,24 +81,24 @@ class RenderedFiles:
         self._note(len(missing), len(versions))
         return found, missing
 
-    def render(self, rows: Sequence[tuple[Row, int, int]]) -> list[orjson.Fragment]:
-        """A page read whole ((file object, row version, taxonomy version) per row, in one
-        snapshot): each row's rendering, from what is kept when it is there."""
+    def render(self, rows: Sequence[VersionedRow]) -> list[orjson.Fragment]:
+        """A page read whole (rows with their versions, in one snapshot): each row's
+        rendering, from what is kept when it is there."""
         items, missing = [], 0
-        for row, version, taxonomy in rows:
-            rendered = None
-            if taxonomy == self._taxonomy:
-                rendered = self._entries.get((str(row["id"]), version))
+        entries = self._entries
+        for row, file_id, version, taxonomy in rows:
+            rendered = entries.get((file_id, version)) if taxonomy == self._taxonomy else None
             if rendered is None:
                 missing += 1
-                rendered = self.add(row, version, taxonomy)
+                rendered = self.add(row, file_id, version, taxonomy)
             items.append(rendered)
         self._note(missing, len(rows))
         return items
 
-    def add(self, row: Row, version: int, taxonomy: int) -> orjson.Fragment:
-        """Render `row` (read at row version `version`, taxonomy version `taxonomy`), and keep
-        the rendering unless a newer taxonomy version was seen already."""
+    def add(self, row: Row, file_id: str, version: int, taxonomy: int) -> orjson.Fragment:
+        """Render `row` (its id as text `file_id`, read at row version `version` and taxonomy
+        version `taxonomy`), and keep the rendering unless a newer taxonomy version was seen
+        already."""
         rendered = orjson.Fragment(orjson.dumps(row))
         if self._taxonomy is None or taxonomy > self._taxonomy:
             self._entries.clear()
@@ -107,5 +107,5 @@ class RenderedFiles:
             if len(self._entries) >= self._max:
                 for key in list(islice(self._entries, max(1, self._max // 4))):
                     del self._entries[key]
-            self._entries[(str(row["id"]), version)] = rendered
+            self._entries[(file_id, version)] = rendered
         return rendered

@@ -254,15 +254,13 @@ _VERSIONS_PAGE = sql.SQL(
     f"SELECT id::text, {_ROW_VERSION}, created_at, {_TAXONOMY_VERSION} FROM files {{}}"
     " ORDER BY created_at DESC, id DESC LIMIT %s"
 )
-_VERSIONED = (
-    f"SELECT {_SELECT.as_string()}, {_ROW_VERSION}, {_TAXONOMY_VERSION} FROM files"
-    " WHERE id = ANY(%s::uuid[])"
-)
+# The file object's columns, then its id as text and the two versions.
+_WITH_VERSIONS = f"{_SELECT.as_string()}, id::text AS id_text, {_ROW_VERSION}, {_TAXONOMY_VERSION}"
+_VERSIONED = f"SELECT {_WITH_VERSIONS} FROM files WHERE id = ANY(%s::uuid[])"
 
 # A page of whole rows, each with its row version and the taxonomy's.
 _PAGE_VERSIONED = sql.SQL(
-    f"SELECT {_SELECT.as_string()}, {_ROW_VERSION}, {_TAXONOMY_VERSION} FROM files {{}}"
-    " ORDER BY created_at DESC, id DESC LIMIT %s"
+    f"SELECT {_WITH_VERSIONS} FROM files {{}} ORDER BY created_at DESC, id DESC LIMIT %s"
 )
 
 # A page's row as its version: (the file's id as text, the row's xmin, created_at, the
@@ -271,8 +269,12 @@ _PAGE_VERSIONED = sql.SQL(
 RowVersion = tuple[str, int, datetime, int]
 
 
-def _versioned_file_object(values: Sequence[Any]) -> tuple[Row, int, int]:
-    return _file_object(values), values[-2], values[-1]
+# A whole row with its versions: (file object, its id as text, row version, taxonomy version).
+VersionedRow = tuple[Row, str, int, int]
+
+
+def _versioned_file_object(values: Sequence[Any]) -> VersionedRow:
+    return _file_object(values), values[-3], values[-2], values[-1]
 
 
 async def list_page_versions(
@@ -288,8 +290,8 @@ async def list_page_versions(
 
 async def list_page_versioned(
     conn, *, limit: int, after: Position | None = None, filters: Sequence[Filter] = ()
-) -> list[tuple[Row, int, int]]:
-    """`list_page`'s rows, each as (file object, row version, taxonomy version)."""
+) -> list[VersionedRow]:
+    """`list_page`'s rows, each as (file object, id as text, row version, taxonomy version)."""
     query, params = _page("page+versions", _PAGE_VERSIONED, after, filters)
     return await _fetch_page(
         conn,
@@ -300,9 +302,9 @@ async def list_page_versioned(
     )
 
 
-async def get_versioned(conn, file_ids: Sequence[str]) -> list[tuple[Row, int, int]]:
-    """(file object, row version, taxonomy version) of each of `file_ids` (as text) that
-    exists."""
+async def get_versioned(conn, file_ids: Sequence[str]) -> list[VersionedRow]:
+    """(file object, id as text, row version, taxonomy version) of each of `file_ids` (as
+    text) that exists."""
     cur = conn.cursor(row_factory=lambda _: _versioned_file_object)
     await cur.execute(_VERSIONED, [list(file_ids)], binary=True)
     return await cur.fetchall()

@@ -132,7 +132,10 @@ def test_a_row_is_rendered_again_only_when_its_version_moves():
     a, b = uuid.uuid4(), uuid.uuid4()
     page = [version(a, 10), version(b, 11)]
     assert cache.lookup(page) == ({}, [str(a), str(b)])
-    kept = {str(a): cache.add(row(a, "A"), 10, 1), str(b): cache.add(row(b, "B"), 11, 1)}
+    kept = {
+        str(a): cache.add(row(a, "A"), str(a), 10, 1),
+        str(b): cache.add(row(b, "B"), str(b), 11, 1),
+    }
     found, missing = cache.lookup(page)
     assert missing == [] and found == kept
     assert rendered(found[str(a)]) == {"id": str(a), "title": "A"}
@@ -144,15 +147,15 @@ def test_a_row_is_rendered_again_only_when_its_version_moves():
 def test_a_new_taxonomy_version_renders_everything_again():
     cache = RenderedFiles()
     a = uuid.uuid4()
-    cache.add(row(a, "A"), 10, 1)
+    cache.add(row(a, "A"), str(a), 10, 1)
     assert cache.lookup([version(a, 10, taxonomy=1)])[1] == []
     assert cache.lookup([version(a, 10, taxonomy=2)]) == ({}, [str(a)])
-    cache.add(row(a, "A2"), 10, 2)
+    cache.add(row(a, "A2"), str(a), 10, 2)
     assert len(cache) == 1
     found, _ = cache.lookup([version(a, 10, taxonomy=2)])
     assert rendered(found[str(a)]) == {"id": str(a), "title": "A2"}
     # A page read in an older snapshot keeps nothing: its rows are rendered for it alone.
-    assert rendered(cache.add(row(a, "A1"), 10, 1)) == {"id": str(a), "title": "A1"}
+    assert rendered(cache.add(row(a, "A1"), str(a), 10, 1)) == {"id": str(a), "title": "A1"}
     assert cache.lookup([version(a, 10, taxonomy=1)]) == ({}, [str(a)])
     found, _ = cache.lookup([version(a, 10, taxonomy=2)])
     assert rendered(found[str(a)]) == {"id": str(a), "title": "A2"}
@@ -162,7 +165,7 @@ def test_the_renderings_kept_are_bounded():
     cache = RenderedFiles(max_entries=8)
     ids = [uuid.uuid4() for _ in range(20)]
     for i, file_id in enumerate(ids):
-        cache.add(row(file_id, str(i)), i, 1)
+        cache.add(row(file_id, str(i)), str(file_id), i, 1)
         assert len(cache) <= 8
     # The newest are kept, the oldest went first.
     assert cache.lookup([version(ids[-1], 19)])[1] == []
@@ -178,12 +181,13 @@ def test_pages_mostly_not_rendered_yet_are_read_whole_until_they_are():
         _, missing = cache.lookup([version(i, page) for i in ids])
         assert len(missing) == 10
         for i in ids:
-            cache.add(row(i, "x"), page, 1)
+            cache.add(row(i, "x"), str(i), page, 1)
     assert cache.cold
     # Read whole: the rows kept are served from what is kept, the others rendered and kept.
     kept = ids[:5]
     new = [uuid.uuid4() for _ in range(5)]
-    rows = [(row(i, "kept"), 5, 1) for i in kept] + [(row(i, "new"), 9, 1) for i in new]
+    rows = [(row(i, "kept"), str(i), 5, 1) for i in kept]
+    rows += [(row(i, "new"), str(i), 9, 1) for i in new]
     items = cache.render(rows)
     assert [rendered(item)["title"] for item in items] == ["x"] * 5 + ["new"] * 5
     assert cache.lookup([version(i, 9) for i in new])[1] == []

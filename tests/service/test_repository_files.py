@@ -52,7 +52,9 @@ def unfiltered(template, *, after: bool) -> str:
     return query
 
 
-@pytest.mark.parametrize("template", ["_PAGE", "_VERSIONS_PAGE"], ids=["rows", "row versions"])
+@pytest.mark.parametrize(
+    "template", ["_PAGE", "_VERSIONS_PAGE", "_PAGE_VERSIONED"], ids=["rows", "versions", "both"]
+)
 @pytest.mark.parametrize(
     ("after", "arguments"),
     [(False, "(101)"), (True, "(now() - interval '1 day', gen_random_uuid(), 101)")],
