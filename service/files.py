@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
 from psycopg_pool import AsyncConnectionPool
 
 from service import auth, db, errors, file_filters, idempotency, scanner, taxonomy, upload
@@ -81,7 +80,7 @@ class Page:
 
 @dataclass(frozen=True)
 class RenderedPage:
-    items: list[orjson.Fragment]  # the file objects, rendered
+    items: list[bytes]  # the file objects, as JSON
     next: Position | None
 
 

@@ -46,7 +46,7 @@ class RenderedFiles:
     def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self._max = max_entries
         self._taxonomy: int | None = None  # the taxonomy version the entries were rendered at
-        self._entries: dict[tuple[str, int], orjson.Fragment] = {}
+        self._entries: dict[tuple[str, int], bytes] = {}
         self._missing_share = 0.0
 
     @property
@@ -62,9 +62,7 @@ class RenderedFiles:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def lookup(
-        self, versions: Sequence[RowVersion]
-    ) -> tuple[dict[str, orjson.Fragment], list[str]]:
+    def lookup(self, versions: Sequence[RowVersion]) -> tuple[dict[str, bytes], list[str]]:
         """For one page's row versions (read in one snapshot): the renderings kept for them, by
         id, and the ids of the rows not rendered at their version."""
         if not versions or versions[0][3] != self._taxonomy:
@@ -81,7 +79,7 @@ class RenderedFiles:
         self._note(len(missing), len(versions))
         return found, missing
 
-    def render(self, rows: Sequence[VersionedRow]) -> list[orjson.Fragment]:
+    def render(self, rows: Sequence[VersionedRow]) -> list[bytes]:
         """A page read whole (rows with their versions, in one snapshot): each row's
         rendering, from what is kept when it is there."""
         items, missing = [], 0
@@ -95,11 +93,11 @@ class RenderedFiles:
         self._note(missing, len(rows))
         return items
 
-    def add(self, row: Row, file_id: str, version: int, taxonomy: int) -> orjson.Fragment:
+    def add(self, row: Row, file_id: str, version: int, taxonomy: int) -> bytes:
         """Render `row` (its id as text `file_id`, read at row version `version` and taxonomy
         version `taxonomy`), and keep the rendering unless a newer taxonomy version was seen
         already."""
-        rendered = orjson.Fragment(orjson.dumps(row))
+        rendered = orjson.dumps(row)
         if self._taxonomy is None or taxonomy > self._taxonomy:
             self._entries.clear()
             self._taxonomy = taxonomy
