@@ -190,6 +190,15 @@ def cases(url: str, admin_key: str) -> dict[str, list[str]]:
             return codec.encode(Position(row[0], row[1]))
 
         deep = [cursor_at(0.5), cursor_at(0.9)]
+        # 1,500 pages of 20 spread over the files: 30,000 rows, more than the service keeps
+        # rendered (service/rendered_files.py), visited in turn, so every page is read cold.
+        spread = conn.execute(
+            "SELECT created_at, id FROM (SELECT created_at, id, row_number() OVER "
+            "(ORDER BY created_at DESC, id DESC) AS n FROM files) AS f WHERE n %% %s = 0 "
+            "ORDER BY n LIMIT 1500",
+            (max(20, total // 1500),),
+        ).fetchall()
+        cold = [codec.encode(Position(created_at, file_id)) for created_at, file_id in spread]
         deep_en = [cursor_at(0.5, "WHERE language = 'en'"), cursor_at(0.9, "WHERE language = 'en'")]
 
     def files(**params: str) -> str:
@@ -200,6 +209,7 @@ def cases(url: str, admin_key: str) -> dict[str, list[str]]:
         "GET /files/{id}": [f"/files/{i}" for i in ids],
         "GET /files page 1": [files()],
         "GET /files deep page": [files(cursor=c) for c in deep],
+        "GET /files 1,500 pages, cold": [files(cursor=c) for c in cold],
         "GET /files?language=en page 1": [files(language="en")],
         "GET /files?language=en deep": [files(language="en", cursor=c) for c in deep_en],
         "GET /stats": ["/stats"],

@@ -25,6 +25,7 @@ from service.acting_user import ActingUser
 from service.coalescing import Coalescer
 from service.events import CONTENT, METADATA, AccessEvent, EventRecorder
 from service.pagination import Position
+from service.rendered_files import RenderedFiles
 from service.repository import files as files_repo
 from service.repository import keys as keys_repo
 from service.repository.files import Filter, Row
@@ -74,6 +75,12 @@ class Caller:
 class Page:
     rows: list[Row]
     # Where the next page starts; None on the last page.
+    next: Position | None
+
+
+@dataclass(frozen=True)
+class RenderedPage:
+    items: list[bytes]  # the file objects, as JSON
     next: Position | None
 
 
@@ -189,9 +196,11 @@ class Files:
     # (GuardDuty's tag: one request), recorded; else None. (service/scanning.py)
     verdict_now: Callable[[Row], Awaitable[scanner.Verdict | None]] | None = None
     _reads: Coalescer = field(init=False, repr=False, compare=False)
+    _rendered: RenderedFiles = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_reads", Coalescer(self._fetch_visible))
+        object.__setattr__(self, "_rendered", RenderedFiles())
 
     async def create(
         self,
@@ -310,25 +319,90 @@ class Files:
         limit: int,
         after: Position | None = None,
     ) -> Page:
+        """A page of file objects (dicts): what the console shows."""
         async with db.lease(self.pool) as conn:
-            # The acting role is resolved with the filter names, in the same round trip. A
-            # language alone is not looked up first: rows with it prove it known.
-            by_page = file_filters.language_checked_by_page(query, caller.user.role)
-            resolved = (
-                file_filters.Resolved()
-                if by_page
-                else await file_filters.resolve(conn, query, caller.user.role)
-            )
-            filters = [Filter(c, p) for c, p in file_filters.conditions(query, resolved)]
-            filters += visible_to(resolved.acting_role_id)
+            filters, by_page = await self._page_filters(conn, caller, query)
             # One extra row tells whether another page exists without a COUNT.
             rows = await files_repo.list_page(conn, limit=limit + 1, after=after, filters=filters)
             if by_page and not rows:
                 await file_filters.check_language(conn, query.language)  # type: ignore[arg-type]
         page = rows[:limit]
-        more = len(rows) > limit
-        last = page[-1] if more else None
+        last = page[-1] if len(rows) > limit else None
         return Page(page, Position(last["created_at"], last["id"]) if last else None)
+
+    async def list_rendered(
+        self,
+        caller: Caller,
+        query: file_filters.FileQuery,
+        *,
+        limit: int,
+        after: Position | None = None,
+    ) -> RenderedPage:
+        """`list_page` with the file objects rendered to JSON, most of them kept from earlier
+        pages (service/rendered_files.py): what `GET /files` answers."""
+        if self._rendered.cold:
+            return await self._list_whole(caller, query, limit=limit, after=after)
+        async with db.lease(self.pool) as conn:
+            filters, by_page = await self._page_filters(conn, caller, query)
+            versions = await files_repo.list_page_versions(
+                conn, limit=limit + 1, after=after, filters=filters
+            )
+            if by_page and not versions:
+                await file_filters.check_language(conn, query.language)  # type: ignore[arg-type]
+            page = versions[:limit]  # (id as text, row version, created_at, taxonomy version)
+            found, missing = self._rendered.lookup(page)
+            if missing:
+                fetched = await files_repo.get_versioned(conn, missing)
+                if any(taxonomy != page[0][3] for *_, taxonomy in fetched):
+                    # Renamed in between: the page in the newer names only.
+                    found, fetched = {}, await files_repo.get_versioned(conn, [v[0] for v in page])
+                for row, file_id, version, taxonomy in fetched:
+                    found[file_id] = self._rendered.add(row, file_id, version, taxonomy)
+        # A row changed in between shows its newer content; one deleted in between is left out.
+        items = [rendered for v in page if (rendered := found.get(v[0])) is not None]
+        last = page[-1] if len(versions) > limit else None
+        return RenderedPage(items, Position(last[2], uuid.UUID(last[0])) if last else None)
+
+    async def _list_whole(
+        self,
+        caller: Caller,
+        query: file_filters.FileQuery,
+        *,
+        limit: int,
+        after: Position | None = None,
+    ) -> RenderedPage:
+        """`list_rendered` in one query, reading the page's rows whole: while most rows of
+        recent pages were not rendered yet (service/rendered_files.py)."""
+        async with db.lease(self.pool) as conn:
+            filters, by_page = await self._page_filters(conn, caller, query)
+            rows = await files_repo.list_page_versioned(
+                conn, limit=limit + 1, after=after, filters=filters
+            )
+            if by_page and not rows:
+                await file_filters.check_language(conn, query.language)  # type: ignore[arg-type]
+        page = rows[:limit]
+        last = page[-1][0] if len(rows) > limit else None
+        return RenderedPage(
+            self._rendered.render(page),
+            Position(last["created_at"], last["id"]) if last else None,
+        )
+
+    async def _page_filters(
+        self, conn, caller: Caller, query: file_filters.FileQuery
+    ) -> tuple[list[Filter], bool]:
+        """A listing's conditions (the query's filters and the acting user's audience), and
+        whether the language filter is left for the page to prove known."""
+        # The acting role is resolved with the filter names, in the same round trip. A
+        # language alone is not looked up first: rows with it prove it known.
+        by_page = file_filters.language_checked_by_page(query, caller.user.role)
+        resolved = (
+            file_filters.Resolved()
+            if by_page
+            else await file_filters.resolve(conn, query, caller.user.role)
+        )
+        filters = [Filter(c, p) for c, p in file_filters.conditions(query, resolved)]
+        filters += visible_to(resolved.acting_role_id)
+        return filters, by_page
 
     async def _visible(
         self, caller: Caller, file_id: uuid.UUID, *, with_key: bool = False

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from psycopg import sql
-from psycopg.rows import RowMaker
+from psycopg.rows import RowMaker, tuple_row
 
 from service.pagination import Position
 
@@ -95,11 +96,13 @@ _GET_WHERE = sql.SQL("SELECT {} FROM files WHERE {}")
 _GET_KEY_WHERE = sql.SQL("SELECT {}, " + ", ".join(DOWNLOAD_COLUMNS) + " FROM files WHERE {}")
 _GET = _GET_WHERE.format(_SELECT, sql.SQL("id = %s")).as_string()
 _GET_KEY = _GET_KEY_WHERE.format(_SELECT, sql.SQL("id = %s")).as_string()
-_PAGE = sql.SQL("SELECT {} FROM files {} ORDER BY created_at DESC, id DESC LIMIT %s")
+# A page: `{}` is the WHERE clause (service/file_filters.py's conditions, the audience rule, the
+# cursor); the last parameter is the limit.
+_PAGE = sql.SQL(
+    f"SELECT {_SELECT.as_string()} FROM files {{}} ORDER BY created_at DESC, id DESC LIMIT %s"
+)
 _AFTER = "(created_at, id) < (%s, %s)"
 # The unfiltered pages: the first, and the next ones after a cursor.
-_FIRST_PAGE = _PAGE.format(_SELECT, sql.SQL("")).as_string()
-_NEXT_PAGE = _PAGE.format(_SELECT, sql.SQL("WHERE " + _AFTER)).as_string()
 EDITABLE = ("title", "description", "category_id", "language", "role_ids")
 
 
@@ -196,35 +199,114 @@ async def get_many(
     return await cur.fetchall()
 
 
-async def list_page(
-    conn, *, limit: int, after: Position | None = None, filters: Sequence[Filter] = ()
-) -> list[Row]:
-    """Up to `limit` rows, newest first, strictly after `after` in that order."""
+def _page(
+    kind: str, template: sql.SQL, after: Position | None, filters: Sequence[Filter]
+) -> tuple[sql.Composable | str, list[Any]]:
+    """A page query of `template` (`{}`: the WHERE clause; the last parameter is the limit)
+    and its parameters, but the limit."""
     conditions = list(filters)
     if after is not None:
         conditions.append(Filter(_AFTER, [after.created_at, after.id]))
-    params = [p for f in conditions for p in f.params]
-    if filters:
 
-        def compose() -> sql.Composable:
-            where = sql.SQL("WHERE ") + sql.SQL(" AND ").join(f.condition for f in conditions)
-            return _PAGE.format(_SELECT, where)
+    def compose() -> sql.Composable:
+        if not conditions:
+            return template.format(sql.SQL(""))
+        return template.format(
+            sql.SQL("WHERE ") + sql.SQL(" AND ").join(f.condition for f in conditions)
+        )
 
-        query = _rendered("page", conditions, compose)
-    else:
-        query = _FIRST_PAGE if after is None else _NEXT_PAGE
-    cur = conn.cursor(row_factory=file_rows)
+    return _rendered(kind, conditions, compose), [p for f in conditions for p in f.params]
+
+
+async def _fetch_page(conn, query, params, *, filtered: bool, row_factory) -> list:
+    cur = conn.cursor(row_factory=row_factory)
     await cur.execute(
         query,
-        [*params, limit],
+        params,
         # With filters, never a prepared statement: its generic plan cannot see the filter
         # values, and the right plan for a rare value (read the matches, sort them) is the
         # wrong one for a common value (walk the date order until the page is full). Without
         # filters there is one plan (walk the date order from the cursor): prepared, it is
         # neither parsed nor planned again (psycopg prepares a query seen five times).
-        prepare=False if filters else None,
+        prepare=False if filtered else None,
         binary=True,  # the same values as text, cheaper to send and to parse
     )
+    return await cur.fetchall()
+
+
+async def list_page(
+    conn, *, limit: int, after: Position | None = None, filters: Sequence[Filter] = ()
+) -> list[Row]:
+    """Up to `limit` rows, newest first, strictly after `after` in that order."""
+    query, params = _page("page", _PAGE, after, filters)
+    return await _fetch_page(
+        conn, query, [*params, limit], filtered=bool(filters), row_factory=file_rows
+    )
+
+
+# A row version: the row's xmin, the id of the transaction that wrote this version of it.
+# Every UPDATE writes a new version with a new xmin, and a transaction's own intermediate
+# versions are never seen by others, so (id, xmin) names one committed content of a row. The
+# taxonomy's version (migration 0018) moves with every change to the names a file shows.
+_ROW_VERSION = "xmin::text::bigint"
+_TAXONOMY_VERSION = "(SELECT version FROM taxonomy_version)"
+_VERSIONS_PAGE = sql.SQL(
+    f"SELECT id::text, {_ROW_VERSION}, created_at, {_TAXONOMY_VERSION} FROM files {{}}"
+    " ORDER BY created_at DESC, id DESC LIMIT %s"
+)
+# The file object's columns, then its id as text and the two versions.
+_WITH_VERSIONS = f"{_SELECT.as_string()}, id::text AS id_text, {_ROW_VERSION}, {_TAXONOMY_VERSION}"
+_VERSIONED = f"SELECT {_WITH_VERSIONS} FROM files WHERE id = ANY(%s::uuid[])"
+
+# A page of whole rows, each with its row version and the taxonomy's.
+_PAGE_VERSIONED = sql.SQL(
+    f"SELECT {_WITH_VERSIONS} FROM files {{}} ORDER BY created_at DESC, id DESC LIMIT %s"
+)
+
+# A page's row as its version: (the file's id as text, the row's xmin, created_at, the
+# taxonomy's version). Plain tuples, the id as text: a page's rows are looked up by id in a
+# dict several times, and a str hashes in C where a UUID's hash is Python code.
+RowVersion = tuple[str, int, datetime, int]
+
+
+# A whole row with its versions: (file object, its id as text, row version, taxonomy version).
+VersionedRow = tuple[Row, str, int, int]
+
+
+def _versioned_file_object(values: Sequence[Any]) -> VersionedRow:
+    return _file_object(values), values[-3], values[-2], values[-1]
+
+
+async def list_page_versions(
+    conn, *, limit: int, after: Position | None = None, filters: Sequence[Filter] = ()
+) -> list[RowVersion]:
+    """`list_page`'s rows, as their row versions only: what a page is made of, for a reader
+    that keeps file objects rendered by row version (service/rendered_files.py)."""
+    query, params = _page("versions", _VERSIONS_PAGE, after, filters)
+    return await _fetch_page(
+        conn, query, [*params, limit], filtered=bool(filters), row_factory=tuple_row
+    )
+
+
+async def list_page_versioned(
+    conn, *, limit: int, after: Position | None = None, filters: Sequence[Filter] = ()
+) -> list[VersionedRow]:
+    """`list_page`'s rows, each as (file object, id as text, row version, taxonomy version)."""
+    query, params = _page("page+versions", _PAGE_VERSIONED, after, filters)
+    return await _fetch_page(
+        conn,
+        query,
+        [*params, limit],
+        filtered=bool(filters),
+        row_factory=lambda _: _versioned_file_object,
+    )
+
+
+async def get_versioned(conn, file_ids: Sequence[str]) -> list[VersionedRow]:
+    """(file object, id as text, row version, taxonomy version) of each of `file_ids` (as
+    text) that exists."""
+    cur = conn.cursor(row_factory=lambda _: _versioned_file_object)
+    await cur.execute(_VERSIONED, [list(file_ids)], binary=True)
     return await cur.fetchall()
 
 

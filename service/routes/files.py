@@ -3,6 +3,7 @@ domain (service/files.py, where every file rule lives) and renders what it retur
 
 from __future__ import annotations
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -75,12 +76,14 @@ async def list_files(request: Request) -> Response:
     file_filters.check_allowed(query, principal)
     cursor = request.query_params.get("cursor")
     codec = request.app.state.cursors
-    page = await _files(request).list_page(
+    page = await _files(request).list_rendered(
         caller, query, limit=limit, after=codec.decode(cursor) if cursor else None
     )
     next_cursor = codec.encode(page.next) if page.next else None
-    # The rows are the file objects (service/repository/files.py): rendered as they come.
-    return JSONResponse({"items": page.rows, "next_cursor": next_cursor})
+    # The items are file objects already rendered (service/rendered_files.py): joined as they
+    # are, the cursor after them as JSON.
+    body = b"".join((b'{"items":[', b",".join(page.items), b'],"next_cursor":'))
+    return Response(body + orjson.dumps(next_cursor) + b"}", media_type="application/json")
 
 
 async def get_file(request: Request) -> Response:

@@ -8,6 +8,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
+import orjson
 import psycopg
 import pytest
 from psycopg.rows import dict_row
@@ -290,5 +291,63 @@ def test_a_declared_length_beyond_the_limit_is_refused_before_reading():
             await files.create(BACK_OFFICE, _body(b""), content_type=None,
                                content_length=str(10 + upload.FORM_OVERHEAD_BYTES + 1))  # fmt: skip
         assert storage.uploads == []
+
+    asyncio.run(scenario())
+
+
+def test_a_rename_between_a_pages_two_queries_shows_in_every_item(db, monkeypatch):
+    """A list page's items come from renderings kept per row version plus the rows missing
+    from them, read in a second query (service/rendered_files.py). A rename landing between
+    the two must not give one page old and new names."""
+    storage = MemoryStorage()
+    real = files_repo.get_versioned
+
+    async def rename_first(conn, ids):
+        async with await psycopg.AsyncConnection.connect(db, autocommit=True) as other:
+            await other.execute("UPDATE categories SET name = 'Hard skills' WHERE name = 'Skills'")
+        monkeypatch.setattr(files_repo, "get_versioned", real)
+        return await real(conn, ids)
+
+    async def scenario() -> None:
+        async with files_domain(db, storage) as files:
+            for i in range(3):
+                await create(files, title=f"kept {i}", category="Skills")
+            page = await files.list_rendered(BACK_OFFICE, FileQuery(), limit=10)
+            assert len(page.items) == 3  # all three rendered and kept
+            await create(files, title="new", category="Skills")
+            monkeypatch.setattr(files_repo, "get_versioned", rename_first)
+            page = await files.list_rendered(BACK_OFFICE, FileQuery(), limit=10)
+            items = [orjson.loads(item) for item in page.items]
+            assert [i["title"] for i in items] == ["new", "kept 2", "kept 1", "kept 0"]
+            assert {i["category"] for i in items} == {"Hard skills"}
+
+    asyncio.run(scenario())
+
+
+def test_a_walk_over_pages_not_rendered_yet_reads_them_whole_and_misses_nothing(db):
+    storage = MemoryStorage()
+
+    async def walk(files: Files) -> list[dict]:
+        seen, after = [], None
+        while True:
+            page = await files.list_rendered(BACK_OFFICE, FileQuery(), limit=2, after=after)
+            seen += [orjson.loads(item) for item in page.items]
+            if page.next is None:
+                return seen
+            after = page.next
+
+    async def scenario() -> None:
+        async with files_domain(db, storage) as files:
+            made = [await create(files, title=f"f{i}", category="Skills") for i in range(12)]
+            expected = [str(f["id"]) for f in made][::-1]
+            assert [item["id"] for item in await walk(files)] == expected
+            assert files._rendered.cold  # six pages, every row new
+            await files.update(BACK_OFFICE, made[3]["id"], {"title": "changed"})
+            async with await psycopg.AsyncConnection.connect(db, autocommit=True) as other:
+                await other.execute("UPDATE categories SET name = 'Hard' WHERE name = 'Skills'")
+            items = await walk(files)
+            assert [item["id"] for item in items] == expected
+            assert {i["category"] for i in items} == {"Hard"}
+            assert next(i for i in items if i["id"] == expected[-4])["title"] == "changed"
 
     asyncio.run(scenario())
