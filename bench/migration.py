@@ -809,6 +809,7 @@ def run(args, files: list[Planned], total: int, state: dict, silo_pid: int) -> i
     cpu_before = cpu_seconds(a["pid"])
     split_before = cpu_split(silo_pid, a["pid"], b["pid"])
     throttled_before = throttled(a["pid"])
+    b_throttled_before = throttled(b["pid"])
     waited_during = b_waits()
     migration_start = time.monotonic()
     progress_stop = threading.Event()
@@ -831,6 +832,7 @@ def run(args, files: list[Planned], total: int, state: dict, silo_pid: int) -> i
         k: v - split_before.get(k, 0.0) for k, v in cpu_split(silo_pid, a["pid"], b["pid"]).items()
     }
     throttled_after = throttled(a["pid"])
+    b_throttled_after = throttled(b["pid"])
     waited_during = b_waits() - waited_during
     if split_cpus is not None:
         split_cpus.stopping.set()
@@ -939,6 +941,11 @@ def run(args, files: list[Planned], total: int, state: dict, silo_pid: int) -> i
         f"  ratio during/idle     p50 x{p50_during / p50_idle:.2f}"
         f"   p99 x{p99_during / p99_idle:.2f}"
     )
+    if b_throttled_before and b_throttled_after:
+        print(
+            f"  B's CPU throttled   {b_throttled_after[0] - b_throttled_before[0]} periods, "
+            f"{b_throttled_after[1] - b_throttled_before[1]:.2f} s, during the migration"
+        )
     print(
         "  waiting for a CPU   "
         f"{waited_idle * 1000 / max(1, len(idle)):.2f} ms per request idle, "

@@ -132,6 +132,32 @@ def test_the_cpu_quota_can_wait_for_the_service_to_be_ready(tmp_path: Path, kind
     assert quota_file.read_text() in ("25000", "25000 100000")
 
 
+@pytest.mark.parametrize("kind", ["v1", "v2"])
+def test_the_quota_comes_with_one_periods_burst_where_the_kernel_has_it(tmp_path: Path, kind):
+    if kind == "v1":
+        limiter = detect("run", root=v1_tree(tmp_path), proc_cgroup=V1_PROC)
+        directory = tmp_path / "cpu/run"
+        quota, burst = "cpu.cfs_quota_us", "cpu.cfs_burst_us"
+    else:
+        limiter = detect("run", root=v2_tree(tmp_path), proc_cgroup="0::/\n")
+        directory = tmp_path / "run"
+        quota, burst = "cpu.max", "cpu.max.burst"
+    # A kernel with burst shows the file in every new group (0: none); an older one has none.
+    touch(directory / "new/" / burst, "0")
+    assert limiter.create("new", Reservation(256, 512)).record()["cpu_burst_us"] == 25000
+    assert (directory / "new" / burst).read_text() == "25000"
+    assert (directory / "new" / quota).read_text() in ("25000", "25000 100000")
+    touch(directory / "later" / burst, "0")
+    touch(directory / "later" / quota, "-1" if kind == "v1" else "max 100000")
+    group = limiter.create("later", Reservation(512, 512), quota=False)
+    assert (directory / "later" / burst).read_text() == "0"
+    group.apply_cpu_quota()
+    assert (directory / "later" / burst).read_text() == "50000"
+    assert group.record()["cpu_burst_us"] == 50000
+    assert limiter.create("old", Reservation(256, 512)).record()["cpu_burst_us"] is None
+    assert not (directory / "old" / burst).exists()
+
+
 @pytest.mark.parametrize(
     ("units", "shares", "weight"), [(256, 256, 25), (1024, 1024, 100), (1, 2, 1)]
 )
