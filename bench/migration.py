@@ -53,6 +53,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -589,7 +590,7 @@ class HostSplit(threading.Thread):
 
     def describe(self) -> str:
         if self.postmaster is None:
-            return "PostgreSQL not found (not split); " + self._describe()
+            return "PostgreSQL's own processes not found, left on every CPU; " + self._describe()
         return self._describe()
 
     def _describe(self) -> str:
@@ -618,31 +619,32 @@ class HostSplit(threading.Thread):
             self.sort()
 
 
+def command_lines() -> Iterator[tuple[int, list[bytes]]]:
+    """(pid, its command line's words, as given) of every process there is."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                yield int(entry.name), (entry / "cmdline").read_bytes().split(b"\0")
+
+
 def postmaster(database_url: str) -> int | None:
     """The pid of the local PostgreSQL listening on `database_url`'s port, if one is ours."""
     port = str(urlsplit(database_url).port or 5432).encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            words = (entry / "cmdline").read_bytes().split(b"\0")
-            named = Path(words[0].decode()).name == "postgres" and b"-p" in words
-            if named and words[words.index(b"-p") + 1] == port:
-                return int(entry.name)
+    for pid, words in command_lines():
+        named = Path(words[0].decode(errors="replace")).name == "postgres" and b"-p" in words
+        if named and words.index(b"-p") + 1 < len(words) and words[words.index(b"-p") + 1] == port:
+            return pid
     return None
 
 
 def database_backends(database: str) -> list[int]:
     """PostgreSQL backends connected to `database` (their title: `postgres: user db host`)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            words = (entry / "cmdline").read_bytes().replace(b"\0", b" ").split()
-            if len(words) >= 3 and words[0] == b"postgres:" and words[2] == database.encode():
-                pids.append(int(entry.name))
-    return pids
+    found = []
+    for pid, words in command_lines():
+        title = b" ".join(words).split()
+        if len(title) >= 3 and title[0] == b"postgres:" and title[2] == database.encode():
+            found.append(pid)
+    return found
 
 
 def run_queue_wait(pids) -> float:

@@ -321,13 +321,10 @@ class Files:
     ) -> Page:
         """A page of file objects (dicts): what the console shows."""
         async with db.lease(self.pool) as conn:
-            filters, by_page = await self._page_filters(conn, caller, query)
-            # One extra row tells whether another page exists without a COUNT.
-            rows = await files_repo.list_page(conn, limit=limit + 1, after=after, filters=filters)
-            if by_page and not rows:
-                await file_filters.check_language(conn, query.language)  # type: ignore[arg-type]
-        page = rows[:limit]
-        last = page[-1] if len(rows) > limit else None
+            page, more = await self._read_page(
+                conn, caller, query, files_repo.list_page, limit=limit, after=after
+            )
+        last = page[-1] if more else None
         return Page(page, Position(last["created_at"], last["id"]) if last else None)
 
     async def list_rendered(
@@ -343,13 +340,10 @@ class Files:
         if self._rendered.cold:
             return await self._list_whole(caller, query, limit=limit, after=after)
         async with db.lease(self.pool) as conn:
-            filters, by_page = await self._page_filters(conn, caller, query)
-            versions = await files_repo.list_page_versions(
-                conn, limit=limit + 1, after=after, filters=filters
+            # (id as text, row version, created_at, taxonomy version) per row
+            page, more = await self._read_page(
+                conn, caller, query, files_repo.list_page_versions, limit=limit, after=after
             )
-            if by_page and not versions:
-                await file_filters.check_language(conn, query.language)  # type: ignore[arg-type]
-            page = versions[:limit]  # (id as text, row version, created_at, taxonomy version)
             found, missing = self._rendered.lookup(page)
             if missing:
                 fetched = await files_repo.get_versioned(conn, missing)
@@ -360,7 +354,7 @@ class Files:
                     found[file_id] = self._rendered.add(row, file_id, version, taxonomy)
         # A row changed in between shows its newer content; one deleted in between is left out.
         items = [rendered for v in page if (rendered := found.get(v[0])) is not None]
-        last = page[-1] if len(versions) > limit else None
+        last = page[-1] if more else None
         return RenderedPage(items, Position(last[2], uuid.UUID(last[0])) if last else None)
 
     async def _list_whole(
@@ -374,24 +368,28 @@ class Files:
         """`list_rendered` in one query, reading the page's rows whole: while most rows of
         recent pages were not rendered yet (service/rendered_files.py)."""
         async with db.lease(self.pool) as conn:
-            filters, by_page = await self._page_filters(conn, caller, query)
-            rows = await files_repo.list_page_versioned(
-                conn, limit=limit + 1, after=after, filters=filters
+            page, more = await self._read_page(
+                conn, caller, query, files_repo.list_page_versioned, limit=limit, after=after
             )
-            if by_page and not rows:
-                await file_filters.check_language(conn, query.language)  # type: ignore[arg-type]
-        page = rows[:limit]
-        last = page[-1][0] if len(rows) > limit else None
+        last = page[-1][0] if more else None
         return RenderedPage(
             self._rendered.render(page),
             Position(last["created_at"], last["id"]) if last else None,
         )
 
-    async def _page_filters(
-        self, conn, caller: Caller, query: file_filters.FileQuery
-    ) -> tuple[list[Filter], bool]:
-        """A listing's conditions (the query's filters and the acting user's audience), and
-        whether the language filter is left for the page to prove known."""
+    async def _read_page(
+        self,
+        conn,
+        caller: Caller,
+        query: file_filters.FileQuery,
+        fetch: Callable[..., Awaitable[list]],
+        *,
+        limit: int,
+        after: Position | None,
+    ) -> tuple[list, bool]:
+        """Up to `limit` rows of `fetch` (one of the repository's page queries) under the
+        listing's conditions (the query's filters and the acting user's audience), and whether
+        more follow."""
         # The acting role is resolved with the filter names, in the same round trip. A
         # language alone is not looked up first: rows with it prove it known.
         by_page = file_filters.language_checked_by_page(query, caller.user.role)
@@ -402,7 +400,11 @@ class Files:
         )
         filters = [Filter(c, p) for c, p in file_filters.conditions(query, resolved)]
         filters += visible_to(resolved.acting_role_id)
-        return filters, by_page
+        # One extra row tells whether another page exists without a COUNT.
+        rows = await fetch(conn, limit=limit + 1, after=after, filters=filters)
+        if by_page and not rows:
+            await file_filters.check_language(conn, query.language)  # type: ignore[arg-type]
+        return rows[:limit], len(rows) > limit
 
     async def _visible(
         self, caller: Caller, file_id: uuid.UUID, *, with_key: bool = False

@@ -115,7 +115,7 @@ def _write(path: Path, value: str) -> None:
         fh.write(value)
 
 
-def _hold_to(directory: Path, reservation: Reservation) -> int | None:
+def _hold_to(directory: Path, reservation: Reservation, *, v2: bool) -> int | None:
     """The group's CPU quota (`cpu.max` on v2, `cpu.cfs_quota_us` on v1), with as much again
     as burst where the kernel offers it (`cpu.max.burst`, `cpu.cfs_burst_us`, Linux 5.14+).
 
@@ -126,7 +126,7 @@ def _hold_to(directory: Path, reservation: Reservation) -> int | None:
     periods covers that; over time it still gets no more than its reservation. Returns the
     burst set (microseconds), or None where the kernel has none."""
     quota = reservation.cpu_quota_us()
-    if (directory / "cpu.max").exists():
+    if v2:
         _write(directory / "cpu.max", f"{quota} {CPU_PERIOD_US}")
         burst = directory / "cpu.max.burst"
     else:
@@ -170,8 +170,10 @@ class Cgroup:
         whatever CPU is free, so `silo dev` is up in seconds, and the running service gets
         exactly its reservation."""
         for directory in self.directories:
-            if (directory / "cpu.max").exists() or (directory / "cpu.cfs_quota_us").exists():
-                self.burst_us = _hold_to(directory, self.reservation)
+            if (directory / "cpu.max").exists():
+                self.burst_us = _hold_to(directory, self.reservation, v2=True)
+            elif (directory / "cpu.cfs_quota_us").exists():
+                self.burst_us = _hold_to(directory, self.reservation, v2=False)
 
     def join(self) -> None:  # pragma: no cover - runs in the child between fork and exec
         """Move the calling process into the group(s)."""
@@ -210,8 +212,7 @@ class Limiter:
             _write(directory / "cpu.weight", str(reservation.cpu_weight))
             burst = None
             if quota:
-                _write(directory / "cpu.max", "max")  # the file exists in a real group
-                burst = _hold_to(directory, reservation)
+                burst = _hold_to(directory, reservation, v2=True)
             _write(directory / "memory.max", str(reservation.memory_bytes))
             if (directory / "memory.swap.max").exists():
                 _write(directory / "memory.swap.max", "0")
@@ -230,7 +231,7 @@ class Limiter:
             _write(cpu / "cpu.cfs_period_us", str(CPU_PERIOD_US))
             burst = None
             if quota:
-                burst = _hold_to(cpu, reservation)
+                burst = _hold_to(cpu, reservation, v2=False)
             directories = [memory, cpu]
         description = f"{self.kind}: " + str(directories[0])
         group = Cgroup(slug, reservation, directories, description, burst_us=burst)

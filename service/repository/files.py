@@ -102,7 +102,6 @@ _PAGE = sql.SQL(
     f"SELECT {_SELECT.as_string()} FROM files {{}} ORDER BY created_at DESC, id DESC LIMIT %s"
 )
 _AFTER = "(created_at, id) < (%s, %s)"
-# The unfiltered pages: the first, and the next ones after a cursor.
 EDITABLE = ("title", "description", "category_id", "language", "role_ids")
 
 
@@ -267,7 +266,6 @@ _PAGE_VERSIONED = sql.SQL(
 # taxonomy's version). Plain tuples, the id as text: a page's rows are looked up by id in a
 # dict several times, and a str hashes in C where a UUID's hash is Python code.
 RowVersion = tuple[str, int, datetime, int]
-
 
 # A whole row with its versions: (file object, its id as text, row version, taxonomy version).
 VersionedRow = tuple[Row, str, int, int]

@@ -82,8 +82,8 @@ async def list_files(request: Request) -> Response:
     next_cursor = codec.encode(page.next) if page.next else None
     # The items are file objects already rendered (service/rendered_files.py): joined as they
     # are, the cursor after them as JSON.
-    body = b"".join((b'{"items":[', b",".join(page.items), b'],"next_cursor":'))
-    return Response(body + orjson.dumps(next_cursor) + b"}", media_type="application/json")
+    body = (b'{"items":[', b",".join(page.items), b'],"next_cursor":', orjson.dumps(next_cursor))
+    return Response(b"".join((*body, b"}")), media_type="application/json")
 
 
 async def get_file(request: Request) -> Response:
