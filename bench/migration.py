@@ -19,8 +19,9 @@ GuardDuty scans away from the tasks; here clamd would scan the gigabytes on the 
 CPUs: on AWS, B's task, B's database instance and B's users share no CPU with A's task, A's
 database, S3 or A's movers. Here they all share this machine's cores, so by default the run is
 split by CPU affinity as it would be across machines: B's service, the PostgreSQL backends of
-B's database and B's reader on the upper half of the CPUs, everything else (silo dev, A, S3,
-the rest of PostgreSQL, the uploaders) on the lower half; silo dev's per-tenant cgroup limits
+B's database and B's reader on the half of the CPUs that takes the fewest device interrupts,
+everything else (silo dev, A, S3, the rest of PostgreSQL, the uploaders) and the kernel's
+unbound workqueues (dirty-page writeback) on the other half; silo dev's per-tenant cgroup limits
 apply as always. `--shared-cpus` runs every process on every CPU instead: B's requests then
 wait behind the S3 and PostgreSQL stand-ins and the upload clients, which the printed run-queue
 wait (from schedstat) shows.
@@ -36,6 +37,7 @@ limit; B's p99 during the migration <= 1.5 x idle. Also the load average at star
 from __future__ import annotations
 
 import argparse
+import atexit
 import base64
 import contextlib
 import hashlib
@@ -570,20 +572,23 @@ class HostSplit(threading.Thread):
     S3 and PostgreSQL stand-ins plus 64 upload clients keep them busy: B's requests then wait
     for a core behind work that on AWS runs on other machines (the run-queue waits printed at
     the end show it). So, by CPU affinity: B's service, the PostgreSQL backends of B's
-    database and B's reader on the upper half of the CPUs; silo dev, A's service, S3,
-    PostgreSQL's other processes, clamd and this process (the uploaders) on the lower half.
-    The per-tenant cgroup limits of silo dev apply as before. Re-sorted every 0.5 s (new
-    database backends are forked on the lower half). `--shared-cpus` leaves every process on
-    every CPU."""
+    database and B's reader on the half of the CPUs taking the fewest device interrupts; silo
+    dev, A's service, S3, PostgreSQL's other processes, clamd and this process (the uploaders)
+    on the other half, with the kernel's unbound workqueues: they carry the writeback of the
+    gigabytes S3's stand-in writes to files, work done for A that on AWS happens on S3's
+    machines (bench/README.md has runs with and without them moved). The per-tenant cgroup
+    limits of silo dev apply as before. Re-sorted every 0.5 s (new database backends are
+    forked on the other half). `--shared-cpus` leaves every process and workqueue on every
+    CPU."""
 
     def __init__(
         self, silo_pid: int, b_pid: int, reader_pid: int, b_database: str, database_url: str
     ) -> None:
         super().__init__(daemon=True)
         self.postmaster = postmaster(database_url)
-        cpus = sorted(os.sched_getaffinity(0))
-        half = len(cpus) // 2
-        self.rest, self.b_side = set(cpus[:half]), set(cpus[half:])
+        self.b_side = quiet_half(os.sched_getaffinity(0), device_interrupts())
+        self.rest = os.sched_getaffinity(0) - self.b_side
+        self.workqueues = WorkqueueMask(self.rest)
         self.silo_pid, self.b_pid, self.reader_pid = silo_pid, b_pid, reader_pid
         self.b_database = b_database
         self.stopping = threading.Event()
@@ -595,9 +600,14 @@ class HostSplit(threading.Thread):
 
     def _describe(self) -> str:
         return (
-            f"B's service, database backends and reader on CPU {sorted(self.b_side)}; "
-            f"everything else on CPU {sorted(self.rest)}"
+            f"B's service, database backends and reader on CPU {sorted(self.b_side)} (the "
+            f"half taking the fewest device interrupts); everything else on CPU "
+            f"{sorted(self.rest)}; {self.workqueues.describe()}"
         )
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.workqueues.restore()
 
     def b_pids(self) -> set[int]:
         return {self.b_pid, self.reader_pid, *database_backends(self.b_database)}
@@ -617,6 +627,70 @@ class HostSplit(threading.Thread):
     def run(self) -> None:
         while not self.stopping.wait(0.5):
             self.sort()
+
+
+def device_interrupts(path: str = "/proc/interrupts") -> dict[int, int]:
+    """Interrupts each CPU has taken from devices (numbered IRQ lines) since boot."""
+    with contextlib.suppress(OSError):
+        return parse_device_interrupts(Path(path).read_text())
+    return {}
+
+
+def parse_device_interrupts(text: str) -> dict[int, int]:
+    lines = text.splitlines()
+    if not lines:
+        return {}
+    cpus = [int(name.removeprefix("CPU")) for name in lines[0].split()]
+    totals = dict.fromkeys(cpus, 0)
+    for line in lines[1:]:
+        irq, _, rest = line.partition(":")
+        if not irq.strip().isdigit():
+            continue  # LOC, RES, TLB...: every CPU has its own, they follow no device
+        for cpu, count in zip(cpus, rest.split(), strict=False):
+            if not count.isdigit():
+                break
+            totals[cpu] += int(count)
+    return totals
+
+
+def quiet_half(cpus: set[int], interrupts: dict[int, int]) -> set[int]:
+    """The half of `cpus` that takes the fewest device interrupts (the upper half on a tie).
+
+    Interrupt affinity is the hypervisor's or root's to set and often cannot be changed (not
+    on this VM): A's disk writes (S3's stand-in keeps objects in files) then interrupt whatever
+    runs on the CPU the block device's queue is bound to, and that should not be B."""
+    ordered = sorted(cpus, key=lambda cpu: (interrupts.get(cpu, 0), -cpu))
+    return set(ordered[: len(ordered) - len(ordered) // 2])
+
+
+class WorkqueueMask:
+    """Unbound kernel workqueues (dirty-page writeback among them) kept on `cpus` for the run.
+
+    The kernel's kworkers are no process of the run, so affinity cannot place them; the
+    workqueue cpumask can, as root. Restored to what it was when the run ends."""
+
+    PATH = Path("/sys/devices/virtual/workqueue/cpumask")
+
+    def __init__(self, cpus: set[int]) -> None:
+        self.before: str | None = None
+        self.error: str | None = None
+        try:
+            self.before = self.PATH.read_text().strip()
+            self.PATH.write_text(f"{sum(1 << cpu for cpu in cpus):x}\n")
+            atexit.register(self.restore)  # also when the run fails or is interrupted
+        except OSError as error:
+            self.before, self.error = None, error.strerror or str(error)
+
+    def describe(self) -> str:
+        if self.error is not None:
+            return f"kernel workqueues left where they were ({self.error})"
+        return f"unbound kernel workqueues on the latter (mask {self.PATH.read_text().strip()})"
+
+    def restore(self) -> None:
+        if self.before is not None:
+            with contextlib.suppress(OSError):
+                self.PATH.write_text(self.before + "\n")
+            self.before = None
 
 
 def command_lines() -> Iterator[tuple[int, list[bytes]]]:
@@ -837,7 +911,7 @@ def run(args, files: list[Planned], total: int, state: dict, silo_pid: int) -> i
     b_throttled_after = throttled(b["pid"])
     waited_during = b_waits() - waited_during
     if split_cpus is not None:
-        split_cpus.stopping.set()
+        split_cpus.close()
     progress_stop.set()
     stop.set()
     samples = receiver.recv()
