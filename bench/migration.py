@@ -348,6 +348,7 @@ def migrate(url: str, key: str, files: list[Planned], clients: int, chunk: int, 
 
 
 def reader_main(url: str, key: str, ids: list[str], rate: float, stop, out) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the bench's own handler (forked)
     samples: list[tuple[float, float, int]] = []
     with httpx.Client(
         base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30.0
@@ -663,6 +664,11 @@ def quiet_half(cpus: set[int], interrupts: dict[int, int]) -> set[int]:
     return set(ordered[: len(ordered) - len(ordered) // 2])
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # once: the cleanup that follows is not cut short
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 class WorkqueueMask:
     """Unbound kernel workqueues (dirty-page writeback among them) kept on `cpus` for the run.
 
@@ -806,6 +812,8 @@ def main(argv: list[str] | None = None) -> int:
         help="about 2 minutes: 0.5 GiB of files of 1-64 MiB, 15 s of B idle",
     )
     args = parser.parse_args(argv)
+    # A SIGTERM ends the run as Ctrl-C does: silo dev stopped, the workqueue mask restored.
+    signal.signal(signal.SIGTERM, _interrupt)
     if args.quick:
         args.total_gib = min(args.total_gib, 0.5)
         args.largest_mib = min(args.largest_mib, 64.0)
