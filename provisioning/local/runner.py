@@ -202,12 +202,15 @@ def plan_tenants(
 
 @contextlib.contextmanager
 def signals_raise_shutdown() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise `Shutdown` (SIGINT already raises KeyboardInterrupt)."""
+    """SIGTERM and SIGHUP raise `Shutdown`, SIGINT KeyboardInterrupt: also when SIGINT came
+    ignored, as a shell without job control leaves it for what it starts with `&` (Python
+    then installs no handler): `kill -INT` must stop that run too, not leave it serving."""
 
     def handler(signum, frame):
         raise Shutdown(signal.Signals(signum).name)
 
     previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:

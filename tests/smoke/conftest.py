@@ -99,7 +99,11 @@ def silo(*args: str) -> list[str]:
 
 
 def start_dev(
-    tmp_path: Path, slugs: list[str], extra_args: tuple[str, ...] = (), timeout: float = 90
+    tmp_path: Path,
+    slugs: list[str],
+    extra_args: tuple[str, ...] = (),
+    timeout: float = 90,
+    preexec_fn=None,
 ) -> DevRun:
     catalogue = write_catalogue(tmp_path / "tenants.yaml", slugs)
     state = tmp_path / "state" / "dev.json"
@@ -111,6 +115,7 @@ def start_dev(
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=tmp_path,
+            preexec_fn=preexec_fn,
         )
     run = DevRun(proc, state, output, 0.0)
     deadline = time.monotonic() + timeout
@@ -130,8 +135,8 @@ def dev_factory(tmp_path):
     """start(slugs) -> DevRun; anything still running at the end is stopped (then killed)."""
     runs: list[DevRun] = []
 
-    def start(slugs: list[str], *extra_args: str) -> DevRun:
-        run = start_dev(tmp_path, slugs, extra_args)
+    def start(slugs: list[str], *extra_args: str, preexec_fn=None) -> DevRun:
+        run = start_dev(tmp_path, slugs, extra_args, preexec_fn=preexec_fn)
         runs.append(run)
         return run
 

@@ -196,6 +196,16 @@ def test_smoke_against_one_base_url_skips_isolation_and_says_so(dev_factory):
     assert run.stop(signal.SIGINT) == 0
 
 
+def test_dev_stops_on_sigint_even_when_started_with_it_ignored(dev_factory):
+    # What `silo dev &` from a script (a shell without job control) starts with.
+    run = dev_factory(["bg"], preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    postmaster = postmaster_of(database_port(run))
+    assert run.stop(signal.SIGINT, timeout=30) == 0
+    assert "stopping (interrupted)" in run.output()
+    assert not run.state_path.exists()
+    wait_for(lambda: not process_exists(postmaster[0]), timeout=10, what="PostgreSQL to stop")
+
+
 def test_dev_stops_and_cleans_up_when_no_service_is_left(dev_factory):
     run = dev_factory(["only"])
     postmaster = postmaster_of(database_port(run))
