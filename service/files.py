@@ -338,7 +338,17 @@ class Files:
         """`list_page` with the file objects rendered to JSON, most of them kept from earlier
         pages (service/rendered_files.py): what `GET /files` answers."""
         if self._rendered.cold:
-            return await self._list_whole(caller, query, limit=limit, after=after)
+            # Most rows of recent pages were not rendered yet: the page's rows read whole, in
+            # one query.
+            async with db.lease(self.pool) as conn:
+                rows, more = await self._read_page(
+                    conn, caller, query, files_repo.list_page_versioned, limit=limit, after=after
+                )
+            end = rows[-1][0] if more else None
+            return RenderedPage(
+                self._rendered.render(rows),
+                Position(end["created_at"], end["id"]) if end else None,
+            )
         async with db.lease(self.pool) as conn:
             # (id as text, row version, created_at, taxonomy version) per row
             page, more = await self._read_page(
@@ -356,26 +366,6 @@ class Files:
         items = [rendered for v in page if (rendered := found.get(v[0])) is not None]
         last = page[-1] if more else None
         return RenderedPage(items, Position(last[2], uuid.UUID(last[0])) if last else None)
-
-    async def _list_whole(
-        self,
-        caller: Caller,
-        query: file_filters.FileQuery,
-        *,
-        limit: int,
-        after: Position | None = None,
-    ) -> RenderedPage:
-        """`list_rendered` in one query, reading the page's rows whole: while most rows of
-        recent pages were not rendered yet (service/rendered_files.py)."""
-        async with db.lease(self.pool) as conn:
-            page, more = await self._read_page(
-                conn, caller, query, files_repo.list_page_versioned, limit=limit, after=after
-            )
-        last = page[-1][0] if more else None
-        return RenderedPage(
-            self._rendered.render(page),
-            Position(last["created_at"], last["id"]) if last else None,
-        )
 
     async def _read_page(
         self,

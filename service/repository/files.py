@@ -96,11 +96,16 @@ _GET_WHERE = sql.SQL("SELECT {} FROM files WHERE {}")
 _GET_KEY_WHERE = sql.SQL("SELECT {}, " + ", ".join(DOWNLOAD_COLUMNS) + " FROM files WHERE {}")
 _GET = _GET_WHERE.format(_SELECT, sql.SQL("id = %s")).as_string()
 _GET_KEY = _GET_KEY_WHERE.format(_SELECT, sql.SQL("id = %s")).as_string()
-# A page: `{}` is the WHERE clause (service/file_filters.py's conditions, the audience rule, the
-# cursor); the last parameter is the limit.
-_PAGE = sql.SQL(
-    f"SELECT {_SELECT.as_string()} FROM files {{}} ORDER BY created_at DESC, id DESC LIMIT %s"
-)
+
+
+def _page_of(columns: str) -> sql.SQL:
+    """A page query of `columns`: `{}` is the WHERE clause (service/file_filters.py's
+    conditions, the audience rule, the cursor); the last parameter is the limit. One order for
+    every page query, the one `_AFTER` (the cursor) and the index follow."""
+    return sql.SQL(f"SELECT {columns} FROM files {{}} ORDER BY created_at DESC, id DESC LIMIT %s")
+
+
+_PAGE = _page_of(_SELECT.as_string())
 _AFTER = "(created_at, id) < (%s, %s)"
 EDITABLE = ("title", "description", "category_id", "language", "role_ids")
 
@@ -249,18 +254,13 @@ async def list_page(
 # taxonomy's version (migration 0018) moves with every change to the names a file shows.
 _ROW_VERSION = "xmin::text::bigint"
 _TAXONOMY_VERSION = "(SELECT version FROM taxonomy_version)"
-_VERSIONS_PAGE = sql.SQL(
-    f"SELECT id::text, {_ROW_VERSION}, created_at, {_TAXONOMY_VERSION} FROM files {{}}"
-    " ORDER BY created_at DESC, id DESC LIMIT %s"
-)
+_VERSIONS_PAGE = _page_of(f"id::text, {_ROW_VERSION}, created_at, {_TAXONOMY_VERSION}")
 # The file object's columns, then its id as text and the two versions.
 _WITH_VERSIONS = f"{_SELECT.as_string()}, id::text AS id_text, {_ROW_VERSION}, {_TAXONOMY_VERSION}"
 _VERSIONED = f"SELECT {_WITH_VERSIONS} FROM files WHERE id = ANY(%s::uuid[])"
 
 # A page of whole rows, each with its row version and the taxonomy's.
-_PAGE_VERSIONED = sql.SQL(
-    f"SELECT {_WITH_VERSIONS} FROM files {{}} ORDER BY created_at DESC, id DESC LIMIT %s"
-)
+_PAGE_VERSIONED = _page_of(_WITH_VERSIONS)
 
 # A page's row as its version: (the file's id as text, the row's xmin, created_at, the
 # taxonomy's version). Plain tuples, the id as text: a page's rows are looked up by id in a
