@@ -32,6 +32,8 @@ from service.repository.files import Filter, Row
 from service.storage import DISCARDING, ObjectStorage
 
 LABELS = ("category", "language", "roles")
+# Pages read in one query at most (service/coalescing.py); more waiting go in the next.
+PAGES_PER_QUERY = 32
 
 
 class ScanPending(errors.DomainError):
@@ -196,10 +198,12 @@ class Files:
     # (GuardDuty's tag: one request), recorded; else None. (service/scanning.py)
     verdict_now: Callable[[Row], Awaitable[scanner.Verdict | None]] | None = None
     _reads: Coalescer = field(init=False, repr=False, compare=False)
+    _pages: Coalescer = field(init=False, repr=False, compare=False)
     _rendered: RenderedFiles = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_reads", Coalescer(self._fetch_visible))
+        object.__setattr__(self, "_pages", Coalescer(self._fetch_pages, max_batch=PAGES_PER_QUERY))
         object.__setattr__(self, "_rendered", RenderedFiles())
 
     async def create(
@@ -320,10 +324,9 @@ class Files:
         after: Position | None = None,
     ) -> Page:
         """A page of file objects (dicts): what the console shows."""
-        async with db.lease(self.pool) as conn:
-            page, more = await self._read_page(
-                conn, caller, query, files_repo.list_page, limit=limit, after=after
-            )
+        page, more = await self._read_page(
+            caller, query, files_repo.OBJECTS, limit=limit, after=after
+        )
         last = page[-1] if more else None
         return Page(page, Position(last["created_at"], last["id"]) if last else None)
 
@@ -340,28 +343,27 @@ class Files:
         if self._rendered.cold:
             # Most rows of recent pages were not rendered yet: the page's rows read whole, in
             # one query.
-            async with db.lease(self.pool) as conn:
-                rows, more = await self._read_page(
-                    conn, caller, query, files_repo.list_page_versioned, limit=limit, after=after
-                )
+            rows, more = await self._read_page(
+                caller, query, files_repo.VERSIONED, limit=limit, after=after
+            )
             end = rows[-1][0] if more else None
             return RenderedPage(
                 self._rendered.render(rows),
                 Position(end["created_at"], end["id"]) if end else None,
             )
-        async with db.lease(self.pool) as conn:
-            # (id as text, row version, created_at, taxonomy version) per row
-            page, more = await self._read_page(
-                conn, caller, query, files_repo.list_page_versions, limit=limit, after=after
-            )
-            found, missing = self._rendered.lookup(page)
-            if missing:
+        # (id as text, row version, created_at, taxonomy version, page number) per row
+        page, more = await self._read_page(
+            caller, query, files_repo.VERSIONS, limit=limit, after=after
+        )
+        found, missing = self._rendered.lookup(page)
+        if missing:
+            async with db.lease(self.pool) as conn:
                 fetched = await files_repo.get_versioned(conn, missing)
                 if any(taxonomy != page[0][3] for *_, taxonomy in fetched):
                     # Renamed in between: the page in the newer names only.
                     found, fetched = {}, await files_repo.get_versioned(conn, [v[0] for v in page])
-                for row, file_id, version, taxonomy in fetched:
-                    found[file_id] = self._rendered.add(row, file_id, version, taxonomy)
+            for row, file_id, version, taxonomy in fetched:
+                found[file_id] = self._rendered.add(row, file_id, version, taxonomy)
         # A row changed in between shows its newer content; one deleted in between is left out.
         items = [rendered for v in page if (rendered := found.get(v[0])) is not None]
         last = page[-1] if more else None
@@ -369,32 +371,44 @@ class Files:
 
     async def _read_page(
         self,
-        conn,
         caller: Caller,
         query: file_filters.FileQuery,
-        fetch: Callable[..., Awaitable[list]],
+        kind: files_repo.PageKind,
         *,
         limit: int,
         after: Position | None,
     ) -> tuple[list, bool]:
-        """Up to `limit` rows of `fetch` (one of the repository's page queries) under the
-        listing's conditions (the query's filters and the acting user's audience), and whether
-        more follow."""
+        """Up to `limit` rows of `kind` under the listing's conditions (the query's filters and
+        the acting user's audience), and whether more follow."""
         # The acting role is resolved with the filter names, in the same round trip. A
         # language alone is not looked up first: rows with it prove it known.
         by_page = file_filters.language_checked_by_page(query, caller.user.role)
-        resolved = (
-            file_filters.Resolved()
-            if by_page
-            else await file_filters.resolve(conn, query, caller.user.role)
-        )
-        filters = [Filter(c, p) for c, p in file_filters.conditions(query, resolved)]
-        filters += visible_to(resolved.acting_role_id)
-        # One extra row tells whether another page exists without a COUNT.
-        rows = await fetch(conn, limit=limit + 1, after=after, filters=filters)
+        if by_page:
+            resolved = file_filters.Resolved()
+        else:
+            async with db.lease(self.pool) as conn:
+                resolved = await file_filters.resolve(conn, query, caller.user.role)
+        conditions = file_filters.conditions(query, resolved)
+        conditions += [(f.text, f.params) for f in visible_to(resolved.acting_role_id)]
+        # Pages under the same conditions asked for at the same time share a query. One extra
+        # row tells whether another page exists without a COUNT.
+        key = (kind, tuple((text, tuple(params)) for text, params in conditions))
+        rows = await self._pages.get(key, (after, limit + 1))
         if by_page and not rows:
-            await file_filters.check_language(conn, query.language)  # type: ignore[arg-type]
-        return rows[:limit], len(rows) > limit
+            async with db.lease(self.pool) as conn:
+                await file_filters.check_language(conn, query.language)  # type: ignore[arg-type]
+        return rows[:limit], len(rows) > limit  # type: ignore[index]
+
+    async def _fetch_pages(
+        self, key: tuple[files_repo.PageKind, tuple], pages: list[tuple[Position | None, int]]
+    ) -> dict[tuple[Position | None, int], list]:
+        """Each of `pages` ((position, limit)) under the conditions `key[1]`, read as `key[0]`,
+        in one query."""
+        kind, conditions = key
+        filters = [Filter(text, params) for text, params in conditions]
+        async with db.lease(self.pool) as conn:
+            rows = await files_repo.list_pages(conn, kind, pages, filters)
+        return dict(zip(pages, rows, strict=True))
 
     async def _visible(
         self, caller: Caller, file_id: uuid.UUID, *, with_key: bool = False

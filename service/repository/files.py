@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import sql
@@ -98,15 +98,6 @@ _GET = _GET_WHERE.format(_SELECT, sql.SQL("id = %s")).as_string()
 _GET_KEY = _GET_KEY_WHERE.format(_SELECT, sql.SQL("id = %s")).as_string()
 
 
-def _page_of(columns: str) -> sql.SQL:
-    """A page query of `columns`: `{}` is the WHERE clause (service/file_filters.py's
-    conditions, the audience rule, the cursor); the last parameter is the limit. One order for
-    every page query, the one `_AFTER` (the cursor) and the index follow."""
-    return sql.SQL(f"SELECT {columns} FROM files {{}} ORDER BY created_at DESC, id DESC LIMIT %s")
-
-
-_PAGE = _page_of(_SELECT.as_string())
-_AFTER = "(created_at, id) < (%s, %s)"
 EDITABLE = ("title", "description", "category_id", "language", "role_ids")
 
 
@@ -203,48 +194,23 @@ async def get_many(
     return await cur.fetchall()
 
 
-def _page(
-    kind: str, template: sql.SQL, after: Position | None, filters: Sequence[Filter]
-) -> tuple[sql.Composable | str, list[Any]]:
-    """A page query of `template` (`{}`: the WHERE clause; the last parameter is the limit)
-    and its parameters, but the limit."""
-    conditions = list(filters)
-    if after is not None:
-        conditions.append(Filter(_AFTER, [after.created_at, after.id]))
-
-    def compose() -> sql.Composable:
-        if not conditions:
-            return template.format(sql.SQL(""))
-        return template.format(
-            sql.SQL("WHERE ") + sql.SQL(" AND ").join(f.condition for f in conditions)
-        )
-
-    return _rendered(kind, conditions, compose), [p for f in conditions for p in f.params]
+# A page's query of several pages: page 1 starts after this position, before every row.
+_BEFORE_ALL = (datetime.max.replace(tzinfo=UTC), uuid.UUID(int=(1 << 128) - 1))
 
 
-async def _fetch_page(conn, query, params, *, filtered: bool, row_factory) -> list:
-    cur = conn.cursor(row_factory=row_factory)
-    await cur.execute(
-        query,
-        params,
-        # With filters, never a prepared statement: its generic plan cannot see the filter
-        # values, and the right plan for a rare value (read the matches, sort them) is the
-        # wrong one for a common value (walk the date order until the page is full). Without
-        # filters there is one plan (walk the date order from the cursor): prepared, it is
-        # neither parsed nor planned again (psycopg prepares a query seen five times).
-        prepare=False if filtered else None,
-        binary=True,  # the same values as text, cheaper to send and to parse
-    )
-    return await cur.fetchall()
-
-
-async def list_page(
-    conn, *, limit: int, after: Position | None = None, filters: Sequence[Filter] = ()
-) -> list[Row]:
-    """Up to `limit` rows, newest first, strictly after `after` in that order."""
-    query, params = _page("page", _PAGE, after, filters)
-    return await _fetch_page(
-        conn, query, [*params, limit], filtered=bool(filters), row_factory=file_rows
+def _pages_of(columns: str, names: str) -> sql.SQL:
+    """A query of several pages of `columns` (selected from each page as `names`), each after
+    its own position (a cursor's `(created_at, id)`) and with its own limit, given as three
+    arrays; `{}` is the other conditions (service/file_filters.py's, the audience rule), each
+    followed by AND. Each row is a row of one page, followed by that page's number (from 1, in
+    the arrays' order), in page order, then in the one order of every page (the index's)."""
+    return sql.SQL(
+        f"SELECT {names}, q.n FROM unnest(%s::timestamptz[], %s::uuid[], %s::integer[])"
+        " WITH ORDINALITY AS q(after_at, after_id, page_limit, n) CROSS JOIN LATERAL"
+        f" (SELECT {columns}, created_at AS page_at, id AS page_id FROM files"
+        " WHERE {}(created_at, id) < (q.after_at, q.after_id)"
+        " ORDER BY created_at DESC, id DESC LIMIT q.page_limit) AS page"
+        " ORDER BY q.n, page.page_at DESC, page.page_id DESC"
     )
 
 
@@ -254,18 +220,16 @@ async def list_page(
 # taxonomy's version (migration 0018) moves with every change to the names a file shows.
 _ROW_VERSION = "xmin::text::bigint"
 _TAXONOMY_VERSION = "(SELECT version FROM taxonomy_version)"
-_VERSIONS_PAGE = _page_of(f"id::text, {_ROW_VERSION}, created_at, {_TAXONOMY_VERSION}")
+_OBJECT_NAMES = ", ".join(f"page.{c}" for c in (*FIELDS, *SCAN_COLUMNS))
 # The file object's columns, then its id as text and the two versions.
 _WITH_VERSIONS = f"{_SELECT.as_string()}, id::text AS id_text, {_ROW_VERSION}, {_TAXONOMY_VERSION}"
 _VERSIONED = f"SELECT {_WITH_VERSIONS} FROM files WHERE id = ANY(%s::uuid[])"
 
-# A page of whole rows, each with its row version and the taxonomy's.
-_PAGE_VERSIONED = _page_of(_WITH_VERSIONS)
-
 # A page's row as its version: (the file's id as text, the row's xmin, created_at, the
-# taxonomy's version). Plain tuples, the id as text: a page's rows are looked up by id in a
-# dict several times, and a str hashes in C where a UUID's hash is Python code.
-RowVersion = tuple[str, int, datetime, int]
+# taxonomy's version, the page's number in its query). Plain tuples, the id as text: a page's
+# rows are looked up by id in a dict several times, and a str hashes in C where a UUID's hash is
+# Python code.
+RowVersion = tuple[str, int, datetime, int, int]
 
 # A whole row with its versions: (file object, its id as text, row version, taxonomy version).
 VersionedRow = tuple[Row, str, int, int]
@@ -275,29 +239,79 @@ def _versioned_file_object(values: Sequence[Any]) -> VersionedRow:
     return _file_object(values), values[-3], values[-2], values[-1]
 
 
-async def list_page_versions(
-    conn, *, limit: int, after: Position | None = None, filters: Sequence[Filter] = ()
-) -> list[RowVersion]:
-    """`list_page`'s rows, as their row versions only: what a page is made of, for a reader
-    that keeps file objects rendered by row version (service/rendered_files.py)."""
-    query, params = _page("versions", _VERSIONS_PAGE, after, filters)
-    return await _fetch_page(
-        conn, query, [*params, limit], filtered=bool(filters), row_factory=tuple_row
-    )
+def _numbered_file_object(values: Sequence[Any]) -> tuple[int, Row]:
+    return values[-1], _file_object(values)
 
 
-async def list_page_versioned(
-    conn, *, limit: int, after: Position | None = None, filters: Sequence[Filter] = ()
-) -> list[VersionedRow]:
-    """`list_page`'s rows, each as (file object, id as text, row version, taxonomy version)."""
-    query, params = _page("page+versions", _PAGE_VERSIONED, after, filters)
-    return await _fetch_page(
-        conn,
-        query,
-        [*params, limit],
-        filtered=bool(filters),
-        row_factory=lambda _: _versioned_file_object,
+def _numbered_versioned_file_object(values: Sequence[Any]) -> tuple[int, VersionedRow]:
+    return values[-1], (_file_object(values), values[-4], values[-3], values[-2])
+
+
+class PageKind:
+    """What a page's rows are: the query of several pages that reads them, and their rows."""
+
+    def __init__(self, name: str, columns: str, names: str, row_factory) -> None:
+        self.name = name
+        self.template = _pages_of(columns, names)
+        self.row_factory = row_factory
+
+
+# Whole file objects (dicts).
+OBJECTS = PageKind("objects", _SELECT.as_string(), _OBJECT_NAMES, lambda _: _numbered_file_object)
+# Row versions only (RowVersion: the page's number is their last field).
+VERSIONS = PageKind(
+    "versions",
+    f"id::text AS id_text, {_ROW_VERSION} AS row_version, created_at",
+    f"page.id_text, page.row_version, page.created_at, {_TAXONOMY_VERSION}",
+    tuple_row,
+)
+# Whole rows with their versions (VersionedRow).
+VERSIONED = PageKind(
+    "versioned",
+    f"{_SELECT.as_string()}, id::text AS id_text, {_ROW_VERSION} AS row_version",
+    f"{_OBJECT_NAMES}, page.id_text, page.row_version, {_TAXONOMY_VERSION}",
+    lambda _: _numbered_versioned_file_object,
+)
+
+
+async def list_pages(
+    conn, kind: PageKind, pages: Sequence[tuple[Position | None, int]], filters: Sequence[Filter]
+) -> list[list]:
+    """Several pages under the same `filters` in one round trip (service/coalescing.py): for
+    each (position, limit) of `pages`, up to `limit` rows of `kind`, newest first, strictly
+    after the position in that order (None: from the first row). All in one snapshot."""
+    after_at, after_id, limits = [], [], []
+    for after, limit in pages:
+        at, file_id = (after.created_at, after.id) if after is not None else _BEFORE_ALL
+        after_at.append(at)
+        after_id.append(file_id)
+        limits.append(limit)
+
+    def compose() -> sql.Composable:
+        return kind.template.format(
+            sql.SQL("").join(f.condition + sql.SQL(" AND ") for f in filters)
+        )
+
+    cur = conn.cursor(row_factory=kind.row_factory)
+    await cur.execute(
+        _rendered(kind.name, filters, compose),  # type: ignore[arg-type]
+        [after_at, after_id, limits, *(p for f in filters for p in f.params)],
+        # With filters, never a prepared statement: its generic plan cannot see the filter
+        # values, and the right plan for a rare value (read the matches, sort them) is the
+        # wrong one for a common value (walk the date order until the page is full). Without
+        # filters there is one plan (walk the date order from each position): prepared, it is
+        # neither parsed nor planned again (psycopg prepares a query seen five times).
+        prepare=False if filters else None,
+        binary=True,  # the same values as text, cheaper to send and to parse
     )
+    out: list[list] = [[] for _ in pages]
+    if kind is VERSIONS:
+        for row in await cur.fetchall():
+            out[row[4] - 1].append(row)
+    else:
+        for n, row in await cur.fetchall():
+            out[n - 1].append(row)
+    return out
 
 
 async def get_versioned(conn, file_ids: Sequence[str]) -> list[VersionedRow]:

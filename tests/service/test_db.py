@@ -79,3 +79,25 @@ def test_a_lease_gives_back_a_clean_connection_whatever_the_block_left(database_
             await pool.close()
 
     asyncio.run(scenario())
+
+
+def test_sessions_run_in_utc_with_the_timeout_and_no_jit(database_url: str):
+    """What the queries rely on: UTC timestamps (file objects render them as they come), the
+    statement timeout, and no JIT (a query of several pages is estimated far above
+    jit_above_cost and compiled for longer than it runs)."""
+
+    async def scenario() -> None:
+        settings = dataclasses.replace(settings_for(database_url), db_statement_timeout_ms=4321)
+        pool = await open_pool(settings)
+        try:
+            await pool.wait()
+            async with pool.connection() as conn:
+                cur = await conn.execute(
+                    "SELECT current_setting('TimeZone') AS tz, current_setting('jit') AS jit,"
+                    " current_setting('statement_timeout') AS timeout"
+                )
+                assert await cur.fetchone() == {"tz": "UTC", "jit": "off", "timeout": "4321ms"}
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())

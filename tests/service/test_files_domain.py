@@ -163,6 +163,49 @@ def test_reads_at_once_share_queries_and_each_keeps_its_audience(db, monkeypatch
     asyncio.run(scenario())
 
 
+def test_pages_asked_at_once_share_queries_and_each_is_the_page_asked_for(db, monkeypatch):
+    queries = []
+    list_pages = files_repo.list_pages
+
+    async def counted(conn, kind, pages, filters):
+        queries.append((kind.name, list(pages)))
+        return await list_pages(conn, kind, pages, filters)
+
+    monkeypatch.setattr(files_repo, "list_pages", counted)
+
+    async def page_ids(files: Files, caller: Caller, after, rendered: bool):
+        if rendered:
+            page = await files.list_rendered(caller, FileQuery(), limit=2, after=after)
+            return [orjson.loads(item)["id"] for item in page.items], page.next
+        page = await files.list_page(caller, FileQuery(), limit=2, after=after)
+        return [str(row["id"]) for row in page.rows], page.next
+
+    async def scenario() -> None:
+        async with files_domain(db, MemoryStorage()) as files:
+            for i in range(9):
+                await create(files, title=f"f{i}", roles=[MENTOR] if i % 3 == 0 else [])
+            # Each caller's pages, asked one at a time: what every page must be.
+            alone = {}
+            for caller in (BACK_OFFICE, AS_MENTEE):
+                after = None
+                while True:
+                    alone[caller, after] = await page_ids(files, caller, after, rendered=False)
+                    after = alone[caller, after][1]
+                    if after is None:
+                        break
+            assert len(alone) == 5 + 3  # 9 files by twos; the mentee sees 6 of them
+            queries.clear()
+            asked = [(c, after, rendered) for c, after in alone for rendered in (True, False)] * 3
+            answers = await asyncio.gather(*(page_ids(files, *a) for a in asked))
+            for (caller, after, _), answer in zip(asked, answers, strict=True):
+                assert answer == alone[caller, after], (caller, after)
+            # Pages asked together went together (the first of a kind and audience alone).
+            assert len(queries) < len(asked) / 4, queries
+            assert max(len(pages) for _, pages in queries) > 1
+
+    asyncio.run(scenario())
+
+
 def test_an_unknown_acting_role_is_refused_not_ignored(db):
     async def scenario() -> None:
         async with files_domain(db, MemoryStorage()) as files:

@@ -4,9 +4,8 @@ index walk in date order, whatever the cursor and the limit."""
 
 from __future__ import annotations
 
+import asyncio
 import re
-import uuid
-from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -46,31 +45,77 @@ def positional(query: str) -> str:
     return re.sub(r"%s", next_placeholder, query)
 
 
-def unfiltered(template, *, after: bool) -> str:
-    position = Position(datetime.now(UTC), uuid.uuid4()) if after else None
-    query, _ = files_repo._page("test", template, position, [])
-    return query
+def unfiltered(kind: files_repo.PageKind) -> str:
+    return kind.template.format(psycopg.sql.SQL("")).as_string()
+
+
+TOP = "'9999-12-31 23:59:59.999999+00'"  # files_repo._BEFORE_ALL: page 1 in a query of pages
+MAX_ID = "'ffffffff-ffff-ffff-ffff-ffffffffffff'"
 
 
 @pytest.mark.parametrize(
-    "template", ["_PAGE", "_VERSIONS_PAGE", "_PAGE_VERSIONED"], ids=["rows", "versions", "both"]
+    "kind", [files_repo.OBJECTS, files_repo.VERSIONS, files_repo.VERSIONED], ids=lambda k: k.name
 )
 @pytest.mark.parametrize(
-    ("after", "arguments"),
-    [(False, "(101)"), (True, "(now() - interval '1 day', gen_random_uuid(), 101)")],
-    ids=["first page", "after a cursor"],
+    "arguments",
+    [
+        f"(ARRAY[{TOP}]::timestamptz[], ARRAY[{MAX_ID}]::uuid[], ARRAY[101])",
+        "(ARRAY[now() - interval '1 day'], ARRAY[gen_random_uuid()], ARRAY[21])",
+        f"(ARRAY[{TOP}, now() - interval '1 day', now() - interval '2 days'],"
+        f" ARRAY[{MAX_ID}, gen_random_uuid(), gen_random_uuid()]::uuid[], ARRAY[21, 21, 101])",
+    ],
+    ids=["first page", "after a cursor", "three pages"],
 )
-def test_the_generic_plan_of_an_unfiltered_page_walks_the_date_index(
-    loaded, template, after, arguments
-):
-    query = unfiltered(getattr(files_repo, template), after=after)
+def test_the_generic_plan_of_unfiltered_pages_walks_the_date_index(loaded, kind, arguments):
     with psycopg.connect(loaded, autocommit=True) as conn:
         conn.execute("SET plan_cache_mode = force_generic_plan")
-        conn.execute(f"PREPARE page AS {positional(query)}")
+        conn.execute(f"PREPARE page AS {positional(unfiltered(kind))}")
         plan = "\n".join(r[0] for r in conn.execute(f"EXPLAIN EXECUTE page{arguments}"))
     lines = [line for line in plan.splitlines() if "InitPlan" not in line]
-    limit = next(i for i, line in enumerate(lines) if line.strip().startswith("Limit"))
+    limit = next(i for i, line in enumerate(lines) if line.lstrip(" ->").startswith("Limit"))
     assert "Index Scan Backward using files_created_at_id" in "\n".join(lines[limit:]), plan
+
+
+def test_pages_read_together_are_the_pages_read_alone(loaded):
+    """Several pages in one query (page 1, cursors, the same page twice, other limits, under a
+    filter) are each exactly the page a query of its own returns."""
+
+    def alone(conn, after, limit, where="TRUE"):
+        cursor = "(created_at, id) < (%s, %s)" if after else "TRUE"
+        return [
+            str(r[0])
+            for r in conn.execute(
+                f"SELECT id FROM files WHERE {where} AND {cursor}"
+                " ORDER BY created_at DESC, id DESC LIMIT %s",
+                [*((after.created_at, after.id) if after else ()), limit],
+            )
+        ]
+
+    async def together(pages, filters):
+        async with await psycopg.AsyncConnection.connect(loaded, autocommit=True) as conn:
+            return {
+                kind.name: await files_repo.list_pages(conn, kind, pages, filters)
+                for kind in (files_repo.OBJECTS, files_repo.VERSIONS, files_repo.VERSIONED)
+            }
+
+    with psycopg.connect(loaded, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT created_at, id FROM files ORDER BY created_at DESC, id DESC"
+        ).fetchall()
+        at = {n: Position(*rows[n]) for n in (0, 20, 2500, FILES - 3)}
+        pages = [(None, 21), (at[20], 21), (at[2500], 101), (at[20], 21), (at[FILES - 3], 21)]
+        expected = [alone(conn, after, limit) for after, limit in pages]
+        odd = files_repo.Filter("size %% 2 = %s", [1])
+        expected_odd = [alone(conn, after, limit, "size %% 2 = 1") for after, limit in pages]
+    got = asyncio.run(together(pages, []))
+    assert [[str(r["id"]) for r in page] for page in got["objects"]] == expected
+    assert [[v[0] for v in page] for page in got["versions"]] == expected
+    assert [[r[1] for r in page] for page in got["versioned"]] == expected
+    assert [len(p) for p in expected] == [21, 21, 101, 21, 2]
+    assert all(v[4] == n for n, page in enumerate(got["versions"], 1) for v in page)
+    got_odd = asyncio.run(together(pages, [odd]))
+    assert [[str(r["id"]) for r in page] for page in got_odd["objects"]] == expected_odd
+    assert expected_odd != expected and all(expected_odd[:4])
 
 
 def test_filtered_queries_are_rendered_once_per_combination(monkeypatch):
