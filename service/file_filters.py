@@ -193,11 +193,15 @@ async def check_language(conn, language: str) -> None:
     await resolve(conn, FileQuery(language=language), None)
 
 
+def names_to_resolve(query: FileQuery, acting_role: str | None) -> bool:
+    """Whether `resolve` has a name to look up (else it answers without the database)."""
+    return (query.category, query.role, query.language, acting_role) != (None, None, None, None)
+
+
 async def resolve(conn, query: FileQuery, acting_role: str | None) -> Resolved:
     """Names -> ids in one round trip; InvalidFilter (422) names an unknown value, and
     taxonomy.InvalidValue("X-Silo-Role") an unknown acting role."""
-    names = (query.category, query.role, query.language, acting_role)
-    if all(name is None for name in names):
+    if not names_to_resolve(query, acting_role):
         return Resolved()
     async with conn.cursor(row_factory=tuple_row) as cur:
         await cur.execute(

@@ -351,7 +351,7 @@ class Files:
                 self._rendered.render(rows),
                 Position(end["created_at"], end["id"]) if end else None,
             )
-        # (id as text, row version, created_at, taxonomy version, page number) per row
+        # (id as text, row version, created_at, taxonomy version) per row
         page, more = await self._read_page(
             caller, query, files_repo.VERSIONS, limit=limit, after=after
         )
@@ -383,7 +383,7 @@ class Files:
         # The acting role is resolved with the filter names, in the same round trip. A
         # language alone is not looked up first: rows with it prove it known.
         by_page = file_filters.language_checked_by_page(query, caller.user.role)
-        if by_page:
+        if by_page or not file_filters.names_to_resolve(query, caller.user.role):
             resolved = file_filters.Resolved()
         else:
             async with db.lease(self.pool) as conn:
@@ -392,7 +392,7 @@ class Files:
         conditions += [(f.text, f.params) for f in visible_to(resolved.acting_role_id)]
         # Pages under the same conditions asked for at the same time share a query. One extra
         # row tells whether another page exists without a COUNT.
-        key = (kind, tuple((text, tuple(params)) for text, params in conditions))
+        key = (kind, *[(text, *params) for text, params in conditions])
         rows = await self._pages.get(key, (after, limit + 1))
         if by_page and not rows:
             async with db.lease(self.pool) as conn:
@@ -400,12 +400,12 @@ class Files:
         return rows[:limit], len(rows) > limit  # type: ignore[index]
 
     async def _fetch_pages(
-        self, key: tuple[files_repo.PageKind, tuple], pages: list[tuple[Position | None, int]]
+        self, key: tuple, pages: list[tuple[Position | None, int]]
     ) -> dict[tuple[Position | None, int], list]:
-        """Each of `pages` ((position, limit)) under the conditions `key[1]`, read as `key[0]`,
-        in one query."""
-        kind, conditions = key
-        filters = [Filter(text, params) for text, params in conditions]
+        """Each of `pages` ((position, limit)) read as `key[0]` under the conditions that
+        follow it in `key` (each its text, then its parameters), in one query."""
+        kind, *conditions = key
+        filters = [Filter(text, params) for text, *params in conditions]
         async with db.lease(self.pool) as conn:
             rows = await files_repo.list_pages(conn, kind, pages, filters)
         return dict(zip(pages, rows, strict=True))

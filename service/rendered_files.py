@@ -70,7 +70,7 @@ class RenderedFiles:
             return {}, [v[0] for v in versions]
         entries = self._entries
         found, missing = {}, []
-        for file_id, version, *_ in versions:
+        for file_id, version, _, _ in versions:
             rendered = entries.get((file_id, version))
             if rendered is None:
                 missing.append(file_id)

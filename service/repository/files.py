@@ -194,22 +194,33 @@ async def get_many(
     return await cur.fetchall()
 
 
-# A page's query of several pages: page 1 starts after this position, before every row.
+# The one order of every page, the one the cursor and the index follow.
+_PAGE_ORDER = "ORDER BY created_at DESC, id DESC"
+_AFTER = "(created_at, id) < (%s, %s)"  # a cursor: the position of the last row shown
+
+
+def _page_of(columns: str) -> sql.SQL:
+    """The query of one page of `columns`: `{}` is the WHERE clause (service/file_filters.py's
+    conditions, the audience rule, the cursor); the last parameter is the limit."""
+    return sql.SQL(f"SELECT {columns} FROM files {{}} {_PAGE_ORDER} LIMIT %s")
+
+
+# In a query of several pages, page 1 is the page after a position before every row.
 _BEFORE_ALL = (datetime.max.replace(tzinfo=UTC), uuid.UUID(int=(1 << 128) - 1))
 
 
 def _pages_of(columns: str, names: str) -> sql.SQL:
-    """A query of several pages of `columns` (selected from each page as `names`), each after
-    its own position (a cursor's `(created_at, id)`) and with its own limit, given as three
-    arrays; `{}` is the other conditions (service/file_filters.py's, the audience rule), each
-    followed by AND. Each row is a row of one page, followed by that page's number (from 1, in
-    the arrays' order), in page order, then in the one order of every page (the index's)."""
+    """The query of several pages of `columns` (selected from each page as `names`), each
+    after its own position and with its own limit, given as three arrays before the other
+    parameters; `{}` is the conditions other than the cursor, each followed by AND. Each row is
+    a row of one page, then that page's number (from 1, in the arrays' order): in page order,
+    then in the order of a page."""
     return sql.SQL(
         f"SELECT {names}, q.n FROM unnest(%s::timestamptz[], %s::uuid[], %s::integer[])"
         " WITH ORDINALITY AS q(after_at, after_id, page_limit, n) CROSS JOIN LATERAL"
         f" (SELECT {columns}, created_at AS page_at, id AS page_id FROM files"
-        " WHERE {}(created_at, id) < (q.after_at, q.after_id)"
-        " ORDER BY created_at DESC, id DESC LIMIT q.page_limit) AS page"
+        f" WHERE {{}}(created_at, id) < (q.after_at, q.after_id) {_PAGE_ORDER}"
+        " LIMIT q.page_limit) AS page"
         " ORDER BY q.n, page.page_at DESC, page.page_id DESC"
     )
 
@@ -220,16 +231,14 @@ def _pages_of(columns: str, names: str) -> sql.SQL:
 # taxonomy's version (migration 0018) moves with every change to the names a file shows.
 _ROW_VERSION = "xmin::text::bigint"
 _TAXONOMY_VERSION = "(SELECT version FROM taxonomy_version)"
-_OBJECT_NAMES = ", ".join(f"page.{c}" for c in (*FIELDS, *SCAN_COLUMNS))
 # The file object's columns, then its id as text and the two versions.
 _WITH_VERSIONS = f"{_SELECT.as_string()}, id::text AS id_text, {_ROW_VERSION}, {_TAXONOMY_VERSION}"
 _VERSIONED = f"SELECT {_WITH_VERSIONS} FROM files WHERE id = ANY(%s::uuid[])"
 
 # A page's row as its version: (the file's id as text, the row's xmin, created_at, the
-# taxonomy's version, the page's number in its query). Plain tuples, the id as text: a page's
-# rows are looked up by id in a dict several times, and a str hashes in C where a UUID's hash is
-# Python code.
-RowVersion = tuple[str, int, datetime, int, int]
+# taxonomy's version). Plain tuples, the id as text: a page's rows are looked up by id in a
+# dict several times, and a str hashes in C where a UUID's hash is Python code.
+RowVersion = tuple[str, int, datetime, int]
 
 # A whole row with its versions: (file object, its id as text, row version, taxonomy version).
 VersionedRow = tuple[Row, str, int, int]
@@ -239,8 +248,13 @@ def _versioned_file_object(values: Sequence[Any]) -> VersionedRow:
     return _file_object(values), values[-3], values[-2], values[-1]
 
 
+# Rows of a query of several pages, led by the page's number (their last column).
 def _numbered_file_object(values: Sequence[Any]) -> tuple[int, Row]:
     return values[-1], _file_object(values)
+
+
+def _numbered_version(values: Sequence[Any]) -> tuple[int, RowVersion]:
+    return values[-1], (values[0], values[1], values[2], values[3])
 
 
 def _numbered_versioned_file_object(values: Sequence[Any]) -> tuple[int, VersionedRow]:
@@ -248,38 +262,68 @@ def _numbered_versioned_file_object(values: Sequence[Any]) -> tuple[int, Version
 
 
 class PageKind:
-    """What a page's rows are: the query of several pages that reads them, and their rows."""
+    """What a page's rows are: `columns` of `files` (named `names` in it), then `outer` (the
+    same value for every row); the query of one page and its rows' factory, and the query of
+    several pages and its rows' factory ((page number, row))."""
 
-    def __init__(self, name: str, columns: str, names: str, row_factory) -> None:
+    def __init__(
+        self, name: str, columns: str, names: Sequence[str], outer: str, rows, numbered
+    ) -> None:
         self.name = name
-        self.template = _pages_of(columns, names)
-        self.row_factory = row_factory
+        self.one = _page_of(f"{columns}{outer}")
+        self.rows = rows
+        self.several = _pages_of(columns, ", ".join(f"page.{n}" for n in names) + outer)
+        self.numbered_rows = lambda _: numbered
 
 
-# Whole file objects (dicts).
-OBJECTS = PageKind("objects", _SELECT.as_string(), _OBJECT_NAMES, lambda _: _numbered_file_object)
-# Row versions only (RowVersion: the page's number is their last field).
+_OBJECT = _SELECT.as_string()
+_OBJECT_NAMES = (*FIELDS, *SCAN_COLUMNS)
+_VERSION = f"id::text AS id_text, {_ROW_VERSION} AS row_version"
+_TAXONOMY = f", {_TAXONOMY_VERSION}"
+# Whole file objects (Row).
+OBJECTS = PageKind("objects", _OBJECT, _OBJECT_NAMES, "", file_rows, _numbered_file_object)
+# Row versions only (RowVersion).
 VERSIONS = PageKind(
     "versions",
-    f"id::text AS id_text, {_ROW_VERSION} AS row_version, created_at",
-    f"page.id_text, page.row_version, page.created_at, {_TAXONOMY_VERSION}",
+    f"{_VERSION}, created_at",
+    ("id_text", "row_version", "created_at"),
+    _TAXONOMY,
     tuple_row,
+    _numbered_version,
 )
 # Whole rows with their versions (VersionedRow).
 VERSIONED = PageKind(
     "versioned",
-    f"{_SELECT.as_string()}, id::text AS id_text, {_ROW_VERSION} AS row_version",
-    f"{_OBJECT_NAMES}, page.id_text, page.row_version, {_TAXONOMY_VERSION}",
-    lambda _: _numbered_versioned_file_object,
+    f"{_OBJECT}, {_VERSION}",
+    (*_OBJECT_NAMES, "id_text", "row_version"),
+    _TAXONOMY,
+    lambda _: _versioned_file_object,
+    _numbered_versioned_file_object,
 )
 
 
 async def list_pages(
     conn, kind: PageKind, pages: Sequence[tuple[Position | None, int]], filters: Sequence[Filter]
 ) -> list[list]:
-    """Several pages under the same `filters` in one round trip (service/coalescing.py): for
-    each (position, limit) of `pages`, up to `limit` rows of `kind`, newest first, strictly
-    after the position in that order (None: from the first row). All in one snapshot."""
+    """Pages under the same `filters`, in one query (service/coalescing.py): for each
+    (position, limit) of `pages`, up to `limit` rows of `kind`, newest first, strictly after
+    the position in that order (None: from the first row). All in one snapshot."""
+    if len(pages) == 1:
+        # A page alone (one client, or a quiet moment): the query of one page.
+        (after, limit), conditions = pages[0], list(filters)
+        if after is not None:
+            conditions.append(Filter(_AFTER, [after.created_at, after.id]))
+
+        def compose_one() -> sql.Composable:
+            if not conditions:
+                return kind.one.format(sql.SQL(""))
+            where = sql.SQL(" AND ").join(f.condition for f in conditions)
+            return kind.one.format(sql.SQL("WHERE ") + where)
+
+        query = _rendered(kind.name, conditions, compose_one)
+        params = [p for f in conditions for p in f.params]
+        return [await _fetch(conn, query, [*params, limit], bool(filters), kind.rows)]
+
     after_at, after_id, limits = [], [], []
     for after, limit in pages:
         at, file_id = (after.created_at, after.id) if after is not None else _BEFORE_ALL
@@ -287,31 +331,33 @@ async def list_pages(
         after_id.append(file_id)
         limits.append(limit)
 
-    def compose() -> sql.Composable:
-        return kind.template.format(
+    def compose_several() -> sql.Composable:
+        return kind.several.format(
             sql.SQL("").join(f.condition + sql.SQL(" AND ") for f in filters)
         )
 
-    cur = conn.cursor(row_factory=kind.row_factory)
+    query = _rendered(f"{kind.name}*", filters, compose_several)
+    params = [after_at, after_id, limits, *(p for f in filters for p in f.params)]
+    out: list[list] = [[] for _ in pages]
+    for n, row in await _fetch(conn, query, params, bool(filters), kind.numbered_rows):
+        out[n - 1].append(row)
+    return out
+
+
+async def _fetch(conn, query, params, filtered: bool, row_factory) -> list:
+    cur = conn.cursor(row_factory=row_factory)
     await cur.execute(
-        _rendered(kind.name, filters, compose),  # type: ignore[arg-type]
-        [after_at, after_id, limits, *(p for f in filters for p in f.params)],
+        query,
+        params,
         # With filters, never a prepared statement: its generic plan cannot see the filter
         # values, and the right plan for a rare value (read the matches, sort them) is the
         # wrong one for a common value (walk the date order until the page is full). Without
         # filters there is one plan (walk the date order from each position): prepared, it is
         # neither parsed nor planned again (psycopg prepares a query seen five times).
-        prepare=False if filters else None,
+        prepare=False if filtered else None,
         binary=True,  # the same values as text, cheaper to send and to parse
     )
-    out: list[list] = [[] for _ in pages]
-    if kind is VERSIONS:
-        for row in await cur.fetchall():
-            out[row[4] - 1].append(row)
-    else:
-        for n, row in await cur.fetchall():
-            out[n - 1].append(row)
-    return out
+    return await cur.fetchall()
 
 
 async def get_versioned(conn, file_ids: Sequence[str]) -> list[VersionedRow]:

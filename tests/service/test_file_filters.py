@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from service import errors
+from service import errors, file_filters
 from service.file_filters import (
     MAX_Q_LENGTH,
     FileQuery,
@@ -112,3 +112,11 @@ def test_visibility_is_one_condition_only_with_an_acting_role():
     assert visible_to(None) == []
     (rule,) = visible_to(9)
     assert rule.params == [9]
+
+
+def test_only_names_need_the_database():
+    assert not file_filters.names_to_resolve(FileQuery(), None)
+    assert not file_filters.names_to_resolve(FileQuery(type="pdf", q="x", scan="clean"), None)
+    assert file_filters.names_to_resolve(FileQuery(), "Mentor")
+    for name in ("category", "role", "language"):
+        assert file_filters.names_to_resolve(FileQuery(**{name: "x"}), None), name
