@@ -199,6 +199,14 @@ def cases(url: str, admin_key: str) -> dict[str, list[str]]:
             (max(20, total // 1500),),
         ).fetchall()
         cold = [codec.encode(Position(created_at, file_id)) for created_at, file_id in spread]
+        # 200 different pages among the newest 4,000 rows (all kept rendered once read): the
+        # 16 connections ask for different pages at once, not the same page.
+        recent = conn.execute(
+            "SELECT created_at, id FROM (SELECT created_at, id, row_number() OVER "
+            "(ORDER BY created_at DESC, id DESC) AS n FROM files) AS f WHERE n % 20 = 0 "
+            "ORDER BY n LIMIT 200"
+        ).fetchall()
+        warm = [codec.encode(Position(created_at, file_id)) for created_at, file_id in recent]
         deep_en = [cursor_at(0.5, "WHERE language = 'en'"), cursor_at(0.9, "WHERE language = 'en'")]
 
     def files(**params: str) -> str:
@@ -209,6 +217,7 @@ def cases(url: str, admin_key: str) -> dict[str, list[str]]:
         "GET /files/{id}": [f"/files/{i}" for i in ids],
         "GET /files page 1": [files()],
         "GET /files deep page": [files(cursor=c) for c in deep],
+        "GET /files 200 pages in turn": [files(cursor=c) for c in warm],
         "GET /files 1,500 pages, cold": [files(cursor=c) for c in cold],
         "GET /files?language=en page 1": [files(language="en")],
         "GET /files?language=en deep": [files(language="en", cursor=c) for c in deep_en],
