@@ -9,7 +9,9 @@ every lookup is its own query, and under load a batch holds whatever arrived dur
 previous query, so its size follows the arrival rate by itself.
 
 The kind (`key`) is whatever the query depends on besides the ids (for files: the acting role's
-audience, and whether the object key is wanted), so that a batch is one query.
+audience, and whether the object key is wanted; for list pages: what a row is, and the
+listing's conditions, the items being each page's cursor and limit), so that a batch is one
+query.
 """
 
 from __future__ import annotations
