@@ -242,15 +242,22 @@ def prepare_database(pg: LocalPostgres, files: int, events: int) -> str:
 # --- the run -----------------------------------------------------------------------------------
 
 
-def settle(pid: int, timeout: float = 30.0) -> None:
-    """Wait until the service is idle: requests the client gave up on when its time was over
-    (slow /stats ones) still run in the service, and would slow whatever is measured next."""
+def settle(pid: int, url: str, timeout: float = 30.0) -> None:
+    """Wait until the service and the database are idle: requests the client gave up on when
+    its time was over (slow /stats ones) still run in the service, and their queries in
+    PostgreSQL after that (the service no longer waits for them), and either would slow
+    whatever is measured next on these shared cores."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        before = cpu_seconds(pid)
-        time.sleep(0.25)
-        if cpu_seconds(pid) - before < 0.025:  # under 10% of a core
-            return
+    with psycopg.connect(url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            before = cpu_seconds(pid)
+            time.sleep(0.25)
+            busy = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE state = 'active' AND pid <> pg_backend_pid()"
+            ).fetchone()[0]
+            if cpu_seconds(pid) - before < 0.025 and not busy:  # under 10% of a core
+                return
 
 
 def combine(rounds: list[list[Result]]) -> list[Result]:
@@ -380,19 +387,20 @@ def main(argv: list[str] | None = None) -> int:
                 if check.status_code != 200:
                     raise SystemExit(f"{name}: {path}: {check.status_code} {check.text[:300]}")
             drive(service.url, key, paths, min(2.0, args.duration), work)
-            settle(pid)
+            settle(pid, url)
         rounds = []
         for number in range(1, args.rounds + 1):
             results = []
             for name, paths in endpoints.items():
-                print(f"  round {number}: {name}...", flush=True)
-                settle(pid)
+                print(f"  round {number}: {name}...", end="", flush=True)
+                settle(pid, url)
                 before = cpu_seconds(pid)
                 result = drive(service.url, key, paths, args.duration, work)
                 used = cpu_seconds(pid) - before
                 result.name = name
                 result.cpu_us = used / max(1, result.rps * args.duration) * 1e6
                 results.append(result)
+                print(f" {result.rps:.0f} req/s, {result.cpu_us:.0f} us/req", flush=True)
             rounds.append(results)
     finally:
         if service is not None:
