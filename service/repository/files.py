@@ -231,9 +231,12 @@ def _pages_of(columns: str, names: str) -> sql.SQL:
 # taxonomy's version (migration 0018) moves with every change to the names a file shows.
 _ROW_VERSION = "xmin::text::bigint"
 _TAXONOMY_VERSION = "(SELECT version FROM taxonomy_version)"
-# The file object's columns, then its id as text and the two versions.
-_WITH_VERSIONS = f"{_SELECT.as_string()}, id::text AS id_text, {_ROW_VERSION}, {_TAXONOMY_VERSION}"
-_VERSIONED = f"SELECT {_WITH_VERSIONS} FROM files WHERE id = ANY(%s::uuid[])"
+_OBJECT = _SELECT.as_string()
+_OBJECT_NAMES = (*FIELDS, *SCAN_COLUMNS)
+_VERSION = f"id::text AS id_text, {_ROW_VERSION} AS row_version"
+_TAXONOMY = f", {_TAXONOMY_VERSION}"
+# The file object's columns, then its id as text and the two versions (a VersionedRow).
+_VERSIONED = f"SELECT {_OBJECT}, {_VERSION}{_TAXONOMY} FROM files WHERE id = ANY(%s::uuid[])"
 
 # A page's row as its version: (the file's id as text, the row's xmin, created_at, the
 # taxonomy's version). Plain tuples, the id as text: a page's rows are looked up by id in a
@@ -276,10 +279,6 @@ class PageKind:
         self.numbered_rows = lambda _: numbered
 
 
-_OBJECT = _SELECT.as_string()
-_OBJECT_NAMES = (*FIELDS, *SCAN_COLUMNS)
-_VERSION = f"id::text AS id_text, {_ROW_VERSION} AS row_version"
-_TAXONOMY = f", {_TAXONOMY_VERSION}"
 # Whole file objects (Row).
 OBJECTS = PageKind("objects", _OBJECT, _OBJECT_NAMES, "", file_rows, _numbered_file_object)
 # Row versions only (RowVersion).

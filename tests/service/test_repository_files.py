@@ -76,10 +76,8 @@ def test_the_generic_plan_of_unfiltered_pages_walks_the_date_index(
 ):
     if several:
         query = unfiltered(kind.several)
-    else:  # page 1 has no cursor
-        query = unfiltered(
-            kind.one, "WHERE (created_at, id) < (%s, %s)" if "," in arguments else ""
-        )
+    else:  # a page alone: after a cursor, or page 1 without one
+        query = unfiltered(kind.one, f"WHERE {files_repo._AFTER}" if "," in arguments else "")
     with psycopg.connect(loaded, autocommit=True) as conn:
         conn.execute("SET plan_cache_mode = force_generic_plan")
         conn.execute(f"PREPARE page AS {positional(query)}")
