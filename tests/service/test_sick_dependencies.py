@@ -12,6 +12,7 @@ import hashlib
 import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpx
@@ -106,6 +107,41 @@ def test_a_stalled_database_is_a_fast_503_and_readiness_recovers(pg, s3, aws_cre
             assert time.monotonic() < deadline, "readiness still failing after recovery"
             time.sleep(0.1)
         assert client.get("/files").status_code == 200
+
+
+def test_list_pages_waiting_together_on_a_stalled_database_each_get_a_fast_503(
+    pg, s3, aws_credentials
+):
+    """Pages asked for at once share queries (service/coalescing.py): when the database stalls
+    under such a batch, every page waiting for it gets its bounded 503, none hangs, and the
+    listing works again once the database answers."""
+    with (
+        service_behind_proxies(pg, s3, database=True, **FAST_DB) as (svc, proxies),
+        svc.client() as client,
+    ):
+        for n in range(3):
+            assert upload(client, pdf(100 + n)).status_code == 201
+        limits = [1, 2, 3, 4, 5, 6, 7, 8] * 2  # different pages, some asked for twice
+        assert client.get("/files", params={"limit": 1}).status_code == 200
+
+        def page(limit: int) -> tuple[httpx.Response, float]:
+            with svc.client() as own:
+                return timed(lambda: own.get("/files", params={"limit": limit}))
+
+        with proxies["db"].paused(), ThreadPoolExecutor(len(limits)) as pool:
+            answers = list(pool.map(page, limits))
+        for response, took in answers:
+            assert_error(response, 503, "database_unavailable")
+            assert took < 6, took
+        deadline = time.monotonic() + 4
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "readiness still failing after recovery"
+            time.sleep(0.1)
+        with ThreadPoolExecutor(len(limits)) as pool:
+            answers = list(pool.map(page, limits))
+        for limit, (response, _) in zip(limits, answers, strict=True):
+            assert response.status_code == 200, response.text
+            assert len(response.json()["items"]) == min(limit, 3)
 
 
 def test_readiness_recovers_promptly_after_a_database_outage(pg, s3, aws_credentials):
