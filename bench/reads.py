@@ -48,9 +48,9 @@ from bench.stats_data import load  # noqa: E402
 from bench.upload import cpu_seconds, service_pid, start_service  # noqa: E402
 from provisioning.local import LocalPostgres, LocalS3, free_port  # noqa: E402
 from provisioning.local.s3 import LOCAL_CREDENTIALS  # noqa: E402
-from service import taxonomy  # noqa: E402
-from service.migrate import migrate  # noqa: E402
-from service.pagination import CursorCodec, Position  # noqa: E402
+from service.db.migrate import migrate  # noqa: E402
+from service.files import taxonomy  # noqa: E402
+from service.files.cursors import CursorCodec, Position  # noqa: E402
 
 CONNECTIONS = 16
 GET_TARGET_RATIO = 0.35
@@ -191,7 +191,7 @@ def cases(url: str, admin_key: str) -> dict[str, list[str]]:
 
         deep = [cursor_at(0.5), cursor_at(0.9)]
         # 1,500 pages of 20 spread over the files: 30,000 rows, more than the service keeps
-        # rendered (service/rendered_files.py), visited in turn, so every page is read cold.
+        # rendered (service/files/renderings.py), visited in turn, so every page is read cold.
         spread = conn.execute(
             "SELECT created_at, id FROM (SELECT created_at, id, row_number() OVER "
             "(ORDER BY created_at DESC, id DESC) AS n FROM files) AS f WHERE n %% %s = 0 "

@@ -43,9 +43,9 @@ sys.path.insert(0, str(ROOT))
 from bench.stats_data import load  # noqa: E402
 from provisioning.local import LocalPostgres, LocalS3, free_port, wait_for_port  # noqa: E402
 from provisioning.local.s3 import LOCAL_CREDENTIALS  # noqa: E402
-from service import taxonomy  # noqa: E402
-from service.migrate import migrate  # noqa: E402
-from service.pagination import CursorCodec, Position  # noqa: E402
+from service.db.migrate import migrate  # noqa: E402
+from service.files import taxonomy  # noqa: E402
+from service.files.cursors import CursorCodec, Position  # noqa: E402
 
 ROLE_A = "Mentor/Coach"
 STATS_TARGET_MS = 250

@@ -1,5 +1,5 @@
 """What one concurrent upload stream costs in resident memory: the figure behind the default
-upload cap (service/admission.py, BASE_RSS_BYTES and PER_STREAM_BYTES).
+upload cap (service/http/admission.py, BASE_RSS_BYTES and PER_STREAM_BYTES).
 
     uv run python bench/stream_memory.py [--streams 1,4,8,16] [--size 48MiB]
 

@@ -11,7 +11,7 @@ bytes; never held whole in memory on either side):
   to the 201 (which comes after CompleteMultipartUpload and the database row);
 - directly: boto3 `upload_fileobj` of the same bytes to the same endpoint, with the service's
   part size and number of parts in flight (TransferConfig) and the service's client settings
-  (`service.storage.s3_client`), so the ratio isolates what the service adds (HTTP and
+  (`service.storage.s3.s3_client`), so the ratio isolates what the service adds (HTTP and
   multipart parsing, sniffing, hashing, its own S3 path). For reference the same upload with a
   boto3 client at its defaults (which SigV4-signs every payload over plain HTTP) is shown too;
 

@@ -15,7 +15,7 @@ ABORT_MULTIPART_AFTER_DAYS = 1
 # With versioning, a deleted or overwritten file stays recoverable this long.
 NONCURRENT_VERSION_DAYS = 30
 
-# Direct uploads PUT to `staging/<id>` (service/direct.py's STAGING_PREFIX; a test holds the
+# Direct uploads PUT to `staging/<id>` (service/uploads/direct.py's STAGING_PREFIX; a test holds the
 # two equal, the service imports nothing from here). The service's sweeper deletes what an
 # expired upload left there (SILO_UPLOAD_EXPIRY_HOURS, 24 h); this rule removes anything older
 # that no row points to any more (a PUT after the expiry, an instance killed mid-complete).

@@ -29,7 +29,7 @@ SECRET_VARIABLES: Mapping[str, tuple[str, str | None]] = {
 # container starts, and RDS rotates the password (every 7 days by default). On ECS the service
 # gets DATABASE_SECRET_ARN instead (the ARN of the RDS-managed secret, JSON {"username",
 # "password"}; not the secret itself) and reads the secret with its task role whenever it opens
-# a connection (service/db_credentials.py). Local runs have no rotating secret: they pass a
+# a connection (service/db/credentials.py). Local runs have no rotating secret: they pass a
 # fixed user and password, alongside the admin key.
 LOCAL_SECRET_VARIABLES = ("DATABASE_USER", "DATABASE_PASSWORD", "SILO_ADMIN_KEY")
 

@@ -15,8 +15,8 @@ import sys
 import psycopg
 import uvicorn
 
-from service.db import database_credentials
-from service.migrate import MigrationError, migrate
+from service.db.migrate import MigrationError, migrate
+from service.db.pool import database_credentials
 from service.settings import Settings, SettingsError, from_environ
 
 log = logging.getLogger("silo")
@@ -38,10 +38,10 @@ def _migrate(settings: Settings) -> int:
 
 def _serve(settings: Settings) -> int:
     from service.app import create_app
-    from service.server import uvicorn_config
+    from service.http.server import uvicorn_config
 
     # Limits against hostile clients (header size and count, timeouts, connection cap): see
-    # service/server.py.
+    # service/http/server.py.
     config = uvicorn_config(create_app(settings), settings)
     # uvicorn handles SIGTERM/SIGINT while serving (graceful shutdown), then re-raises the signal
     # to whatever handler was installed before. A graceful stop is the normal end of a task's

@@ -1,15 +1,15 @@
 """The ASGI application: `create_app(settings=None)` (ASGI factory for `uvicorn --factory`).
 
 The app is assembled explicitly. The database pool, the object storage client, the
-authenticator, the access-event recorder and the files domain (`service.files.Files`, with the
-upload limits derived once from the settings) are built once in the lifespan and handed to
+authenticator, the access-event recorder and the files domain (`service.files.domain.Files`,
+with the upload limits derived once from the settings) are built once in the lifespan and handed to
 handlers through `app.state`. Start-up also seeds the tenant's taxonomy (SILO_TAXONOMY);
 shutdown writes every buffered access event before the pool closes. A sweeper aborts the
 bucket's multipart uploads older than SILO_MULTIPART_MAX_AGE_SECONDS, every
 SILO_MULTIPART_SWEEP_INTERVAL_SECONDS (what an instance killed mid-upload leaves behind; on AWS
 the bucket's lifecycle rule does it too, locally nothing else would); two more forget expired
 tus and direct uploads and delete what they left in storage. The scan worker
-(service/scanning.py, engine by SILO_SCAN) gives every stored file its malware verdict.
+(service/scanning/worker.py, engine by SILO_SCAN) gives every stored file its malware verdict.
 """
 
 from __future__ import annotations
@@ -29,22 +29,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import admission, console, errors, openapi, taxonomy, tus, upload
-from service.auth import Authenticator
-from service.db import database_credentials, open_pool
-from service.direct import MAX_EXPIRY as DIRECT_MAX_EXPIRY
-from service.direct import Direct
-from service.events import EventRecorder
-from service.files import Files
+from service import console, errors
+from service.api import direct, files, health, keys, stats, tus
+from service.api import taxonomy as taxonomy_routes
+from service.api.openapi import document as openapi
+from service.db.pool import database_credentials, open_pool
+from service.files import taxonomy
+from service.files.cursors import CursorCodec
+from service.files.domain import Files
+from service.http import admission
+from service.http.requestid import RequestIdMiddleware
+from service.keys.auth import Authenticator
 from service.metrics import Metrics, MetricsMiddleware, metrics_endpoint
-from service.pagination import CursorCodec
-from service.requestid import RequestIdMiddleware
-from service.resumable import Resumable
-from service.routes import direct, files, health, keys, stats
-from service.routes import taxonomy as taxonomy_routes
-from service.scanning import ScanWorker, build_scanner
+from service.scanning.worker import ScanWorker, build_scanner
 from service.settings import Settings, from_environ
+from service.stats.events import EventRecorder
 from service.storage import S3Storage
+from service.uploads import rules
+from service.uploads.direct import MAX_EXPIRY as DIRECT_MAX_EXPIRY
+from service.uploads.direct import Direct
+from service.uploads.form import FormUploads
+from service.uploads.tus import Resumable
 
 log = logging.getLogger("silo")
 
@@ -125,7 +130,7 @@ def _cors(settings: Settings) -> list[Middleware]:
 def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
     """The application for one tenant. `storage` replaces the S3 client (an ObjectStorage)."""
     settings = settings or from_environ()
-    limits = upload.Limits.from_settings(settings)
+    limits = rules.Limits.from_settings(settings)
     capacity = admission.default_capacity(settings.max_concurrent_uploads)
 
     @contextlib.asynccontextmanager
@@ -158,7 +163,7 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             pool, flush_interval=settings.events_flush_ms / 1000
         ).start()
         metrics.watch_events(app.state.recorder)
-        # Every stored file gets a verdict off the request path (service/scanning.py).
+        # Every stored file gets a verdict off the request path (service/scanning/worker.py).
         app.state.scan_worker = ScanWorker(
             pool=pool,
             storage=app.state.storage,
@@ -175,11 +180,11 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             pool=pool,
             storage=app.state.storage,
             recorder=app.state.recorder,
-            limits=limits,
             presign_ttl_seconds=settings.presign_ttl_seconds,
             scan_off=settings.scan == "off",
             verdict_now=app.state.scan_worker.verdict_now,
         )
+        app.state.form_uploads = FormUploads(files=app.state.files, limits=limits)
         app.state.resumable = Resumable(
             pool=pool,
             storage=app.state.storage,

@@ -221,7 +221,7 @@ class NotReady(Unavailable):
 
 class Busy(APIError):
     # Not an `Unavailable` (no dependency failed): the instance is at its upload cap
-    # (service/admission.py). Refused before any body byte is read; retry after `Retry-After`.
+    # (service/http/admission.py). Refused before any body byte is read; retry after `Retry-After`.
     status, code = 503, "busy"
     message = "this instance is carrying as many uploads as it can; retry later"
 

@@ -14,7 +14,7 @@ body bytes arrive, `upload_completed(path)` once a file is stored; open tus uplo
 in the tenant's database at each scrape (`set_tus_open(n)` or `tus_open_from(callback)` set it
 otherwise).
 
-Malware scanning (service/scanning.py): verdicts this instance recorded by result
+Malware scanning (service/scanning/worker.py): verdicts this instance recorded by result
 (`silo_scans_total`), whether the scanner answers (`silo_scanner_up`), and the tenant's backlog
 read from its database at each scrape (pending files, age of the oldest).
 """
@@ -36,7 +36,8 @@ from starlette.responses import Response
 from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.repository import scans, uploads
+from service.scanning import sql as scans
+from service.uploads import tus_sql as uploads
 
 UPLOAD_PATHS = ("form", "tus", "direct")
 SCAN_RESULTS = ("clean", "infected", "failed")

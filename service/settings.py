@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import psycopg
 
-from service.filetypes import KNOWN_TYPE_IDS
-from service.taxonomy import DEFAULT_TAXONOMY, Taxonomy, parse_taxonomy
+from service.files.taxonomy import DEFAULT_TAXONOMY, Taxonomy, parse_taxonomy
+from service.uploads.filetypes import KNOWN_TYPE_IDS
 
 GIB = 1024**3
 DEFAULT_MAX_UPLOAD_BYTES = 5 * GIB
@@ -75,7 +75,7 @@ class Settings:
     admin_key: str
     s3_endpoint_url: str | None = None
     # DATABASE_SECRET_ARN: the database user and password are read from this Secrets Manager
-    # secret (JSON {"username", "password"}) when a connection opens (service/db_credentials.py),
+    # secret (JSON {"username", "password"}) when a connection opens (service/db/credentials.py),
     # so a rotated password is picked up without a restart. SECRETS_ENDPOINT_URL: a local
     # Secrets Manager endpoint (moto), like S3_ENDPOINT_URL.
     database_secret_arn: str | None = None
@@ -123,7 +123,7 @@ class Settings:
     # SILO_CORS_ORIGINS: browser origins allowed to call the API (the tenant's `cors_origins`).
     cors_origins: tuple[str, ...] = ()
     # SILO_MAX_CONCURRENT_UPLOADS: upload bodies one instance takes at once; None derives it
-    # from the memory the instance has (service/admission.py).
+    # from the memory the instance has (service/http/admission.py).
     max_concurrent_uploads: int | None = None
     # SILO_METRICS: serve GET /metrics (Prometheus text, no key).
     metrics: bool = True
@@ -259,7 +259,7 @@ def _scan(env: Env) -> dict[str, str | None]:
         raise SettingsError(f"SILO_SCAN={engine!r} is invalid: expected {hint}")
     address = None
     if engine == "clamav":
-        from service.scanner import parse_clamd_address
+        from service.scanning.engines import parse_clamd_address
 
         address = env.required(
             "SILO_CLAMD_ADDRESS", "clamd's address, tcp://host:port or unix:///path"

@@ -57,7 +57,7 @@ class Bucket:
 @dataclass(frozen=True)
 class Limits:
     max_upload_mb: int
-    allowed_types: tuple[str, ...]  # service.filetypes ids
+    allowed_types: tuple[str, ...]  # service.uploads.filetypes ids
     scan: str = "guardduty"  # guardduty | clamav | off (tenants.schema.SCAN_ENGINES)
     scan_infected: str = "quarantine"  # quarantine | delete
 

@@ -9,13 +9,13 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from service.filetypes import KNOWN_TYPE_IDS
+from service.uploads.filetypes import KNOWN_TYPE_IDS
 from tenants.fargate import VALID_MEMORY
 from tenants.names import host_problem
 
 Check = Callable[[Any], tuple[Any, str | None]]
 
-# The service streams an upload to S3 in parts of this size (service/storage.py, S3Storage's
+# The service streams an upload to S3 in parts of this size (service/storage/s3.py, S3Storage's
 # part_size), and S3 numbers at most 10,000 parts, so no larger file can be stored.
 # tests/tenants/test_upload_limit.py checks both against the service.
 UPLOAD_PART_BYTES = 8 * 1024 * 1024

@@ -111,10 +111,10 @@ def bucket_arn(bucket: str, *, partition: str) -> str:
 # Where the service moves infected bytes (quarantine/<key>): written by the task, never read
 # back by it (task_policy denies it), kept for whoever investigates with other credentials.
 QUARANTINE_PREFIX = "quarantine/"
-# What GuardDuty scans in a tenant's bucket: stored files (service/upload.py's object keys), the
-# objects whose verdict tag the service reads. Not staging/: a direct upload is copied from
-# there to files/ when it completes (service/direct.py) and scanned there, so scanning it twice
-# would bill it twice. Not quarantine/ (infected bytes, already judged), nor GuardDuty's own
+# What GuardDuty scans in a tenant's bucket: stored files (service/uploads/form.py's object keys),
+# the objects whose verdict tag the service reads. Not staging/: a direct upload is copied from
+# there to files/ when it completes (service/uploads/direct.py) and scanned there, so scanning it
+# twice would bill it twice. Not quarantine/ (infected bytes, already judged), nor GuardDuty's own
 # validation object at the top of the bucket.
 SCANNED_PREFIXES = ("files/",)
 # The service principal of GuardDuty Malware Protection for S3 (not the EC2/EBS one,
@@ -164,7 +164,7 @@ def task_policy(*, partition: str, bucket: str, database_secret_arn: str) -> Doc
                     "s3:GetObject",
                     "s3:PutObject",
                     # sha256/size are stored as object tags (PutObject's Tagging header and
-                    # PutObjectTagging after a multipart upload): see service/storage.py.
+                    # PutObjectTagging after a multipart upload): see service/storage/s3.py.
                     "s3:PutObjectTagging",
                     "s3:GetObjectTagging",
                     "s3:DeleteObject",

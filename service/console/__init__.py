@@ -1,5 +1,5 @@
 """The console: the tenant's web pages at /console, rendered on the server (jinja2), over the
-same domain as the API (service/files.py, auth.py, taxonomy.py, stats.py); no rule is written
+same domain as the API (service/files/domain.py, auth.py, taxonomy.py, stats.py); no rule is written
 twice.
 
     sessions.py   an API key exchanged for an HttpOnly session cookie; the key checked again on
@@ -9,10 +9,10 @@ twice.
     signin.py     sign in, sign out, /console
     files.py      the files list, a file's page (edit, preview, download), delete
     upload.py     the upload page, and tus at /console/uploads for its script
-    stats.py      /console/stats: GET /stats's report (service/stats.py) for a period, as charts
+    stats.py      /console/stats: GET /stats's report (stats/report.py) for a period, as charts
     stats_view.py that report as headline figures and charts (pure)
     charts.py     bar charts as server-side SVG: no script, no style attribute, a table each
-    admin.py      /console/admin: keys (service/keys.py) and the taxonomy (service/taxonomy.py)
+    admin.py      /console/admin: keys (keys/manage.py) and the taxonomy (files/taxonomy.py)
     templates/    base.html (navigation) and one template per page
     static/       console.css and the scripts; nothing is loaded from elsewhere
 

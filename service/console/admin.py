@@ -1,7 +1,7 @@
 """/console/admin (admin keys only): API keys and the taxonomy.
 
 Each action is a POST form (with the session's CSRF token, checked by `pages.page`) that calls
-what the API's route calls: `service.keys` for keys, `service.taxonomy` for categories,
+what the API's route calls: `service.keys.manage` for keys, `service.files.taxonomy` for categories,
 languages and roles. A refusal is shown on the admin page again, with the API's status (409,
 422) and its message next to the field it is about, and what was typed kept in the field.
 
@@ -20,11 +20,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service import errors, keys, taxonomy
-from service.auth import SCOPES
+from service import errors
 from service.console import pages
 from service.console.sessions import Session
-from service.taxonomy import LANGUAGE, Kind
+from service.files import taxonomy
+from service.files.taxonomy import LANGUAGE, Kind
+from service.keys import manage as keys
+from service.keys.auth import SCOPES
 
 PATH = "/console/admin"
 KINDS = {k.table: k for k in taxonomy.KINDS.values()}

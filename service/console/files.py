@@ -1,6 +1,6 @@
 """The files pages: the list (every filter of GET /files, keyset pages), a file's page (metadata,
 edited in place; preview; download) and its deletion. Every rule is the files domain's
-(`service.files.Files`, `file_filters`, `metadata`): these handlers only turn forms into the
+(`service.files.domain.Files`, `file_filters`, `metadata`): these handlers only turn forms into the
 values the API routes pass, and errors into messages next to their field.
 
 The console acts as the tenant's back office: no acting user, so every file is visible, as to
@@ -19,11 +19,15 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from service import errors, file_filters, inputs, metadata, scanner, taxonomy
+from service import errors
 from service.console import pages
 from service.console.sessions import Session
-from service.files import Caller, FileInfected, Files, ScanPending
-from service.filetypes import KNOWN_TYPE_IDS
+from service.files import filters as file_filters
+from service.files import metadata, taxonomy
+from service.files.domain import Caller, FileInfected, Files, ScanPending
+from service.http import inputs
+from service.scanning import engines as scanner
+from service.uploads.filetypes import KNOWN_TYPE_IDS
 
 PAGE_SIZE = 25
 # What a browser shows itself, by the start of the stored content type.

@@ -22,9 +22,10 @@ from starlette.datastructures import ImmutableMultiDict
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from service import errors, inputs
+from service import errors
 from service.console import sessions
 from service.console.sessions import Session
+from service.http import inputs
 
 HERE = Path(__file__).parent
 SIGN_IN_PATH = "/console/sign-in"

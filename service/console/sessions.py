@@ -1,7 +1,7 @@
 """Console sessions: an API key exchanged for a cookie, and the cookie turned back into the
 key's principal on every request.
 
-- Signing in checks the key with the API's authenticator (`service.auth`); the browser gets a
+- Signing in checks the key with the API's authenticator (`service.keys.auth`); the browser gets a
   random token (256 bits) in an HttpOnly, SameSite=Strict cookie scoped to /console, Secure
   whenever the request came over HTTPS (uvicorn applies the ALB's `X-Forwarded-Proto` to the
   scheme; the header is read here too, for servers run without proxy headers). The key is never
@@ -26,9 +26,10 @@ from datetime import datetime, timedelta
 from starlette.requests import Request
 from starlette.responses import Response
 
-from service import auth, errors
-from service.auth import Principal
-from service.repository import sessions as repo
+from service import errors
+from service.console import sessions_sql as repo
+from service.keys import auth
+from service.keys.auth import Principal
 
 # Cookie names end with the tenant's slug (`silo_console_<slug>`): cookies ignore ports, and
 # `silo dev` serves every tenant on 127.0.0.1, so one browser keeps a session per tenant.

@@ -1,6 +1,6 @@
 """/console/stats: the tenant's statistics for a period, as charts.
 
-The figures are `service.stats.report`, what GET /stats answers, for the same `from`/`to`
+The figures are `service.stats.report.report`, what GET /stats answers, for the same `from`/`to`
 parsed by the same `parse_range`; `stats_view` turns them into charts. The period defaults to
 the last 30 days (UTC, today included).
 """
@@ -13,9 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service import stats
 from service.console import pages, stats_view
 from service.console.sessions import Session
+from service.stats import report as stats
 
 
 def _chart_span(report: dict, first: date, last: date, today: date) -> tuple[date, date]:

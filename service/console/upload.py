@@ -1,7 +1,7 @@
 """The upload page, and tus for the console's browser at /console/uploads.
 
 The page's script (static/upload.js) speaks tus 1.0.0 to /console/uploads: the API's own tus
-handlers (service/tus.py, the same rules, limits and refusals as /uploads), behind a check of
+handlers (service/api/tus.py, the same rules, limits and refusals as /uploads), behind a check of
 the session cookie and of the `X-CSRF-Token` header instead of a bearer key. The principal is
 handed to them in the ASGI scope (`auth.SCOPE_PRINCIPAL`), so `auth.require` still checks the
 `write` scope and the browser never holds the key.
@@ -13,11 +13,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service import auth, errors, tus
+from service import errors
+from service.api import Handler, tus
 from service.console import pages, sessions
 from service.console.files import labels
 from service.console.sessions import Session
-from service.routes import Handler
+from service.keys import auth
 
 
 @pages.page("write")

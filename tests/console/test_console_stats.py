@@ -18,7 +18,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ready
 from selenium.webdriver.support.ui import WebDriverWait
 
-from service.events import CONTENT, METADATA, AccessEvent, write_batch
+from service.stats.events import CONTENT, METADATA, AccessEvent, write_batch
 from tests.console.conftest import sign_in
 from tests.service.conftest import ADMIN_KEY, Service
 from tests.service.helpers import pdf, png

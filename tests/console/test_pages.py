@@ -6,9 +6,11 @@ from __future__ import annotations
 import pytest
 from starlette.requests import Request
 
-from service import errors, file_filters, taxonomy
+from service import errors
 from service.console import pages
 from service.console.signin import _next
+from service.files import filters as file_filters
+from service.files import taxonomy
 
 
 def test_the_policy_allows_nothing_inline_and_storage_only_for_media():

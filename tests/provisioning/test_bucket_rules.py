@@ -78,7 +78,7 @@ def test_cors_allows_every_header_a_direct_put_is_given():
 def test_the_staging_rule_covers_the_services_staging_prefix():
     from datetime import timedelta
 
-    from service import direct
+    from service.uploads import direct
 
     assert bucket_rules.STAGING_PREFIX == direct.STAGING_PREFIX
     # Longer than a direct upload may wait for its `complete` (the sweeper's job until then).

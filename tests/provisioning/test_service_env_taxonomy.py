@@ -4,7 +4,7 @@ back by the service exactly as given."""
 from dataclasses import replace
 
 from provisioning.service_env import ServiceTarget, service_environment
-from service.taxonomy import parse_taxonomy
+from service.files.taxonomy import parse_taxonomy
 
 TARGET = ServiceTarget(
     tenant="hrcomp",

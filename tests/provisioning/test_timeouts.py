@@ -9,7 +9,8 @@ import pytest
 
 from provisioning import timeouts
 from provisioning.timeouts import TIMEOUTS
-from service import server, settings
+from service import settings
+from service.http import server
 from service.settings import DEFAULT_SHUTDOWN_TIMEOUT_SECONDS
 from tests.provisioning.pulumi_harness import run_program
 from tests.provisioning.test_pulumi_program import PACK, catalogue_file

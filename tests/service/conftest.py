@@ -17,8 +17,8 @@ import uvicorn
 
 from provisioning.local import free_port
 from service.app import create_app
-from service.migrate import migrate
-from service.server import uvicorn_config
+from service.db.migrate import migrate
+from service.http.server import uvicorn_config
 from service.settings import Settings, from_environ
 from tests.infra import PostgresServer, S3Endpoint
 
@@ -76,7 +76,7 @@ def serve(settings: Settings, *, run_migrations: bool = True) -> Iterator[str]:
     if run_migrations:
         migrate(settings.database_url)
     port = free_port()
-    # The production configuration (service/server.py: limits against hostile clients).
+    # The production configuration (service/http/server.py: limits against hostile clients).
     config = uvicorn_config(
         create_app(settings),
         settings,

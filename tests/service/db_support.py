@@ -9,7 +9,7 @@ from datetime import datetime
 
 import psycopg
 
-from service.migrate import migrate
+from service.db.migrate import migrate
 
 
 def migrate_all(url: str) -> None:

@@ -88,7 +88,7 @@ def is_tus_version_refusal(case, response) -> bool:
 @functools.cache
 def declared_headers() -> dict[tuple[str, str], dict[str, tuple[bool, dict]]]:
     """(METHOD, path) -> {header name, lowercase: (required, schema)}, from the document."""
-    from service.openapi import document
+    from service.api.openapi.document import document
 
     declared: dict[tuple[str, str], dict[str, tuple[bool, dict]]] = {}
     for path, item in document()["paths"].items():

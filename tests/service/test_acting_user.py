@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from starlette.datastructures import Headers
 
-from service.acting_user import ActingUser, InvalidActingUser, parse_acting_user
-from service.countries import ASSIGNED_ALPHA2
+from service.files.acting_user import ActingUser, InvalidActingUser, parse_acting_user
+from service.files.countries import ASSIGNED_ALPHA2
 
 
 def parse(**headers: str) -> ActingUser:

@@ -1,4 +1,4 @@
-"""service/admission.py: the memory this instance has (cgroup files, read from fake trees), the
+"""service/http/admission.py: the memory this instance has (cgroup files, read from fake trees), the
 cap derived from it, the slot counter, and 503 `busy` over HTTP before any body byte is read."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service import admission, errors
-from service.admission import MIB, Admission, Busy, capacity_for, memory_limit_bytes
+from service import errors
+from service.http import admission
+from service.http.admission import MIB, Admission, Busy, capacity_for, memory_limit_bytes
 from service.settings import SettingsError, from_environ
 from tests.service.conftest import ADMIN_KEY, running_service, service_env
 from tests.service.helpers import (

@@ -1,4 +1,4 @@
-"""Coalesced lookups (service/coalescing.py): alone when nothing else runs, together when they
+"""Coalesced lookups (service/files/coalescing.py): alone when nothing else runs, together when they
 arrive during a query of the same kind, and every waiter answered, failed or cancelled."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from service.coalescing import Coalescer
+from service.files.coalescing import Coalescer
 
 
 class Fetcher:

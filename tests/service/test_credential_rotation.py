@@ -25,8 +25,8 @@ from psycopg import sql
 from provisioning.local import free_port
 from provisioning.local.s3 import LOCAL_CREDENTIALS, LocalS3
 from service.__main__ import _migrate
-from service.db import open_pool
-from service.db_credentials import CredentialsUnavailable, SecretCredentials
+from service.db.credentials import CredentialsUnavailable, SecretCredentials
+from service.db.pool import open_pool
 from service.settings import Settings, from_environ
 from tests.faults import PausableProxy
 from tests.infra import PostgresServer, S3Endpoint

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from psycopg import pq
 
-from service.db import open_pool
+from service.db.pool import open_pool
 from service.settings import Settings
 
 
@@ -44,7 +44,7 @@ def test_reads_are_autocommit_and_transactions_still_atomic(database_url: str):
 
 
 def test_a_lease_gives_back_a_clean_connection_whatever_the_block_left(database_url: str):
-    from service.db import lease
+    from service.db.pool import lease
 
     async def scenario() -> None:
         pool = await open_pool(dataclasses.replace(settings_for(database_url), db_pool_max=1))

@@ -17,7 +17,7 @@ import httpx
 import psycopg
 import pytest
 
-from service.filetypes import SNIFF_BYTES
+from service.uploads.filetypes import SNIFF_BYTES
 from tests.service.conftest import Service, running_service
 from tests.service.helpers import at_once, jpeg, pdf, png, sha256
 

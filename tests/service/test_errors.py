@@ -10,8 +10,11 @@ import psycopg_pool
 import pytest
 from starlette.exceptions import HTTPException
 
-from service import errors, file_filters, stats, taxonomy
-from service.acting_user import InvalidActingUser
+from service import errors
+from service.files import filters as file_filters
+from service.files import taxonomy
+from service.files.acting_user import InvalidActingUser
+from service.stats import report as stats
 from service.storage import StorageError
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from psycopg_pool import AsyncConnectionPool
 
-from service.events import CONTENT, METADATA, AccessEvent, EventRecorder, rollup_counts
+from service.stats.events import CONTENT, METADATA, AccessEvent, EventRecorder, rollup_counts
 from tests.service.db_support import connect, migrate_all, run
 
 

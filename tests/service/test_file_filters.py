@@ -1,4 +1,4 @@
-"""service/file_filters.py: GET /files query parameters -> a FileQuery -> SQL conditions."""
+"""service/files/filters.py: GET /files query parameters -> a FileQuery -> SQL conditions."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from service import errors, file_filters
-from service.file_filters import (
+from service import errors
+from service.files import filters as file_filters
+from service.files.domain import visible_to
+from service.files.filters import (
     MAX_Q_LENGTH,
     FileQuery,
     InvalidFilter,
@@ -17,7 +19,6 @@ from service.file_filters import (
     parse_file_query,
     parse_instant,
 )
-from service.files import visible_to
 
 KNOWN = ("pdf", "png", "mp4")
 PLUS_TWO = timezone(timedelta(hours=2))

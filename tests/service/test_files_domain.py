@@ -1,4 +1,4 @@
-"""service/files.py without HTTP: the file rules against a real PostgreSQL and an in-memory
+"""service/files/domain.py without HTTP: the file rules against a real PostgreSQL and an in-memory
 object storage. Every operation on one file goes through the same audience rule."""
 
 from __future__ import annotations
@@ -14,16 +14,20 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from service import errors, taxonomy, upload
-from service.acting_user import ActingUser
-from service.auth import BOOTSTRAP_KEY_ID
+from service import errors
 from service.errors import Unauthorized
-from service.events import CONTENT, METADATA
-from service.file_filters import FileQuery
-from service.files import Caller, FileNotFound, Files
-from service.repository import files as files_repo
+from service.files import sql as files_repo
+from service.files import taxonomy
+from service.files.acting_user import ActingUser
+from service.files.domain import Caller, FileNotFound, Files
+from service.files.filters import FileQuery
+from service.files.taxonomy import DEFAULT_TAXONOMY
+from service.keys.auth import BOOTSTRAP_KEY_ID
+from service.stats.events import CONTENT, METADATA
 from service.storage import StorageError
-from service.taxonomy import DEFAULT_TAXONOMY
+from service.uploads import form as upload
+from service.uploads import rules
+from service.uploads.form import FormUploads
 from tests.service.db_support import migrate_all
 from tests.service.helpers import multipart, part, pdf
 from tests.service.memory_storage import MemoryStorage
@@ -54,7 +58,6 @@ async def files_domain(url: str, storage: MemoryStorage) -> AsyncIterator[Files]
             pool=pool,
             storage=storage,
             recorder=Recorder(),
-            limits=upload.Limits(1024 * 1024, frozenset({"pdf"}), idle_timeout_seconds=5),
             presign_ttl_seconds=60,
             # Files stored clean: these tests are about the rules, not the malware scan.
             scan_off=True,
@@ -71,12 +74,17 @@ async def create(files: Files, caller: Caller = BACK_OFFICE, **fields: str | lis
         for item in value if isinstance(value, list) else [value]:
             parts.append(part(name, item.encode()))
     parts.append(part("file", pdf(), filename="f.pdf", ctype="application/pdf"))
-    return await files.create(
+    created = await form_uploads(files).upload(
         caller,
         _body(multipart(parts, BOUNDARY)),
         content_type=f"multipart/form-data; boundary={BOUNDARY}",
         content_length=None,
     )
+    return created.row
+
+
+def form_uploads(files: Files, max_bytes: int = 1024 * 1024) -> FormUploads:
+    return FormUploads(files, rules.Limits(max_bytes, frozenset({"pdf"}), idle_timeout_seconds=5))
 
 
 @pytest.fixture
@@ -298,7 +306,7 @@ def test_a_label_refused_at_insert_time_leaves_no_object_and_no_row(db):
                 BOUNDARY,
             )  # fmt: skip
             with pytest.raises(taxonomy.InvalidValue, match="Astrology"):
-                await files.create(
+                await form_uploads(files).upload(
                     BACK_OFFICE, _body(body),
                     content_type=f"multipart/form-data; boundary={BOUNDARY}", content_length=None,
                 )  # fmt: skip
@@ -329,10 +337,12 @@ def test_update_resolves_labels_and_a_missing_file_is_not_found(db):
 def test_a_declared_length_beyond_the_limit_is_refused_before_reading():
     async def scenario() -> None:
         storage = MemoryStorage()
-        files = Files(None, storage, Recorder(), upload.Limits(10, frozenset({"pdf"}), 5), 60)
+        files = Files(None, storage, Recorder(), 60)
         with pytest.raises(errors.TooLarge):
-            await files.create(BACK_OFFICE, _body(b""), content_type=None,
-                               content_length=str(10 + upload.FORM_OVERHEAD_BYTES + 1))  # fmt: skip
+            await form_uploads(files, max_bytes=10).upload(
+                BACK_OFFICE, _body(b""), content_type=None,
+                content_length=str(10 + upload.FORM_OVERHEAD_BYTES + 1),
+            )  # fmt: skip
         assert storage.uploads == []
 
     asyncio.run(scenario())
@@ -340,7 +350,7 @@ def test_a_declared_length_beyond_the_limit_is_refused_before_reading():
 
 def test_a_rename_between_a_pages_two_queries_shows_in_every_item(db, monkeypatch):
     """A list page's items come from renderings kept per row version plus the rows missing
-    from them, read in a second query (service/rendered_files.py). A rename landing between
+    from them, read in a second query (service/files/renderings.py). A rename landing between
     the two must not give one page old and new names."""
     storage = MemoryStorage()
     real = files_repo.get_versioned

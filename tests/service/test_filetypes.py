@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from service.filetypes import (
+from service.uploads.filetypes import (
     KNOWN_TYPE_IDS,
     REGISTRY,
     SNIFF_BYTES,

@@ -23,7 +23,7 @@ import psycopg
 
 from provisioning.local import free_port, wait_for_port
 from provisioning.local.limits import LimitsUnavailable, Reservation, detect
-from service.admission import MIB, capacity_for
+from service.http.admission import MIB, capacity_for
 from tests.service.conftest import ADMIN_KEY
 from tests.service.helpers import pdf, sha256
 from tests.service.test_main import ROOT, process_env

@@ -1,6 +1,6 @@
 """Hostile or broken clients cannot hold the service's memory or connections: the request head
 is capped in size and count and must arrive in time, idle connections are closed, the number
-of connections is capped, and a body that stops arriving is a 408 (service/server.py)."""
+of connections is capped, and a body that stops arriving is a 408 (service/http/server.py)."""
 
 from __future__ import annotations
 

@@ -13,8 +13,9 @@ import pytest
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from service import auth, errors
-from service.migrate import migrate
+from service import errors
+from service.db.migrate import migrate
+from service.keys import auth
 from tests.infra import PostgresServer, S3Endpoint
 from tests.service.conftest import Service, running_service
 from tests.service.test_app import assert_error

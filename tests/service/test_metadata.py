@@ -1,10 +1,11 @@
-"""service/metadata.py: one validator for the upload form and PATCH."""
+"""service/files/metadata.py: one validator for the upload form and PATCH."""
 
 from __future__ import annotations
 
 import pytest
 
-from service import errors, metadata
+from service import errors
+from service.files import metadata
 
 
 def test_a_new_file_needs_a_title_and_gets_normalized_values():

@@ -7,7 +7,7 @@ import threading
 import psycopg
 import pytest
 
-from service.migrate import MigrationError, load, migrate
+from service.db.migrate import MigrationError, load, migrate
 
 
 def _tables(url: str) -> set[str]:

@@ -1,4 +1,5 @@
-"""service/multipart.py: events from a body however it is cut into chunks, and its limits."""
+"""service/uploads/multipart.py: events from a body however it is cut into chunks, and its
+limits."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterable
 import pytest
 
 from service import errors
-from service.multipart import (
+from service.uploads.multipart import (
     MAX_HEADER_BYTES,
     MAX_PARTS,
     MultipartReader,

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import httpx
 
-from service.openapi import document
+from service.api.openapi.document import document
 from tests.service.helpers import pdf, upload
 
 _PYTHON_TYPES = {"string": str, "integer": int, "array": list, "object": dict, "null": type(None)}

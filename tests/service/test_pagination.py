@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from service.errors import InvalidCursor
-from service.pagination import CursorCodec, Position
+from service.files.cursors import CursorCodec, Position
 from tests.service.conftest import Service
 from tests.service.test_app import assert_error
 

@@ -1,4 +1,4 @@
-"""List pages from file objects rendered once per row version (service/rendered_files.py).
+"""List pages from file objects rendered once per row version (service/files/renderings.py).
 
 The kept renderings must never show anything stale: two instances of the service share one
 database, one lists (and so keeps renderings) while the other, or a plain SQL session, changes
@@ -16,8 +16,8 @@ import orjson
 import psycopg
 import pytest
 
-from service.rendered_files import RenderedFiles
-from service.repository.files import RowVersion
+from service.files.renderings import RenderedFiles
+from service.files.sql import RowVersion
 from service.settings import from_environ
 from tests.service.conftest import ADMIN_KEY, serve, service_env
 from tests.service.helpers import pdf, upload

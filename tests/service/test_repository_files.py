@@ -10,9 +10,9 @@ import re
 import psycopg
 import pytest
 
-from service.migrate import migrate
-from service.pagination import Position
-from service.repository import files as files_repo
+from service.db.migrate import migrate
+from service.files import sql as files_repo
+from service.files.cursors import Position
 
 FILES = 5000
 

@@ -11,7 +11,7 @@ import psycopg
 from psycopg import sql
 from starlette.responses import JSONResponse as StarletteJSONResponse
 
-from service.responses import JSONResponse
+from service.api.responses import JSONResponse
 from service.settings import from_environ
 from tests.infra import PostgresServer, S3Endpoint
 from tests.service.conftest import ADMIN_KEY, Service, serve, service_env

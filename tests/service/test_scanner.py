@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.scanner import (
+from service.scanning.engines import (
     CLEAN,
     FAILED,
     INFECTED,

@@ -19,8 +19,8 @@ import psycopg
 import pytest
 
 from provisioning.local import LocalClamd
-from service import upload as upload_module
 from service.settings import from_environ
+from service.uploads import rules
 from tests.infra import clamd_server, eicar
 from tests.service import test_direct_uploads as direct
 from tests.service.conftest import ADMIN_KEY, Service, running_service, serve, service_env
@@ -97,7 +97,7 @@ def via_older_image(service: Service, data: bytes, filename: str, content_type: 
     during a rollout): the object copied into place, the row inserted without the scan
     columns. The columns' defaults make it pending."""
     file_id = uuid.uuid4()
-    key = upload_module.object_key_for(file_id)
+    key = rules.object_key_for(file_id)
     s3 = service.s3.client()
     s3.put_object(Bucket=service.bucket, Key=f"staging/{file_id}", Body=data)
     s3.copy_object(

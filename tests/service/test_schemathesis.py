@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service.openapi import document
+from service.api.openapi.document import document
 from tests.service.conftest import ADMIN_KEY, Service, running_service
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""service/server.py writes a response's head and its first body chunk in one transport
+"""service/http/server.py writes a response's head and its first body chunk in one transport
 write (uvicorn writes them apart), and a response cut short still goes out as before."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import asyncio
 import uvicorn
 from uvicorn.server import ServerState
 
-from service.server import protocol_class
+from service.http.server import protocol_class
 from tests.service.test_db import settings_for
 
 

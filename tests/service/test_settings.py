@@ -6,8 +6,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from service.filetypes import KNOWN_TYPE_IDS
 from service.settings import GIB, SettingsError, from_environ
+from service.uploads.filetypes import KNOWN_TYPE_IDS
 
 BASE = {
     "SILO_TENANT": "acme",
@@ -58,7 +58,7 @@ def test_database_from_parts_as_ecs_gives_them():
 
 def test_database_credentials_from_a_secret_need_no_user_or_password():
     """DATABASE_SECRET_ARN: the user and password are read from the secret at connect time
-    (service/db_credentials.py), so neither is in the URL nor required."""
+    (service/db/credentials.py), so neither is in the URL nor required."""
     env = {k: v for k, v in BASE.items() if k != "DATABASE_URL"}
     arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234-AbCdEf"
     env |= {

@@ -112,7 +112,7 @@ def test_a_stalled_database_is_a_fast_503_and_readiness_recovers(pg, s3, aws_cre
 def test_list_pages_waiting_together_on_a_stalled_database_each_get_a_fast_503(
     pg, s3, aws_credentials
 ):
-    """Pages asked for at once share queries (service/coalescing.py): when the database stalls
+    """Pages asked for at once share queries (service/files/coalescing.py): when the database stalls
     under such a batch, every page waiting for it gets its bounded 503, none hangs, and the
     listing works again once the database answers."""
     with (

@@ -9,8 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from service import stats, taxonomy
-from service.events import CONTENT, METADATA, AccessEvent, write_batch
+from service.files import taxonomy
+from service.stats import report as stats
+from service.stats.events import CONTENT, METADATA, AccessEvent, write_batch
 from tests.service.db_support import connect, insert_file, migrate_all, run
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from service.taxonomy import (
+from service.files.taxonomy import (
     DEFAULT_TAXONOMY,
     InvalidValue,
     Taxonomy,

@@ -7,8 +7,8 @@ import asyncio
 import psycopg
 import pytest
 
-from service import taxonomy
-from service.taxonomy import CATEGORY, LANGUAGE, ROLE, Taxonomy
+from service.files import taxonomy
+from service.files.taxonomy import CATEGORY, LANGUAGE, ROLE, Taxonomy
 from tests.service.db_support import connect, insert_file, migrate_all, run
 
 

@@ -16,8 +16,8 @@ import httpx
 import psycopg
 import pytest
 
-from service.filetypes import SNIFF_BYTES
-from service.repository.uploads import LOCK_CLASS
+from service.uploads.filetypes import SNIFF_BYTES
+from service.uploads.tus_sql import LOCK_CLASS
 from tests.service.conftest import ADMIN_KEY, Service, running_service, serve
 from tests.service.helpers import elf, pdf, png, sha256
 
@@ -457,7 +457,7 @@ def test_a_completion_cut_short_is_settled_by_the_next_head(
     """All bytes stored, then the file's row could not be written (the database blinked, or a
     deploy cancelled the request): the upload stays stored, and the client's next HEAD finishes
     it before answering "complete"."""
-    from service.files import Files
+    from service.files.domain import Files
 
     real = Files.insert_stored
     failures = []
@@ -493,7 +493,7 @@ def test_a_completion_that_was_not_recorded_is_recovered(
     """S3 completed the object, then the instance died before recording it: the client sends
     its last chunk again, finds the multipart upload gone and the object whole, and gets its
     file."""
-    from service.repository import uploads
+    from service.uploads import tus_sql as uploads
 
     real = uploads.mark_stored
     calls = []
@@ -547,7 +547,7 @@ def test_a_patch_right_after_a_completed_patch_is_never_423(
     import asyncio
     import types
 
-    from service import resumable
+    from service.uploads import tus as resumable
 
     closing: list[asyncio.Task] = []
 

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from service import errors
-from service.resumable import validate_metadata
-from service.tus import parse_checksum, parse_metadata
+from service.api.tus import parse_checksum, parse_metadata
+from service.uploads.tus import validate_metadata
 
 
 def b64(value: bytes) -> str:
@@ -58,7 +58,7 @@ def test_metadata_uses_the_rules_of_post_files():
 
 def test_header_shapes_are_the_documents():
     """The OpenAPI patterns of Upload-Checksum and Upload-Metadata are the parsers' own."""
-    from service.openapi import document
+    from service.api.openapi.document import document
 
     post = document()["paths"]["/uploads"]["post"]
     schemas = {parameter["name"]: parameter["schema"] for parameter in post["parameters"]}

@@ -1,4 +1,4 @@
-"""service/upload.py against an in-memory object storage: what is stored on success, and the
+"""service/uploads/form.py against an in-memory object storage: what is stored on success, and the
 cleanup paths. Whatever fails, no object and no pending upload survive, and no row is written.
 (tests/service/test_upload.py runs the same pipeline over HTTP against real S3.)"""
 
@@ -11,15 +11,17 @@ import psycopg
 import pytest
 from starlette.requests import ClientDisconnect
 
-from service import errors, upload
-from service.filetypes import SNIFF_BYTES
+from service import errors
 from service.storage import StorageError
+from service.uploads import form as upload
+from service.uploads import rules
+from service.uploads.filetypes import SNIFF_BYTES
 from tests.service.helpers import elf, multipart, part, pdf, sha256
 from tests.service.memory_storage import MemoryStorage
 
 BOUNDARY = "pipeline-boundary"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
-LIMITS = upload.Limits(1024 * 1024, frozenset({"pdf", "png"}), idle_timeout_seconds=5)
+LIMITS = rules.Limits(1024 * 1024, frozenset({"pdf", "png"}), idle_timeout_seconds=5)
 
 
 class Saver:
@@ -27,9 +29,9 @@ class Saver:
 
     def __init__(self, error: BaseException | None = None) -> None:
         self.error = error
-        self.saved: list[upload.StoredFile] = []
+        self.saved: list[rules.StoredFile] = []
 
-    async def __call__(self, stored: upload.StoredFile) -> dict:
+    async def __call__(self, stored: rules.StoredFile) -> dict:
         if self.error is not None:
             raise self.error
         self.saved.append(stored)
@@ -76,7 +78,7 @@ def test_a_good_upload_is_stored_once_and_saved():
     assert (stored.sha256, stored.size, stored.file_type.id) == (sha256(data), len(data), "pdf")
     assert stored.filename == "report.pdf"  # no path (control characters are refused: 422)
     assert stored.fields == {"title": "a title"}
-    assert stored.object_key == upload.object_key_for(stored.id)
+    assert stored.object_key == rules.object_key_for(stored.id)
 
 
 @pytest.mark.parametrize("size", [10, 3 * SNIFF_BYTES])  # stored at finish / while streaming
@@ -155,7 +157,7 @@ def test_a_client_that_goes_away_aborts_the_upload():
 def test_a_stalled_client_is_dropped_and_the_upload_aborted():
     storage, save = MemoryStorage(), Saver()
     half = body(pdf(3 * SNIFF_BYTES))[: 2 * SNIFF_BYTES]
-    limits = upload.Limits(LIMITS.max_bytes, LIMITS.allowed_types, idle_timeout_seconds=0.05)
+    limits = rules.Limits(LIMITS.max_bytes, LIMITS.allowed_types, idle_timeout_seconds=0.05)
     with pytest.raises(errors.RequestTimeout):
         asyncio.run(
             upload.ingest(_chunks([half], delay=1), content_type=CONTENT_TYPE, limits=limits,

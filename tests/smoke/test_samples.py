@@ -8,7 +8,7 @@ import zlib
 import pytest
 
 from provisioning.smoke.samples import PNG_SIGNATURE, make_jpeg_bytes, make_png
-from service import filetypes
+from service.uploads import filetypes
 
 
 def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:

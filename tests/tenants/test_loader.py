@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from service.filetypes import KNOWN_TYPE_IDS
+from service.uploads.filetypes import KNOWN_TYPE_IDS
 from tenants import CatalogueError, Problem, load_catalogue
 
 REPO = Path(__file__).resolve().parents[2]

@@ -1,6 +1,6 @@
 // A small tus 1.0.0 client (core + creation): create an upload, PATCH the rest of the file,
 // and after a dropped connection ask the server where it stands (HEAD) and go on from there.
-// Written for the console; the server is service/tus.py.
+// Written for the console; the server is service/api/tus.py.
 "use strict";
 
 window.SiloTus = (function () {

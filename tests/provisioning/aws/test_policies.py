@@ -65,7 +65,7 @@ def storage_operations() -> set[str]:
 
 
 def secrets_operations() -> set[str]:
-    """Every Secrets Manager operation service/db_credentials.py performs."""
+    """Every Secrets Manager operation service/db/credentials.py performs."""
     return set(re.findall(r"client\.([a-z_]+)\(", CREDENTIALS.read_text()))
 
 
@@ -108,7 +108,7 @@ def test_task_policy_allows_every_storage_call():
 
 
 def test_task_policy_allows_exactly_the_database_secret_reads():
-    """Least privilege: what service/db_credentials.py calls, on the tenant's own database
+    """Least privilege: what service/db/credentials.py calls, on the tenant's own database
     secret only (no kms:Decrypt: the RDS-managed secret uses the AWS managed key)."""
     ops = secrets_operations()
     assert ops == {"get_secret_value"}, f"map the IAM actions of {ops}"
@@ -229,9 +229,9 @@ def test_the_service_stores_files_where_guardduty_scans_and_quarantines_where_de
     The Deny covers the prefix the scan worker moves infected bytes to."""
     import uuid
 
-    from service.direct import staging_key
-    from service.scanning import quarantine_key
-    from service.upload import object_key_for
+    from service.scanning.worker import quarantine_key
+    from service.uploads.direct import staging_key
+    from service.uploads.rules import object_key_for
 
     key = object_key_for(uuid.uuid4())
     assert key.startswith(policies.SCANNED_PREFIXES)

@@ -1,0 +1,71 @@
+"""The taxonomy: GET /categories, /languages, /roles (read scope); admins create (POST),
+rename (PATCH) and delete (DELETE; 409 `in_use` while files use the entry)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from service import errors
+from service.api import resource
+from service.files import taxonomy
+from service.files.taxonomy import CATEGORY, LANGUAGE, ROLE, Kind
+from service.http import inputs
+from service.keys import auth
+
+
+def _only(body: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise errors.ValidationFailed(f"unknown field(s): {', '.join(unknown)}")
+
+
+def _handlers(kind: Kind):
+    path = "/" + kind.table
+    item = path + "/{key}"
+
+    async def list_(request: Request) -> Response:
+        await auth.require(request, "read")
+        async with request.app.state.pool.connection() as conn:
+            items = await taxonomy.list_entries(conn, kind)
+        return JSONResponse({"items": items})
+
+    async def create(request: Request) -> Response:
+        await auth.require(request, "admin")
+        body = await inputs.json_object(request)
+        _only(body, {"code", "name"} if kind is LANGUAGE else {"name"})
+        if kind is LANGUAGE and "code" not in body:
+            raise errors.ValidationFailed("`code` is required")
+        if "name" not in body:
+            raise errors.ValidationFailed("`name` is required")
+        async with request.app.state.pool.connection() as conn:
+            entry = await taxonomy.create_entry(conn, kind, body["name"], body.get("code"))
+        location = f"{path}/{entry[kind.key]}"
+        return JSONResponse(entry, status_code=201, headers={"Location": location})
+
+    async def rename(request: Request) -> Response:
+        await auth.require(request, "admin")
+        body = await inputs.json_object(request)
+        _only(body, {"name"})
+        if "name" not in body:
+            raise errors.ValidationFailed("`name` is required")
+        async with request.app.state.pool.connection() as conn:
+            entry = await taxonomy.rename_entry(
+                conn, kind, request.path_params["key"], body["name"]
+            )
+        return JSONResponse(entry)
+
+    async def delete(request: Request) -> Response:
+        await auth.require(request, "admin")
+        async with request.app.state.pool.connection() as conn:
+            await taxonomy.delete_entry(conn, kind, request.path_params["key"])
+        return Response(status_code=204)
+
+    list_.__name__ = f"list_{kind.table}"
+    create.__name__ = f"create_{kind.name}"
+    rename.__name__ = f"rename_{kind.name}"
+    delete.__name__ = f"delete_{kind.name}"
+    return [resource(path, get=list_, post=create), resource(item, patch=rename, delete=delete)]
+
+
+routes = [*_handlers(CATEGORY), *_handlers(LANGUAGE), *_handlers(ROLE)]

@@ -1,0 +1,185 @@
+"""The database connection pool, built once in the lifespan and shared through app.state, and
+the readiness probe of the database.
+
+Every wait on the database is bounded, so a stalled server (a frozen process, a black-holed
+network) costs a request a few seconds and a 503 `database_unavailable`, never a hang:
+
+- connect: libpq's `connect_timeout` (SILO_DB_CONNECT_TIMEOUT_SECONDS);
+- a free connection from the pool: the pool's `timeout` (SILO_DB_ACQUIRE_TIMEOUT_SECONDS),
+  then `PoolTimeout`;
+- a statement: PostgreSQL's `statement_timeout` (SILO_DB_STATEMENT_TIMEOUT_MS) cancels a slow
+  query on a live server; a server that answers nothing at all is caught client-side by
+  `BoundedConnection`, which gives up on any wait for the server a second later, closes the
+  connection (its state is unknown; the pool replaces it) and raises `OperationalError`.
+
+Connections are in autocommit mode: a lone read is one round trip (not BEGIN, the query and
+COMMIT), and anything that must be atomic says so with `conn.transaction()`, as every write
+path does.
+
+With DATABASE_SECRET_ARN set, each new connection logs in with the secret's current user and
+password (`service/db/credentials.py`): a rotated password is picked up without a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from service.db.credentials import SecretCredentials, secretsmanager_fetch
+from service.settings import Settings
+
+# Client-side slack on top of the server's statement_timeout: a live server cancels first.
+CLIENT_SLACK_SECONDS = 1.0
+RECONNECT_GIVE_UP_SECONDS = 5.0
+
+
+class DatabaseStalled(psycopg.OperationalError):
+    """The server did not answer within the client-side bound; the connection was closed."""
+
+
+class BoundedConnection(psycopg.AsyncConnection):
+    """An `AsyncConnection` whose every wait for the server has a deadline.
+
+    psycopg's own handling of a cancelled wait sends a cancel request and waits up to 5 s more
+    for the server, twice, so `asyncio.wait_for` around a query on a frozen server takes far
+    longer than its timeout. Bounding the wait itself avoids that: on expiry the connection is
+    simply closed.
+    """
+
+    # Set per pool by `open_pool` (a subclass per settings), overridable per use: `deadline()`.
+    wait_limit: float | None = None
+    # Set per pool by `open_pool` when the credentials come from a secret.
+    credentials: SecretCredentials | None = None
+
+    @classmethod
+    async def connect(cls, conninfo: str = "", **kwargs):  # type: ignore[override]
+        if cls.credentials is None:
+            return await super().connect(conninfo, **kwargs)
+        return await cls.credentials.connect(super().connect, conninfo, **kwargs)
+
+    async def wait(self, gen, interval=0.1, timeout=None):  # type: ignore[override]
+        limit = self.wait_limit if timeout is None else timeout
+        try:
+            return await super().wait(gen, interval=interval, timeout=limit)
+        except pg_errors._WaitTimeout:
+            self.pgconn.finish()
+            raise DatabaseStalled(f"the database did not answer within {limit:g} s") from None
+
+
+@contextlib.contextmanager
+def deadline(conn: psycopg.AsyncConnection, seconds: float) -> Iterator[None]:
+    """Bound the waits of `conn` by `seconds` inside the block (e.g. a readiness check)."""
+    previous = conn.__dict__.get("wait_limit")
+    conn.wait_limit = seconds  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        if previous is None:
+            conn.__dict__.pop("wait_limit", None)
+        else:
+            conn.wait_limit = previous  # type: ignore[attr-defined]
+
+
+def connection_options(settings: Settings) -> dict[str, object]:
+    """Connection parameters the pool adds to DATABASE_URL's (options are appended to)."""
+    existing = psycopg.conninfo.conninfo_to_dict(settings.database_url).get("options") or ""
+    # Sessions in UTC: timestamps come back as UTC datetimes, which the file objects carry as
+    # they are (orjson writes them as isoformat() does), whatever the server's own TimeZone.
+    # No JIT: a query here reads a page or a few rows, and compiling it costs more than running
+    # it (a query of several pages, whose limits the planner cannot see, was estimated above
+    # jit_above_cost and spent 21 ms compiling to run in 1).
+    ours = f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC -c jit=off"
+    return {
+        "row_factory": dict_row,
+        "connect_timeout": settings.db_connect_timeout_seconds,
+        "autocommit": True,
+        "options": f"{existing} {ours}".strip(),
+    }
+
+
+def database_credentials(settings: Settings) -> SecretCredentials | None:
+    """The secret-backed credentials of DATABASE_SECRET_ARN, or None (fixed credentials)."""
+    if settings.database_secret_arn is None:
+        return None
+    timeout = settings.db_connect_timeout_seconds
+    return SecretCredentials(
+        secretsmanager_fetch(
+            settings.database_secret_arn,
+            region=settings.aws_region,
+            endpoint_url=settings.secrets_endpoint_url,
+            timeout=timeout,
+        ),
+        ttl=settings.database_secret_ttl_seconds,
+        timeout=timeout,
+    )
+
+
+async def open_pool(
+    settings: Settings, credentials: SecretCredentials | None = None
+) -> AsyncConnectionPool:
+    """An opened pool. It does not wait for the database: readiness reports that instead.
+    With `credentials`, every connection it opens logs in with the secret's current ones."""
+    limit = settings.db_statement_timeout_ms / 1000 + CLIENT_SLACK_SECONDS
+    connection_class = type(
+        "SiloConnection",
+        (BoundedConnection,),
+        {"wait_limit": limit, "credentials": credentials},
+    )
+    pool = AsyncConnectionPool(
+        settings.database_url,
+        min_size=1,
+        max_size=settings.db_pool_max,
+        connection_class=connection_class,
+        kwargs=connection_options(settings),
+        timeout=settings.db_acquire_timeout_seconds,
+        max_lifetime=settings.db_max_lifetime_seconds,
+        # The pool retries a lost connection with a doubling delay that never stops growing
+        # (1, 2, 4 ... 32 s after a 45 s outage): a recovered database went unnoticed for that
+        # long. Giving up after a few attempts caps the delay; the next request (or readiness
+        # check) that finds the pool short starts a fresh attempt at once.
+        reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
+        open=False,
+        name="silo",
+    )
+    await pool.open(wait=False)
+    return pool
+
+
+class lease:
+    """`async with db.lease(pool) as conn`: a pool connection for the block, then back, for
+    the read paths. What `pool.connection()` does, less what it costs on every request in
+    autocommit mode: its generator-based context manager, and the connection's own context,
+    which takes the connection's lock to COMMIT or ROLLBACK a transaction that autocommit never
+    left open. A block that opens one (`conn.transaction()`) closes it itself; whatever a
+    failure leaves (a transaction, a query still running) the pool's `putconn` rolls back or
+    discards, as it does for `pool.connection()`."""
+
+    __slots__ = ("_conn", "_pool")
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+        self._conn: psycopg.AsyncConnection | None = None
+
+    async def __aenter__(self) -> psycopg.AsyncConnection:
+        self._conn = await self._pool.getconn()
+        return self._conn
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._pool.putconn(conn)
+
+
+async def ping(pool: AsyncConnectionPool, timeout: float) -> None:
+    """Raises unless a connection is had and answers within about `timeout` seconds: the wait
+    for the server itself is bounded (`deadline`), not only the wait for a pool connection."""
+    end = time.monotonic() + timeout
+    async with pool.connection(timeout=timeout) as conn:
+        with deadline(conn, max(end - time.monotonic(), 0.05)):
+            await conn.execute("SELECT 1")

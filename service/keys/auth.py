@@ -1,0 +1,134 @@
+"""API keys: generation, hashing, and turning an `Authorization` header into a principal.
+
+Keys are `silo_` + 43 random URL-safe characters (256 bits). Only their sha256 is stored; a
+high-entropy key needs no slow hash, and lookup by hash lets the database index find it. The
+final comparison is constant-time. The bootstrap key (SILO_ADMIN_KEY) is never stored: it is
+compared against the setting and acts as an admin key with the id "admin".
+
+Stored keys found in the database are cached in the process for `cache_seconds`
+(SILO_KEY_CACHE_SECONDS), counted from the lookup, so most requests make no database round trip
+for their key. Revoking a key therefore takes effect on every instance within that many seconds;
+on the instance that served the DELETE it takes effect at once (`forget`). Unknown keys are not
+cached: a key created a moment ago works at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from service import errors
+from service.keys import sql as keys_repo
+
+SCOPES = ("read", "write", "admin")
+KEY_PREFIX = "silo_"
+BOOTSTRAP_KEY_ID = "admin"
+# Long enough to tell keys apart in a listing, far too short to guess the rest.
+DISPLAY_PREFIX_LENGTH = len(KEY_PREFIX) + 6
+MAX_PRESENTED_KEY_LENGTH = 512
+# Bounds the memory of the key cache; when full it is emptied (a tenant has a handful of keys).
+MAX_CACHED_KEYS = 10_000
+# The ASGI scope key under which a layer that authenticated the request another way (the
+# console's session cookie, service/console/sessions.py) leaves the principal; `require` then
+# reads no Authorization header, and still checks the scope.
+SCOPE_PRINCIPAL = "silo.principal"
+
+
+@dataclass(frozen=True)
+class Principal:
+    key_id: str
+    scopes: frozenset[str]
+
+    def allows(self, scope: str) -> bool:
+        # admin is a superset: an admin key may also read and write.
+        return scope in self.scopes or "admin" in self.scopes
+
+
+def generate_key() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def hash_key(key: str) -> bytes:
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).digest()
+
+
+def bearer_token(header: str | None) -> str | None:
+    """The token of `Bearer <token>` (scheme case-insensitive), or None."""
+    if not header:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_PRESENTED_KEY_LENGTH:
+        return None
+    return token
+
+
+class Authenticator:
+    def __init__(self, admin_key: str, pool, *, cache_seconds: float = 0.0, clock=None) -> None:
+        self._admin_hash = hash_key(admin_key)
+        self._pool = pool
+        self._cache_seconds = cache_seconds
+        self._clock = clock or time.monotonic
+        # sha256 of a stored key -> (its principal, when the entry expires on self._clock)
+        self._cache: dict[bytes, tuple[Principal, float]] = {}
+        # key id -> when it was revoked here: a lookup that started earlier may have read the
+        # row before the delete, so its result is not cached.
+        self._revoked: dict[str, float] = {}
+
+    async def authenticate(self, header: str | None) -> Principal:
+        token = bearer_token(header)
+        if token is None:
+            raise errors.Unauthorized()
+        return await self.authenticate_hash(hash_key(token))
+
+    async def authenticate_hash(self, presented: bytes) -> Principal:
+        """The principal of the key whose sha256 is `presented` (what a console session keeps
+        instead of the key), by the same rules and cache as a bearer header."""
+        if hmac.compare_digest(presented, self._admin_hash):
+            return Principal(BOOTSTRAP_KEY_ID, frozenset(SCOPES))
+        # A dict lookup by the hash is safe: finding the entry needs the whole key's sha256.
+        cached = self._cache.get(presented)
+        if cached is not None:
+            if self._clock() < cached[1]:
+                return cached[0]
+            self._cache.pop(presented, None)
+        looked_up_at = self._clock()
+        async with self._pool.connection() as conn:
+            row = await keys_repo.find_by_hash(conn, presented)
+        if row is None or not hmac.compare_digest(bytes(row["key_hash"]), presented):
+            raise errors.Unauthorized()
+        principal = Principal(str(row["id"]), frozenset(row["scopes"]))
+        revoked_at = self._revoked.get(principal.key_id)
+        if self._cache_seconds > 0 and (revoked_at is None or revoked_at < looked_up_at):
+            if len(self._cache) >= MAX_CACHED_KEYS:
+                self._cache.clear()
+            self._cache[presented] = (principal, looked_up_at + self._cache_seconds)
+        return principal
+
+    def forget(self, key_id: str) -> None:
+        """Drop a key from this instance's cache (it was just revoked here), and keep lookups
+        already under way from caching it again."""
+        now = self._clock()
+        for key_hash, (principal, _) in list(self._cache.items()):
+            if principal.key_id == key_id:
+                self._cache.pop(key_hash, None)
+        # Lookups older than cache_seconds are over (or their entry would have expired anyway).
+        horizon = now - self._cache_seconds
+        self._revoked = {k: t for k, t in self._revoked.items() if t >= horizon}
+        self._revoked[key_id] = now
+
+
+async def require(request: Request, scope: str) -> Principal:
+    """The caller's principal, if it holds `scope`; else 401 (no/unknown key) or 403."""
+    principal = request.scope.get(SCOPE_PRINCIPAL)
+    if principal is None:
+        authenticator: Authenticator = request.app.state.authenticator
+        principal = await authenticator.authenticate(request.headers.get("authorization"))
+    if not principal.allows(scope):
+        raise errors.Forbidden(f"this API key lacks the `{scope}` scope")
+    return principal

@@ -1,0 +1,216 @@
+"""The malware-scanner seam: `Scanner` (what the scan worker codes against) and its engines
+beside it, one per SILO_SCAN value, each turning its engine's answer into the same `Verdict`.
+
+- `ClamdScanner` (`clamav`): streams the object from S3 to clamd with `zINSTREAM` over TCP or a
+  unix socket, one chunk at a time (never the whole file in memory or on disk). clamd closes
+  the stream past its `StreamMaxLength`; the file is then `failed`, saying so.
+- `GuardDutyScanner` (`guardduty`): Amazon GuardDuty Malware Protection for S3 scans every new
+  object of the bucket itself and tags it `GuardDutyMalwareScanStatus`; this engine reads that
+  tag. No tag yet is no verdict yet: the worker asks again later.
+- `NoScanner` (`off`): every file is clean, by engine `none`.
+
+Engines are blocking (sockets, boto3) and run on the scan worker's own threads. They raise
+`ScannerUnavailable` when the scanner cannot be reached (the file stays pending, untouched, and
+nothing counts against it) and `ScanError` when this file could not be scanned this time.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+CLEAN, INFECTED, FAILED, PENDING = "clean", "infected", "failed", "pending"
+STATUSES = (PENDING, CLEAN, INFECTED, FAILED)
+
+# Bytes per INSTREAM chunk: S3 is read in pieces of this size and each is sent as one chunk.
+INSTREAM_CHUNK = 256 * 1024
+CLAMD_CONNECT_TIMEOUT = 5.0
+# How long clamd may take to answer once the last byte is sent (it scans then, and a large
+# archive takes a while), and between two reads of a chunk.
+CLAMD_REPLY_TIMEOUT = 300.0
+MAX_REPLY = 4096
+
+GUARDDUTY_TAG = "GuardDutyMalwareScanStatus"
+# GuardDuty's tag values (Malware Protection for S3) and what each means here.
+GUARDDUTY_STATUSES: Mapping[str, str] = {
+    "NO_THREATS_FOUND": CLEAN,
+    "THREATS_FOUND": INFECTED,
+    "UNSUPPORTED": FAILED,
+    "ACCESS_DENIED": FAILED,
+    "FAILED": FAILED,
+}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str  # clean, infected or failed
+    # The signature found, or why the scan failed.
+    detail: str | None = None
+
+
+class ScannerUnavailable(Exception):
+    """The scanner cannot be reached: the file stays pending until it can."""
+
+
+class ScanError(Exception):
+    """This file could not be scanned this time (a stall mid-scan, an unexpected answer)."""
+
+
+class Scanner(Protocol):
+    # The engine named in the verdicts (`scan.engine`): clamav, guardduty, none.
+    engine: str
+
+    def scan(self, key: str) -> Verdict | None:
+        """The verdict on the object at `key`, or None when the engine has none yet."""
+        ...
+
+    def check(self) -> None:
+        """Raise ScannerUnavailable unless the scanner answers."""
+        ...
+
+
+class NoScanner:
+    """SILO_SCAN=off: nothing is scanned and every file is served."""
+
+    engine = "none"
+
+    def scan(self, key: str) -> Verdict:
+        return Verdict(CLEAN)
+
+    def check(self) -> None:
+        return None
+
+
+def parse_clamd_address(address: str) -> tuple[int, str | tuple[str, int]]:
+    """`tcp://host:port` or `unix:///path` -> (socket family, connect argument); ValueError."""
+    if address.startswith("unix://"):
+        path = address[len("unix://") :]
+        if not path.startswith("/"):
+            raise ValueError("expected unix:///absolute/path")
+        return socket.AF_UNIX, path
+    if address.startswith("tcp://"):
+        host, sep, port = address[len("tcp://") :].rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected tcp://host:port")
+        return socket.AF_INET, (host.strip("[]"), int(port))
+    raise ValueError("expected tcp://host:port or unix:///path")
+
+
+class ClamdScanner:
+    """clamd over its socket protocol (`z`-prefixed, NUL-terminated commands and replies)."""
+
+    engine = "clamav"
+
+    def __init__(self, address: str, read_object: Callable[[str, int], Iterable[bytes]]) -> None:
+        self.address = address
+        self._family, self._target = parse_clamd_address(address)
+        # key, chunk size -> the object's bytes in chunks (service.storage.s3.S3Storage.read_chunks)
+        self._read_object = read_object
+
+    def _connect(self) -> socket.socket:
+        try:
+            if self._family == socket.AF_UNIX:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(CLAMD_CONNECT_TIMEOUT)
+                try:
+                    sock.connect(self._target)
+                except OSError:
+                    sock.close()
+                    raise
+            else:
+                sock = socket.create_connection(self._target, timeout=CLAMD_CONNECT_TIMEOUT)  # type: ignore[arg-type]
+        except OSError as exc:
+            raise ScannerUnavailable(f"clamd at {self.address} unreachable: {exc}") from exc
+        sock.settimeout(CLAMD_REPLY_TIMEOUT)
+        return sock
+
+    def check(self) -> None:
+        with self._connect() as sock:
+            try:
+                sock.sendall(b"zPING\0")
+                reply = _read_reply(sock)
+            except OSError as exc:
+                raise ScannerUnavailable(f"clamd at {self.address}: {exc}") from exc
+        if reply != "PONG":
+            raise ScannerUnavailable(f"clamd at {self.address} answered PING with {reply!r}")
+
+    def scan(self, key: str) -> Verdict:
+        with self._connect() as sock:
+            sent = 0
+            try:
+                sock.sendall(b"zINSTREAM\0")
+                for chunk in self._read_object(key, INSTREAM_CHUNK):
+                    sock.sendall(struct.pack(">I", len(chunk)) + chunk)
+                    sent += len(chunk)
+                sock.sendall(struct.pack(">I", 0))
+            except (BrokenPipeError, ConnectionResetError):
+                # clamd stops reading and closes past StreamMaxLength, having written why:
+                # the reply below says so.
+                pass
+            except TimeoutError as exc:
+                raise ScanError(f"clamd stopped reading after {sent} bytes") from exc
+            except OSError as exc:
+                raise ScannerUnavailable(f"clamd at {self.address}: {exc}") from exc
+            try:
+                reply = _read_reply(sock)
+            except TimeoutError as exc:
+                waited = f"{CLAMD_REPLY_TIMEOUT:.0f} s"
+                raise ScanError(f"clamd gave no verdict within {waited}") from exc
+            except OSError as exc:
+                raise ScannerUnavailable(f"clamd at {self.address}: {exc}") from exc
+        return _clamd_verdict(reply, sent)
+
+
+def _read_reply(sock: socket.socket) -> str:
+    reply = b""
+    while not reply.endswith(b"\0") and len(reply) < MAX_REPLY:
+        data = sock.recv(MAX_REPLY)
+        if not data:
+            break
+        reply += data
+    return reply.rstrip(b"\0").decode("utf-8", "replace").strip()
+
+
+def _clamd_verdict(reply: str, sent: int) -> Verdict:
+    if reply == "":
+        # Closed without a word: clamd went away mid-scan (a restart).
+        raise ScannerUnavailable("clamd closed the connection without a verdict")
+    if reply.startswith("stream: ") and reply.endswith(" FOUND"):
+        return Verdict(INFECTED, reply[len("stream: ") : -len(" FOUND")])
+    if reply == "stream: OK":
+        return Verdict(CLEAN)
+    if "size limit exceeded" in reply:
+        return Verdict(
+            FAILED,
+            f"larger than clamd's StreamMaxLength: clamd stopped the stream after {sent} bytes, "
+            "so the rest was never scanned",
+        )
+    if reply.endswith("ERROR"):
+        return Verdict(FAILED, f"clamd: {reply}")
+    raise ScanError(f"unexpected clamd reply {reply!r}")
+
+
+class GuardDutyScanner:
+    """GuardDuty's verdict, read from the tag it puts on the object."""
+
+    engine = "guardduty"
+
+    def __init__(self, read_tags: Callable[[str], Mapping[str, str]]) -> None:
+        # key -> the object's tags (service.storage.s3.S3Storage.read_tags)
+        self._read_tags = read_tags
+
+    def check(self) -> None:
+        # GuardDuty is not called: it is reached through the bucket, which /readyz watches.
+        return None
+
+    def scan(self, key: str) -> Verdict | None:
+        value = self._read_tags(key).get(GUARDDUTY_TAG)
+        if value is None:
+            return None
+        status = GUARDDUTY_STATUSES.get(value)
+        if status is None:
+            return Verdict(FAILED, f"GuardDuty: unknown {GUARDDUTY_TAG} {value!r}")
+        return Verdict(status, None if status == CLEAN else f"GuardDuty: {value}")

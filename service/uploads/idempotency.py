@@ -1,0 +1,93 @@
+"""Idempotency-Key: a client may send the same creating request again (a retry after a lost
+answer, an importer run twice) and get what the first one created, never a second copy.
+
+Honoured on POST /files, POST /uploads (tus creation) and POST /uploads/direct. The key is
+1-255 visible ASCII characters, scoped to the tenant (its database), and stored for good with
+a fingerprint of the request that first used it (endpoint, filename, size, sha256 when known,
+declared type, metadata) and the id that request created. The same key with another
+fingerprint is refused (422 `idempotency_key_reused`): it is a different request, and
+answering it with the first one's file would be wrong.
+
+The key is claimed in the same transaction that writes what the request creates (the file's
+row, the upload's row), so a key always stands for something that was committed. Concurrent
+first uses wait for each other on the key's row: one creates, the others replay. A key whose
+resource has gone (its file deleted, its upload expired or terminated) is free again: the next
+request with it creates anew and the key follows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from service import errors
+from service.uploads import idempotency_sql as repo
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+# Visible ASCII (no space, no control character), as the OpenAPI document's pattern says.
+PATTERN = r"^[!-~]{1,255}$"
+_KEY = re.compile(PATTERN)
+
+
+class KeyReused(errors.DomainError):
+    api_error = errors.IdempotencyKeyReused
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this Idempotency-Key was used for a different request (another file, size,"
+            " sha256 or metadata); use a new key for a new request"
+        )
+
+
+@dataclass(frozen=True)
+class Key:
+    value: str
+    fingerprint: str
+
+
+def parse(raw: str | None) -> str | None:
+    """The request's key, None without the header; 422 `invalid_idempotency_key` for a value
+    that is not 1-255 visible ASCII characters."""
+    if raw is None:
+        return None
+    if not _KEY.match(raw):
+        raise errors.InvalidIdempotencyKey()
+    return raw
+
+
+def fingerprint(endpoint: str, **request: Any) -> str:
+    """What makes two requests the same request: a digest of the endpoint and the values."""
+    canonical = json.dumps(
+        {"endpoint": endpoint, **request}, sort_keys=True, separators=(",", ":"), default=str
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+Alive = Callable[[Any, uuid.UUID], Awaitable[bool]]
+
+
+async def claim(conn, key: Key, new_id: uuid.UUID, alive: Alive) -> uuid.UUID | None:
+    """In the caller's transaction: None when `new_id` now holds the key (the caller creates
+    it); else the id the key already stands for (the caller replays it). `alive(conn, id)`
+    says whether that resource still exists; if not, the key moves to `new_id`."""
+    row = await repo.claim(conn, key.value, key.fingerprint, new_id)
+    if row is None:
+        return None
+    if row["fingerprint"] != key.fingerprint:
+        raise KeyReused()
+    if await alive(conn, row["resource_id"]):
+        return row["resource_id"]
+    await repo.rebind(conn, key.value, new_id)
+    return None
+
+
+async def peek(conn, value: str) -> tuple[str, uuid.UUID] | None:
+    """(fingerprint, resource id) of a key already used, without locking it."""
+    row = await repo.get(conn, value)
+    return None if row is None else (row["fingerprint"], row["resource_id"])

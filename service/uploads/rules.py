@@ -1,0 +1,132 @@
+"""The rules every upload path shares (the form's `POST /files`, tus, direct uploads): the
+limits, the type check on a file's first bytes, the file name, the object key of a stored file,
+and cleanup that a cancelled request cannot interrupt."""
+
+from __future__ import annotations
+
+import logging
+import os
+import unicodedata
+import uuid
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from service import errors
+from service.settings import Settings
+from service.uploads import filetypes
+
+log = logging.getLogger("silo.upload")
+
+FILENAME_MAX = 255
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int
+    allowed_types: frozenset[str]
+    # A client that sends nothing for this long is dropped: a stalled upload otherwise holds a
+    # connection, part buffers and an open S3 multipart upload for as long as it likes.
+    idle_timeout_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            settings.max_upload_bytes,
+            frozenset(settings.allowed_types),
+            settings.body_idle_timeout_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """What the pipeline learned and stored; `save` turns it into a row."""
+
+    id: uuid.UUID
+    object_key: str
+    file_type: filetypes.FileType
+    filename: str
+    size: int
+    sha256: str
+    fields: dict[str, Any]
+
+
+def object_key_for(file_id: uuid.UUID) -> str:
+    return f"files/{file_id}"
+
+
+def check_filename(raw: str | None) -> None:
+    """422 naming `filename` when the client's name holds a control character (CR, LF, NUL,
+    tab, DEL, C1...): such a name is not a name, and silently dropping the characters (or
+    stopping at them) would store something else than what was sent. Checked when the file
+    part starts, before anything is stored."""
+    # Lone surrogates too (a JSON body can smuggle "\ud800" into a direct upload's name): no
+    # database or header can hold them.
+    if raw and any(unicodedata.category(ch) in ("Cc", "Cs") for ch in raw):
+        raise errors.ValidationFailed(
+            "`filename` must not contain control characters or invalid text"
+        )
+
+
+def sanitize_filename(raw: str | None, file_type: filetypes.FileType) -> str:
+    """A display name safe for headers and logs: no directory part, no invisible format
+    characters, no surrounding blanks or trailing dots, bounded. A leading dot is kept: `.txt`
+    is stored as `.txt` (a name without an extension). Nothing left: `file` + the extension."""
+    check_filename(raw)
+    name = unicodedata.normalize("NFC", raw or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    name = name.rstrip(" .")
+    if len(name) > FILENAME_MAX:
+        stem, ext = os.path.splitext(name)
+        ext = ext if len(ext) <= 16 else ""
+        name = stem[: FILENAME_MAX - len(ext)] + ext
+    if not name:
+        name = "file" + (file_type.extensions[0] if file_type.extensions else "")
+    return name
+
+
+def check_type(
+    head: bytes, *, complete: bool, filename: str | None, declared: str | None, limits: Limits
+) -> filetypes.FileType:
+    """The type sniffed from a file's first bytes, if Silo accepts it and it agrees with the
+    declared content type and the file name; else 415 (422 for an empty file). `complete`:
+    `head` is the whole file. The one statement of the rule, for POST /files and tus."""
+    if not head:
+        raise errors.EmptyFile()
+    sniff = head[: filetypes.SNIFF_BYTES]
+    detected = filetypes.detect(sniff, complete=complete and len(sniff) == len(head))
+    if detected is None:
+        raise errors.UnsupportedType("the content is not of a type Silo accepts")
+    if detected.id not in limits.allowed_types:
+        raise errors.UnsupportedType(f"{detected.id} files are not accepted here")
+    declared = declared.split(";", 1)[0].strip().lower() if declared else None
+    reason = filetypes.mismatch(detected, filename, declared or None)
+    if reason:
+        raise errors.TypeMismatch(reason)
+    return detected
+
+
+def check_declared(*, filename: str | None, declared: str | None, limits: Limits) -> None:
+    """415 before anything is stored when what the client claims (the name's extension, the
+    declared content type) can only be a type the tenant does not accept (`unsupported_type`)
+    or claims two types (`type_mismatch`). Direct uploads check this when they are asked for;
+    the content is still sniffed with `check_type` once it is stored."""
+    claims = filetypes.declared_types(filename, declared)
+    if claims.problem is not None:
+        error = errors.TypeMismatch if claims.conflicting else errors.UnsupportedType
+        raise error(claims.problem)
+    if not any(t.id in limits.allowed_types for t in claims.candidates):
+        ids = ", ".join(t.id for t in claims.candidates)
+        raise errors.UnsupportedType(f"{ids} files are not accepted here")
+
+
+async def shielded(awaitable: Awaitable[Any], what: str) -> None:
+    """Run cleanup even when the request is being cancelled; never mask the original error."""
+    with anyio.CancelScope(shield=True):
+        try:
+            await awaitable
+        except Exception:
+            log.exception("cleanup failed: %s", what)

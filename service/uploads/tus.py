@@ -1,0 +1,700 @@
+"""Resumable uploads (tus 1.0.0): the rules and the durable state, no HTTP (service/api/tus.py
+speaks the protocol and calls `Resumable`).
+
+Nothing about an upload lives only in one process's memory; any instance continues it.
+
+- State: one `tus_uploads` row (migration 0013). The upload id is the file's id, and its bytes
+  go straight to the file's object key, `files/<id>`, as an S3 multipart upload.
+- Bytes that do not fill a storage part yet (S3 parts are >= 5 MiB but the last) are the row's
+  `tail`, written in the same UPDATE as `received` (the offset) and `parts` (the parts sent):
+  offset, parts and tail cannot disagree, whatever instance dies when. tusd keeps a `.part`
+  object beside the multipart upload instead, and must order its S3 writes to stay consistent;
+  a row update is atomic. A part sent whose commit did not happen is simply sent again under the
+  same part number (S3 keeps the last upload of a number), and only committed parts are used.
+- Progress is committed each time a part has gone to storage, and at the end of each PATCH (also
+  when the client goes away mid-body), so a killed process loses at most one part's bytes of the
+  request it was serving; the client finds the committed offset with HEAD and goes on. A PATCH
+  carrying `Upload-Checksum` commits only once its body has been verified (460 otherwise: the
+  chunk is discarded, and so is an interrupted one, which cannot be verified).
+- Receiving: a PATCH holds a PostgreSQL session-level advisory lock on the upload, on a
+  connection of its own (not one of the pool's, which a long upload would otherwise hold), for
+  as long as it reads the body. A second PATCH, on any instance, finds it taken: 423. If the
+  holder dies, PostgreSQL sees its connection close and the lock is free again at once.
+- Sniffing: the tail holds the file from byte 0 until the first part is sent, and the first part
+  (8 MiB) is larger than the sniff window (64 KiB), so the type is sniffed from the tail as soon
+  as enough has arrived (or the whole file, if smaller), with `rules.check_type`, the rule of
+  POST /files. The result is kept in the row (`type`); a refusal discards the whole upload (415).
+- sha256: hashlib cannot save a hash's state, and a pure-Python SHA-256 runs at a few MB/s (an
+  hour for 5 GiB). So the file's sha256 is computed once, when the last byte has arrived, by
+  reading the completed object back from storage, with the whole-stream content check (text
+  must be UTF-8 to the last byte) in the same pass. It costs one read of the file inside the
+  final PATCH (S3 in-region reads run at hundreds of MB/s), and the digest is of the bytes S3
+  actually holds. A file that fits in one part is hashed in memory before its single PUT.
+- Completion: once the object is complete the row is marked `stored` (all bytes are in S3);
+  then `settle` hashes it and writes the file's row through the files domain
+  (`Files.insert_stored`, as POST /files writes it) and deletes the upload's row, in one
+  transaction. If that is cut short (a deploy cancels the request, the process is killed, the
+  database blips), the upload stays `stored` and the next HEAD, PATCH or sweep settles it; a HEAD
+  never answers "complete" before the file exists. If the instance died between S3 completing
+  the object and the row saying so, the client's retried last chunk finds the multipart upload
+  gone (ListParts: NoSuchUpload) and the object whole, and records it then. S3 drops the
+  multipart upload before the object it assembles is visible (moto, and S3 for large objects:
+  seconds to minutes), and a completion whose answer timed out may still be running (botocore's
+  retry then finds NoSuchUpload): so the row records `completing` before the completion is
+  sent, and once it is set a missing object means "not there yet", a 503 that leaves the upload
+  resumable (the client's retry finds the object and records it). A multipart upload gone
+  before any completion was sent was aborted behind the service's back (the lifecycle rule,
+  an operator) and ends the upload (404). A storage error is never taken as "gone": only
+  NoSuchUpload / a 404 for the key is.
+- Expiry: `expires_at` is pushed back by every commit; past it the upload is 404 at once, and
+  the sweeper (`sweep`, run now and then by the app) aborts the multipart upload, deletes any
+  object and the row. The bucket's lifecycle rule for incomplete multipart uploads stays the
+  backstop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import anyio
+import psycopg
+from botocore.exceptions import ClientError
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+from starlette.requests import ClientDisconnect
+
+from service import errors
+from service.db.credentials import SecretCredentials
+from service.files import metadata
+from service.files.domain import Caller, Files, label_ids, uploaded_by
+from service.http import inputs
+from service.storage import StorageError
+from service.storage.s3 import upload_part
+from service.uploads import filetypes, idempotency, rules
+from service.uploads import tus_sql as repo
+
+log = logging.getLogger("silo.resumable")
+
+CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
+# Upload-Metadata keys: the file's name and declared type, and the metadata fields of POST /files.
+METADATA_KEYS = ("filename", "filetype", *metadata.FIELDS)
+SWEEP_BATCH = 100
+
+
+class UploadNotFound(errors.DomainError):
+    """Unknown, terminated or expired."""
+
+    api_error = errors.NotFound
+
+    def __init__(self) -> None:
+        super().__init__("no such upload (unknown, terminated or expired)")
+
+
+class UploadBusy(errors.DomainError):
+    api_error = errors.UploadLocked
+
+    def __init__(self) -> None:
+        super().__init__("the upload is already receiving data in another request")
+
+
+class OffsetConflict(errors.DomainError):
+    api_error = errors.OffsetMismatch
+
+
+class ChecksumFailed(errors.DomainError):
+    api_error = errors.ChecksumMismatch
+
+
+@dataclass(frozen=True)
+class Checksum:
+    algorithm: str  # a key of CHECKSUMS
+    digest: bytes
+
+
+@dataclass(frozen=True)
+class UploadState:
+    id: uuid.UUID
+    length: int
+    offset: int
+    expires_at: datetime | None  # None once it has become a file
+    metadata: str | None  # the Upload-Metadata header it was created with
+    # The file it became (the same id), once the last byte has arrived.
+    file_id: uuid.UUID | None = None
+    # An Idempotency-Key replay: the upload a previous creation with the key made.
+    replayed: bool = False
+
+
+def _state(row: Mapping[str, Any]) -> UploadState:
+    return UploadState(
+        row["id"], row["length"], row["received"], row["expires_at"], row["metadata"]
+    )
+
+
+@dataclass(frozen=True)
+class Declared:
+    """What Upload-Metadata says, validated."""
+
+    fields: dict[str, Any]  # metadata.validate() values: title, description, labels by name
+    filename: str | None
+    filetype: str | None
+
+
+def validate_metadata(pairs: Mapping[str, str]) -> Declared:
+    """Upload-Metadata values -> `Declared`, with the rules (and 422s) of POST /files."""
+    unknown = sorted(set(pairs) - set(METADATA_KEYS))
+    if unknown:
+        raise errors.ValidationFailed(f"unknown Upload-Metadata key(s): {', '.join(unknown)}")
+    raw: dict[str, Any] = {k: v for k, v in pairs.items() if k in metadata.FIELDS}
+    if "roles" in raw:
+        try:
+            raw["roles"] = json.loads(raw["roles"])
+        except ValueError:
+            raise errors.ValidationFailed(
+                '`roles` must be a JSON array of role names, like ["staff"]'
+            ) from None
+    fields = metadata.validate(raw, partial=False)
+    filename = pairs.get("filename")
+    if filename is not None and len(filename) > 4 * rules.FILENAME_MAX:
+        raise errors.ValidationFailed("`filename` is too long")
+    filetype = (pairs.get("filetype") or "").strip() or None
+    return Declared(fields, filename, filetype)
+
+
+def _is_missing(exc: StorageError) -> bool:
+    cause = exc.__cause__
+    code = cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
+    return code in ("NoSuchUpload", "NoSuchKey", "404")
+
+
+@dataclass(frozen=True)
+class Resumable:
+    """The tenant's resumable uploads; built once when the app starts."""
+
+    pool: AsyncConnectionPool
+    storage: Any  # S3Storage: its boto3 client and thread pool
+    files: Files
+    limits: rules.Limits
+    database_url: str
+    expiry: timedelta
+    # DATABASE_SECRET_ARN's credentials (the lock connection logs in as the pool's do).
+    credentials: SecretCredentials | None = None
+
+    @property
+    def part_size(self) -> int:
+        return self.storage.part_size
+
+    async def create(
+        self,
+        caller: Caller,
+        *,
+        length: int,
+        declared: Declared,
+        metadata_header: str | None,
+        idempotency_key: str | None = None,
+    ) -> UploadState:
+        """A new upload; with an Idempotency-Key that already stands for one, that upload
+        (`replayed`; `file_id` set once it has become a file)."""
+        if length > self.limits.max_bytes:
+            raise errors.TooLarge(f"the upload exceeds the limit of {self.limits.max_bytes} bytes")
+        if length == 0:
+            raise errors.EmptyFile()
+        upload_id = uuid.uuid4()
+        async with self.pool.connection() as conn, conn.transaction():
+            await label_ids(conn, declared.fields)  # unknown category/language/role: 422 now
+            if idempotency_key is not None:
+                fingerprint = idempotency.fingerprint(
+                    "POST /uploads",
+                    filename=declared.filename,
+                    filetype=declared.filetype,
+                    size=length,
+                    fields=declared.fields,
+                )
+                key = idempotency.Key(idempotency_key, fingerprint)
+                prior = await idempotency.claim(conn, key, upload_id, _alive)
+                if prior is not None:
+                    row = await repo.get(conn, prior)
+                    if row is not None:
+                        return replace(_state(row), replayed=True)
+                    size = await repo.file_size(conn, prior)
+                    return UploadState(prior, size, size, None, None, prior, replayed=True)
+            row = await repo.insert(
+                conn,
+                upload_id=upload_id,
+                length=length,
+                fields=declared.fields,
+                filename=declared.filename,
+                filetype=declared.filetype,
+                metadata=metadata_header,
+                uploaded_by=uploaded_by(caller),
+                expires_in=self.expiry,
+            )
+        return _state(row)
+
+    def hold(self, upload_id: uuid.UUID) -> contextlib.AbstractAsyncContextManager[None]:
+        """The upload's lock (423 `upload_locked` while another request holds it). Direct
+        uploads (service/uploads/direct.py) take it too: their ids are upload ids like these, never
+        the same, and a `complete` copying a large object must not hold a pool connection."""
+        return self._receiving(upload_id)
+
+    async def state(self, upload_id: uuid.UUID) -> UploadState:
+        """Where the upload stands (HEAD). One that has become a file stays visible as
+        complete, so a client whose final response was lost learns it is done; one whose bytes
+        are all stored is settled first (423 while another request settles it), so that a
+        client told "complete" finds its file."""
+        state = await self._peek(upload_id)
+        if state.file_id is not None or state.offset < state.length:
+            return state
+        async with self._receiving(upload_id):
+            async with self.pool.connection() as conn:
+                row = await repo.get(conn, upload_id)
+            if row is None or not row["stored"]:
+                return await self._peek(upload_id)
+            return await self.settle(row)
+
+    async def _peek(self, upload_id: uuid.UUID) -> UploadState:
+        async with self.pool.connection() as conn:
+            row = await repo.get(conn, upload_id)
+            if row is not None:
+                return _state(row)
+            size = await repo.file_size(conn, upload_id)
+        if size is None:
+            raise UploadNotFound()
+        return UploadState(upload_id, size, size, None, None, file_id=upload_id)
+
+    async def receive(
+        self,
+        upload_id: uuid.UUID,
+        *,
+        offset: int,
+        body: AsyncIterable[bytes],
+        checksum: Checksum | None = None,
+        declared_length: int | None = None,
+    ) -> UploadState:
+        """Append a PATCH body at `offset` (409 unless it is the upload's offset; 423 while
+        another request is receiving; 413 before reading it when its declared length goes past
+        Upload-Length). Returns the new state; `file_id` set once complete."""
+        await self._peek(upload_id)  # unknown or expired: 404, even while the sweeper holds it
+        async with self._receiving(upload_id):
+            state = await self._peek(upload_id)
+            if offset != state.offset:
+                raise OffsetConflict(
+                    f"Upload-Offset is {offset} but the upload is at {state.offset}"
+                )
+            if declared_length is not None and offset + declared_length > state.length:
+                raise errors.TooLarge(
+                    f"the body goes past Upload-Length ({state.length} bytes)",
+                    headers={"Connection": "close"},
+                )
+            if state.file_id is not None:
+                return state
+            async with self.pool.connection() as conn:
+                row = await repo.get(conn, upload_id)
+            if row is None:
+                raise UploadNotFound()
+            if row["stored"]:
+                return await self.settle(row)  # a completion cut short: finish it now
+            return await _Receiver(self, row, checksum).run(body)
+
+    async def terminate(self, upload_id: uuid.UUID) -> None:
+        await self._peek(upload_id)  # unknown or expired: 404 without waiting for the lock
+        async with self._receiving(upload_id):
+            async with self.pool.connection() as conn:
+                row = await repo.get(conn, upload_id)
+            if row is None:
+                raise UploadNotFound()
+            await self.discard(row)
+
+    async def discard(self, row: Mapping[str, Any]) -> None:
+        """Leave nothing of an upload: its multipart upload, any object, its row. The caller
+        holds the upload's lock."""
+        storage, key = self.storage, rules.object_key_for(row["id"])
+        if row["s3_upload_id"]:
+            try:
+                await storage.call(
+                    storage.client.abort_multipart_upload,
+                    Bucket=storage.bucket,
+                    Key=key,
+                    UploadId=row["s3_upload_id"],
+                )
+            except StorageError as exc:
+                if not _is_missing(exc):  # else: already aborted, or completed
+                    raise
+        # An object exists only if a completion was cut short; deleting a missing key is a 204.
+        await storage.call(storage.client.delete_object, Bucket=storage.bucket, Key=key)
+        async with self.pool.connection() as conn:
+            await repo.delete(conn, row["id"])
+
+    async def settle(self, row: Mapping[str, Any], *, sha256: str | None = None) -> UploadState:
+        """A stored upload (every byte in its object) becomes a file: its sha256 (read back
+        unless given), then the file's row, written as POST /files writes it, and the upload's
+        row deleted, in one transaction. The caller holds the upload's lock.
+
+        Content or metadata refused now (text that is not UTF-8 to the end, a label deleted
+        meanwhile) discards the upload. Any other failure (storage, database, a request
+        cancelled by a deploy) leaves it stored: the next HEAD, PATCH or sweep settles it."""
+        file_type = filetypes.REGISTRY[row["type"]]
+        key = rules.object_key_for(row["id"])
+        try:
+            if sha256 is None:
+                sha256 = await self._read_back(key, file_type, row["length"])
+            stored = rules.StoredFile(
+                id=row["id"],
+                object_key=key,
+                file_type=file_type,
+                filename=rules.sanitize_filename(row["filename"], file_type),
+                size=row["length"],
+                sha256=sha256,
+                fields=dict(row["fields"]),
+            )
+            async with self.pool.connection() as conn, conn.transaction():
+                await self.files.insert_stored(conn, stored, row["uploaded_by"])
+                await repo.delete(conn, row["id"])
+        except (errors.APIError, errors.DomainError):
+            await rules.shielded(self.discard(row), f"discard {row['id']}")
+            raise
+        return UploadState(row["id"], row["length"], row["length"], None, None, file_id=row["id"])
+
+    async def _read_back(self, key: str, file_type: filetypes.FileType, length: int) -> str:
+        """sha256 of a completed object, read back once (see the module's doc), checked whole
+        by the type's content validator; then tagged as POST /files tags its objects."""
+        storage = self.storage
+        try:
+            sha256 = await storage.sha256_of(key, validator=filetypes.content_validator(file_type))
+        except filetypes.InvalidContent as exc:
+            raise errors.UnsupportedType(f"invalid {file_type.id} content: {exc}") from None
+        await storage.tag_stored(key, sha256=sha256, size=length)
+        return sha256
+
+    async def sweep(self) -> int:
+        """Settle stored uploads left unsettled, then discard expired uploads nobody is
+        receiving; returns how many were discarded."""
+        async with self.pool.connection() as conn:
+            unsettled = await repo.stored(conn, SWEEP_BATCH)
+        for candidate in unsettled:
+            try:
+                async with self._receiving(candidate["id"]):
+                    async with self.pool.connection() as conn:
+                        row = await repo.get(conn, candidate["id"])
+                    if row is not None and row["stored"]:
+                        await self.settle(row)
+            except UploadBusy:
+                continue
+            except Exception:
+                log.exception("settling upload %s failed; retrying later", candidate["id"])
+        async with self.pool.connection() as conn:
+            candidates = await repo.expired(conn, SWEEP_BATCH)
+        swept = 0
+        for candidate in candidates:
+            try:
+                async with self._receiving(candidate["id"]):
+                    async with self.pool.connection() as conn:
+                        row = await repo.get(conn, candidate["id"], include_expired=True)
+                    if row is None or not row["expired"]:
+                        continue  # terminated or swept meanwhile
+                    await self.discard(row)
+                    swept += 1
+            except UploadBusy:
+                continue
+        if swept:
+            log.info("swept %d expired upload(s)", swept)
+        return swept
+
+    async def _connect(self, conninfo: str, **kwargs: Any) -> psycopg.AsyncConnection:
+        """A connection of its own, logged in as the pool's are (DATABASE_SECRET_ARN)."""
+        if self.credentials is None:
+            return await psycopg.AsyncConnection.connect(conninfo, **kwargs)
+        connect = psycopg.AsyncConnection.connect
+        return await self.credentials.connect(connect, conninfo, **kwargs)
+
+    @contextlib.asynccontextmanager
+    async def _receiving(self, upload_id: uuid.UUID) -> AsyncIterator[None]:
+        """Hold the upload's advisory lock (423 if another session holds it), on a connection
+        of its own. It is released explicitly (`pg_advisory_unlock`) before the connection
+        closes: PostgreSQL drops a closed session's locks only once its backend has finished
+        exiting, after the client has moved on, so a client's next request right after a 204
+        could otherwise find the lock still held (423). The death of this process (its
+        connection closing) releases it too."""
+        conn = await self._connect(
+            self.database_url, autocommit=True, row_factory=dict_row, connect_timeout=5
+        )
+        locked = False
+        try:
+            locked = await repo.try_lock(conn, upload_id)
+            if not locked:
+                raise UploadBusy()
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                try:
+                    if locked:
+                        await repo.unlock(conn, upload_id)
+                except Exception:  # the connection broke: closing it releases the lock
+                    log.warning("unlocking upload %s failed; closing its session", upload_id)
+                finally:
+                    await conn.close()
+
+
+class _StorageUploadGone(Exception):
+    """The S3 multipart upload no longer exists (completed or aborted)."""
+
+
+class _Receiver:
+    """One PATCH body appended to an upload; the caller holds the upload's lock."""
+
+    def __init__(self, owner: Resumable, row: Mapping[str, Any], checksum: Checksum | None):
+        self.owner = owner
+        self.row = row
+        self.id: uuid.UUID = row["id"]
+        self.key = rules.object_key_for(self.id)
+        self.length: int = row["length"]
+        self.received: int = row["received"]
+        self.parts: list[dict[str, Any]] = list(row["parts"])
+        self.tail = bytearray(row["tail"])
+        self.type_id: str | None = row["type"]
+        self.s3_upload_id: str | None = row["s3_upload_id"]
+        self.completing: bool = row["completing"]  # a CompleteMultipartUpload was sent
+        self.checksum = checksum
+        self.hasher = CHECKSUMS[checksum.algorithm]() if checksum else None
+
+    @property
+    def file_type(self) -> filetypes.FileType:
+        return filetypes.REGISTRY[self.type_id]
+
+    async def run(self, body: AsyncIterable[bytes]) -> UploadState:
+        try:
+            return await self._run(body)
+        except _StorageUploadGone:
+            return await self._recover()
+
+    async def _recover(self) -> UploadState:
+        """The multipart upload is gone. Either a completion was sent (by this request or an
+        earlier one) and the object is whole (record it and settle) or still being assembled
+        (503: the upload stays, the client's retry finds the object), or no completion was ever
+        sent and it was aborted (by the bucket's lifecycle rule, by hand): the upload cannot be
+        finished, and goes (404)."""
+        storage = self.owner.storage
+        try:
+            head = await storage.call(
+                storage.client.head_object, Bucket=storage.bucket, Key=self.key
+            )
+        except StorageError as exc:
+            if not _is_missing(exc):
+                raise
+            head = None
+        if head is None and self.completing:
+            log.warning(
+                "upload %s: its multipart upload is gone and its object not there yet"
+                " (a completion still running); the client will retry",
+                self.id,
+            )
+            raise StorageError(f"upload {self.id}: the object is still being completed")
+        if head is None or head["ContentLength"] != self.length:
+            await rules.shielded(self.owner.discard(self.row), f"discard {self.id}")
+            raise UploadNotFound()
+        log.warning("upload %s was completed by a request that did not record it", self.id)
+        return await self._stored()
+
+    async def _stored(self, sha256: str | None = None) -> UploadState:
+        """Record that every byte is in the object, then settle."""
+        async with self.owner.pool.connection() as conn:
+            await repo.mark_stored(conn, self.id, length=self.length, type_id=self.type_id)
+        row = {
+            **self.row,
+            "received": self.length,
+            "tail": b"",
+            "stored": True,
+            "type": self.type_id,
+            "s3_upload_id": self.s3_upload_id,
+        }
+        return await self.owner.settle(row, sha256=sha256)
+
+    async def _run(self, body: AsyncIterable[bytes]) -> UploadState:
+        limits = self.owner.limits
+        try:
+            async for chunk in inputs.with_idle_timeout(body, limits.idle_timeout_seconds):
+                await self._take(chunk)
+        except (ClientDisconnect, errors.RequestTimeout) as exc:
+            # Keep what arrived (a checksummed chunk cannot be verified now: it goes).
+            if self.hasher is None:
+                await rules.shielded(self._commit(), f"commit {self.id}")
+            if isinstance(exc, ClientDisconnect):
+                raise errors.ClientDisconnected() from None
+            raise
+        if self.hasher is not None and self.hasher.digest() != self.checksum.digest:
+            raise ChecksumFailed(
+                f"the body's {self.checksum.algorithm} is not the one in Upload-Checksum;"
+                " the chunk was discarded"
+            )
+        if self.received == self.length:
+            return await self._finish()
+        row = await self._commit()
+        return _state(row)
+
+    async def _take(self, chunk: bytes) -> None:
+        if self.received + len(chunk) > self.length:
+            raise errors.TooLarge(f"the body goes past Upload-Length ({self.length} bytes)")
+        if self.hasher is not None:
+            self.hasher.update(chunk)
+        self.tail += chunk
+        self.received += len(chunk)
+        if self.type_id is None:
+            if len(self.tail) < filetypes.SNIFF_BYTES and self.received < self.length:
+                return
+            await self._sniff()
+        part_size = self.owner.part_size
+        while len(self.tail) >= part_size:
+            await self._send_part(self.tail[:part_size])
+            del self.tail[:part_size]
+            if self.hasher is None:
+                await self._commit()
+
+    async def _sniff(self) -> None:
+        # Until the type is known no part has been sent: the tail starts at byte 0.
+        try:
+            detected = rules.check_type(
+                bytes(self.tail[: filetypes.SNIFF_BYTES + 1]),
+                complete=self.received == self.length,
+                filename=self.row["filename"],
+                declared=self.row["filetype"],
+                limits=self.owner.limits,
+            )
+        except errors.APIError:
+            await rules.shielded(self.owner.discard(self.row), f"discard {self.id}")
+            raise
+        self.type_id = detected.id
+
+    async def _send_part(self, data: bytearray) -> None:
+        storage = self.owner.storage
+        if self.s3_upload_id is None:
+            created = await storage.call(
+                storage.client.create_multipart_upload,
+                Bucket=storage.bucket,
+                Key=self.key,
+                ContentType=self.file_type.mime,
+                ChecksumAlgorithm="CRC32",
+            )
+            self.s3_upload_id = created["UploadId"]
+            # Recorded at once, so that an abort (terminate, expiry) can always find it.
+            async with self.owner.pool.connection() as conn:
+                await repo.set_storage_upload(conn, self.id, self.s3_upload_id)
+            self.row = {**self.row, "s3_upload_id": self.s3_upload_id}
+        try:
+            part = await storage.call(
+                upload_part,
+                client=storage.client,
+                Bucket=storage.bucket,
+                Key=self.key,
+                UploadId=self.s3_upload_id,
+                PartNumber=len(self.parts) + 1,
+                Body=data,
+            )
+        except StorageError:
+            await self._raise_if_gone()
+            raise
+        self.parts.append(part)
+
+    async def _commit(self) -> Mapping[str, Any]:
+        async with self.owner.pool.connection() as conn:
+            row = await repo.save_progress(
+                conn,
+                self.id,
+                received=self.received,
+                parts=self.parts,
+                tail=bytes(self.tail),
+                type_id=self.type_id,
+                expires_in=self.owner.expiry,
+            )
+        if row is None:
+            raise UploadNotFound()
+        return row
+
+    async def _finish(self) -> UploadState:
+        """The last byte is in: complete the object, mark the upload stored, settle it.
+
+        Until the object is complete a failure changes nothing (the client sends its last
+        chunk again); after that, see `Resumable.settle`."""
+        owner, storage = self.owner, self.owner.storage
+        file_type = self.file_type
+        sha256 = None
+        if self.s3_upload_id is None:
+            data = bytes(self.tail)
+            sha256 = hashlib.sha256(data).hexdigest()
+            try:
+                _check_content(file_type, data)
+            except errors.APIError:
+                await rules.shielded(owner.discard(self.row), f"discard {self.id}")
+                raise
+            await storage.call(
+                storage.client.put_object,
+                Bucket=storage.bucket,
+                Key=self.key,
+                Body=data,
+                ContentType=file_type.mime,
+                Metadata={"sha256": sha256, "size": str(self.length)},
+                Tagging=urllib.parse.urlencode({"sha256": sha256, "size": str(self.length)}),
+            )
+        else:
+            if self.tail:
+                await self._send_part(self.tail)
+                self.tail = bytearray()
+            if not self.completing:
+                # Before the completion is sent: see `_recover`.
+                async with owner.pool.connection() as conn:
+                    await repo.mark_completing(conn, self.id)
+                self.completing = True
+            try:
+                await storage.call(
+                    storage.client.complete_multipart_upload,
+                    Bucket=storage.bucket,
+                    Key=self.key,
+                    UploadId=self.s3_upload_id,
+                    MultipartUpload={"Parts": self.parts},
+                )
+            except StorageError:
+                await self._raise_if_gone()
+                raise
+        return await self._stored(sha256)
+
+    async def _raise_if_gone(self) -> None:
+        """After a failed part or completion: `_StorageUploadGone` if the multipart upload no
+        longer exists (asked with ListParts, whose NoSuchUpload every S3 gives reliably)."""
+        storage = self.owner.storage
+        try:
+            await storage.call(
+                storage.client.list_parts,
+                Bucket=storage.bucket,
+                Key=self.key,
+                UploadId=self.s3_upload_id,
+                MaxParts=1,
+            )
+        except StorageError as exc:
+            if _is_missing(exc):
+                raise _StorageUploadGone() from exc
+
+
+async def _alive(conn, upload_id: uuid.UUID) -> bool:
+    """Whether what an Idempotency-Key stands for still exists: the upload (not expired), or
+    the file it became."""
+    if await repo.get(conn, upload_id) is not None:
+        return True
+    return await repo.file_size(conn, upload_id) is not None
+
+
+def _check_content(file_type: filetypes.FileType, data: bytes) -> None:
+    validator = filetypes.content_validator(file_type)
+    if validator is None:
+        return
+    try:
+        validator.feed(data)
+        validator.finish()
+    except filetypes.InvalidContent as exc:
+        raise errors.UnsupportedType(f"invalid {file_type.id} content: {exc}") from None
