@@ -1,46 +1,11 @@
 """`S3Storage`: the object-storage interface (service/storage/interface.py) on S3, with boto3.
 
-boto3 is blocking, so every S3 call runs on a thread pool owned by the storage (sized with the
-client's connection pool), never on the event loop.
+- `s3_client`: the boto3 client, with bounded timeouts and attempts
+- `S3Storage`: the storage; S3 calls on its own thread pool; `abort_stale_uploads`, the sweeper
+- `S3Upload`: one streamed upload (`write`, `complete`, `abort`), parts sent in the background
+- `object_tags`, `checksum_sha256`: the `sha256`/`size` object tags; a sha256 in S3's form
 
-Uploads stream: `write()` fills a part buffer; the first full part starts a multipart upload and
-is sent in the background while the caller goes on reading. At most `max_in_flight` parts are on
-the wire; when that many are, `write()` waits for one to finish (back-pressure reaches the
-client through the unread request body), so an upload holds at most
-`(max_in_flight + 1) * part_size` bytes, whatever the file size. Part buffers are filled in place
-and recycled (one copy per byte, no per-part allocation); the first grows with the data, so a
-file smaller than one part costs only its size, and is sent with a single PutObject at
-`complete()`.
-
-sha256 and size on the object: S3 user metadata can only be written when an object is created,
-and for a multipart upload the sha256 is known only once the last byte has gone. So:
-- every object gets the object tags `sha256=<hex>` and `size=<bytes>` (PutObjectTagging after
-  CompleteMultipartUpload, keeping any tag already there, such as GuardDuty's verdict; the
-  `Tagging` header of PutObject for single-PUT objects). Tags are
-  mutable, readable with GetObjectTagging, and need `s3:PutObjectTagging`/`s3:GetObjectTagging`
-  on the bucket's objects in the task role;
-- single-PUT objects also carry them as user metadata (`x-amz-meta-sha256`, `x-amz-meta-size`).
-Rewriting a multipart object with CopyObject just to add metadata would copy every byte again;
-S3's own SHA-256 checksum of a multipart object is a checksum of part checksums, not of the file.
-Each part is protected in transit by the CRC32 checksum S3 verifies (the SDK's default).
-
-Failure leaves nothing: `abort()` waits for the parts in flight (a part that lands after
-AbortMultipartUpload would otherwise revive storage charges), aborts the multipart upload and
-deletes the object if one may have been created. It runs to the end even when the caller is
-cancelled (a disconnecting client), and is safe to call twice or after a failed `complete()`;
-its caller waits for it `ABORT_WAIT_SECONDS` at most.
-
-Every S3 failure surfaces as `StorageError` (the service answers 503). Every S3 wait is
-bounded: connect and read timeouts and a bounded number of attempts (`s3_client`), so a
-stalled endpoint costs an upload seconds, not minutes.
-
-Orphan multipart uploads: a CreateMultipartUpload whose answer was lost (a read timeout, then
-botocore's retry) may have created an upload nobody knows the id of. Each object key is used
-by one upload only, so cleanup aborts every multipart upload of the key: after a failure
-(`abort()`), and after a completed upload whose creation was retried. A clean-up that fails
-(the endpoint still stalled) is tried again in the background for a while. What a killed
-instance leaves behind is aborted by the sweeper (`abort_stale_uploads`, run periodically by
-the service) and, on AWS, by the bucket's lifecycle rule.
+Design: docs/design/storage.md
 """
 
 from __future__ import annotations
