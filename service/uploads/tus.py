@@ -1,55 +1,12 @@
 """Resumable uploads (tus 1.0.0): the rules and the durable state, no HTTP (service/api/tus.py
 speaks the protocol and calls `Resumable`).
 
-Nothing about an upload lives only in one process's memory; any instance continues it.
+- `Resumable`: create, hold (the PATCH lock), state, receive, terminate, settle, sweep
+- `Declared`, `validate_metadata`: a creation's length and Upload-Metadata, checked
+- `UploadState`, `Checksum`: an upload's offset and status; an Upload-Checksum
+- `UploadNotFound` (404), `UploadBusy` (423), `OffsetConflict` (409), `ChecksumFailed` (460)
 
-- State: one `tus_uploads` row (migration 0013). The upload id is the file's id, and its bytes
-  go straight to the file's object key, `files/<id>`, as an S3 multipart upload.
-- Bytes that do not fill a storage part yet (S3 parts are >= 5 MiB but the last) are the row's
-  `tail`, written in the same UPDATE as `received` (the offset) and `parts` (the parts sent):
-  offset, parts and tail cannot disagree, whatever instance dies when. tusd keeps a `.part`
-  object beside the multipart upload instead, and must order its S3 writes to stay consistent;
-  a row update is atomic. A part sent whose commit did not happen is simply sent again under the
-  same part number (S3 keeps the last upload of a number), and only committed parts are used.
-- Progress is committed each time a part has gone to storage, and at the end of each PATCH (also
-  when the client goes away mid-body), so a killed process loses at most one part's bytes of the
-  request it was serving; the client finds the committed offset with HEAD and goes on. A PATCH
-  carrying `Upload-Checksum` commits only once its body has been verified (460 otherwise: the
-  chunk is discarded, and so is an interrupted one, which cannot be verified).
-- Receiving: a PATCH holds a PostgreSQL session-level advisory lock on the upload, on a
-  connection of its own (not one of the pool's, which a long upload would otherwise hold), for
-  as long as it reads the body. A second PATCH, on any instance, finds it taken: 423. If the
-  holder dies, PostgreSQL sees its connection close and the lock is free again at once.
-- Sniffing: the tail holds the file from byte 0 until the first part is sent, and the first part
-  (8 MiB) is larger than the sniff window (64 KiB), so the type is sniffed from the tail as soon
-  as enough has arrived (or the whole file, if smaller), with `rules.check_type`, the rule of
-  POST /files. The result is kept in the row (`type`); a refusal discards the whole upload (415).
-- sha256: hashlib cannot save a hash's state, and a pure-Python SHA-256 runs at a few MB/s (an
-  hour for 5 GiB). So the file's sha256 is computed once, when the last byte has arrived, by
-  reading the completed object back from storage, with the whole-stream content check (text
-  must be UTF-8 to the last byte) in the same pass. It costs one read of the file inside the
-  final PATCH (S3 in-region reads run at hundreds of MB/s), and the digest is of the bytes S3
-  actually holds. A file that fits in one part is hashed in memory before its single PUT.
-- Completion: once the object is complete the row is marked `stored` (all bytes are in S3);
-  then `settle` hashes it and writes the file's row through the files domain
-  (`Files.insert_stored`, as POST /files writes it) and deletes the upload's row, in one
-  transaction. If that is cut short (a deploy cancels the request, the process is killed, the
-  database blips), the upload stays `stored` and the next HEAD, PATCH or sweep settles it; a HEAD
-  never answers "complete" before the file exists. If the instance died between S3 completing
-  the object and the row saying so, the client's retried last chunk finds the multipart upload
-  gone (ListParts: NoSuchUpload) and the object whole, and records it then. S3 drops the
-  multipart upload before the object it assembles is visible (moto, and S3 for large objects:
-  seconds to minutes), and a completion whose answer timed out may still be running (botocore's
-  retry then finds NoSuchUpload): so the row records `completing` before the completion is
-  sent, and once it is set a missing object means "not there yet", a 503 that leaves the upload
-  resumable (the client's retry finds the object and records it). A multipart upload gone
-  before any completion was sent was aborted behind the service's back (the lifecycle rule,
-  an operator) and ends the upload (404). A storage error is never taken as "gone": only
-  NoSuchUpload / a 404 for the key is.
-- Expiry: `expires_at` is pushed back by every commit; past it the upload is 404 at once, and
-  the sweeper (`sweep`, run now and then by the app) aborts the multipart upload, deletes any
-  object and the row. The bucket's lifecycle rule for incomplete multipart uploads stays the
-  backstop.
+Design: docs/design/tus.md
 """
 
 from __future__ import annotations
