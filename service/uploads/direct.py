@@ -1,31 +1,12 @@
-"""Direct-to-S3 uploads: the client PUTs the bytes to storage itself, with a presigned URL, and
-the service verifies what landed before it becomes a file. No HTTP here (service/api/direct.py
-translates); the state is one `direct_uploads` row per pending upload (migration 0015), so any
-instance completes any upload and the sweeper finds the abandoned ones.
+"""Direct-to-S3 uploads: the client PUTs the bytes to storage with a presigned URL, and the
+service verifies what landed before it becomes a file. No HTTP here (service/api/direct.py).
 
-    create    metadata (422), size against the limit (413) and the declared type against the
-              allowed types (415) checked; the row written; a presigned PUT for `staging/<id>`
-              whose signature binds Content-Length and x-amz-checksum-sha256 (service/storage/s3.py)
-    complete  under the upload's lock: the object must exist (409 `not_uploaded`) and have the
-              declared size (422 `size_mismatch`); its first bytes (one ranged GET) are sniffed
-              with the rules of POST /files (415); its sha256 is storage's own checksum or, where
-              storage is not known to verify checksums, read from the object (422
-              `sha256_mismatch`); then a server-side copy to the file's key, the file's row
-              (`Files.insert_stored`, as every upload path writes it) and the staging object
-              deleted. Any refusal deletes the object and ends the upload.
+- `Direct`: `create` (the declaration checked, a presigned PUT to `staging/<id>`), `complete`
+  (size, sniff, sha256, copy to the file's key), `discard`, `sweep`
+- `parse`, `Declared`: the POST body checked; `Ticket`, `Created`: what creation answers
+- `staging_key`, `DirectUploadNotFound` (404)
 
-Storage's checksum is trusted only where storage verified it against the bytes: AWS S3 refuses a
-PUT whose body does not match its signed x-amz-checksum-sha256 (BadDigest), so HeadObject's
-ChecksumSHA256 is the file's. moto stores the header unverified (measured: a body of other bytes
-is accepted and reported with the declared checksum), so against a custom endpoint the service
-reads the object once instead (`Direct.storage_verifies_checksums`, SILO_S3_VERIFIES_CHECKSUMS).
-Types whose rules need every byte (text must be UTF-8 to the end; an Office file's ZIP directory
-is at its end) are read whole either way.
-
-The upload's id is the file's id. A completed upload has no row: a second `complete` finds the
-file and answers it (200, where the first answered 201). The objects live under `staging/`,
-never under a stored file's key; the bucket's lifecycle rule on that prefix is the backstop of
-the sweeper.
+Design: docs/design/direct-uploads.md
 """
 
 from __future__ import annotations
