@@ -1,26 +1,11 @@
 """The HTTP server: uvicorn, configured against hostile and broken clients.
 
-Which limit is enforced where (README, Configuration, says the same):
+- `uvicorn_config`: uvicorn's settings from ours (keep-alive, connection cap, h11 header size)
+- `GuardedHttpToolsProtocol`: httptools with header size, count and time caps, and the
+  connection cap (431, 408, 503, connection closed)
+- `protocol_class`: that protocol, bound to the settings
 
-- idle keep-alive connections (SILO_KEEP_ALIVE_SECONDS): uvicorn's `timeout_keep_alive`;
-- requests while the instance is at its connection cap (SILO_MAX_CONNECTIONS): uvicorn's
-  `limit_concurrency` answers them 503;
-- header size with the h11 protocol: h11's `max_incomplete_event_size`, through uvicorn's
-  `h11_max_incomplete_event_size` (used only if httptools is missing);
-- everything else is ours, in `GuardedHttpToolsProtocol`, because uvicorn's httptools protocol
-  (the one it picks, httptools being installed) has no such settings: httptools/llhttp buffer a
-  header of any size and count any number of them, uvicorn arms no timer until a first response
-  has been sent, and `limit_concurrency` refuses requests but holds every connection that sends
-  none. So:
-  - the request line and headers are capped in bytes (SILO_MAX_HEADER_BYTES) and in number
-    (SILO_MAX_HEADERS): 431, connection closed;
-  - they must arrive within SILO_HEADER_TIMEOUT_SECONDS of the connection opening (or of the
-    first byte of a later request on it): 408, connection closed. This also ends connections
-    that send nothing at all;
-  - a connection beyond SILO_MAX_CONNECTIONS is answered 503 and closed at once.
-
-Request bodies have their own idle timeout in the application (SILO_BODY_IDLE_TIMEOUT_SECONDS,
-`service.uploads.form.with_idle_timeout`): 408.
+Design: docs/design/server-limits.md
 """
 
 from __future__ import annotations
