@@ -1,17 +1,12 @@
 """Admission of upload streams: each instance takes only as many concurrent upload bodies as
 its memory holds.
 
-An upload stream holds up to `(max_in_flight + 1)` storage parts of 8 MiB (service/storage/s3.py)
-plus the socket, multipart and boto3 buffers around them, whatever the file size. So the memory
-an instance has decides how many streams it can carry; one more than that and the kernel kills
-the task, losing every upload in flight. `Admission` is that cap: `slot()` is held for the
-whole body of a `POST /files` (and of a tus PATCH); beyond the cap it raises `Busy` at once,
-before any body byte is read, and the client gets 503 `busy` with `Retry-After`.
+- `Admission`: the cap; `slot()` held for an upload's body, `Busy` (503 `busy`) beyond it
+- `default_capacity`, `capacity_for`: the cap from SILO_MAX_CONCURRENT_UPLOADS or the memory
+- `memory_limit_bytes`, `total_memory_bytes`, `available_memory`: the memory, from cgroups
+- `BASE_RSS_BYTES`, `PER_STREAM_BYTES`, `TARGET_FRACTION`: the measured figures and headroom
 
-The default cap comes from the container's memory limit (cgroup v2 `memory.max`, or v1
-`memory.limit_in_bytes`; `memory_limit_bytes` reads them), so that the base footprint plus
-`cap` streams stays under `TARGET_FRACTION` of it (`capacity_for`); SILO_MAX_CONCURRENT_UPLOADS
-overrides it.
+Design: docs/design/admission.md
 """
 
 from __future__ import annotations
