@@ -1,17 +1,9 @@
 """Concurrent lookups of the same kind share one database round trip.
 
-Under load, many requests each want one file at the same moment. A query per request costs a
-round trip per request: the driver's work on the service (more than the rest of a read) and, on
-the database, a statement and the wake-up of both processes. `Coalescer` lets the first lookup of
-a kind run at once, alone, as before; lookups of that kind arriving while it runs wait for it to
-end and then go together in one query, and so on. Nothing waits for a timer: at low concurrency
-every lookup is its own query, and under load a batch holds whatever arrived during the
-previous query, so its size follows the arrival rate by itself.
+- `Coalescer`: `get(key, item)`; the first lookup of a key runs at once, those arriving
+  meanwhile go together in the next query (at most `MAX_BATCH` items); no timer
 
-The kind (`key`) is whatever the query depends on besides the ids (for files: the acting role's
-audience, and whether the object key is wanted; for list pages: what a row is, and the
-listing's conditions, the items being each page's cursor and limit), so that a batch is one
-query.
+Design: docs/design/read-path.md
 """
 
 from __future__ import annotations

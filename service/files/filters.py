@@ -1,19 +1,14 @@
 """GET /files filters: query parameters -> SQL conditions over `files`, combinable.
 
-- `category` (name), `language` (BCP 47 code), `role` (name: files whose audience includes it),
-  `type` (registry id, e.g. `pdf`): equality on an indexed column; names are resolved to ids
-  first (one query for all of them, 422 naming an unknown value), so the planner sees constants.
-- `q`: full-text search over title and description (`websearch_to_tsquery` syntax: words,
-  "quoted phrases", `or`, `-excluded`; whole words, any language: the 'simple' configuration).
-- `uploaded_after` / `uploaded_before`: ISO 8601 date or date-time (UTC when no offset); a
-  half-open interval, after <= created_at < before.
-- `scan`: the malware scan's status (`pending`, `clean`, `infected`, `failed`); for admin keys
-  only (the route checks it), so that the provider's back office can see what was refused.
-- The acting user's role (X-Silo-Role) is resolved here too, in the same round trip; the
-  visibility it implies is `service.files.domain.visible_to`.
+Parameters: `category`, `language`, `role`, `type`, `q` (full text), `uploaded_after`,
+`uploaded_before`, `scan` (admin keys only).
 
-Each condition keeps the keyset order (created_at DESC, id DESC) served by an index that starts
-with the filtered column (see migration 0012), so a page reads about `limit` matching rows.
+- `parse_file_query` -> `FileQuery` (pure); `check_allowed`: `scan` for admin keys
+- `resolve` -> `Resolved`: taxonomy names and the acting role to ids, in one round trip
+- `conditions`: (SQL, parameters) per filter, each keeping the keyset order's index
+- `InvalidFilter` (422), `MalformedFilter` (400), `FilterForbidden` (403)
+
+Design: docs/design/read-path.md
 """
 
 from __future__ import annotations

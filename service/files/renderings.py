@@ -1,29 +1,11 @@
-"""File objects rendered to JSON once per row version, for the list pages.
+"""File objects rendered to JSON once per row version, kept per instance, for the list pages.
 
-A page of `GET /files` is mostly rows no one has changed since the last time they were listed.
-Loading each of them from the database (seventeen columns, three timestamps, the labels' names
-looked up per row) and rendering it again cost more of the service's time than anything else
-in the request. So a page is read as row versions only (`(id, xmin)` and the taxonomy's version,
-service/files/sql.py), and each file object is rendered once per version: the rows this
-instance has not rendered at that version are read whole in one more query and kept.
+- `RenderedFiles`: the kept renderings, at most `max_entries` (`DEFAULT_MAX_ENTRIES`)
+  - `lookup`: a page's row versions -> the renderings kept, and the ids still to read
+  - `render`: a page read whole -> its renderings; `add`: one row rendered and kept
+  - `cold`: whether recent pages were mostly unrendered (then pages are read whole)
 
-Nothing here can be stale: a row version names one committed content of the row (any UPDATE,
-a scan verdict included, writes a new xmin), and the taxonomy's version moves with every change
-to the category and role names, in the same transaction (migration 0018). Both are read in the
-page query's own snapshot, so another instance's write is seen by the next page exactly as
-without this, and no invalidation crosses instances. (An xmin repeats only after four billion
-transactions; a restored database comes with a new deployment of the service, and an empty
-cache.)
-
-A page is read whole (in one more query) when a rename lands between its two queries, so that
-one response never mixes old and new names.
-
-Pages whose rows are mostly not rendered yet (a client walking the whole list once) would pay
-for two queries each: while most rows of recent pages were missing, a page is read whole in one
-query with the versions, and its rows are rendered and kept from there (`cold`, `render`).
-
-Bounded: at most `max_entries` renderings (about a kilobyte each); the oldest quarter goes when
-it is full, and everything when the taxonomy's version moves.
+Design: docs/design/read-path.md
 """
 
 from __future__ import annotations
