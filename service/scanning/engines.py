@@ -1,17 +1,12 @@
 """The malware-scanner seam: `Scanner` (what the scan worker codes against) and its engines
 beside it, one per SILO_SCAN value, each turning its engine's answer into the same `Verdict`.
 
-- `ClamdScanner` (`clamav`): streams the object from S3 to clamd with `zINSTREAM` over TCP or a
-  unix socket, one chunk at a time (never the whole file in memory or on disk). clamd closes
-  the stream past its `StreamMaxLength`; the file is then `failed`, saying so.
-- `GuardDutyScanner` (`guardduty`): Amazon GuardDuty Malware Protection for S3 scans every new
-  object of the bucket itself and tags it `GuardDutyMalwareScanStatus`; this engine reads that
-  tag. No tag yet is no verdict yet: the worker asks again later.
-- `NoScanner` (`off`): every file is clean, by engine `none`.
+- `ClamdScanner` (`clamav`): the object streamed from S3 to clamd (`zINSTREAM`)
+- `GuardDutyScanner` (`guardduty`): reads GuardDuty's `GuardDutyMalwareScanStatus` tag
+- `NoScanner` (`off`): every file clean
+- `ScannerUnavailable` (the scanner unreachable), `ScanError` (this file, this time)
 
-Engines are blocking (sockets, boto3) and run on the scan worker's own threads. They raise
-`ScannerUnavailable` when the scanner cannot be reached (the file stays pending, untouched, and
-nothing counts against it) and `ScanError` when this file could not be scanned this time.
+Design: docs/design/scanning.md
 """
 
 from __future__ import annotations

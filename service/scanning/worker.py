@@ -1,24 +1,13 @@
 """The scan worker: every stored file gets a verdict, off the upload path.
 
-Each row of `files` is inserted `pending` (migration 0016), whichever path stored it; the
-worker, a background task of every instance, claims due pending rows one at a time per slot
-(`SILO_SCAN`'s engine scans `scan_concurrency` files at once per instance), asks the engine,
-and records the verdict. An upload never waits for it: only `GET /files/{id}/content` does
-(`service/files/domain.py` serves `clean` files only).
+- `ScanWorker`: a background task of every instance (`start`, `aclose`); claims due pending
+  rows (`scan_next`), asks the engine on its own threads, quarantines or deletes infected
+  bytes, records verdicts, backs off while the scanner is unreachable; `verdict_now` for a
+  download that finds its file pending
+- `build_scanner`: the engine SILO_SCAN names; `quarantine_key`: where infected bytes go
+- `MAX_ATTEMPTS`, `UNREACHABLE_BACKOFF`, `RETRY_SECONDS`: the retry figures
 
-- Infected: the bytes leave the readable prefix first (moved to `quarantine/<key>`, or deleted,
-  by SILO_SCAN_INFECTED), then the verdict and an event are written; the row stays.
-- The scanner unreachable: nothing changes for the file, which is due again at once; the
-  worker waits (1 s doubling to 30 s) and pings the scanner until it answers, logging the
-  outage once and its end once; `silo_scanner_up` says 0 meanwhile.
-- A file that cannot be scanned (a stall, an unexpected answer, storage failing) is tried again
-  later; after `MAX_ATTEMPTS` tries caused by the file itself it is `failed`, with the reason.
-- GuardDuty has not tagged the object yet: asked again after a quarter of the time waited so
-  far (5 s to 5 min; a download asks at once, `verdict_now`), until
-  `guardduty_verdict_timeout_seconds` after the upload (then `failed`).
-
-The engines block (sockets, boto3): they run on the worker's own threads, never on the event
-loop nor on the storage's threads, so a slow scan cannot hold up an upload's S3 calls.
+Design: docs/design/scanning.md
 """
 
 from __future__ import annotations
