@@ -1,21 +1,12 @@
 """Usage tracking: the access-event recorder.
 
-Serving a file's content or metadata (service/files/domain.py) calls `recorder.record(event)`, which
-only appends to an in-memory buffer: recording adds no database round trip to the request. One
-background task writes the buffer in batches (every `flush_interval` seconds, or as soon as
-`batch_size` events are waiting), each batch in one transaction: COPY into `access_events`,
-then the batch's counts added to the rollups `/stats` reads (`access_rollup`,
-`access_file_daily`), keys sorted so that several instances flushing at once cannot deadlock.
+- `EventRecorder`: `record` appends to a bounded buffer (no database round trip; waits up to
+  `max_wait` when full); one background task writes batches; `aclose` writes what is left
+- `AccessEvent`, `ACTIONS` (`content`, `metadata`), `DIMENSIONS`
+- `write_batch`, `rollup_counts`: a batch COPYed into `access_events`, its counts added to
+  the rollups `/stats` reads
 
-Back-pressure: the buffer holds at most `max_buffered` events. When it is full (the database is
-slower than the traffic, or down), `record` waits for the flusher to make room, up to
-`max_wait` seconds, so requests slow down instead of memory growing without bound or events
-being silently lost. Only if the database stays unwritable that long is the event dropped, and
-then it is counted (`dropped`) and logged. A failed batch stays at the head of the buffer and is
-retried with backoff, so nothing is lost to a transient error.
-
-Shutdown: `aclose()` (called from the application's lifespan, after the server has finished its
-in-flight requests) writes everything still buffered before returning.
+Design: docs/design/events.md
 """
 
 from __future__ import annotations

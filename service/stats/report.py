@@ -1,20 +1,11 @@
 """GET /stats: what a tenant has and how it is used, read from rollups, never from raw rows.
 
-- Files and bytes come from `file_rollup` (per UTC upload day and dimension, kept exact by
-  statement triggers on `files`): files uploaded in the range that still exist, in total and by
-  category, language, type and audience role.
-- Downloads (access action `content`) come from `access_rollup`, written by the event recorder
-  at flush time: a range reads whole months from the month grain, whole weeks of the partial
-  months at its edges from the week grain, and at most six days at each end of those from the
-  day grain, so any range is a bounded number of rollup rows whatever the traffic.
-- Top files: exact, without summing every (file, day) of the range. Each day's M leaders are
-  candidates; a file that is not a candidate had at most the M-th count on every day, so its
-  total is at most the sum of those. When the k-th best candidate's exact total reaches that
-  bound the candidates' ranking is the answer; otherwise M grows, and as a last resort the range
-  is summed in full. Download counts are skewed (a few files take most), so the first round
-  almost always settles it.
+- `parse_range` -> `Range`: UTC days, both ends included, either end open
+- `report`, `compute`: the /stats body, from one snapshot
+- `file_stats` (`file_rollup`), `access_counts` (`access_rollup`, month/week/day grains:
+  `grain_spans`), `top_files`: exact top downloads from each day's leaders, not every row
 
-Ranges are UTC days, both ends included; an open end means "since the first" / "until now".
+Design: docs/design/events.md
 """
 
 from __future__ import annotations
