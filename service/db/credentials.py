@@ -1,19 +1,12 @@
 """Database credentials read from a Secrets Manager secret when a connection is opened, so the
 service keeps logging in across a password rotation without a restart.
 
-RDS rotates a managed master password (7 days by default) and ECS injects secrets only when a
-container starts, while the pool opens new connections all the time (a lost connection, a
-replaced one). With DATABASE_SECRET_ARN set, every new connection takes the user and password
-from the secret (JSON {"username", "password"}, as RDS writes it):
+- `SecretCredentials`: the secret's user and password, cached `ttl` seconds, read again on a
+  refused password (`is_invalid_password`, SQLSTATE 28P01); `fetch` is the seam for tests
+- `secretsmanager_fetch`: the real fetch, bounded by `timeout`
+- `Credentials`, `CredentialsUnavailable`
 
-- the value is cached for `ttl` seconds, so a burst of connections costs one API call;
-- a login refused for its password (SQLSTATE 28P01) reads the secret again at once and
-  retries once with the new value: a rotation is noticed on the first failed login, not when
-  the cache expires (logins refused together cause one read);
-- the fetch runs in a thread, bounded by `timeout`: an unreachable Secrets Manager fails the
-  connection attempt (a `psycopg.OperationalError`) in seconds, like an unreachable database.
-
-`fetch` is the seam for tests: any callable returning the secret string.
+Design: docs/design/database.md
 """
 
 from __future__ import annotations

@@ -1,23 +1,11 @@
-"""The database connection pool, built once in the lifespan and shared through app.state, and
-the readiness probe of the database.
+"""The database connection pool, built once in the lifespan, and the database's readiness probe.
 
-Every wait on the database is bounded, so a stalled server (a frozen process, a black-holed
-network) costs a request a few seconds and a 503 `database_unavailable`, never a hang:
+- `open_pool`: the pool (autocommit connections), with `connection_options` and, with
+  DATABASE_SECRET_ARN, `database_credentials`
+- `BoundedConnection`, `deadline`, `DatabaseStalled`: every wait for the server bounded
+- `lease`: a pool connection for a block; `ping`: the readiness check
 
-- connect: libpq's `connect_timeout` (SILO_DB_CONNECT_TIMEOUT_SECONDS);
-- a free connection from the pool: the pool's `timeout` (SILO_DB_ACQUIRE_TIMEOUT_SECONDS),
-  then `PoolTimeout`;
-- a statement: PostgreSQL's `statement_timeout` (SILO_DB_STATEMENT_TIMEOUT_MS) cancels a slow
-  query on a live server; a server that answers nothing at all is caught client-side by
-  `BoundedConnection`, which gives up on any wait for the server a second later, closes the
-  connection (its state is unknown; the pool replaces it) and raises `OperationalError`.
-
-Connections are in autocommit mode: a lone read is one round trip (not BEGIN, the query and
-COMMIT), and anything that must be atomic says so with `conn.transaction()`, as every write
-path does.
-
-With DATABASE_SECRET_ARN set, each new connection logs in with the secret's current user and
-password (`service/db/credentials.py`): a rotated password is picked up without a restart.
+Design: docs/design/database.md
 """
 
 from __future__ import annotations
