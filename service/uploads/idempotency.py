@@ -1,18 +1,12 @@
-"""Idempotency-Key: a client may send the same creating request again (a retry after a lost
-answer, an importer run twice) and get what the first one created, never a second copy.
+"""Idempotency-Key on POST /files, POST /uploads and POST /uploads/direct: the same creating
+request sent again gets what the first one created, never a second copy.
 
-Honoured on POST /files, POST /uploads (tus creation) and POST /uploads/direct. The key is
-1-255 visible ASCII characters, scoped to the tenant (its database), and stored for good with
-a fingerprint of the request that first used it (endpoint, filename, size, sha256 when known,
-declared type, metadata) and the id that request created. The same key with another
-fingerprint is refused (422 `idempotency_key_reused`): it is a different request, and
-answering it with the first one's file would be wrong.
+- `parse`: the header's value (`PATTERN`: 1-255 visible ASCII); `Key`: a key and its fingerprint
+- `fingerprint`: what makes two requests the same request
+- `claim`: the key taken in the transaction that creates (or the id to replay); `peek`
+- `KeyReused` (422 `idempotency_key_reused`); `HEADER`, `REPLAYED_HEADER`
 
-The key is claimed in the same transaction that writes what the request creates (the file's
-row, the upload's row), so a key always stands for something that was committed. Concurrent
-first uses wait for each other on the key's row: one creates, the others replay. A key whose
-resource has gone (its file deleted, its upload expired or terminated) is free again: the next
-request with it creates anew and the key follows.
+Design: docs/design/idempotency.md
 """
 
 from __future__ import annotations
