@@ -1,17 +1,12 @@
 """Console sessions: an API key exchanged for a cookie, and the cookie turned back into the
 key's principal on every request.
 
-- Signing in checks the key with the API's authenticator (`service.keys.auth`); the browser gets a
-  random token (256 bits) in an HttpOnly, SameSite=Strict cookie scoped to /console, Secure
-  whenever the request came over HTTPS (uvicorn applies the ALB's `X-Forwarded-Proto` to the
-  scheme; the header is read here too, for servers run without proxy headers). The key is never
-  sent back: not in the cookie, a URL or a page.
-- The database keeps a session row (migration 0017): the token's sha256, the key's sha256 and
-  id, the session's CSRF token and its expiry (SESSION_LIFETIME after sign-in, not extended).
-- Every request looks the row up and authenticates its key hash again (`authenticate_hash`,
-  the bearer header's rules and cache), so a session never outlives its key: revoking a key
-  deletes its sessions (the foreign key cascades) and a changed SILO_ADMIN_KEY ends the
-  bootstrap key's.
+- `sign_in`: the key checked, a session row, an HttpOnly SameSite=Strict cookie (`COOKIE`)
+- `current`: the request's live session (key authenticated again), or None; `sign_out`
+- `Session`: the principal and the CSRF token; `csrf_matches`
+- `set_cookie`, `clear_cookie`, `cookie_name`, `over_https`; `SESSION_LIFETIME`
+
+Design: docs/design/auth.md
 """
 
 from __future__ import annotations

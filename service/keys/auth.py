@@ -1,15 +1,12 @@
 """API keys: generation, hashing, and turning an `Authorization` header into a principal.
 
-Keys are `silo_` + 43 random URL-safe characters (256 bits). Only their sha256 is stored; a
-high-entropy key needs no slow hash, and lookup by hash lets the database index find it. The
-final comparison is constant-time. The bootstrap key (SILO_ADMIN_KEY) is never stored: it is
-compared against the setting and acts as an admin key with the id "admin".
+- `generate_key` (`silo_` + 256 random bits), `hash_key` (sha256: what is stored)
+- `Authenticator`: `authenticate` a bearer header, `authenticate_hash`; stored keys cached
+  SILO_KEY_CACHE_SECONDS, `forget` on revocation; the bootstrap key SILO_ADMIN_KEY
+- `Principal` (key id, scopes: `SCOPES`), `require`: 401/403 unless the caller holds a scope
+- `bearer_token`: the token of `Bearer <token>`
 
-Stored keys found in the database are cached in the process for `cache_seconds`
-(SILO_KEY_CACHE_SECONDS), counted from the lookup, so most requests make no database round trip
-for their key. Revoking a key therefore takes effect on every instance within that many seconds;
-on the instance that served the DELETE it takes effect at once (`forget`). Unknown keys are not
-cached: a key created a moment ago works at once.
+Design: docs/design/auth.md
 """
 
 from __future__ import annotations
