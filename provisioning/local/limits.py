@@ -1,24 +1,13 @@
 """CPU and memory for each tenant's service under `silo dev`, as Fargate reserves them.
 
-A tenant's catalogue entry reserves `api.cpu` CPU units (1024 = one vCPU) and `api.memory` MiB
-per task. Locally each service process is put in its own cgroup with the same limits: a CFS
-quota of `cpu / 1024` CPUs (per 100 ms period, with one period's quota as burst where the
-kernel offers it: `_hold_to`) and a hard memory limit of `memory` MiB, swap included, so a
-service that would be killed on Fargate is killed here too, and a tenant's flood cannot take
-the CPU its neighbours are promised.
+- `detect`: the first mechanism that works (cgroup v2, v1), or `LimitsUnavailable` saying why
+- `Limiter`: the run's per-tenant groups (`close` removes them); `Cgroup`: one tenant's,
+  `join`ed by the child between fork and exec
+- `Reservation`: what a tenant's task reserves (`api.cpu`, `api.memory`)
+- `DatabaseSorter`: the local PostgreSQL's backends into their tenant's database group
+- `sweep_stale`, `own_cgroups`
 
-Mechanics (`detect` finds the first that works, as root or with delegation):
-- cgroup v2 (unified mount with the `cpu` and `memory` controllers): a group
-  `silo-dev-<pid>/<slug>` under the cgroup `silo dev` runs in, with `cpu.max` and
-  `memory.max` (and `memory.swap.max` 0);
-- cgroup v1 (`cpu` and `memory` hierarchies): the same groups in each hierarchy, with
-  `cpu.cfs_quota_us`/`cpu.cfs_period_us` and `memory.limit_in_bytes` (and
-  `memory.memsw.limit_in_bytes` where swap accounting is on).
-Elsewhere `detect` says why in one line and the services run without limits.
-
-The child joins its groups between fork and exec (`Cgroup.join`, from the child's
-`preexec_fn`), so everything it allocates is charged to its own group. `Limiter.close()`
-removes the groups once the children have stopped.
+Design: docs/design/local-dev.md
 """
 
 from __future__ import annotations

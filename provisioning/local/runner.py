@@ -1,26 +1,13 @@
 """`silo dev`: every tenant of the catalogue on this machine, no Docker, no cloud.
 
-One PostgreSQL (a throwaway local cluster, or `--database-url`) with a database per tenant, one
-S3 endpoint (moto's server mode, or `--s3-endpoint`) with a bucket per tenant, and one
-`python -m service` per tenant on its own port, started with exactly the environment the
-Pulumi task definition gives that tenant (`provisioning.service_env`), with local values.
+- `run`: PostgreSQL, an S3 endpoint and one `python -m service` per tenant, each with its
+  catalogue CPU and memory (`open_limiter`) and, when ClamAV is installed, clamd
+  (`start_scanner`); prints the table, writes the state file
+- `watch`: reports children that die, keeps the state file; Ctrl-C/SIGTERM stops everything
+- `plan_tenants`, `TenantPlan`, `child_environment`: each tenant's port, names, environment
+- `add_arguments`: the command's options
 
-Prints a table (tenant, URL, admin key, bucket), writes it as JSON to the state file, then
-watches: a child that dies is reported (exit code and last log lines) and the others keep
-running. Ctrl-C or SIGTERM stops every child, removes the temporary data and the state file.
-Each child's output goes to `<logs>/<slug>.log` (default `.silo/logs/`, next to the state file);
-logs are kept after exit so a crash can be read afterwards.
-
-Each service gets the CPU and memory its catalogue entry reserves on Fargate (`api.cpu`,
-`api.memory`) through its own cgroup (provisioning/local/limits.py); where the machine allows
-none, one line says so and the services run without limits. `--no-limits` turns them off. The
-state file records the limits applied; the groups are removed on exit.
-
-Malware scanning: GuardDuty exists only on AWS, so every tenant that scans (`limits.scan` other
-than `off`) scans with one local clamd (provisioning/local/clamd.py), started here when ClamAV
-is installed, with a signature database of its own (the EICAR test file's hash only: nothing is
-downloaded). Without clamd, one line says scanning is off and the services run with
-SILO_SCAN=off.
+Design: docs/design/local-dev.md
 """
 
 from __future__ import annotations
