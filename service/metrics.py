@@ -1,22 +1,13 @@
 """Prometheus metrics of one app instance, served at `GET /metrics` (text format, no key;
 SILO_METRICS=0 turns the route off).
 
-Every app gets its own `CollectorRegistry` (`Metrics()`), never the process-wide default, so
-tests that build many apps do not collide and an app's figures are its own.
+- `Metrics`: the app's own registry; `upload_bytes`, `upload_completed`, `set_tus_open`,
+  `tus_open_from`, `watch_events`, the scan series; `render`
+- `MetricsMiddleware`: every request counted and timed by method, route template, status
+- `route_template`: a request's route template, or `unmatched`
+- `metrics_endpoint`: the route; backlogs read from the tenant's database at each scrape
 
-Requests are labelled by route template (`/files/{file_id}`), never by raw path or id, so the
-number of series is bounded by the routes: a path no route matches is `unmatched`, a method no
-route takes is `other`.
-
-For the upload paths (`form` = `POST /files`, `tus` = `/uploads`, `direct` = `/uploads/direct`,
-whose bytes never reach the service): `upload_bytes(path, n)` as
-body bytes arrive, `upload_completed(path)` once a file is stored; open tus uploads are counted
-in the tenant's database at each scrape (`set_tus_open(n)` or `tus_open_from(callback)` set it
-otherwise).
-
-Malware scanning (service/scanning/worker.py): verdicts this instance recorded by result
-(`silo_scans_total`), whether the scanner answers (`silo_scanner_up`), and the tenant's backlog
-read from its database at each scrape (pending files, age of the oldest).
+Design: docs/design/metrics.md
 """
 
 from __future__ import annotations
