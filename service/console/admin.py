@@ -1,14 +1,11 @@
-"""/console/admin (admin keys only): API keys and the taxonomy.
+"""/console/admin (admin keys only): API keys and the taxonomy, through what the API's routes
+call (`service.keys.manage`, `service.files.taxonomy`).
 
-Each action is a POST form (with the session's CSRF token, checked by `pages.page`) that calls
-what the API's route calls: `service.keys.manage` for keys, `service.files.taxonomy` for categories,
-languages and roles. A refusal is shown on the admin page again, with the API's status (409,
-422) and its message next to the field it is about, and what was typed kept in the field.
+- `admin_page`; `create_key` (the key shown once), `confirm_revoke`, `revoke_key`
+- `create_entry`, `rename_entry`, `delete_entry`: categories, languages, roles
+- a refusal is the admin page again, with the API's status and message by its field
 
-A created key is shown once, on the answer to the POST that made it (never stored, never in a
-URL, `Cache-Control: no-store`); the copy button is `static/copy.js`, progressive enhancement.
-Revoking a key asks first (a page, as deleting a file does), and ends its console sessions too
-(they reference the key's row): revoking the key one is signed in with signs one out.
+Design: docs/design/console.md
 """
 
 from __future__ import annotations

@@ -1,24 +1,10 @@
-"""Bar charts as server-side SVG, for the console's statistics page.
+"""Bar charts as server-side SVG, for the console's statistics page: no script, no `style`
+attribute, a `<figure>` with the same numbers as a table.
 
-Pure functions from (label, value) pairs to markup: no chart library, no script, no `style`
-attribute (the console's CSP would block it), so a chart looks the same with JavaScript off, in
-a screen reader's table view and on paper. Geometry uses SVG presentation attributes (`x`,
-`width`, `fill`), which CSP does not treat as inline style; colours come from classes the
-stylesheet may override, with a printable default in the attributes themselves.
+- `horizontal`, `vertical`: (label, value) `Bar`s -> a chart's markup, text escaped here
+- `count`, `size`: numbers and bytes for a person
 
-Every chart is a `<figure>` holding:
-
-- an `<svg role="img">` labelled by its `<title>` and `<desc>` (what is shown, and the largest
-  value, for a screen reader that does not open the table);
-- one `<rect class="bar">` per value carrying `data-label` and `data-value` (the exact integer),
-  so a browser test can compare what is drawn with the API's figures; the bar's own `<title>` is
-  the tooltip;
-- each value printed as text next to its bar (vertical charts: when it fits the bar's width),
-- a `<table>` with the same numbers, inside a `<details>` so it costs no room until opened.
-
-All text is escaped here; callers pass plain strings. Lengths are proportional to the values,
-scaled so that the largest fills the plot; zero and negative values draw no bar, and integers of
-any size are scaled exactly (int / int, never a float overflow).
+Design: docs/design/console.md
 """
 
 from __future__ import annotations
