@@ -1,19 +1,11 @@
-"""The acting user: who a tenant backend is calling on behalf of, from `X-Silo-*` headers.
+"""The acting user: who a tenant backend is calling on behalf of, from `X-Silo-*` headers
+(`X-Silo-User`, `X-Silo-Role`, `X-Silo-Country`, `X-Silo-Company`, all optional).
 
-A tenant's backend holds the API key; its own users never see it. It says which of its users a
-request is for with these headers, all optional:
+- `parse_acting_user` -> `ActingUser`: pure, syntax only (the role's existence is the taxonomy's)
+- `parse_country`: ISO 3166-1 alpha-2, officially assigned, upper case
+- `InvalidActingUser` (422 naming the header): a present header must be valid, never empty
 
-- `X-Silo-User`: the tenant's opaque user id (recorded as `uploaded_by` and on access events);
-- `X-Silo-Role`: the user's audience role (a name from the taxonomy; restricts what is visible);
-- `X-Silo-Country`: ISO 3166-1 alpha-2, one of the officially assigned codes, in upper case;
-- `X-Silo-Company`: the user's company, free text.
-
-Parsing here is pure and checks syntax only; whether the role exists is the taxonomy's business
-(one query, made by the handler in the connection it already holds). A header that is absent
-is absent; a header that is present must be valid, so an empty (or blank) value is refused rather
-than read as "no role" (which would see everything). A bad value raises `InvalidActingUser`,
-which the API renders as 422 naming the header. Every operation on files parses them, whether
-or not it uses them, so a value is refused the same way on every method.
+Design: docs/design/acting-user.md
 """
 
 from __future__ import annotations
