@@ -33,7 +33,7 @@ MAX_KEY_CACHE_SECONDS = 300
 # requests a little before that, so unfinished uploads are aborted cleanly rather than killed.
 DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 25
 
-# Hostile or broken clients (see README, Configuration: which limit is enforced where).
+# Hostile or broken clients (see docs/configuration.md: which limit is enforced where).
 DEFAULT_MAX_CONNECTIONS = 1000
 DEFAULT_MAX_HEADER_BYTES = 64 * 1024
 DEFAULT_MAX_HEADERS = 100

@@ -2,7 +2,7 @@
 
 Every name comes from `tenants.names`; every permission and network path names this tenant's
 own resources only. The bucket and the database are protected and retained on delete, so
-removing a tenant from tenants.yaml cannot destroy its data (see README "Offboarding").
+removing a tenant from tenants.yaml cannot destroy its data (see docs/operations/offboarding.md).
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ from provisioning.importer.runner import EXIT_INTERRUPTED, EXIT_STOPPED, Importe
 from provisioning.importer.sources import DirectorySource, Source, SourceError
 
 # TEST ONLY: exit right after the Nth file is stored, before the journal records it (see
-# runner.Options.crash_after_uploads). Documented in the README; never set it otherwise.
+# runner.Options.crash_after_uploads). Documented in docs/operations/importing.md; never set it
+# otherwise.
 CRASH_ENV = "SILO_IMPORT_TEST_EXIT_AFTER_UPLOADS"
 SIZE = re.compile(r"^(\d+(?:\.\d+)?)\s*([KMG]?)(?:i?B)?$", re.IGNORECASE)
 

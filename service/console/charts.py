@@ -51,7 +51,7 @@ _UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
 
 def size(n: int) -> str:
-    """Bytes for a person: 1536 -> '1.5 KiB' (binary units, as the README's limits are)."""
+    """Bytes for a person: 1536 -> '1.5 KiB' (binary units, as the docs' limits are)."""
     if abs(n) < 1024:
         return f"{n} B"
     value, unit = float(n), 0

@@ -23,7 +23,7 @@ from service import errors
 log = logging.getLogger("silo.admission")
 
 MIB = 1024**2
-# Measured (see README "Memory and concurrent uploads"): the service's resident memory with no
+# Measured (see docs/api.md, "Memory and concurrent uploads"): the service's resident memory with no
 # upload running, and what each concurrent upload stream adds at its peak (two 8 MiB parts on
 # the wire, one being filled, plus socket, parser and boto3 buffers and allocator slack).
 BASE_RSS_BYTES = 100 * MIB

@@ -96,7 +96,7 @@ def test_capacity_keeps_base_plus_streams_under_eighty_percent():
     slots = capacity_for(512 * MIB)
     peak = admission.BASE_RSS_BYTES + slots * admission.PER_STREAM_BYTES
     assert peak <= 0.8 * 512 * MIB < peak + admission.PER_STREAM_BYTES
-    assert slots == 11  # (0.8 * 512 - 100) / 28, the figure the README quotes
+    assert slots == 11  # (0.8 * 512 - 100) / 28, the figure docs/api.md quotes
     assert capacity_for(2048 * MIB) == 54
     assert capacity_for(64 * MIB) == 1  # never zero
 

@@ -17,7 +17,7 @@ from service.files.acting_user import InvalidActingUser
 from service.stats import report as stats
 from service.storage import StorageError
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
 
 def _api_error_classes() -> list[type[errors.APIError]]:
@@ -57,13 +57,13 @@ def test_every_exception_becomes_one_api_error(exc, status, code):
         assert "a bug" not in error.message  # internals do not
 
 
-def test_codes_are_unique_and_all_in_the_readme_table():
+def test_codes_are_unique_and_all_in_the_api_docs_error_table():
     classes = _api_error_classes()
     codes = {cls.code for cls in classes}
     own = [cls.code for cls in classes if "code" in vars(cls)]
     assert len(own) == len(set(own)), "a code is defined twice"
-    table = README.read_text().split("| status | codes |", 1)[1].split("\n\n", 1)[0]
+    table = API_DOC.read_text().split("| status | codes |", 1)[1].split("\n\n", 1)[0]
     documented = set(re.findall(r"`([a-z0-9_]+)`", table))
     # Generic fallbacks, and the one answer nobody reads (the client has gone).
     missing = codes - documented - {"internal_error", "unavailable", "client_disconnected"}
-    assert not missing, f"codes missing from the README's error table: {missing}"
+    assert not missing, f"codes missing from the error table of docs/api.md: {missing}"

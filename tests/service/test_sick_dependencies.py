@@ -26,7 +26,7 @@ from tests.service.conftest import Service, running_service, serve, service_env
 from tests.service.helpers import pdf, upload
 from tests.service.test_app import assert_error
 
-# Small bounds so that the tests take seconds (defaults: README, Configuration).
+# Small bounds so that the tests take seconds (defaults: docs/configuration.md).
 FAST_DB = {
     "SILO_DB_STATEMENT_TIMEOUT_MS": "500",
     "SILO_DB_ACQUIRE_TIMEOUT_SECONDS": "1",

@@ -219,10 +219,10 @@ def test_dev_stops_and_cleans_up_when_no_service_is_left(dev_factory):
 
 
 def test_three_tenants_are_ready_within_15_seconds(dev_factory):
-    """The README's promise, measured from spawning `silo dev` to its "ready" line, with the
-    per-tenant limits of a default run (where the machine allows them): the CPU quota applies
-    once a service is ready, so start-up (imports, migrations) is not held to a quarter of a
-    core."""
+    """The promise of docs/operations/local.md, measured from spawning `silo dev` to its "ready"
+    line, with the per-tenant limits of a default run (where the machine allows them): the CPU
+    quota applies once a service is ready, so start-up (imports, migrations) is not held to a
+    quarter of a core."""
     run = dev_factory(["one", "two", "three"])
     assert run.ready_seconds < 15, run.output()
     assert "3/3 tenant(s) ready" in run.output()
