@@ -8,22 +8,19 @@ removing a tenant from tenants.yaml cannot destroy its data (see README "Offboar
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_aws as aws
 import pulumi_random as random
 
-from provisioning import bucket_rules
 from provisioning.aws import alarms, policies
 from provisioning.aws.containers import container_definitions_json
-from provisioning.aws.platform import Platform
-from provisioning.service_env import SERVICE_PORT, cloud_scan, service_target
+from provisioning.aws.tenant import storage
+from provisioning.aws.tenant.inputs import Context, TenantDeploymentArgs
+from provisioning.service_env import cloud_scan, service_target
 from provisioning.timeouts import TIMEOUTS
-from tenants.model import Tenant
-from tenants.names import CONTAINER_NAME, TenantNames
+from tenants.names import CONTAINER_NAME
 
 POSTGRES_PORT = 5432
 HEALTH_CHECK = {
@@ -34,23 +31,6 @@ HEALTH_CHECK = {
     "healthy_threshold": 2,
     "unhealthy_threshold": 3,
 }
-
-
-@dataclass
-class TenantDeploymentArgs:
-    tenant: Tenant
-    names: TenantNames
-    platform: Platform
-    image: str  # the stack's default (`silo:image`); a tenant's `api.image` overrides it
-    region: str
-    account_id: str
-    partition: str = "aws"
-    log_retention_days: int = 30
-    port: int = SERVICE_PORT
-    hosted_zone_id: str | None = None  # when set, an alias record for the tenant's host
-    # The platform's clamd (catalogue platform.clamd_address), for tenants scanning with clamav.
-    clamd_address: str | None = None
-    tags: dict[str, str] = field(default_factory=dict)
 
 
 class TenantDeployment(pulumi.ComponentResource):
@@ -75,7 +55,9 @@ class TenantDeployment(pulumi.ComponentResource):
         # Where the tenant was placed (tenants.yaml `load_balancer`); it never moves.
         self._load_balancer = args.platform.load_balancers[args.tenant.load_balancer]
 
-        bucket = self._bucket()
+        ctx = Context.of(name, self, args)
+
+        bucket = storage.bucket(ctx)
         if args.tenant.limits.scan == "guardduty":
             self._malware_protection(bucket)
         task_sg, db_sg = self._network_paths()
@@ -123,64 +105,6 @@ class TenantDeployment(pulumi.ComponentResource):
 
     def _keep_settings(self) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, retain_on_delete=True)
-
-    def _bucket(self) -> aws.s3.Bucket:
-        name, tenant = self._name, self._args.tenant
-        bucket = aws.s3.Bucket(
-            f"{name}-bucket", bucket=self._args.names.bucket, tags=self._tags, opts=self._keep()
-        )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-bucket-public-access",
-            bucket=bucket.id,
-            block_public_acls=True,
-            block_public_policy=True,
-            ignore_public_acls=True,
-            restrict_public_buckets=True,
-            opts=self._keep_settings(),
-        )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-bucket-encryption",
-            bucket=bucket.id,
-            rules=[
-                # No bucket key: it saves KMS requests for SSE-KMS and does nothing for AES256.
-                {"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}
-            ],
-            opts=self._keep_settings(),
-        )
-        tls_only = policies.bucket_policy(
-            partition=self._args.partition, bucket=self._args.names.bucket
-        )
-        aws.s3.BucketPolicy(
-            f"{name}-bucket-policy",
-            bucket=bucket.id,
-            policy=json.dumps(tls_only),
-            opts=self._keep_settings(),
-        )
-        aws.s3.BucketVersioning(
-            f"{name}-bucket-versioning",
-            bucket=bucket.id,
-            versioning_configuration={
-                "status": bucket_rules.versioning_status(tenant.bucket.versioning)
-            },
-            opts=self._keep_settings(),
-        )
-        aws.s3.BucketLifecycleConfiguration(
-            f"{name}-bucket-lifecycle",
-            bucket=bucket.id,
-            # The same rules as local buckets get (silo dev, compose).
-            rules=bucket_rules.lifecycle_rules(tenant.bucket.versioning),
-            opts=self._keep_settings(),
-        )
-        if tenant.bucket.cors_origins:
-            # Not retained: emptying `cors_origins` must remove the bucket's CORS, and an
-            # offboarded tenant's front-ends need none.
-            aws.s3.BucketCorsConfiguration(
-                f"{name}-bucket-cors",
-                bucket=bucket.id,
-                cors_rules=cors_rules(tenant.bucket.cors_origins),
-                opts=self._child,
-            )
-        return bucket
 
     def _malware_protection(self, bucket: aws.s3.Bucket) -> aws.guardduty.MalwareProtectionPlan:
         """GuardDuty Malware Protection for S3 on the tenant's bucket: every new object under
@@ -785,28 +709,6 @@ class TenantDeployment(pulumi.ComponentResource):
             "ecsService": self.service_name,
             "adminKeySecretArn": self.admin_key_secret_arn,
         }
-
-
-def cors_rules(origins: Sequence[str]) -> list[dict]:
-    """Browsers of the tenant's own front-ends fetch presigned downloads (video seeking sends
-    Range), and PUT direct uploads to their presigned URLs with the headers the service tells
-    them to send (service/storage.py). No POST: other uploads go through the API."""
-    return [
-        {
-            "allowed_methods": ["GET", "HEAD"],
-            "allowed_origins": list(origins),
-            "allowed_headers": ["Range"],
-            "expose_headers": ["Accept-Ranges", "Content-Length", "Content-Range", "ETag"],
-            "max_age_seconds": 3600,
-        },
-        {
-            "allowed_methods": ["PUT"],
-            "allowed_origins": list(origins),
-            "allowed_headers": list(bucket_rules.DIRECT_PUT_HEADERS),
-            "expose_headers": ["ETag"],
-            "max_age_seconds": 3600,
-        },
-    ]
 
 
 def metric_kind(metric: str) -> str:
