@@ -16,7 +16,7 @@ import pulumi_random as random
 
 from provisioning.aws import alarms, policies
 from provisioning.aws.containers import container_definitions_json
-from provisioning.aws.tenant import storage
+from provisioning.aws.tenant import scanning, storage
 from provisioning.aws.tenant.inputs import Context, TenantDeploymentArgs
 from provisioning.service_env import cloud_scan, service_target
 from provisioning.timeouts import TIMEOUTS
@@ -59,7 +59,7 @@ class TenantDeployment(pulumi.ComponentResource):
 
         bucket = storage.bucket(ctx)
         if args.tenant.limits.scan == "guardduty":
-            self._malware_protection(bucket)
+            scanning.malware_protection(ctx, bucket)
         task_sg, db_sg = self._network_paths()
         database = self._database(db_sg, self._database_logs())
         database_secret_arn = database.master_user_secrets.apply(lambda s: s[0].secret_arn)
@@ -105,59 +105,6 @@ class TenantDeployment(pulumi.ComponentResource):
 
     def _keep_settings(self) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, retain_on_delete=True)
-
-    def _malware_protection(self, bucket: aws.s3.Bucket) -> aws.guardduty.MalwareProtectionPlan:
-        """GuardDuty Malware Protection for S3 on the tenant's bucket: every new object under
-        the scanned prefixes is scanned and tagged `GuardDutyMalwareScanStatus`, which the
-        service reads. Its own plan and role per tenant, the role able to reach this bucket
-        only: nothing of it is shared with another tenant.
-
-        GuardDuty turns on the bucket's EventBridge notifications itself (through the role):
-        an `aws.s3.BucketNotification` added to this bucket must keep `eventbridge=True`, or it
-        silently stops the scans."""
-        name, slug, n, args = self._name, self._args.tenant.slug, self._args.names, self._args
-        role = aws.iam.Role(
-            f"{name}-scan-role",
-            name=n.scan_role,
-            assume_role_policy=json.dumps(
-                policies.malware_protection_trust_policy(
-                    partition=args.partition, region=args.region, account_id=args.account_id
-                )
-            ),
-            description=f"GuardDuty scans and tags Silo {slug}'s bucket",
-            tags=self._tags,
-            opts=self._child,
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-scan-policy",
-            role=role.id,
-            policy=json.dumps(
-                policies.malware_protection_policy(
-                    partition=args.partition,
-                    region=args.region,
-                    account_id=args.account_id,
-                    bucket=n.bucket,
-                )
-            ),
-            opts=self._child,
-        )
-        return aws.guardduty.MalwareProtectionPlan(
-            f"{name}-malware-protection",
-            role=role.arn,
-            protected_resource={
-                "s3_bucket": {
-                    "bucket_name": bucket.bucket,
-                    "object_prefixes": list(policies.SCANNED_PREFIXES),
-                }
-            },
-            # The verdict as an object tag: the service's scan engine reads it.
-            actions=[{"taggings": [{"status": "ENABLED"}]}],
-            tags=self._tags,
-            # GuardDuty checks the role's permissions when the plan is created (it writes the
-            # validation object and its EventBridge rule), so the policy must exist first; on
-            # delete the policy outlives the plan, which removes its rule with it.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
-        )
 
     def _network_paths(self) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
         """ALB -> task -> database, and the task out to AWS APIs; nothing else."""
