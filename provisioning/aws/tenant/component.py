@@ -8,7 +8,6 @@ removing a tenant from tenants.yaml cannot destroy its data (see README "Offboar
 from __future__ import annotations
 
 import json
-from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_aws as aws
@@ -16,13 +15,12 @@ import pulumi_random as random
 
 from provisioning.aws import alarms, policies
 from provisioning.aws.containers import container_definitions_json
-from provisioning.aws.tenant import scanning, storage
+from provisioning.aws.tenant import network, scanning, storage
 from provisioning.aws.tenant.inputs import Context, TenantDeploymentArgs
 from provisioning.service_env import cloud_scan, service_target
 from provisioning.timeouts import TIMEOUTS
 from tenants.names import CONTAINER_NAME
 
-POSTGRES_PORT = 5432
 HEALTH_CHECK = {
     "path": "/healthz",
     "matcher": "200",
@@ -60,7 +58,7 @@ class TenantDeployment(pulumi.ComponentResource):
         bucket = storage.bucket(ctx)
         if args.tenant.limits.scan == "guardduty":
             scanning.malware_protection(ctx, bucket)
-        task_sg, db_sg = self._network_paths()
+        task_sg, db_sg = network.security_groups(ctx)
         database = self._database(db_sg, self._database_logs())
         database_secret_arn = database.master_user_secrets.apply(lambda s: s[0].secret_arn)
         admin_secret = self._admin_key()
@@ -105,84 +103,6 @@ class TenantDeployment(pulumi.ComponentResource):
 
     def _keep_settings(self) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, retain_on_delete=True)
-
-    def _network_paths(self) -> tuple[aws.ec2.SecurityGroup, aws.ec2.SecurityGroup]:
-        """ALB -> task -> database, and the task out to AWS APIs; nothing else."""
-        name, slug, n, port = self._name, self._args.tenant.slug, self._args.names, self._args.port
-        alb_sg = self._args.platform.alb_security_group_id
-        task_sg = aws.ec2.SecurityGroup(
-            f"{name}-task-sg",
-            name=n.task_security_group,
-            description=f"Silo {slug} tasks: from the ALB, to its database and HTTPS",
-            vpc_id=self._args.platform.vpc_id,
-            tags=self._tags,
-            opts=self._child,
-        )
-        # Retained with the database, which keeps using it after offboarding (AWS refuses to
-        # delete a group an instance uses). Its only rule names the task group and is deleted,
-        # so the retained group admits nothing and the task group can go.
-        db_sg = aws.ec2.SecurityGroup(
-            f"{name}-db-sg",
-            name=n.database_security_group,
-            description=f"Silo {slug} database: from its own tasks only",
-            vpc_id=self._args.platform.vpc_id,
-            tags=self._tags,
-            opts=self._keep_settings(),
-        )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-task-from-alb",
-            security_group_id=task_sg.id,
-            referenced_security_group_id=alb_sg,
-            ip_protocol="tcp",
-            from_port=port,
-            to_port=port,
-            description="from the load balancer",
-            opts=self._child,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-task-to-db",
-            security_group_id=task_sg.id,
-            referenced_security_group_id=db_sg.id,
-            ip_protocol="tcp",
-            from_port=POSTGRES_PORT,
-            to_port=POSTGRES_PORT,
-            description="to its own database",
-            opts=self._child,
-        )
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-task-to-https",
-            security_group_id=task_sg.id,
-            cidr_ipv4="0.0.0.0/0",
-            ip_protocol="tcp",
-            from_port=443,
-            to_port=443,
-            description="AWS APIs (S3, ECR, Secrets Manager, Logs) through the NAT",
-            opts=self._child,
-        )
-        if self._args.tenant.limits.scan == "clamav" and self._args.clamd_address:
-            # The platform's clamd, inside the VPC (catalogue platform.clamd_address).
-            clamd_port = urlsplit(self._args.clamd_address).port
-            aws.vpc.SecurityGroupEgressRule(
-                f"{name}-task-to-clamd",
-                security_group_id=task_sg.id,
-                cidr_ipv4=self._args.platform.vpc_cidr,
-                ip_protocol="tcp",
-                from_port=clamd_port,
-                to_port=clamd_port,
-                description="to the platform's clamd (malware scanning)",
-                opts=self._child,
-            )
-        aws.vpc.SecurityGroupIngressRule(
-            f"{name}-db-from-task",
-            security_group_id=db_sg.id,
-            referenced_security_group_id=task_sg.id,
-            ip_protocol="tcp",
-            from_port=POSTGRES_PORT,
-            to_port=POSTGRES_PORT,
-            description=f"from {slug} tasks",
-            opts=self._child,
-        )
-        return task_sg, db_sg
 
     def _database_logs(self) -> aws.cloudwatch.LogGroup:
         """The group RDS exports the PostgreSQL log to. Created here first, with retention:
