@@ -15,7 +15,7 @@ import pulumi_random as random
 
 from provisioning.aws import alarms, policies
 from provisioning.aws.containers import container_definitions_json
-from provisioning.aws.tenant import network, scanning, storage
+from provisioning.aws.tenant import database, network, scanning, storage
 from provisioning.aws.tenant.inputs import Context, TenantDeploymentArgs
 from provisioning.service_env import cloud_scan, service_target
 from provisioning.timeouts import TIMEOUTS
@@ -59,30 +59,28 @@ class TenantDeployment(pulumi.ComponentResource):
         if args.tenant.limits.scan == "guardduty":
             scanning.malware_protection(ctx, bucket)
         task_sg, db_sg = network.security_groups(ctx)
-        database = self._database(db_sg, self._database_logs())
-        database_secret_arn = database.master_user_secrets.apply(lambda s: s[0].secret_arn)
+        db = database.instance(ctx, db_sg)
+        database_secret_arn = db.master_user_secrets.apply(lambda s: s[0].secret_arn)
         admin_secret = self._admin_key()
         log_group = self._logs()
         execution_role, execution_policy, task_role, task_policy = self._roles(
             database_secret_arn, admin_secret
         )
         task_definition = self._task_definition(
-            database, database_secret_arn, admin_secret, execution_role, task_role, log_group
+            db, database_secret_arn, admin_secret, execution_role, task_role, log_group
         )
         target_group, rule = self._routing()
         service = self._service(
             task_definition, task_sg, target_group, [rule, execution_policy, task_policy]
         )
         self._scaling(service, target_group)
-        self._alarms(service, target_group, database)
-        self._dashboard(service, target_group, database)
+        self._alarms(service, target_group, db)
+        self._dashboard(service, target_group, db)
 
         scheme = "https" if args.platform.https else "http"
         self.url = f"{scheme}://{args.names.host}"
         self.bucket_name = bucket.bucket
-        self.database_endpoint = pulumi.Output.concat(
-            database.address, ":", database.port.apply(str)
-        )
+        self.database_endpoint = pulumi.Output.concat(db.address, ":", db.port.apply(str))
         self.service_name = service.name
         self.admin_key_secret_arn = admin_secret.arn
         self.database_secret_arn = database_secret_arn
@@ -103,61 +101,6 @@ class TenantDeployment(pulumi.ComponentResource):
 
     def _keep_settings(self) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, retain_on_delete=True)
-
-    def _database_logs(self) -> aws.cloudwatch.LogGroup:
-        """The group RDS exports the PostgreSQL log to. Created here first, with retention:
-        left to RDS, it would be created on first export and keep logs forever. Retained with
-        the database, which keeps exporting to it after offboarding."""
-        return aws.cloudwatch.LogGroup(
-            f"{self._name}-db-logs",
-            name=f"/aws/rds/instance/{self._args.names.rds_identifier}/postgresql",
-            retention_in_days=self._args.log_retention_days,
-            tags=self._tags,
-            opts=self._keep_settings(),
-        )
-
-    def _database(
-        self, db_sg: aws.ec2.SecurityGroup, db_logs: aws.cloudwatch.LogGroup
-    ) -> aws.rds.Instance:
-        n, db = self._args.names, self._args.tenant.database
-        return aws.rds.Instance(
-            f"{self._name}-db",
-            identifier=n.rds_identifier,
-            engine="postgres",
-            engine_version=db.engine_version,
-            instance_class=db.instance_class,
-            allocated_storage=db.storage_gb,
-            max_allocated_storage=db.max_storage_gb,
-            storage_type="gp3",
-            storage_encrypted=True,
-            db_name=n.database_name,
-            username=n.database_user,
-            # RDS generates and rotates the password in Secrets Manager; it never passes
-            # through this program or the stack state.
-            manage_master_user_password=True,
-            db_subnet_group_name=self._args.platform.db_subnet_group_name,
-            vpc_security_group_ids=[db_sg.id],
-            publicly_accessible=False,
-            deletion_protection=True,
-            skip_final_snapshot=False,
-            final_snapshot_identifier=n.final_snapshot,
-            backup_retention_period=db.backup_days,
-            multi_az=db.multi_az,
-            copy_tags_to_snapshot=True,
-            auto_minor_version_upgrade=True,
-            # What `pulumi up` shows is what the instance becomes, not a change pending until
-            # the maintenance window (per tenant: `database.apply_immediately`).
-            apply_immediately=db.apply_immediately,
-            # The catalogue names only the major version, so any change of it is a major
-            # upgrade; RDS refuses one unless allowed. Allowing it starts nothing by itself.
-            allow_major_version_upgrade=True,
-            enabled_cloudwatch_logs_exports=["postgresql"],
-            tags=self._tags,
-            # The export's log group must exist (with its retention) before RDS writes to it.
-            opts=pulumi.ResourceOptions.merge(
-                self._keep(), pulumi.ResourceOptions(depends_on=[db_logs])
-            ),
-        )
 
     def _admin_key(self) -> aws.secretsmanager.Secret:
         """The bootstrap admin key: generated by the engine, kept only as a secret."""
