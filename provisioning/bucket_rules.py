@@ -1,8 +1,8 @@
 """A tenant bucket's versioning and lifecycle settings, derived once from the catalogue.
 
-Pure functions (no cloud SDK, no I/O but `configure_bucket`), so that the cloud bucket (Pulumi,
-`provisioning/aws/tenant.py`), `silo dev`'s local buckets and the Compose `buckets` job cannot
-drift apart.
+Pure functions (no cloud SDK, no I/O but `configure_bucket`), so that the cloud bucket
+(Pulumi, `provisioning/aws/tenant/storage.py`), `silo dev`'s local buckets and the Compose
+`buckets` job cannot drift apart.
 """
 
 from __future__ import annotations
