@@ -148,17 +148,16 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             # Normally done in milliseconds; a slow database must not hold the start.
             await asyncio.wait_for(asyncio.shield(seeding), 10)
         sweepers = []
-        if hasattr(app.state.storage, "abort_stale_uploads"):
-            stale, max_age = app.state.storage, settings.multipart_max_age_seconds
-            sweepers.append(
-                asyncio.create_task(
-                    _every(
-                        settings.multipart_sweep_interval_seconds,
-                        lambda: stale.abort_stale_uploads(max_age),
-                        "stale multipart uploads aborted",
-                    )
+        stale, max_age = app.state.storage, settings.multipart_max_age_seconds
+        sweepers.append(
+            asyncio.create_task(
+                _every(
+                    settings.multipart_sweep_interval_seconds,
+                    lambda: stale.abort_stale_uploads(max_age),
+                    "stale multipart uploads aborted",
                 )
             )
+        )
         app.state.recorder = await EventRecorder(
             pool, flush_interval=settings.events_flush_ms / 1000
         ).start()

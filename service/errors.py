@@ -19,7 +19,6 @@ from collections.abc import Mapping
 
 import psycopg
 import psycopg_pool
-from botocore.exceptions import BotoCoreError, ClientError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -271,8 +270,7 @@ FROM_HTTP_STATUS: Mapping[int, type[APIError]] = {
 UNAVAILABLE: Mapping[type[Exception], type[APIError]] = {
     psycopg.OperationalError: DatabaseUnavailable,
     psycopg_pool.PoolTimeout: DatabaseUnavailable,
-    BotoCoreError: StorageUnavailable,
-    ClientError: StorageUnavailable,
+    # Every S3 failure, whatever boto3 raised (service/storage/ translates them).
     StorageError: StorageUnavailable,
 }
 

@@ -102,7 +102,7 @@ class ClamdScanner:
     def __init__(self, address: str, read_object: Callable[[str, int], Iterable[bytes]]) -> None:
         self.address = address
         self._family, self._target = parse_clamd_address(address)
-        # key, chunk size -> the object's bytes in chunks (service.storage.s3.S3Storage.read_chunks)
+        # key, chunk size -> the object's bytes in chunks (ObjectStorage.read_chunks)
         self._read_object = read_object
 
     def _connect(self) -> socket.socket:
@@ -194,7 +194,7 @@ class GuardDutyScanner:
     engine = "guardduty"
 
     def __init__(self, read_tags: Callable[[str], Mapping[str, str]]) -> None:
-        # key -> the object's tags (service.storage.s3.S3Storage.read_tags)
+        # key -> the object's tags (ObjectStorage.read_tags)
         self._read_tags = read_tags
 
     def check(self) -> None:

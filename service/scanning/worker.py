@@ -37,7 +37,7 @@ from service.scanning.engines import (
     Verdict,
 )
 from service.settings import Settings
-from service.storage import ObjectMissing, StorageError
+from service.storage import ObjectMissing, ObjectStorage, StorageError
 
 log = logging.getLogger("silo.scan")
 
@@ -54,7 +54,7 @@ GUARDDUTY_RECHECK_MIN, GUARDDUTY_RECHECK_MAX = 5.0, 300.0
 WATCH_SECONDS = 15.0
 
 
-def build_scanner(settings: Settings, storage) -> Scanner:
+def build_scanner(settings: Settings, storage: ObjectStorage) -> Scanner:
     """The engine SILO_SCAN names, reading objects through `storage`."""
     if settings.scan == "clamav":
         assert settings.clamd_address is not None
@@ -73,7 +73,7 @@ class ScanWorker:
         self,
         *,
         pool: psycopg_pool.AsyncConnectionPool,
-        storage,
+        storage: ObjectStorage,
         scanner: Scanner,
         infected: str = "quarantine",
         concurrency: int = 2,

@@ -1,8 +1,9 @@
 """Object storage: the interface the service codes against, and its implementations.
 
-interface.py   ObjectStorage, ObjectUpload, StoredObject: every method's contract;
-               StorageError, ObjectMissing; S3's size limits
-s3.py          S3Storage, S3Upload: the boto3 implementation (threads, parts, bounded waits)
+interface.py   ObjectStorage, ObjectUpload, ResumableUpload, StoredObject: every method's
+               contract; StorageError, ObjectMissing; S3's size limits
+s3.py          S3Storage, S3Upload, S3ResumableUpload: the boto3 implementation (threads,
+               parts, bounded waits); the only module that imports boto3 for storage
 discarding.py  DISCARDING: reads nothing into storage (a replayed Idempotency-Key's body)
 headers.py     content_disposition: the download's file name in every browser
 """
@@ -16,6 +17,7 @@ from service.storage.interface import (
     ObjectMissing,
     ObjectStorage,
     ObjectUpload,
+    ResumableUpload,
     StorageError,
     StoredObject,
 )
@@ -30,6 +32,7 @@ __all__ = [
     "ObjectMissing",
     "ObjectStorage",
     "ObjectUpload",
+    "ResumableUpload",
     "S3Storage",
     "StorageError",
     "StoredObject",

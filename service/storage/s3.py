@@ -3,6 +3,7 @@
 - `s3_client`: the boto3 client, with bounded timeouts and attempts
 - `S3Storage`: the storage; S3 calls on its own thread pool; `abort_stale_uploads`, the sweeper
 - `S3Upload`: one streamed upload (`write`, `complete`, `abort`), parts sent in the background
+- `S3ResumableUpload`: one tus upload's multipart upload, taken up on any instance by key and id
 - `object_tags`, `checksum_sha256`: the `sha256`/`size` object tags; a sha256 in S3's form
 
 Design: docs/design/storage.md
@@ -19,7 +20,7 @@ import hashlib
 import logging
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -140,9 +141,20 @@ def s3_client(
     )
 
 
-def _is_missing(error: ClientError) -> bool:
-    code = error.response.get("Error", {}).get("Code", "")
-    return code in {"NoSuchUpload", "NoSuchKey", "NoSuchBucket", "404", "NotFound"}
+# S3's answers that say a thing is not there. A resumable upload's calls (whose "gone" ends a
+# tus upload) take only the multipart upload's and the key's; the others take the bucket's too.
+UPLOAD_OR_KEY_MISSING = frozenset({"NoSuchUpload", "NoSuchKey", "404"})
+MISSING = UPLOAD_OR_KEY_MISSING | {"NoSuchBucket", "NotFound"}
+
+
+def _is_missing(error: BaseException | None, codes: frozenset[str] = MISSING) -> bool:
+    """Whether an S3 failure (a ClientError, or the StorageError raised from one) says the
+    object, multipart upload or bucket is not there."""
+    if isinstance(error, StorageError):
+        error = error.__cause__
+    if not isinstance(error, ClientError):
+        return False
+    return error.response.get("Error", {}).get("Code", "") in codes
 
 
 class S3Storage:
@@ -285,6 +297,31 @@ class S3Storage:
     async def begin_upload(self, key: str, content_type: str) -> S3Upload:
         return S3Upload(self, key, content_type)
 
+    async def begin_resumable(self, key: str, content_type: str) -> S3ResumableUpload:
+        created = await self.call(
+            self.client.create_multipart_upload,
+            Bucket=self.bucket,
+            Key=key,
+            ContentType=content_type,
+            ChecksumAlgorithm="CRC32",
+        )
+        return S3ResumableUpload(self, key, created["UploadId"])
+
+    def resumable(self, key: str, upload_id: str) -> S3ResumableUpload:
+        return S3ResumableUpload(self, key, upload_id)
+
+    async def put(self, key: str, data: bytes, *, content_type: str, sha256: str) -> None:
+        size = str(len(data))
+        await self.call(
+            self.client.put_object,
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            Metadata={"sha256": sha256, "size": size},
+            Tagging=object_tags(sha256=sha256, size=len(data)),
+        )
+
     async def delete(self, key: str) -> None:
         await self.call(self.client.delete_object, Bucket=self.bucket, Key=key)
 
@@ -292,16 +329,17 @@ class S3Storage:
         self, key: str, *, filename: str, content_type: str, ttl_seconds: int, inline: bool = False
     ) -> str:
         # Signing is local computation (no request), cheap enough for the event loop.
-        return self.client.generate_presigned_url(
-            "get_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "ResponseContentDisposition": content_disposition(filename, inline=inline),
-                "ResponseContentType": content_type,
-            },
-            ExpiresIn=ttl_seconds,
-        )
+        with _s3_errors("generate_presigned_url"):
+            return self.client.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": key,
+                    "ResponseContentDisposition": content_disposition(filename, inline=inline),
+                    "ResponseContentType": content_type,
+                },
+                ExpiresIn=ttl_seconds,
+            )
 
     async def check(self) -> None:
         await self.call(self.client.head_bucket, Bucket=self.bucket)
@@ -314,18 +352,19 @@ class S3Storage:
         signed: S3 refuses the PUT when they are changed (SignatureDoesNotMatch) and when the
         body does not match them (a short body, BadDigest), so a wrong object cannot land."""
         checksum = checksum_sha256(sha256)
-        url = self.client.generate_presigned_url(
-            "put_object",
-            Params={
-                "Bucket": self.bucket,
-                "Key": key,
-                "ContentLength": size,
-                "ChecksumSHA256": checksum,
-                # Tells storage which checksum the PUT carries (moto keeps it only with this).
-                "ChecksumAlgorithm": "SHA256",
-            },
-            ExpiresIn=ttl_seconds,
-        )
+        with _s3_errors("generate_presigned_url"):
+            url = self.client.generate_presigned_url(
+                "put_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": key,
+                    "ContentLength": size,
+                    "ChecksumSHA256": checksum,
+                    # Tells storage which checksum the PUT carries (moto keeps it only with it).
+                    "ChecksumAlgorithm": "SHA256",
+                },
+                ExpiresIn=ttl_seconds,
+            )
         headers = {
             "Content-Length": str(size),
             "x-amz-checksum-sha256": checksum,
@@ -341,8 +380,7 @@ class S3Storage:
                 self.client.head_object, Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"
             )
         except StorageError as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ClientError) and _is_missing(cause):
+            if _is_missing(exc):
                 return None
             raise
         checksum = head.get("ChecksumSHA256")
@@ -440,8 +478,7 @@ class S3Storage:
             )
         except StorageError as exc:
             # Gone already (moved by another scan of the same file): say so.
-            cause = exc.__cause__
-            if isinstance(cause, ClientError) and _is_missing(cause):
+            if _is_missing(exc):
                 raise ObjectMissing(key) from exc
             raise
         await self.delete(key)
@@ -474,25 +511,30 @@ def _retrieve(future: asyncio.Future) -> None:
 
 
 @contextlib.contextmanager
+def _s3_errors(what: str) -> Iterator[None]:
+    """S3 failures (boto3's and botocore's exceptions) as StorageError: no botocore exception
+    leaves service/storage/."""
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise StorageError(f"S3 {what}: {exc}") from exc
+
+
+@contextlib.contextmanager
 def _object_errors(what: str, key: str) -> Iterator[None]:
     """S3 failures of a call on one object as StorageError, ObjectMissing when it is not there."""
     try:
-        yield
-    except ClientError as exc:
+        with _s3_errors(what):
+            yield
+    except StorageError as exc:
         if _is_missing(exc):
-            raise ObjectMissing(key) from exc
-        raise StorageError(f"S3 {what}: {exc}") from exc
-    except BotoCoreError as exc:
-        raise StorageError(f"S3 {what}: {exc}") from exc
+            raise ObjectMissing(key) from exc.__cause__
+        raise
 
 
 def _guard(fn: Callable[..., T], /, **kwargs: Any) -> T:
-    try:
+    with _s3_errors(fn.__name__):
         return fn(**kwargs)
-    except ClientError as exc:
-        raise StorageError(f"S3 {fn.__name__}: {exc}") from exc
-    except BotoCoreError as exc:
-        raise StorageError(f"S3 {fn.__name__}: {exc}") from exc
 
 
 class S3Upload:
@@ -735,7 +777,7 @@ class S3Upload:
         try:
             await self._storage.call(fn, **kwargs)
         except StorageError as exc:
-            if not (isinstance(exc.__cause__, ClientError) and _is_missing(exc.__cause__)):
+            if not _is_missing(exc):
                 raise
 
 
@@ -747,3 +789,67 @@ def upload_part(*, client: Any, PartNumber: int, **kwargs: Any) -> dict[str, Any
     if "ChecksumCRC32" in response:
         part["ChecksumCRC32"] = response["ChecksumCRC32"]
     return part
+
+
+class S3ResumableUpload:
+    """A resumable upload (interface.py: `ResumableUpload`) as one S3 multipart upload, as
+    tusd's s3store maps tus onto S3: `send_part` is UploadPart, `exists` ListParts, `complete`
+    CompleteMultipartUpload, `abort` AbortMultipartUpload. Each call runs on the storage's
+    threads, bounded as every S3 call is."""
+
+    def __init__(self, storage: S3Storage, key: str, upload_id: str) -> None:
+        self._storage = storage
+        self.key = key
+        self.upload_id = upload_id
+
+    async def send_part(self, number: int, data: bytes | bytearray) -> dict[str, Any]:
+        storage = self._storage
+        return await storage.call(
+            upload_part,
+            client=storage.client,
+            Bucket=storage.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=data,
+        )
+
+    async def exists(self) -> bool:
+        # ListParts: its NoSuchUpload is the answer every S3 gives reliably.
+        storage = self._storage
+        try:
+            await storage.call(
+                storage.client.list_parts,
+                Bucket=storage.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                MaxParts=1,
+            )
+        except StorageError as exc:
+            if _is_missing(exc, UPLOAD_OR_KEY_MISSING):
+                return False
+            raise
+        return True
+
+    async def complete(self, parts: Sequence[Mapping[str, Any]]) -> None:
+        storage = self._storage
+        await storage.call(
+            storage.client.complete_multipart_upload,
+            Bucket=storage.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": list(parts)},
+        )
+
+    async def abort(self) -> None:
+        storage = self._storage
+        try:
+            await storage.call(
+                storage.client.abort_multipart_upload,
+                Bucket=storage.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+            )
+        except StorageError as exc:
+            if not _is_missing(exc, UPLOAD_OR_KEY_MISSING):  # else: aborted, or completed
+                raise

@@ -35,7 +35,7 @@ from service.files.domain import (
     uploaded_by,
 )
 from service.files.sql import Row
-from service.storage import MAX_SINGLE_PUT
+from service.storage import MAX_SINGLE_PUT, ObjectStorage
 from service.uploads import direct_sql as repo
 from service.uploads import filetypes, idempotency, rules
 
@@ -140,7 +140,7 @@ class Direct:
     """The tenant's direct uploads; built once when the app starts."""
 
     pool: AsyncConnectionPool
-    storage: Any  # S3Storage
+    storage: ObjectStorage
     files: Files
     limits: rules.Limits
     # How long a presigned PUT URL is accepted (SILO_PRESIGN_TTL_SECONDS): S3 checks it when

@@ -25,7 +25,7 @@ from service import errors
 from service.files import domain, metadata
 from service.files import sql as files_sql
 from service.http.inputs import with_idle_timeout
-from service.storage import DISCARDING
+from service.storage import DISCARDING, ObjectStorage
 from service.uploads import filetypes, idempotency
 from service.uploads.multipart import MultipartReader, PartData, PartEnd, PartStart
 from service.uploads.rules import (
@@ -92,7 +92,7 @@ class _KeyFreedMeanwhile(errors.DomainError):
 class _FilePart:
     """The file part in flight: sniff buffer, hash, size, content check and storage upload."""
 
-    storage: Any
+    storage: ObjectStorage
     object_key: str
     limits: Limits
     filename: str | None
@@ -170,7 +170,7 @@ async def ingest(
     *,
     content_type: str | None,
     limits: Limits,
-    storage: Any,
+    storage: ObjectStorage,
     save: Callable[[StoredFile], Awaitable[Any]],
     check_fields: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
 ) -> Any:

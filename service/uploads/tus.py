@@ -15,7 +15,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import urllib.parse
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from dataclasses import dataclass, replace
@@ -24,7 +23,6 @@ from typing import Any
 
 import anyio
 import psycopg
-from botocore.exceptions import ClientError
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import ClientDisconnect
@@ -34,8 +32,7 @@ from service.db.credentials import SecretCredentials
 from service.files import metadata
 from service.files.domain import Caller, Files, label_ids, uploaded_by
 from service.http import inputs
-from service.storage import StorageError
-from service.storage.s3 import upload_part
+from service.storage import ObjectStorage, ResumableUpload, StorageError
 from service.uploads import filetypes, idempotency, rules
 from service.uploads import tus_sql as repo
 
@@ -126,18 +123,12 @@ def validate_metadata(pairs: Mapping[str, str]) -> Declared:
     return Declared(fields, filename, filetype)
 
 
-def _is_missing(exc: StorageError) -> bool:
-    cause = exc.__cause__
-    code = cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
-    return code in ("NoSuchUpload", "NoSuchKey", "404")
-
-
 @dataclass(frozen=True)
 class Resumable:
     """The tenant's resumable uploads; built once when the app starts."""
 
     pool: AsyncConnectionPool
-    storage: Any  # S3Storage: its boto3 client and thread pool
+    storage: ObjectStorage
     files: Files
     limits: rules.Limits
     database_url: str
@@ -275,18 +266,10 @@ class Resumable:
         holds the upload's lock."""
         storage, key = self.storage, rules.object_key_for(row["id"])
         if row["s3_upload_id"]:
-            try:
-                await storage.call(
-                    storage.client.abort_multipart_upload,
-                    Bucket=storage.bucket,
-                    Key=key,
-                    UploadId=row["s3_upload_id"],
-                )
-            except StorageError as exc:
-                if not _is_missing(exc):  # else: already aborted, or completed
-                    raise
-        # An object exists only if a completion was cut short; deleting a missing key is a 204.
-        await storage.call(storage.client.delete_object, Bucket=storage.bucket, Key=key)
+            # Already aborted, or completed: not an error.
+            await storage.resumable(key, row["s3_upload_id"]).abort()
+        # An object exists only if a completion was cut short; deleting a missing key is no error.
+        await storage.delete(key)
         async with self.pool.connection() as conn:
             await repo.delete(conn, row["id"])
 
@@ -438,15 +421,7 @@ class _Receiver:
         (503: the upload stays, the client's retry finds the object), or no completion was ever
         sent and it was aborted (by the bucket's lifecycle rule, by hand): the upload cannot be
         finished, and goes (404)."""
-        storage = self.owner.storage
-        try:
-            head = await storage.call(
-                storage.client.head_object, Bucket=storage.bucket, Key=self.key
-            )
-        except StorageError as exc:
-            if not _is_missing(exc):
-                raise
-            head = None
+        head = await self.owner.storage.stat(self.key)
         if head is None and self.completing:
             log.warning(
                 "upload %s: its multipart upload is gone and its object not there yet"
@@ -454,7 +429,7 @@ class _Receiver:
                 self.id,
             )
             raise StorageError(f"upload {self.id}: the object is still being completed")
-        if head is None or head["ContentLength"] != self.length:
+        if head is None or head.size != self.length:
             await rules.shielded(self.owner.discard(self.row), f"discard {self.id}")
             raise UploadNotFound()
         log.warning("upload %s was completed by a request that did not record it", self.id)
@@ -530,30 +505,15 @@ class _Receiver:
         self.type_id = detected.id
 
     async def _send_part(self, data: bytearray) -> None:
-        storage = self.owner.storage
         if self.s3_upload_id is None:
-            created = await storage.call(
-                storage.client.create_multipart_upload,
-                Bucket=storage.bucket,
-                Key=self.key,
-                ContentType=self.file_type.mime,
-                ChecksumAlgorithm="CRC32",
-            )
-            self.s3_upload_id = created["UploadId"]
+            created = await self.owner.storage.begin_resumable(self.key, self.file_type.mime)
+            self.s3_upload_id = created.upload_id
             # Recorded at once, so that an abort (terminate, expiry) can always find it.
             async with self.owner.pool.connection() as conn:
                 await repo.set_storage_upload(conn, self.id, self.s3_upload_id)
             self.row = {**self.row, "s3_upload_id": self.s3_upload_id}
         try:
-            part = await storage.call(
-                upload_part,
-                client=storage.client,
-                Bucket=storage.bucket,
-                Key=self.key,
-                UploadId=self.s3_upload_id,
-                PartNumber=len(self.parts) + 1,
-                Body=data,
-            )
+            part = await self._upload().send_part(len(self.parts) + 1, data)
         except StorageError:
             await self._raise_if_gone()
             raise
@@ -590,15 +550,7 @@ class _Receiver:
             except errors.APIError:
                 await rules.shielded(owner.discard(self.row), f"discard {self.id}")
                 raise
-            await storage.call(
-                storage.client.put_object,
-                Bucket=storage.bucket,
-                Key=self.key,
-                Body=data,
-                ContentType=file_type.mime,
-                Metadata={"sha256": sha256, "size": str(self.length)},
-                Tagging=urllib.parse.urlencode({"sha256": sha256, "size": str(self.length)}),
-            )
+            await storage.put(self.key, data, content_type=file_type.mime, sha256=sha256)
         else:
             if self.tail:
                 await self._send_part(self.tail)
@@ -609,33 +561,25 @@ class _Receiver:
                     await repo.mark_completing(conn, self.id)
                 self.completing = True
             try:
-                await storage.call(
-                    storage.client.complete_multipart_upload,
-                    Bucket=storage.bucket,
-                    Key=self.key,
-                    UploadId=self.s3_upload_id,
-                    MultipartUpload={"Parts": self.parts},
-                )
+                await self._upload().complete(self.parts)
             except StorageError:
                 await self._raise_if_gone()
                 raise
         return await self._stored(sha256)
 
     async def _raise_if_gone(self) -> None:
-        """After a failed part or completion: `_StorageUploadGone` if the multipart upload no
-        longer exists (asked with ListParts, whose NoSuchUpload every S3 gives reliably)."""
-        storage = self.owner.storage
+        """After a failed part or completion: `_StorageUploadGone` if the storage upload no
+        longer exists (a failure to tell leaves the caller's error to be raised)."""
         try:
-            await storage.call(
-                storage.client.list_parts,
-                Bucket=storage.bucket,
-                Key=self.key,
-                UploadId=self.s3_upload_id,
-                MaxParts=1,
-            )
-        except StorageError as exc:
-            if _is_missing(exc):
-                raise _StorageUploadGone() from exc
+            exists = await self._upload().exists()
+        except StorageError:
+            return
+        if not exists:
+            raise _StorageUploadGone()
+
+    def _upload(self) -> ResumableUpload:
+        assert self.s3_upload_id is not None
+        return self.owner.storage.resumable(self.key, self.s3_upload_id)
 
 
 async def _alive(conn, upload_id: uuid.UUID) -> bool:

@@ -1,11 +1,19 @@
 """An in-memory `ObjectStorage` for tests of the upload pipeline and the files domain, with
-switches that make one operation fail the way S3 does (`StorageError`)."""
+switches that make one operation fail the way S3 does (`StorageError`). Its resumable uploads
+honour the interface's contract as S3Storage does (tests/service/test_storage.py runs the same
+contract test against both)."""
 
 from __future__ import annotations
 
+import hashlib
+import itertools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from service.storage import StorageError
+from service.storage import MAX_PARTS, MIN_PART_SIZE, ObjectMissing, StorageError
+
+_ids = itertools.count(1)
 
 
 @dataclass
@@ -38,17 +46,102 @@ class MemoryUpload:
 
 
 @dataclass
+class MemoryResumable:
+    """A resumable upload: parts by number (the last sent of a number kept), as S3 keeps them."""
+
+    storage: MemoryStorage
+    key: str
+    upload_id: str
+
+    def _parts(self) -> dict[int, bytes]:
+        found = self.storage.multipart.get(self.upload_id)
+        if found is None:
+            raise StorageError(f"no such upload: {self.upload_id}")
+        return found[1]
+
+    async def send_part(self, number: int, data: bytes | bytearray) -> dict[str, Any]:
+        if "part" in self.storage.failing:
+            raise StorageError("injected part failure")
+        if not 1 <= number <= MAX_PARTS:
+            raise StorageError(f"part number {number} out of range")
+        self._parts()[number] = bytes(data)
+        return {"PartNumber": number, "ETag": hashlib.md5(data).hexdigest()}
+
+    async def exists(self) -> bool:
+        return self.upload_id in self.storage.multipart
+
+    async def complete(self, parts: Sequence[Mapping[str, Any]]) -> None:
+        if "complete" in self.storage.failing:
+            raise StorageError("injected complete failure")
+        sent = self._parts()
+        numbers = [part["PartNumber"] for part in parts]
+        if numbers != sorted(set(numbers)):
+            raise StorageError("parts out of order")
+        chunks = []
+        for part in parts:
+            data = sent.get(part["PartNumber"])
+            if data is None or hashlib.md5(data).hexdigest() != part["ETag"]:
+                raise StorageError(f"invalid part {part['PartNumber']}")
+            chunks.append(data)
+        if any(len(data) < MIN_PART_SIZE for data in chunks[:-1]):
+            raise StorageError("a part but the last is smaller than the minimum")
+        del self.storage.multipart[self.upload_id]
+        self.storage.objects[self.key] = b"".join(chunks)
+        self.storage.tags[self.key] = {}
+
+    async def abort(self) -> None:
+        if "abort" in self.storage.failing:
+            raise StorageError("injected abort failure")
+        self.storage.multipart.pop(self.upload_id, None)
+
+
+@dataclass
 class MemoryStorage:
     objects: dict[str, bytes] = field(default_factory=dict)
     tags: dict[str, dict[str, str]] = field(default_factory=dict)
     uploads: list[MemoryUpload] = field(default_factory=list)
-    # Names of operations that raise StorageError: write, complete, delete, presign.
+    # Open resumable uploads: upload id -> (key, part number -> bytes).
+    multipart: dict[str, tuple[str, dict[int, bytes]]] = field(default_factory=dict)
+    part_size: int = MIN_PART_SIZE
+    # Names of operations that raise StorageError: write, complete, delete, presign, part, abort.
     failing: set[str] = field(default_factory=set)
 
     async def begin_upload(self, key: str, content_type: str) -> MemoryUpload:
         upload = MemoryUpload(self, key, content_type)
         self.uploads.append(upload)
         return upload
+
+    async def begin_resumable(self, key: str, content_type: str) -> MemoryResumable:
+        upload_id = f"memory-{next(_ids)}"
+        self.multipart[upload_id] = (key, {})
+        return MemoryResumable(self, key, upload_id)
+
+    def resumable(self, key: str, upload_id: str) -> MemoryResumable:
+        return MemoryResumable(self, key, upload_id)
+
+    async def put(self, key: str, data: bytes, *, content_type: str, sha256: str) -> None:
+        self.objects[key] = bytes(data)
+        self.tags[key] = {"sha256": sha256, "size": str(len(data))}
+
+    async def tag_stored(self, key: str, *, sha256: str, size: int) -> None:
+        if key not in self.objects:
+            raise StorageError(f"no such object: {key}")
+        self.tags[key] = {**self.tags.get(key, {}), "sha256": sha256, "size": str(size)}
+
+    async def sha256_of(self, key: str, *, etag: str | None = None, validator: Any = None) -> str:
+        # No ETags here: `etag` is not checked.
+        data = self.objects.get(key)
+        if data is None:
+            raise StorageError(f"no such object: {key}")
+        if validator is not None:
+            validator.feed(data)
+            validator.finish()
+        return hashlib.sha256(data).hexdigest()
+
+    def read_tags(self, key: str) -> dict[str, str]:
+        if key not in self.objects:
+            raise ObjectMissing(key)
+        return dict(self.tags.get(key, {}))
 
     async def delete(self, key: str) -> None:
         if "delete" in self.failing:
@@ -66,4 +159,5 @@ class MemoryStorage:
         return None
 
     async def pending_uploads(self) -> list[str]:
-        return [u.key for u in self.uploads if u.state == "pending"]
+        streamed = [u.key for u in self.uploads if u.state == "pending"]
+        return streamed + [key for key, _ in self.multipart.values()]

@@ -43,3 +43,28 @@ def test_the_service_never_imports_infrastructure_code():
     for path in SERVICE.rglob("*.py"):
         text = path.read_text()
         assert not re.search(r"^\s*(from|import) (provisioning|tenants|pulumi)", text, re.M), path
+
+
+# Modules outside service/storage/ that may import boto3 or botocore, each with its reason.
+BOTO_ALLOWED = {
+    # Secrets Manager (the database's rotated credentials), not object storage.
+    "db/credentials.py",
+}
+_IMPORTS_BOTO = re.compile(r"^\s*(from|import) (boto3|botocore)\b", re.M)
+# A storage's client, its raw calls or its bucket reached from outside: S3 through the seam.
+_REACHES_PAST_STORAGE = re.compile(r"\bstorage\)?\.(client|call|submit|bucket)\b")
+
+
+def test_only_storage_talks_to_s3():
+    importing, reaching = set(), set()
+    for path in SERVICE.rglob("*.py"):
+        name = str(path.relative_to(SERVICE))
+        if name.startswith("storage/"):
+            continue
+        text = path.read_text()
+        if _IMPORTS_BOTO.search(text):
+            importing.add(name)
+        if _REACHES_PAST_STORAGE.search(text):
+            reaching.add(name)
+    assert importing <= BOTO_ALLOWED, f"boto3 outside storage/: {sorted(importing - BOTO_ALLOWED)}"
+    assert not reaching, f"past the storage interface: {sorted(reaching)}"

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from service.storage import MIN_PART_SIZE, S3Storage, StorageError, content_disposition
+from tests.service.memory_storage import MemoryStorage
 
 PART = MIN_PART_SIZE  # the smallest legal part keeps multi-part tests quick
 
@@ -533,3 +534,69 @@ async def test_copy_to_moves_an_object_with_the_files_type_metadata_and_tags(sto
             sha256=digest,
             size=len(data),
         )
+
+
+# --- resumable uploads: the interface's contract, on S3 and on the test double ----------------
+
+
+@pytest.fixture(params=["s3", "memory"])
+def any_storage(request):
+    """Each implementation of `ObjectStorage`: S3Storage against the local S3 endpoint, and the
+    in-memory double the domain tests use, so the double keeps to the same contract."""
+    if request.param == "memory":
+        return MemoryStorage(part_size=PART)
+    return request.getfixturevalue("storage")
+
+
+@pytest.mark.anyio
+async def test_a_resumable_upload_is_completed_from_its_receipts_on_any_handle(any_storage):
+    store = any_storage
+    data = payload(PART + 1000)
+    begun = await store.begin_resumable("files/resumable", "application/pdf")
+    assert await begun.exists()
+    assert "files/resumable" in await store.pending_uploads()
+    first = await begun.send_part(1, payload(PART))  # replaced by the next send of number 1
+    assert first["PartNumber"] == 1
+    # Another request (another instance) goes on from the key, the id and the receipts.
+    again = store.resumable("files/resumable", begun.upload_id)
+    parts = [await again.send_part(1, data[:PART]), await again.send_part(2, data[PART:])]
+    await again.complete(parts)
+    assert not await again.exists()
+    assert await store.sha256_of("files/resumable") == hashlib.sha256(data).hexdigest()
+    await again.abort()  # completed: not an error
+    await store.tag_stored("files/resumable", sha256="ab" * 32, size=len(data))
+    assert "files/resumable" not in await store.pending_uploads()
+
+
+@pytest.mark.anyio
+async def test_an_aborted_resumable_upload_is_gone_and_abort_is_idempotent(any_storage):
+    store = any_storage
+    begun = await store.begin_resumable("files/dropped", "application/pdf")
+    await begun.send_part(1, payload(PART))
+    await begun.abort()
+    await begun.abort()
+    assert not await begun.exists()
+    with pytest.raises(StorageError):
+        await begun.send_part(2, payload(10))
+    with pytest.raises(StorageError):
+        await begun.complete([])
+    assert await store.pending_uploads() == []
+
+
+@pytest.mark.anyio
+async def test_put_stores_a_small_object_with_its_sha256(any_storage):
+    data = payload(1000)
+    digest = hashlib.sha256(data).hexdigest()
+    await any_storage.put("files/put", data, content_type="application/pdf", sha256=digest)
+    assert await any_storage.sha256_of("files/put") == digest
+
+
+@pytest.mark.anyio
+async def test_put_on_s3_carries_metadata_and_tags_as_a_streamed_file_does(storage, s3, bucket):
+    data = payload(1000)
+    digest = hashlib.sha256(data).hexdigest()
+    await storage.put("files/put", data, content_type="application/pdf", sha256=digest)
+    obj = s3.client().get_object(Bucket=bucket, Key="files/put")
+    assert obj["ContentType"] == "application/pdf"
+    assert obj["Metadata"] == {"sha256": digest, "size": "1000"}
+    assert tags_of(s3, bucket, "files/put") == {"sha256": digest, "size": "1000"}
