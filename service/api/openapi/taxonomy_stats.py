@@ -219,6 +219,22 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+def _all_present(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` with every object's properties required: the /stats body always holds each field
+    it declares (null where a label is unknown), and generators such as openapi-typescript type
+    a field that is not required as possibly undefined."""
+    schema = dict(schema)
+    if "properties" in schema:
+        schema["properties"] = {k: _all_present(v) for k, v in schema["properties"].items()}
+        schema["required"] = list(schema["properties"])
+    if "items" in schema:
+        schema["items"] = _all_present(schema["items"])
+    return schema
+
+
+SCHEMAS["Stats"] = _all_present(SCHEMAS["Stats"])
+
+
 def _taxonomy_paths(plural: str, schema: str, key: dict[str, Any], new: str) -> dict[str, Any]:
     list_schema = {
         "type": "object",
