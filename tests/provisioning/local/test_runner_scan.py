@@ -33,7 +33,7 @@ def catalogue(tmp_path):
 
 
 def test_with_clamav_installed_one_clamd_serves_and_is_stopped_with_the_run(catalogue, capsys):
-    assert find_clamd(), "this machine has ClamAV's daemon (see .ci/run)"
+    assert find_clamd(), "this machine has ClamAV's daemon (`uv run silo test` installs it)"
     with contextlib.ExitStack() as cleanup:
         address, recorded = dev.start_scanner(catalogue, cleanup)
         assert address.startswith("tcp://127.0.0.1:")
