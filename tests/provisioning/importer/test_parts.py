@@ -11,7 +11,7 @@ import pytest
 from provisioning.importer import client as api
 from provisioning.importer.cli import parse_size
 from provisioning.importer.journal import Journal, JournalError
-from provisioning.importer.progress import Progress
+from provisioning.importer.progress import Progress, eta, human_duration
 from provisioning.importer.runner import Importer, Options, idempotency_key
 from provisioning.importer.sources import DirectorySource, Item, SourceError, read_manifest
 from provisioning.importer.taxonomy_map import TenantTaxonomy, plan
@@ -175,7 +175,7 @@ def test_progress_plain_lines_and_live_bar():
     assert progress.line().startswith("1/2 files, 1.0 KiB/2.0 KiB, ")
     progress.file_done(failed=True, unsent=1024)
     progress.start().stop()
-    assert plain.getvalue() == "import: 2/2 files, 1 failed, 1.0 KiB/1.0 KiB, 0 B/s, ETA 0:00\n"
+    assert plain.getvalue() == "import: 2/2 files, 1 failed, 1.0 KiB/1.0 KiB, 0 B/s, ETA 0s\n"
 
     live = io.StringIO()
     bar = Progress(4, 4096, live, live=True, interval=60)
@@ -183,7 +183,8 @@ def test_progress_plain_lines_and_live_bar():
     bar.start().stop()
     text = live.getvalue()
     assert text.startswith("\r[") and "] 0/4 files, 2.0 KiB/4.0 KiB, " in text
-    assert "ETA" in text and text.endswith("\n")
+    # Drawn at once: too soon for an ETA, so none (not a guess from the first bytes).
+    assert "ETA" not in text and text.endswith("\n")
 
 
 class FlakyDirect(api.SiloClient):
@@ -232,3 +233,20 @@ def test_a_failed_completion_is_retried_without_a_second_put_unless_nothing_land
     journal.close()
     assert (outcome.status, outcome.file_id, outcome.via) == ("imported", "f-1", "direct")
     assert (client.puts, client.completes) == (puts, len(failures) + 1)
+
+
+def test_durations_and_no_eta_until_the_window_holds_enough():
+    assert [human_duration(s) for s in (0, 9.9, 59, 60, 192, 3599, 3600, 7530)] == [
+        "0s", "9s", "59s", "1m00s", "3m12s", "59m59s", "1h00m", "2h05m",
+    ]  # fmt: skip
+    mib = 1024 * 1024
+    assert eta(0, 0.0, 0) == "0s"  # nothing left: done, whatever the rate
+    assert eta(100 * mib, 0.25, 4 * mib) is None  # the first update: a burst, no estimate
+    assert eta(100 * mib, 10.0, 100 * 1024) is None  # seconds, but too few bytes
+    assert eta(100 * mib, 2.9, 10 * mib) is None
+    assert eta(100 * mib, 4.0, 2 * mib) == "3m20s"  # 0.5 MiB/s
+    assert eta(10 * 1024 * mib, 10.0, 10 * mib) == "2h50m"
+    first = io.StringIO()
+    progress = Progress(1, 100 * mib, first, live=False, interval=60)
+    progress.add_bytes(4 * mib)
+    assert "ETA" not in progress.line()  # was `ETA 18:47`-like: a clock-looking guess
