@@ -1,6 +1,6 @@
 """`silo import`: move files into a tenant, from a directory or from a Pack deployment.
 
-    silo import --url URL --key KEY DIRECTORY [--manifest FILE]
+    silo import --url URL --key KEY DIRECTORY [--manifest FILE] [--update-metadata]
     silo import --url URL --key KEY --from-pack DATABASE_URL --bucket NAME --provider ID
 
 The run itself is `provisioning.importer.runner`; this module reads the arguments (and the one
@@ -74,6 +74,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--create-missing",
         action="store_true",
         help="add the source's categories, languages and roles the tenant lacks",
+    )
+    parser.add_argument(
+        "--update-metadata",
+        action="store_true",
+        help="files already there whose metadata in the source differs get the source's "
+        "(PATCH /files/{id}); without it the differences are only reported",
     )
     parser.add_argument("--jobs", type=int, default=4, help="files in flight at once (default 4)")
     parser.add_argument(
@@ -154,6 +160,7 @@ def run(args: argparse.Namespace) -> int:
         tus_chunk_bytes=args.tus_chunk,
         retries=args.retries,
         create_missing=args.create_missing,
+        update_metadata=args.update_metadata,
         report=args.report,
         progress_interval=args.progress_interval,
         live_progress=sys.stderr.isatty(),

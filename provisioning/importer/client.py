@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import hashlib
 import json
 import random
 import threading
@@ -23,7 +24,7 @@ from urllib.parse import urljoin
 
 import httpx
 
-from provisioning.importer.sources import Item
+from provisioning.importer.sources import Item, ItemChanged
 from provisioning.importer.taxonomy_map import TenantTaxonomy
 
 TUS_VERSION = "1.0.0"
@@ -165,7 +166,8 @@ class Stored:
 
 class Body:
     """A file's bytes for one request: at most `limit` bytes pulled from a chunk iterator,
-    counted into `progress` as they go, stopping at once when the import is stopped."""
+    counted into `progress` as they go, stopping at once when the import is stopped. `taken`
+    and `sha256()` tell what was handed out: the bytes actually sent, hashed as they went."""
 
     def __init__(
         self, pieces: Iterator[bytes], on_bytes: Callable[[int], None], stop: threading.Event
@@ -174,6 +176,11 @@ class Body:
         self._pending = b""
         self._on_bytes = on_bytes
         self._stop = stop
+        self._digest = hashlib.sha256()
+        self.taken = 0
+
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
 
     def take(self, limit: int) -> Iterator[bytes]:
         left = limit
@@ -183,10 +190,12 @@ class Body:
             piece = self._pending or next(self._pieces, b"")
             self._pending = b""
             if not piece:
-                raise Refused("the source file is shorter than its size (changed while read?)")
+                raise ItemChanged("the source file got shorter while being imported")
             if len(piece) > left:
                 piece, self._pending = piece[:left], piece[left:]
             left -= len(piece)
+            self._digest.update(piece)
+            self.taken += len(piece)
             self._on_bytes(len(piece))
             yield piece
 
@@ -295,6 +304,22 @@ class SiloClient:
             check(response, f"create {kind} entries")
         except (Refused, Transient, Gone) as exc:
             raise Fatal(f"could not create {kind} {name!r}: {exc}") from None
+
+    # --- files ---------------------------------------------------------------------------------
+
+    def file(self, file_id: str) -> dict:
+        """The tenant's file object (GET /files/{id})."""
+        return check(self._request("GET", f"/files/{file_id}"), "read files").json()
+
+    def update_file(self, file_id: str, changes: dict) -> dict:
+        """PATCH /files/{id} with the fields to change; the file object after it."""
+        response = self._request("PATCH", f"/files/{file_id}", json=changes)
+        return check(response, "update files").json()
+
+    def delete_file(self, file_id: str) -> None:
+        """DELETE /files/{id}; a file already gone is what was wanted."""
+        with contextlib.suppress(Gone):
+            check(self._request("DELETE", f"/files/{file_id}"), "delete files")
 
     # --- tus -----------------------------------------------------------------------------------
 

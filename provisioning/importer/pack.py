@@ -25,7 +25,7 @@ import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg.rows import dict_row
 
-from provisioning.importer.sources import CHUNK_BYTES, Item, SourceError
+from provisioning.importer.sources import CHUNK_BYTES, Item, SourceError, default_title
 
 FILES_QUERY = """
 SELECT f.id, f.title, f.description, f.file, f.mimetype, f.uploaded_by,
@@ -123,7 +123,8 @@ class PackSource:
             label=f"pack file {row['id']} ({key})",
             filename=filename,
             size=size,
-            title=_text(row["title"]) or filename,
+            title=_text(row["title"]) or default_title(filename),
+            title_given=bool(_text(row["title"])),
             description=_text(row["description"]),
             category=_text(row["category"]),
             language=_text(row["language"]),

@@ -1,6 +1,7 @@
 """Progress of an import: a live bar on a terminal (redrawn in place on stderr), plain lines
-every `interval` seconds otherwise (logs, CI). Files, bytes, rate and ETA; the rate is over the
-last `WINDOW` seconds, so the ETA follows a tenant that slows down."""
+every `interval` seconds otherwise (logs, CI). Files, bytes, rate and ETA; the rate is of the
+bytes this run sent over the last `WINDOW` seconds, so the ETA follows a tenant that slows
+down, and the ETA shows only once that window holds enough (`eta`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from typing import TextIO
 
 WINDOW = 10.0
 BAR_REFRESH = 0.25
+# An ETA from less than this is a guess (the first PATCH, a burst into the socket buffer).
+ETA_MIN_SECONDS = 3.0
+ETA_MIN_BYTES = 256 * 1024
 
 
 def human_bytes(n: float) -> str:
@@ -23,10 +27,24 @@ def human_bytes(n: float) -> str:
 
 
 def human_duration(seconds: float) -> str:
+    """A duration, never a time of day: `45s`, `3m12s`, `2h05m` (the seconds dropped)."""
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    if hours:
+        return f"{hours}h{minutes:02d}m"
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+
+
+def eta(left: int, window_seconds: float, window_bytes: int) -> str | None:
+    """The time left for `left` bytes at the rate of the last window (`window_bytes` sent in
+    `window_seconds`); None (show none) until the window spans ETA_MIN_SECONDS and holds
+    ETA_MIN_BYTES."""
+    if left <= 0:
+        return human_duration(0)
+    if window_seconds < ETA_MIN_SECONDS or window_bytes < ETA_MIN_BYTES:
+        return None
+    return human_duration(left * window_seconds / window_bytes)
 
 
 class Progress:
@@ -68,24 +86,26 @@ class Progress:
             self.failed += failed
             self.total_bytes -= unsent
 
-    def _rate(self, now: float) -> float:
-        self._samples.append((now, self.sent))
+    def _window(self, now: float) -> tuple[float, int]:
+        """(seconds, bytes sent) over the last WINDOW seconds: a resumed upload's offset,
+        which the tenant already had, is no speed."""
+        self._samples.append((now, self.wire))
         while len(self._samples) > 2 and now - self._samples[0][0] > WINDOW:
             self._samples.popleft()
         t0, b0 = self._samples[0]
-        return (self.sent - b0) / (now - t0) if now > t0 else 0.0
+        return now - t0, self.wire - b0
 
     def line(self) -> str:
         now = time.monotonic()
         with self._lock:
-            rate = self._rate(now)
-            left = max(self.total_bytes - self.sent, 0)
-            eta = "0:00" if not left else human_duration(left / rate) if rate > 0 else "--:--"
+            seconds, sent = self._window(now)
+            rate = sent / seconds if seconds > 0 else 0.0
+            left = eta(max(self.total_bytes - self.sent, 0), seconds, sent)
             failed = f", {self.failed} failed" if self.failed else ""
             return (
                 f"{self.done_files}/{self.files} files{failed}, "
                 f"{human_bytes(self.sent)}/{human_bytes(self.total_bytes)}, "
-                f"{human_bytes(rate)}/s, ETA {eta}"
+                f"{human_bytes(rate)}/s" + (f", ETA {left}" if left else "")
             )
 
     def _bar(self) -> str:

@@ -8,15 +8,21 @@ A file's way:
 3. sent directly (POST /uploads/direct, PUT to the presigned URL, complete) when it is at most
    `direct_max_bytes` and the tenant offers direct uploads, else with tus (the upload URL is
    journaled before the first byte, so a rerun resumes it from the tenant's offset);
-4. "done" journaled once the tenant has the file.
+4. checked: the bytes sent (direct) or the tenant's sha256 of what it stored (tus) must be
+   what was hashed in 2, else the file changed meanwhile: it fails, and a stored copy is
+   deleted (DELETE /files/{id});
+5. "done" journaled once the tenant has the file.
 A kill between 3 and 4 is answered on the next run by the tenant itself: the direct replay says
 the file exists, the tus HEAD says the upload is complete. Neither stores it again.
+
+Files already there (skipped) are then compared with the tenant's metadata
+(`provisioning.importer.metadata`): the differences are reported, and applied with
+`--update-metadata` (PATCH /files/{id}).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
-import csv
 import hashlib
 import os
 import threading
@@ -29,12 +35,13 @@ from typing import TextIO
 import httpx
 
 from provisioning.importer import client as api
+from provisioning.importer import metadata
 from provisioning.importer.journal import Journal
 from provisioning.importer.progress import Progress, human_bytes, human_duration
-from provisioning.importer.sources import Item, Source
+from provisioning.importer.report import printable, write_report
+from provisioning.importer.sources import Item, ItemChanged, Source
 from provisioning.importer.taxonomy_map import TaxonomyMap, plan
 
-REPORT_FIELDS = ("source", "title", "status", "via", "file_id", "reason")
 # Shown on the terminal at the end; the report file has them all.
 FAILURES_SHOWN = 50
 # Exit statuses: 0 nothing failed, 1 some files failed, 2 the import stopped (unreachable,
@@ -53,6 +60,8 @@ class Options:
     # `busy` answers do not count as retries (they are the tenant pacing us), up to this many.
     max_busy_answers: int = 1000
     create_missing: bool = False
+    # PATCH the metadata of files already there when the source's differs (else: reported).
+    update_metadata: bool = False
     report: Path | None = None
     progress_interval: float = 10.0
     live_progress: bool = False
@@ -70,6 +79,10 @@ class Outcome:
     file_id: str | None = None
     reason: str | None = None
     via: str | None = None  # "direct" or "tus": how the tenant got it (in this run)
+    # Of a skipped file: the fields whose source value differs from the tenant's, and whether
+    # this run applied them (--update-metadata).
+    changed: tuple[str, ...] = ()
+    updated: bool = False
 
 
 @dataclass
@@ -162,12 +175,12 @@ class Importer:
             # One line, and nothing else: the endpoint or the key is wrong, or the tenant
             # could not even tell its taxonomy.
             summary.stopped = str(exc) or type(exc).__name__
-            print(f"silo import: {summary.stopped}", file=self.err)
+            print(printable(f"silo import: {summary.stopped}"), file=self.err)
             return summary
         if mapping is None:
             summary.stopped = "names missing from the tenant's taxonomy"
             return summary
-        print(f"silo import: journal {self.journal.path}", file=self.err)
+        print(printable(f"silo import: journal {self.journal.path}"), file=self.err)
         items = [mapping.apply(i) for i in items]
         todo: list[Item] = []
         for item in items:
@@ -209,9 +222,17 @@ class Importer:
                 # Cut short by Ctrl-C or a fatal answer: the rerun picks it up.
                 outcome = Outcome(item, "pending", reason="not finished: the import stopped")
             summary.outcomes.append(outcome)
+        if not (summary.interrupted or summary.stopped):
+            self._check_metadata(summary)
         self._print_summary(summary, time.monotonic() - started, progress.wire)
         if self.options.report:
-            write_report(self.options.report, summary.outcomes)
+            write_report(
+                self.options.report,
+                (
+                    (o.item.label, o.item.title, o.status, o.via, o.file_id, o.reason)
+                    for o in sorted(summary.outcomes, key=lambda o: o.item.label)
+                ),
+            )
         return summary
 
     def _one(self, item: Item, progress: Progress) -> Outcome:
@@ -234,6 +255,9 @@ class Importer:
             self._fatal = self._fatal or str(exc)
             self.stop.set()
             return Outcome(item, "stopped")
+        except ItemChanged as exc:  # not the file that was listed, or edited meanwhile
+            outcome = Outcome(item, "failed", reason=str(exc))
+            self.journal.record(item.source_id, "failed", reason=outcome.reason)
         except Exception as exc:  # a bug or an unreadable source file: this file fails
             outcome = Outcome(item, "failed", reason=f"{type(exc).__name__}: {exc}")
             self.journal.record(item.source_id, "failed", reason=outcome.reason)
@@ -302,6 +326,8 @@ class Importer:
                 self.journal.record(item.source_id, "restart")
         if not stored.replayed:
             self._crash_hook()
+        if via == "tus":
+            self._check_stored(item, sha256, stored)
         self.journal.record(
             item.source_id, "done", file_id=stored.file_id, replayed=stored.replayed
         )
@@ -327,8 +353,50 @@ class Importer:
             size += len(piece)
         if size != item.size:
             # The upload sends `item.size` bytes: a file that grew would arrive cut short.
-            raise api.Refused(f"the source changed while being read ({item.size} -> {size} bytes)")
+            raise ItemChanged(f"the source changed while being read ({item.size} -> {size} bytes)")
         return digest.hexdigest()
+
+    def _check_stored(self, item: Item, sha256: str, stored: api.Stored) -> None:
+        """The tenant computed its own sha256 of what a tus upload stored: when it is not the
+        one hashed before sending, the file was edited meanwhile, and the tenant holds a file
+        the import never read whole. It is deleted (the key has the write scope) and the file
+        fails; the rerun hashes it anew. ItemChanged says so."""
+        got = self._retrying(lambda: self.client.file(stored.file_id))["sha256"]
+        if got == sha256:
+            return
+        self.journal.record(item.source_id, "restart")  # the recorded upload is not this file
+        what = f"the file changed while being imported (sha256 {sha256[:12]}... when hashed"
+        what += f", {got[:12]}... as stored)"
+        try:
+            self._retrying(lambda: self.client.delete_file(stored.file_id))
+        except (api.Refused, api.Transient) as exc:
+            raise ItemChanged(
+                f"{what}; the stored copy (file {stored.file_id}) could not be deleted ({exc}): "
+                "delete it, then run again"
+            ) from None
+        raise ItemChanged(f"{what}; the stored copy was deleted: run again to import it")
+
+    @staticmethod
+    def _check_sent(body: api.Body, size: int, sha256: str) -> None:
+        """A direct upload's bytes, hashed as they were sent, against the planned sha256 (the
+        tenant would refuse them at `complete`, sha256_mismatch: this says why)."""
+        if body.taken == size and body.sha256() != sha256:
+            raise ItemChanged(
+                f"the file changed while being imported (sha256 {sha256[:12]}... when hashed, "
+                f"{body.sha256()[:12]}... as sent); nothing was stored: run again to import it"
+            )
+
+    def _retrying(self, call: Callable[[], object]) -> object:
+        """`call`, tried again after a transient failure (up to --retries times)."""
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except api.Transient as exc:
+                attempt += 1
+                if attempt > self.options.retries:
+                    raise
+                self.throttle.backoff(attempt, exc.retry_after)
 
     def _direct(
         self, item: Item, size: int, sha256: str, key: str, on_bytes: Callable[[int], None]
@@ -342,8 +410,12 @@ class Importer:
         body = api.Body(self.source.chunks(item), on_bytes, self.stop)
         try:
             self.client.direct_put(grant, size, body.take(size))
+        except (api.Gone, api.Transient):  # storage may refuse the bytes for their checksum
+            self._check_sent(body, size, sha256)
+            raise
         finally:
             body.close()
+        self._check_sent(body, size, sha256)
         # The bytes are in storage: a completion that fails for a while (503, 423 while another
         # request completes it, a dropped answer) is asked again, not paid for with another PUT.
         # `not_uploaded` (nothing landed) goes back up: the next attempt PUTs again.
@@ -405,6 +477,67 @@ class Importer:
         finally:
             body.close()
 
+    # --- files already there: their metadata ----------------------------------------------------
+
+    def _check_metadata(self, summary: Summary) -> None:
+        """Each skipped file against the tenant's file object: the fields that differ go on
+        its outcome (and the report), and are PATCHed with --update-metadata."""
+        skipped = [o for o in summary.outcomes if o.status == "skipped" and o.file_id]
+        if not skipped:
+            return
+        try:
+            with concurrent.futures.ThreadPoolExecutor(self.options.jobs, "metadata") as pool:
+                list(pool.map(self._compare, skipped))
+        except api.Fatal as exc:
+            summary.stopped = str(exc)
+        except KeyboardInterrupt:
+            self.stop.set()
+            summary.interrupted = True
+
+    def _compare(self, outcome: Outcome) -> None:
+        file_id = str(outcome.file_id)
+        try:
+            file = self._retrying(lambda: self.client.file(file_id))
+        except api.Gone:
+            outcome.reason = f"the tenant no longer has file {file_id}"
+            return
+        except (api.Refused, api.Transient) as exc:
+            outcome.reason = f"metadata not compared: {exc}"
+            return
+        fields = metadata.changes(outcome.item, file)
+        if not fields:
+            return
+        outcome.changed = tuple(fields)
+        names = ", ".join(fields)
+        if not self.options.update_metadata:
+            outcome.reason = f"metadata differs: {names} (--update-metadata applies it)"
+            return
+        try:
+            self._retrying(lambda: self.client.update_file(file_id, fields))
+        except (api.Refused, api.Transient, api.Gone) as exc:
+            outcome.status, outcome.reason = "failed", f"metadata update refused: {exc}"
+            return
+        outcome.updated, outcome.reason = True, f"metadata updated: {names}"
+
+    def _print_metadata(self, summary: Summary) -> None:
+        changed = sorted((o for o in summary.outcomes if o.changed), key=lambda o: o.item.label)
+        updated = sum(o.updated for o in changed)
+        if updated:
+            print(f"updated the metadata of {updated} file(s) already there", file=self.out)
+        if not changed or self.options.update_metadata:
+            return
+        n = len(changed)
+        print(
+            f"{n} {'file has' if n == 1 else 'files have'} changed metadata "
+            "(rerun with --update-metadata to apply it):",
+            file=self.out,
+        )
+        for outcome in changed[:FAILURES_SHOWN]:
+            line = f"  {outcome.item.label}: {', '.join(outcome.changed)}"
+            print(printable(line), file=self.out)
+        if n > FAILURES_SHOWN:
+            print(f"  ... and {n - FAILURES_SHOWN} more (--report FILE)", file=self.out)
+
     # --- the end -------------------------------------------------------------------------------
 
     def _print_summary(self, summary: Summary, seconds: float, sent: int) -> None:
@@ -420,27 +553,18 @@ class Importer:
                 "file(s) at once"
             )
         print(line, file=self.out)
+        self._print_metadata(summary)
         failures = sorted(
             (o for o in summary.outcomes if o.status == "failed"), key=lambda o: o.item.label
         )
         for outcome in failures[:FAILURES_SHOWN]:
-            print(f"failed: {outcome.item.label}: {outcome.reason}", file=self.out)
+            print(printable(f"failed: {outcome.item.label}: {outcome.reason}"), file=self.out)
         if len(failures) > FAILURES_SHOWN:
             print(
                 f"... and {len(failures) - FAILURES_SHOWN} more failed (--report FILE)",
                 file=self.out,
             )
         if summary.stopped:
-            print(f"silo import: stopped: {summary.stopped}", file=self.err)
+            print(printable(f"silo import: stopped: {summary.stopped}"), file=self.err)
         if summary.interrupted:
             print("silo import: interrupted; run the same command again to continue", file=self.err)
-
-
-def write_report(path: Path, outcomes: list[Outcome]) -> None:
-    with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(REPORT_FIELDS)
-        for o in sorted(outcomes, key=lambda o: o.item.label):
-            writer.writerow(
-                [o.item.label, o.item.title, o.status, o.via or "", o.file_id or "", o.reason or ""]
-            )

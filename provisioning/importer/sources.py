@@ -10,8 +10,10 @@ upload stays at one piece whatever the file size.
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,17 @@ CHUNK_BYTES = 1024 * 1024
 MANIFEST_FIELDS = ("path", "title", "description", "category", "language", "roles")
 # A CSV manifest's `roles` cell holds several names separated by this (role names have `/`).
 CSV_ROLE_SEPARATOR = ";"
+# The tenant's limit on a title (service/files/metadata.py TITLE_MAX).
+TITLE_MAX = 200
+
+
+def default_title(filename: str) -> str:
+    """A file's title when the source gives none: the console's rule (`defaultTitle` in
+    service/console/static/upload.js), the name without its last extension, at most TITLE_MAX
+    characters: `handbook.pdf` -> `handbook`, `notes.tar.gz` -> `notes.tar`, `.env` -> `.env`.
+    tests/provisioning/importer/test_parts.py runs both on the same names."""
+    dot = filename.rfind(".")
+    return (filename[:dot] if dot > 0 else filename)[:TITLE_MAX]
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,9 @@ class Item:
     roles: tuple[str, ...] = ()
     content_type: str | None = None
     uploaded_by: str | None = None
+    # False when `title` is `default_title(filename)`, not the source's: a rerun compares only
+    # what the source says with the tenant's metadata.
+    title_given: bool = True
     # Set when the item cannot be imported at all (a manifest row naming no file): reported as
     # failed with this reason, nothing sent.
     problem: str | None = None
@@ -59,26 +75,48 @@ class SourceError(RuntimeError):
     """The source cannot be read at all (a bad manifest, a missing directory): stop at once."""
 
 
+class ItemChanged(Exception):
+    """This file is no longer what was listed or hashed (swapped for a link or another file,
+    edited while imported): it fails, with this message as the reason; the import goes on."""
+
+
 # --- a directory --------------------------------------------------------------------------------
 
 
-def _cell(value: object) -> str | None:
+def _kind(value: object) -> str:
+    kinds = {bool: "true/false", int: "a number", float: "a number", list: "a list"}
+    return {**kinds, dict: "an object", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def _cell(value: object, where: str, name: str) -> str | None:
+    """A text field: a string (blank is none) or null. Anything else (a number, a list) is a
+    mistake in the manifest, refused rather than turned into text."""
     if value is None:
         return None
-    text = str(value).strip()
-    return text or None
+    if not isinstance(value, str):
+        raise SourceError(f"{where}: `{name}` must be a string, not {_kind(value)} ({value!r})")
+    return value.strip() or None
 
 
 def _roles(value: object, where: str) -> tuple[str, ...]:
+    """A list of names (JSON Lines) or one `;`-separated string (a CSV cell, or JSON). Every
+    list item must be a non-blank string: a null or a number is refused, never dropped."""
     if value is None or value == "":
         return ()
-    if isinstance(value, list):
-        names = value
-    elif isinstance(value, str):
-        names = value.split(CSV_ROLE_SEPARATOR)
-    else:
-        raise SourceError(f"{where}: roles must be a list of names or a `;`-separated string")
-    return tuple(n.strip() for n in names if isinstance(n, str) and n.strip())
+    if isinstance(value, str):
+        return tuple(n.strip() for n in value.split(CSV_ROLE_SEPARATOR) if n.strip())
+    if not isinstance(value, list):
+        raise SourceError(
+            f"{where}: `roles` must be a list of names or a `;`-separated string, "
+            f"not {_kind(value)} ({value!r})"
+        )
+    names = []
+    for n, name in enumerate(value, 1):
+        if not isinstance(name, str) or not name.strip():
+            shown = "blank" if isinstance(name, str) else f"{_kind(name)} ({name!r})"
+            raise SourceError(f"{where}: `roles` item {n} must be a role name, not {shown}")
+        names.append(name.strip())
+    return tuple(names)
 
 
 def read_manifest(path: Path) -> dict[str, dict]:
@@ -118,17 +156,14 @@ def read_manifest(path: Path) -> dict[str, dict]:
             # csv puts the cells beyond the header under None: a row with more cells than
             # columns (an unquoted comma) has its values shifted into the wrong fields.
             raise SourceError(f"{where}: more cells than the header has columns (quote commas)")
-        rel = _cell(row.get("path"))
+        rel = _cell(row.get("path"), where, "path")
         if rel is None:
             raise SourceError(f"{where}: `path` is required")
         rel = Path(rel).as_posix()
         if rel in out:
             raise SourceError(f"{where}: {rel} is listed twice")
         out[rel] = {
-            "title": _cell(row.get("title")),
-            "description": _cell(row.get("description")),
-            "category": _cell(row.get("category")),
-            "language": _cell(row.get("language")),
+            **{f: _cell(row.get(f), where, f) for f in MANIFEST_FIELDS[1:5]},
             "roles": _roles(row.get("roles"), where),
         }
     return out
@@ -162,7 +197,12 @@ class DirectorySource:
         items = []
         for rel, path in found.items():
             meta = self.manifest.get(rel, {})
-            if not path.resolve().is_relative_to(self.root):
+            titled = {
+                "title": meta.get("title") or default_title(path.name),
+                "title_given": bool(meta.get("title")),
+            }
+            real = path.resolve()
+            if not real.is_relative_to(self.root):
                 # A link out of the directory (an unpacked export can hold one to ~/.aws or
                 # /etc) would send a file nobody chose to import: reported, never read.
                 items.append(
@@ -171,23 +211,26 @@ class DirectorySource:
                         label=rel,
                         filename=path.name,
                         size=None,
-                        title=meta.get("title") or path.name,
+                        **titled,
                         problem="a symbolic link to a file outside the directory",
                     )
                 )
                 continue
+            listed = real.stat()
             items.append(
                 Item(
                     source_id=f"file:{rel}",
                     label=rel,
                     filename=path.name,
-                    size=path.stat().st_size,
-                    title=meta.get("title") or path.name,
+                    size=listed.st_size,
+                    **titled,
                     description=meta.get("description"),
                     category=meta.get("category"),
                     language=meta.get("language"),
                     roles=meta.get("roles", ()),
-                    extra={"path": path},
+                    # What `chunks` opens (a link inside the directory: its target) and the
+                    # file it must still be.
+                    extra={"path": real, "identity": (listed.st_dev, listed.st_ino)},
                 )
             )
         for rel in sorted(set(self.manifest) - set(found)):
@@ -197,14 +240,31 @@ class DirectorySource:
                     label=rel,
                     filename=Path(rel).name,
                     size=None,
-                    title=self.manifest[rel].get("title") or Path(rel).name,
+                    title=self.manifest[rel].get("title") or default_title(Path(rel).name),
                     problem="listed in the manifest but not found in the directory",
                 )
             )
         return items
 
     def chunks(self, item: Item, offset: int = 0) -> Iterator[bytes]:
-        with open(item.extra["path"], "rb") as f:
+        """The listed file's bytes, or ItemChanged when its path no longer leads to the file
+        that was listed: swapped for a symbolic link (O_NOFOLLOW refuses it, wherever it
+        points) or for another file (a rename, a hard link: another inode)."""
+        path = item.extra["path"]
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise ItemChanged(
+                    "replaced by a symbolic link after it was listed; not read"
+                ) from None
+            raise
+        with open(fd, "rb") as f:
+            opened = os.fstat(fd)
+            if (opened.st_dev, opened.st_ino) != item.extra["identity"] or not stat.S_ISREG(
+                opened.st_mode
+            ):
+                raise ItemChanged("replaced by another file after it was listed; not read")
             f.seek(offset)
             while piece := f.read(CHUNK_BYTES):
                 yield piece

@@ -65,7 +65,7 @@ def make_directory(root: Path) -> tuple[list[Expected], Path]:
             name, data = f"docs/big-{i:03d}.pdf", pdf(40 * KIB + i * 500)
         else:
             name, data = f"docs/doc-{i:03d}.pdf", pdf(1 * KIB + i * 97)
-        expected.append(Expected(name, data, title=Path(name).name))
+        expected.append(Expected(name, data, title=Path(name).stem))  # the console's rule
     for i in range(20):
         expected.append(Expected(f"bad/tool-{i}.bin", elf(), "x", refusal="415 unsupported_type"))
     for i in range(10):

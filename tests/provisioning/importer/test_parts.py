@@ -5,16 +5,32 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from provisioning.importer import client as api
 from provisioning.importer.cli import parse_size
 from provisioning.importer.journal import Journal, JournalError
-from provisioning.importer.progress import Progress
+from provisioning.importer.metadata import changes
+from provisioning.importer.progress import Progress, eta, human_duration
+from provisioning.importer.report import csv_cell, printable
 from provisioning.importer.runner import Importer, Options, idempotency_key
-from provisioning.importer.sources import DirectorySource, Item, SourceError, read_manifest
+from provisioning.importer.sources import (
+    DirectorySource,
+    Item,
+    ItemChanged,
+    SourceError,
+    default_title,
+    read_manifest,
+)
 from provisioning.importer.taxonomy_map import TenantTaxonomy, plan
+from tests.provisioning.importer.conftest import ROOT, run_import
 
 TENANT = TenantTaxonomy(
     categories=["Conflict resolution", "Skills", "Soft skills"],
@@ -110,7 +126,8 @@ def test_directory_source_titles_skips_hidden_and_reports_missing_manifest_paths
     manifest.write_text("path,title\nsub/one.pdf,First\nghost.pdf,Ghost\n")
     items = {i.label: i for i in DirectorySource(root, manifest).items()}
     assert sorted(items) == ["ghost.pdf", "sub/one.pdf", "two.txt"]
-    assert items["sub/one.pdf"].title == "First" and items["two.txt"].title == "two.txt"
+    assert items["sub/one.pdf"].title == "First" and items["two.txt"].title == "two"
+    assert items["sub/one.pdf"].title_given and not items["two.txt"].title_given
     assert items["ghost.pdf"].problem == "listed in the manifest but not found in the directory"
     source = DirectorySource(root)
     assert b"".join(source.chunks(items["two.txt"], offset=1)) == b"2"
@@ -175,7 +192,7 @@ def test_progress_plain_lines_and_live_bar():
     assert progress.line().startswith("1/2 files, 1.0 KiB/2.0 KiB, ")
     progress.file_done(failed=True, unsent=1024)
     progress.start().stop()
-    assert plain.getvalue() == "import: 2/2 files, 1 failed, 1.0 KiB/1.0 KiB, 0 B/s, ETA 0:00\n"
+    assert plain.getvalue() == "import: 2/2 files, 1 failed, 1.0 KiB/1.0 KiB, 0 B/s, ETA 0s\n"
 
     live = io.StringIO()
     bar = Progress(4, 4096, live, live=True, interval=60)
@@ -183,7 +200,8 @@ def test_progress_plain_lines_and_live_bar():
     bar.start().stop()
     text = live.getvalue()
     assert text.startswith("\r[") and "] 0/4 files, 2.0 KiB/4.0 KiB, " in text
-    assert "ETA" in text and text.endswith("\n")
+    # Drawn at once: too soon for an ETA, so none (not a guess from the first bytes).
+    assert "ETA" not in text and text.endswith("\n")
 
 
 class FlakyDirect(api.SiloClient):
@@ -232,3 +250,169 @@ def test_a_failed_completion_is_retried_without_a_second_put_unless_nothing_land
     journal.close()
     assert (outcome.status, outcome.file_id, outcome.via) == ("imported", "f-1", "direct")
     assert (client.puts, client.completes) == (puts, len(failures) + 1)
+
+
+# --- issue 21 item 13 and issue 24 item 5 --------------------------------------------------------
+
+CONSOLE_JS = ROOT / "service" / "console" / "static" / "upload.js"
+TITLE_EXAMPLES = {
+    "handbook.pdf": "handbook",
+    "lesson-03.pdf": "lesson-03",
+    "notes.tar.gz": "notes.tar",
+    "README": "README",
+    ".env": ".env",
+    "v1.2 draft.docx": "v1.2 draft",
+    "trailing.": "trailing",
+    "Übung é.txt": "Übung é",
+    "x" * 250 + ".pdf": "x" * 200,
+}
+
+
+def test_default_title_is_the_consoles_rule():
+    """The importer cannot import the console's rule (it is JavaScript, and provisioning does
+    not import the service): both run on the same names and must agree."""
+    assert {name: default_title(name) for name in TITLE_EXAMPLES} == TITLE_EXAMPLES
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed: the console's side of the rule is not run")
+    function = re.search(
+        r"^  function defaultTitle\(name\) \{\n.*?^  \}$", CONSOLE_JS.read_text(), re.M | re.S
+    )
+    assert function, f"defaultTitle is no longer in {CONSOLE_JS}"
+    script = (
+        function.group(0)
+        + "\nconst names = JSON.parse(require('fs').readFileSync(0, 'utf8'));"
+        + "\nprocess.stdout.write(JSON.stringify(names.map(defaultTitle)));"
+    )
+    names = list(TITLE_EXAMPLES)
+    out = subprocess.run(
+        [node, "-e", script], input=json.dumps(names), capture_output=True, text=True, check=True
+    ).stdout
+    assert dict(zip(names, json.loads(out), strict=True)) == TITLE_EXAMPLES
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ({"roles": [1, None, "X"]}, r"`roles` item 1 must be a role name, not a number \(1\)"),
+        ({"roles": ["X", None]}, r"`roles` item 2 must be a role name, not null"),
+        ({"roles": ["X", " "]}, r"`roles` item 2 must be a role name, not blank"),
+        ({"roles": [["X"]]}, r"`roles` item 1 must be a role name, not a list"),
+        ({"roles": {"X": 1}}, r"`roles` must be a list of names .* not an object"),
+        ({"roles": 3}, r"`roles` must be a list of names .* not a number"),
+        ({"title": 12}, r"`title` must be a string, not a number \(12\)"),
+        ({"description": ["x"]}, r"`description` must be a string, not a list"),
+        ({"category": True}, r"`category` must be a string, not true/false"),
+        ({"language": {"code": "it"}}, r"`language` must be a string, not an object"),
+        ({"path": 7}, r"`path` must be a string, not a number \(7\)"),
+    ],
+)  # fmt: skip
+def test_json_lines_of_the_wrong_type_are_refused_naming_line_and_field(tmp_path, line, message):
+    manifest = tmp_path / "m.jsonl"
+    good = {"path": "ok.pdf", "title": "OK", "roles": ["Mentor/Coach"]}
+    manifest.write_text(json.dumps(good) + "\n" + json.dumps({"path": "a.pdf", **line}) + "\n")
+    with pytest.raises(SourceError, match=r"m\.jsonl:2: " + message):
+        read_manifest(manifest)
+
+
+def test_silo_import_stops_on_a_wrong_type_before_sending_anything(tmp_path):
+    (tmp_path / "src").mkdir()
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text('{"path": "a.pdf", "roles": [1, null, "X"]}\n')
+    done = run_import("http://127.0.0.1:9", tmp_path / "src", "--manifest", manifest)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"silo import: {manifest}:1: `roles` item 1 must be a role name, not a number (1)\n"
+    )
+
+
+def test_a_file_swapped_after_listing_is_not_read(tmp_path):
+    secret = tmp_path / "credentials.txt"
+    secret.write_text("aws_secret_access_key = hunter2\n")
+    root = tmp_path / "src"
+    root.mkdir()
+    for name in ("link.txt", "other.txt", "kept.txt"):
+        (root / name).write_text("x" * len(secret.read_text()))
+    (root / "inner.txt").symlink_to(root / "kept.txt")  # a link inside, listed as a file
+    source = DirectorySource(root)
+    items = {i.label: i for i in source.items()}
+    (root / "link.txt").unlink()
+    (root / "link.txt").symlink_to(secret)  # same size, outside
+    (root / "other.txt").unlink()
+    os.link(secret, root / "other.txt")  # a hard link: no symbolic link to refuse, another inode
+    with pytest.raises(ItemChanged, match="replaced by a symbolic link after it was listed"):
+        b"".join(source.chunks(items["link.txt"]))
+    with pytest.raises(ItemChanged, match="replaced by another file after it was listed"):
+        b"".join(source.chunks(items["other.txt"]))
+    assert b"".join(source.chunks(items["inner.txt"])) == (root / "kept.txt").read_bytes()
+
+
+def test_durations_and_no_eta_until_the_window_holds_enough():
+    assert [human_duration(s) for s in (0, 9.9, 59, 60, 192, 3599, 3600, 7530)] == [
+        "0s", "9s", "59s", "1m00s", "3m12s", "59m59s", "1h00m", "2h05m",
+    ]  # fmt: skip
+    mib = 1024 * 1024
+    assert eta(0, 0.0, 0) == "0s"  # nothing left: done, whatever the rate
+    assert eta(100 * mib, 0.25, 4 * mib) is None  # the first update: a burst, no estimate
+    assert eta(100 * mib, 10.0, 100 * 1024) is None  # seconds, but too few bytes
+    assert eta(100 * mib, 2.9, 10 * mib) is None
+    assert eta(100 * mib, 4.0, 2 * mib) == "3m20s"  # 0.5 MiB/s
+    assert eta(10 * 1024 * mib, 10.0, 10 * mib) == "2h50m"
+    first = io.StringIO()
+    progress = Progress(1, 100 * mib, first, live=False, interval=60)
+    progress.add_bytes(4 * mib)
+    assert "ETA" not in progress.line()  # was `ETA 18:47`-like: a clock-looking guess
+
+
+def test_names_are_printable_and_never_formulas_in_the_report(tmp_path):
+    assert printable("plain é.pdf") == "plain é.pdf"
+    assert printable("evil\x1b[2J.txt") == "evil\\x1b[2J.txt"
+    assert printable("a\nb\u202ec\x85") == "a\\nb\\u202ec\\x85"
+    assert [csv_cell(c) for c in ("=1+2", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "ok", "")] == [
+        "'=1+2", "'+1", "'-1", "'@SUM(A1)", "\\tx", "\\rx", "ok", "",
+    ]  # fmt: skip
+
+
+def test_metadata_changes_compare_what_the_source_gives():
+    base = Item(source_id="s", label="a.pdf", filename="a.pdf", size=1, title="A")
+    tenant = {"title": "A", "description": "kept", "category": "Skills", "language": "it",
+              "roles": ["Mentor/Coach", "Mentee/Coachee"]}  # fmt: skip
+    assert changes(base, tenant) == {}  # what the source leaves empty is not compared
+    same = replace(base, title=" A ", roles=("Mentee/Coachee", "Mentor/Coach"))
+    assert changes(same, tenant) == {}
+    moved = replace(base, title="A2", description="new", category="Skills", roles=("Mentor/Coach",))
+    want = {"title": "A2", "description": "new", "roles": ["Mentor/Coach"]}
+    assert changes(moved, tenant) == want
+    defaulted = replace(base, title="a", title_given=False)
+    assert changes(defaulted, {**tenant, "title": "a.pdf"}) == {}  # a default is not the source's
+
+
+class EditedWhileSent(FlakyDirect):
+    """The file is edited in place (same size) after it was hashed, before its PUT."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__([])
+        self.path = path
+
+    def direct_start(self, item, size, sha256, idempotency_key):
+        with self.path.open("r+b") as f:
+            f.seek(-4, os.SEEK_END)
+            f.write(b"EDIT")
+        return super().direct_start(item, size, sha256, idempotency_key)
+
+
+def test_a_direct_upload_edited_after_hashing_is_reported_changed_and_never_completed(tmp_path):
+    root = tmp_path / "src"
+    root.mkdir()
+    (root / "a.pdf").write_bytes(b"%PDF-1.7\n" + b"x" * 1000)
+    source = DirectorySource(root)
+    (item,) = source.items()
+    client = EditedWhileSent(root / "a.pdf")
+    journal = Journal(tmp_path / "j.jsonl", target="t", source=source.identity)
+    importer = Importer(source, client, journal, Options(), out=io.StringIO(), err=io.StringIO())
+    outcome = importer._one(item, Progress(1, 1009, io.StringIO(), live=False, interval=60))
+    journal.close()
+    assert outcome.status == "failed", outcome
+    assert outcome.reason.startswith("the file changed while being imported (sha256 ")
+    assert outcome.reason.endswith("as sent); nothing was stored: run again to import it")
+    assert (client.puts, client.completes) == (1, 0)
