@@ -274,7 +274,9 @@ def test_default_title_is_the_consoles_rule():
     assert {name: default_title(name) for name in TITLE_EXAMPLES} == TITLE_EXAMPLES
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed: the console's side of the rule is not run")
+        pytest.fail(
+            "node is not installed: run `uv run silo test` (it installs Node) or install Node 20+"
+        )
     function = re.search(
         r"^  function defaultTitle\(name\) \{\n.*?^  \}$", CONSOLE_JS.read_text(), re.M | re.S
     )
