@@ -33,17 +33,20 @@ from service import console, errors
 from service.api import direct, files, health, keys, stats, tus
 from service.api import taxonomy as taxonomy_routes
 from service.api.openapi import document as openapi
+from service.console.sessions import SessionStore
 from service.db.pool import database_credentials, open_pool
-from service.files import taxonomy
 from service.files.cursors import CursorCodec
 from service.files.domain import Files
+from service.files.taxonomy import TaxonomyLists
 from service.http import admission
 from service.http.requestid import RequestIdMiddleware
 from service.keys.auth import Authenticator
+from service.keys.manage import Keys
 from service.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from service.scanning.worker import ScanWorker, build_scanner
 from service.settings import Settings, from_environ
 from service.stats.events import EventRecorder
+from service.stats.report import Stats
 from service.storage import S3Storage
 from service.uploads import rules
 from service.uploads.direct import MAX_EXPIRY as DIRECT_MAX_EXPIRY
@@ -90,14 +93,13 @@ async def _error(request: Request, exc: Exception) -> Response:
     return errors.render(request, error)
 
 
-async def _seed_taxonomy(pool, configured: taxonomy.Taxonomy) -> None:
+async def _seed_taxonomy(lists: TaxonomyLists) -> None:
     """Seed at start-up; while the database cannot be reached, keep trying in the background
     (readiness reports the database meanwhile) instead of failing the start."""
     delay = 0.5
     while True:
         try:
-            async with pool.connection() as conn:
-                inserted = await taxonomy.seed(conn, configured)
+            inserted = await lists.seed()
             log.info("taxonomy seeded: %s", inserted)
             return
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
@@ -143,7 +145,11 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
         app.state.authenticator = Authenticator(
             settings.admin_key, pool, cache_seconds=settings.key_cache_seconds
         )
-        seeding = asyncio.create_task(_seed_taxonomy(pool, settings.taxonomy))
+        app.state.keys = Keys(pool, app.state.authenticator)
+        app.state.sessions = SessionStore(pool, app.state.authenticator)
+        app.state.stats = Stats(pool)
+        app.state.taxonomy = TaxonomyLists(pool, settings.taxonomy)
+        seeding = asyncio.create_task(_seed_taxonomy(app.state.taxonomy))
         with contextlib.suppress(TimeoutError):
             # Normally done in milliseconds; a slow database must not hold the start.
             await asyncio.wait_for(asyncio.shield(seeding), 10)

@@ -12,7 +12,6 @@ from service import errors
 from service.api import resource
 from service.http import inputs
 from service.keys import auth
-from service.keys import manage as keys
 
 
 def key_object(row: dict[str, Any]) -> dict[str, Any]:
@@ -31,7 +30,7 @@ async def create_key(request: Request) -> Response:
     unknown = sorted(set(body) - {"name", "scopes"})
     if unknown:
         raise errors.ValidationFailed(f"unknown field(s): {', '.join(unknown)}")
-    new = await keys.create(request.app.state.pool, body.get("name"), body.get("scopes"))
+    new = await request.app.state.keys.create(body.get("name"), body.get("scopes"))
     return JSONResponse(
         {**key_object(new.row), "key": new.key},
         status_code=201,
@@ -41,14 +40,14 @@ async def create_key(request: Request) -> Response:
 
 async def list_keys(request: Request) -> Response:
     await auth.require(request, "admin")
-    rows = await keys.list_all(request.app.state.pool)
+    rows = await request.app.state.keys.list_all()
     return JSONResponse({"items": [key_object(r) for r in rows]})
 
 
 async def delete_key(request: Request) -> Response:
     await auth.require(request, "admin")
     key_id = inputs.path_uuid(request, "key_id")
-    if not await keys.revoke(request.app.state.pool, request.app.state.authenticator, key_id):
+    if not await request.app.state.keys.revoke(key_id):
         raise errors.NotFound("no such API key")
     return Response(status_code=204)
 

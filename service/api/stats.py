@@ -22,7 +22,7 @@ async def get_stats(request: Request) -> Response:
             f"GET /stats is for the tenant's back office: send it without {', '.join(acting)}"
         )
     period = stats.parse_range(request.query_params.get("from"), request.query_params.get("to"))
-    return JSONResponse(await stats.report(request.app.state.pool, period))
+    return JSONResponse(await request.app.state.stats.report(period))
 
 
 routes = [Route("/stats", get_stats, methods=["GET"])]

@@ -8,7 +8,6 @@ from starlette.responses import JSONResponse, Response
 
 from service import errors
 from service.api import resource
-from service.files import taxonomy
 from service.files.taxonomy import CATEGORY, LANGUAGE, ROLE, Kind
 from service.http import inputs
 from service.keys import auth
@@ -26,8 +25,7 @@ def _handlers(kind: Kind):
 
     async def list_(request: Request) -> Response:
         await auth.require(request, "read")
-        async with request.app.state.pool.connection() as conn:
-            items = await taxonomy.list_entries(conn, kind)
+        items = await request.app.state.taxonomy.entries(kind)
         return JSONResponse({"items": items})
 
     async def create(request: Request) -> Response:
@@ -38,8 +36,7 @@ def _handlers(kind: Kind):
             raise errors.ValidationFailed("`code` is required")
         if "name" not in body:
             raise errors.ValidationFailed("`name` is required")
-        async with request.app.state.pool.connection() as conn:
-            entry = await taxonomy.create_entry(conn, kind, body["name"], body.get("code"))
+        entry = await request.app.state.taxonomy.create(kind, body["name"], body.get("code"))
         location = f"{path}/{entry[kind.key]}"
         return JSONResponse(entry, status_code=201, headers={"Location": location})
 
@@ -49,16 +46,13 @@ def _handlers(kind: Kind):
         _only(body, {"name"})
         if "name" not in body:
             raise errors.ValidationFailed("`name` is required")
-        async with request.app.state.pool.connection() as conn:
-            entry = await taxonomy.rename_entry(
-                conn, kind, request.path_params["key"], body["name"]
-            )
+        key = request.path_params["key"]
+        entry = await request.app.state.taxonomy.rename(kind, key, body["name"])
         return JSONResponse(entry)
 
     async def delete(request: Request) -> Response:
         await auth.require(request, "admin")
-        async with request.app.state.pool.connection() as conn:
-            await taxonomy.delete_entry(conn, kind, request.path_params["key"])
+        await request.app.state.taxonomy.delete(kind, request.path_params["key"])
         return Response(status_code=204)
 
     list_.__name__ = f"list_{kind.table}"

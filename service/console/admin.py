@@ -1,9 +1,10 @@
 """/console/admin (admin keys only): API keys and the taxonomy.
 
 Each action is a POST form (with the session's CSRF token, checked by `pages.page`) that calls
-what the API's route calls: `service.keys.manage` for keys, `service.files.taxonomy` for categories,
-languages and roles. A refusal is shown on the admin page again, with the API's status (409,
-422) and its message next to the field it is about, and what was typed kept in the field.
+what the API's route calls: `Keys` (service/keys/manage.py) for keys, `TaxonomyLists`
+(service/files/taxonomy.py) for categories, languages and roles. A refusal is shown on the admin
+page again, with the API's status (409, 422) and its message next to the field it is about, and
+what was typed kept in the field.
 
 A created key is shown once, on the answer to the POST that made it (never stored, never in a
 URL, `Cache-Control: no-store`); the copy button is `static/copy.js`, progressive enhancement.
@@ -46,15 +47,13 @@ async def _page(
     values: dict[str, str] | None = None,
     new_key: keys.NewKey | None = None,
 ) -> Response:
-    pool = request.app.state.pool
-    async with pool.connection() as conn:
-        entries = {t: await taxonomy.list_entries(conn, k) for t, k in KINDS.items()}
+    entries = await request.app.state.taxonomy.all_entries()
     return pages.render(
         request,
         session,
         "admin.html",
         status=status,
-        keys=await keys.list_all(pool),
+        keys=await request.app.state.keys.list_all(),
         scopes=SCOPES,
         kinds=[(TITLES[t], k, entries[t]) for t, k in KINDS.items()],
         errors=errors_ or {},
@@ -84,7 +83,7 @@ async def create_key(request: Request, session: Session) -> Response:
     form = await pages.read_form(request)
     name, scopes = form.get("name", ""), form.getlist("scopes")
     try:
-        new = await keys.create(request.app.state.pool, name, scopes)
+        new = await request.app.state.keys.create(name, scopes)
     except REFUSALS as exc:
         status, found = _refused(exc, "key", "name")
         return await _page(
@@ -106,7 +105,7 @@ def _key_id(request: Request) -> uuid.UUID:
 async def confirm_revoke(request: Request, session: Session) -> Response:
     """Revoking cannot be undone and cuts off whoever uses the key: asked once more."""
     key_id = _key_id(request)
-    found = [k for k in await keys.list_all(request.app.state.pool) if k["id"] == key_id]
+    found = [k for k in await request.app.state.keys.list_all() if k["id"] == key_id]
     if not found:
         raise errors.NotFound("no such API key")
     return pages.render(request, session, "revoke.html", key=found[0])
@@ -115,8 +114,7 @@ async def confirm_revoke(request: Request, session: Session) -> Response:
 @pages.page("admin")
 async def revoke_key(request: Request, session: Session) -> Response:
     key_id = _key_id(request)
-    pool, authenticator = request.app.state.pool, request.app.state.authenticator
-    if not await keys.revoke(pool, authenticator, key_id):
+    if not await request.app.state.keys.revoke(key_id):
         raise errors.NotFound("no such API key")
     # Revoking one's own key ended this session: the redirect then lands on the sign-in page.
     return pages.redirect(request, f"{PATH}?done=revoked#keys")
@@ -130,11 +128,10 @@ def _kind(request: Request) -> Kind:
 
 
 async def _taxonomy_action(request: Request, session: Session, form_id: str, action) -> Response:
-    """Run `action(conn)`; on a refusal, the admin page with the error next to the field."""
+    """Run `action(form)`; on a refusal, the admin page with the error next to the field."""
     form = await pages.read_form(request)
     try:
-        async with request.app.state.pool.connection() as conn:
-            await action(conn, form)
+        await action(form)
     except REFUSALS as exc:
         # A taken name or code (409) names no field: the key of the entry being created (a
         # language's code), else its name.
@@ -150,9 +147,9 @@ async def _taxonomy_action(request: Request, session: Session, form_id: str, act
 async def create_entry(request: Request, session: Session) -> Response:
     kind = _kind(request)
 
-    async def create(conn, form) -> Any:
+    async def create(form) -> Any:
         code = form.get("code") if kind is LANGUAGE else None
-        return await taxonomy.create_entry(conn, kind, form.get("name", ""), code)
+        return await request.app.state.taxonomy.create(kind, form.get("name", ""), code)
 
     return await _taxonomy_action(request, session, f"{kind.table}-new", create)
 
@@ -161,8 +158,8 @@ async def create_entry(request: Request, session: Session) -> Response:
 async def rename_entry(request: Request, session: Session) -> Response:
     kind, key = _kind(request), request.path_params["key"]
 
-    async def rename(conn, form) -> Any:
-        return await taxonomy.rename_entry(conn, kind, key, form.get("name", ""))
+    async def rename(form) -> Any:
+        return await request.app.state.taxonomy.rename(kind, key, form.get("name", ""))
 
     return await _taxonomy_action(request, session, f"{kind.table}-{key}", rename)
 
@@ -171,8 +168,8 @@ async def rename_entry(request: Request, session: Session) -> Response:
 async def delete_entry(request: Request, session: Session) -> Response:
     kind, key = _kind(request), request.path_params["key"]
 
-    async def delete(conn, form) -> None:
-        await taxonomy.delete_entry(conn, kind, key)
+    async def delete(form) -> None:
+        await request.app.state.taxonomy.delete(kind, key)
 
     return await _taxonomy_action(request, session, f"{kind.table}-{key}", delete)
 

@@ -45,12 +45,7 @@ def _caller(session: Session) -> Caller:
 
 async def labels(request: Request) -> dict[str, list[dict[str, Any]]]:
     """The taxonomy, for the filter and metadata selects."""
-    async with request.app.state.pool.connection() as conn:
-        return {
-            "categories": await taxonomy.list_entries(conn, taxonomy.CATEGORY),
-            "languages": await taxonomy.list_entries(conn, taxonomy.LANGUAGE),
-            "roles": await taxonomy.list_entries(conn, taxonomy.ROLE),
-        }
+    return await request.app.state.taxonomy.all_entries()
 
 
 def _errors_of(exc: errors.APIError | errors.DomainError, default: str) -> dict[str, str]:

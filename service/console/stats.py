@@ -1,8 +1,8 @@
 """/console/stats: the tenant's statistics for a period, as charts.
 
-The figures are `service.stats.report.report`, what GET /stats answers, for the same `from`/`to`
-parsed by the same `parse_range`; `stats_view` turns them into charts. The period defaults to
-the last 30 days (UTC, today included).
+The figures are `Stats.report` (service/stats/report.py), what GET /stats answers, for the same
+`from`/`to` parsed by the same `parse_range`; `stats_view` turns them into charts. The period
+defaults to the last 30 days (UTC, today included).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ async def stats_page(request: Request, session: Session) -> Response:
             request, session, "stats.html", status=422, form=form,
             errors={exc.field: exc.message}, headlines=[], sections=[],
         )  # fmt: skip
-    report = await stats.report(request.app.state.pool, period)
+    report = await request.app.state.stats.report(period)
     first, last = _chart_span(report, period.first, period.last, today)
     return pages.render(
         request,
