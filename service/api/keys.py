@@ -3,7 +3,7 @@ service/keys/manage.py's."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -12,6 +12,9 @@ from service import errors
 from service.api import resource
 from service.http import inputs
 from service.keys import auth
+
+if TYPE_CHECKING:
+    from service.state import State
 
 
 def key_object(row: dict[str, Any]) -> dict[str, Any]:
@@ -24,13 +27,13 @@ def key_object(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def create_key(request: Request) -> Response:
+async def create_key(request: Request[State]) -> Response:
     await auth.require(request, "admin")
     body = await inputs.json_object(request)
     unknown = sorted(set(body) - {"name", "scopes"})
     if unknown:
         raise errors.ValidationFailed(f"unknown field(s): {', '.join(unknown)}")
-    new = await request.app.state.keys.create(body.get("name"), body.get("scopes"))
+    new = await request.state["keys"].create(body.get("name"), body.get("scopes"))
     return JSONResponse(
         {**key_object(new.row), "key": new.key},
         status_code=201,
@@ -38,16 +41,16 @@ async def create_key(request: Request) -> Response:
     )
 
 
-async def list_keys(request: Request) -> Response:
+async def list_keys(request: Request[State]) -> Response:
     await auth.require(request, "admin")
-    rows = await request.app.state.keys.list_all()
+    rows = await request.state["keys"].list_all()
     return JSONResponse({"items": [key_object(r) for r in rows]})
 
 
-async def delete_key(request: Request) -> Response:
+async def delete_key(request: Request[State]) -> Response:
     await auth.require(request, "admin")
     key_id = inputs.path_uuid(request, "key_id")
-    if not await request.app.state.keys.revoke(key_id):
+    if not await request.state["keys"].revoke(key_id):
         raise errors.NotFound("no such API key")
     return Response(status_code=204)
 

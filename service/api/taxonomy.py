@@ -3,6 +3,8 @@ rename (PATCH) and delete (DELETE; 409 `in_use` while files use the entry)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -11,6 +13,9 @@ from service.api import resource
 from service.files.taxonomy import CATEGORY, LANGUAGE, ROLE, Kind
 from service.http import inputs
 from service.keys import auth
+
+if TYPE_CHECKING:
+    from service.state import State
 
 
 def _only(body: dict, allowed: set[str]) -> None:
@@ -23,12 +28,12 @@ def _handlers(kind: Kind):
     path = "/" + kind.table
     item = path + "/{key}"
 
-    async def list_(request: Request) -> Response:
+    async def list_(request: Request[State]) -> Response:
         await auth.require(request, "read")
-        items = await request.app.state.taxonomy.entries(kind)
+        items = await request.state["taxonomy"].entries(kind)
         return JSONResponse({"items": items})
 
-    async def create(request: Request) -> Response:
+    async def create(request: Request[State]) -> Response:
         await auth.require(request, "admin")
         body = await inputs.json_object(request)
         _only(body, {"code", "name"} if kind is LANGUAGE else {"name"})
@@ -36,23 +41,23 @@ def _handlers(kind: Kind):
             raise errors.ValidationFailed("`code` is required")
         if "name" not in body:
             raise errors.ValidationFailed("`name` is required")
-        entry = await request.app.state.taxonomy.create(kind, body["name"], body.get("code"))
+        entry = await request.state["taxonomy"].create(kind, body["name"], body.get("code"))
         location = f"{path}/{entry[kind.key]}"
         return JSONResponse(entry, status_code=201, headers={"Location": location})
 
-    async def rename(request: Request) -> Response:
+    async def rename(request: Request[State]) -> Response:
         await auth.require(request, "admin")
         body = await inputs.json_object(request)
         _only(body, {"name"})
         if "name" not in body:
             raise errors.ValidationFailed("`name` is required")
         key = request.path_params["key"]
-        entry = await request.app.state.taxonomy.rename(kind, key, body["name"])
+        entry = await request.state["taxonomy"].rename(kind, key, body["name"])
         return JSONResponse(entry)
 
-    async def delete(request: Request) -> Response:
+    async def delete(request: Request[State]) -> Response:
         await auth.require(request, "admin")
-        await request.app.state.taxonomy.delete(kind, request.path_params["key"])
+        await request.state["taxonomy"].delete(kind, request.path_params["key"])
         return Response(status_code=204)
 
     list_.__name__ = f"list_{kind.table}"

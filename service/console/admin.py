@@ -15,7 +15,7 @@ Revoking a key asks first (a page, as deleting a file does), and ends its consol
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,6 +29,9 @@ from service.files.taxonomy import LANGUAGE, Kind
 from service.keys import manage as keys
 from service.keys.auth import SCOPES
 
+if TYPE_CHECKING:
+    from service.state import State
+
 PATH = "/console/admin"
 KINDS = {k.table: k for k in taxonomy.KINDS.values()}
 TITLES = {"categories": "Categories", "languages": "Languages", "roles": "Roles"}
@@ -39,7 +42,7 @@ NOTICES = {"revoked": "The key is revoked.", "saved": "Saved."}
 
 
 async def _page(
-    request: Request,
+    request: Request[State],
     session: Session,
     *,
     status: int = 200,
@@ -47,13 +50,13 @@ async def _page(
     values: dict[str, str] | None = None,
     new_key: keys.NewKey | None = None,
 ) -> Response:
-    entries = await request.app.state.taxonomy.all_entries()
+    entries = await request.state["taxonomy"].all_entries()
     return pages.render(
         request,
         session,
         "admin.html",
         status=status,
-        keys=await request.app.state.keys.list_all(),
+        keys=await request.state["keys"].list_all(),
         scopes=SCOPES,
         kinds=[(TITLES[t], k, entries[t]) for t, k in KINDS.items()],
         errors=errors_ or {},
@@ -74,16 +77,16 @@ def _refused(exc: BaseException, form_id: str, field: str | None) -> tuple[int, 
 
 
 @pages.page("admin")
-async def admin_page(request: Request, session: Session) -> Response:
+async def admin_page(request: Request[State], session: Session) -> Response:
     return await _page(request, session)
 
 
 @pages.page("admin")
-async def create_key(request: Request, session: Session) -> Response:
+async def create_key(request: Request[State], session: Session) -> Response:
     form = await pages.read_form(request)
     name, scopes = form.get("name", ""), form.getlist("scopes")
     try:
-        new = await request.app.state.keys.create(name, scopes)
+        new = await request.state["keys"].create(name, scopes)
     except REFUSALS as exc:
         status, found = _refused(exc, "key", "name")
         return await _page(
@@ -94,7 +97,7 @@ async def create_key(request: Request, session: Session) -> Response:
     return await _page(request, session, status=201, new_key=new)
 
 
-def _key_id(request: Request) -> uuid.UUID:
+def _key_id(request: Request[State]) -> uuid.UUID:
     try:
         return uuid.UUID(request.path_params["key_id"])
     except ValueError:
@@ -102,32 +105,34 @@ def _key_id(request: Request) -> uuid.UUID:
 
 
 @pages.page("admin")
-async def confirm_revoke(request: Request, session: Session) -> Response:
+async def confirm_revoke(request: Request[State], session: Session) -> Response:
     """Revoking cannot be undone and cuts off whoever uses the key: asked once more."""
     key_id = _key_id(request)
-    found = [k for k in await request.app.state.keys.list_all() if k["id"] == key_id]
+    found = [k for k in await request.state["keys"].list_all() if k["id"] == key_id]
     if not found:
         raise errors.NotFound("no such API key")
     return pages.render(request, session, "revoke.html", key=found[0])
 
 
 @pages.page("admin")
-async def revoke_key(request: Request, session: Session) -> Response:
+async def revoke_key(request: Request[State], session: Session) -> Response:
     key_id = _key_id(request)
-    if not await request.app.state.keys.revoke(key_id):
+    if not await request.state["keys"].revoke(key_id):
         raise errors.NotFound("no such API key")
     # Revoking one's own key ended this session: the redirect then lands on the sign-in page.
     return pages.redirect(request, f"{PATH}?done=revoked#keys")
 
 
-def _kind(request: Request) -> Kind:
+def _kind(request: Request[State]) -> Kind:
     kind = KINDS.get(request.path_params["kind"])
     if kind is None:
         raise errors.NotFound()
     return kind
 
 
-async def _taxonomy_action(request: Request, session: Session, form_id: str, action) -> Response:
+async def _taxonomy_action(
+    request: Request[State], session: Session, form_id: str, action
+) -> Response:
     """Run `action(form)`; on a refusal, the admin page with the error next to the field."""
     form = await pages.read_form(request)
     try:
@@ -144,32 +149,32 @@ async def _taxonomy_action(request: Request, session: Session, form_id: str, act
 
 
 @pages.page("admin")
-async def create_entry(request: Request, session: Session) -> Response:
+async def create_entry(request: Request[State], session: Session) -> Response:
     kind = _kind(request)
 
     async def create(form) -> Any:
         code = form.get("code") if kind is LANGUAGE else None
-        return await request.app.state.taxonomy.create(kind, form.get("name", ""), code)
+        return await request.state["taxonomy"].create(kind, form.get("name", ""), code)
 
     return await _taxonomy_action(request, session, f"{kind.table}-new", create)
 
 
 @pages.page("admin")
-async def rename_entry(request: Request, session: Session) -> Response:
+async def rename_entry(request: Request[State], session: Session) -> Response:
     kind, key = _kind(request), request.path_params["key"]
 
     async def rename(form) -> Any:
-        return await request.app.state.taxonomy.rename(kind, key, form.get("name", ""))
+        return await request.state["taxonomy"].rename(kind, key, form.get("name", ""))
 
     return await _taxonomy_action(request, session, f"{kind.table}-{key}", rename)
 
 
 @pages.page("admin")
-async def delete_entry(request: Request, session: Session) -> Response:
+async def delete_entry(request: Request[State], session: Session) -> Response:
     kind, key = _kind(request), request.path_params["key"]
 
     async def delete(form) -> None:
-        await request.app.state.taxonomy.delete(kind, key)
+        await request.state["taxonomy"].delete(kind, key)
 
     return await _taxonomy_action(request, session, f"{kind.table}-{key}", delete)
 

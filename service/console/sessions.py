@@ -22,6 +22,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import Request
@@ -31,6 +32,9 @@ from service import errors
 from service.console import sessions_sql as repo
 from service.keys import auth
 from service.keys.auth import Principal
+
+if TYPE_CHECKING:
+    from service.state import State
 
 # Cookie names end with the tenant's slug (`silo_console_<slug>`): cookies ignore ports, and
 # `silo dev` serves every tenant on 127.0.0.1, so one browser keeps a session per tenant.
@@ -59,16 +63,18 @@ def _token_hash(token: str) -> bytes:
     return hashlib.sha256(token.encode("ascii", "replace")).digest()
 
 
-def cookie_name(request: Request, base: str = COOKIE) -> str:
-    return f"{base}_{request.app.state.settings.tenant}"
+def cookie_name(request: Request[State], base: str = COOKIE) -> str:
+    return f"{base}_{request.state['tenant']}"
 
 
-def over_https(request: Request) -> bool:
+def over_https(request: Request[State]) -> bool:
     forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
     return request.url.scheme == "https" or forwarded == "https"
 
 
-def set_cookie(request: Request, response: Response, base: str, value: str, max_age: int) -> None:
+def set_cookie(
+    request: Request[State], response: Response, base: str, value: str, max_age: int
+) -> None:
     response.set_cookie(
         cookie_name(request, base),
         value,
@@ -80,7 +86,7 @@ def set_cookie(request: Request, response: Response, base: str, value: str, max_
     )
 
 
-def clear_cookie(request: Request, response: Response, base: str) -> None:
+def clear_cookie(request: Request[State], response: Response, base: str) -> None:
     response.delete_cookie(
         cookie_name(request, base),
         path=COOKIE_PATH,
@@ -152,11 +158,11 @@ class SessionStore:
                 await repo.delete(conn, _token_hash(token))
 
 
-def _store(request: Request) -> SessionStore:
-    return request.app.state.sessions
+def _store(request: Request[State]) -> SessionStore:
+    return request.state["sessions"]
 
 
-async def sign_in(request: Request, key: str, response: Response) -> Session:
+async def sign_in(request: Request[State], key: str, response: Response) -> Session:
     """Open a session for `key` (Unauthorized when it is not a valid key) and set its cookie on
     `response`."""
     replaced = request.cookies.get(cookie_name(request))
@@ -165,12 +171,12 @@ async def sign_in(request: Request, key: str, response: Response) -> Session:
     return session
 
 
-async def current(request: Request) -> Session | None:
+async def current(request: Request[State]) -> Session | None:
     """The request's live session, or None (no cookie, unknown, expired, or its key revoked)."""
     return await _store(request).find(request.cookies.get(cookie_name(request)))
 
 
-async def sign_out(request: Request, response: Response) -> None:
+async def sign_out(request: Request[State], response: Response) -> None:
     await _store(request).close(request.cookies.get(cookie_name(request)))
     clear_cookie(request, response, COOKIE)
 

@@ -1,4 +1,4 @@
-"""The database connection pool, built once in the lifespan and shared through app.state, and
+"""The database connection pool, built once in the lifespan and handed to the domain objects, and
 the readiness probe of the database.
 
 Every wait on the database is bounded, so a stalled server (a frozen process, a black-holed
