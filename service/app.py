@@ -32,13 +32,14 @@ from service.api import direct, files, health, keys, stats, tus
 from service.api import taxonomy as taxonomy_routes
 from service.api.openapi import document as openapi
 from service.console.sessions import SessionStore
-from service.db.credentials import SecretCredentials
-from service.db.pool import database_credentials, open_pool
+from service.db.credentials import SecretCredentials, secretsmanager_fetch
+from service.db.pool import PoolConfig, open_pool
 from service.files.cursors import CursorCodec
 from service.files.domain import Files
 from service.files.taxonomy import TaxonomyLists
 from service.http import admission
 from service.http.requestid import RequestIdMiddleware
+from service.http.server import ServerConfig
 from service.keys.auth import Authenticator
 from service.keys.manage import Keys
 from service.metrics import Metrics, MetricsMiddleware, metrics_endpoint
@@ -65,6 +66,51 @@ def _build_storage(settings: Settings) -> S3Storage:
         connect_timeout=settings.s3_connect_timeout_seconds,
         read_timeout=settings.s3_read_timeout_seconds,
         max_attempts=settings.s3_max_attempts,
+    )
+
+
+# --- what is built from Settings: only here (and in __main__.py, with these) -----------------
+
+
+def pool_config(settings: Settings) -> PoolConfig:
+    return PoolConfig(
+        url=settings.database_url,
+        max_size=settings.db_pool_max,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        connect_timeout_seconds=settings.db_connect_timeout_seconds,
+        acquire_timeout_seconds=settings.db_acquire_timeout_seconds,
+        max_lifetime_seconds=settings.db_max_lifetime_seconds,
+    )
+
+
+def database_credentials(settings: Settings) -> SecretCredentials | None:
+    """The secret-backed credentials of DATABASE_SECRET_ARN, or None (fixed credentials)."""
+    if settings.database_secret_arn is None:
+        return None
+    timeout = settings.db_connect_timeout_seconds
+    return SecretCredentials(
+        secretsmanager_fetch(
+            settings.database_secret_arn,
+            region=settings.aws_region,
+            endpoint_url=settings.secrets_endpoint_url,
+            timeout=timeout,
+        ),
+        ttl=settings.database_secret_ttl_seconds,
+        timeout=timeout,
+    )
+
+
+def server_config(settings: Settings) -> ServerConfig:
+    """The uvicorn side of the settings (service/http/server.py)."""
+    return ServerConfig(
+        host=settings.host,
+        port=settings.port,
+        max_connections=settings.max_connections,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        header_timeout_seconds=settings.header_timeout_seconds,
+        keep_alive_seconds=settings.keep_alive_seconds,
+        shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
     )
 
 
@@ -215,7 +261,11 @@ async def _build(
         scan_off=settings.scan == "off",
         verdict_now=scan_worker.verdict_now,
     )
-    limits = rules.Limits.from_settings(settings)
+    limits = rules.Limits(
+        settings.max_upload_bytes,
+        frozenset(settings.allowed_types),
+        settings.body_idle_timeout_seconds,
+    )
     resumable = _resumable(settings, pool, storage, files, limits, credentials)
     metrics.upload_capacity.set(slots)
     return State(
@@ -252,7 +302,7 @@ async def _clients(
 ) -> tuple[AsyncConnectionPool, ObjectStorage, SecretCredentials | None]:
     """The database pool and the storage client (unless one was given), closed by `stack`."""
     credentials = database_credentials(settings)
-    pool = await open_pool(settings, credentials)
+    pool = await open_pool(pool_config(settings), credentials)
     stack.push_async_callback(pool.close)
     if storage is None:
         own = _build_storage(settings)
@@ -266,7 +316,7 @@ def _scan_worker(settings: Settings, pool, storage: ObjectStorage, metrics: Metr
     return ScanWorker(
         pool=pool,
         storage=storage,
-        scanner=build_scanner(settings, storage),
+        scanner=build_scanner(settings.scan, storage, settings.clamd_address),
         infected=settings.scan_infected,
         concurrency=settings.scan_concurrency,
         poll_seconds=settings.scan_poll_seconds,
