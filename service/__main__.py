@@ -16,13 +16,14 @@ import psycopg
 import uvicorn
 
 from service.db.migrate import MigrationError, migrate
-from service.db.pool import database_credentials
 from service.settings import Settings, SettingsError, from_environ
 
 log = logging.getLogger("silo")
 
 
 def _migrate(settings: Settings) -> int:
+    from service.app import database_credentials
+
     try:
         credentials = database_credentials(settings)
         conninfo = settings.database_url
@@ -37,12 +38,12 @@ def _migrate(settings: Settings) -> int:
 
 
 def _serve(settings: Settings) -> int:
-    from service.app import create_app
+    from service.app import create_app, server_config
     from service.http.server import uvicorn_config
 
     # Limits against hostile clients (header size and count, timeouts, connection cap): see
     # service/http/server.py.
-    config = uvicorn_config(create_app(settings), settings)
+    config = uvicorn_config(create_app(settings), server_config(settings))
     # uvicorn handles SIGTERM/SIGINT while serving (graceful shutdown), then re-raises the signal
     # to whatever handler was installed before. A graceful stop is the normal end of a task's
     # life (deployments, scale-in), so that handler only notes it and we exit with status 0.

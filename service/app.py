@@ -1,15 +1,11 @@
 """The ASGI application: `create_app(settings=None)` (ASGI factory for `uvicorn --factory`).
 
-The app is assembled explicitly. The database pool, the object storage client, the
-authenticator, the access-event recorder and the files domain (`service.files.domain.Files`,
-with the upload limits derived once from the settings) are built once in the lifespan and handed to
-handlers through `app.state`. Start-up also seeds the tenant's taxonomy (SILO_TAXONOMY);
-shutdown writes every buffered access event before the pool closes. A sweeper aborts the
-bucket's multipart uploads older than SILO_MULTIPART_MAX_AGE_SECONDS, every
-SILO_MULTIPART_SWEEP_INTERVAL_SECONDS (what an instance killed mid-upload leaves behind; on AWS
-the bucket's lifecycle rule does it too, locally nothing else would); two more forget expired
-tus and direct uploads and delete what they left in storage. The scan worker
-(service/scanning/worker.py, engine by SILO_SCAN) gives every stored file its malware verdict.
+The app is assembled explicitly: routes, middleware, the one exception handler, the lifespan.
+The lifespan builds every part once (`_build`: pool, storage, authenticator, event recorder,
+scan worker, `Files`, the upload paths, keys, taxonomy, stats, console sessions) and yields them
+as the typed `State` (service/state.py) that each request reads; `_start` starts the background
+work (taxonomy seeding, the event recorder's flusher, the sweepers of stale multipart and of
+expired tus and direct uploads, the scan worker), and everything stops in the reverse order.
 """
 
 from __future__ import annotations
@@ -22,29 +18,37 @@ from datetime import timedelta
 
 import psycopg
 import psycopg_pool
+from psycopg_pool import AsyncConnectionPool
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
+from starlette.types import StatefulLifespan
 
 from service import console, errors
 from service.api import direct, files, health, keys, stats, tus
 from service.api import taxonomy as taxonomy_routes
 from service.api.openapi import document as openapi
-from service.db.pool import database_credentials, open_pool
-from service.files import taxonomy
+from service.console.sessions import SessionStore
+from service.db.credentials import SecretCredentials, secretsmanager_fetch
+from service.db.pool import PoolConfig, open_pool
 from service.files.cursors import CursorCodec
 from service.files.domain import Files
+from service.files.taxonomy import TaxonomyLists
 from service.http import admission
 from service.http.requestid import RequestIdMiddleware
+from service.http.server import ServerConfig
 from service.keys.auth import Authenticator
+from service.keys.manage import Keys
 from service.metrics import Metrics, MetricsMiddleware, metrics_endpoint
 from service.scanning.worker import ScanWorker, build_scanner
 from service.settings import Settings, from_environ
+from service.state import State
 from service.stats.events import EventRecorder
-from service.storage import S3Storage
+from service.stats.report import Stats
+from service.storage import ObjectStorage, S3Storage
 from service.uploads import rules
 from service.uploads.direct import MAX_EXPIRY as DIRECT_MAX_EXPIRY
 from service.uploads.direct import Direct
@@ -62,6 +66,51 @@ def _build_storage(settings: Settings) -> S3Storage:
         connect_timeout=settings.s3_connect_timeout_seconds,
         read_timeout=settings.s3_read_timeout_seconds,
         max_attempts=settings.s3_max_attempts,
+    )
+
+
+# --- what is built from Settings: only here (and in __main__.py, with these) -----------------
+
+
+def pool_config(settings: Settings) -> PoolConfig:
+    return PoolConfig(
+        url=settings.database_url,
+        max_size=settings.db_pool_max,
+        statement_timeout_ms=settings.db_statement_timeout_ms,
+        connect_timeout_seconds=settings.db_connect_timeout_seconds,
+        acquire_timeout_seconds=settings.db_acquire_timeout_seconds,
+        max_lifetime_seconds=settings.db_max_lifetime_seconds,
+    )
+
+
+def database_credentials(settings: Settings) -> SecretCredentials | None:
+    """The secret-backed credentials of DATABASE_SECRET_ARN, or None (fixed credentials)."""
+    if settings.database_secret_arn is None:
+        return None
+    timeout = settings.db_connect_timeout_seconds
+    return SecretCredentials(
+        secretsmanager_fetch(
+            settings.database_secret_arn,
+            region=settings.aws_region,
+            endpoint_url=settings.secrets_endpoint_url,
+            timeout=timeout,
+        ),
+        ttl=settings.database_secret_ttl_seconds,
+        timeout=timeout,
+    )
+
+
+def server_config(settings: Settings) -> ServerConfig:
+    """The uvicorn side of the settings (service/http/server.py)."""
+    return ServerConfig(
+        host=settings.host,
+        port=settings.port,
+        max_connections=settings.max_connections,
+        max_header_bytes=settings.max_header_bytes,
+        max_headers=settings.max_headers,
+        header_timeout_seconds=settings.header_timeout_seconds,
+        keep_alive_seconds=settings.keep_alive_seconds,
+        shutdown_timeout_seconds=settings.shutdown_timeout_seconds,
     )
 
 
@@ -90,14 +139,13 @@ async def _error(request: Request, exc: Exception) -> Response:
     return errors.render(request, error)
 
 
-async def _seed_taxonomy(pool, configured: taxonomy.Taxonomy) -> None:
+async def _seed_taxonomy(lists: TaxonomyLists) -> None:
     """Seed at start-up; while the database cannot be reached, keep trying in the background
     (readiness reports the database meanwhile) instead of failing the start."""
     delay = 0.5
     while True:
         try:
-            async with pool.connection() as conn:
-                inserted = await taxonomy.seed(conn, configured)
+            inserted = await lists.seed()
             log.info("taxonomy seeded: %s", inserted)
             return
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
@@ -127,119 +175,28 @@ def _cors(settings: Settings) -> list[Middleware]:
     ]
 
 
-def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
+def create_app(
+    settings: Settings | None = None, *, storage: ObjectStorage | None = None
+) -> Starlette:
     """The application for one tenant. `storage` replaces the S3 client (an ObjectStorage)."""
     settings = settings or from_environ()
-    limits = rules.Limits.from_settings(settings)
-    capacity = admission.default_capacity(settings.max_concurrent_uploads)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        credentials = database_credentials(settings)
-        pool = await open_pool(settings, credentials)
-        own_storage = storage is None
-        app.state.storage = _build_storage(settings) if own_storage else storage
-        app.state.pool = pool
-        app.state.authenticator = Authenticator(
-            settings.admin_key, pool, cache_seconds=settings.key_cache_seconds
-        )
-        seeding = asyncio.create_task(_seed_taxonomy(pool, settings.taxonomy))
-        with contextlib.suppress(TimeoutError):
-            # Normally done in milliseconds; a slow database must not hold the start.
-            await asyncio.wait_for(asyncio.shield(seeding), 10)
-        sweepers = []
-        stale, max_age = app.state.storage, settings.multipart_max_age_seconds
-        sweepers.append(
-            asyncio.create_task(
-                _every(
-                    settings.multipart_sweep_interval_seconds,
-                    lambda: stale.abort_stale_uploads(max_age),
-                    "stale multipart uploads aborted",
-                )
-            )
-        )
-        app.state.recorder = await EventRecorder(
-            pool, flush_interval=settings.events_flush_ms / 1000
-        ).start()
-        metrics.watch_events(app.state.recorder)
-        # Every stored file gets a verdict off the request path (service/scanning/worker.py).
-        app.state.scan_worker = ScanWorker(
-            pool=pool,
-            storage=app.state.storage,
-            scanner=build_scanner(settings, app.state.storage),
-            infected=settings.scan_infected,
-            concurrency=settings.scan_concurrency,
-            poll_seconds=settings.scan_poll_seconds,
-            guardduty_timeout_seconds=settings.guardduty_verdict_timeout_seconds,
-            watch_seconds=settings.scan_watch_seconds,
-            on_result=lambda result: metrics.scans.labels(result).inc(),
-            on_reachable=lambda up: metrics.scanner_up.set(1 if up else 0),
-        ).start()
-        app.state.files = Files(
-            pool=pool,
-            storage=app.state.storage,
-            recorder=app.state.recorder,
-            presign_ttl_seconds=settings.presign_ttl_seconds,
-            scan_off=settings.scan == "off",
-            verdict_now=app.state.scan_worker.verdict_now,
-        )
-        app.state.form_uploads = FormUploads(files=app.state.files, limits=limits)
-        app.state.resumable = Resumable(
-            pool=pool,
-            storage=app.state.storage,
-            files=app.state.files,
-            limits=limits,
-            database_url=settings.database_url,
-            expiry=timedelta(hours=settings.upload_expiry_hours),
-            credentials=credentials,
-        )
-        app.state.direct = Direct(
-            pool=pool,
-            storage=app.state.storage,
-            files=app.state.files,
-            limits=limits,
-            url_ttl_seconds=settings.presign_ttl_seconds,
-            expiry=min(timedelta(hours=settings.upload_expiry_hours), DIRECT_MAX_EXPIRY),
-            lock=app.state.resumable.hold,
-            storage_verifies_checksums=settings.s3_verifies_checksums,
-        )
-        for expiring, what in (
-            (app.state.resumable, "expired tus uploads swept"),
-            (app.state.direct, "expired direct uploads swept"),
-        ):
-            sweepers.append(
-                asyncio.create_task(
-                    _every(settings.upload_sweep_interval_seconds, expiring.sweep, what)
-                )
-            )
-        log.info(
-            "silo service for tenant %s started; up to %d concurrent uploads (%s)",
-            settings.tenant,
-            capacity.slots,
-            capacity.reason,
-        )
-        try:
-            yield
-        finally:
-            # The scan worker and the sweepers (stale multipart uploads, expired tus and direct
-            # uploads) stop first; a scan cut short is picked up again (its claim runs out).
-            await app.state.scan_worker.aclose()
-            for sweeper in sweepers:
-                sweeper.cancel()
-            for sweeper in sweepers:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sweeper
-            # After the server has finished its in-flight requests: no event is lost.
-            await app.state.recorder.aclose()
-            seeding.cancel()
-            if own_storage and hasattr(app.state.storage, "aclose"):
-                await app.state.storage.aclose()
-            await pool.close()
-            log.info("silo service for tenant %s stopped", settings.tenant)
-
+    # Its own registry: GET /metrics, and the counters the upload paths feed (service/metrics.py).
     metrics = Metrics()
-    metrics.upload_capacity.set(capacity.slots)
-    routes = [
+    routes = _routes(settings)
+    return Starlette(
+        routes=routes,
+        middleware=[
+            *_cors(settings),
+            Middleware(MetricsMiddleware, metrics=metrics, routes=routes),
+            Middleware(RequestIdMiddleware),
+        ],
+        exception_handlers={**dict.fromkeys(errors.TRANSLATED, _error), Exception: _error},
+        lifespan=_lifespan(settings, metrics, storage),
+    )
+
+
+def _routes(settings: Settings) -> list[BaseRoute]:
+    routes: list[BaseRoute] = [
         *health.routes,
         Route("/openapi.json", _openapi, methods=["GET"]),
         *keys.routes,
@@ -253,28 +210,183 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
     ]
     if settings.metrics:
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
-    app = Starlette(
-        routes=routes,
-        middleware=[
-            *_cors(settings),
-            Middleware(MetricsMiddleware, metrics=metrics, routes=routes),
-            Middleware(RequestIdMiddleware),
-        ],
-        exception_handlers={
-            **dict.fromkeys(errors.TRANSLATED, _error),
-            Exception: _error,
-        },
-        lifespan=lifespan,
+    return routes
+
+
+def _lifespan(
+    settings: Settings, metrics: Metrics, storage: ObjectStorage | None
+) -> StatefulLifespan[Starlette]:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[State]:
+        """Build the parts, start the background work, yield the state; on the way out, each
+        stops in the reverse order (the exit stack), also when the start itself fails."""
+        capacity = admission.default_capacity(settings.max_concurrent_uploads)
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                state = await _build(settings, metrics, capacity.slots, storage, stack)
+                await _start(settings, state, stack)
+                log.info(
+                    "silo service for tenant %s started; up to %d concurrent uploads (%s)",
+                    settings.tenant,
+                    capacity.slots,
+                    capacity.reason,
+                )
+                yield state
+        finally:
+            log.info("silo service for tenant %s stopped", settings.tenant)
+
+    return lifespan
+
+
+async def _build(
+    settings: Settings,
+    metrics: Metrics,
+    slots: int,
+    storage: ObjectStorage | None,
+    stack: contextlib.AsyncExitStack,
+) -> State:
+    """Every part, in the order they need each other."""
+    pool, storage, credentials = await _clients(settings, storage, stack)
+    authenticator = Authenticator(
+        settings.admin_key, pool, cache_seconds=settings.key_cache_seconds
     )
-    app.state.settings = settings
-    # Upload bodies held at once (POST /files, tus PATCH): `async with admission.slot():`.
-    app.state.admission = admission.Admission(
-        capacity.slots,
-        on_change=metrics.uploads_in_flight.set,
-        on_reject=metrics.admission_rejections.inc,
+    recorder = EventRecorder(pool, flush_interval=settings.events_flush_ms / 1000)
+    metrics.watch_events(recorder)
+    scan_worker = _scan_worker(settings, pool, storage, metrics)
+    files = Files(
+        pool=pool,
+        storage=storage,
+        recorder=recorder,
+        presign_ttl_seconds=settings.presign_ttl_seconds,
+        scan_off=settings.scan == "off",
+        verdict_now=scan_worker.verdict_now,
     )
-    # Its own registry: GET /metrics, and the counters the upload paths feed (service/metrics.py).
-    app.state.metrics = metrics
-    # Cursors are signed with a key every instance of the tenant shares.
-    app.state.cursors = CursorCodec(settings.admin_key)
-    return app
+    limits = rules.Limits(
+        settings.max_upload_bytes,
+        frozenset(settings.allowed_types),
+        settings.body_idle_timeout_seconds,
+    )
+    resumable = _resumable(settings, pool, storage, files, limits, credentials)
+    metrics.upload_capacity.set(slots)
+    return State(
+        tenant=settings.tenant,
+        limits=limits,
+        body_idle_timeout=settings.body_idle_timeout_seconds,
+        files=files,
+        form_uploads=FormUploads(files=files, limits=limits),
+        resumable=resumable,
+        direct=_direct(settings, pool, storage, files, limits, resumable),
+        keys=Keys(pool, authenticator),
+        taxonomy=TaxonomyLists(pool, settings.taxonomy),
+        stats=Stats(pool),
+        sessions=SessionStore(pool, authenticator),
+        authenticator=authenticator,
+        # Cursors are signed with a key every instance of the tenant shares.
+        cursors=CursorCodec(settings.admin_key),
+        # Upload bodies held at once (POST /files, tus PATCH): `async with admission.slot():`.
+        admission=admission.Admission(
+            slots,
+            on_change=metrics.uploads_in_flight.set,
+            on_reject=metrics.admission_rejections.inc,
+        ),
+        metrics=metrics,
+        recorder=recorder,
+        scan_worker=scan_worker,
+        pool=pool,
+        storage=storage,
+    )
+
+
+async def _clients(
+    settings: Settings, storage: ObjectStorage | None, stack: contextlib.AsyncExitStack
+) -> tuple[AsyncConnectionPool, ObjectStorage, SecretCredentials | None]:
+    """The database pool and the storage client (unless one was given), closed by `stack`."""
+    credentials = database_credentials(settings)
+    pool = await open_pool(pool_config(settings), credentials)
+    stack.push_async_callback(pool.close)
+    if storage is None:
+        own = _build_storage(settings)
+        stack.push_async_callback(own.aclose)
+        storage = own
+    return pool, storage, credentials
+
+
+def _scan_worker(settings: Settings, pool, storage: ObjectStorage, metrics: Metrics) -> ScanWorker:
+    """Every stored file gets a verdict off the request path (service/scanning/worker.py)."""
+    return ScanWorker(
+        pool=pool,
+        storage=storage,
+        scanner=build_scanner(settings.scan, storage, settings.clamd_address),
+        infected=settings.scan_infected,
+        concurrency=settings.scan_concurrency,
+        poll_seconds=settings.scan_poll_seconds,
+        guardduty_timeout_seconds=settings.guardduty_verdict_timeout_seconds,
+        watch_seconds=settings.scan_watch_seconds,
+        on_result=lambda result: metrics.scans.labels(result).inc(),
+        on_reachable=lambda up: metrics.scanner_up.set(1 if up else 0),
+    )
+
+
+def _resumable(settings: Settings, pool, storage, files, limits, credentials) -> Resumable:
+    return Resumable(
+        pool=pool,
+        storage=storage,
+        files=files,
+        limits=limits,
+        database_url=settings.database_url,
+        expiry=timedelta(hours=settings.upload_expiry_hours),
+        credentials=credentials,
+    )
+
+
+def _direct(settings: Settings, pool, storage, files, limits, resumable: Resumable) -> Direct:
+    return Direct(
+        pool=pool,
+        storage=storage,
+        files=files,
+        limits=limits,
+        url_ttl_seconds=settings.presign_ttl_seconds,
+        expiry=min(timedelta(hours=settings.upload_expiry_hours), DIRECT_MAX_EXPIRY),
+        lock=resumable.hold,
+        storage_verifies_checksums=settings.s3_verifies_checksums,
+    )
+
+
+async def _start(settings: Settings, state: State, stack: contextlib.AsyncExitStack) -> None:
+    """The background work, each piece's stop pushed on `stack` as it starts: they stop in the
+    reverse order. The scan worker and the sweepers first (a scan cut short is picked up again:
+    its claim runs out); then the event recorder, after the server has finished its in-flight
+    requests, so that no event is lost; then the seeding, the storage client and the pool."""
+    seeding = asyncio.create_task(_seed_taxonomy(state["taxonomy"]))
+    stack.callback(seeding.cancel)
+    with contextlib.suppress(TimeoutError):
+        # Normally done in milliseconds; a slow database must not hold the start.
+        await asyncio.wait_for(asyncio.shield(seeding), 10)
+    await state["recorder"].start()
+    stack.push_async_callback(state["recorder"].aclose)
+    stack.push_async_callback(_cancel, _start_sweepers(settings, state))
+    stack.push_async_callback(state["scan_worker"].start().aclose)
+
+
+def _start_sweepers(settings: Settings, state: State) -> list[asyncio.Task]:
+    """Stale multipart uploads aborted, expired tus and direct uploads forgotten, now and then."""
+    every = settings.upload_sweep_interval_seconds
+    storage, max_age = state["storage"], settings.multipart_max_age_seconds
+    jobs: list[tuple[float, Callable[[], Awaitable[int]], str]] = [
+        (
+            settings.multipart_sweep_interval_seconds,
+            lambda: storage.abort_stale_uploads(max_age),
+            "stale multipart uploads aborted",
+        ),
+        (every, state["resumable"].sweep, "expired tus uploads swept"),
+        (every, state["direct"].sweep, "expired direct uploads swept"),
+    ]
+    return [asyncio.create_task(_every(*job)) for job in jobs]
+
+
+async def _cancel(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -244,10 +244,11 @@ def request_id(request: Request) -> str:
 def render(request: Request, error: APIError) -> JSONResponse:
     rid = request_id(request)
     body: dict = {"error": {"code": error.code, "message": error.message, "request_id": rid}}
-    settings = getattr(request.app.state, "settings", None) if "app" in request.scope else None
-    if settings is not None:
+    # The lifespan's state (service/state.py) names the tenant; a bare app (no lifespan) does not.
+    tenant = getattr(request.state, "tenant", None)
+    if tenant is not None:
         # Which tenant answered: support can tell instances apart from a pasted error alone.
-        body["error"]["tenant"] = settings.tenant
+        body["error"]["tenant"] = tenant
     headers = {**error.headers, REQUEST_ID_HEADER: rid} if rid else dict(error.headers)
     return JSONResponse(body, status_code=error.status, headers=headers)
 

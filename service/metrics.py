@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import psycopg
 import psycopg_pool
@@ -29,6 +30,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.scanning import sql as scans
 from service.uploads import tus_sql as uploads
+
+if TYPE_CHECKING:
+    from service.state import State
 
 UPLOAD_PATHS = ("form", "tus", "direct")
 SCAN_RESULTS = ("clean", "infected", "failed")
@@ -175,23 +179,22 @@ def _upload_path(path: str) -> str:
     return path
 
 
-async def metrics_endpoint(request: Request) -> Response:
-    metrics: Metrics = request.app.state.metrics
-    pool = getattr(request.app.state, "pool", None)
-    if pool is not None:
-        # Open tus uploads live in the tenant's database (any instance continues any upload):
-        # counted at scrape time, the same figure from every instance. A scrape still answers,
-        # with the last figure, when the database does not.
-        try:
-            async with pool.connection(timeout=1.0) as conn:
-                metrics.set_tus_open(await uploads.open_count(conn))
-                # The scan backlog is the tenant's, shared by every instance: read, not counted.
-                pending, oldest = await scans.backlog(conn)
-            metrics.scan_pending.set(pending)
-            age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
-            metrics.scan_oldest_pending.set(max(age, 0.0))
-        except (psycopg.Error, psycopg_pool.PoolTimeout):
-            pass
+async def metrics_endpoint(request: Request[State]) -> Response:
+    metrics = request.state["metrics"]
+    pool = request.state["pool"]
+    # Open tus uploads live in the tenant's database (any instance continues any upload):
+    # counted at scrape time, the same figure from every instance. A scrape still answers,
+    # with the last figure, when the database does not.
+    try:
+        async with pool.connection(timeout=1.0) as conn:
+            metrics.set_tus_open(await uploads.open_count(conn))
+            # The scan backlog is the tenant's, shared by every instance: read, not counted.
+            pending, oldest = await scans.backlog(conn)
+        metrics.scan_pending.set(pending)
+        age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+        metrics.scan_oldest_pending.set(max(age, 0.0))
+    except (psycopg.Error, psycopg_pool.PoolTimeout):
+        pass
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -6,6 +6,8 @@ POST /uploads/direct/{id}/complete    verify what was PUT; the file
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,9 +18,12 @@ from service.http import inputs
 from service.uploads import direct, idempotency
 from service.uploads.direct import Created, Direct
 
+if TYPE_CHECKING:
+    from service.state import State
 
-def _direct(request: Request) -> Direct:
-    return request.app.state.direct
+
+def _direct(request: Request[State]) -> Direct:
+    return request.state["direct"]
 
 
 def _ticket(created: Created) -> dict:
@@ -32,7 +37,7 @@ def _ticket(created: Created) -> dict:
     }
 
 
-async def create_upload(request: Request) -> Response:
+async def create_upload(request: Request[State]) -> Response:
     caller, principal = await _caller(request, "write")
     idempotency_key = idempotency.parse(request.headers.get(idempotency.HEADER))
     declared = direct.parse(await inputs.json_object(request))
@@ -47,12 +52,12 @@ async def create_upload(request: Request) -> Response:
     )
 
 
-async def complete_upload(request: Request) -> Response:
+async def complete_upload(request: Request[State]) -> Response:
     caller, principal = await _caller(request, "write")
     upload_id = inputs.path_uuid(request, "upload_id")
     row, first = await _direct(request).complete(caller, upload_id)
     if first:
-        request.app.state.metrics.upload_completed("direct")
+        request.state["metrics"].upload_completed("direct")
     return JSONResponse(
         _written(principal, row),
         status_code=201 if first else 200,

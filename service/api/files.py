@@ -3,6 +3,8 @@ domain (service/files/domain.py, where every file rule lives) and renders what i
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import orjson
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -19,6 +21,9 @@ from service.keys import auth
 from service.uploads import idempotency
 from service.uploads.filetypes import KNOWN_TYPE_IDS
 
+if TYPE_CHECKING:
+    from service.state import State
+
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 NO_STORE = {"Cache-Control": "no-store"}
@@ -26,7 +31,7 @@ NOBODY = ActingUser()  # no X-Silo-* header: the tenant's back office (frozen, s
 _ACTING_PREFIX = b"x-silo-"
 
 
-async def _caller(request: Request, scope: str) -> tuple[Caller, auth.Principal]:
+async def _caller(request: Request[State], scope: str) -> tuple[Caller, auth.Principal]:
     """The key (401/403 unless it holds `scope`) and the acting user of its X-Silo-* headers
     (422 for a bad value), on every method; and the key's principal."""
     principal = await auth.require(request, scope)
@@ -46,18 +51,18 @@ def _written(principal: auth.Principal, row: Row) -> Row:
     return {"id": str(row["id"])}
 
 
-def _files(request: Request) -> Files:
-    return request.app.state.files
+def _files(request: Request[State]) -> Files:
+    return request.state["files"]
 
 
-async def upload_file(request: Request) -> Response:
+async def upload_file(request: Request[State]) -> Response:
     caller, principal = await _caller(request, "write")
     inputs.refuse_content_encoding(request)
     idempotency_key = idempotency.parse(request.headers.get(idempotency.HEADER))
-    metrics = request.app.state.metrics
+    metrics = request.state["metrics"]
     # A slot for the whole body, taken before any of it is read: 503 `busy` beyond the cap.
-    async with request.app.state.admission.slot():
-        created = await request.app.state.form_uploads.upload(
+    async with request.state["admission"].slot():
+        created = await request.state["form_uploads"].upload(
             caller,
             metrics.counted(request.stream(), "form"),
             content_type=request.headers.get("content-type"),
@@ -73,13 +78,13 @@ async def upload_file(request: Request) -> Response:
     return JSONResponse(_written(principal, row), status_code=201, headers=headers)
 
 
-async def list_files(request: Request) -> Response:
+async def list_files(request: Request[State]) -> Response:
     caller, principal = await _caller(request, "read")
     limit = inputs.query_int(request, "limit", DEFAULT_LIMIT, low=1, high=MAX_LIMIT)
     query = file_filters.parse_file_query(request.query_params, KNOWN_TYPE_IDS)
     file_filters.check_allowed(query, principal)
     cursor = request.query_params.get("cursor")
-    codec = request.app.state.cursors
+    codec = request.state["cursors"]
     page = await _files(request).list_rendered(
         caller, query, limit=limit, after=codec.decode(cursor) if cursor else None
     )
@@ -90,12 +95,12 @@ async def list_files(request: Request) -> Response:
     return Response(b"".join((*body, b"}")), media_type="application/json")
 
 
-async def get_file(request: Request) -> Response:
+async def get_file(request: Request[State]) -> Response:
     caller, _ = await _caller(request, "read")
     return JSONResponse(await _files(request).read(caller, inputs.path_uuid(request, "file_id")))
 
 
-async def update_file(request: Request) -> Response:
+async def update_file(request: Request[State]) -> Response:
     caller, principal = await _caller(request, "write")
     file_id = inputs.path_uuid(request, "file_id")
     changes = metadata.validate(await inputs.json_object(request), partial=True)
@@ -103,13 +108,13 @@ async def update_file(request: Request) -> Response:
     return JSONResponse(_written(principal, row))
 
 
-async def delete_file(request: Request) -> Response:
+async def delete_file(request: Request[State]) -> Response:
     caller, _ = await _caller(request, "write")
     await _files(request).delete(caller, inputs.path_uuid(request, "file_id"))
     return Response(status_code=204)
 
 
-async def file_content(request: Request) -> Response:
+async def file_content(request: Request[State]) -> Response:
     caller, _ = await _caller(request, "read")
     redirect = inputs.query_bool(request, "redirect", True)
     download = await _files(request).download(caller, inputs.path_uuid(request, "file_id"))

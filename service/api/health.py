@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -19,23 +20,26 @@ from service import errors
 from service.api import resource
 from service.db import pool as db
 
+if TYPE_CHECKING:
+    from service.state import State
+
 log = logging.getLogger("silo.health")
 CHECK_TIMEOUT_SECONDS = 1.5
 
 
-async def healthz(request: Request) -> Response:
-    return JSONResponse({"status": "ok", "tenant": request.app.state.settings.tenant})
+async def healthz(request: Request[State]) -> Response:
+    return JSONResponse({"status": "ok", "tenant": request.state["tenant"]})
 
 
-async def _database(request: Request) -> None:
-    await db.ping(request.app.state.pool, CHECK_TIMEOUT_SECONDS)
+async def _database(request: Request[State]) -> None:
+    await db.ping(request.state["pool"], CHECK_TIMEOUT_SECONDS)
 
 
-async def _bucket(request: Request) -> None:
-    await request.app.state.storage.check()
+async def _bucket(request: Request[State]) -> None:
+    await request.state["storage"].check()
 
 
-async def readyz(request: Request) -> Response:
+async def readyz(request: Request[State]) -> Response:
     checks = {"database": _database, "bucket": _bucket}
     # The bound of wait_for is a backstop (the S3 call goes on in its thread, harmlessly): each
     # check bounds its own waits.

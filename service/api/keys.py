@@ -3,7 +3,7 @@ service/keys/manage.py's."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -12,7 +12,9 @@ from service import errors
 from service.api import resource
 from service.http import inputs
 from service.keys import auth
-from service.keys import manage as keys
+
+if TYPE_CHECKING:
+    from service.state import State
 
 
 def key_object(row: dict[str, Any]) -> dict[str, Any]:
@@ -25,13 +27,13 @@ def key_object(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-async def create_key(request: Request) -> Response:
+async def create_key(request: Request[State]) -> Response:
     await auth.require(request, "admin")
     body = await inputs.json_object(request)
     unknown = sorted(set(body) - {"name", "scopes"})
     if unknown:
         raise errors.ValidationFailed(f"unknown field(s): {', '.join(unknown)}")
-    new = await keys.create(request.app.state.pool, body.get("name"), body.get("scopes"))
+    new = await request.state["keys"].create(body.get("name"), body.get("scopes"))
     return JSONResponse(
         {**key_object(new.row), "key": new.key},
         status_code=201,
@@ -39,16 +41,16 @@ async def create_key(request: Request) -> Response:
     )
 
 
-async def list_keys(request: Request) -> Response:
+async def list_keys(request: Request[State]) -> Response:
     await auth.require(request, "admin")
-    rows = await keys.list_all(request.app.state.pool)
+    rows = await request.state["keys"].list_all()
     return JSONResponse({"items": [key_object(r) for r in rows]})
 
 
-async def delete_key(request: Request) -> Response:
+async def delete_key(request: Request[State]) -> Response:
     await auth.require(request, "admin")
     key_id = inputs.path_uuid(request, "key_id")
-    if not await keys.revoke(request.app.state.pool, request.app.state.authenticator, key_id):
+    if not await request.state["keys"].revoke(key_id):
         raise errors.NotFound("no such API key")
     return Response(status_code=204)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -11,8 +13,11 @@ from service.files.acting_user import ACTING_USER_HEADERS
 from service.keys import auth
 from service.stats import report as stats
 
+if TYPE_CHECKING:
+    from service.state import State
 
-async def get_stats(request: Request) -> Response:
+
+async def get_stats(request: Request[State]) -> Response:
     await auth.require(request, "read")
     # Counts and top files span every audience: they are for the tenant's back office, never
     # shown on behalf of one of its users (whose role could not see some of those files).
@@ -22,7 +27,7 @@ async def get_stats(request: Request) -> Response:
             f"GET /stats is for the tenant's back office: send it without {', '.join(acting)}"
         )
     period = stats.parse_range(request.query_params.get("from"), request.query_params.get("to"))
-    return JSONResponse(await stats.report(request.app.state.pool, period))
+    return JSONResponse(await request.state["stats"].report(period))
 
 
 routes = [Route("/stats", get_stats, methods=["GET"])]

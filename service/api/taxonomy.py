@@ -3,15 +3,19 @@ rename (PATCH) and delete (DELETE; 409 `in_use` while files use the entry)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service import errors
 from service.api import resource
-from service.files import taxonomy
 from service.files.taxonomy import CATEGORY, LANGUAGE, ROLE, Kind
 from service.http import inputs
 from service.keys import auth
+
+if TYPE_CHECKING:
+    from service.state import State
 
 
 def _only(body: dict, allowed: set[str]) -> None:
@@ -24,13 +28,12 @@ def _handlers(kind: Kind):
     path = "/" + kind.table
     item = path + "/{key}"
 
-    async def list_(request: Request) -> Response:
+    async def list_(request: Request[State]) -> Response:
         await auth.require(request, "read")
-        async with request.app.state.pool.connection() as conn:
-            items = await taxonomy.list_entries(conn, kind)
+        items = await request.state["taxonomy"].entries(kind)
         return JSONResponse({"items": items})
 
-    async def create(request: Request) -> Response:
+    async def create(request: Request[State]) -> Response:
         await auth.require(request, "admin")
         body = await inputs.json_object(request)
         _only(body, {"code", "name"} if kind is LANGUAGE else {"name"})
@@ -38,27 +41,23 @@ def _handlers(kind: Kind):
             raise errors.ValidationFailed("`code` is required")
         if "name" not in body:
             raise errors.ValidationFailed("`name` is required")
-        async with request.app.state.pool.connection() as conn:
-            entry = await taxonomy.create_entry(conn, kind, body["name"], body.get("code"))
+        entry = await request.state["taxonomy"].create(kind, body["name"], body.get("code"))
         location = f"{path}/{entry[kind.key]}"
         return JSONResponse(entry, status_code=201, headers={"Location": location})
 
-    async def rename(request: Request) -> Response:
+    async def rename(request: Request[State]) -> Response:
         await auth.require(request, "admin")
         body = await inputs.json_object(request)
         _only(body, {"name"})
         if "name" not in body:
             raise errors.ValidationFailed("`name` is required")
-        async with request.app.state.pool.connection() as conn:
-            entry = await taxonomy.rename_entry(
-                conn, kind, request.path_params["key"], body["name"]
-            )
+        key = request.path_params["key"]
+        entry = await request.state["taxonomy"].rename(kind, key, body["name"])
         return JSONResponse(entry)
 
-    async def delete(request: Request) -> Response:
+    async def delete(request: Request[State]) -> Response:
         await auth.require(request, "admin")
-        async with request.app.state.pool.connection() as conn:
-            await taxonomy.delete_entry(conn, kind, request.path_params["key"])
+        await request.state["taxonomy"].delete(kind, request.path_params["key"])
         return Response(status_code=204)
 
     list_.__name__ = f"list_{kind.table}"

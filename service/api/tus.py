@@ -21,6 +21,7 @@ import functools
 import re
 import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,6 +35,9 @@ from service.http import inputs
 from service.keys import auth
 from service.uploads import idempotency
 from service.uploads.tus import CHECKSUMS, Checksum, Resumable, UploadState, validate_metadata
+
+if TYPE_CHECKING:
+    from service.state import State
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = ("creation", "creation-with-upload", "termination", "expiration", "checksum")
@@ -73,8 +77,8 @@ def metadata_pattern(key: str = METADATA_KEY) -> str:
 CHECKSUM_PATTERN = r"^([Ss][Hh][Aa]1 [A-Za-z0-9+/]{27}=|[Ss][Hh][Aa]256 [A-Za-z0-9+/]{43}=)$"
 
 
-def _resumable(request: Request) -> Resumable:
-    return request.app.state.resumable
+def _resumable(request: Request[State]) -> Resumable:
+    return request.state["resumable"]
 
 
 def _headers(state: UploadState | None = None, **extra: str) -> dict[str, str]:
@@ -96,7 +100,7 @@ def tus_errors(handler: Handler) -> Handler:
     """Errors of a tus handler get `Tus-Resumable` (the app's one handler renders them)."""
 
     @functools.wraps(handler)
-    async def wrapped(request: Request) -> Response:
+    async def wrapped(request: Request[State]) -> Response:
         try:
             return await handler(request)
         except errors.TRANSLATED as exc:
@@ -109,20 +113,20 @@ def tus_errors(handler: Handler) -> Handler:
     return wrapped
 
 
-def _check_version(request: Request) -> None:
+def _check_version(request: Request[State]) -> None:
     if request.headers.get("tus-resumable") != TUS_VERSION:
         raise errors.TusVersionUnsupported(
             f"send Tus-Resumable: {TUS_VERSION}", headers={"Tus-Version": TUS_VERSION}
         )
 
 
-async def _caller(request: Request) -> Caller:
+async def _caller(request: Request[State]) -> Caller:
     _check_version(request)
     principal = await auth.require(request, "write")
     return Caller(principal.key_id, parse_acting_user(request.headers))
 
 
-def _int_header(request: Request, name: str) -> int:
+def _int_header(request: Request[State], name: str) -> int:
     raw = request.headers.get(name)
     if raw is None:
         raise errors.BadRequest(f"the {name} header is required")
@@ -171,11 +175,11 @@ def parse_checksum(raw: str | None) -> Checksum | None:
     return Checksum(algorithm, digest)
 
 
-def _content_type(request: Request) -> str:
+def _content_type(request: Request[State]) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def _append(request: Request, upload_id: uuid.UUID, offset: int) -> UploadState:
+async def _append(request: Request[State], upload_id: uuid.UUID, offset: int) -> UploadState:
     """Append the request's body at `offset`: THE one place where a tus request starts
     receiving a body (PATCH, and POST with creation-with-upload). Headers are checked before;
     admission control (a cap on concurrent upload streams) wraps the `receive` call below,
@@ -186,9 +190,9 @@ async def _append(request: Request, upload_id: uuid.UUID, offset: int) -> Upload
     declared = (
         _int_header(request, "content-length") if "content-length" in request.headers else None
     )
-    metrics = request.app.state.metrics
+    metrics = request.state["metrics"]
     # A slot for the whole body, taken before any of it is read: 503 `busy` beyond the cap.
-    async with request.app.state.admission.slot():
+    async with request.state["admission"].slot():
         state = await _resumable(request).receive(
             upload_id,
             offset=offset,
@@ -201,20 +205,19 @@ async def _append(request: Request, upload_id: uuid.UUID, offset: int) -> Upload
     return state
 
 
-async def options(request: Request) -> Response:
-    settings = request.app.state.settings
+async def options(request: Request[State]) -> Response:
     headers = {
         "Tus-Resumable": TUS_VERSION,
         "Tus-Version": TUS_VERSION,
         "Tus-Extension": ",".join(EXTENSIONS),
-        "Tus-Max-Size": str(settings.max_upload_bytes),
+        "Tus-Max-Size": str(request.state["limits"].max_bytes),
         "Tus-Checksum-Algorithm": ",".join(CHECKSUMS),
     }
     return Response(status_code=204, headers=headers)
 
 
 @tus_errors
-async def options_upload(request: Request) -> Response:
+async def options_upload(request: Request[State]) -> Response:
     """OPTIONS on an upload's URL: the same answer, for an id of the form the other methods of
     that URL take; anything else is not an upload's URL (404, as HEAD/PATCH/DELETE say)."""
     inputs.path_uuid(request, "upload_id")
@@ -222,7 +225,7 @@ async def options_upload(request: Request) -> Response:
 
 
 @tus_errors
-async def create(request: Request) -> Response:
+async def create(request: Request[State]) -> Response:
     caller = await _caller(request)
     idempotency_key = idempotency.parse(request.headers.get(idempotency.HEADER))
     if "upload-defer-length" in request.headers:
@@ -263,7 +266,7 @@ async def create(request: Request) -> Response:
 
 
 @tus_errors
-async def head(request: Request) -> Response:
+async def head(request: Request[State]) -> Response:
     await _caller(request)
     state = await _resumable(request).state(inputs.path_uuid(request, "upload_id"))
     headers = _headers(state, **{"Upload-Length": str(state.length)})
@@ -273,7 +276,7 @@ async def head(request: Request) -> Response:
 
 
 @tus_errors
-async def patch(request: Request) -> Response:
+async def patch(request: Request[State]) -> Response:
     await _caller(request)
     upload_id = inputs.path_uuid(request, "upload_id")
     offset = _int_header(request, "upload-offset")
@@ -282,7 +285,7 @@ async def patch(request: Request) -> Response:
 
 
 @tus_errors
-async def delete(request: Request) -> Response:
+async def delete(request: Request[State]) -> Response:
     await _caller(request)
     await _resumable(request).terminate(inputs.path_uuid(request, "upload_id"))
     return Response(status_code=204, headers=_headers())
@@ -291,7 +294,7 @@ async def delete(request: Request) -> Response:
 def _dispatch(path: str, **handlers: Handler) -> Route:
     by_method = {method.upper(): handler for method, handler in handlers.items()}
 
-    async def endpoint(request: Request) -> Response:
+    async def endpoint(request: Request[State]) -> Response:
         return await by_method[request.method](request)
 
     endpoint.__name__ = "tus_" + "_".join(by_method).lower()

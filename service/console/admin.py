@@ -2,7 +2,8 @@
 call (`service.keys.manage`, `service.files.taxonomy`).
 
 - `admin_page`; `create_key` (the key shown once), `confirm_revoke`, `revoke_key`
-- `create_entry`, `rename_entry`, `delete_entry`: categories, languages, roles
+- `create_entry`, `rename_entry`, `delete_entry`: categories, languages, roles (`TaxonomyLists`);
+  keys through `Keys`
 - a refusal is the admin page again, with the API's status and message by its field
 
 Design: docs/design/console.md
@@ -11,7 +12,7 @@ Design: docs/design/console.md
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +26,9 @@ from service.files.taxonomy import LANGUAGE, Kind
 from service.keys import manage as keys
 from service.keys.auth import SCOPES
 
+if TYPE_CHECKING:
+    from service.state import State
+
 PATH = "/console/admin"
 KINDS = {k.table: k for k in taxonomy.KINDS.values()}
 TITLES = {"categories": "Categories", "languages": "Languages", "roles": "Roles"}
@@ -35,7 +39,7 @@ NOTICES = {"revoked": "The key is revoked.", "saved": "Saved."}
 
 
 async def _page(
-    request: Request,
+    request: Request[State],
     session: Session,
     *,
     status: int = 200,
@@ -43,15 +47,13 @@ async def _page(
     values: dict[str, str] | None = None,
     new_key: keys.NewKey | None = None,
 ) -> Response:
-    pool = request.app.state.pool
-    async with pool.connection() as conn:
-        entries = {t: await taxonomy.list_entries(conn, k) for t, k in KINDS.items()}
+    entries = await request.state["taxonomy"].all_entries()
     return pages.render(
         request,
         session,
         "admin.html",
         status=status,
-        keys=await keys.list_all(pool),
+        keys=await request.state["keys"].list_all(),
         scopes=SCOPES,
         kinds=[(TITLES[t], k, entries[t]) for t, k in KINDS.items()],
         errors=errors_ or {},
@@ -72,16 +74,16 @@ def _refused(exc: BaseException, form_id: str, field: str | None) -> tuple[int, 
 
 
 @pages.page("admin")
-async def admin_page(request: Request, session: Session) -> Response:
+async def admin_page(request: Request[State], session: Session) -> Response:
     return await _page(request, session)
 
 
 @pages.page("admin")
-async def create_key(request: Request, session: Session) -> Response:
+async def create_key(request: Request[State], session: Session) -> Response:
     form = await pages.read_form(request)
     name, scopes = form.get("name", ""), form.getlist("scopes")
     try:
-        new = await keys.create(request.app.state.pool, name, scopes)
+        new = await request.state["keys"].create(name, scopes)
     except REFUSALS as exc:
         status, found = _refused(exc, "key", "name")
         return await _page(
@@ -92,7 +94,7 @@ async def create_key(request: Request, session: Session) -> Response:
     return await _page(request, session, status=201, new_key=new)
 
 
-def _key_id(request: Request) -> uuid.UUID:
+def _key_id(request: Request[State]) -> uuid.UUID:
     try:
         return uuid.UUID(request.path_params["key_id"])
     except ValueError:
@@ -100,38 +102,38 @@ def _key_id(request: Request) -> uuid.UUID:
 
 
 @pages.page("admin")
-async def confirm_revoke(request: Request, session: Session) -> Response:
+async def confirm_revoke(request: Request[State], session: Session) -> Response:
     """Revoking cannot be undone and cuts off whoever uses the key: asked once more."""
     key_id = _key_id(request)
-    found = [k for k in await keys.list_all(request.app.state.pool) if k["id"] == key_id]
+    found = [k for k in await request.state["keys"].list_all() if k["id"] == key_id]
     if not found:
         raise errors.NotFound("no such API key")
     return pages.render(request, session, "revoke.html", key=found[0])
 
 
 @pages.page("admin")
-async def revoke_key(request: Request, session: Session) -> Response:
+async def revoke_key(request: Request[State], session: Session) -> Response:
     key_id = _key_id(request)
-    pool, authenticator = request.app.state.pool, request.app.state.authenticator
-    if not await keys.revoke(pool, authenticator, key_id):
+    if not await request.state["keys"].revoke(key_id):
         raise errors.NotFound("no such API key")
     # Revoking one's own key ended this session: the redirect then lands on the sign-in page.
     return pages.redirect(request, f"{PATH}?done=revoked#keys")
 
 
-def _kind(request: Request) -> Kind:
+def _kind(request: Request[State]) -> Kind:
     kind = KINDS.get(request.path_params["kind"])
     if kind is None:
         raise errors.NotFound()
     return kind
 
 
-async def _taxonomy_action(request: Request, session: Session, form_id: str, action) -> Response:
-    """Run `action(conn)`; on a refusal, the admin page with the error next to the field."""
+async def _taxonomy_action(
+    request: Request[State], session: Session, form_id: str, action
+) -> Response:
+    """Run `action(form)`; on a refusal, the admin page with the error next to the field."""
     form = await pages.read_form(request)
     try:
-        async with request.app.state.pool.connection() as conn:
-            await action(conn, form)
+        await action(form)
     except REFUSALS as exc:
         # A taken name or code (409) names no field: the key of the entry being created (a
         # language's code), else its name.
@@ -144,32 +146,32 @@ async def _taxonomy_action(request: Request, session: Session, form_id: str, act
 
 
 @pages.page("admin")
-async def create_entry(request: Request, session: Session) -> Response:
+async def create_entry(request: Request[State], session: Session) -> Response:
     kind = _kind(request)
 
-    async def create(conn, form) -> Any:
+    async def create(form) -> Any:
         code = form.get("code") if kind is LANGUAGE else None
-        return await taxonomy.create_entry(conn, kind, form.get("name", ""), code)
+        return await request.state["taxonomy"].create(kind, form.get("name", ""), code)
 
     return await _taxonomy_action(request, session, f"{kind.table}-new", create)
 
 
 @pages.page("admin")
-async def rename_entry(request: Request, session: Session) -> Response:
+async def rename_entry(request: Request[State], session: Session) -> Response:
     kind, key = _kind(request), request.path_params["key"]
 
-    async def rename(conn, form) -> Any:
-        return await taxonomy.rename_entry(conn, kind, key, form.get("name", ""))
+    async def rename(form) -> Any:
+        return await request.state["taxonomy"].rename(kind, key, form.get("name", ""))
 
     return await _taxonomy_action(request, session, f"{kind.table}-{key}", rename)
 
 
 @pages.page("admin")
-async def delete_entry(request: Request, session: Session) -> Response:
+async def delete_entry(request: Request[State], session: Session) -> Response:
     kind, key = _kind(request), request.path_params["key"]
 
-    async def delete(conn, form) -> None:
-        await taxonomy.delete_entry(conn, kind, key)
+    async def delete(form) -> None:
+        await request.state["taxonomy"].delete(kind, key)
 
     return await _taxonomy_action(request, session, f"{kind.table}-{key}", delete)
 

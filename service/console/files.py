@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import urllib.parse
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -29,28 +29,26 @@ from service.http import inputs
 from service.scanning import engines as scanner
 from service.uploads.filetypes import KNOWN_TYPE_IDS
 
+if TYPE_CHECKING:
+    from service.state import State
+
 PAGE_SIZE = 25
 # What a browser shows itself, by the start of the stored content type.
 PREVIEWS = {"image/": "image", "video/": "video", "audio/": "audio", "application/pdf": "pdf"}
 FILTERS = file_filters.PARAMETERS
 
 
-def _files(request: Request) -> Files:
-    return request.app.state.files
+def _files(request: Request[State]) -> Files:
+    return request.state["files"]
 
 
 def _caller(session: Session) -> Caller:
     return Caller(session.key_id)
 
 
-async def labels(request: Request) -> dict[str, list[dict[str, Any]]]:
+async def labels(request: Request[State]) -> dict[str, list[dict[str, Any]]]:
     """The taxonomy, for the filter and metadata selects."""
-    async with request.app.state.pool.connection() as conn:
-        return {
-            "categories": await taxonomy.list_entries(conn, taxonomy.CATEGORY),
-            "languages": await taxonomy.list_entries(conn, taxonomy.LANGUAGE),
-            "roles": await taxonomy.list_entries(conn, taxonomy.ROLE),
-        }
+    return await request.state["taxonomy"].all_entries()
 
 
 def _errors_of(exc: errors.APIError | errors.DomainError, default: str) -> dict[str, str]:
@@ -60,7 +58,7 @@ def _errors_of(exc: errors.APIError | errors.DomainError, default: str) -> dict[
 
 
 @pages.page("read")
-async def list_files(request: Request, session: Session) -> Response:
+async def list_files(request: Request[State], session: Session) -> Response:
     values = pages.query_without_blanks(request.query_params)
     filters = {name: values[name] for name in FILTERS if name in values}
     field_errors: dict[str, str] = {}
@@ -71,7 +69,7 @@ async def list_files(request: Request, session: Session) -> Response:
         query = file_filters.parse_file_query(filters, KNOWN_TYPE_IDS)
         file_filters.check_allowed(query, session.principal)
         cursor = values.get("cursor")
-        codec = request.app.state.cursors
+        codec = request.state["cursors"]
         page = await _files(request).list_page(
             _caller(session),
             query,
@@ -109,7 +107,7 @@ def _preview_kind(row: dict[str, Any]) -> str | None:
 
 
 async def _file_page(
-    request: Request,
+    request: Request[State],
     session: Session,
     row: dict[str, Any],
     *,
@@ -157,7 +155,7 @@ async def _file_page(
 
 
 @pages.page("read")
-async def file_page(request: Request, session: Session) -> Response:
+async def file_page(request: Request[State], session: Session) -> Response:
     row = await _files(request).read(_caller(session), inputs.path_uuid(request, "file_id"))
     return await _file_page(request, session, row, saved="saved" in request.query_params)
 
@@ -174,7 +172,7 @@ def changes_from_form(form) -> dict[str, Any]:
 
 
 @pages.page("write")
-async def update_file(request: Request, session: Session) -> Response:
+async def update_file(request: Request[State], session: Session) -> Response:
     file_id = inputs.path_uuid(request, "file_id")
     form = await pages.read_form(request)
     changes = changes_from_form(form)
@@ -194,20 +192,20 @@ async def update_file(request: Request, session: Session) -> Response:
 
 
 @pages.page("read")
-async def download_file(request: Request, session: Session) -> Response:
+async def download_file(request: Request[State], session: Session) -> Response:
     file_id = inputs.path_uuid(request, "file_id")
     download = await _files(request).download(_caller(session), file_id)
     return pages.secure(RedirectResponse(download.url, status_code=302))
 
 
 @pages.page("write")
-async def confirm_delete(request: Request, session: Session) -> Response:
+async def confirm_delete(request: Request[State], session: Session) -> Response:
     row = await _files(request).read(_caller(session), inputs.path_uuid(request, "file_id"))
     return pages.render(request, session, "delete.html", file=row)
 
 
 @pages.page("write")
-async def delete_file(request: Request, session: Session) -> Response:
+async def delete_file(request: Request[State], session: Session) -> Response:
     file_id: uuid.UUID = inputs.path_uuid(request, "file_id")
     await _files(request).delete(_caller(session), file_id)
     return pages.redirect(request, "/console/files?deleted=1")

@@ -1,7 +1,7 @@
 """What every console page shares: the `page` decorator (session, scope, CSRF, errors), the
 templates, the security headers and form reading.
 
-A handler is `async def handler(request: Request, session: Session) -> Response`, decorated
+A handler is `async def handler(request: Request[State], session: Session) -> Response`, decorated
 with `@page("read")` (or "write", "admin"): it runs only for a signed-in session whose key holds
 that scope, after the CSRF check of any unsafe method, and returns `render(...)` or a redirect.
 Failures are raised as the API raises them (`errors.APIError`, `errors.DomainError`) and shown
@@ -15,7 +15,7 @@ import re
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 from starlette.datastructures import ImmutableMultiDict
@@ -26,6 +26,9 @@ from service import errors
 from service.console import sessions
 from service.console.sessions import Session
 from service.http import inputs
+
+if TYPE_CHECKING:
+    from service.state import State
 
 HERE = Path(__file__).parent
 SIGN_IN_PATH = "/console/sign-in"
@@ -83,7 +86,7 @@ def secure(response: Response, *, media_origins: Iterable[str] = (), cache: bool
 
 
 def render(
-    request: Request,
+    request: Request[State],
     session: Session | None,
     template: str,
     *,
@@ -94,19 +97,19 @@ def render(
     """`template` (which extends base.html) with `session`, the tenant and `context`."""
     html = templates.get_template(template).render(
         session=session,
-        tenant=request.app.state.settings.tenant,
+        tenant=request.state["tenant"],
         path=request.url.path,
         **context,
     )
     return secure(HTMLResponse(html, status_code=status), media_origins=media_origins)
 
 
-def redirect(request: Request, location: str) -> Response:
+def redirect(request: Request[State], location: str) -> Response:
     """303: after a POST the browser GETs `location` (a path of this console)."""
     return secure(RedirectResponse(location, status_code=303))
 
 
-def same_origin(request: Request) -> bool:
+def same_origin(request: Request[State]) -> bool:
     """False for a request a browser says came from another site: `Sec-Fetch-Site`, or an
     `Origin` whose host is not this one. (Requests without either come from non-browsers,
     which carry no ambient cookie to abuse.)"""
@@ -119,7 +122,7 @@ def same_origin(request: Request) -> bool:
     return host != "" and host == request.headers.get("host")
 
 
-async def read_form(request: Request) -> ImmutableMultiDict:
+async def read_form(request: Request[State]) -> ImmutableMultiDict:
     """The urlencoded body (cached on the request), read with the API's cap and idle timeout."""
     cached = getattr(request.state, "console_form", None)
     if cached is not None:
@@ -139,7 +142,7 @@ async def read_form(request: Request) -> ImmutableMultiDict:
     return form
 
 
-async def check_csrf(request: Request, session_token: str) -> None:
+async def check_csrf(request: Request[State], session_token: str) -> None:
     """A form's `csrf` field (or an `X-CSRF-Token` header, from the upload script) must be the
     session's token, and the browser must not call the request cross-site."""
     if not same_origin(request):
@@ -164,7 +167,7 @@ def field_of(exc: BaseException) -> str | None:
     return found.group(1) if found else None
 
 
-def error_page(request: Request, session: Session | None, exc: BaseException) -> Response:
+def error_page(request: Request[State], session: Session | None, exc: BaseException) -> Response:
     """The API's status and message, as a page (a dependency's failure too: 503)."""
     error = errors.from_exception(exc)
     return render(
@@ -177,7 +180,7 @@ def error_page(request: Request, session: Session | None, exc: BaseException) ->
     )
 
 
-def sign_in_redirect(request: Request) -> Response:
+def sign_in_redirect(request: Request[State]) -> Response:
     """To the sign-in page, coming back here afterwards (a GET; a POST cannot be replayed)."""
     back = request.url.path if request.method == "GET" else "/console"
     if request.method == "GET" and request.url.query:
@@ -191,7 +194,7 @@ def page(scope: str | None) -> Callable[[Page], Callable[[Request], Awaitable[Re
 
     def decorate(handler: Page) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
-        async def endpoint(request: Request) -> Response:
+        async def endpoint(request: Request[State]) -> Response:
             session = await sessions.current(request)
             if session is None:
                 return sign_in_redirect(request)

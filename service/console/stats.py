@@ -1,13 +1,14 @@
 """/console/stats: the tenant's statistics for a period, as charts.
 
-The figures are `service.stats.report.report`, what GET /stats answers, for the same `from`/`to`
-parsed by the same `parse_range`; `stats_view` turns them into charts. The period defaults to
-the last 30 days (UTC, today included).
+The figures are `Stats.report` (service/stats/report.py), what GET /stats answers, for the same
+`from`/`to` parsed by the same `parse_range`; `stats_view` turns them into charts. The period
+defaults to the last 30 days (UTC, today included).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,6 +17,9 @@ from starlette.routing import Route
 from service.console import pages, stats_view
 from service.console.sessions import Session
 from service.stats import report as stats
+
+if TYPE_CHECKING:
+    from service.state import State
 
 
 def _chart_span(report: dict, first: date, last: date, today: date) -> tuple[date, date]:
@@ -29,7 +33,7 @@ def _chart_span(report: dict, first: date, last: date, today: date) -> tuple[dat
 
 
 @pages.page("read")
-async def stats_page(request: Request, session: Session) -> Response:
+async def stats_page(request: Request[State], session: Session) -> Response:
     today = datetime.now(UTC).date()
     default_first, default_last = stats_view.default_range(today)
     form = {
@@ -44,7 +48,7 @@ async def stats_page(request: Request, session: Session) -> Response:
             request, session, "stats.html", status=422, form=form,
             errors={exc.field: exc.message}, headlines=[], sections=[],
         )  # fmt: skip
-    report = await stats.report(request.app.state.pool, period)
+    report = await request.state["stats"].report(period)
     first, last = _chart_span(report, period.first, period.last, today)
     return pages.render(
         request,

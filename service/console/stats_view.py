@@ -1,4 +1,4 @@
-"""The statistics page's content: the `/stats` body (`service.stats.report.report`, the function the
+"""The statistics page's content: the `/stats` body (`service.stats.report.Stats.report`, what the
 API route calls) turned into headline figures and charts. Pure: no request, no database.
 
 Downloads over time are drawn per day for ranges up to PER_DAY_LIMIT days, per ISO week (from

@@ -9,6 +9,8 @@ handed to them in the ASGI scope (`auth.SCOPE_PRINCIPAL`), so `auth.require` sti
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -20,14 +22,17 @@ from service.console.files import labels
 from service.console.sessions import Session
 from service.keys import auth
 
+if TYPE_CHECKING:
+    from service.state import State
+
 
 @pages.page("write")
-async def upload_page(request: Request, session: Session) -> Response:
+async def upload_page(request: Request[State], session: Session) -> Response:
     return pages.render(
         request,
         session,
         "upload.html",
-        max_bytes=request.app.state.settings.max_upload_bytes,
+        max_bytes=request.state["limits"].max_bytes,
         **await labels(request),
     )
 
@@ -36,7 +41,7 @@ def with_session(handler: Handler) -> Handler:
     """`handler` (a tus handler) for the session's key; OPTIONS, which needs no key, as is."""
 
     @tus.tus_errors
-    async def endpoint(request: Request) -> Response:
+    async def endpoint(request: Request[State]) -> Response:
         if request.method != "OPTIONS":
             session = await sessions.current(request)
             if session is None:

@@ -13,18 +13,30 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from service.db.credentials import SecretCredentials, secretsmanager_fetch
-from service.settings import Settings
+from service.db.credentials import SecretCredentials
 
 # Client-side slack on top of the server's statement_timeout: a live server cancels first.
 CLIENT_SLACK_SECONDS = 1.0
 RECONNECT_GIVE_UP_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """What the pool is opened with (service/app.py builds it from the settings)."""
+
+    url: str  # DATABASE_URL
+    max_size: int
+    statement_timeout_ms: int
+    connect_timeout_seconds: float
+    acquire_timeout_seconds: float
+    max_lifetime_seconds: float
 
 
 class DatabaseStalled(psycopg.OperationalError):
@@ -74,59 +86,42 @@ def deadline(conn: psycopg.AsyncConnection, seconds: float) -> Iterator[None]:
             conn.wait_limit = previous  # type: ignore[attr-defined]
 
 
-def connection_options(settings: Settings) -> dict[str, object]:
+def connection_options(config: PoolConfig) -> dict[str, object]:
     """Connection parameters the pool adds to DATABASE_URL's (options are appended to)."""
-    existing = psycopg.conninfo.conninfo_to_dict(settings.database_url).get("options") or ""
+    existing = psycopg.conninfo.conninfo_to_dict(config.url).get("options") or ""
     # Sessions in UTC: timestamps come back as UTC datetimes, which the file objects carry as
     # they are (orjson writes them as isoformat() does), whatever the server's own TimeZone.
     # No JIT: a query here reads a page or a few rows, and compiling it costs more than running
     # it (a query of several pages, whose limits the planner cannot see, was estimated above
     # jit_above_cost and spent 21 ms compiling to run in 1).
-    ours = f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC -c jit=off"
+    ours = f"-c statement_timeout={config.statement_timeout_ms} -c TimeZone=UTC -c jit=off"
     return {
         "row_factory": dict_row,
-        "connect_timeout": settings.db_connect_timeout_seconds,
+        "connect_timeout": config.connect_timeout_seconds,
         "autocommit": True,
         "options": f"{existing} {ours}".strip(),
     }
 
 
-def database_credentials(settings: Settings) -> SecretCredentials | None:
-    """The secret-backed credentials of DATABASE_SECRET_ARN, or None (fixed credentials)."""
-    if settings.database_secret_arn is None:
-        return None
-    timeout = settings.db_connect_timeout_seconds
-    return SecretCredentials(
-        secretsmanager_fetch(
-            settings.database_secret_arn,
-            region=settings.aws_region,
-            endpoint_url=settings.secrets_endpoint_url,
-            timeout=timeout,
-        ),
-        ttl=settings.database_secret_ttl_seconds,
-        timeout=timeout,
-    )
-
-
 async def open_pool(
-    settings: Settings, credentials: SecretCredentials | None = None
+    config: PoolConfig, credentials: SecretCredentials | None = None
 ) -> AsyncConnectionPool:
     """An opened pool. It does not wait for the database: readiness reports that instead.
     With `credentials`, every connection it opens logs in with the secret's current ones."""
-    limit = settings.db_statement_timeout_ms / 1000 + CLIENT_SLACK_SECONDS
+    limit = config.statement_timeout_ms / 1000 + CLIENT_SLACK_SECONDS
     connection_class = type(
         "SiloConnection",
         (BoundedConnection,),
         {"wait_limit": limit, "credentials": credentials},
     )
     pool = AsyncConnectionPool(
-        settings.database_url,
+        config.url,
         min_size=1,
-        max_size=settings.db_pool_max,
+        max_size=config.max_size,
         connection_class=connection_class,
-        kwargs=connection_options(settings),
-        timeout=settings.db_acquire_timeout_seconds,
-        max_lifetime=settings.db_max_lifetime_seconds,
+        kwargs=connection_options(config),
+        timeout=config.acquire_timeout_seconds,
+        max_lifetime=config.max_lifetime_seconds,
         # The pool retries a lost connection with a doubling delay that never stops growing
         # (1, 2, 4 ... 32 s after a 45 s outage): a recovered database went unnoticed for that
         # long. Giving up after a few attempts caps the delay; the next request (or readiness

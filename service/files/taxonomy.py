@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row, tuple_row
+from psycopg_pool import AsyncConnectionPool
 
 from service import errors
 
@@ -382,6 +383,40 @@ async def delete_entry(conn: psycopg.AsyncConnection, kind: Kind, key: object) -
             ),
             (ident,),
         )
+
+
+class TaxonomyLists:
+    """The three lists on the tenant's pool, for the handlers (the API's and the console's):
+    built once in the lifespan with the configured taxonomy, which `seed` inserts."""
+
+    def __init__(self, pool: AsyncConnectionPool, configured: Taxonomy = DEFAULT_TAXONOMY) -> None:
+        self._pool = pool
+        self._configured = configured
+
+    async def seed(self) -> dict[str, int]:
+        async with self._pool.connection() as conn:
+            return await seed(conn, self._configured)
+
+    async def entries(self, kind: Kind) -> list[dict[str, object]]:
+        async with self._pool.connection() as conn:
+            return await list_entries(conn, kind)
+
+    async def all_entries(self) -> dict[str, list[dict[str, object]]]:
+        """Every list, by table name (categories, languages, roles), on one connection."""
+        async with self._pool.connection() as conn:
+            return {table: await list_entries(conn, kind) for table, kind in KINDS.items()}
+
+    async def create(self, kind: Kind, name: object, code: object = None) -> dict[str, object]:
+        async with self._pool.connection() as conn:
+            return await create_entry(conn, kind, name, code)
+
+    async def rename(self, kind: Kind, key: object, name: object) -> dict[str, object]:
+        async with self._pool.connection() as conn:
+            return await rename_entry(conn, kind, key, name)
+
+    async def delete(self, kind: Kind, key: object) -> None:
+        async with self._pool.connection() as conn:
+            await delete_entry(conn, kind, key)
 
 
 # --- validation of a file's labels (upload and PATCH) -------------------------------------------

@@ -61,7 +61,7 @@ def require_json(request: Request) -> None:
 async def bounded_body(request: Request, max_bytes: int, what: str) -> bytes:
     """A small body (JSON, a form), read whole with a size cap (413 naming `what`) and the
     body idle timeout (408 when the client stops sending)."""
-    idle = request.app.state.settings.body_idle_timeout_seconds
+    idle: float = request.state["body_idle_timeout"]  # the lifespan's (service/state.py)
     body = bytearray()
     try:
         async for chunk in with_idle_timeout(request.stream(), idle):

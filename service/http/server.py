@@ -13,12 +13,11 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
-from service.settings import Settings
 
 log = logging.getLogger("silo.server")
 
@@ -217,40 +216,55 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
-def protocol_class(settings: Settings) -> type[GuardedHttpToolsProtocol]:
+@dataclass(frozen=True)
+class ServerConfig:
+    """One instance's server: where it listens and its limits (service/app.py builds it from
+    the settings)."""
+
+    host: str
+    port: int
+    max_connections: int
+    max_header_bytes: int
+    max_headers: int
+    header_timeout_seconds: float
+    keep_alive_seconds: int
+    shutdown_timeout_seconds: int
+
+
+def protocol_class(config: ServerConfig) -> type[GuardedHttpToolsProtocol]:
     return type(
         "SiloHttpProtocol",
         (GuardedHttpToolsProtocol,),
         {
-            "max_connections": settings.max_connections,
-            "max_header_bytes": settings.max_header_bytes,
-            "max_headers": settings.max_headers,
-            "header_timeout": float(settings.header_timeout_seconds),
+            "max_connections": config.max_connections,
+            "max_header_bytes": config.max_header_bytes,
+            "max_headers": config.max_headers,
+            "header_timeout": float(config.header_timeout_seconds),
         },
     )
 
 
-def uvicorn_config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
+def uvicorn_config(app: Any, config: ServerConfig, **overrides: Any) -> uvicorn.Config:
     """The uvicorn configuration of one instance (`overrides`: host, port, logging in tests)."""
     options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "http": protocol_class(settings),
+        "host": config.host,
+        "port": config.port,
+        "http": protocol_class(config),
         "proxy_headers": True,
         "forwarded_allow_ips": "*",
         "server_header": False,
         "log_level": "info",
         "log_config": None,
-        "timeout_keep_alive": settings.keep_alive_seconds,
+        "timeout_keep_alive": config.keep_alive_seconds,
         # uvicorn compares with >= and counts the connection asking: +1 lets each of the
         # max_connections admitted connections be served; a request beyond that gets uvicorn's
         # 503 (connections beyond it are refused by the protocol above).
-        "limit_concurrency": settings.max_connections + 1,
+        "limit_concurrency": config.max_connections + 1,
         # Only used by the h11 protocol (if httptools were missing): its header size cap.
-        "h11_max_incomplete_event_size": settings.max_header_bytes,
+        "h11_max_incomplete_event_size": config.max_header_bytes,
         # In-flight requests still running then are cancelled; an upload's cleanup (abort the
         # multipart upload) runs shielded from that cancellation.
-        "timeout_graceful_shutdown": settings.shutdown_timeout_seconds,
+        "timeout_graceful_shutdown": config.shutdown_timeout_seconds,
     }
     options.update(overrides)
     return uvicorn.Config(app, **options)

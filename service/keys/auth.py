@@ -124,7 +124,7 @@ async def require(request: Request, scope: str) -> Principal:
     """The caller's principal, if it holds `scope`; else 401 (no/unknown key) or 403."""
     principal = request.scope.get(SCOPE_PRINCIPAL)
     if principal is None:
-        authenticator: Authenticator = request.app.state.authenticator
+        authenticator: Authenticator = request.state["authenticator"]  # service/state.py
         principal = await authenticator.authenticate(request.headers.get("authorization"))
     if not principal.allows(scope):
         raise errors.Forbidden(f"this API key lacks the `{scope}` scope")

@@ -1,7 +1,8 @@
 """API keys as the tenant's admins manage them: create (the key is shown once), list, revoke.
 
-The rules live here so that the API (`service/api/keys.py`) and the console's admin page
-apply the same ones; how a presented key is checked is `service/keys/auth.py`'s concern.
+`Keys` (built once in the lifespan) holds the rules, so that the API (`service/api/keys.py`)
+and the console's admin page apply the same ones; how a presented key is checked is
+`service/keys/auth.py`'s concern.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
 
 from service import errors
 from service.keys import auth
@@ -55,30 +58,36 @@ def clean_scopes(scopes: object) -> list[str]:
     return [s for s in auth.SCOPES if s in scopes]
 
 
-async def create(pool, name: object, scopes: object) -> NewKey:
-    name, scopes = clean_name(name), clean_scopes(scopes)
-    key = auth.generate_key()
-    async with pool.connection() as conn:
-        row = await keys_repo.insert(
-            conn,
-            key_id=uuid.uuid4(),
-            name=name,
-            prefix=key[: auth.DISPLAY_PREFIX_LENGTH],
-            key_hash=auth.hash_key(key),
-            scopes=scopes,
-        )
-    return NewKey(row, key)
+class Keys:
+    """The tenant's API keys, on its pool: what `/keys` and the console's admin page call.
+    Revoking tells `authenticator`, so this instance refuses the key at once."""
 
+    def __init__(self, pool: AsyncConnectionPool, authenticator: auth.Authenticator) -> None:
+        self._pool = pool
+        self._authenticator = authenticator
 
-async def list_all(pool) -> list[dict[str, Any]]:
-    async with pool.connection() as conn:
-        return await keys_repo.list_all(conn)
+    async def create(self, name: object, scopes: object) -> NewKey:
+        name, scopes = clean_name(name), clean_scopes(scopes)
+        key = auth.generate_key()
+        async with self._pool.connection() as conn:
+            row = await keys_repo.insert(
+                conn,
+                key_id=uuid.uuid4(),
+                name=name,
+                prefix=key[: auth.DISPLAY_PREFIX_LENGTH],
+                key_hash=auth.hash_key(key),
+                scopes=scopes,
+            )
+        return NewKey(row, key)
 
+    async def list_all(self) -> list[dict[str, Any]]:
+        async with self._pool.connection() as conn:
+            return await keys_repo.list_all(conn)
 
-async def revoke(pool, authenticator: auth.Authenticator, key_id: uuid.UUID) -> bool:
-    """Delete the key; False when there was none. This instance refuses it at once, the others
-    within SILO_KEY_CACHE_SECONDS."""
-    async with pool.connection() as conn:
-        deleted = await keys_repo.delete(conn, key_id)
-    authenticator.forget(str(key_id))
-    return deleted
+    async def revoke(self, key_id: uuid.UUID) -> bool:
+        """Delete the key; False when there was none. This instance refuses it at once, the
+        others within SILO_KEY_CACHE_SECONDS."""
+        async with self._pool.connection() as conn:
+            deleted = await keys_repo.delete(conn, key_id)
+        self._authenticator.forget(str(key_id))
+        return deleted

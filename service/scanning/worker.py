@@ -36,7 +36,6 @@ from service.scanning.engines import (
     ScannerUnavailable,
     Verdict,
 )
-from service.settings import Settings
 from service.storage import ObjectMissing, ObjectStorage, StorageError
 
 log = logging.getLogger("silo.scan")
@@ -54,12 +53,13 @@ GUARDDUTY_RECHECK_MIN, GUARDDUTY_RECHECK_MAX = 5.0, 300.0
 WATCH_SECONDS = 15.0
 
 
-def build_scanner(settings: Settings, storage: ObjectStorage) -> Scanner:
-    """The engine SILO_SCAN names, reading objects through `storage`."""
-    if settings.scan == "clamav":
-        assert settings.clamd_address is not None
-        return ClamdScanner(settings.clamd_address, storage.read_chunks)
-    if settings.scan == "guardduty":
+def build_scanner(engine: str, storage: ObjectStorage, clamd_address: str | None = None) -> Scanner:
+    """The engine SILO_SCAN names (`clamav`, `guardduty`, `off`), reading objects through
+    `storage`; clamd at `clamd_address`."""
+    if engine == "clamav":
+        assert clamd_address is not None
+        return ClamdScanner(clamd_address, storage.read_chunks)
+    if engine == "guardduty":
         return GuardDutyScanner(storage.read_tags)
     return NoScanner()
 

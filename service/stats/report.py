@@ -16,6 +16,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from psycopg.rows import tuple_row
+from psycopg_pool import AsyncConnectionPool
 
 from service import errors
 from service.stats.events import CONTENT, METADATA
@@ -267,13 +268,6 @@ async def top_files(conn, r: Range, k: int = TOP_FILES) -> list[tuple[str, int]]
     return [(str(f), n) for f, n in totals]
 
 
-async def report(pool, r: Range) -> dict[str, Any]:
-    """The /stats body, every section from one snapshot so that they agree with each other."""
-    async with pool.connection() as conn, conn.transaction():
-        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        return await compute(conn, r)
-
-
 async def infected_stats(conn, r: Range) -> dict[str, int]:
     """Files of the range the malware scan found infected (their rows stay, their bytes are
     gone): read through the scan status index, as there are few."""
@@ -330,3 +324,16 @@ async def compute(conn, r: Range) -> dict[str, Any]:
         },
         "metadata_reads": {"count": totals[METADATA], "per_day": days[METADATA]},
     }
+
+
+class Stats:
+    """The tenant's statistics on its pool: what GET /stats and the console's stats page call."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+
+    async def report(self, r: Range) -> dict[str, Any]:
+        """The /stats body, every section from one snapshot so that they agree with each other."""
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            return await compute(conn, r)

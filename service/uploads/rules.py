@@ -15,7 +15,6 @@ from typing import Any
 import anyio
 
 from service import errors
-from service.settings import Settings
 from service.uploads import filetypes
 
 log = logging.getLogger("silo.upload")
@@ -30,14 +29,6 @@ class Limits:
     # A client that sends nothing for this long is dropped: a stalled upload otherwise holds a
     # connection, part buffers and an open S3 multipart upload for as long as it likes.
     idle_timeout_seconds: float
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> Limits:
-        return cls(
-            settings.max_upload_bytes,
-            frozenset(settings.allowed_types),
-            settings.body_idle_timeout_seconds,
-        )
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import pytest
 from provisioning import timeouts
 from provisioning.timeouts import TIMEOUTS
 from service import settings
+from service.app import server_config
 from service.http import server
 from service.settings import DEFAULT_SHUTDOWN_TIMEOUT_SECONDS
 from tests.provisioning.pulumi_harness import run_program
@@ -53,12 +54,12 @@ def test_the_service_really_keeps_connections_alive_that_long():
         "SILO_ADMIN_KEY": "x" * 32,
         "SILO_SCAN": "off",
     }
-    default = server.uvicorn_config(None, settings.from_environ(base))
+    default = server.uvicorn_config(None, server_config(settings.from_environ(base)))
     assert default.timeout_keep_alive == timeouts.SERVICE_KEEP_ALIVE_SECONDS
     stack = settings.from_environ(
         {**base, "SILO_KEEP_ALIVE_SECONDS": "75", "SILO_SHUTDOWN_TIMEOUT_SECONDS": "7"}
     )
-    config = server.uvicorn_config(None, stack)
+    config = server.uvicorn_config(None, server_config(stack))
     assert config.timeout_keep_alive == 75
     assert config.timeout_graceful_shutdown == 7  # so SILO_SHUTDOWN_TIMEOUT_SECONDS governs it
 

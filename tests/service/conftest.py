@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from provisioning.local import free_port
-from service.app import create_app
+from service.app import create_app, server_config
 from service.db.migrate import migrate
 from service.http.server import uvicorn_config
 from service.settings import Settings, from_environ
@@ -79,7 +79,7 @@ def serve(settings: Settings, *, run_migrations: bool = True) -> Iterator[str]:
     # The production configuration (service/http/server.py: limits against hostile clients).
     config = uvicorn_config(
         create_app(settings),
-        settings,
+        server_config(settings),
         host="127.0.0.1",
         port=port,
         log_level="warning",

@@ -25,6 +25,7 @@ from psycopg import sql
 from provisioning.local import free_port
 from provisioning.local.s3 import LOCAL_CREDENTIALS, LocalS3
 from service.__main__ import _migrate
+from service.app import pool_config
 from service.db.credentials import CredentialsUnavailable, SecretCredentials
 from service.db.pool import open_pool
 from service.settings import Settings, from_environ
@@ -269,7 +270,7 @@ def test_a_stale_cached_password_is_fetched_again_at_once(pg):
         )
 
         async def scenario() -> None:
-            pool = await open_pool(settings, credentials)
+            pool = await open_pool(pool_config(settings), credentials)
             try:
                 await pool.wait(timeout=10)
                 async with pool.connection() as conn:

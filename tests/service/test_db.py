@@ -10,6 +10,7 @@ import psycopg
 import pytest
 from psycopg import pq
 
+from service.app import pool_config
 from service.db.pool import open_pool
 from service.settings import Settings
 
@@ -22,7 +23,7 @@ def settings_for(url: str) -> Settings:
 
 def test_reads_are_autocommit_and_transactions_still_atomic(database_url: str):
     async def scenario() -> None:
-        pool = await open_pool(settings_for(database_url))
+        pool = await open_pool(pool_config(settings_for(database_url)))
         try:
             await pool.wait()
             async with pool.connection() as conn:
@@ -47,7 +48,9 @@ def test_a_lease_gives_back_a_clean_connection_whatever_the_block_left(database_
     from service.db.pool import lease
 
     async def scenario() -> None:
-        pool = await open_pool(dataclasses.replace(settings_for(database_url), db_pool_max=1))
+        pool = await open_pool(
+            pool_config(dataclasses.replace(settings_for(database_url), db_pool_max=1))
+        )
         try:
             await pool.wait()
             async with lease(pool) as conn:
@@ -88,7 +91,7 @@ def test_sessions_run_in_utc_with_the_timeout_and_no_jit(database_url: str):
 
     async def scenario() -> None:
         settings = dataclasses.replace(settings_for(database_url), db_statement_timeout_ms=4321)
-        pool = await open_pool(settings)
+        pool = await open_pool(pool_config(settings))
         try:
             await pool.wait()
             async with pool.connection() as conn:

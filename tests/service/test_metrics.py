@@ -9,7 +9,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
-from service.metrics import Metrics
+from service.metrics import Metrics, MetricsMiddleware
 from service.settings import from_environ
 from tests.service.conftest import Service, running_service, service_env
 from tests.service.helpers import pdf, upload
@@ -82,11 +82,17 @@ def test_each_app_has_its_own_registry():
         endpoint_url, region = "http://127.0.0.1:1", "eu-west-1"
 
     settings = from_environ(service_env("postgresql://u@h/d", FakeS3(), "bucket-name"))
-    first, second = create_app(settings), create_app(settings)
-    assert first.state.metrics.registry is not second.state.metrics.registry
-    first.state.metrics.upload_completed("form")
-    assert 'silo_uploads_completed_total{path="form"} 1.0' in first.state.metrics.render().decode()
-    assert 'silo_uploads_completed_total{path="form"} 0.0' in second.state.metrics.render().decode()
+    first, second = (_metrics_of(create_app(settings)) for _ in range(2))
+    assert first.registry is not second.registry
+    first.upload_completed("form")
+    assert 'silo_uploads_completed_total{path="form"} 1.0' in first.render().decode()
+    assert 'silo_uploads_completed_total{path="form"} 0.0' in second.render().decode()
+
+
+def _metrics_of(app) -> Metrics:
+    """The app's registry, as its metrics middleware holds it (the lifespan hands it on)."""
+    (metrics,) = [m.kwargs["metrics"] for m in app.user_middleware if m.cls is MetricsMiddleware]
+    return metrics
 
 
 def test_the_hooks_the_tus_path_uses():

@@ -8,6 +8,7 @@ import asyncio
 import uvicorn
 from uvicorn.server import ServerState
 
+from service.app import server_config
 from service.http.server import protocol_class
 from tests.service.test_db import settings_for
 
@@ -40,7 +41,7 @@ class FakeTransport(asyncio.Transport):
 async def _answer(app, request: bytes) -> FakeTransport:
     config = uvicorn.Config(app, log_config=None, access_log=False)
     config.load()
-    protocol = protocol_class(settings_for("postgresql://unused/db"))(
+    protocol = protocol_class(server_config(settings_for("postgresql://unused/db")))(
         config=config, server_state=ServerState(), app_state={}
     )
     transport = FakeTransport()
