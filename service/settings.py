@@ -145,6 +145,9 @@ class Settings:
     scan_poll_seconds: float = 1.0
     # How often an idle worker checks that the scanner answers (an outage shows without files).
     scan_watch_seconds: float = 15.0
+    # How long clamd may take to give a verdict once a stream is sent, plus 1 s per 4 MiB
+    # (service/scanning/engines.py). Not configurable by environment; tests shorten it.
+    scan_reply_seconds: float = 30.0
     # With `guardduty`, how long a file may wait for GuardDuty's tag before it is `failed`.
     guardduty_verdict_timeout_seconds: float = 6 * 3600
 

@@ -58,7 +58,9 @@ def build_scanner(settings: Settings, storage: ObjectStorage) -> Scanner:
     """The engine SILO_SCAN names, reading objects through `storage`."""
     if settings.scan == "clamav":
         assert settings.clamd_address is not None
-        return ClamdScanner(settings.clamd_address, storage.read_chunks)
+        return ClamdScanner(
+            settings.clamd_address, storage.read_chunks, reply_seconds=settings.scan_reply_seconds
+        )
     if settings.scan == "guardduty":
         return GuardDutyScanner(storage.read_tags)
     return NoScanner()
@@ -94,6 +96,8 @@ class ScanWorker:
         self._on_result = on_result
         self._on_reachable = on_reachable
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="scan")
+        # Health checks on a thread of their own: scans stuck in a hung engine hold the others.
+        self._probe_executor = ThreadPoolExecutor(1, thread_name_prefix="scan-probe")
         self._unreachable_since: datetime | None = None
         self._recovered = asyncio.Event()
         self._recovered.set()
@@ -120,6 +124,7 @@ class ScanWorker:
         # A scan in a thread finishes on its own (bounded by the engine's timeouts); its row's
         # claim runs out and another instance (or this one, restarted) scans it again.
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._probe_executor.shutdown(wait=False, cancel_futures=True)
 
     # -- the loop --
 
@@ -147,7 +152,7 @@ class ScanWorker:
             if self._unreachable_since is not None:
                 continue  # the probing slot is on it
             try:
-                await self._run(self.scanner.check)
+                await self._probe()
             except ScannerUnavailable as exc:
                 await self._scanner_down(str(exc))
             except Exception:
@@ -174,7 +179,7 @@ class ScanWorker:
         if not isinstance(self.scanner, GuardDutyScanner | NoScanner):
             return None
         try:
-            verdict = await self._run(self.scanner.scan, row["object_key"])
+            verdict = await self._run(self.scanner.scan, row["object_key"], row["size"])
         except ObjectMissing:
             # The worker is moving it to quarantine right now (copied there, then deleted): its
             # verdict is being recorded; answer it without recording it twice.
@@ -198,11 +203,17 @@ class ScanWorker:
             self._executor, functools.partial(fn, *args)
         )
 
+    async def _probe(self) -> None:
+        """The scanner's health check (ScannerUnavailable), bounded by the engine."""
+        await asyncio.get_running_loop().run_in_executor(self._probe_executor, self.scanner.check)
+
     async def _settle(self, claim: scans_repo.Claim) -> None:
         key = claim["object_key"]
         try:
-            verdict = await self._run(self.scanner.scan, key)
+            verdict = await self._run(self.scanner.scan, key, claim["size"])
         except ScannerUnavailable as exc:
+            # Unreachable, or hung (no answer to a PING after the scan ran out of time): not
+            # the file's fault, so no attempt is counted.
             await self._defer(claim, 0.0, attempt=False)
             await self._scanner_down(str(exc))
             return
@@ -315,7 +326,7 @@ class ScanWorker:
             for attempt in itertools.count():
                 await asyncio.sleep(UNREACHABLE_BACKOFF[min(attempt, len(UNREACHABLE_BACKOFF) - 1)])
                 try:
-                    await self._run(self.scanner.check)
+                    await self._probe()
                 except ScannerUnavailable:
                     continue
                 self._scanner_up()
