@@ -43,15 +43,18 @@ PAGES_PER_QUERY = 32
 
 
 class ScanPending(errors.DomainError):
-    """The file is not known clean: its scan is pending, or failed."""
+    """The file is not known clean: its scan is pending, or failed. The message is the same
+    for every key: why a scan failed (an endpoint, a bucket, clamd's words) stays in the logs,
+    `scan_detail` and `file_scan_events`."""
 
     api_error = errors.ScanPending
 
-    def __init__(self, status: str, reason: str | None) -> None:
+    def __init__(self, status: str) -> None:
         super().__init__(
             "the file's malware scan has not finished; retry later"
             if status == scanner.PENDING
-            else f"the file could not be scanned for malware, so it is not served: {reason}"
+            else "the file could not be scanned for malware, so it is not served; "
+            "an administrator can see why"
         )
 
 
@@ -349,15 +352,15 @@ class Files:
         save (the console's preview)."""
         # The download's row: the file object, its object key and scan_detail.
         row, role_id = await self._visible(caller, file_id, with_key=True)
-        status, detail = row["scan"]["status"], row["scan_detail"]
+        status = row["scan"]["status"]
         if status == scanner.PENDING and self.verdict_now is not None:
             verdict = await self.verdict_now(row)
             if verdict is not None:
-                status, detail = verdict.status, verdict.detail
+                status = verdict.status
         if status == scanner.INFECTED:
             raise FileInfected()
         if status != scanner.CLEAN:
-            raise ScanPending(status, detail)
+            raise ScanPending(status)
         ttl = self.presign_ttl_seconds
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
         url = await self.storage.presigned_get(

@@ -185,7 +185,12 @@ def test_over_stream_max_length_is_failed_with_the_reason(scanned: Service):
         refused = client.get(f"/files/{file_id}/content")
         assert refused.status_code == 409
         assert refused.json()["error"]["code"] == "scan_pending"
-        assert "StreamMaxLength" in refused.json()["error"]["message"]
+        assert "StreamMaxLength" not in refused.json()["error"]["message"]
+        with psycopg.connect(scanned.settings.database_url) as conn:
+            (detail,) = conn.execute(
+                "SELECT detail FROM file_scan_events WHERE file_id = %s", (file_id,)
+            ).fetchone()
+        assert "StreamMaxLength" in detail
         # Not infected: the bytes stay where they are.
         assert f"files/{file_id}" in scanned.objects()
 
@@ -242,6 +247,58 @@ def test_an_idle_worker_notices_the_scanner_is_down(pg, s3, aws_credentials):
         while metric(svc.url, "silo_scanner_up") != 1:
             assert time.monotonic() < deadline + 30, "the recovery never showed"
             time.sleep(0.1)
+
+
+def test_a_hung_clamd_is_down_and_costs_the_file_no_attempt(pg, s3, aws_credentials):
+    """clamd SIGSTOPped mid-scan: /metrics says the scanner is down within the watch's period
+    plus a PING deadline, the scan stuck in it ends at its reply deadline without counting an
+    attempt, and once clamd goes on the file is scanned."""
+    settings = {"scan_watch_seconds": 0.2, "scan_reply_seconds": 1.0}
+    with (
+        clamd_server() as clamd,
+        clamav_service(pg, s3, clamd.address, settings=settings) as svc,
+        svc.client() as client,
+    ):
+        assert metric(svc.url, "silo_scanner_up") == 1
+        clamd.pause()
+        try:
+            file_id = via_form(client, pdf(seed=b"hung"), "h.pdf", "application/pdf")
+            deadline = time.monotonic() + 6
+            while metric(svc.url, "silo_scanner_up") != 0:
+                assert time.monotonic() < deadline, "a hung clamd still counts as up"
+                time.sleep(0.1)
+            time.sleep(3)  # past the stuck scan's reply deadline and its PING
+            with psycopg.connect(svc.settings.database_url) as conn:
+                status, attempts = conn.execute(
+                    "SELECT scan_status, scan_attempts FROM files WHERE id = %s", (file_id,)
+                ).fetchone()
+            assert (status, attempts) == ("pending", 0)
+        finally:
+            clamd.resume()
+        assert wait_for_verdict(client, file_id, timeout=60)["status"] == "clean"
+        assert metric(svc.url, "silo_scanner_up") == 1
+
+
+def test_a_failed_scan_s_reason_is_not_shown_to_keys(scanned: Service):
+    """Why a scan failed can name internals (an endpoint, a bucket): the 409 and the console
+    say only that it failed; the reason stays in the row, the events and the logs."""
+    internals = "S3 error at http://10.0.3.7:9000 bucket silo-prod-acme: AccessDenied"
+    with scanned.client() as client:
+        file_id = via_form(client, pdf(seed=b"failing"), "f.pdf", "application/pdf")
+        wait_for_verdict(client, file_id)
+        with psycopg.connect(scanned.settings.database_url, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE files SET scan_status = 'failed', scan_detail = %s WHERE id = %s",
+                (internals, file_id),
+            )
+        reader = client.post("/keys", json={"name": "r", "scopes": ["read"]}).json()["key"]
+    for key in (ADMIN_KEY, reader):
+        with scanned.client(key) as client:
+            refused = client.get(f"/files/{file_id}/content")
+            assert (refused.status_code, refused.json()["error"]["code"]) == (409, "scan_pending")
+            for secret in ("10.0.3.7", "silo-prod-acme", "AccessDenied"):
+                assert secret not in refused.text
+                assert secret not in client.get(f"/files/{file_id}").text
 
 
 def test_a_pending_file_is_scanned_after_a_restart(pg, s3, aws_credentials):
