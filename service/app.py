@@ -41,6 +41,7 @@ from service.http import admission
 from service.http.requestid import RequestIdMiddleware
 from service.keys.auth import Authenticator
 from service.metrics import Metrics, MetricsMiddleware, metrics_endpoint
+from service.scanning import wakeup as scan_wakeup
 from service.scanning.worker import ScanWorker, build_scanner
 from service.settings import Settings, from_environ
 from service.stats.events import EventRecorder
@@ -174,6 +175,7 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             watch_seconds=settings.scan_watch_seconds,
             on_result=lambda result: metrics.scans.labels(result).inc(),
             on_reachable=lambda up: metrics.scanner_up.set(1 if up else 0),
+            listen=None if settings.scan == "off" else scan_wakeup.connector(settings, credentials),
         ).start()
         app.state.files = Files(
             pool=pool,

@@ -33,6 +33,7 @@ from service.files.sql import Filter, Row
 from service.keys import auth
 from service.keys import sql as keys_repo
 from service.scanning import engines as scanner
+from service.scanning import wakeup
 from service.stats.events import CONTENT, METADATA, AccessEvent, EventRecorder
 from service.storage import ObjectStorage
 from service.uploads import rules
@@ -210,9 +211,13 @@ class Files:
             }
         # Otherwise the row is stored `pending` (the column's default) and the scan worker
         # (service/scanning/worker.py) gives it a verdict: every path that stores a file comes here.
-        return await files_repo.insert(
+        row = await files_repo.insert(
             conn, file_id=stored.id, object_key=stored.object_key, values=values
         )
+        if not self.scan_off:
+            # The scan workers of every instance wake when the row commits.
+            await wakeup.notify_stored(conn)
+        return row
 
     async def list_page(
         self,

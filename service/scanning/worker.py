@@ -6,6 +6,7 @@
   download that finds its file pending
 - `build_scanner`: the engine SILO_SCAN names; `quarantine_key`: where infected bytes go
 - `MAX_ATTEMPTS`, `UNREACHABLE_BACKOFF`, `RETRY_SECONDS`: the retry figures
+- woken when a file is stored (wakeup.py: LISTEN/NOTIFY, every instance), else it polls
 
 Design: docs/design/scanning.md
 """
@@ -25,6 +26,7 @@ import psycopg
 import psycopg_pool
 
 from service.scanning import sql as scans_repo
+from service.scanning import wakeup
 from service.scanning.engines import (
     FAILED,
     INFECTED,
@@ -84,6 +86,7 @@ class ScanWorker:
         watch_seconds: float = WATCH_SECONDS,
         on_result: Callable[[str], None] = lambda result: None,
         on_reachable: Callable[[bool], None] = lambda up: None,
+        listen: wakeup.Connect | None = None,
     ) -> None:
         self.pool = pool
         self.storage = storage
@@ -103,6 +106,10 @@ class ScanWorker:
         self._recovered.set()
         self._probe_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
+        # One per slot, set when a file is stored (`wake`): an idle slot looks for work at once
+        # instead of at its next poll. `listen`: a connection for the NOTIFY of every instance.
+        self._wakes = [asyncio.Event() for _ in range(concurrency)]
+        self._listener = wakeup.Listener(listen, self.wake) if listen is not None else None
 
     # -- lifecycle --
 
@@ -113,7 +120,14 @@ class ScanWorker:
             loop.create_task(self._slot(n), name=f"scan-{n}") for n in range(self.concurrency)
         ]
         self._tasks.append(loop.create_task(self._watch(), name="scan-watch"))
+        if self._listener is not None:
+            self._tasks.append(loop.create_task(self._listener.run(), name="scan-listen"))
         return self
+
+    def wake(self) -> None:
+        """A file was stored: idle slots look for work now."""
+        for event in self._wakes:
+            event.set()
 
     async def aclose(self) -> None:
         for task in self._tasks:
@@ -129,9 +143,11 @@ class ScanWorker:
     # -- the loop --
 
     async def _slot(self, n: int) -> None:
+        wake = self._wakes[n]
         while True:
             try:
                 await self._recovered.wait()
+                wake.clear()  # a file stored from here on is seen, by this look or the next
                 worked = await self.scan_next()
             except asyncio.CancelledError:
                 raise
@@ -142,7 +158,8 @@ class ScanWorker:
                 log.exception("scan worker: unexpected failure")
                 worked = False
             if not worked:
-                await asyncio.sleep(self.poll_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self.poll_seconds)
 
     async def _watch(self) -> None:
         """Ping the scanner now and then, so that an outage shows (metrics, logs) even when

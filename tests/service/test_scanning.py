@@ -301,6 +301,23 @@ def test_a_failed_scan_s_reason_is_not_shown_to_keys(scanned: Service):
                 assert secret not in client.get(f"/files/{file_id}").text
 
 
+def test_a_stored_file_wakes_the_worker_of_every_instance(pg, s3, aws_credentials, clamd):
+    """The worker polls once a minute here: an upload is scanned at once all the same (the
+    insert's NOTIFY), and so is a row another instance stored (the same NOTIFY, heard by every
+    instance's listener)."""
+    with (
+        clamav_service(pg, s3, clamd.address, settings={"scan_poll_seconds": 60.0}) as svc,
+        svc.client() as client,
+    ):
+        time.sleep(0.5)  # past the slots' first look
+        file_id = via_form(client, pdf(seed=b"woken"), "w.pdf", "application/pdf")
+        assert wait_for_verdict(client, file_id, timeout=5)["status"] == "clean"
+        elsewhere = via_older_image(svc, pdf(seed=b"other"), "o.pdf", "application/pdf")
+        with psycopg.connect(svc.settings.database_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_notify('silo_scan_stored', '')")
+        assert wait_for_verdict(client, elsewhere, timeout=5)["status"] == "clean"
+
+
 def test_a_pending_file_is_scanned_after_a_restart(pg, s3, aws_credentials):
     """An instance stops with a file pending, another dies while scanning one (its claim is
     left behind): the next instance scans both, the second once the claim has run out."""
