@@ -176,6 +176,7 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             on_result=lambda result: metrics.scans.labels(result).inc(),
             on_reachable=lambda up: metrics.scanner_up.set(1 if up else 0),
             listen=None if settings.scan == "off" else scan_wakeup.connector(settings, credentials),
+            max_bytes=settings.scan_max_bytes,
         ).start()
         app.state.files = Files(
             pool=pool,
@@ -184,6 +185,7 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             presign_ttl_seconds=settings.presign_ttl_seconds,
             scan_off=settings.scan == "off",
             verdict_now=app.state.scan_worker.verdict_now,
+            serve_oversize=settings.scan_oversize == "serve_unscanned",
         )
         app.state.form_uploads = FormUploads(files=app.state.files, limits=limits)
         app.state.resumable = Resumable(

@@ -51,12 +51,16 @@ class ScanPending(errors.DomainError):
     api_error = errors.ScanPending
 
     def __init__(self, status: str) -> None:
-        super().__init__(
-            "the file's malware scan has not finished; retry later"
-            if status == scanner.PENDING
-            else "the file could not be scanned for malware, so it is not served; "
-            "an administrator can see why"
-        )
+        if status == scanner.PENDING:
+            message = "the file's malware scan has not finished; retry later"
+        elif status == scanner.OVERSIZE:
+            message = "the file is too large for the malware scan; it is held for review"
+        else:
+            message = (
+                "the file could not be scanned for malware, so it is not served; "
+                "an administrator can see why"
+            )
+        super().__init__(message)
 
 
 class FileInfected(errors.DomainError):
@@ -181,6 +185,9 @@ class Files:
     # Asked when a pending file is downloaded: the verdict, if the engine has one at once
     # (GuardDuty's tag: one request), recorded; else None. (service/scanning/worker.py)
     verdict_now: Callable[[Row], Awaitable[scanner.Verdict | None]] | None = None
+    # SILO_SCAN_OVERSIZE=serve_unscanned: files too large for the engine (`oversize`) are
+    # served, unscanned (their `scan.status` says so); otherwise they are held (409).
+    serve_oversize: bool = False
     _reads: Coalescer = field(init=False, repr=False, compare=False)
     _pages: Coalescer = field(init=False, repr=False, compare=False)
     _rendered: RenderedFiles = field(init=False, repr=False, compare=False)
@@ -352,8 +359,9 @@ class Files:
         self, caller: Caller, file_id: uuid.UUID, *, inline: bool = False
     ) -> Download:
         """A presigned URL for the content of a file known clean; recorded as a content
-        access. Anything else is refused (and not recorded): pending or failed, ScanPending
-        (409); infected, FileInfected (410). `inline`: for the browser to show rather than
+        access (or `oversize`, where the tenant serves those unscanned). Anything else is
+        refused (and not recorded): pending, failed or oversize, ScanPending (409); infected,
+        FileInfected (410). `inline`: for the browser to show rather than
         save (the console's preview)."""
         # The download's row: the file object, its object key and scan_detail.
         row, role_id = await self._visible(caller, file_id, with_key=True)
@@ -364,7 +372,7 @@ class Files:
                 status = verdict.status
         if status == scanner.INFECTED:
             raise FileInfected()
-        if status != scanner.CLEAN:
+        if status != scanner.CLEAN and not (status == scanner.OVERSIZE and self.serve_oversize):
             raise ScanPending(status)
         ttl = self.presign_ttl_seconds
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)

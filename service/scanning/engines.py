@@ -19,7 +19,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 CLEAN, INFECTED, FAILED, PENDING = "clean", "infected", "failed", "pending"
-STATUSES = (PENDING, CLEAN, INFECTED, FAILED)
+# Too large for the engine (SILO_SCAN_MAX_BYTES, or clamd's StreamMaxLength): not scanned, and
+# held or served by the tenant's policy (SILO_SCAN_OVERSIZE).
+OVERSIZE = "oversize"
+# Every scan status (the `scan_status` column, the file object, `GET /files?scan=`).
+STATUSES = (PENDING, CLEAN, INFECTED, FAILED, OVERSIZE)
 
 # Bytes per INSTREAM chunk: S3 is read in pieces of this size and each is sent as one chunk.
 INSTREAM_CHUNK = 256 * 1024
@@ -48,7 +52,7 @@ GUARDDUTY_STATUSES: Mapping[str, str] = {
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # clean, infected or failed
+    status: str  # clean, infected, failed or oversize
     # The signature found, or why the scan failed.
     detail: str | None = None
 
@@ -223,7 +227,7 @@ def _clamd_verdict(reply: str, sent: int) -> Verdict:
         return Verdict(CLEAN)
     if "size limit exceeded" in reply:
         return Verdict(
-            FAILED,
+            OVERSIZE,
             f"larger than clamd's StreamMaxLength: clamd stopped the stream after {sent} bytes, "
             "so the rest was never scanned",
         )

@@ -30,6 +30,7 @@ from service.scanning import wakeup
 from service.scanning.engines import (
     FAILED,
     INFECTED,
+    OVERSIZE,
     ClamdScanner,
     GuardDutyScanner,
     NoScanner,
@@ -87,6 +88,7 @@ class ScanWorker:
         on_result: Callable[[str], None] = lambda result: None,
         on_reachable: Callable[[bool], None] = lambda up: None,
         listen: wakeup.Connect | None = None,
+        max_bytes: int | None = None,
     ) -> None:
         self.pool = pool
         self.storage = storage
@@ -96,6 +98,8 @@ class ScanWorker:
         self.poll_seconds = poll_seconds
         self.guardduty_timeout_seconds = guardduty_timeout_seconds
         self.watch_seconds = watch_seconds
+        # Larger files are `oversize` without asking the engine (SILO_SCAN_MAX_BYTES).
+        self.max_bytes = max_bytes
         self._on_result = on_result
         self._on_reachable = on_reachable
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="scan")
@@ -226,6 +230,10 @@ class ScanWorker:
 
     async def _settle(self, claim: scans_repo.Claim) -> None:
         key = claim["object_key"]
+        if self.max_bytes is not None and claim["size"] > self.max_bytes:
+            limit = f"SILO_SCAN_MAX_BYTES={self.max_bytes}"
+            await self._record(claim, Verdict(OVERSIZE, f"{claim['size']} bytes, above {limit}"))
+            return
         try:
             verdict = await self._run(self.scanner.scan, key, claim["size"])
         except ScannerUnavailable as exc:
@@ -285,6 +293,8 @@ class ScanWorker:
             )
         elif verdict.status == FAILED:
             log.warning("file %s could not be scanned: %s", claim["id"], verdict.detail)
+        elif verdict.status == OVERSIZE:
+            log.warning("file %s is too large to be scanned: %s", claim["id"], verdict.detail)
 
     async def _dispose(self, key: str) -> str:
         """Take an infected file's bytes out of the readable prefix (StorageError: the row

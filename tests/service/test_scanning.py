@@ -177,22 +177,62 @@ def test_a_pending_file_is_not_served(pg, s3, aws_credentials):
         assert (refused.status_code, refused.json()["error"]["code"]) == (409, "scan_pending")
 
 
-def test_over_stream_max_length_is_failed_with_the_reason(scanned: Service):
-    big = pdf(1024 * 1024 + 4096)  # clamd here stops reading at 1 MiB
+def test_over_stream_max_length_is_held_as_oversize(scanned: Service):
+    """clamd here stops reading at 1 MiB: the file is `oversize` (not `failed`, nor pending
+    forever), held by the default policy, and visible in the listing's filter, /metrics and the
+    console."""
+    from tests.console.conftest import sign_in
+
+    big = pdf(1024 * 1024 + 4096)
     with scanned.client() as client:
         file_id = via_form(client, big, "big.pdf", "application/pdf")
-        assert wait_for_verdict(client, file_id)["status"] == "failed"
+        scan = wait_for_verdict(client, file_id)
+        assert (scan["status"], scan["engine"]) == ("oversize", "clamav")
         refused = client.get(f"/files/{file_id}/content")
-        assert refused.status_code == 409
-        assert refused.json()["error"]["code"] == "scan_pending"
-        assert "StreamMaxLength" not in refused.json()["error"]["message"]
-        with psycopg.connect(scanned.settings.database_url) as conn:
-            (detail,) = conn.execute(
-                "SELECT detail FROM file_scan_events WHERE file_id = %s", (file_id,)
-            ).fetchone()
-        assert "StreamMaxLength" in detail
+        assert (refused.status_code, refused.json()["error"]["code"]) == (409, "scan_pending")
+        assert "too large" in refused.json()["error"]["message"]
+        assert "StreamMaxLength" not in refused.text
+        listed = client.get("/files", params={"scan": "oversize", "limit": 100}).json()["items"]
+        assert [f["id"] for f in listed] == [file_id]
+        assert "oversize" in client.get("/openapi.json").text
         # Not infected: the bytes stay where they are.
         assert f"files/{file_id}" in scanned.objects()
+    assert metric(scanned.url, "silo_scan_oversize_files") == 1
+    assert metric(scanned.url, 'silo_scans_total{result="oversize"}') == 1
+    with psycopg.connect(scanned.settings.database_url) as conn:
+        (detail,) = conn.execute(
+            "SELECT detail FROM file_scan_events WHERE file_id = %s", (file_id,)
+        ).fetchone()
+    assert "StreamMaxLength" in detail
+    with httpx.Client(base_url=scanned.url, timeout=30) as browser:
+        assert sign_in(browser).status_code == 303
+        listing = browser.get("/console/files", params={"scan": "oversize"})
+        assert '<option value="oversize" selected>' in listing.text
+        assert '<td data-label="Scan" class="scan-oversize">oversize</td>' in listing.text
+        page = browser.get(f"/console/files/{file_id}")
+        assert 'class="scan-oversize">oversize' in page.text
+        assert "too large for the malware scan" in page.text
+
+
+def test_oversize_served_unscanned_by_the_tenant_s_policy(pg, s3, aws_credentials, clamd):
+    """SILO_SCAN_MAX_BYTES below the file: clamd is not asked; SILO_SCAN_OVERSIZE=
+    serve_unscanned serves it, marked `oversize`, while a file within the limit is scanned."""
+    with (
+        clamav_service(
+            pg, s3, clamd.address, SILO_SCAN_MAX_BYTES="4096", SILO_SCAN_OVERSIZE="serve_unscanned"
+        ) as svc,
+        svc.client() as client,
+    ):
+        large = via_form(client, pdf(8000, seed=b"large"), "l.pdf", "application/pdf")
+        small = via_form(client, eicar(), "e.txt", "text/plain")
+        assert wait_for_verdict(client, large)["status"] == "oversize"
+        assert wait_for_verdict(client, small)["status"] == "infected"
+        assert client.get(f"/files/{large}/content").status_code == 302
+        with psycopg.connect(svc.settings.database_url) as conn:
+            (detail,) = conn.execute(
+                "SELECT detail FROM file_scan_events WHERE file_id = %s", (large,)
+            ).fetchone()
+        assert "SILO_SCAN_MAX_BYTES=4096" in detail
 
 
 def metric(service_url: str, series: str) -> float:
