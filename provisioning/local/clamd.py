@@ -113,6 +113,13 @@ class LocalClamd:
         return f"unix://{os.path.join(self._dir, 'clamd.sock')}"
 
     @property
+    def stream_max_bytes(self) -> int:
+        """`stream_max_length` in bytes (clamd's K and M are 1024 and 1024 * 1024)."""
+        text = self.stream_max_length.strip().upper()
+        factor = {"K": 1024, "M": 1024 * 1024}.get(text[-1:], 1)
+        return int(text.rstrip("KM")) * factor
+
+    @property
     def log_path(self) -> str | None:
         return os.path.join(self._dir, "clamd.log") if self._dir else None
 
