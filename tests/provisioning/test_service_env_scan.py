@@ -120,7 +120,7 @@ def test_the_oversize_policy_goes_from_the_catalogue_to_the_service(tmp_path):
     path.write_text(
         CATALOGUE.replace(
             "scan_infected: delete", "scan_infected: delete, scan_oversize: serve_unscanned"
-        )  # fmt: skip
+        )
     )
     guarded, clam, _ = load_catalogue(path).tenants
     assert cloud_scan(guarded, None).oversize == "hold"
