@@ -9,6 +9,7 @@ from service.scanning.engines import (
     CLEAN,
     FAILED,
     INFECTED,
+    OVERSIZE,
     ClamdScanner,
     GuardDutyScanner,
     ScanError,
@@ -67,7 +68,7 @@ def test_objects_are_read_in_chunks_never_whole(s3, bucket):
     [
         ("stream: OK", Verdict(CLEAN)),
         ("stream: Win.Test.EICAR_HDB-1 FOUND", Verdict(INFECTED, "Win.Test.EICAR_HDB-1")),
-        ("INSTREAM size limit exceeded. ERROR", FAILED),
+        ("INSTREAM size limit exceeded. ERROR", OVERSIZE),
         ("Can't allocate memory ERROR", Verdict(FAILED, "clamd: Can't allocate memory ERROR")),
     ],
 )
