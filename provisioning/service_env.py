@@ -36,11 +36,16 @@ LOCAL_SECRET_VARIABLES = ("DATABASE_USER", "DATABASE_PASSWORD", "SILO_ADMIN_KEY"
 
 @dataclass(frozen=True)
 class Scan:
-    """How one instance scans uploads: SILO_SCAN, SILO_CLAMD_ADDRESS, SILO_SCAN_INFECTED."""
+    """How one instance scans uploads: SILO_SCAN, SILO_CLAMD_ADDRESS, SILO_SCAN_INFECTED,
+    SILO_SCAN_OVERSIZE, SILO_SCAN_MAX_BYTES."""
 
     engine: str  # off | guardduty | clamav
     clamd_address: str | None = None  # tcp://host:port or unix:///path; with clamav only
     infected: str = "quarantine"  # quarantine | delete
+    oversize: str = "hold"  # hold | serve_unscanned
+    # The largest file sent to the engine (its limit, e.g. clamd's StreamMaxLength); None:
+    # the engine's own answer decides.
+    max_bytes: int | None = None
 
     def __post_init__(self) -> None:
         if (self.engine == "clamav") != (self.clamd_address is not None):
@@ -60,16 +65,24 @@ def cloud_scan(tenant: Tenant, clamd_address: str | None) -> Scan:
         engine,
         clamd_address if engine == "clamav" else None,
         infected=tenant.limits.scan_infected,
+        oversize=tenant.limits.scan_oversize,
     )
 
 
-def local_scan(tenant: Tenant, clamd_address: str | None) -> Scan:
+def local_scan(tenant: Tenant, clamd_address: str | None, *, max_bytes: int | None = None) -> Scan:
     """Off AWS (silo dev, compose): GuardDuty does not exist, so a tenant that scans at all
-    scans with the local clamd at `clamd_address`; with none there (ClamAV not installed),
-    scanning is off. A tenant the catalogue sets `off` stays off either way."""
+    scans with the local clamd at `clamd_address` (taking up to `max_bytes`); with none there
+    (ClamAV not installed), scanning is off. A tenant the catalogue sets `off` stays off
+    either way."""
     if tenant.limits.scan == "off" or clamd_address is None:
         return SCAN_OFF
-    return Scan("clamav", clamd_address, infected=tenant.limits.scan_infected)
+    return Scan(
+        "clamav",
+        clamd_address,
+        infected=tenant.limits.scan_infected,
+        oversize=tenant.limits.scan_oversize,
+        max_bytes=max_bytes,
+    )
 
 
 @dataclass(frozen=True)
@@ -158,6 +171,9 @@ def service_environment(target: ServiceTarget) -> dict[str, str]:
     }
     if target.scan.engine != "off":
         env["SILO_SCAN_INFECTED"] = target.scan.infected
+        env["SILO_SCAN_OVERSIZE"] = target.scan.oversize
+    if target.scan.max_bytes is not None:
+        env["SILO_SCAN_MAX_BYTES"] = str(target.scan.max_bytes)
     if target.scan.clamd_address:
         env["SILO_CLAMD_ADDRESS"] = target.scan.clamd_address
     if target.s3_endpoint_url:

@@ -43,6 +43,7 @@ from service.http.server import ServerConfig
 from service.keys.auth import Authenticator
 from service.keys.manage import Keys
 from service.metrics import Metrics, MetricsMiddleware, metrics_endpoint
+from service.scanning import wakeup as scan_wakeup
 from service.scanning.worker import ScanWorker, build_scanner
 from service.settings import Settings, from_environ
 from service.state import State
@@ -252,7 +253,7 @@ async def _build(
     )
     recorder = EventRecorder(pool, flush_interval=settings.events_flush_ms / 1000)
     metrics.watch_events(recorder)
-    scan_worker = _scan_worker(settings, pool, storage, metrics)
+    scan_worker = _scan_worker(settings, pool, storage, metrics, credentials)
     files = Files(
         pool=pool,
         storage=storage,
@@ -260,6 +261,7 @@ async def _build(
         presign_ttl_seconds=settings.presign_ttl_seconds,
         scan_off=settings.scan == "off",
         verdict_now=scan_worker.verdict_now,
+        serve_oversize=settings.scan_oversize == "serve_unscanned",
     )
     limits = rules.Limits(
         settings.max_upload_bytes,
@@ -311,12 +313,19 @@ async def _clients(
     return pool, storage, credentials
 
 
-def _scan_worker(settings: Settings, pool, storage: ObjectStorage, metrics: Metrics) -> ScanWorker:
+def _scan_worker(
+    settings: Settings, pool, storage: ObjectStorage, metrics: Metrics, credentials
+) -> ScanWorker:
     """Every stored file gets a verdict off the request path (service/scanning/worker.py)."""
     return ScanWorker(
         pool=pool,
         storage=storage,
-        scanner=build_scanner(settings.scan, storage, settings.clamd_address),
+        scanner=build_scanner(
+            settings.scan,
+            storage,
+            settings.clamd_address,
+            reply_seconds=settings.scan_reply_seconds,
+        ),
         infected=settings.scan_infected,
         concurrency=settings.scan_concurrency,
         poll_seconds=settings.scan_poll_seconds,
@@ -324,6 +333,10 @@ def _scan_worker(settings: Settings, pool, storage: ObjectStorage, metrics: Metr
         watch_seconds=settings.scan_watch_seconds,
         on_result=lambda result: metrics.scans.labels(result).inc(),
         on_reachable=lambda up: metrics.scanner_up.set(1 if up else 0),
+        listen=None
+        if settings.scan == "off"
+        else scan_wakeup.connector(pool_config(settings), credentials),
+        max_bytes=settings.scan_max_bytes,
     )
 
 

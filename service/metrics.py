@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from service.state import State
 
 UPLOAD_PATHS = ("form", "tus", "direct")
-SCAN_RESULTS = ("clean", "infected", "failed")
+SCAN_RESULTS = ("clean", "infected", "failed", "oversize")
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 UNMATCHED = "unmatched"
 # Request durations: health checks and reads in milliseconds, uploads in seconds to minutes.
@@ -130,6 +130,12 @@ class Metrics:
             "Files stored and not yet scanned (the tenant's backlog, from its database).",
             registry=registry,
         )
+        self.scan_oversize = Gauge(
+            "silo_scan_oversize_files",
+            "Files too large for the malware scanner, not scanned: held, or served unscanned by"
+            " the tenant's SILO_SCAN_OVERSIZE (from its database).",
+            registry=registry,
+        )
         self.scan_oldest_pending = Gauge(
             "silo_scan_oldest_pending_age_seconds",
             "Age of the oldest file waiting for its scan (0 without a backlog).",
@@ -190,6 +196,7 @@ async def metrics_endpoint(request: Request[State]) -> Response:
             metrics.set_tus_open(await uploads.open_count(conn))
             # The scan backlog is the tenant's, shared by every instance: read, not counted.
             pending, oldest = await scans.backlog(conn)
+            metrics.scan_oversize.set(await scans.oversize_count(conn))
         metrics.scan_pending.set(pending)
         age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
         metrics.scan_oldest_pending.set(max(age, 0.0))

@@ -139,12 +139,21 @@ class Settings:
     # SILO_SCAN_INFECTED: what happens to an infected file's bytes: `quarantine` (moved under
     # quarantine/) or `delete`.
     scan_infected: str = "quarantine"
+    # SILO_SCAN_MAX_BYTES: files larger than this are not sent to the engine (None: the
+    # engine's own limit, e.g. clamd's StreamMaxLength, decides). SILO_SCAN_OVERSIZE: what
+    # becomes of a file too large for the engine (status `oversize`): `hold` (not served) or
+    # `serve_unscanned`.
+    scan_max_bytes: int | None = None
+    scan_oversize: str = "hold"
     # Files one instance scans at once, and how often an idle worker looks for work. Not
     # configurable by environment: scanning runs beside the uploads and must stay modest.
     scan_concurrency: int = 2
     scan_poll_seconds: float = 1.0
     # How often an idle worker checks that the scanner answers (an outage shows without files).
     scan_watch_seconds: float = 15.0
+    # How long clamd may take to give a verdict once a stream is sent, plus 1 s per 4 MiB
+    # (service/scanning/engines.py). Not configurable by environment; tests shorten it.
+    scan_reply_seconds: float = 30.0
     # With `guardduty`, how long a file may wait for GuardDuty's tag before it is `failed`.
     guardduty_verdict_timeout_seconds: float = 6 * 3600
 
@@ -249,9 +258,10 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
 
 SCAN_ENGINES = ("off", "guardduty", "clamav")
 INFECTED_ACTIONS = ("quarantine", "delete")
+OVERSIZE_POLICIES = ("hold", "serve_unscanned")
 
 
-def _scan(env: Env) -> dict[str, str | None]:
+def _scan(env: Env) -> dict[str, str | int | None]:
     """SILO_SCAN has no default, so that no deployment is left unscanned by accident."""
     hint = "one of off, guardduty, clamav (off: files are served unscanned)"
     engine = env.required("SILO_SCAN", hint).lower()
@@ -273,7 +283,21 @@ def _scan(env: Env) -> dict[str, str | None]:
         raise SettingsError(
             f"SILO_SCAN_INFECTED={infected!r} is invalid: expected quarantine or delete"
         )
-    return {"scan": engine, "clamd_address": address, "scan_infected": infected}
+    oversize = (env.optional("SILO_SCAN_OVERSIZE") or "hold").lower()
+    if oversize not in OVERSIZE_POLICIES:
+        raise SettingsError(
+            f"SILO_SCAN_OVERSIZE={oversize!r} is invalid: expected hold or serve_unscanned"
+        )
+    max_bytes = None
+    if env.optional("SILO_SCAN_MAX_BYTES") is not None:
+        max_bytes = env.integer("SILO_SCAN_MAX_BYTES", 0, low=1)
+    return {
+        "scan": engine,
+        "clamd_address": address,
+        "scan_infected": infected,
+        "scan_oversize": oversize,
+        "scan_max_bytes": max_bytes,
+    }
 
 
 def _max_concurrent_uploads(env: Env) -> int | None:

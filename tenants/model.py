@@ -60,6 +60,7 @@ class Limits:
     allowed_types: tuple[str, ...]  # service.uploads.filetypes ids
     scan: str = "guardduty"  # guardduty | clamav | off (tenants.schema.SCAN_ENGINES)
     scan_infected: str = "quarantine"  # quarantine | delete
+    scan_oversize: str = "hold"  # hold | serve_unscanned: files too large for the engine
 
     @property
     def max_upload_bytes(self) -> int:

@@ -206,6 +206,7 @@ def languages(value: Any) -> tuple[Any, str | None]:
 
 SCAN_ENGINES = ("guardduty", "clamav", "off")
 SCAN_INFECTED = ("quarantine", "delete")
+SCAN_OVERSIZE = ("hold", "serve_unscanned")
 
 # CloudWatch Logs accepts only these retention periods.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096)
@@ -264,6 +265,9 @@ SECTIONS: dict[str, dict[str, Check]] = {
         # What happens to infected bytes: moved under quarantine/ (kept for investigation,
         # unreadable by the service) or deleted.
         "scan_infected": choice(SCAN_INFECTED),
+        # What becomes of a file too large for the engine (status `oversize`): held, never
+        # served (the default), or served unscanned, marked `oversize`.
+        "scan_oversize": choice(SCAN_OVERSIZE),
     },
     "taxonomy": {
         "categories": categories,
@@ -327,6 +331,7 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "allowed_types": KNOWN_TYPE_IDS,
         "scan": "guardduty",
         "scan_infected": "quarantine",
+        "scan_oversize": "hold",
     },
     "taxonomy": {
         "categories": ["Conflict resolution", "Skills", "Soft skills"],

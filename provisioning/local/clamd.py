@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -112,6 +113,13 @@ class LocalClamd:
         return f"unix://{os.path.join(self._dir, 'clamd.sock')}"
 
     @property
+    def stream_max_bytes(self) -> int:
+        """`stream_max_length` in bytes (clamd's K and M are 1024 and 1024 * 1024)."""
+        text = self.stream_max_length.strip().upper()
+        factor = {"K": 1024, "M": 1024 * 1024}.get(text[-1:], 1)
+        return int(text.rstrip("KM")) * factor
+
+    @property
     def log_path(self) -> str | None:
         return os.path.join(self._dir, "clamd.log") if self._dir else None
 
@@ -190,6 +198,7 @@ class LocalClamd:
         if self._process is None:
             return
         if self._process.poll() is None:
+            self.resume()  # a stopped daemon does not act on SIGTERM
             self._process.terminate()
             try:
                 self._process.wait(timeout=10)
@@ -197,6 +206,16 @@ class LocalClamd:
                 self._process.kill()
                 self._process.wait()
         self._process = None
+
+    def pause(self) -> None:
+        """SIGSTOP: the daemon keeps its sockets (connections are accepted by the kernel) and
+        answers nothing, as a hung clamd does; `resume()` (SIGCONT) lets it go on."""
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            os.kill(self._process.pid, signal.SIGCONT)
 
     def stop(self) -> None:
         self.halt()

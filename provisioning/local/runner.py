@@ -1,8 +1,8 @@
 """`silo dev`: every tenant of the catalogue on this machine, no Docker, no cloud.
 
 - `run`: PostgreSQL, an S3 endpoint and one `python -m service` per tenant, each with its
-  catalogue CPU and memory (`open_limiter`) and, when ClamAV is installed, clamd
-  (`start_scanner`); prints the table, writes the state file
+  catalogue CPU and memory (`open_limiter`) and, when ClamAV is installed, one clamd per
+  scanning tenant (`start_scanner`, as AWS's sidecars); prints the table, writes the state file
 - `watch`: reports children that die, keeps the state file; Ctrl-C/SIGTERM stops everything
 - `plan_tenants`, `TenantPlan`, `child_environment`: each tenant's port, names, environment
 - `add_arguments`: the command's options
@@ -19,7 +19,7 @@ import secrets
 import signal
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,10 +140,13 @@ def local_names(catalogue, tenant, region: str):
 
 
 def plan_tenants(
-    catalogue, backends: Backends, ports: list[int], clamd_address: str | None = None
+    catalogue,
+    backends: Backends,
+    ports: list[int],
+    scanners: Mapping[str, LocalClamd] | None = None,
 ) -> list[TenantPlan]:
     """One plan per tenant: names from tenants/, environment from provisioning.service_env.
-    `clamd_address`: the local clamd every scanning tenant uses (None: scanning is off)."""
+    `scanners`: each scanning tenant's own clamd, by slug (none for a tenant: scanning off)."""
 
     plans = []
     for tenant, port in zip(catalogue.tenants, ports, strict=True):
@@ -154,7 +157,7 @@ def plan_tenants(
             region=backends.region,
             database_host=backends.database_host,
             database_port=backends.database_port,
-            scan=local_scan(tenant, clamd_address),
+            scan=_local_scan(tenant, (scanners or {}).get(tenant.slug)),
             port=port,
             s3_endpoint_url=backends.s3_endpoint_url,
         )
@@ -320,28 +323,43 @@ def confine_backends(limiter: Limiter, backends: Backends) -> None:
         say(f"PostgreSQL and S3 left in the shared CPU group ({exc})")
 
 
-def start_scanner(catalogue, cleanup: contextlib.ExitStack) -> tuple[str | None, str]:
-    """The local clamd the scanning tenants use: (its address, or None when scanning is off;
-    what the state file records). Says in one line which it is."""
-    if all(t.limits.scan == "off" for t in catalogue.tenants):
+def _local_scan(tenant, clamd: LocalClamd | None):
+    if clamd is None:
+        return local_scan(tenant, None)
+    # Files over its StreamMaxLength are `oversize` without being streamed to it.
+    return local_scan(tenant, clamd.address, max_bytes=clamd.stream_max_bytes)
+
+
+def start_scanner(catalogue, cleanup: contextlib.ExitStack) -> tuple[dict[str, LocalClamd], str]:
+    """One local clamd per scanning tenant, as on AWS (a sidecar in each tenant's task): ({slug:
+    its clamd}, empty when scanning is off; what the state file records). Says in one line
+    which it is."""
+    scanning = [t.slug for t in catalogue.tenants if t.limits.scan != "off"]
+    if not scanning:
         say("malware scanning: off (limits.scan is off for every tenant)")
-        return None, "off (catalogue)"
+        return {}, "off (catalogue)"
     if find_clamd() is None:
         say(
             "malware scanning: off (clamd not found; install ClamAV's daemon, e.g. "
             "`apt-get install clamav-daemon`, to scan uploads as on AWS)"
         )
-        return None, "off (clamd not installed)"
-    clamd = LocalClamd()
-    try:
-        clamd.start()
-    except ClamdUnavailable as exc:
-        reason = str(exc).splitlines()[0]
-        say(f"malware scanning: off (clamd did not start: {reason})")
-        return None, f"off (clamd did not start: {reason})"
-    cleanup.callback(clamd.stop)
-    say(f"malware scanning: clamd on {clamd.address} (signatures: the EICAR test file only)")
-    return clamd.address, f"clamav at {clamd.address}"
+        return {}, "off (clamd not installed)"
+    started: dict[str, LocalClamd] = {}
+    for slug in scanning:
+        clamd = LocalClamd()
+        try:
+            clamd.start()
+        except ClamdUnavailable as exc:
+            for running in started.values():
+                running.stop()
+            reason = str(exc).splitlines()[0]
+            say(f"malware scanning: off (clamd did not start: {reason})")
+            return {}, f"off (clamd did not start: {reason})"
+        cleanup.callback(clamd.stop)
+        started[slug] = clamd
+    where = ", ".join(f"{slug} {clamd.address}" for slug, clamd in started.items())
+    say(f"malware scanning: one clamd per tenant, {where} (signatures: the EICAR test file only)")
+    return started, f"clamav per tenant: {where}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -384,9 +402,9 @@ def run(args: argparse.Namespace) -> int:
             if limiter is not None:
                 confine_backends(limiter, backends)
             # Stopped after the services (an ExitStack unwinds in reverse).
-            clamd_address, scan_applied = start_scanner(catalogue, cleanup)
+            scanners, scan_applied = start_scanner(catalogue, cleanup)
             plans = plan_tenants(
-                catalogue, backends, [free_port() for _ in catalogue.tenants], clamd_address
+                catalogue, backends, [free_port() for _ in catalogue.tenants], scanners
             )
             for plan in plans:
                 backends.create_tenant_storage(

@@ -33,6 +33,7 @@ from service.files.sql import Filter, Row
 from service.keys import auth
 from service.keys import sql as keys_repo
 from service.scanning import engines as scanner
+from service.scanning import wakeup
 from service.stats.events import CONTENT, METADATA, AccessEvent, EventRecorder
 from service.storage import ObjectStorage
 from service.uploads import rules
@@ -43,16 +44,23 @@ PAGES_PER_QUERY = 32
 
 
 class ScanPending(errors.DomainError):
-    """The file is not known clean: its scan is pending, or failed."""
+    """The file is not known clean: its scan is pending, or failed. The message is the same
+    for every key: why a scan failed (an endpoint, a bucket, clamd's words) stays in the logs,
+    `scan_detail` and `file_scan_events`."""
 
     api_error = errors.ScanPending
 
-    def __init__(self, status: str, reason: str | None) -> None:
-        super().__init__(
-            "the file's malware scan has not finished; retry later"
-            if status == scanner.PENDING
-            else f"the file could not be scanned for malware, so it is not served: {reason}"
-        )
+    def __init__(self, status: str) -> None:
+        if status == scanner.PENDING:
+            message = "the file's malware scan has not finished; retry later"
+        elif status == scanner.OVERSIZE:
+            message = "the file is too large for the malware scan; it is held for review"
+        else:
+            message = (
+                "the file could not be scanned for malware, so it is not served; "
+                "an administrator can see why"
+            )
+        super().__init__(message)
 
 
 class FileInfected(errors.DomainError):
@@ -177,6 +185,9 @@ class Files:
     # Asked when a pending file is downloaded: the verdict, if the engine has one at once
     # (GuardDuty's tag: one request), recorded; else None. (service/scanning/worker.py)
     verdict_now: Callable[[Row], Awaitable[scanner.Verdict | None]] | None = None
+    # SILO_SCAN_OVERSIZE=serve_unscanned: files too large for the engine (`oversize`) are
+    # served, unscanned (their `scan.status` says so); otherwise they are held (409).
+    serve_oversize: bool = False
     _reads: Coalescer = field(init=False, repr=False, compare=False)
     _pages: Coalescer = field(init=False, repr=False, compare=False)
     _rendered: RenderedFiles = field(init=False, repr=False, compare=False)
@@ -207,9 +218,13 @@ class Files:
             }
         # Otherwise the row is stored `pending` (the column's default) and the scan worker
         # (service/scanning/worker.py) gives it a verdict: every path that stores a file comes here.
-        return await files_repo.insert(
+        row = await files_repo.insert(
             conn, file_id=stored.id, object_key=stored.object_key, values=values
         )
+        if not self.scan_off:
+            # The scan workers of every instance wake when the row commits.
+            await wakeup.notify_stored(conn)
+        return row
 
     async def list_page(
         self,
@@ -344,20 +359,21 @@ class Files:
         self, caller: Caller, file_id: uuid.UUID, *, inline: bool = False
     ) -> Download:
         """A presigned URL for the content of a file known clean; recorded as a content
-        access. Anything else is refused (and not recorded): pending or failed, ScanPending
-        (409); infected, FileInfected (410). `inline`: for the browser to show rather than
+        access (or `oversize`, where the tenant serves those unscanned). Anything else is
+        refused (and not recorded): pending, failed or oversize, ScanPending (409); infected,
+        FileInfected (410). `inline`: for the browser to show rather than
         save (the console's preview)."""
         # The download's row: the file object, its object key and scan_detail.
         row, role_id = await self._visible(caller, file_id, with_key=True)
-        status, detail = row["scan"]["status"], row["scan_detail"]
+        status = row["scan"]["status"]
         if status == scanner.PENDING and self.verdict_now is not None:
             verdict = await self.verdict_now(row)
             if verdict is not None:
-                status, detail = verdict.status, verdict.detail
+                status = verdict.status
         if status == scanner.INFECTED:
             raise FileInfected()
-        if status != scanner.CLEAN:
-            raise ScanPending(status, detail)
+        if status != scanner.CLEAN and not (status == scanner.OVERSIZE and self.serve_oversize):
+            raise ScanPending(status)
         ttl = self.presign_ttl_seconds
         expires_at = datetime.now(UTC) + timedelta(seconds=ttl)
         url = await self.storage.presigned_get(

@@ -23,6 +23,7 @@ from psycopg.rows import tuple_row
 
 from service import errors
 from service.files import taxonomy
+from service.scanning import engines as scanner
 
 PARAMETERS = (
     "category",
@@ -34,7 +35,7 @@ PARAMETERS = (
     "uploaded_before",
     "scan",
 )
-SCAN_STATUSES = ("pending", "clean", "infected", "failed")
+SCAN_STATUSES = scanner.STATUSES
 MAX_Q_LENGTH = 200
 
 

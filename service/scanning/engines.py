@@ -13,19 +13,30 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 CLEAN, INFECTED, FAILED, PENDING = "clean", "infected", "failed", "pending"
-STATUSES = (PENDING, CLEAN, INFECTED, FAILED)
+# Too large for the engine (SILO_SCAN_MAX_BYTES, or clamd's StreamMaxLength): not scanned, and
+# held or served by the tenant's policy (SILO_SCAN_OVERSIZE).
+OVERSIZE = "oversize"
+# Every scan status (the `scan_status` column, the file object, `GET /files?scan=`).
+STATUSES = (PENDING, CLEAN, INFECTED, FAILED, OVERSIZE)
 
 # Bytes per INSTREAM chunk: S3 is read in pieces of this size and each is sent as one chunk.
 INSTREAM_CHUNK = 256 * 1024
 CLAMD_CONNECT_TIMEOUT = 5.0
-# How long clamd may take to answer once the last byte is sent (it scans then, and a large
-# archive takes a while), and between two reads of a chunk.
-CLAMD_REPLY_TIMEOUT = 300.0
+# The health check: clamd answers PING at once unless it hangs (stopped, swapping, deadlocked).
+CLAMD_PING_TIMEOUT = 2.0
+# How long one chunk may wait to be taken by clamd.
+CLAMD_SEND_TIMEOUT = 30.0
+# How long clamd may take to answer once the last byte is sent (it scans the stream then): this
+# long, plus the stream's size at the rate below (a large archive takes a while). A scan that
+# runs out of it counts against the file only if clamd still answers PING.
+CLAMD_REPLY_SECONDS = 30.0
+CLAMD_SCAN_BYTES_PER_SECOND = 4 * 1024 * 1024
 MAX_REPLY = 4096
 
 GUARDDUTY_TAG = "GuardDutyMalwareScanStatus"
@@ -41,7 +52,7 @@ GUARDDUTY_STATUSES: Mapping[str, str] = {
 
 @dataclass(frozen=True)
 class Verdict:
-    status: str  # clean, infected or failed
+    status: str  # clean, infected, failed or oversize
     # The signature found, or why the scan failed.
     detail: str | None = None
 
@@ -58,8 +69,10 @@ class Scanner(Protocol):
     # The engine named in the verdicts (`scan.engine`): clamav, guardduty, none.
     engine: str
 
-    def scan(self, key: str) -> Verdict | None:
-        """The verdict on the object at `key`, or None when the engine has none yet."""
+    def scan(self, key: str, size: int = 0) -> Verdict | None:
+        """The verdict on the object at `key` (`size` bytes), or None when the engine has none
+        yet. Raises ScannerUnavailable when the engine cannot be reached or hangs (nothing
+        counts against the file), ScanError when this file could not be scanned this time."""
         ...
 
     def check(self) -> None:
@@ -72,7 +85,7 @@ class NoScanner:
 
     engine = "none"
 
-    def scan(self, key: str) -> Verdict:
+    def scan(self, key: str, size: int = 0) -> Verdict:
         return Verdict(CLEAN)
 
     def check(self) -> None:
@@ -95,45 +108,65 @@ def parse_clamd_address(address: str) -> tuple[int, str | tuple[str, int]]:
 
 
 class ClamdScanner:
-    """clamd over its socket protocol (`z`-prefixed, NUL-terminated commands and replies)."""
+    """clamd over its socket protocol (`z`-prefixed, NUL-terminated commands and replies).
+
+    Every wait is bounded: a PING gets `CLAMD_PING_TIMEOUT`, a chunk `CLAMD_SEND_TIMEOUT`, the
+    verdict `reply_seconds` plus the size at `CLAMD_SCAN_BYTES_PER_SECOND`. A scan that runs
+    out of time asks clamd for a PING: no answer is a hung engine (ScannerUnavailable), an
+    answer means the file itself was the trouble (ScanError)."""
 
     engine = "clamav"
 
-    def __init__(self, address: str, read_object: Callable[[str, int], Iterable[bytes]]) -> None:
+    def __init__(
+        self,
+        address: str,
+        read_object: Callable[[str, int], Iterable[bytes]],
+        *,
+        reply_seconds: float = CLAMD_REPLY_SECONDS,
+    ) -> None:
         self.address = address
         self._family, self._target = parse_clamd_address(address)
         # key, chunk size -> the object's bytes in chunks (ObjectStorage.read_chunks)
         self._read_object = read_object
+        self.reply_seconds = reply_seconds
 
-    def _connect(self) -> socket.socket:
+    def reply_deadline(self, size: int) -> float:
+        """Seconds clamd gets to answer once a stream of `size` bytes is sent."""
+        return self.reply_seconds + size / CLAMD_SCAN_BYTES_PER_SECOND
+
+    def _connect(self, timeout: float = CLAMD_CONNECT_TIMEOUT) -> socket.socket:
         try:
             if self._family == socket.AF_UNIX:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                sock.settimeout(CLAMD_CONNECT_TIMEOUT)
+                sock.settimeout(timeout)
                 try:
                     sock.connect(self._target)
                 except OSError:
                     sock.close()
                     raise
             else:
-                sock = socket.create_connection(self._target, timeout=CLAMD_CONNECT_TIMEOUT)  # type: ignore[arg-type]
+                sock = socket.create_connection(self._target, timeout=timeout)  # type: ignore[arg-type]
         except OSError as exc:
             raise ScannerUnavailable(f"clamd at {self.address} unreachable: {exc}") from exc
-        sock.settimeout(CLAMD_REPLY_TIMEOUT)
         return sock
 
     def check(self) -> None:
-        with self._connect() as sock:
+        with self._connect(CLAMD_PING_TIMEOUT) as sock:
             try:
                 sock.sendall(b"zPING\0")
-                reply = _read_reply(sock)
+                reply = _read_reply(sock, time.monotonic() + CLAMD_PING_TIMEOUT)
+            except TimeoutError as exc:
+                raise ScannerUnavailable(
+                    f"clamd at {self.address} did not answer PING within {CLAMD_PING_TIMEOUT:.0f} s"
+                ) from exc
             except OSError as exc:
                 raise ScannerUnavailable(f"clamd at {self.address}: {exc}") from exc
         if reply != "PONG":
             raise ScannerUnavailable(f"clamd at {self.address} answered PING with {reply!r}")
 
-    def scan(self, key: str) -> Verdict:
+    def scan(self, key: str, size: int = 0) -> Verdict:
         with self._connect() as sock:
+            sock.settimeout(CLAMD_SEND_TIMEOUT)
             sent = 0
             try:
                 sock.sendall(b"zINSTREAM\0")
@@ -146,22 +179,37 @@ class ClamdScanner:
                 # the reply below says so.
                 pass
             except TimeoutError as exc:
-                raise ScanError(f"clamd stopped reading after {sent} bytes") from exc
+                raise self._stalled(f"clamd stopped reading after {sent} bytes") from exc
             except OSError as exc:
                 raise ScannerUnavailable(f"clamd at {self.address}: {exc}") from exc
+            deadline = self.reply_deadline(max(size, sent))
             try:
-                reply = _read_reply(sock)
+                reply = _read_reply(sock, time.monotonic() + deadline)
             except TimeoutError as exc:
-                waited = f"{CLAMD_REPLY_TIMEOUT:.0f} s"
-                raise ScanError(f"clamd gave no verdict within {waited}") from exc
+                raise self._stalled(f"clamd gave no verdict within {deadline:.0f} s") from exc
             except OSError as exc:
                 raise ScannerUnavailable(f"clamd at {self.address}: {exc}") from exc
         return _clamd_verdict(reply, sent)
 
+    def _stalled(self, what: str) -> ScanError | ScannerUnavailable:
+        """A scan that ran out of time: a hung clamd (no attempt counts against the file), or,
+        when clamd still answers PING, this file's trouble."""
+        try:
+            self.check()
+        except ScannerUnavailable as exc:
+            return ScannerUnavailable(f"{what}; {exc}")
+        return ScanError(what)
 
-def _read_reply(sock: socket.socket) -> str:
+
+def _read_reply(sock: socket.socket, deadline: float) -> str:
+    """clamd's NUL-terminated reply; TimeoutError when it has not come by `deadline`
+    (time.monotonic())."""
     reply = b""
     while not reply.endswith(b"\0") and len(reply) < MAX_REPLY:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("no reply in time")
+        sock.settimeout(left)
         data = sock.recv(MAX_REPLY)
         if not data:
             break
@@ -179,7 +227,7 @@ def _clamd_verdict(reply: str, sent: int) -> Verdict:
         return Verdict(CLEAN)
     if "size limit exceeded" in reply:
         return Verdict(
-            FAILED,
+            OVERSIZE,
             f"larger than clamd's StreamMaxLength: clamd stopped the stream after {sent} bytes, "
             "so the rest was never scanned",
         )
@@ -201,7 +249,7 @@ class GuardDutyScanner:
         # GuardDuty is not called: it is reached through the bucket, which /readyz watches.
         return None
 
-    def scan(self, key: str) -> Verdict | None:
+    def scan(self, key: str, size: int = 0) -> Verdict | None:
         value = self._read_tags(key).get(GUARDDUTY_TAG)
         if value is None:
             return None

@@ -84,6 +84,14 @@ async def backlog(conn) -> tuple[int, datetime | None]:
     return count, oldest
 
 
+async def oversize_count(conn) -> int:
+    """Files too large for the engine (`oversize`), whatever the policy does with them."""
+    async with conn.cursor(row_factory=tuple_row) as cur:
+        await cur.execute("SELECT count(*) FROM files WHERE scan_status = 'oversize'")
+        (count,) = await cur.fetchone()
+    return count
+
+
 async def events_of(conn, file_id: uuid.UUID) -> list[dict[str, Any]]:
     cur = await conn.execute(
         "SELECT status, engine, detail, disposal, at FROM file_scan_events"

@@ -6,6 +6,7 @@
   download that finds its file pending
 - `build_scanner`: the engine SILO_SCAN names; `quarantine_key`: where infected bytes go
 - `MAX_ATTEMPTS`, `UNREACHABLE_BACKOFF`, `RETRY_SECONDS`: the retry figures
+- woken when a file is stored (wakeup.py: LISTEN/NOTIFY, every instance), else it polls
 
 Design: docs/design/scanning.md
 """
@@ -25,9 +26,11 @@ import psycopg
 import psycopg_pool
 
 from service.scanning import sql as scans_repo
+from service.scanning import wakeup
 from service.scanning.engines import (
     FAILED,
     INFECTED,
+    OVERSIZE,
     ClamdScanner,
     GuardDutyScanner,
     NoScanner,
@@ -53,12 +56,18 @@ GUARDDUTY_RECHECK_MIN, GUARDDUTY_RECHECK_MAX = 5.0, 300.0
 WATCH_SECONDS = 15.0
 
 
-def build_scanner(engine: str, storage: ObjectStorage, clamd_address: str | None = None) -> Scanner:
+def build_scanner(
+    engine: str,
+    storage: ObjectStorage,
+    clamd_address: str | None = None,
+    *,
+    reply_seconds: float = 30.0,
+) -> Scanner:
     """The engine SILO_SCAN names (`clamav`, `guardduty`, `off`), reading objects through
-    `storage`; clamd at `clamd_address`."""
+    `storage`; clamd at `clamd_address`, its reply awaited `reply_seconds` plus the size's share."""
     if engine == "clamav":
         assert clamd_address is not None
-        return ClamdScanner(clamd_address, storage.read_chunks)
+        return ClamdScanner(clamd_address, storage.read_chunks, reply_seconds=reply_seconds)
     if engine == "guardduty":
         return GuardDutyScanner(storage.read_tags)
     return NoScanner()
@@ -82,6 +91,8 @@ class ScanWorker:
         watch_seconds: float = WATCH_SECONDS,
         on_result: Callable[[str], None] = lambda result: None,
         on_reachable: Callable[[bool], None] = lambda up: None,
+        listen: wakeup.Connect | None = None,
+        max_bytes: int | None = None,
     ) -> None:
         self.pool = pool
         self.storage = storage
@@ -91,14 +102,22 @@ class ScanWorker:
         self.poll_seconds = poll_seconds
         self.guardduty_timeout_seconds = guardduty_timeout_seconds
         self.watch_seconds = watch_seconds
+        # Larger files are `oversize` without asking the engine (SILO_SCAN_MAX_BYTES).
+        self.max_bytes = max_bytes
         self._on_result = on_result
         self._on_reachable = on_reachable
         self._executor = ThreadPoolExecutor(concurrency, thread_name_prefix="scan")
+        # Health checks on a thread of their own: scans stuck in a hung engine hold the others.
+        self._probe_executor = ThreadPoolExecutor(1, thread_name_prefix="scan-probe")
         self._unreachable_since: datetime | None = None
         self._recovered = asyncio.Event()
         self._recovered.set()
         self._probe_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task] = []
+        # One per slot, set when a file is stored (`wake`): an idle slot looks for work at once
+        # instead of at its next poll. `listen`: a connection for the NOTIFY of every instance.
+        self._wakes = [asyncio.Event() for _ in range(concurrency)]
+        self._listener = wakeup.Listener(listen, self.wake) if listen is not None else None
 
     # -- lifecycle --
 
@@ -109,7 +128,14 @@ class ScanWorker:
             loop.create_task(self._slot(n), name=f"scan-{n}") for n in range(self.concurrency)
         ]
         self._tasks.append(loop.create_task(self._watch(), name="scan-watch"))
+        if self._listener is not None:
+            self._tasks.append(loop.create_task(self._listener.run(), name="scan-listen"))
         return self
+
+    def wake(self) -> None:
+        """A file was stored: idle slots look for work now."""
+        for event in self._wakes:
+            event.set()
 
     async def aclose(self) -> None:
         for task in self._tasks:
@@ -120,13 +146,16 @@ class ScanWorker:
         # A scan in a thread finishes on its own (bounded by the engine's timeouts); its row's
         # claim runs out and another instance (or this one, restarted) scans it again.
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._probe_executor.shutdown(wait=False, cancel_futures=True)
 
     # -- the loop --
 
     async def _slot(self, n: int) -> None:
+        wake = self._wakes[n]
         while True:
             try:
                 await self._recovered.wait()
+                wake.clear()  # a file stored from here on is seen, by this look or the next
                 worked = await self.scan_next()
             except asyncio.CancelledError:
                 raise
@@ -137,7 +166,8 @@ class ScanWorker:
                 log.exception("scan worker: unexpected failure")
                 worked = False
             if not worked:
-                await asyncio.sleep(self.poll_seconds)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), self.poll_seconds)
 
     async def _watch(self) -> None:
         """Ping the scanner now and then, so that an outage shows (metrics, logs) even when
@@ -147,7 +177,7 @@ class ScanWorker:
             if self._unreachable_since is not None:
                 continue  # the probing slot is on it
             try:
-                await self._run(self.scanner.check)
+                await self._probe()
             except ScannerUnavailable as exc:
                 await self._scanner_down(str(exc))
             except Exception:
@@ -174,7 +204,7 @@ class ScanWorker:
         if not isinstance(self.scanner, GuardDutyScanner | NoScanner):
             return None
         try:
-            verdict = await self._run(self.scanner.scan, row["object_key"])
+            verdict = await self._run(self.scanner.scan, row["object_key"], row["size"])
         except ObjectMissing:
             # The worker is moving it to quarantine right now (copied there, then deleted): its
             # verdict is being recorded; answer it without recording it twice.
@@ -198,11 +228,21 @@ class ScanWorker:
             self._executor, functools.partial(fn, *args)
         )
 
+    async def _probe(self) -> None:
+        """The scanner's health check (ScannerUnavailable), bounded by the engine."""
+        await asyncio.get_running_loop().run_in_executor(self._probe_executor, self.scanner.check)
+
     async def _settle(self, claim: scans_repo.Claim) -> None:
         key = claim["object_key"]
+        if self.max_bytes is not None and claim["size"] > self.max_bytes:
+            limit = f"SILO_SCAN_MAX_BYTES={self.max_bytes}"
+            await self._record(claim, Verdict(OVERSIZE, f"{claim['size']} bytes, above {limit}"))
+            return
         try:
-            verdict = await self._run(self.scanner.scan, key)
+            verdict = await self._run(self.scanner.scan, key, claim["size"])
         except ScannerUnavailable as exc:
+            # Unreachable, or hung (no answer to a PING after the scan ran out of time): not
+            # the file's fault, so no attempt is counted.
             await self._defer(claim, 0.0, attempt=False)
             await self._scanner_down(str(exc))
             return
@@ -257,6 +297,8 @@ class ScanWorker:
             )
         elif verdict.status == FAILED:
             log.warning("file %s could not be scanned: %s", claim["id"], verdict.detail)
+        elif verdict.status == OVERSIZE:
+            log.warning("file %s is too large to be scanned: %s", claim["id"], verdict.detail)
 
     async def _dispose(self, key: str) -> str:
         """Take an infected file's bytes out of the readable prefix (StorageError: the row
@@ -315,7 +357,7 @@ class ScanWorker:
             for attempt in itertools.count():
                 await asyncio.sleep(UNREACHABLE_BACKOFF[min(attempt, len(UNREACHABLE_BACKOFF) - 1)])
                 try:
-                    await self._run(self.scanner.check)
+                    await self._probe()
                 except ScannerUnavailable:
                     continue
                 self._scanner_up()

@@ -109,3 +109,33 @@ def test_silo_scan_is_always_written_because_the_service_requires_it():
 def test_a_clamd_address_goes_with_clamav_and_only_with_it(scan):
     with pytest.raises(ValueError, match="clamav"):
         scan()
+
+
+def test_the_oversize_policy_goes_from_the_catalogue_to_the_service(tmp_path):
+    """`limits.scan_oversize` (default hold) becomes SILO_SCAN_OVERSIZE; a local clamd's limit
+    becomes SILO_SCAN_MAX_BYTES; the service reads both."""
+    from service.settings import SettingsError, from_environ
+
+    path = tmp_path / "tenants.yaml"
+    path.write_text(
+        CATALOGUE.replace(
+            "scan_infected: delete", "scan_infected: delete, scan_oversize: serve_unscanned"
+        )
+    )
+    guarded, clam, _ = load_catalogue(path).tenants
+    assert cloud_scan(guarded, None).oversize == "hold"
+    local = local_scan(clam, "tcp://127.0.0.1:3310", max_bytes=1024)
+    env = service_environment(replace(TARGET, scan=local))
+    assert (env["SILO_SCAN_OVERSIZE"], env["SILO_SCAN_MAX_BYTES"]) == ("serve_unscanned", "1024")
+    base = {
+        "SILO_TENANT": "pack",
+        "DATABASE_URL": "postgresql://u@h/d",
+        "S3_BUCKET": "silo-prod-pack-abc123",
+        "AWS_REGION": "eu-west-1",
+        "SILO_ADMIN_KEY": "k" * 20,
+    }
+    settings = from_environ({**base, **env})
+    assert (settings.scan_oversize, settings.scan_max_bytes) == ("serve_unscanned", 1024)
+    assert from_environ({**base, "SILO_SCAN": "guardduty"}).scan_oversize == "hold"
+    with pytest.raises(SettingsError, match="SILO_SCAN_OVERSIZE"):
+        from_environ({**base, "SILO_SCAN": "off", "SILO_SCAN_OVERSIZE": "serve"})

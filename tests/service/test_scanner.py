@@ -9,6 +9,7 @@ from service.scanning.engines import (
     CLEAN,
     FAILED,
     INFECTED,
+    OVERSIZE,
     ClamdScanner,
     GuardDutyScanner,
     ScanError,
@@ -67,7 +68,7 @@ def test_objects_are_read_in_chunks_never_whole(s3, bucket):
     [
         ("stream: OK", Verdict(CLEAN)),
         ("stream: Win.Test.EICAR_HDB-1 FOUND", Verdict(INFECTED, "Win.Test.EICAR_HDB-1")),
-        ("INSTREAM size limit exceeded. ERROR", FAILED),
+        ("INSTREAM size limit exceeded. ERROR", OVERSIZE),
         ("Can't allocate memory ERROR", Verdict(FAILED, "clamd: Can't allocate memory ERROR")),
     ],
 )
@@ -121,3 +122,32 @@ def test_moving_a_missing_object_says_it_is_missing(s3, bucket):
     with pytest.raises(ObjectMissing):
         asyncio.run(storage.move("files/z", "quarantine/files/z"))
     assert storage.read_tags("quarantine/files/z") == {}
+
+
+def test_a_hung_clamd_is_unavailable_not_the_file_s_fault():
+    """clamd stopped (SIGSTOP) still accepts connections and answers nothing: its health check
+    fails within the PING deadline, and a scan that runs out of time blames the engine
+    (ScannerUnavailable: no attempt counts against the file), not the file."""
+    import time
+
+    from service.scanning.engines import CLAMD_PING_TIMEOUT
+
+    with clamd_server() as clamd:
+        scanner = ClamdScanner(clamd.address, lambda key, size: iter([b"%PDF-1.4 hello"]),
+                               reply_seconds=1.0)  # fmt: skip
+        assert scanner.scan("k", 14) == Verdict(CLEAN)
+        assert scanner.reply_deadline(8 * 1024 * 1024) == 3.0
+        clamd.pause()
+        try:
+            started = time.monotonic()
+            with pytest.raises(ScannerUnavailable, match="PING"):
+                scanner.check()
+            assert time.monotonic() - started < CLAMD_PING_TIMEOUT + 1
+            started = time.monotonic()
+            with pytest.raises(ScannerUnavailable, match="no verdict within 1 s"):
+                scanner.scan("k", 14)
+            assert time.monotonic() - started < 1 + CLAMD_PING_TIMEOUT + 1
+        finally:
+            clamd.resume()
+        scanner.check()
+        assert scanner.scan("k", 14) == Verdict(CLEAN)

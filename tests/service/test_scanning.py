@@ -177,17 +177,62 @@ def test_a_pending_file_is_not_served(pg, s3, aws_credentials):
         assert (refused.status_code, refused.json()["error"]["code"]) == (409, "scan_pending")
 
 
-def test_over_stream_max_length_is_failed_with_the_reason(scanned: Service):
-    big = pdf(1024 * 1024 + 4096)  # clamd here stops reading at 1 MiB
+def test_over_stream_max_length_is_held_as_oversize(scanned: Service):
+    """clamd here stops reading at 1 MiB: the file is `oversize` (not `failed`, nor pending
+    forever), held by the default policy, and visible in the listing's filter, /metrics and the
+    console."""
+    from tests.console.conftest import sign_in
+
+    big = pdf(1024 * 1024 + 4096)
     with scanned.client() as client:
         file_id = via_form(client, big, "big.pdf", "application/pdf")
-        assert wait_for_verdict(client, file_id)["status"] == "failed"
+        scan = wait_for_verdict(client, file_id)
+        assert (scan["status"], scan["engine"]) == ("oversize", "clamav")
         refused = client.get(f"/files/{file_id}/content")
-        assert refused.status_code == 409
-        assert refused.json()["error"]["code"] == "scan_pending"
-        assert "StreamMaxLength" in refused.json()["error"]["message"]
+        assert (refused.status_code, refused.json()["error"]["code"]) == (409, "scan_pending")
+        assert "too large" in refused.json()["error"]["message"]
+        assert "StreamMaxLength" not in refused.text
+        listed = client.get("/files", params={"scan": "oversize", "limit": 100}).json()["items"]
+        assert [f["id"] for f in listed] == [file_id]
+        assert "oversize" in client.get("/openapi.json").text
         # Not infected: the bytes stay where they are.
         assert f"files/{file_id}" in scanned.objects()
+    assert metric(scanned.url, "silo_scan_oversize_files") == 1
+    assert metric(scanned.url, 'silo_scans_total{result="oversize"}') == 1
+    with psycopg.connect(scanned.settings.database_url) as conn:
+        (detail,) = conn.execute(
+            "SELECT detail FROM file_scan_events WHERE file_id = %s", (file_id,)
+        ).fetchone()
+    assert "StreamMaxLength" in detail
+    with httpx.Client(base_url=scanned.url, timeout=30) as browser:
+        assert sign_in(browser).status_code == 303
+        listing = browser.get("/console/files", params={"scan": "oversize"})
+        assert '<option value="oversize" selected>' in listing.text
+        assert '<td data-label="Scan" class="scan-oversize">oversize</td>' in listing.text
+        page = browser.get(f"/console/files/{file_id}")
+        assert 'class="scan-oversize">oversize' in page.text
+        assert "too large for the malware scan" in page.text
+
+
+def test_oversize_served_unscanned_by_the_tenant_s_policy(pg, s3, aws_credentials, clamd):
+    """SILO_SCAN_MAX_BYTES below the file: clamd is not asked; SILO_SCAN_OVERSIZE=
+    serve_unscanned serves it, marked `oversize`, while a file within the limit is scanned."""
+    with (
+        clamav_service(
+            pg, s3, clamd.address, SILO_SCAN_MAX_BYTES="4096", SILO_SCAN_OVERSIZE="serve_unscanned"
+        ) as svc,
+        svc.client() as client,
+    ):
+        large = via_form(client, pdf(8000, seed=b"large"), "l.pdf", "application/pdf")
+        small = via_form(client, eicar(), "e.txt", "text/plain")
+        assert wait_for_verdict(client, large)["status"] == "oversize"
+        assert wait_for_verdict(client, small)["status"] == "infected"
+        assert client.get(f"/files/{large}/content").status_code == 302
+        with psycopg.connect(svc.settings.database_url) as conn:
+            (detail,) = conn.execute(
+                "SELECT detail FROM file_scan_events WHERE file_id = %s", (large,)
+            ).fetchone()
+        assert "SILO_SCAN_MAX_BYTES=4096" in detail
 
 
 def metric(service_url: str, series: str) -> float:
@@ -242,6 +287,75 @@ def test_an_idle_worker_notices_the_scanner_is_down(pg, s3, aws_credentials):
         while metric(svc.url, "silo_scanner_up") != 1:
             assert time.monotonic() < deadline + 30, "the recovery never showed"
             time.sleep(0.1)
+
+
+def test_a_hung_clamd_is_down_and_costs_the_file_no_attempt(pg, s3, aws_credentials):
+    """clamd SIGSTOPped mid-scan: /metrics says the scanner is down within the watch's period
+    plus a PING deadline, the scan stuck in it ends at its reply deadline without counting an
+    attempt, and once clamd goes on the file is scanned."""
+    settings = {"scan_watch_seconds": 0.2, "scan_reply_seconds": 1.0}
+    with (
+        clamd_server() as clamd,
+        clamav_service(pg, s3, clamd.address, settings=settings) as svc,
+        svc.client() as client,
+    ):
+        assert metric(svc.url, "silo_scanner_up") == 1
+        clamd.pause()
+        try:
+            file_id = via_form(client, pdf(seed=b"hung"), "h.pdf", "application/pdf")
+            deadline = time.monotonic() + 6
+            while metric(svc.url, "silo_scanner_up") != 0:
+                assert time.monotonic() < deadline, "a hung clamd still counts as up"
+                time.sleep(0.1)
+            time.sleep(3)  # past the stuck scan's reply deadline and its PING
+            with psycopg.connect(svc.settings.database_url) as conn:
+                status, attempts = conn.execute(
+                    "SELECT scan_status, scan_attempts FROM files WHERE id = %s", (file_id,)
+                ).fetchone()
+            assert (status, attempts) == ("pending", 0)
+        finally:
+            clamd.resume()
+        assert wait_for_verdict(client, file_id, timeout=60)["status"] == "clean"
+        assert metric(svc.url, "silo_scanner_up") == 1
+
+
+def test_a_failed_scan_s_reason_is_not_shown_to_keys(scanned: Service):
+    """Why a scan failed can name internals (an endpoint, a bucket): the 409 and the console
+    say only that it failed; the reason stays in the row, the events and the logs."""
+    internals = "S3 error at http://10.0.3.7:9000 bucket silo-prod-acme: AccessDenied"
+    with scanned.client() as client:
+        file_id = via_form(client, pdf(seed=b"failing"), "f.pdf", "application/pdf")
+        wait_for_verdict(client, file_id)
+        with psycopg.connect(scanned.settings.database_url, autocommit=True) as conn:
+            conn.execute(
+                "UPDATE files SET scan_status = 'failed', scan_detail = %s WHERE id = %s",
+                (internals, file_id),
+            )
+        reader = client.post("/keys", json={"name": "r", "scopes": ["read"]}).json()["key"]
+    for key in (ADMIN_KEY, reader):
+        with scanned.client(key) as client:
+            refused = client.get(f"/files/{file_id}/content")
+            assert (refused.status_code, refused.json()["error"]["code"]) == (409, "scan_pending")
+            for secret in ("10.0.3.7", "silo-prod-acme", "AccessDenied"):
+                assert secret not in refused.text
+                assert secret not in client.get(f"/files/{file_id}").text
+
+
+def test_a_stored_file_wakes_the_worker_of_every_instance(pg, s3, aws_credentials, clamd):
+    """The worker polls once a minute here: an upload is scanned at once all the same (the
+    insert's NOTIFY), and so is a row another instance stored (the same NOTIFY, heard by every
+    instance's listener)."""
+    with (
+        clamav_service(pg, s3, clamd.address, settings={"scan_poll_seconds": 60.0}) as svc,
+        svc.client() as client,
+    ):
+        time.sleep(0.5)  # past the slots' first look
+        file_id = via_form(client, pdf(seed=b"woken"), "w.pdf", "application/pdf")
+        assert wait_for_verdict(client, file_id, timeout=5)["status"] == "clean"
+        elsewhere = via_older_image(svc, pdf(seed=b"other"), "o.pdf", "application/pdf")
+        with psycopg.connect(svc.settings.database_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_notify('silo_scan_stored', '')")
+        assert wait_for_verdict(client, elsewhere, timeout=5)["status"] == "clean"
 
 
 def test_a_pending_file_is_scanned_after_a_restart(pg, s3, aws_credentials):

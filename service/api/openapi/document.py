@@ -25,6 +25,7 @@ from service.api.openapi.common import (
 )
 from service.files import metadata
 from service.keys.auth import SCOPES
+from service.scanning import engines as scanner
 from service.uploads.filetypes import KNOWN_TYPE_IDS
 
 _NULLABLE_TEXT = {"type": ["string", "null"]}
@@ -57,11 +58,17 @@ _AUTH_ERRORS = {
 # The file object's `scan`.
 _SCAN: dict[str, Any] = {
     "type": "object",
-    "description": "The malware scan: only a `clean` file is served",
+    "description": "The malware scan: only a `clean` file is served (and an `oversize` one "
+    "where the tenant serves those unscanned)",
     "required": ["status", "scanned_at", "engine"],
     "additionalProperties": False,
     "properties": {
-        "status": {"type": "string", "enum": ["pending", "clean", "infected", "failed"]},
+        "status": {
+            "type": "string",
+            "enum": list(scanner.STATUSES),
+            "description": "`oversize`: too large for the engine, not scanned; held (409) "
+            "unless the tenant's policy serves such files unscanned",
+        },
         "scanned_at": {"type": ["string", "null"], "format": "date-time"},
         "engine": {
             "type": ["string", "null"],

@@ -17,6 +17,7 @@ from service.api.openapi.common import (
     name_string,
     ref,
 )
+from service.scanning import engines as scanner
 from service.uploads.filetypes import KNOWN_TYPE_IDS
 
 INSTANT: dict[str, Any] = {
@@ -79,7 +80,7 @@ FILE_FILTER_PARAMETERS: list[dict[str, Any]] = [
         "name": "scan",
         "in": "query",
         "description": "The malware scan's status; admin keys only (403 otherwise)",
-        "schema": {"type": "string", "enum": ["pending", "clean", "infected", "failed"]},
+        "schema": {"type": "string", "enum": list(scanner.STATUSES)},
     },
 ]
 
