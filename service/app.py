@@ -33,6 +33,7 @@ from service import console, errors
 from service.api import direct, files, health, keys, stats, tus
 from service.api import taxonomy as taxonomy_routes
 from service.api.openapi import document as openapi
+from service.db.locks import open_lock_sessions
 from service.db.pool import database_credentials, open_pool
 from service.files import taxonomy
 from service.files.cursors import CursorCodec
@@ -137,6 +138,8 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         credentials = database_credentials(settings)
         pool = await open_pool(settings, credentials)
+        # Beside the pool: the connections holding upload locks (SILO_DB_MAX_CONNECTIONS).
+        locks = await open_lock_sessions(settings, credentials)
         own_storage = storage is None
         app.state.storage = _build_storage(settings) if own_storage else storage
         app.state.pool = pool
@@ -189,9 +192,8 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             storage=app.state.storage,
             files=app.state.files,
             limits=limits,
-            database_url=settings.database_url,
             expiry=timedelta(hours=settings.upload_expiry_hours),
-            credentials=credentials,
+            locks=locks,
         )
         app.state.direct = Direct(
             pool=pool,
@@ -234,6 +236,7 @@ def create_app(settings: Settings | None = None, *, storage=None) -> Starlette:
             seeding.cancel()
             if own_storage and hasattr(app.state.storage, "aclose"):
                 await app.state.storage.aclose()
+            await locks.pool.close()
             await pool.close()
             log.info("silo service for tenant %s stopped", settings.tenant)
 

@@ -76,7 +76,8 @@ def deadline(conn: psycopg.AsyncConnection, seconds: float) -> Iterator[None]:
 
 def connection_options(settings: Settings) -> dict[str, object]:
     """Connection parameters the pool adds to DATABASE_URL's (options are appended to)."""
-    existing = psycopg.conninfo.conninfo_to_dict(settings.database_url).get("options") or ""
+    given = psycopg.conninfo.conninfo_to_dict(settings.database_url)
+    existing = given.get("options") or ""
     # Sessions in UTC: timestamps come back as UTC datetimes, which the file objects carry as
     # they are (orjson writes them as isoformat() does), whatever the server's own TimeZone.
     # No JIT: a query here reads a page or a few rows, and compiling it costs more than running
@@ -84,6 +85,9 @@ def connection_options(settings: Settings) -> dict[str, object]:
     # jit_above_cost and spent 21 ms compiling to run in 1).
     ours = f"-c statement_timeout={settings.db_statement_timeout_ms} -c TimeZone=UTC -c jit=off"
     return {
+        # pg_stat_activity tells the service's sessions apart (lock sessions add " locks");
+        # one DATABASE_URL sets is kept.
+        "application_name": given.get("application_name") or f"silo {settings.tenant}",
         "row_factory": dict_row,
         "connect_timeout": settings.db_connect_timeout_seconds,
         "autocommit": True,
