@@ -21,13 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from service import errors
 from service.db.credentials import SecretCredentials
-from service.db.pool import (
-    CLIENT_SLACK_SECONDS,
-    RECONNECT_GIVE_UP_SECONDS,
-    BoundedConnection,
-    connection_options,
-    deadline,
-)
+from service.db.pool import bounded_pool, connection_options, deadline
 from service.settings import Settings
 
 log = logging.getLogger("silo.db.locks")
@@ -137,24 +131,13 @@ async def open_lock_sessions(
 ) -> LockSessions:
     """The lock connections' pool (opened; it opens connections only when asked), with every
     wait bounded as the main pool's are (service/db/pool.py)."""
-    limit = settings.db_statement_timeout_ms / 1000 + CLIENT_SLACK_SECONDS
-    connection_class = type(
-        "SiloLockConnection",
-        (BoundedConnection,),
-        {"wait_limit": limit, "credentials": credentials},
-    )
     slots = settings.db_lock_slots
-    pool = AsyncConnectionPool(
-        settings.database_url,
+    pool = await bounded_pool(
+        settings,
+        credentials,
+        name="silo-locks",
         min_size=0,
         max_size=slots,
-        connection_class=connection_class,
         kwargs=lock_connection_options(settings),
-        timeout=settings.db_acquire_timeout_seconds,
-        max_lifetime=settings.db_max_lifetime_seconds,
-        reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
-        open=False,
-        name="silo-locks",
     )
-    await pool.open(wait=False)
     return LockSessions(pool, slots)

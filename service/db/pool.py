@@ -1,7 +1,7 @@
 """The database connection pool, built once in the lifespan, and the database's readiness probe.
 
 - `open_pool`: the pool (autocommit connections), with `connection_options` and, with
-  DATABASE_SECRET_ARN, `database_credentials`
+  DATABASE_SECRET_ARN, `database_credentials`; `bounded_pool` (also the lock connections')
 - `BoundedConnection`, `deadline`, `DatabaseStalled`: every wait for the server bounded
 - `lease`: a pool connection for a block; `ping`: the readiness check
 
@@ -117,6 +117,27 @@ async def open_pool(
 ) -> AsyncConnectionPool:
     """An opened pool. It does not wait for the database: readiness reports that instead.
     With `credentials`, every connection it opens logs in with the secret's current ones."""
+    return await bounded_pool(
+        settings,
+        credentials,
+        name="silo",
+        min_size=1,
+        max_size=settings.db_pool_max,
+        kwargs=connection_options(settings),
+    )
+
+
+async def bounded_pool(
+    settings: Settings,
+    credentials: SecretCredentials | None,
+    *,
+    name: str,
+    min_size: int,
+    max_size: int,
+    kwargs: dict[str, object],
+) -> AsyncConnectionPool:
+    """An opened pool of `BoundedConnection`s, every wait bounded by the settings (the main
+    pool, and the lock connections' in service/db/locks.py)."""
     limit = settings.db_statement_timeout_ms / 1000 + CLIENT_SLACK_SECONDS
     connection_class = type(
         "SiloConnection",
@@ -125,10 +146,10 @@ async def open_pool(
     )
     pool = AsyncConnectionPool(
         settings.database_url,
-        min_size=1,
-        max_size=settings.db_pool_max,
+        min_size=min_size,
+        max_size=max_size,
         connection_class=connection_class,
-        kwargs=connection_options(settings),
+        kwargs=kwargs,
         timeout=settings.db_acquire_timeout_seconds,
         max_lifetime=settings.db_max_lifetime_seconds,
         # The pool retries a lost connection with a doubling delay that never stops growing
@@ -137,7 +158,7 @@ async def open_pool(
         # check) that finds the pool short starts a fresh attempt at once.
         reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
         open=False,
-        name="silo",
+        name=name,
     )
     await pool.open(wait=False)
     return pool

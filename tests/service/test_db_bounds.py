@@ -16,7 +16,6 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import httpx
 import psycopg
@@ -24,9 +23,9 @@ import pytest
 
 from service.settings import SettingsError, from_environ
 from service.uploads.tus_sql import LOCK_CLASS
-from tests.faults import PausableProxy
-from tests.service.conftest import ADMIN_KEY, Service, serve, service_env
+from tests.service.conftest import ADMIN_KEY, Service
 from tests.service.helpers import connect, pdf, read_response, sha256
+from tests.service.test_sick_dependencies import service_behind_proxies
 
 MIB = 1024 * 1024
 # Small database bounds, so that the tests take seconds: a stalled wait is given up after
@@ -45,30 +44,15 @@ FROZEN_SECONDS = 12.0
 
 @contextlib.contextmanager
 def proxied(pg, s3, *, database: bool, **env) -> Iterator[tuple[Service, dict, str]]:
-    """A service whose S3 endpoint (and, with `database`, PostgreSQL) is reached through
-    pausable proxies; yields it, the proxies and the database's own (unproxied) URL."""
-    url = pg.create_database()
-    bucket = s3.create_bucket()
-    proxies: dict[str, PausableProxy] = {}
-    database_url = url
-    if database:
-        info = psycopg.conninfo.conninfo_to_dict(url)
-        proxies["db"] = PausableProxy(int(info.get("port") or 5432), info.get("host") or "")
-        database_url = psycopg.conninfo.make_conninfo(
-            **{**info, "host": "127.0.0.1", "port": proxies["db"].port}
-        )
-    parts = urlsplit(s3.endpoint_url)
-    proxies["s3"] = PausableProxy(parts.port or 80, parts.hostname)
-    endpoint = type(s3)(f"http://127.0.0.1:{proxies['s3'].port}", s3.access_key, s3.secret_key)
-    settings = from_environ(service_env(database_url, endpoint, bucket, **env))
-    try:
-        with serve(settings) as base:
-            yield Service(base, settings, s3, bucket), proxies, url
-    finally:
-        for proxy in proxies.values():
-            proxy.resume()
-            proxy.close()
-        pg.drop_database(url)
+    """`service_behind_proxies` with S3 always proxied; yields the service, the proxies and
+    the database's own (unproxied) URL."""
+    with service_behind_proxies(pg, s3, database=database, storage=True, **env) as (svc, proxies):
+        name = psycopg.conninfo.conninfo_to_dict(svc.settings.database_url)["dbname"]
+        try:
+            yield svc, proxies, pg.url_for(name)
+        finally:
+            for proxy in proxies.values():
+                proxy.resume()  # before the service stops: its requests must not hang
 
 
 def upload_locks_held(database_url: str) -> int:
