@@ -33,6 +33,7 @@ from service.api import taxonomy as taxonomy_routes
 from service.api.openapi import document as openapi
 from service.console.sessions import SessionStore
 from service.db.credentials import SecretCredentials, secretsmanager_fetch
+from service.db.locks import LockSessions, open_lock_sessions
 from service.db.pool import PoolConfig, open_pool
 from service.files.cursors import CursorCodec
 from service.files.domain import Files
@@ -81,6 +82,8 @@ def pool_config(settings: Settings) -> PoolConfig:
         connect_timeout_seconds=settings.db_connect_timeout_seconds,
         acquire_timeout_seconds=settings.db_acquire_timeout_seconds,
         max_lifetime_seconds=settings.db_max_lifetime_seconds,
+        tenant=settings.tenant,
+        lock_slots=settings.db_lock_slots,
     )
 
 
@@ -247,7 +250,7 @@ async def _build(
     stack: contextlib.AsyncExitStack,
 ) -> State:
     """Every part, in the order they need each other."""
-    pool, storage, credentials = await _clients(settings, storage, stack)
+    pool, locks, storage, credentials = await _clients(settings, storage, stack)
     authenticator = Authenticator(
         settings.admin_key, pool, cache_seconds=settings.key_cache_seconds
     )
@@ -268,7 +271,7 @@ async def _build(
         frozenset(settings.allowed_types),
         settings.body_idle_timeout_seconds,
     )
-    resumable = _resumable(settings, pool, storage, files, limits, credentials)
+    resumable = _resumable(settings, pool, storage, files, limits, locks)
     metrics.upload_capacity.set(slots)
     return State(
         tenant=settings.tenant,
@@ -301,16 +304,20 @@ async def _build(
 
 async def _clients(
     settings: Settings, storage: ObjectStorage | None, stack: contextlib.AsyncExitStack
-) -> tuple[AsyncConnectionPool, ObjectStorage, SecretCredentials | None]:
-    """The database pool and the storage client (unless one was given), closed by `stack`."""
+) -> tuple[AsyncConnectionPool, LockSessions, ObjectStorage, SecretCredentials | None]:
+    """The database pool, the lock connections beside it (SILO_DB_MAX_CONNECTIONS) and the
+    storage client (unless one was given), closed by `stack`."""
     credentials = database_credentials(settings)
-    pool = await open_pool(pool_config(settings), credentials)
+    config = pool_config(settings)
+    pool = await open_pool(config, credentials)
     stack.push_async_callback(pool.close)
+    locks = await open_lock_sessions(config, credentials)
+    stack.push_async_callback(locks.pool.close)
     if storage is None:
         own = _build_storage(settings)
         stack.push_async_callback(own.aclose)
         storage = own
-    return pool, storage, credentials
+    return pool, locks, storage, credentials
 
 
 def _scan_worker(
@@ -340,15 +347,14 @@ def _scan_worker(
     )
 
 
-def _resumable(settings: Settings, pool, storage, files, limits, credentials) -> Resumable:
+def _resumable(settings: Settings, pool, storage, files, limits, locks) -> Resumable:
     return Resumable(
         pool=pool,
         storage=storage,
         files=files,
         limits=limits,
-        database_url=settings.database_url,
         expiry=timedelta(hours=settings.upload_expiry_hours),
-        credentials=credentials,
+        locks=locks,
     )
 
 

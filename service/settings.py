@@ -20,6 +20,9 @@ from service.uploads.filetypes import KNOWN_TYPE_IDS
 GIB = 1024**3
 DEFAULT_MAX_UPLOAD_BYTES = 5 * GIB
 DEFAULT_DB_POOL_MAX = 10
+# Lock connections (a tus PATCH, a direct upload's `complete`: service/db/locks.py) on top of the
+# pool when SILO_DB_MAX_CONNECTIONS is not set: the default ceiling is the pool's max plus these.
+DEFAULT_DB_LOCK_SLOTS = 10
 DEFAULT_PRESIGN_TTL_SECONDS = 900
 # SigV4 presigned URLs cannot live longer than seven days.
 MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600
@@ -89,6 +92,9 @@ class Settings:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     allowed_types: tuple[str, ...] = KNOWN_TYPE_IDS
     db_pool_max: int = DEFAULT_DB_POOL_MAX
+    # SILO_DB_MAX_CONNECTIONS: database connections of every kind one instance holds at most
+    # (the pool's plus lock connections); None: `db_pool_max + DEFAULT_DB_LOCK_SLOTS`.
+    db_max_connections: int | None = None
     presign_ttl_seconds: int = DEFAULT_PRESIGN_TTL_SECONDS
     host: str = "0.0.0.0"
     port: int = 8000
@@ -157,6 +163,20 @@ class Settings:
     # With `guardduty`, how long a file may wait for GuardDuty's tag before it is `failed`.
     guardduty_verdict_timeout_seconds: float = 6 * 3600
 
+    @property
+    def db_connection_ceiling(self) -> int:
+        """Database connections of every kind this instance holds at most: the pool's plus
+        the lock connections (`db_lock_slots`)."""
+        if self.db_max_connections is not None:
+            return self.db_max_connections
+        return self.db_pool_max + DEFAULT_DB_LOCK_SLOTS
+
+    @property
+    def db_lock_slots(self) -> int:
+        """Lock connections held at once (a tus PATCH, a direct `complete`): the ceiling's
+        share beyond the pool, at least 1."""
+        return max(1, self.db_connection_ceiling - self.db_pool_max)
+
     def __repr__(self) -> str:
         # Never print secrets (the admin key, a password inside the database URL).
         return f"Settings(tenant={self.tenant!r}, s3_bucket={self.s3_bucket!r}, ...)"
@@ -177,6 +197,7 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         max_upload_bytes=env.integer("SILO_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES, low=1),
         allowed_types=_allowed_types(env),
         db_pool_max=env.integer("SILO_DB_POOL_MAX", DEFAULT_DB_POOL_MAX, low=1, high=1000),
+        db_max_connections=_db_max_connections(env),
         presign_ttl_seconds=env.integer(
             "SILO_PRESIGN_TTL_SECONDS",
             DEFAULT_PRESIGN_TTL_SECONDS,
@@ -254,6 +275,14 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         **_scan(env),
     )
+
+
+def _db_max_connections(env: Env) -> int | None:
+    """SILO_DB_MAX_CONNECTIONS: above SILO_DB_POOL_MAX, leaving at least one lock connection."""
+    if env.optional("SILO_DB_MAX_CONNECTIONS") is None:
+        return None
+    pool_max = env.integer("SILO_DB_POOL_MAX", DEFAULT_DB_POOL_MAX, low=1, high=1000)
+    return env.integer("SILO_DB_MAX_CONNECTIONS", 0, low=pool_max + 1, high=2000)
 
 
 SCAN_ENGINES = ("off", "guardduty", "clamav")

@@ -345,7 +345,8 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "memory_percent": 85,
         "db_cpu_percent": 80,
         "db_free_storage_gb": 5,
-        # db.t4g.micro allows about 80; each task's pool holds up to 10 (SILO_DB_POOL_MAX).
+        # db.t4g.micro allows about 80; each task holds up to SILO_DB_MAX_CONNECTIONS (20:
+        # a pool of 10 and 10 lock connections), so 4 tasks at their ceiling reach 80.
         "db_connections": 60,
     },
 }

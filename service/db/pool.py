@@ -1,7 +1,7 @@
 """The database connection pool, built once in the lifespan, and the database's readiness probe.
 
 - `open_pool`: the pool (autocommit connections), with `connection_options` and, with
-  DATABASE_SECRET_ARN, `database_credentials`
+  DATABASE_SECRET_ARN, `database_credentials`; `bounded_pool` (also the lock connections')
 - `BoundedConnection`, `deadline`, `DatabaseStalled`: every wait for the server bounded
 - `lease`: a pool connection for a block; `ping`: the readiness check
 
@@ -37,6 +37,8 @@ class PoolConfig:
     connect_timeout_seconds: float
     acquire_timeout_seconds: float
     max_lifetime_seconds: float
+    tenant: str = ""  # names the sessions in pg_stat_activity
+    lock_slots: int = 0  # connections beside the pool that hold upload locks
 
 
 class DatabaseStalled(psycopg.OperationalError):
@@ -88,7 +90,8 @@ def deadline(conn: psycopg.AsyncConnection, seconds: float) -> Iterator[None]:
 
 def connection_options(config: PoolConfig) -> dict[str, object]:
     """Connection parameters the pool adds to DATABASE_URL's (options are appended to)."""
-    existing = psycopg.conninfo.conninfo_to_dict(config.url).get("options") or ""
+    given = psycopg.conninfo.conninfo_to_dict(config.url)
+    existing = given.get("options") or ""
     # Sessions in UTC: timestamps come back as UTC datetimes, which the file objects carry as
     # they are (orjson writes them as isoformat() does), whatever the server's own TimeZone.
     # No JIT: a query here reads a page or a few rows, and compiling it costs more than running
@@ -96,6 +99,9 @@ def connection_options(config: PoolConfig) -> dict[str, object]:
     # jit_above_cost and spent 21 ms compiling to run in 1).
     ours = f"-c statement_timeout={config.statement_timeout_ms} -c TimeZone=UTC -c jit=off"
     return {
+        # pg_stat_activity tells the service's sessions apart (lock sessions add " locks");
+        # one DATABASE_URL sets is kept.
+        "application_name": given.get("application_name") or f"silo {config.tenant}",
         "row_factory": dict_row,
         "connect_timeout": config.connect_timeout_seconds,
         "autocommit": True,
@@ -108,6 +114,26 @@ async def open_pool(
 ) -> AsyncConnectionPool:
     """An opened pool. It does not wait for the database: readiness reports that instead.
     With `credentials`, every connection it opens logs in with the secret's current ones."""
+    return await bounded_pool(
+        config,
+        credentials,
+        min_size=1,
+        max_size=config.max_size,
+        kwargs=connection_options(config),
+    )
+
+
+async def bounded_pool(
+    config: PoolConfig,
+    credentials: SecretCredentials | None,
+    *,
+    name: str = "silo",
+    min_size: int,
+    max_size: int,
+    kwargs: dict[str, object],
+) -> AsyncConnectionPool:
+    """An opened pool of `BoundedConnection`s, every wait bounded by `config` (the main pool,
+    and the lock connections' in service/db/locks.py)."""
     limit = config.statement_timeout_ms / 1000 + CLIENT_SLACK_SECONDS
     connection_class = type(
         "SiloConnection",
@@ -116,10 +142,10 @@ async def open_pool(
     )
     pool = AsyncConnectionPool(
         config.url,
-        min_size=1,
-        max_size=config.max_size,
+        min_size=min_size,
+        max_size=max_size,
         connection_class=connection_class,
-        kwargs=connection_options(config),
+        kwargs=kwargs,
         timeout=config.acquire_timeout_seconds,
         max_lifetime=config.max_lifetime_seconds,
         # The pool retries a lost connection with a doubling delay that never stops growing
@@ -128,7 +154,7 @@ async def open_pool(
         # check) that finds the pool short starts a fresh attempt at once.
         reconnect_timeout=RECONNECT_GIVE_UP_SECONDS,
         open=False,
-        name="silo",
+        name=name,
     )
     await pool.open(wait=False)
     return pool

@@ -23,12 +23,12 @@ from typing import Any
 
 import anyio
 import psycopg
-from psycopg.rows import dict_row
+import psycopg_pool
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import ClientDisconnect
 
 from service import errors
-from service.db.credentials import SecretCredentials
+from service.db.locks import LockSessions
 from service.files import metadata
 from service.files.domain import Caller, Files, label_ids, uploaded_by
 from service.http import inputs
@@ -131,10 +131,9 @@ class Resumable:
     storage: ObjectStorage
     files: Files
     limits: rules.Limits
-    database_url: str
     expiry: timedelta
-    # DATABASE_SECRET_ARN's credentials (the lock connection logs in as the pool's do).
-    credentials: SecretCredentials | None = None
+    # The connections that hold an upload's lock (a bounded pool of their own).
+    locks: LockSessions
 
     @property
     def part_size(self) -> int:
@@ -348,39 +347,31 @@ class Resumable:
             log.info("swept %d expired upload(s)", swept)
         return swept
 
-    async def _connect(self, conninfo: str, **kwargs: Any) -> psycopg.AsyncConnection:
-        """A connection of its own, logged in as the pool's are (DATABASE_SECRET_ARN)."""
-        if self.credentials is None:
-            return await psycopg.AsyncConnection.connect(conninfo, **kwargs)
-        connect = psycopg.AsyncConnection.connect
-        return await self.credentials.connect(connect, conninfo, **kwargs)
-
     @contextlib.asynccontextmanager
     async def _receiving(self, upload_id: uuid.UUID) -> AsyncIterator[None]:
-        """Hold the upload's advisory lock (423 if another session holds it), on a connection
-        of its own. It is released explicitly (`pg_advisory_unlock`) before the connection
-        closes: PostgreSQL drops a closed session's locks only once its backend has finished
-        exiting, after the client has moved on, so a client's next request right after a 204
-        could otherwise find the lock still held (423). The death of this process (its
-        connection closing) releases it too."""
-        conn = await self._connect(
-            self.database_url, autocommit=True, row_factory=dict_row, connect_timeout=5
-        )
-        locked = False
-        try:
-            locked = await repo.try_lock(conn, upload_id)
-            if not locked:
+        """Hold the upload's advisory lock (423 if another session holds it) on a lock
+        connection (service/db/locks.py: 503 `busy` when the instance has none left).
+
+        Every wait on it is bounded (docs/design/database.md). The lock is released explicitly
+        (`pg_advisory_unlock`, within `RELEASE_SECONDS`) before the connection goes back to its
+        pool. After a database failure it is not even tried: the session is closed, and the
+        server drops its lock when it notices (at once if it is alive, when it thaws if it is
+        frozen), so a stalled database costs the request one bounded wait, not two. The death
+        of this process (its connection closing) releases it too."""
+        async with self.locks.session() as conn:
+            if not await repo.try_lock(conn, upload_id):
                 raise UploadBusy()
-            yield
-        finally:
-            with anyio.CancelScope(shield=True):
-                try:
-                    if locked:
-                        await repo.unlock(conn, upload_id)
-                except Exception:  # the connection broke: closing it releases the lock
-                    log.warning("unlocking upload %s failed; closing its session", upload_id)
-                finally:
+            try:
+                yield
+            except (psycopg.OperationalError, psycopg_pool.PoolTimeout):
+                with anyio.CancelScope(shield=True):
                     await conn.close()
+                raise
+            finally:
+                if not conn.closed:
+                    await self.locks.release(
+                        conn, lambda: repo.unlock(conn, upload_id), f"upload {upload_id}"
+                    )
 
 
 class _StorageUploadGone(Exception):
