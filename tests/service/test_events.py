@@ -11,13 +11,12 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from service.stats.events import CONTENT, METADATA, AccessEvent, EventRecorder, rollup_counts
-from tests.service.db_support import connect, migrate_all, run
+from tests.service.db_support import connect, run
 
 
 @pytest.fixture
-def db(database_url: str) -> str:
-    migrate_all(database_url)
-    return database_url
+def db(migrated_database_url: str) -> str:
+    return migrated_database_url
 
 
 def pool_for(url: str) -> AsyncConnectionPool:

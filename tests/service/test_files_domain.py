@@ -28,7 +28,6 @@ from service.storage import StorageError
 from service.uploads import form as upload
 from service.uploads import rules
 from service.uploads.form import FormUploads
-from tests.service.db_support import migrate_all
 from tests.service.helpers import multipart, part, pdf
 from tests.service.memory_storage import MemoryStorage
 
@@ -88,9 +87,8 @@ def form_uploads(files: Files, max_bytes: int = 1024 * 1024) -> FormUploads:
 
 
 @pytest.fixture
-def db(database_url: str) -> str:
-    migrate_all(database_url)
-    return database_url
+def db(migrated_database_url: str) -> str:
+    return migrated_database_url
 
 
 def row_count(url: str) -> int:

@@ -14,7 +14,6 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from service import errors
-from service.db.migrate import migrate
 from service.keys import auth
 from tests.infra import PostgresServer, S3Endpoint
 from tests.service.conftest import Service, running_service
@@ -139,10 +138,10 @@ def revoke_in_database(url: str, key_id: str) -> None:
         assert conn.execute("DELETE FROM api_keys WHERE id = %s", (key_id,)).rowcount == 1
 
 
-def test_key_cache_trusts_a_key_for_exactly_its_ttl(database_url: str):
+def test_key_cache_trusts_a_key_for_exactly_its_ttl(migrated_database_url: str):
     """With a clock under the test's control: a key revoked in the database is still accepted
     before cache_seconds have passed since its lookup, and refused from then on."""
-    migrate(database_url)
+    database_url = migrated_database_url
     key = auth.generate_key()
     key_id = insert_key(database_url, key, ["read"])
     now = [1000.0]

@@ -21,6 +21,7 @@ from service.files.sql import RowVersion
 from service.settings import from_environ
 from tests.service.conftest import ADMIN_KEY, serve, service_env
 from tests.service.helpers import pdf, upload
+from tests.support.databases import migrated_database
 
 MENTOR = "Mentor/Coach"
 
@@ -28,7 +29,7 @@ MENTOR = "Mentor/Coach"
 @pytest.fixture
 def two_instances(pg, s3, aws_credentials) -> Iterator[tuple[httpx.Client, httpx.Client, str]]:
     """Two instances of one tenant's service (one database, one bucket), and the database."""
-    database_url = pg.create_database()
+    database_url = migrated_database(pg)
     bucket = s3.create_bucket()
     settings = from_environ(service_env(database_url, s3, bucket))
     headers = {"Authorization": f"Bearer {ADMIN_KEY}"}

@@ -10,7 +10,6 @@ import re
 import psycopg
 import pytest
 
-from service.db.migrate import migrate
 from service.files import sql as files_repo
 from service.files.cursors import Position
 
@@ -18,8 +17,8 @@ FILES = 5000
 
 
 @pytest.fixture
-def loaded(database_url: str) -> str:
-    migrate(database_url)
+def loaded(migrated_database_url: str) -> str:
+    database_url = migrated_database_url
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
             """INSERT INTO files (id, object_key, title, filename, content_type, type, size,

@@ -16,6 +16,7 @@ from service.settings import from_environ
 from tests.infra import PostgresServer, S3Endpoint
 from tests.service.conftest import ADMIN_KEY, Service, serve, service_env
 from tests.service.helpers import pdf, upload
+from tests.support.databases import migrated_database
 
 
 def starlette_bytes(content) -> bytes:
@@ -45,7 +46,7 @@ def test_timestamps_are_utc_isoformat_whatever_the_database_time_zone(
     """The rows are rendered as they come from the database, so their timestamps must be UTC:
     the pool's sessions ask for it, even from a database whose own time zone is not. The
     scan's time too (SILO_SCAN=off here: stored clean, with a time)."""
-    database_url = pg.create_database()
+    database_url = migrated_database(pg)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
             sql.SQL("ALTER DATABASE {} SET timezone = 'Asia/Kolkata'").format(

@@ -26,6 +26,7 @@ from tests.service import test_direct_uploads as direct
 from tests.service.conftest import ADMIN_KEY, Service, running_service, serve, service_env
 from tests.service.helpers import pdf, sha256, upload
 from tests.service.test_tus import new_upload, patch
+from tests.support.databases import migrated_database
 
 FAST = {"scan_poll_seconds": 0.1}
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -247,7 +248,7 @@ def test_an_idle_worker_notices_the_scanner_is_down(pg, s3, aws_credentials):
 def test_a_pending_file_is_scanned_after_a_restart(pg, s3, aws_credentials):
     """An instance stops with a file pending, another dies while scanning one (its claim is
     left behind): the next instance scans both, the second once the claim has run out."""
-    database_url = pg.create_database()
+    database_url = migrated_database(pg)
     bucket = s3.create_bucket()
     env = service_env(database_url, s3, bucket, SILO_SCAN="clamav")
     try:

@@ -25,6 +25,7 @@ from tests.faults import PausableProxy
 from tests.service.conftest import Service, running_service, serve, service_env
 from tests.service.helpers import pdf, upload
 from tests.service.test_app import assert_error
+from tests.support.databases import migrated_database
 
 # Small bounds so that the tests take seconds (defaults: README, Configuration).
 FAST_DB = {
@@ -42,7 +43,7 @@ FAST_S3 = {
 @contextlib.contextmanager
 def service_behind_proxies(pg, s3, *, database=False, storage=False, **env) -> Iterator:
     """A service whose database and/or S3 endpoint are reached through pausable proxies."""
-    url = pg.create_database()
+    url = migrated_database(pg)
     bucket = s3.create_bucket()
     proxies: dict[str, PausableProxy] = {}
     database_url = url

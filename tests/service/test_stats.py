@@ -12,7 +12,7 @@ import pytest
 from service.files import taxonomy
 from service.stats import report as stats
 from service.stats.events import CONTENT, METADATA, AccessEvent, write_batch
-from tests.service.db_support import connect, insert_file, migrate_all, run
+from tests.service.db_support import connect, insert_file, run
 
 
 def at(day: str, hour: int = 12) -> datetime:
@@ -77,9 +77,8 @@ def test_parse_range_errors():
 
 
 @pytest.fixture
-def db(database_url: str) -> str:
-    migrate_all(database_url)
-    return database_url
+def db(migrated_database_url: str) -> str:
+    return migrated_database_url
 
 
 async def load_small_data_set(conn) -> dict[str, uuid.UUID]:

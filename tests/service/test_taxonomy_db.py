@@ -9,13 +9,12 @@ import pytest
 
 from service.files import taxonomy
 from service.files.taxonomy import CATEGORY, LANGUAGE, ROLE, Taxonomy
-from tests.service.db_support import connect, insert_file, migrate_all, run
+from tests.service.db_support import connect, insert_file, run
 
 
 @pytest.fixture
-def db(database_url: str) -> str:
-    migrate_all(database_url)
-    return database_url
+def db(migrated_database_url: str) -> str:
+    return migrated_database_url
 
 
 async def names(conn, kind) -> list[str]:

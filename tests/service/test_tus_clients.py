@@ -27,6 +27,7 @@ from provisioning.local import free_port
 from tests.infra import PostgresServer, S3Endpoint
 from tests.service.conftest import ADMIN_KEY, Service, service_env
 from tests.service.helpers import pdf, sha256
+from tests.support.databases import migrated_database
 
 ROOT = Path(__file__).resolve().parents[2]
 TUS_JS = ROOT / "tests" / "tus_js"
@@ -203,7 +204,7 @@ def test_resume_after_the_service_process_is_killed(
 ):
     path, data = sample
     run = CLIENTS[client]
-    database_url = pg.create_database()
+    database_url = migrated_database(pg)
     env = {**service_env(database_url, s3, s3.create_bucket()), **s3.env()}
     port = free_port()
     log = tmp_path / "service.log"
