@@ -6,15 +6,13 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import sys
 
 import httpx
 import psycopg
 
-from provisioning.local import free_port, wait_for_port
-from tests.service.conftest import ADMIN_KEY
 from tests.service.helpers import pdf
-from tests.service.test_main import ROOT, process_env
+from tests.support.env import ADMIN_KEY, process_env
+from tests.support.process import spawned_service
 
 DOWNLOADS = 1200
 READS = 300
@@ -51,21 +49,11 @@ async def hammer(url: str, file_ids: list[str], proc: subprocess.Popen) -> tuple
 def test_no_event_is_lost_under_concurrent_downloads_and_sigterm(
     database_url, s3, bucket, tmp_path
 ):
-    port = free_port()
     # Timer flushes effectively off: what is still buffered at SIGTERM must be written by the
     # shutdown path (full batches of 2000 are written as they fill).
-    env = process_env(database_url, s3, bucket, PORT=str(port), SILO_EVENTS_FLUSH_MS="600000")
-    log = (tmp_path / "service.log").open("w")  # a file, not a pipe nobody drains
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        assert wait_for_port(port, timeout=30), "the service did not start listening"
-        url = f"http://127.0.0.1:{port}"
+    env = process_env(database_url, s3, bucket, SILO_EVENTS_FLUSH_MS="600000")
+    with spawned_service(env, tmp_path / "service.log") as svc:
+        url, proc = svc.url, svc.process
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as c:
             file_ids = [
                 c.post(
@@ -77,12 +65,7 @@ def test_no_event_is_lost_under_concurrent_downloads_and_sigterm(
             ]
         content, metadata = asyncio.run(hammer(url, file_ids, proc))
         assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
-    output = (tmp_path / "service.log").read_text()
+    output = svc.output()
     assert content > DOWNLOADS // 3 and metadata > 0, (content, metadata, output[-2000:])
     with psycopg.connect(database_url) as conn:
         rows = dict(

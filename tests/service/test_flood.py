@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import random
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -21,12 +19,12 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from provisioning.local import free_port, wait_for_port
 from provisioning.local.limits import LimitsUnavailable, Reservation, detect
 from service.http.admission import MIB, capacity_for
-from tests.service.conftest import ADMIN_KEY
 from tests.service.helpers import pdf, sha256
-from tests.service.test_main import ROOT, process_env
+from tests.support.env import ADMIN_KEY, process_env
+from tests.support.net import free_port
+from tests.support.process import spawned_service
 
 STREAMS = 64
 FILE_BYTES = 12 * MIB  # more than one 8 MiB part: each stream runs a multipart upload
@@ -96,7 +94,7 @@ def upload_with_retries(url: str, index: int, data: bytes, counts: dict, lock) -
 
 def test_a_64_stream_flood_into_512_mib_loses_nothing(database_url, s3, bucket, tmp_path):
     port = free_port()
-    env = process_env(database_url, s3, bucket, PORT=str(port))
+    env = process_env(database_url, s3, bucket)
     limiter = None
     try:
         limiter = detect(f"silo-flood-{port}")
@@ -113,33 +111,21 @@ def test_a_64_stream_flood_into_512_mib_loses_nothing(database_url, s3, bucket, 
     datas = [pdf(FILE_BYTES, seed=f"flood-{i}".encode()) for i in range(STREAMS)]
     counts = {"busy": 0, "transport": 0}
     lock = threading.Lock()
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "service"],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=join,
-        )
     try:
-        assert wait_for_port(port, timeout=60), log_path.read_text()[-2000:]
-        url = f"http://127.0.0.1:{port}"
-        started = time.monotonic()
-        with concurrent.futures.ThreadPoolExecutor(STREAMS) as pool:
-            futures = [
-                pool.submit(upload_with_retries, url, i, data, counts, lock)
-                for i, data in enumerate(datas)
-            ]
-            ids = [f.result() for f in futures]
-        elapsed = time.monotonic() - started
-        peak = status(proc.pid)["VmHWM"]
-        assert proc.poll() is None, "the service died during the flood"
-        metrics = httpx.get(url + "/metrics").text
+        with spawned_service(env, log_path, port=port, timeout=60, preexec_fn=join) as svc:
+            url, proc = svc.url, svc.process
+            started = time.monotonic()
+            with concurrent.futures.ThreadPoolExecutor(STREAMS) as pool:
+                futures = [
+                    pool.submit(upload_with_retries, url, i, data, counts, lock)
+                    for i, data in enumerate(datas)
+                ]
+                ids = [f.result() for f in futures]
+            elapsed = time.monotonic() - started
+            peak = status(proc.pid)["VmHWM"]
+            assert proc.poll() is None, "the service died during the flood"
+            metrics = httpx.get(url + "/metrics").text
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-            proc.wait(timeout=60)
         if group is not None:
             killed = oom_kills(group.directories[0])
             charged = group_peak(group.directories[0])

@@ -7,29 +7,27 @@ tus-js-client needs Node 20+ and `npm ci --prefix tests/tus_js` (.ci/run does it
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
-from provisioning.local import free_port
 from tests.infra import PostgresServer, S3Endpoint
-from tests.service.conftest import ADMIN_KEY, Service, service_env
+from tests.service.conftest import Service
 from tests.service.helpers import pdf, sha256
 from tests.support.databases import migrated_database
+from tests.support.env import ADMIN_KEY, ROOT, process_env
+from tests.support.net import free_port
+from tests.support.process import spawned_service
 
-ROOT = Path(__file__).resolve().parents[2]
 TUS_JS = ROOT / "tests" / "tus_js"
 TUS_PY = ROOT / "tests" / "tus_py_client.py"
 MIB = 1024 * 1024
@@ -144,39 +142,6 @@ def test_tuspy_with_checksums(service: Service, sample: tuple[Path, bytes]):
 # --- the service as a process of its own, killed and restarted --------------------------------
 
 
-@dataclass
-class ServiceProcess:
-    url: str
-    process: subprocess.Popen
-
-
-@contextlib.contextmanager
-def service_process(env: dict[str, str], port: int, log: Path) -> Iterator[ServiceProcess]:
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service"],
-            env={**os.environ, **env, "PORT": str(port), "HOST": "127.0.0.1"},
-            cwd=ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the service did not start:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield ServiceProcess(url, process)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(10)
-
-
 def hold_a_patch_open(url: str, upload_url: str, offset: int, data: bytes) -> socket.socket:
     """Send a PATCH's head and part of its body, and leave it hanging: the request now holds the
     upload's lock, as a client cut off mid-chunk would."""
@@ -205,11 +170,11 @@ def test_resume_after_the_service_process_is_killed(
     path, data = sample
     run = CLIENTS[client]
     database_url = migrated_database(pg)
-    env = {**service_env(database_url, s3, s3.create_bucket()), **s3.env()}
+    env = process_env(database_url, s3, s3.create_bucket())
     port = free_port()
     log = tmp_path / "service.log"
     try:
-        with service_process(env, port, log) as first:
+        with spawned_service(env, log, port=port) as first:
             started = run(first.url, path, **_stop_args(client))
             url, offset = started["url"], started["offset"]
             hanging = hold_a_patch_open(first.url, url, offset, data[offset:])
@@ -218,7 +183,7 @@ def test_resume_after_the_service_process_is_killed(
             first.process.wait(10)
             hanging.close()
         # A new process on the same address: the stored upload URL still points at it.
-        with service_process(env, port, log) as second:
+        with spawned_service(env, log, port=port) as second:
             assert offset_of(second.url, url) == offset
             finished = run(second.url, path, **_resume_args(client, url))
             assert finished["offset"] == len(data)
