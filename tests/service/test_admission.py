@@ -4,7 +4,6 @@ cap derived from it, the slot counter, and 503 `busy` over HTTP before any body 
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import httpx
@@ -26,6 +25,7 @@ from tests.service.helpers import (
     read_response,
     upload,
 )
+from tests.support.waiting import eventually
 
 V1_UNLIMITED = "9223372036854771712"
 
@@ -162,10 +162,11 @@ def test_beyond_the_cap_is_503_busy_before_the_body_is_read(pg, s3, aws_credenti
             half = len(body) // 2
             for piece in chunks_of(body[:half]):
                 holder.sendall(piece)
-            deadline = time.monotonic() + 10
-            while svc_in_flight(client) < 1 and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert svc_in_flight(client) == 1, "the first upload should hold the slot"
+            eventually(
+                lambda: svc_in_flight(client) == 1,
+                interval=0.02,
+                message="the first upload should hold the slot",
+            )
 
             # The second: only its head, announcing a body it never sends. The answer cannot
             # wait for the body, so it comes before any of it is read.
@@ -210,10 +211,7 @@ def test_a_tus_patch_beyond_the_cap_is_503_busy_before_its_body_is_read(pg, s3, 
 
         with connect(svc.url) as holder:
             holder.sendall(patch_head(first, len(data)) + data[: MIB // 2])
-            deadline = time.monotonic() + 10
-            while svc_in_flight(client) < 1 and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert svc_in_flight(client) == 1
+            eventually(lambda: svc_in_flight(client) == 1, interval=0.02)
             with connect(svc.url) as other:
                 other.sendall(patch_head(second, 1000))  # the body never comes
                 status, raw = read_response(other)

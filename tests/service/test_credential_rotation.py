@@ -34,6 +34,7 @@ from tests.service.conftest import Service, serve, service_env
 from tests.service.helpers import pdf, upload
 from tests.service.test_app import assert_error
 from tests.service.test_tus import new_upload, patch
+from tests.support.waiting import eventually
 
 FAST_DB = {
     "SILO_DB_STATEMENT_TIMEOUT_MS": "500",
@@ -139,14 +140,13 @@ def application_role(pg: PostgresServer, password: str) -> Iterator[Role]:
     role = Role(name, psycopg.conninfo.make_conninfo(**bare))
     try:
         with password_checked(pg, name):
-            deadline = time.monotonic() + 5
-            while role.can_log_in("not-the-password"):
-                # pg_reload_conf() only signals the postmaster: wait for the new rules.
-                assert time.monotonic() < deadline, (
-                    "the test PostgreSQL accepts any password for a TCP login and its "
-                    "pg_hba.conf is not on this machine: the rotation cannot be tested"
-                )
-                time.sleep(0.05)
+            # pg_reload_conf() only signals the postmaster: wait for the new rules.
+            eventually(
+                lambda: not role.can_log_in("not-the-password"),
+                timeout=5,
+                message="the test PostgreSQL accepts any password for a TCP login and its "
+                "pg_hba.conf is not on this machine: the rotation cannot be tested",
+            )
             assert role.can_log_in(password)
             yield role
     finally:
@@ -372,9 +372,10 @@ def test_an_unreachable_secrets_endpoint_is_a_fast_503(pg, s3, secrets, aws_cred
                     assert time.monotonic() - start < 4
                     ready = client.get("/readyz")
                     assert ready.status_code == 503
-                deadline = time.monotonic() + 10
-                while client.get("/files").status_code != 200:
-                    assert time.monotonic() < deadline, "no recovery after the endpoint answered"
-                    time.sleep(0.2)
+                eventually(
+                    lambda: client.get("/files").status_code == 200,
+                    interval=0.2,
+                    message="no recovery after the endpoint answered",
+                )
     finally:
         proxy.close()

@@ -20,6 +20,7 @@ import pytest
 from service.uploads.filetypes import SNIFF_BYTES
 from tests.service.conftest import Service, running_service
 from tests.service.helpers import at_once, jpeg, pdf, png, sha256
+from tests.support.waiting import eventually
 
 MIB = 1024 * 1024
 
@@ -288,10 +289,8 @@ def test_an_expired_upload_is_404_and_swept(pg, s3, aws_credentials):
         put(late, data)
         time.sleep(1.2)
         assert complete(client, late["id"]).status_code == 404
-        deadline = time.monotonic() + 10
-        while svc.objects() and time.monotonic() < deadline:
-            time.sleep(0.2)  # the sweeper removes the other one
-        assert svc.objects() == []
+        # The sweeper removes the other one.
+        eventually(lambda: svc.objects() == [], interval=0.2, message="not swept")
         assert complete(client, kept["id"]).status_code == 404
         with psycopg.connect(svc.settings.database_url) as conn:
             assert conn.execute("SELECT count(*) FROM direct_uploads").fetchone()[0] == 0

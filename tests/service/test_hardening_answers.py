@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import time
 
 import httpx
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from tests.service.conftest import Service
 from tests.service.helpers import multipart, new_boundary, part, pdf, post_multipart, upload
 from tests.service.test_app import assert_error
+from tests.support.waiting import eventually
 
 EDGE_DAYS = ("0001-01-01", "9999-12-31")
 BAD_DAYS = ("", " ", "2026-13-01", "2026-02-30", "yesterday", "2026-01-01x", "10000-01-01")
@@ -281,10 +281,7 @@ def test_a_key_revoked_during_its_upload_gets_401_and_nothing_is_kept(service: S
         # Once its storage upload exists (past the first 8 MiB part), the request was
         # authenticated and is streaming:
         # revoke its key now.
-        deadline = time.monotonic() + 30
-        while not service.pending_uploads():
-            assert time.monotonic() < deadline, "the upload never started"
-            time.sleep(0.05)
+        eventually(service.pending_uploads, timeout=30, message="the upload never started")
         assert admin.delete(f"/keys/{key['id']}").status_code == 204
         yield body[half:]
 

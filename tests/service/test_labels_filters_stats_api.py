@@ -14,6 +14,7 @@ from tests.service.conftest import Service, running_service
 from tests.service.helpers import jpeg, multipart, new_boundary, part, pdf, png, post_multipart
 from tests.service.helpers import upload as raw_upload
 from tests.service.test_app import assert_error
+from tests.support.waiting import eventually
 
 MENTOR, MENTEE = "Mentor/Coach", "Mentee/Coachee"
 
@@ -379,15 +380,6 @@ def test_uploaded_by_is_the_acting_user_when_given(admin):
 # --- usage tracking and GET /stats ---------------------------------------------------------------
 
 
-def wait_for(check, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
-
-
 def test_reads_are_recorded_and_counted_in_stats(admin, labelled):
     today = datetime.now().astimezone().date()
     window = {"from": (today - timedelta(days=1)).isoformat(),
@@ -414,8 +406,7 @@ def test_reads_are_recorded_and_counted_in_stats(admin, labelled):
         read = body["metadata_reads"]["count"] >= start["metadata_reads"]["count"] + 1
         return body if done and read else None
 
-    stats = wait_for(counted)
-    assert stats, "the events never reached the rollups"
+    stats = eventually(counted, message="the events never reached the rollups")
     downloads = stats["downloads"]
     by_country = {x["country"]: x["downloads"] for x in downloads["by_country"]}
     assert by_country["FR"] >= 3 and by_country["IT"] >= 1

@@ -27,6 +27,7 @@ from tests.service.conftest import ADMIN_KEY, Service, running_service, serve, s
 from tests.service.helpers import pdf, sha256, upload
 from tests.service.test_tus import new_upload, patch
 from tests.support.databases import migrated_database
+from tests.support.waiting import eventually
 
 FAST = {"scan_poll_seconds": 0.1}
 ADMIN = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -63,11 +64,12 @@ def scan_of(client: httpx.Client, file_id: str) -> dict:
 
 
 def wait_for_verdict(client: httpx.Client, file_id: str, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while (scan := scan_of(client, file_id))["status"] == "pending":
-        assert time.monotonic() < deadline, f"{file_id} still pending after {timeout} s"
-        time.sleep(0.1)
-    return scan
+    return eventually(
+        lambda: (scan := scan_of(client, file_id))["status"] != "pending" and scan,
+        timeout=timeout,
+        interval=0.1,
+        message=f"{file_id} still pending",
+    )
 
 
 def via_form(client: httpx.Client, data: bytes, filename: str, content_type: str) -> str:
@@ -235,14 +237,18 @@ def test_an_idle_worker_notices_the_scanner_is_down(pg, s3, aws_credentials):
     ):
         assert metric(svc.url, "silo_scanner_up") == 1
         clamd.halt()
-        deadline = time.monotonic() + 10
-        while metric(svc.url, "silo_scanner_up") != 0:
-            assert time.monotonic() < deadline, "the outage never showed"
-            time.sleep(0.1)
+        eventually(
+            lambda: metric(svc.url, "silo_scanner_up") == 0,
+            interval=0.1,
+            message="the outage never showed",
+        )
         clamd.start()
-        while metric(svc.url, "silo_scanner_up") != 1:
-            assert time.monotonic() < deadline + 30, "the recovery never showed"
-            time.sleep(0.1)
+        eventually(
+            lambda: metric(svc.url, "silo_scanner_up") == 1,
+            timeout=30,
+            interval=0.1,
+            message="the recovery never showed",
+        )
 
 
 def test_a_pending_file_is_scanned_after_a_restart(pg, s3, aws_credentials):
@@ -391,15 +397,15 @@ def test_guardduty_tag_becomes_the_scan_status(guarded: Service, tag: str, statu
 
 def wait_until_deferred(service: Service, file_id: str) -> None:
     """Until the worker has looked at the file, found no verdict, and put it off a while."""
-    deadline = time.monotonic() + 10
     with psycopg.connect(service.settings.database_url, autocommit=True) as conn:
-        while not conn.execute(
-            "SELECT scan_due_at > clock_timestamp() + interval '3 seconds' FROM files"
-            " WHERE id = %s",
-            (file_id,),
-        ).fetchone()[0]:
-            assert time.monotonic() < deadline, "the worker never looked"
-            time.sleep(0.05)
+        eventually(
+            lambda: conn.execute(
+                "SELECT scan_due_at > clock_timestamp() + interval '3 seconds' FROM files"
+                " WHERE id = %s",
+                (file_id,),
+            ).fetchone()[0],
+            message="the worker never looked",
+        )
 
 
 def test_a_download_reads_guardduty_s_tag_at_once(guarded: Service):

@@ -26,6 +26,7 @@ from tests.service.conftest import Service, running_service, serve, service_env
 from tests.service.helpers import pdf, upload
 from tests.service.test_app import assert_error
 from tests.support.databases import migrated_database
+from tests.support.waiting import eventually
 
 # Small bounds so that the tests take seconds (defaults: README, Configuration).
 FAST_DB = {
@@ -103,10 +104,12 @@ def test_a_stalled_database_is_a_fast_503_and_readiness_recovers(pg, s3, aws_cre
         assert svc.objects() == [] and svc.pending_uploads() == []
         # Once the database answers again, so does readiness: promptly, not after the pool's
         # reconnection back-off has grown.
-        deadline = time.monotonic() + 4
-        while client.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline, "readiness still failing after recovery"
-            time.sleep(0.1)
+        eventually(
+            lambda: client.get("/readyz").status_code == 200,
+            timeout=4,
+            interval=0.1,
+            message="readiness still failing after recovery",
+        )
         assert client.get("/files").status_code == 200
 
 
@@ -134,10 +137,12 @@ def test_list_pages_waiting_together_on_a_stalled_database_each_get_a_fast_503(
         for response, took in answers:
             assert_error(response, 503, "database_unavailable")
             assert took < 6, took
-        deadline = time.monotonic() + 4
-        while client.get("/readyz").status_code != 200:
-            assert time.monotonic() < deadline, "readiness still failing after recovery"
-            time.sleep(0.1)
+        eventually(
+            lambda: client.get("/readyz").status_code == 200,
+            timeout=4,
+            interval=0.1,
+            message="readiness still failing after recovery",
+        )
         with ThreadPoolExecutor(len(limits)) as pool:
             answers = list(pool.map(page, limits))
         for limit, (response, _) in zip(limits, answers, strict=True):
@@ -163,18 +168,13 @@ def test_readiness_recovers_promptly_after_a_database_outage(pg, s3, aws_credent
                 response, took = timed(lambda: client.get("/readyz"))
                 assert response.status_code == 503 and took < 2, (response.status_code, took)
                 time.sleep(0.5)
-        recovered = time.monotonic()
-        while client.get("/readyz").status_code != 200:
-            assert time.monotonic() - recovered < 3, "readiness still failing after recovery"
-            time.sleep(0.1)
+        eventually(
+            lambda: client.get("/readyz").status_code == 200,
+            timeout=3,
+            interval=0.1,
+            message="readiness still failing after recovery",
+        )
         assert client.get("/files").status_code == 200
-
-
-def wait_until(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("size", [1000, 9 * 1024 * 1024], ids=["single-put", "multipart"])
@@ -191,7 +191,12 @@ def test_a_stalled_s3_is_a_fast_503_and_leaves_nothing(pg, s3, aws_credentials, 
         body = assert_error(ready, 503, "not_ready")
         assert "bucket" in body["error"]["message"] and ready_took < 2, ready_took
         # What the stalled endpoint received late (the held requests) is cleaned up too.
-        wait_until(lambda: svc.objects() == [] and svc.pending_uploads() == [], 15, "left behind")
+        eventually(
+            lambda: svc.objects() == [] and svc.pending_uploads() == [],
+            timeout=15,
+            interval=0.1,
+            message="left behind",
+        )
         assert client.get("/files").json()["items"] == []
         assert upload(client, pdf(size)).status_code == 201
 
@@ -244,4 +249,9 @@ def test_the_sweeper_aborts_stale_multipart_uploads(pg, s3, aws_credentials):
             )
         time.sleep(1.5)
         assert svc.pending_uploads() == ["files/killed"], "too young to be swept"
-        wait_until(lambda: svc.pending_uploads() == [], 6, "the stale upload was not swept")
+        eventually(
+            lambda: svc.pending_uploads() == [],
+            timeout=6,
+            interval=0.1,
+            message="the stale upload was not swept",
+        )

@@ -20,6 +20,7 @@ from service.uploads.filetypes import SNIFF_BYTES
 from service.uploads.tus_sql import LOCK_CLASS
 from tests.service.conftest import ADMIN_KEY, Service, running_service, serve
 from tests.service.helpers import elf, pdf, png, sha256
+from tests.support.waiting import eventually
 
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTET = {**TUS, "Content-Type": "application/offset+octet-stream"}
@@ -364,16 +365,16 @@ def test_second_patch_while_receiving_is_423_even_on_another_instance(pg, s3, aw
         try:
             # Wait until the first PATCH holds the upload's lock (probing with requests would
             # contend for the lock itself).
-            deadline = time.monotonic() + 10
             with psycopg.connect(first.settings.database_url) as conn:
-                while not conn.execute(
-                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                    " AND classid = %s AND database = (SELECT oid FROM pg_database"
-                    " WHERE datname = current_database())",
-                    [LOCK_CLASS],
-                ).fetchone()[0]:
-                    assert time.monotonic() < deadline, "the first PATCH never took the lock"
-                    time.sleep(0.05)
+                eventually(
+                    lambda: conn.execute(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                        " AND classid = %s AND database = (SELECT oid FROM pg_database"
+                        " WHERE datname = current_database())",
+                        [LOCK_CLASS],
+                    ).fetchone()[0],
+                    message="the first PATCH never took the lock",
+                )
             response = patch(b, url, 0, data)
             assert response.status_code == 423, response.text
             assert response.json()["error"]["code"] == "upload_locked"
@@ -398,10 +399,7 @@ def test_expired_uploads_are_404_and_swept(pg, s3, aws_credentials):
         time.sleep(2.2)
         assert client.head(url, headers=TUS).status_code == 404
         assert patch(client, url, 8 * MIB + 1, data[8 * MIB + 1 :]).status_code == 404
-        deadline = time.monotonic() + 10
-        while svc.pending_uploads() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert svc.pending_uploads() == []
+        eventually(lambda: svc.pending_uploads() == [], interval=0.2, message="not swept")
         with psycopg.connect(svc.settings.database_url) as conn:
             assert conn.execute("SELECT count(*) FROM tus_uploads").fetchone()[0] == 0
 

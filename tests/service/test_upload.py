@@ -31,6 +31,7 @@ from tests.service.helpers import (
     upload,
 )
 from tests.service.test_app import assert_error
+from tests.support.waiting import eventually
 
 MIB = 1024 * 1024
 
@@ -42,14 +43,18 @@ def row_count(service: Service) -> int:
 
 def wait_until_clean(service: Service, rows: int, objects: set[str], timeout: float = 15) -> None:
     """Cleanup may finish just after the response (or after a disconnect): poll for it."""
-    deadline = time.monotonic() + timeout
-    while True:
-        state = (row_count(service), set(service.objects()), service.pending_uploads())
-        if state == (rows, objects, []):
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"left behind: rows/objects/pending = {state}")
-        time.sleep(0.1)
+    eventually(
+        lambda: (
+            (row_count(service), set(service.objects()), service.pending_uploads())
+            == (rows, objects, [])
+        ),
+        timeout=timeout,
+        interval=0.1,
+        message=lambda: (
+            "left behind: rows/objects/pending = "
+            f"{(row_count(service), set(service.objects()), service.pending_uploads())}"
+        ),
+    )
 
 
 @pytest.fixture
@@ -257,10 +262,11 @@ def test_client_disconnect_halfway_leaves_nothing(service: Service, nothing_left
         # More than one 8 MiB part, so a multipart upload is under way when we vanish.
         for piece in chunks_of(body[: 13 * MIB]):
             sock.sendall(piece)
-        deadline = time.monotonic() + 15
-        while not service.pending_uploads() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert service.pending_uploads(), "the upload should have reached S3 before we vanish"
+        eventually(
+            service.pending_uploads,
+            timeout=15,
+            message="the upload should have reached S3 before we vanish",
+        )
     # `nothing_left` now waits for the abort.
 
 
