@@ -22,8 +22,6 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from provisioning.local import free_port
-from provisioning.local.s3 import LOCAL_CREDENTIALS, LocalS3
 from service.__main__ import _migrate
 from service.db.credentials import CredentialsUnavailable, SecretCredentials
 from service.db.pool import open_pool
@@ -34,6 +32,7 @@ from tests.service.conftest import Service, serve, service_env
 from tests.service.helpers import pdf, upload
 from tests.service.test_app import assert_error
 from tests.service.test_tus import new_upload, patch
+from tests.support.net import LOCAL_CREDENTIALS, LocalS3, free_port
 from tests.support.waiting import eventually
 
 FAST_DB = {

@@ -11,11 +11,11 @@ import httpx
 import psycopg
 import pytest
 
-from provisioning.local import free_port
 from service.settings import from_environ
 from tests.service.conftest import ADMIN_KEY, Service, running_service, serve, service_env
 from tests.service.helpers import pdf, upload
 from tests.service.test_app import assert_error
+from tests.support.net import free_port
 
 WEIRD_JSON = [
     None,

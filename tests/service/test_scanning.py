@@ -18,7 +18,6 @@ import httpx
 import psycopg
 import pytest
 
-from provisioning.local import LocalClamd
 from service.settings import from_environ
 from service.uploads import rules
 from tests.infra import clamd_server, eicar
@@ -27,6 +26,7 @@ from tests.service.conftest import ADMIN_KEY, Service, running_service, serve, s
 from tests.service.helpers import pdf, sha256, upload
 from tests.service.test_tus import new_upload, patch
 from tests.support.databases import migrated_database
+from tests.support.net import LocalClamd
 from tests.support.waiting import eventually
 
 FAST = {"scan_poll_seconds": 0.1}

@@ -383,7 +383,7 @@ async def test_check_passes_for_the_bucket_and_fails_for_a_missing_one(storage, 
 
 @pytest.mark.anyio
 async def test_check_fails_when_the_endpoint_is_down(aws_env):
-    from provisioning.local import free_port
+    from tests.support.net import free_port
 
     store = S3Storage(
         bucket="b", region="us-east-1", endpoint_url=f"http://127.0.0.1:{free_port()}"
