@@ -12,8 +12,8 @@ import pytest
 
 from tests.service.conftest import Service
 from tests.service.helpers import at_once, pdf, sha256, upload
-from tests.service.test_direct_uploads import complete, declare, put
-from tests.service.test_tus import OCTET, TUS, create, patch
+from tests.service.uploads.test_direct import complete, declare, put
+from tests.service.uploads.test_tus import OCTET, TUS, create, patch
 
 
 def key() -> str:

@@ -169,7 +169,7 @@ def test_file_names_are_sanitized(admin):
     assert response.json()["filename"] == "evil.pdf"
     response = upload(admin, pdf(), filename="")
     assert response.json()["filename"] == "file.pdf"
-    # Control characters are refused, not dropped (tests/service/test_hardening_answers.py).
+    # Control characters are refused, not dropped (adversity/test_hardening_answers.py).
     boundary = new_boundary()
     body = multipart(
         [part("title", b"t"), part("file", pdf(), filename="/tmp/\x01\x7fbell\x07.pdf")], boundary

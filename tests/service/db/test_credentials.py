@@ -31,7 +31,7 @@ from tests.infra import PostgresServer, S3Endpoint
 from tests.service.conftest import Service, serve, service_env
 from tests.service.helpers import pdf, upload
 from tests.service.test_app import assert_error
-from tests.service.test_tus import new_upload, patch
+from tests.service.uploads.test_tus import new_upload, patch
 from tests.support.net import LOCAL_CREDENTIALS, LocalS3, free_port
 from tests.support.waiting import eventually
 

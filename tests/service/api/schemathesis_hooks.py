@@ -1,4 +1,4 @@
-"""Schemathesis hooks for tests/service/test_schemathesis.py (loaded through SCHEMATHESIS_HOOKS).
+"""Schemathesis hooks for test_schemathesis.py (loaded through SCHEMATHESIS_HOOKS).
 
 The OpenAPI document states every rule a schema can state: lengths, patterns, enums, formats,
 required and unknown fields, every status code. A few rules are about the tenant's data or about

@@ -9,7 +9,7 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from service.http.server import protocol_class
-from tests.service.test_db import settings_for
+from tests.service.db.test_pool import settings_for
 
 
 class FakeTransport(asyncio.Transport):

@@ -1,6 +1,6 @@
 """service/uploads/form.py against an in-memory object storage: what is stored on success, and the
 cleanup paths. Whatever fails, no object and no pending upload survive, and no row is written.
-(tests/service/test_upload.py runs the same pipeline over HTTP against real S3.)"""
+(test_form_over_http.py runs the same pipeline over HTTP against real S3.)"""
 
 from __future__ import annotations
 

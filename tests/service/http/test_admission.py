@@ -194,7 +194,7 @@ def svc_in_flight(client: httpx.Client) -> float:
 
 
 def test_a_tus_patch_beyond_the_cap_is_503_busy_before_its_body_is_read(pg, s3, aws_credentials):
-    from tests.service.test_tus import new_upload
+    from tests.service.uploads.test_tus import new_upload
 
     with running_service(pg, s3, SILO_MAX_CONCURRENT_UPLOADS="1") as svc, svc.client() as client:
         data = pdf(2 * MIB, seed=b"tus-holds-the-slot")

@@ -5,7 +5,7 @@ operation, once with a read/write key and once with the admin key, against the r
 uvicorn on the test PostgreSQL and S3. The number of examples and the time are bounded (about 20 s
 per key on a 2-core machine); set SILO_SCHEMATHESIS_SECONDS / SILO_SCHEMATHESIS_EXAMPLES for a
 longer run, SILO_SCHEMATHESIS_SEED for another seed. The only failures ignored are the semantic
-refusals listed in tests/service/schemathesis_hooks.py.
+refusals listed in tests/service/api/schemathesis_hooks.py.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import pytest
 
 from service.api.openapi.document import document
 from tests.service.conftest import ADMIN_KEY, Service, running_service
+from tests.support.env import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 SECONDS = int(os.environ.get("SILO_SCHEMATHESIS_SECONDS", "20"))
 EXAMPLES = int(os.environ.get("SILO_SCHEMATHESIS_EXAMPLES", "30"))
 SEED = os.environ.get("SILO_SCHEMATHESIS_SEED", "20261127")
@@ -70,7 +70,7 @@ def schemathesis_run(url: str, key: str, tmp_path: Path) -> subprocess.Completed
     env = {
         **os.environ,
         "PYTHONPATH": pythonpath,
-        "SCHEMATHESIS_HOOKS": "tests.service.schemathesis_hooks",
+        "SCHEMATHESIS_HOOKS": "tests.service.api.schemathesis_hooks",
     }
     return subprocess.run(
         command,

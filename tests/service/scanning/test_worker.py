@@ -21,10 +21,10 @@ import pytest
 from service.settings import from_environ
 from service.uploads import rules
 from tests.infra import clamd_server, eicar
-from tests.service import test_direct_uploads as direct
 from tests.service.conftest import ADMIN_KEY, Service, running_service, serve, service_env
 from tests.service.helpers import pdf, sha256, upload
-from tests.service.test_tus import new_upload, patch
+from tests.service.uploads import test_direct as direct
+from tests.service.uploads.test_tus import new_upload, patch
 from tests.support.databases import migrated_database
 from tests.support.net import LocalClamd
 from tests.support.waiting import eventually
