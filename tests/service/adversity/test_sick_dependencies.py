@@ -69,6 +69,17 @@ def service_behind_proxies(pg, s3, *, database=False, storage=False, **env) -> I
         pg.drop_database(url)
 
 
+def until_ready(client, within: float) -> None:
+    """Once the dependency answers again, readiness follows promptly, not after the pool's
+    reconnection back-off has grown."""
+    eventually(
+        lambda: client.get("/readyz").status_code == 200,
+        timeout=within,
+        interval=0.1,
+        message="readiness still failing after recovery",
+    )
+
+
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
@@ -104,12 +115,7 @@ def test_a_stalled_database_is_a_fast_503_and_readiness_recovers(pg, s3, aws_cre
         assert svc.objects() == [] and svc.pending_uploads() == []
         # Once the database answers again, so does readiness: promptly, not after the pool's
         # reconnection back-off has grown.
-        eventually(
-            lambda: client.get("/readyz").status_code == 200,
-            timeout=4,
-            interval=0.1,
-            message="readiness still failing after recovery",
-        )
+        until_ready(client, within=4)
         assert client.get("/files").status_code == 200
 
 
@@ -137,12 +143,7 @@ def test_list_pages_waiting_together_on_a_stalled_database_each_get_a_fast_503(
         for response, took in answers:
             assert_error(response, 503, "database_unavailable")
             assert took < 6, took
-        eventually(
-            lambda: client.get("/readyz").status_code == 200,
-            timeout=4,
-            interval=0.1,
-            message="readiness still failing after recovery",
-        )
+        until_ready(client, within=4)
         with ThreadPoolExecutor(len(limits)) as pool:
             answers = list(pool.map(page, limits))
         for limit, (response, _) in zip(limits, answers, strict=True):
@@ -168,12 +169,7 @@ def test_readiness_recovers_promptly_after_a_database_outage(pg, s3, aws_credent
                 response, took = timed(lambda: client.get("/readyz"))
                 assert response.status_code == 503 and took < 2, (response.status_code, took)
                 time.sleep(0.5)
-        eventually(
-            lambda: client.get("/readyz").status_code == 200,
-            timeout=3,
-            interval=0.1,
-            message="readiness still failing after recovery",
-        )
+        until_ready(client, within=3)
         assert client.get("/files").status_code == 200
 
 
