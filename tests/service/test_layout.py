@@ -43,3 +43,15 @@ def test_the_service_never_imports_infrastructure_code():
     for path in SERVICE.rglob("*.py"):
         text = path.read_text()
         assert not re.search(r"^\s*(from|import) (provisioning|tenants|pulumi)", text, re.M), path
+
+
+def test_suites_sit_in_the_folder_of_the_package_they_test():
+    """tests/service mirrors service/: a folder per package (and adversity/, the hostile-input
+    and fault suites), a top-level suite only for a top-level module."""
+    tests = Path(__file__).resolve().parent
+    packages = {p.parent.name for p in SERVICE.glob("*/__init__.py")}
+    folders = {p.parent.name for p in tests.glob("*/__init__.py")}
+    assert folders <= packages | {"adversity"}, sorted(folders - packages)
+    modules = {p.stem.strip("_") for p in SERVICE.glob("*.py")} | {"layout"}
+    top = {p.stem.removeprefix("test_") for p in tests.glob("test_*.py")}
+    assert top <= modules, f"suites with no top-level module: {sorted(top - modules)}"
