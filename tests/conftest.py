@@ -1,6 +1,8 @@
 """Session-wide real dependencies: one PostgreSQL server and one S3 endpoint for the run.
 
-Tests that need isolation ask for `database_url` (a fresh database) or `bucket` (a fresh bucket).
+Tests that need isolation ask for `database_url` (a fresh, empty database),
+`migrated_database_url` (a fresh copy of a database migrated once per session) or `bucket` (a
+fresh bucket).
 """
 
 from __future__ import annotations
@@ -8,12 +10,16 @@ from __future__ import annotations
 import pytest
 
 from tests.infra import PostgresServer, S3Endpoint, postgres_server, s3_endpoint
+from tests.support.databases import drop_template, migrated_database
 
 
 @pytest.fixture(scope="session")
 def pg() -> PostgresServer:
     with postgres_server() as server:
-        yield server
+        try:
+            yield server
+        finally:
+            drop_template(server)
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +31,13 @@ def s3() -> S3Endpoint:
 @pytest.fixture
 def database_url(pg: PostgresServer) -> str:
     url = pg.create_database()
+    yield url
+    pg.drop_database(url)
+
+
+@pytest.fixture
+def migrated_database_url(pg: PostgresServer) -> str:
+    url = migrated_database(pg)
     yield url
     pg.drop_database(url)
 

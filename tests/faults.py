@@ -14,7 +14,7 @@ import socket
 import threading
 from collections.abc import Iterator
 
-from provisioning.local import free_port
+from tests.support.net import free_port
 
 
 class PausableProxy:

@@ -1,5 +1,5 @@
 """Drives tuspy (the reference Python tus client) against a Silo service, in a process of its
-own, for tests/service/test_tus_clients.py. One JSON argument:
+own, for tests/service/uploads/test_tus_clients.py. One JSON argument:
     {endpoint, file, key, chunk_size, metadata, stop_at?, url?, checksum?}
 With stop_at, it stops once that many bytes are uploaded (an interrupted upload); with url, it
 resumes that upload. Prints one JSON line: {url, offset}."""

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import pytest
 from provisioning.suite.plan import CHROMEDRIVER, CHROMIUM
 from tests.infra import PostgresServer, S3Endpoint
 from tests.service.conftest import ADMIN_KEY, Service, aws_credentials, running_service
+from tests.support.waiting import eventually
 
 __all__ = ["aws_credentials"]  # the fixture, registered here by importing it
 
@@ -44,12 +44,16 @@ def sign_in(client: httpx.Client, key: str = ADMIN_KEY) -> httpx.Response:
 def wait_until_clean(console: Service, *file_ids: str, timeout: float = 20) -> None:
     """Until the scan worker (SILO_SCAN=off here: every file clean, within a poll or two) has
     passed the files: only then are they served, previews included."""
-    deadline = time.monotonic() + timeout
     with console.client() as admin:
-        for file_id in file_ids:
-            while admin.get(f"/files/{file_id}").json()["scan"]["status"] != "clean":
-                assert time.monotonic() < deadline, f"{file_id} not scanned in {timeout} s"
-                time.sleep(0.1)
+        eventually(
+            lambda: all(
+                admin.get(f"/files/{file_id}").json()["scan"]["status"] == "clean"
+                for file_id in file_ids
+            ),
+            timeout=timeout,
+            interval=0.1,
+            message=f"{file_ids} not all scanned",
+        )
 
 
 def csrf_of(page: httpx.Response) -> str:

@@ -6,7 +6,6 @@ drawn to scale, under the console's strict Content-Security-Policy. Screenshots 
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from service.stats.events import CONTENT, METADATA, AccessEvent, write_batch
 from tests.console.conftest import sign_in
 from tests.service.conftest import ADMIN_KEY, Service
 from tests.service.helpers import pdf, png
+from tests.support.waiting import eventually
 
 WINDOW = (1280, 900)
 MENTOR = "Mentor/Coach"
@@ -114,10 +114,12 @@ def usage(console: Service) -> dict[str, str]:
         for _ in range(2):
             answer = admin.get(f"/files/{photo}/content", headers={"X-Silo-Country": "GB"})
             assert answer.status_code == 302
-        deadline = time.monotonic() + 15
-        while admin.get("/stats", params=period).json()["downloads"]["count"] < 2:
-            assert time.monotonic() < deadline, "today's downloads never reached the rollups"
-            time.sleep(0.1)
+        eventually(
+            lambda: admin.get("/stats", params=period).json()["downloads"]["count"] >= 2,
+            timeout=15,
+            interval=0.1,
+            message="today's downloads never reached the rollups",
+        )
     return {"talk": talk, "guide": guide, "photo": photo}
 
 

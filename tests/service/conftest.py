@@ -7,7 +7,6 @@ import contextlib
 import dataclasses
 import os
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -15,31 +14,24 @@ import httpx
 import pytest
 import uvicorn
 
-from provisioning.local import free_port
 from service.app import create_app, server_config
 from service.db.migrate import migrate
 from service.http.server import uvicorn_config
 from service.settings import Settings, from_environ
 from tests.infra import PostgresServer, S3Endpoint
+from tests.support.databases import migrated_database
+from tests.support.env import ADMIN_KEY, TEST_MAX_UPLOAD_BYTES, service_env
+from tests.support.net import free_port
+from tests.support.waiting import eventually
 
-ADMIN_KEY = "test-admin-key-0123456789abcdef"
-# Small enough that the size-limit tests stay quick, big enough for a multi-part (8 MiB) upload.
-TEST_MAX_UPLOAD_BYTES = 24 * 1024 * 1024
-
-
-def service_env(database_url: str, s3: S3Endpoint, bucket: str, **extra: str) -> dict[str, str]:
-    return {
-        "SILO_TENANT": "test-tenant",
-        "DATABASE_URL": database_url,
-        "S3_BUCKET": bucket,
-        "S3_ENDPOINT_URL": s3.endpoint_url,
-        "AWS_REGION": s3.region,
-        "SILO_ADMIN_KEY": ADMIN_KEY,
-        "SILO_MAX_UPLOAD_BYTES": str(TEST_MAX_UPLOAD_BYTES),
-        # Required by the service; the scanning tests pass `clamav` or `guardduty`.
-        "SILO_SCAN": "off",
-        **extra,
-    }
+__all__ = [
+    "ADMIN_KEY",
+    "TEST_MAX_UPLOAD_BYTES",
+    "Service",
+    "running_service",
+    "serve",
+    "service_env",
+]
 
 
 @pytest.fixture(scope="session")
@@ -88,11 +80,9 @@ def serve(settings: Settings, *, run_migrations: bool = True) -> Iterator[str]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the service did not start")
-        time.sleep(0.02)
+    eventually(lambda: server.started or not thread.is_alive(), timeout=20, interval=0.02)
+    if not server.started:
+        raise RuntimeError("the service did not start")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
@@ -104,14 +94,14 @@ def serve(settings: Settings, *, run_migrations: bool = True) -> Iterator[str]:
 def running_service(
     pg: PostgresServer, s3: S3Endpoint, *, settings_changes: dict | None = None, **extra_env: str
 ) -> Iterator[Service]:
-    """A service on its own database and bucket, configured by `extra_env` (and, for settings
-    no variable sets, `settings_changes`)."""
-    database_url = pg.create_database()
+    """A service on its own database (a copy of the migrated template) and bucket, configured by
+    `extra_env` (and, for settings no variable sets, `settings_changes`)."""
+    database_url = migrated_database(pg)
     bucket = s3.create_bucket()
     settings = from_environ(service_env(database_url, s3, bucket, **extra_env))
     settings = dataclasses.replace(settings, **(settings_changes or {}))
     try:
-        with serve(settings) as url:
+        with serve(settings, run_migrations=False) as url:
             yield Service(url, settings, s3, bucket)
     finally:
         pg.drop_database(database_url)

@@ -1,4 +1,4 @@
-"""Helpers for the taxonomy, events and stats tests: a migrated database and small inserts."""
+"""Helpers for the taxonomy, events and stats tests: small inserts into a migrated database."""
 
 from __future__ import annotations
 
@@ -8,12 +8,6 @@ import uuid
 from datetime import datetime
 
 import psycopg
-
-from service.db.migrate import migrate
-
-
-def migrate_all(url: str) -> None:
-    migrate(url)
 
 
 def run(coro):

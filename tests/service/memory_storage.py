@@ -1,6 +1,6 @@
 """An in-memory `ObjectStorage` for tests of the upload pipeline and the files domain, with
 switches that make one operation fail the way S3 does (`StorageError`). Its resumable uploads
-honour the interface's contract as S3Storage does (tests/service/test_storage.py runs the same
+honour the interface's contract as S3Storage does (tests/service/storage/test_s3.py runs the same
 contract test against both)."""
 
 from __future__ import annotations

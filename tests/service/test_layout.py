@@ -20,6 +20,7 @@ SQL_OWNERS = {
     "stats/events.py",
     "stats/report.py",
     "scanning/sql.py",
+    "scanning/wakeup.py",
     "db/migrate.py",
     "db/pool.py",
 }
@@ -68,3 +69,15 @@ def test_only_storage_talks_to_s3():
             reaching.add(name)
     assert importing <= BOTO_ALLOWED, f"boto3 outside storage/: {sorted(importing - BOTO_ALLOWED)}"
     assert not reaching, f"past the storage interface: {sorted(reaching)}"
+
+
+def test_suites_sit_in_the_folder_of_the_package_they_test():
+    """tests/service mirrors service/: a folder per package (and adversity/, the hostile-input
+    and fault suites), a top-level suite only for a top-level module."""
+    tests = Path(__file__).resolve().parent
+    packages = {p.parent.name for p in SERVICE.glob("*/__init__.py")}
+    folders = {p.parent.name for p in tests.glob("*/__init__.py")}
+    assert folders <= packages | {"adversity"}, sorted(folders - packages)
+    modules = {p.stem.strip("_") for p in SERVICE.glob("*.py")} | {"layout"}
+    top = {p.stem.removeprefix("test_") for p in tests.glob("test_*.py")}
+    assert top <= modules, f"suites with no top-level module: {sorted(top - modules)}"

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import psycopg
 
-from provisioning.local import free_port, wait_for_port
-from tests.service.conftest import ADMIN_KEY, service_env
 from tests.service.helpers import (
     connect,
     multipart,
@@ -23,48 +17,26 @@ from tests.service.helpers import (
     raw_request_head,
     read_response,
 )
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def process_env(database_url, s3, bucket, **extra) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SILO_", "DATABASE_", "S3_"))}
-    return {
-        **env,
-        **service_env(database_url, s3, bucket),
-        "AWS_ACCESS_KEY_ID": s3.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-        "HOST": "127.0.0.1",
-        **extra,
-    }
-
-
-def run_module(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "service", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from tests.support.env import ADMIN_KEY, process_env
+from tests.support.process import run_service, spawned_service
+from tests.support.waiting import eventually
 
 
 def test_configuration_error_is_one_line_naming_the_variable(database_url, s3, bucket):
     env = process_env(database_url, s3, bucket, SILO_MAX_UPLOAD_BYTES="ten")
-    done = run_module(env)
+    done = run_service(env)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert "SILO_MAX_UPLOAD_BYTES" in done.stderr
     env.pop("S3_BUCKET")
-    assert "S3_BUCKET" in run_module(env, "migrate").stderr
+    assert "S3_BUCKET" in run_service(env, "migrate").stderr
 
 
 def test_no_scan_engine_stops_start_up_naming_silo_scan(database_url, s3, bucket):
     # No default: a deployment that forgot to choose would otherwise serve files unscanned.
     env = process_env(database_url, s3, bucket)
     del env["SILO_SCAN"]
-    done = run_module(env)
+    done = run_service(env)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert "SILO_SCAN is not set" in done.stderr
@@ -72,26 +44,16 @@ def test_no_scan_engine_stops_start_up_naming_silo_scan(database_url, s3, bucket
 
 def test_migrate_command_is_idempotent(database_url, s3, bucket):
     env = process_env(database_url, s3, bucket)
-    assert run_module(env, "migrate").returncode == 0
-    assert run_module(env, "migrate").returncode == 0
+    assert run_service(env, "migrate").returncode == 0
+    assert run_service(env, "migrate").returncode == 0
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM files").fetchone()[0] == 0
 
 
-def test_serves_and_finishes_in_flight_requests_on_sigterm(database_url, s3, bucket):
-    port = free_port()
-    env = process_env(database_url, s3, bucket, PORT=str(port))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        assert wait_for_port(port, timeout=30), "the service did not start listening"
-        url = f"http://127.0.0.1:{port}"
+def test_serves_and_finishes_in_flight_requests_on_sigterm(database_url, s3, bucket, tmp_path):
+    env = process_env(database_url, s3, bucket)
+    with spawned_service(env, tmp_path / "service.log") as svc:
+        url, proc = svc.url, svc.process
         assert httpx.get(f"{url}/healthz").status_code == 200
         assert httpx.get(f"{url}/readyz").status_code == 200
 
@@ -108,12 +70,7 @@ def test_serves_and_finishes_in_flight_requests_on_sigterm(database_url, s3, buc
             status, raw = read_response(sock)
         assert status == 201, raw
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    output = proc.stdout.read()
-    proc.stdout.close()
+    output = svc.output()
     assert "migrations applied" in output
     assert "stopped gracefully on SIGTERM" in output
     assert "tenant=test-tenant" in output
@@ -121,35 +78,23 @@ def test_serves_and_finishes_in_flight_requests_on_sigterm(database_url, s3, buc
         assert conn.execute("SELECT title FROM files").fetchall() == [("in flight",)]
 
 
-def test_shutdown_timeout_aborts_a_stalled_upload(database_url, s3, bucket):
-    port = free_port()
-    env = process_env(database_url, s3, bucket, PORT=str(port), SILO_SHUTDOWN_TIMEOUT_SECONDS="1")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "service"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert wait_for_port(port, timeout=30), "the service did not start listening"
-        url = f"http://127.0.0.1:{port}"
+def test_shutdown_timeout_aborts_a_stalled_upload(database_url, s3, bucket, tmp_path):
+    env = process_env(database_url, s3, bucket, SILO_SHUTDOWN_TIMEOUT_SECONDS="1")
+    client = s3.client()
+    with spawned_service(env, tmp_path / "service.log") as svc:
+        url = svc.url
         boundary = new_boundary()
         body = multipart([part("title", b"stalled"), part("file", pdf(20 * 1024**2))], boundary)
-        client = s3.client()
         with connect(url) as sock:
             sock.sendall(raw_request_head(url, ADMIN_KEY, boundary, len(body)))
             sock.sendall(body[: 12 * 1024**2])  # a multipart upload is under way, then silence
-            deadline = time.monotonic() + 15
-            while not client.list_multipart_uploads(Bucket=bucket).get("Uploads"):
-                assert time.monotonic() < deadline, "the upload never reached S3"
-                time.sleep(0.05)
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=20) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+            eventually(
+                lambda: client.list_multipart_uploads(Bucket=bucket).get("Uploads"),
+                timeout=15,
+                message="the upload never reached S3",
+            )
+            svc.process.send_signal(signal.SIGTERM)
+            assert svc.process.wait(timeout=20) == 0
     assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
     assert not client.list_objects_v2(Bucket=bucket).get("Contents")
     with psycopg.connect(database_url) as conn:

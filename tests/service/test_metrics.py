@@ -111,7 +111,7 @@ def test_the_hooks_the_tus_path_uses():
 
 
 def test_tus_uploads_count_bytes_completions_and_open_uploads(fresh_service: Service):
-    from tests.service.test_tus import create, patch
+    from tests.service.uploads.test_tus import create, patch
 
     with fresh_service.client() as client:
         data = pdf(200_000)

@@ -1,5 +1,5 @@
 // Drives tus-js-client (the tus client browsers use) against a Silo service, for
-// tests/service/test_tus_clients.py. One JSON argument:
+// tests/service/uploads/test_tus_clients.py. One JSON argument:
 //   {endpoint, file, key, chunkSize, metadata, stopAfter?, uploadUrl?}
 // With stopAfter, the process stops once that many bytes are accepted (an interrupted upload);
 // with uploadUrl, it resumes that upload. Prints one JSON line: {url, offset, done, fileId}.

@@ -111,7 +111,7 @@ def test_one_tenant_s_clamd_down_leaves_the_other_s_verdicts(catalogue, pg, s3, 
     `deleting`'s service still gets its verdict from its own clamd."""
     from tests.service.conftest import running_service
     from tests.service.helpers import pdf
-    from tests.service.test_scanning import via_form, wait_for_verdict
+    from tests.service.scanning.test_worker import via_form, wait_for_verdict
 
     with contextlib.ExitStack() as cleanup:
         scanners, _ = dev.start_scanner(catalogue, cleanup)

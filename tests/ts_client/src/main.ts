@@ -1,4 +1,4 @@
-// Drives src/silo.ts against a running service, for tests/service/test_typescript_client.py.
+// Drives src/silo.ts against a running service, for tests/service/api/test_typescript_client.py.
 // One JSON argument: {baseUrl, key, file, title, out}. Uploads `file`, finds it in the listing,
 // downloads it to `out` and reads the stats until they count the download. Prints one JSON line
 // of what it saw.
