@@ -23,9 +23,9 @@ import pytest
 
 from service.settings import SettingsError, from_environ
 from service.uploads.tus_sql import LOCK_CLASS
+from tests.service.adversity.test_sick_dependencies import service_behind_proxies
 from tests.service.conftest import ADMIN_KEY, Service
 from tests.service.helpers import connect, pdf, read_response, sha256
-from tests.service.adversity.test_sick_dependencies import service_behind_proxies
 
 MIB = 1024 * 1024
 # Small database bounds, so that the tests take seconds: a stalled wait is given up after
