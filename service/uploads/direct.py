@@ -178,6 +178,7 @@ class Direct:
         key = None
         if idempotency_key is not None:
             key = idempotency.Key(
+                caller.key_id,
                 idempotency_key,
                 idempotency.fingerprint(
                     "POST /uploads/direct",

@@ -166,7 +166,7 @@ class Resumable:
                     size=length,
                     fields=declared.fields,
                 )
-                key = idempotency.Key(idempotency_key, fingerprint)
+                key = idempotency.Key(caller.key_id, idempotency_key, fingerprint)
                 prior = await idempotency.claim(conn, key, upload_id, _alive)
                 if prior is not None:
                     row = await repo.get(conn, prior)
