@@ -175,7 +175,9 @@ def _content_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def _append(request: Request, upload_id: uuid.UUID, offset: int) -> UploadState:
+async def _append(
+    request: Request, caller: Caller, upload_id: uuid.UUID, offset: int
+) -> UploadState:
     """Append the request's body at `offset`: THE one place where a tus request starts
     receiving a body (PATCH, and POST with creation-with-upload). Headers are checked before;
     admission control (a cap on concurrent upload streams) wraps the `receive` call below,
@@ -191,6 +193,7 @@ async def _append(request: Request, upload_id: uuid.UUID, offset: int) -> Upload
     async with request.app.state.admission.slot():
         state = await _resumable(request).receive(
             upload_id,
+            caller,
             offset=offset,
             body=metrics.counted(request.stream(), "tus"),
             checksum=checksum,
@@ -255,7 +258,7 @@ async def create(request: Request) -> Response:
         return Response(status_code=201, headers=headers)
     if with_body:
         # creation-with-upload: the body is the first chunk.
-        state = await _append(request, state.id, 0)
+        state = await _append(request, caller, state.id, 0)
     headers = _headers(state, Location=location)
     if not with_body:
         del headers["Upload-Offset"]
@@ -264,8 +267,8 @@ async def create(request: Request) -> Response:
 
 @tus_errors
 async def head(request: Request) -> Response:
-    await _caller(request)
-    state = await _resumable(request).state(inputs.path_uuid(request, "upload_id"))
+    caller = await _caller(request)
+    state = await _resumable(request).state(inputs.path_uuid(request, "upload_id"), caller)
     headers = _headers(state, **{"Upload-Length": str(state.length)})
     if state.metadata:
         headers["Upload-Metadata"] = state.metadata
@@ -274,17 +277,17 @@ async def head(request: Request) -> Response:
 
 @tus_errors
 async def patch(request: Request) -> Response:
-    await _caller(request)
+    caller = await _caller(request)
     upload_id = inputs.path_uuid(request, "upload_id")
     offset = _int_header(request, "upload-offset")
-    state = await _append(request, upload_id, offset)
+    state = await _append(request, caller, upload_id, offset)
     return Response(status_code=204, headers=_headers(state))
 
 
 @tus_errors
 async def delete(request: Request) -> Response:
-    await _caller(request)
-    await _resumable(request).terminate(inputs.path_uuid(request, "upload_id"))
+    caller = await _caller(request)
+    await _resumable(request).terminate(inputs.path_uuid(request, "upload_id"), caller)
     return Response(status_code=204, headers=_headers())
 
 

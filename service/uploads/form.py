@@ -313,7 +313,9 @@ class FormUploads:
                     if storage is DISCARDING:
                         # The key's file was deleted since the check: nothing was stored.
                         raise _KeyFreedMeanwhile()
-                return await self.files.insert_stored(conn, stored, domain.uploaded_by(caller))
+                return await self.files.insert_stored(
+                    conn, stored, domain.uploaded_by(caller), api_key_id=caller.key_id
+                )
 
         try:
             row = await ingest(

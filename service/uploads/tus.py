@@ -30,7 +30,16 @@ from starlette.requests import ClientDisconnect
 from service import errors
 from service.db.credentials import SecretCredentials
 from service.files import metadata
-from service.files.domain import Caller, Files, label_ids, uploaded_by
+from service.files.domain import (
+    Caller,
+    FileNotFound,
+    Files,
+    audience_admits,
+    created_by,
+    key_still_valid,
+    label_ids,
+    uploaded_by,
+)
 from service.http import inputs
 from service.storage import ObjectStorage, ResumableUpload, StorageError
 from service.uploads import filetypes, idempotency, rules
@@ -183,6 +192,7 @@ class Resumable:
                 filetype=declared.filetype,
                 metadata=metadata_header,
                 uploaded_by=uploaded_by(caller),
+                api_key_id=caller.key_id,
                 expires_in=self.expiry,
             )
         return _state(row)
@@ -193,34 +203,43 @@ class Resumable:
         the same, and a `complete` copying a large object must not hold a pool connection."""
         return self._receiving(upload_id)
 
-    async def state(self, upload_id: uuid.UUID) -> UploadState:
+    async def state(self, upload_id: uuid.UUID, caller: Caller) -> UploadState:
         """Where the upload stands (HEAD). One that has become a file stays visible as
         complete, so a client whose final response was lost learns it is done; one whose bytes
         are all stored is settled first (423 while another request settles it), so that a
         client told "complete" finds its file."""
-        state = await self._peek(upload_id)
+        state = await self._peek(upload_id, caller)
         if state.file_id is not None or state.offset < state.length:
             return state
         async with self._receiving(upload_id):
             async with self.pool.connection() as conn:
                 row = await repo.get(conn, upload_id)
             if row is None or not row["stored"]:
-                return await self._peek(upload_id)
+                return await self._peek(upload_id, caller)
             return await self.settle(row)
 
-    async def _peek(self, upload_id: uuid.UUID) -> UploadState:
+    async def _peek(self, upload_id: uuid.UUID, caller: Caller) -> UploadState:
+        """The upload's state, or the file it became, for the key that created it acting for a
+        role that could see the file; UploadNotFound to anyone else (docs/api.md, "Who may
+        continue an upload"): another key learns nothing, not even that it exists."""
         async with self.pool.connection() as conn:
             row = await repo.get(conn, upload_id)
             if row is not None:
+                if not created_by(row, caller):
+                    raise UploadNotFound()
+                if not await audience_admits(conn, row["fields"].get("roles"), caller.user):
+                    raise UploadNotFound()
                 return _state(row)
-            size = await repo.file_size(conn, upload_id)
-        if size is None:
-            raise UploadNotFound()
+        try:
+            size = (await self.files.find_created(caller, upload_id))["size"]
+        except FileNotFound:
+            raise UploadNotFound() from None
         return UploadState(upload_id, size, size, None, None, file_id=upload_id)
 
     async def receive(
         self,
         upload_id: uuid.UUID,
+        caller: Caller,
         *,
         offset: int,
         body: AsyncIterable[bytes],
@@ -230,9 +249,10 @@ class Resumable:
         """Append a PATCH body at `offset` (409 unless it is the upload's offset; 423 while
         another request is receiving; 413 before reading it when its declared length goes past
         Upload-Length). Returns the new state; `file_id` set once complete."""
-        await self._peek(upload_id)  # unknown or expired: 404, even while the sweeper holds it
+        # Unknown, expired or not the caller's: 404, even while the sweeper holds it.
+        await self._peek(upload_id, caller)
         async with self._receiving(upload_id):
-            state = await self._peek(upload_id)
+            state = await self._peek(upload_id, caller)
             if offset != state.offset:
                 raise OffsetConflict(
                     f"Upload-Offset is {offset} but the upload is at {state.offset}"
@@ -252,8 +272,9 @@ class Resumable:
                 return await self.settle(row)  # a completion cut short: finish it now
             return await _Receiver(self, row, checksum).run(body)
 
-    async def terminate(self, upload_id: uuid.UUID) -> None:
-        await self._peek(upload_id)  # unknown or expired: 404 without waiting for the lock
+    async def terminate(self, upload_id: uuid.UUID, caller: Caller) -> None:
+        # Unknown, expired or not the caller's: 404 without waiting for the lock.
+        await self._peek(upload_id, caller)
         async with self._receiving(upload_id):
             async with self.pool.connection() as conn:
                 row = await repo.get(conn, upload_id)
@@ -279,8 +300,10 @@ class Resumable:
         row deleted, in one transaction. The caller holds the upload's lock.
 
         Content or metadata refused now (text that is not UTF-8 to the end, a label deleted
-        meanwhile) discards the upload. Any other failure (storage, database, a request
-        cancelled by a deploy) leaves it stored: the next HEAD, PATCH or sweep settles it."""
+        meanwhile), or the creating key revoked (401: a revoked key's upload never becomes a
+        file, checked as POST /files checks it), discards the upload. Any other failure
+        (storage, database, a request cancelled by a deploy) leaves it stored: the next HEAD,
+        PATCH or sweep settles it."""
         file_type = filetypes.REGISTRY[row["type"]]
         key = rules.object_key_for(row["id"])
         try:
@@ -296,7 +319,11 @@ class Resumable:
                 fields=dict(row["fields"]),
             )
             async with self.pool.connection() as conn, conn.transaction():
-                await self.files.insert_stored(conn, stored, row["uploaded_by"])
+                if row["api_key_id"] is not None:
+                    await key_still_valid(conn, row["api_key_id"])
+                await self.files.insert_stored(
+                    conn, stored, row["uploaded_by"], api_key_id=row["api_key_id"]
+                )
                 await repo.delete(conn, row["id"])
         except (errors.APIError, errors.DomainError):
             await rules.shielded(self.discard(row), f"discard {row['id']}")
