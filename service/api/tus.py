@@ -33,6 +33,7 @@ from service.files.domain import Caller
 from service.http import inputs
 from service.keys import auth
 from service.uploads import idempotency
+from service.uploads.rules import shielded
 from service.uploads.tus import CHECKSUMS, Checksum, Resumable, UploadState, validate_metadata
 
 TUS_VERSION = "1.0.0"
@@ -257,8 +258,14 @@ async def create(request: Request) -> Response:
             del headers["Upload-Offset"]
         return Response(status_code=201, headers=headers)
     if with_body:
-        # creation-with-upload: the body is the first chunk.
-        state = await _append(request, caller, state.id, 0)
+        # creation-with-upload: the body is the first chunk. If it fails, the client has no
+        # Location: nothing of the upload is kept, unless an Idempotency-Key can give it back.
+        try:
+            state = await _append(request, caller, state.id, 0)
+        except BaseException:
+            if idempotency_key is None:
+                await shielded(resumable.abandon(state.id), f"abandon {state.id}")
+            raise
     headers = _headers(state, Location=location)
     if not with_body:
         del headers["Upload-Offset"]

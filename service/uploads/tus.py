@@ -1,7 +1,7 @@
 """Resumable uploads (tus 1.0.0): the rules and the durable state, no HTTP (service/api/tus.py
 speaks the protocol and calls `Resumable`).
 
-- `Resumable`: create, hold (the PATCH lock), state, receive, terminate, settle, sweep
+- `Resumable`: create, hold (the PATCH lock), state, receive, terminate, abandon, settle, sweep
 - `Declared`, `validate_metadata`: a creation's length and Upload-Metadata, checked
 - `UploadState`, `Checksum`: an upload's offset and status; an Upload-Checksum
 - `UploadNotFound` (404), `UploadBusy` (423), `OffsetConflict` (409), `ChecksumFailed` (460)
@@ -281,6 +281,15 @@ class Resumable:
             if row is None:
                 raise UploadNotFound()
             await self.discard(row)
+
+    async def abandon(self, upload_id: uuid.UUID) -> None:
+        """Discard an upload whose creation failed before its client learnt the Location (a
+        creation-with-upload refused: 460, 415, ...): nobody could ever continue it."""
+        async with self._receiving(upload_id):
+            async with self.pool.connection() as conn:
+                row = await repo.get(conn, upload_id, include_expired=True)
+            if row is not None:
+                await self.discard(row)
 
     async def discard(self, row: Mapping[str, Any]) -> None:
         """Leave nothing of an upload: its multipart upload, any object, its row. The caller

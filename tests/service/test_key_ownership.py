@@ -1,11 +1,12 @@
 """A key means the same on every upload path (issue 21, items 2, 3, 4 and 9): a tus or direct
 upload belongs to the key that created it (another key, admin included, and an acting role that
 could not see the file get 404); an Idempotency-Key is scoped to the API key that sent it; a
-revoked key's uploads never become files."""
+revoked key's uploads never become files; a creation-with-upload that fails leaves nothing."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import time
@@ -284,3 +285,33 @@ def test_a_revoked_keys_direct_upload_is_never_completed(service: Service, keys)
         assert complete(one, upload_id).status_code == 401
     assert count(service, "SELECT count(*) FROM files WHERE id = %s", uuid.UUID(upload_id)) == 0
     assert count(service, "SELECT count(*) FROM files WHERE uploaded_by = %s", k1["id"]) == 0
+
+
+# --- item 9: a failed creation-with-upload leaves nothing ----------------------------------------
+
+
+@pytest.mark.parametrize("size", [4096, 9 * MIB])
+def test_creation_with_upload_with_a_wrong_checksum_leaves_nothing(
+    fresh_service: Service, size: int
+):
+    data = pdf(size)
+    wrong = base64.b64encode(hashlib.sha256(b"not the body").digest()).decode()
+    with fresh_service.client() as client:
+        meta = f"title {b64('t')},filename {b64('a.pdf')}"
+        response = client.post(
+            "/uploads",
+            content=data,
+            headers={
+                **OCTET,
+                "Upload-Length": str(size),
+                "Upload-Metadata": meta,
+                "Upload-Checksum": f"sha256 {wrong}",
+            },
+        )
+        assert response.status_code == 460, response.text
+        assert "Location" not in response.headers
+        metrics = client.get("/metrics").text
+    assert count(fresh_service, "SELECT count(*) FROM tus_uploads") == 0
+    assert fresh_service.pending_uploads() == [] and fresh_service.objects() == []
+    gauge = [line for line in metrics.splitlines() if line.startswith("silo_tus_uploads_open")]
+    assert gauge and gauge[0].split()[-1] in ("0", "0.0"), gauge
