@@ -34,6 +34,7 @@ from service.files.domain import Caller
 from service.http import inputs
 from service.keys import auth
 from service.uploads import idempotency
+from service.uploads.rules import shielded
 from service.uploads.tus import CHECKSUMS, Checksum, Resumable, UploadState, validate_metadata
 
 if TYPE_CHECKING:
@@ -179,7 +180,9 @@ def _content_type(request: Request[State]) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-async def _append(request: Request[State], upload_id: uuid.UUID, offset: int) -> UploadState:
+async def _append(
+    request: Request[State], caller: Caller, upload_id: uuid.UUID, offset: int
+) -> UploadState:
     """Append the request's body at `offset`: THE one place where a tus request starts
     receiving a body (PATCH, and POST with creation-with-upload). Headers are checked before;
     admission control (a cap on concurrent upload streams) wraps the `receive` call below,
@@ -195,6 +198,7 @@ async def _append(request: Request[State], upload_id: uuid.UUID, offset: int) ->
     async with request.state["admission"].slot():
         state = await _resumable(request).receive(
             upload_id,
+            caller,
             offset=offset,
             body=metrics.counted(request.stream(), "tus"),
             checksum=checksum,
@@ -257,8 +261,14 @@ async def create(request: Request[State]) -> Response:
             del headers["Upload-Offset"]
         return Response(status_code=201, headers=headers)
     if with_body:
-        # creation-with-upload: the body is the first chunk.
-        state = await _append(request, state.id, 0)
+        # creation-with-upload: the body is the first chunk. If it fails, the client has no
+        # Location: nothing of the upload is kept, unless an Idempotency-Key can give it back.
+        try:
+            state = await _append(request, caller, state.id, 0)
+        except BaseException:
+            if idempotency_key is None:
+                await shielded(resumable.abandon(state.id), f"abandon {state.id}")
+            raise
     headers = _headers(state, Location=location)
     if not with_body:
         del headers["Upload-Offset"]
@@ -267,8 +277,8 @@ async def create(request: Request[State]) -> Response:
 
 @tus_errors
 async def head(request: Request[State]) -> Response:
-    await _caller(request)
-    state = await _resumable(request).state(inputs.path_uuid(request, "upload_id"))
+    caller = await _caller(request)
+    state = await _resumable(request).state(inputs.path_uuid(request, "upload_id"), caller)
     headers = _headers(state, **{"Upload-Length": str(state.length)})
     if state.metadata:
         headers["Upload-Metadata"] = state.metadata
@@ -277,17 +287,17 @@ async def head(request: Request[State]) -> Response:
 
 @tus_errors
 async def patch(request: Request[State]) -> Response:
-    await _caller(request)
+    caller = await _caller(request)
     upload_id = inputs.path_uuid(request, "upload_id")
     offset = _int_header(request, "upload-offset")
-    state = await _append(request, upload_id, offset)
+    state = await _append(request, caller, upload_id, offset)
     return Response(status_code=204, headers=_headers(state))
 
 
 @tus_errors
 async def delete(request: Request[State]) -> Response:
-    await _caller(request)
-    await _resumable(request).terminate(inputs.path_uuid(request, "upload_id"))
+    caller = await _caller(request)
+    await _resumable(request).terminate(inputs.path_uuid(request, "upload_id"), caller)
     return Response(status_code=204, headers=_headers())
 
 

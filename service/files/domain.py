@@ -13,7 +13,7 @@ whatever the method (404, exactly like a file that does not exist).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -157,6 +157,26 @@ def uploaded_by(caller: Caller) -> str:
     return caller.user.user or caller.key_id
 
 
+def created_by(row: Mapping[str, Any], caller: Caller) -> bool:
+    """Whether an upload (or the file it became) is the caller's: its creating API key, the
+    admin scope included, is nobody else's (docs/api.md, "Who may continue an upload"). A row
+    written before keys were recorded (`api_key_id` NULL: migration 0020) is the caller's when
+    the caller would record the same `uploaded_by`."""
+    if row["api_key_id"] is not None:
+        return row["api_key_id"] == caller.key_id
+    return row["uploaded_by"] == uploaded_by(caller)
+
+
+async def audience_admits(conn, roles: Sequence[str] | None, who: ActingUser) -> bool:
+    """Whether a file declared for `roles` (names; not stored yet) would be visible to `who`:
+    `visible_to`'s own condition, over the declared audience's ids."""
+    role_id = await acting_role_id(conn, who)
+    if role_id is None:
+        return True
+    role_ids = (await label_ids(conn, {"roles": list(roles or ())}))["role_ids"]
+    return await files_repo.audience_passes(conn, role_ids, visible_to(role_id))
+
+
 def access_event(row: Row, action: str, caller: Caller, role_id: int | None) -> AccessEvent:
     who = caller.user
     return AccessEvent(
@@ -197,9 +217,12 @@ class Files:
         object.__setattr__(self, "_pages", Coalescer(self._fetch_pages, max_batch=PAGES_PER_QUERY))
         object.__setattr__(self, "_rendered", RenderedFiles())
 
-    async def insert_stored(self, conn, stored: rules.StoredFile, uploaded_by: str) -> Row:
+    async def insert_stored(
+        self, conn, stored: rules.StoredFile, uploaded_by: str, *, api_key_id: str | None
+    ) -> Row:
         """Write the row of a stored object, in `conn`'s transaction: how a POST /files upload
-        and a finished tus upload (service/uploads/tus.py) both become a file."""
+        and a finished tus upload (service/uploads/tus.py) both become a file. `api_key_id`:
+        the key that created it (None: an upload from before keys were recorded)."""
         # Resolved in the insert's transaction: the entries stay locked until it commits.
         values = {
             **await label_ids(conn, stored.fields),
@@ -209,6 +232,7 @@ class Files:
             "size": stored.size,
             "sha256": stored.sha256,
             "uploaded_by": uploaded_by,
+            "api_key_id": api_key_id,
         }
         if self.scan_off:
             values |= {
@@ -347,6 +371,16 @@ class Files:
     async def find(self, caller: Caller, file_id: uuid.UUID) -> Row:
         """The file's metadata, recording no access: what a replayed or repeated write answers."""
         row, _ = await self._visible(caller, file_id)
+        return row
+
+    async def find_created(self, caller: Caller, file_id: uuid.UUID) -> Row:
+        """`find`, for the key that created the file only (`created_by`): what a finished
+        upload's URL answers (FileNotFound to anyone else)."""
+        row, _ = await self._visible(caller, file_id)
+        async with db.lease(self.pool) as conn:
+            creator = await files_repo.creator(conn, file_id)
+        if creator is None or not created_by(creator, caller):
+            raise FileNotFound()
         return row
 
     async def read(self, caller: Caller, file_id: uuid.UUID) -> Row:

@@ -398,6 +398,22 @@ async def delete_returning_key(
     return None if row is None else row["object_key"]
 
 
+async def creator(conn, file_id: uuid.UUID) -> Row | None:
+    """Who created the file: `api_key_id` (NULL before migration 0020) and `uploaded_by`."""
+    cur = await conn.execute("SELECT api_key_id, uploaded_by FROM files WHERE id = %s", [file_id])
+    return await cur.fetchone()
+
+
+async def audience_passes(conn, role_ids: Sequence[int], filters: Sequence[Filter]) -> bool:
+    """Whether a file whose audience would be `role_ids` passes `filters` (the audience rule),
+    before any row exists: an upload's declared roles."""
+    conditions = sql.SQL(" AND ").join(f.condition for f in filters)
+    query = sql.SQL("SELECT 1 FROM (SELECT %s::integer[] AS role_ids) AS declared WHERE {}")
+    params = [list(role_ids), *(p for f in filters for p in f.params)]
+    cur = await conn.execute(query.format(conditions), params)
+    return await cur.fetchone() is not None
+
+
 async def exists(conn, file_id: uuid.UUID) -> bool:
     cur = await conn.execute("SELECT 1 FROM files WHERE id = %s", [file_id])
     return await cur.fetchone() is not None

@@ -30,6 +30,8 @@ from service.files.domain import (
     Caller,
     Files,
     acting_role_id,
+    audience_admits,
+    created_by,
     key_still_valid,
     label_ids,
     uploaded_by,
@@ -178,6 +180,7 @@ class Direct:
         key = None
         if idempotency_key is not None:
             key = idempotency.Key(
+                caller.key_id,
                 idempotency_key,
                 idempotency.fingerprint(
                     "POST /uploads/direct",
@@ -204,6 +207,7 @@ class Direct:
                     size=declared.size,
                     sha256=declared.sha256,
                     uploaded_by=uploaded_by(caller),
+                    api_key_id=caller.key_id,
                     expires_in=self.expiry,
                 )
             else:
@@ -225,13 +229,18 @@ class Direct:
 
     async def complete(self, caller: Caller, upload_id: uuid.UUID) -> tuple[Row, bool]:
         """Verify the staged object and make it the file: (file row, True) the first time,
-        (file row, False) when the upload was already completed."""
+        (file row, False) when the upload was already completed. Only for the key that created
+        it, acting for a role that could see the file (404 to anyone else, before the lock)."""
+        async with self.pool.connection() as conn:
+            row = await repo.get(conn, upload_id)
+            if row is not None:
+                await _check_owner(conn, row, caller)
         async with self._locked(upload_id):
             async with self.pool.connection() as conn:
                 row = await repo.get(conn, upload_id)
             if row is None:
                 try:
-                    return await self.files.find(caller, upload_id), False
+                    return await self.files.find_created(caller, upload_id), False
                 except errors.DomainError:
                     raise DirectUploadNotFound() from None
             if row["expired"]:
@@ -315,14 +324,17 @@ class Direct:
         )
         try:
             async with self.pool.connection() as conn, conn.transaction():
-                await key_still_valid(conn, caller.key_id)
-                file_row = await self.files.insert_stored(conn, stored, row["uploaded_by"])
+                # The creating key, revoked since `complete` was authenticated: 401, and the
+                # upload ends (no other key may complete it).
+                await key_still_valid(conn, row["api_key_id"] or caller.key_id)
+                file_row = await self.files.insert_stored(
+                    conn, stored, row["uploaded_by"], api_key_id=row["api_key_id"]
+                )
                 await repo.delete(conn, row["id"])
-        except (errors.APIError, errors.DomainError) as exc:
+        except (errors.APIError, errors.DomainError):
             await rules.shielded(self.storage.delete(stored.object_key), stored.object_key)
-            if not isinstance(exc, errors.Unauthorized):
-                # Refused for good (a label deleted meanwhile): the upload ends.
-                await rules.shielded(self.discard(row), f"discard {row['id']}")
+            # Refused for good (a label deleted meanwhile, the key revoked): the upload ends.
+            await rules.shielded(self.discard(row), f"discard {row['id']}")
             raise
         except BaseException:
             # The database failed or the request was cancelled: the copy goes, the staged
@@ -359,6 +371,15 @@ class Direct:
         if swept:
             log.info("swept %d expired direct upload(s)", swept)
         return swept
+
+
+async def _check_owner(conn, row: Mapping[str, Any], caller: Caller) -> None:
+    """DirectUploadNotFound unless the upload is the caller's (`created_by`) and its declared
+    audience admits the caller's acting role (`audience_admits`)."""
+    if not created_by(row, caller):
+        raise DirectUploadNotFound()
+    if not await audience_admits(conn, row["fields"].get("roles"), caller.user):
+        raise DirectUploadNotFound()
 
 
 async def _alive(conn, upload_id: uuid.UUID) -> bool:

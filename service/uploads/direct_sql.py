@@ -23,11 +23,13 @@ async def insert(
     size: int,
     sha256: str,
     uploaded_by: str,
+    api_key_id: str,
     expires_in: timedelta,
 ) -> Row:
     cur = await conn.execute(
         "INSERT INTO direct_uploads (id, fields, filename, content_type, size, sha256,"
-        " uploaded_by, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now() + %s)"
+        " uploaded_by, api_key_id, expires_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now() + %s)"
         " RETURNING *, false AS expired",
         [
             upload_id,
@@ -37,6 +39,7 @@ async def insert(
             size,
             sha256,
             uploaded_by,
+            api_key_id,
             expires_in,
         ],
     )

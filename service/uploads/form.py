@@ -280,7 +280,7 @@ class FormUploads:
         storage = self.files.storage
         if idempotency_key is not None:
             async with self.files.pool.connection() as conn:
-                used = await idempotency.peek(conn, idempotency_key)
+                used = await idempotency.peek(conn, caller.key_id, idempotency_key)
                 if used is not None and await files_sql.exists(conn, used[1]):
                     storage = DISCARDING
 
@@ -297,6 +297,7 @@ class FormUploads:
                 await domain.key_still_valid(conn, caller.key_id)
                 if idempotency_key is not None:
                     key = idempotency.Key(
+                        caller.key_id,
                         idempotency_key,
                         idempotency.fingerprint(
                             "POST /files",
@@ -312,7 +313,9 @@ class FormUploads:
                     if storage is DISCARDING:
                         # The key's file was deleted since the check: nothing was stored.
                         raise _KeyFreedMeanwhile()
-                return await self.files.insert_stored(conn, stored, domain.uploaded_by(caller))
+                return await self.files.insert_stored(
+                    conn, stored, domain.uploaded_by(caller), api_key_id=caller.key_id
+                )
 
         try:
             row = await ingest(

@@ -1,7 +1,9 @@
 """Idempotency-Key on POST /files, POST /uploads and POST /uploads/direct: the same creating
-request sent again gets what the first one created, never a second copy.
+request sent again gets what the first one created, never a second copy. A key is one API
+key's: the same value from another API key is another key (Stripe's rule).
 
-- `parse`: the header's value (`PATTERN`: 1-255 visible ASCII); `Key`: a key and its fingerprint
+- `parse`: the header's value (`PATTERN`: 1-255 visible ASCII); `Key`: a key, its API key and
+  its fingerprint
 - `fingerprint`: what makes two requests the same request
 - `claim`: the key taken in the transaction that creates (or the id to replay); `peek`
 - `KeyReused` (422 `idempotency_key_reused`); `HEADER`, `REPLAYED_HEADER`
@@ -41,6 +43,7 @@ class KeyReused(errors.DomainError):
 
 @dataclass(frozen=True)
 class Key:
+    api_key_id: str  # the API key that sent it: its scope
     value: str
     fingerprint: str
 
@@ -70,18 +73,18 @@ async def claim(conn, key: Key, new_id: uuid.UUID, alive: Alive) -> uuid.UUID | 
     """In the caller's transaction: None when `new_id` now holds the key (the caller creates
     it); else the id the key already stands for (the caller replays it). `alive(conn, id)`
     says whether that resource still exists; if not, the key moves to `new_id`."""
-    row = await repo.claim(conn, key.value, key.fingerprint, new_id)
+    row = await repo.claim(conn, key.api_key_id, key.value, key.fingerprint, new_id)
     if row is None:
         return None
     if row["fingerprint"] != key.fingerprint:
         raise KeyReused()
     if await alive(conn, row["resource_id"]):
         return row["resource_id"]
-    await repo.rebind(conn, key.value, new_id)
+    await repo.rebind(conn, key.api_key_id, key.value, new_id)
     return None
 
 
-async def peek(conn, value: str) -> tuple[str, uuid.UUID] | None:
-    """(fingerprint, resource id) of a key already used, without locking it."""
-    row = await repo.get(conn, value)
+async def peek(conn, api_key_id: str, value: str) -> tuple[str, uuid.UUID] | None:
+    """(fingerprint, resource id) of a key the API key already used, without locking it."""
+    row = await repo.get(conn, api_key_id, value)
     return None if row is None else (row["fingerprint"], row["resource_id"])

@@ -1,7 +1,7 @@
 """Resumable uploads (tus 1.0.0): the rules and the durable state, no HTTP (service/api/tus.py
 speaks the protocol and calls `Resumable`).
 
-- `Resumable`: create, hold (the PATCH lock), state, receive, terminate, settle, sweep
+- `Resumable`: create, hold (the PATCH lock), state, receive, terminate, abandon, settle, sweep
 - `Declared`, `validate_metadata`: a creation's length and Upload-Metadata, checked
 - `UploadState`, `Checksum`: an upload's offset and status; an Upload-Checksum
 - `UploadNotFound` (404), `UploadBusy` (423), `OffsetConflict` (409), `ChecksumFailed` (460)
@@ -30,7 +30,16 @@ from starlette.requests import ClientDisconnect
 from service import errors
 from service.db.locks import LockSessions
 from service.files import metadata
-from service.files.domain import Caller, Files, label_ids, uploaded_by
+from service.files.domain import (
+    Caller,
+    FileNotFound,
+    Files,
+    audience_admits,
+    created_by,
+    key_still_valid,
+    label_ids,
+    uploaded_by,
+)
 from service.http import inputs
 from service.storage import ObjectStorage, ResumableUpload, StorageError
 from service.uploads import filetypes, idempotency, rules
@@ -165,7 +174,7 @@ class Resumable:
                     size=length,
                     fields=declared.fields,
                 )
-                key = idempotency.Key(idempotency_key, fingerprint)
+                key = idempotency.Key(caller.key_id, idempotency_key, fingerprint)
                 prior = await idempotency.claim(conn, key, upload_id, _alive)
                 if prior is not None:
                     row = await repo.get(conn, prior)
@@ -182,6 +191,7 @@ class Resumable:
                 filetype=declared.filetype,
                 metadata=metadata_header,
                 uploaded_by=uploaded_by(caller),
+                api_key_id=caller.key_id,
                 expires_in=self.expiry,
             )
         return _state(row)
@@ -192,34 +202,43 @@ class Resumable:
         the same, and a `complete` copying a large object must not hold a pool connection."""
         return self._receiving(upload_id)
 
-    async def state(self, upload_id: uuid.UUID) -> UploadState:
+    async def state(self, upload_id: uuid.UUID, caller: Caller) -> UploadState:
         """Where the upload stands (HEAD). One that has become a file stays visible as
         complete, so a client whose final response was lost learns it is done; one whose bytes
         are all stored is settled first (423 while another request settles it), so that a
         client told "complete" finds its file."""
-        state = await self._peek(upload_id)
+        state = await self._peek(upload_id, caller)
         if state.file_id is not None or state.offset < state.length:
             return state
         async with self._receiving(upload_id):
             async with self.pool.connection() as conn:
                 row = await repo.get(conn, upload_id)
             if row is None or not row["stored"]:
-                return await self._peek(upload_id)
+                return await self._peek(upload_id, caller)
             return await self.settle(row)
 
-    async def _peek(self, upload_id: uuid.UUID) -> UploadState:
+    async def _peek(self, upload_id: uuid.UUID, caller: Caller) -> UploadState:
+        """The upload's state, or the file it became, for the key that created it acting for a
+        role that could see the file; UploadNotFound to anyone else (docs/api.md, "Who may
+        continue an upload"): another key learns nothing, not even that it exists."""
         async with self.pool.connection() as conn:
             row = await repo.get(conn, upload_id)
             if row is not None:
+                if not created_by(row, caller):
+                    raise UploadNotFound()
+                if not await audience_admits(conn, row["fields"].get("roles"), caller.user):
+                    raise UploadNotFound()
                 return _state(row)
-            size = await repo.file_size(conn, upload_id)
-        if size is None:
-            raise UploadNotFound()
+        try:
+            size = (await self.files.find_created(caller, upload_id))["size"]
+        except FileNotFound:
+            raise UploadNotFound() from None
         return UploadState(upload_id, size, size, None, None, file_id=upload_id)
 
     async def receive(
         self,
         upload_id: uuid.UUID,
+        caller: Caller,
         *,
         offset: int,
         body: AsyncIterable[bytes],
@@ -229,9 +248,10 @@ class Resumable:
         """Append a PATCH body at `offset` (409 unless it is the upload's offset; 423 while
         another request is receiving; 413 before reading it when its declared length goes past
         Upload-Length). Returns the new state; `file_id` set once complete."""
-        await self._peek(upload_id)  # unknown or expired: 404, even while the sweeper holds it
+        # Unknown, expired or not the caller's: 404, even while the sweeper holds it.
+        await self._peek(upload_id, caller)
         async with self._receiving(upload_id):
-            state = await self._peek(upload_id)
+            state = await self._peek(upload_id, caller)
             if offset != state.offset:
                 raise OffsetConflict(
                     f"Upload-Offset is {offset} but the upload is at {state.offset}"
@@ -251,14 +271,24 @@ class Resumable:
                 return await self.settle(row)  # a completion cut short: finish it now
             return await _Receiver(self, row, checksum).run(body)
 
-    async def terminate(self, upload_id: uuid.UUID) -> None:
-        await self._peek(upload_id)  # unknown or expired: 404 without waiting for the lock
+    async def terminate(self, upload_id: uuid.UUID, caller: Caller) -> None:
+        # Unknown, expired or not the caller's: 404 without waiting for the lock.
+        await self._peek(upload_id, caller)
         async with self._receiving(upload_id):
             async with self.pool.connection() as conn:
                 row = await repo.get(conn, upload_id)
             if row is None:
                 raise UploadNotFound()
             await self.discard(row)
+
+    async def abandon(self, upload_id: uuid.UUID) -> None:
+        """Discard an upload whose creation failed before its client learnt the Location (a
+        creation-with-upload refused: 460, 415, ...): nobody could ever continue it."""
+        async with self._receiving(upload_id):
+            async with self.pool.connection() as conn:
+                row = await repo.get(conn, upload_id, include_expired=True)
+            if row is not None:
+                await self.discard(row)
 
     async def discard(self, row: Mapping[str, Any]) -> None:
         """Leave nothing of an upload: its multipart upload, any object, its row. The caller
@@ -278,8 +308,10 @@ class Resumable:
         row deleted, in one transaction. The caller holds the upload's lock.
 
         Content or metadata refused now (text that is not UTF-8 to the end, a label deleted
-        meanwhile) discards the upload. Any other failure (storage, database, a request
-        cancelled by a deploy) leaves it stored: the next HEAD, PATCH or sweep settles it."""
+        meanwhile), or the creating key revoked (401: a revoked key's upload never becomes a
+        file, checked as POST /files checks it), discards the upload. Any other failure
+        (storage, database, a request cancelled by a deploy) leaves it stored: the next HEAD,
+        PATCH or sweep settles it."""
         file_type = filetypes.REGISTRY[row["type"]]
         key = rules.object_key_for(row["id"])
         try:
@@ -295,7 +327,11 @@ class Resumable:
                 fields=dict(row["fields"]),
             )
             async with self.pool.connection() as conn, conn.transaction():
-                await self.files.insert_stored(conn, stored, row["uploaded_by"])
+                if row["api_key_id"] is not None:
+                    await key_still_valid(conn, row["api_key_id"])
+                await self.files.insert_stored(
+                    conn, stored, row["uploaded_by"], api_key_id=row["api_key_id"]
+                )
                 await repo.delete(conn, row["id"])
         except (errors.APIError, errors.DomainError):
             await rules.shielded(self.discard(row), f"discard {row['id']}")

@@ -27,11 +27,13 @@ async def insert(
     filetype: str | None,
     metadata: str | None,
     uploaded_by: str,
+    api_key_id: str,
     expires_in: timedelta,
 ) -> Row:
     cur = await conn.execute(
         "INSERT INTO tus_uploads (id, length, fields, filename, filetype, metadata, uploaded_by,"
-        " expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now() + %s) RETURNING *",
+        " api_key_id, expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, now() + %s)"
+        " RETURNING *",
         [
             upload_id,
             length,
@@ -40,6 +42,7 @@ async def insert(
             filetype,
             metadata,
             uploaded_by,
+            api_key_id,
             expires_in,
         ],
     )

@@ -460,11 +460,11 @@ def test_a_completion_cut_short_is_settled_by_the_next_head(
     real = Files.insert_stored
     failures = []
 
-    async def failing_once(self, conn, stored, uploaded_by):
+    async def failing_once(self, conn, stored, uploaded_by, **kwargs):
         if not failures:
             failures.append(stored.id)
             raise psycopg.OperationalError("the database went away")
-        return await real(self, conn, stored, uploaded_by)
+        return await real(self, conn, stored, uploaded_by, **kwargs)
 
     monkeypatch.setattr(Files, "insert_stored", failing_once)
     data = pdf(9 * MIB)  # a multipart object: its sha256 is read back when settling
