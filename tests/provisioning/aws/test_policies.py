@@ -14,8 +14,8 @@ from provisioning.aws.policies import task_policy
 
 SERVICE = Path(__file__).resolve().parents[3] / "service"
 # The modules that call S3 (through the storage's boto3 client).
-S3_CALLERS = [SERVICE / "storage.py", SERVICE / "resumable.py", SERVICE / "direct.py"]
-CREDENTIALS = SERVICE / "db_credentials.py"
+S3_CALLERS = sorted((SERVICE / "storage").glob("*.py")) + sorted((SERVICE / "uploads").glob("*.py"))
+CREDENTIALS = SERVICE / "db" / "credentials.py"
 DATABASE_SECRET = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-1234-AbCdEf"
 
 # Secrets Manager operation -> the IAM actions it needs.
