@@ -29,7 +29,16 @@ STAGING_NONCURRENT_DAYS = 1
 # they add to a Blob body): what the bucket's CORS lets the tenant's origins send.
 DIRECT_PUT_HEADERS = ("content-type", "x-amz-checksum-sha256", "x-amz-sdk-checksum-algorithm")
 
+# Infected bytes the scan moved to quarantine/ (service/scanning/worker.py; the prefix is
+# provisioning.aws.policies.QUARANTINE_PREFIX) are evidence: kept this long by default (the
+# catalogue's `limits.quarantine_days`), then expired, their noncurrent versions a day later.
+QUARANTINE_PREFIX = "quarantine/"
+QUARANTINE_DAYS = 90
+QUARANTINE_NONCURRENT_DAYS = 1
+
 ABORT_RULE_ID = "abort-incomplete-multipart-uploads"
+QUARANTINE_RULE_ID = "expire-quarantine"
+DELETE_MARKER_RULE_ID = "remove-expired-delete-markers"
 NONCURRENT_RULE_ID = "expire-noncurrent-versions"
 STAGING_RULE_ID = "expire-abandoned-direct-uploads"
 
@@ -38,7 +47,9 @@ def versioning_status(versioning: bool) -> str:
     return "Enabled" if versioning else "Suspended"
 
 
-def lifecycle_rules(versioning: bool) -> list[dict[str, Any]]:
+def lifecycle_rules(
+    versioning: bool, quarantine_days: int = QUARANTINE_DAYS
+) -> list[dict[str, Any]]:
     """The lifecycle rules, in the Pulumi (aws.s3.BucketLifecycleConfiguration) form."""
     rules: list[dict[str, Any]] = [
         {
@@ -59,6 +70,15 @@ def lifecycle_rules(versioning: bool) -> list[dict[str, Any]]:
             "noncurrent_version_expiration": {"noncurrent_days": STAGING_NONCURRENT_DAYS},
         }
     )
+    rules.append(
+        {
+            "id": QUARANTINE_RULE_ID,
+            "status": "Enabled",
+            "filter": {"prefix": QUARANTINE_PREFIX},
+            "expiration": {"days": quarantine_days},
+            "noncurrent_version_expiration": {"noncurrent_days": QUARANTINE_NONCURRENT_DAYS},
+        }
+    )
     if versioning:
         rules.append(
             {
@@ -66,6 +86,17 @@ def lifecycle_rules(versioning: bool) -> list[dict[str, Any]]:
                 "status": "Enabled",
                 "filter": {"prefix": ""},
                 "noncurrent_version_expiration": {"noncurrent_days": NONCURRENT_VERSION_DAYS},
+            }
+        )
+        # Once a deleted file's noncurrent versions expire, its delete marker is all that is
+        # left: an expired object delete marker, which still costs a LIST. S3 refuses this
+        # in a rule that also expires by days, hence a rule of its own.
+        rules.append(
+            {
+                "id": DELETE_MARKER_RULE_ID,
+                "status": "Enabled",
+                "filter": {"prefix": ""},
+                "expiration": {"expired_object_delete_marker": True},
             }
         )
     return rules

@@ -55,15 +55,18 @@ class Scan:
 SCAN_OFF = Scan("off")
 
 
-def cloud_scan(tenant: Tenant, clamd_address: str | None) -> Scan:
-    """On AWS: the catalogue's engine as written; clamav uses the platform's clamd (the
-    catalogue refuses clamav without one)."""
+# On AWS a clamav tenant's clamd is a sidecar in its own task, on the task's loopback
+# (provisioning/aws/scanner.py, which holds the same value).
+SIDECAR_CLAMD_ADDRESS = "tcp://127.0.0.1:3310"
+
+
+def cloud_scan(tenant: Tenant) -> Scan:
+    """On AWS: the catalogue's engine as written; clamav is the clamd in the tenant's own task,
+    which only that task can reach."""
     engine = tenant.limits.scan
-    if engine == "clamav" and clamd_address is None:
-        raise ValueError(f"tenant {tenant.slug!r} scans with clamav and no clamd is configured")
     return Scan(
         engine,
-        clamd_address if engine == "clamav" else None,
+        SIDECAR_CLAMD_ADDRESS if engine == "clamav" else None,
         infected=tenant.limits.scan_infected,
         oversize=tenant.limits.scan_oversize,
     )

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from provisioning.aws.platform import Platform, PlatformArgs
+from provisioning.aws.signatures import Signatures, SignaturesArgs
 from provisioning.aws.tenant import TenantDeployment, TenantDeploymentArgs
 from tenants import CatalogueError, load_catalogue, names
 
@@ -54,6 +55,23 @@ platform = Platform(
     ),
 )
 
+# ClamAV signatures for every clamav tenant's scanner: one updater, one bucket.
+signatures = Signatures(
+    f"{scope.base}-signatures",
+    SignaturesArgs(
+        scope=scope,
+        region=region,
+        account_id=identity.account_id,
+        partition=partition,
+        vpc_id=platform.vpc_id,
+        subnet_ids=platform.private_subnet_ids,
+        cluster_arn=platform.cluster_arn,
+        alarm_topic_arn=platform.alarm_topic_arn,
+        log_retention_days=catalogue.platform.log_retention_days,
+        tags=tags,
+    ),
+)
+
 exports = {}
 for tenant in catalogue.tenants:
     deployment = TenantDeployment(
@@ -68,7 +86,7 @@ for tenant in catalogue.tenants:
             partition=partition,
             log_retention_days=catalogue.platform.log_retention_days,
             hosted_zone_id=config.get("hostedZoneId"),
-            clamd_address=catalogue.platform.clamd_address,
+            signatures_bucket=signatures.bucket_name,
             tags=tags,
         ),
     )

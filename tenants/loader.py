@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from tenants import fargate, names, quotas, schema
+from tenants import fargate, names, quotas, scanner, schema
 from tenants.errors import CatalogueError, Problem
 from tenants.model import (
     Alarms,
@@ -138,10 +138,6 @@ def load_catalogue(path: str | Path) -> Catalogue:
     out.check_keys(None, "", data, TOP_LEVEL, "top-level")
     platform = _platform(out, data.get("platform"))
     defaults = _defaults(out, data.get("defaults", {}))
-    clamd = _clamd_configured(data.get("platform"), platform)
-    raw_defaults = data.get("defaults")
-    if not clamd and _writes_clamav(raw_defaults):
-        out.add(None, "defaults.limits.scan", CLAMAV_WITHOUT_CLAMD)
     raw_tenants = data.get("tenants")
     if raw_tenants is None:
         out.add(None, "tenants", "is missing (a list of tenants)")
@@ -154,7 +150,7 @@ def load_catalogue(path: str | Path) -> Catalogue:
     tenants = [
         tenant
         for index, raw in enumerate(raw_tenants)
-        if (tenant := _tenant(out, index, raw, defaults, platform, identities, clamd)) is not None
+        if (tenant := _tenant(out, index, raw, defaults, platform, identities)) is not None
     ]
     _check_unique(out, identities)
     _check_placement(out, tenants)
@@ -172,6 +168,9 @@ def _platform(out: _Collector, raw: Any) -> Platform | None:
     if not isinstance(raw, dict):
         out.add(None, "platform", f"must be a mapping, got {raw!r}")
         return None
+    if "clamd_address" in raw:
+        out.add(None, "platform.clamd_address", RETIRED_CLAMD_ADDRESS)
+        raw = {k: v for k, v in raw.items() if k != "clamd_address"}
     valid = out.fields(None, "platform", raw, schema.PLATFORM_FIELDS)
     for key in schema.PLATFORM_REQUIRED:
         if key not in raw:
@@ -209,7 +208,6 @@ def _tenant(
     defaults: dict[str, dict[str, Any]],
     platform: Platform | None,
     identities: list[_Identity],
-    clamd: bool = True,
 ) -> Tenant | None:
     label = f"tenants[{index}]"
     if not isinstance(raw, dict):
@@ -242,8 +240,6 @@ def _tenant(
     for section, values in out.sections(label, "", raw).items():
         sections[section].update(values)
     _check_merged(out, label, "", raw, sections)
-    if not clamd and _writes_clamav(raw):
-        out.add(label, "limits.scan", CLAMAV_WITHOUT_CLAMD)
 
     if len(out.problems) > start or platform is None:
         return None
@@ -293,6 +289,12 @@ def _check_merged(
     field = written("api", "memory", "cpu")
     if problem and field:
         out.add(label, field, problem)
+    # The service and its scanner share the task (tenants.scanner): reported where memory or
+    # the engine is written, once.
+    problem = None if problem else scanner.memory_problem(api["memory"], sections["limits"]["scan"])
+    field = written("api", "memory", "cpu") or written("limits", "scan")
+    if problem and field:
+        out.add(label, field, problem)
     field = written("api", "min_tasks", "max_tasks")
     if api["min_tasks"] > api["max_tasks"] and field:
         out.add(
@@ -306,26 +308,10 @@ def _check_merged(
         out.add(label, field, problem)
 
 
-CLAMAV_WITHOUT_CLAMD = (
-    "'clamav' needs a clamd the tasks can reach on AWS: set platform.clamd_address "
-    "(tcp://host:port), or use 'guardduty' (silo dev and compose scan either with their own "
-    "clamd)"
+RETIRED_CLAMD_ADDRESS = (
+    "is no longer used: every clamav tenant scans with a clamd in its own task (no shared "
+    "daemon, no network path between tenants); remove it (docs/operations/scanning.md)"
 )
-
-
-def _clamd_configured(raw_platform: Any, platform: Platform | None) -> bool:
-    """Whether `clamav` tenants have a clamd on AWS. True too when the platform section is
-    broken (or its clamd_address is): that problem is reported already, once."""
-    if platform is None or (isinstance(raw_platform, dict) and "clamd_address" in raw_platform):
-        return True
-    return platform.clamd_address is not None
-
-
-def _writes_clamav(raw: Any) -> bool:
-    """Whether this mapping (defaults, or a tenant) itself sets `limits.scan: clamav`. A tenant
-    inheriting it from `defaults` is reported there, once."""
-    limits = raw.get("limits") if isinstance(raw, dict) else None
-    return isinstance(limits, dict) and limits.get("scan") == "clamav"
 
 
 @dataclass(frozen=True)
@@ -384,7 +370,8 @@ def _check_protected_buckets(out: _Collector, tenants: list[Tenant]) -> None:
             "limits.scan",
             f"{len(guarded)} tenants scan with guardduty; GuardDuty Malware Protection for S3 "
             f"protects at most {quotas.PROTECTED_BUCKETS_PER_REGION} buckets per account and "
-            "region (not adjustable): scan the others with clamav (platform.clamd_address)",
+            "region (not adjustable): scan the others with clamav (a scanner in each tenant's "
+            "own task, the default)",
         )
 
 

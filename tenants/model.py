@@ -19,9 +19,6 @@ class Platform:
     domain: str  # a tenant's host is <slug>.<domain> unless it sets `host`
     name: str = "silo"  # prefix of every cloud resource name (see tenants.names)
     log_retention_days: int = 30
-    # The clamd (tcp://host:port) tenants with `limits.scan: clamav` use on AWS; None: no
-    # tenant may use clamav there.
-    clamd_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,9 +55,9 @@ class Bucket:
 class Limits:
     max_upload_mb: int
     allowed_types: tuple[str, ...]  # service.uploads.filetypes ids
-    scan: str = "guardduty"  # guardduty | clamav | off (tenants.schema.SCAN_ENGINES)
+    scan: str = "clamav"  # clamav | guardduty | off (tenants.schema.SCAN_ENGINES)
     scan_infected: str = "quarantine"  # quarantine | delete
-    scan_oversize: str = "hold"  # hold | serve_unscanned: files too large for the engine
+    quarantine_days: int = 90  # the lifecycle of quarantine/ in the tenant's bucket
 
     @property
     def max_upload_bytes(self) -> int:

@@ -91,26 +91,6 @@ def hostname(value: Any) -> tuple[Any, str | None]:
     return (None, problem) if problem else (value, None)
 
 
-def clamd_address(value: Any) -> tuple[Any, str | None]:
-    """`tcp://host:port`: a clamd the tenants' tasks reach over the network. A unix socket is
-    refused here: a Fargate task shares no file system with a daemon outside it."""
-    if not isinstance(value, str):
-        return None, f"must be a string like tcp://clamd.internal:3310, got {value!r}"
-    parts = urlsplit(value)
-    if parts.scheme != "tcp":
-        return None, (
-            f"{value!r} is not tcp://host:port (a unix:// socket cannot be reached from a "
-            "Fargate task)"
-        )
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    if not parts.hostname or port is None or parts.path or parts.query or parts.username:
-        return None, f"{value!r} is not tcp://host:port, like tcp://clamd.internal:3310"
-    return value, None
-
-
 def _origin_problem(origin: Any) -> str | None:
     if not isinstance(origin, str):
         return f"{origin!r} is not a string"
@@ -216,9 +196,6 @@ PLATFORM_FIELDS: dict[str, Check] = {
     "domain": hostname,
     "name": matching(r"^.+$", "a string"),  # shape checked by tenants.names.Scope rules
     "log_retention_days": one_of(LOG_RETENTION_DAYS),
-    # Where tenants with `limits.scan: clamav` send their uploads on AWS (a clamd inside the
-    # VPC, run by the platform team); `silo dev` and compose run their own.
-    "clamd_address": clamd_address,
 }
 PLATFORM_REQUIRED = ("domain",)
 
@@ -258,16 +235,16 @@ SECTIONS: dict[str, dict[str, Check]] = {
         # What the service's multipart upload can carry (S3 allows 10,000 parts).
         "max_upload_mb": integer(1, MAX_UPLOAD_MB),
         "allowed_types": file_types,
-        # Malware scanning of every upload: GuardDuty Malware Protection for S3 on the
-        # tenant's bucket, a clamd (platform.clamd_address on AWS), or none. Locally any engine
-        # but `off` is the local clamd (GuardDuty exists only on AWS).
+        # Malware scanning of every upload: a clamd sidecar in the tenant's own task (the
+        # default: no quota), GuardDuty Malware Protection for S3 on the tenant's bucket (at
+        # most 25 per account and region), or none. Locally any engine but `off` is the local
+        # clamd (GuardDuty exists only on AWS).
         "scan": choice(SCAN_ENGINES),
         # What happens to infected bytes: moved under quarantine/ (kept for investigation,
         # unreadable by the service) or deleted.
         "scan_infected": choice(SCAN_INFECTED),
-        # What becomes of a file too large for the engine (status `oversize`): held, never
-        # served (the default), or served unscanned, marked `oversize`.
-        "scan_oversize": choice(SCAN_OVERSIZE),
+        # Days quarantined bytes are kept (evidence) before the bucket's lifecycle expires them.
+        "quarantine_days": integer(1, 3650),
     },
     "taxonomy": {
         "categories": categories,
@@ -306,8 +283,9 @@ TENANT_REQUIRED = ("slug", "name", "priority")
 # Platform defaults: what a catalogue's `defaults:` and each tenant override.
 BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "api": {
-        "cpu": 256,
-        "memory": 512,
+        # Room for the service and, with the default `clamav`, its scanner (tenants.scanner).
+        "cpu": 512,
+        "memory": 3072,
         "min_tasks": 1,
         "max_tasks": 4,
         "target_cpu_percent": 60,
@@ -329,9 +307,9 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
     "limits": {
         "max_upload_mb": 5120,
         "allowed_types": KNOWN_TYPE_IDS,
-        "scan": "guardduty",
+        "scan": "clamav",
         "scan_infected": "quarantine",
-        "scan_oversize": "hold",
+        "quarantine_days": 90,
     },
     "taxonomy": {
         "categories": ["Conflict resolution", "Skills", "Soft skills"],
@@ -353,5 +331,4 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
 PLATFORM_DEFAULTS: dict[str, Any] = {
     "name": "silo",
     "log_retention_days": 30,
-    "clamd_address": None,
 }

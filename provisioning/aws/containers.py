@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from provisioning.service_env import ServiceTarget, ecs_secrets, service_environment
@@ -20,13 +20,20 @@ def container_definitions(
     image: str,
     secret_arns: Mapping[str, str],
     log_group: str,
+    memory: int | None = None,
+    sidecars: Sequence[dict[str, Any]] = (),
 ) -> list[dict[str, Any]]:
+    """The service's container, then `sidecars` (the clamav scanner's, when it has one). With
+    sidecars, `memory` is the service's own hard limit, what the task leaves it: its admission
+    cap reads that limit (service/http/admission.py)."""
     environment = service_environment(target)
+    limit = {"memory": memory} if memory is not None else {}
     return [
         {
             "name": CONTAINER_NAME,
             "image": image,
             "essential": True,
+            **limit,
             "portMappings": [{"containerPort": target.port, "protocol": "tcp"}],
             "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
             "secrets": ecs_secrets(secret_arns),
@@ -39,7 +46,8 @@ def container_definitions(
                     "awslogs-stream-prefix": CONTAINER_NAME,
                 },
             },
-        }
+        },
+        *sidecars,
     ]
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from provisioning.aws.scanner import SIGNATURES_PREFIX
+
 Document = dict[str, Any]
 
 # <account>.dkr.ecr.<region>.amazonaws.com[.cn]/<repository>[:tag|@digest]
@@ -124,7 +126,13 @@ MALWARE_PROTECTION_PRINCIPAL = "malware-protection-plan.guardduty.amazonaws.com"
 GUARDDUTY_RULE_PREFIX = "DO-NOT-DELETE-AmazonGuardDutyMalwareProtectionS3"
 
 
-def task_policy(*, partition: str, bucket: str, database_secret_arn: str) -> Document:
+def task_policy(
+    *,
+    partition: str,
+    bucket: str,
+    database_secret_arn: str,
+    signatures_bucket: str | None = None,
+) -> Document:
     """What the tenant's service may do: its own bucket's objects (streamed multipart uploads,
     presigned downloads, deletes; direct uploads: presigned PUTs to `staging/`, which carry this
     role's PutObject, then HeadObject, a ranged GetObject and a server-side copy to the file's
@@ -134,9 +142,12 @@ def task_policy(*, partition: str, bucket: str, database_secret_arn: str) -> Doc
     No kms:Decrypt: the RDS-managed secret is encrypted with the AWS managed key
     `aws/secretsmanager` (no `master_user_secret_kms_key_id` is set), whose key policy lets
     principals of the account use it through Secrets Manager. A customer managed key would
-    need kms:Decrypt on that key here, conditioned on kms:ViaService."""
+    need kms:Decrypt on that key here, conditioned on kms:ViaService.
+
+    With `signatures_bucket` (the tenant scans with clamav): its task's signature sync may read
+    the platform's signatures there, and nothing else of that bucket."""
     arn = bucket_arn(bucket, partition=partition)
-    return {
+    document = {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -181,6 +192,113 @@ def task_policy(*, partition: str, bucket: str, database_secret_arn: str) -> Doc
                 "Effect": "Deny",
                 "Action": ["s3:GetObject", "s3:GetObjectVersion"],
                 "Resource": f"{arn}/{QUARANTINE_PREFIX}*",
+            },
+            {
+                # Quarantined bytes are evidence: the service puts them there and never
+                # removes them; the bucket's lifecycle expires them (`quarantine_days`).
+                "Sid": "DenyErasingQuarantine",
+                "Effect": "Deny",
+                "Action": [
+                    "s3:DeleteObject",
+                    "s3:DeleteObjectVersion",
+                    "s3:PutObjectTagging",
+                    "s3:DeleteObjectTagging",
+                ],
+                "Resource": f"{arn}/{QUARANTINE_PREFIX}*",
+            },
+        ],
+    }
+    if signatures_bucket:
+        document["Statement"] += signatures_read_statements(
+            partition=partition, bucket=signatures_bucket
+        )
+    return document
+
+
+def signatures_read_statements(*, partition: str, bucket: str) -> list[dict[str, Any]]:
+    """Read the platform's ClamAV signatures (`aws s3 sync` lists, then gets), nothing else."""
+    arn = bucket_arn(bucket, partition=partition)
+    return [
+        {
+            "Sid": "ListSignatures",
+            "Effect": "Allow",
+            "Action": "s3:ListBucket",
+            "Resource": arn,
+            "Condition": {"StringLike": {"s3:prefix": [f"{SIGNATURES_PREFIX}*"]}},
+        },
+        {
+            "Sid": "ReadSignatures",
+            "Effect": "Allow",
+            "Action": "s3:GetObject",
+            "Resource": f"{arn}/{SIGNATURES_PREFIX}*",
+        },
+    ]
+
+
+def updater_task_policy(*, partition: str, bucket: str, namespace: str) -> Document:
+    """The signature updater: the only writer of the signature bucket; its one metric."""
+    arn = bucket_arn(bucket, partition=partition)
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ListSignatures",
+                "Effect": "Allow",
+                "Action": "s3:ListBucket",
+                "Resource": arn,
+            },
+            {
+                "Sid": "WriteSignatures",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+                "Resource": f"{arn}/{SIGNATURES_PREFIX}*",
+            },
+            {
+                # PutMetricData names no resource; the namespace condition is its scope.
+                "Sid": "PublishVersion",
+                "Effect": "Allow",
+                "Action": "cloudwatch:PutMetricData",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": namespace}},
+            },
+        ],
+    }
+
+
+def scheduler_trust_policy(*, account_id: str) -> Document:
+    """EventBridge Scheduler of this account may assume the role."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "scheduler.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
+    }
+
+
+def scheduler_policy(*, task_family_arn: str, cluster_arn: str, role_arns: list[str]) -> Document:
+    """Run the updater's task (any revision of its family) on the platform's cluster, passing
+    it its two roles."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "RunUpdater",
+                "Effect": "Allow",
+                "Action": "ecs:RunTask",
+                "Resource": f"{task_family_arn}:*",
+                "Condition": {"ArnEquals": {"ecs:cluster": cluster_arn}},
+            },
+            {
+                "Sid": "PassUpdaterRoles",
+                "Effect": "Allow",
+                "Action": "iam:PassRole",
+                "Resource": sorted(role_arns),
+                "Condition": {"StringLike": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}},
             },
         ],
     }
@@ -280,20 +398,50 @@ def malware_protection_policy(
     }
 
 
-def bucket_policy(*, partition: str, bucket: str) -> Document:
+# The object tag GuardDuty Malware Protection for S3 writes its verdict in.
+SCAN_STATUS_TAG = "GuardDutyMalwareScanStatus"
+
+
+def bucket_policy(*, partition: str, bucket: str, scan_role_arn: str | None = None) -> Document:
     """Refuse every request to the bucket that does not come over TLS (a Deny, so it binds
-    every principal, the tenant's own task role included)."""
+    every principal, the tenant's own task role included).
+
+    With `scan_role_arn` (the tenant scans with GuardDuty), the tag-based access control AWS
+    documents for Malware Protection for S3: no principal but the plan's role may write the
+    `GuardDutyMalwareScanStatus` tag, by PutObjectTagging or with the object (PutObject's
+    tagging header, which would let a client or a compromised task upload bytes already
+    "clean"). Quarantine moves are left out of the PutObject statement: boto3's managed copy
+    carries the source's tags, GuardDuty's verdict among them, and quarantine/ is not read."""
     arn = bucket_arn(bucket, partition=partition)
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [arn, f"{arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+    if scan_role_arn:
+        not_guardduty = {"ArnNotEquals": {"aws:PrincipalArn": scan_role_arn}}
+        writes_status = {"ForAnyValue:StringEquals": {"s3:RequestObjectTagKeys": SCAN_STATUS_TAG}}
+        statements += [
             {
-                "Sid": "DenyInsecureTransport",
+                "Sid": "OnlyGuardDutyTagsScanStatus",
                 "Effect": "Deny",
                 "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [arn, f"{arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
-        ],
-    }
+                "Action": ["s3:PutObjectTagging", "s3:PutObjectVersionTagging"],
+                "Resource": f"{arn}/*",
+                "Condition": {**writes_status, **not_guardduty},
+            },
+            {
+                "Sid": "NoUploadWithScanStatus",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": [f"{arn}/{prefix}*" for prefix in (*SCANNED_PREFIXES, "staging/")],
+                "Condition": {**writes_status, **not_guardduty},
+            },
+        ]
+    return {"Version": "2012-10-17", "Statement": statements}

@@ -62,7 +62,8 @@ def catalogue_file(directory: Path, *tenants: dict) -> Path:
     data = {
         "platform": {"domain": "uploads.example.com"},
         "defaults": {
-            "api": {"cpu": 256, "memory": 512, "min_tasks": 1, "max_tasks": 4},
+            # Room for the default clamav scanner beside the service (tenants.scanner).
+            "api": {"cpu": 512, "memory": 3072, "min_tasks": 1, "max_tasks": 4},
             "limits": {"max_upload_mb": 5120, "allowed_types": ["pdf", "png", "jpeg", "mp4"]},
         },
         "tenants": list(tenants),
@@ -446,7 +447,7 @@ def test_task_definition_carries_the_environment_contract(run, catalogue_path, s
             region=REGION,
             database_host=f"{slug}-db.abc.{REGION}.rds.amazonaws.com",
             database_port=5432,
-            scan=cloud_scan(tenant, None),
+            scan=cloud_scan(tenant),
             database_secret_arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!{slug}-db",
             shutdown_timeout_seconds=TIMEOUTS.shutdown,
             keep_alive_seconds=TIMEOUTS.service_keep_alive,

@@ -43,7 +43,7 @@ def test_list_shows_derived_names(capsys):
     assert "silo-prod-hrcomp/silo_hrcomp" in out  # RDS identifier / database
     header, _, pack_row, _ = out.splitlines()[1:5]
     assert header.split()[-1] == "scan"
-    assert pack_row.split()[-1] == "guardduty/quarantine"  # the engine on AWS
+    assert pack_row.split()[-1] == "clamav/quarantine"  # the engine on AWS
 
 
 def test_list_rejects_a_stack_name_that_cannot_be_in_names(capsys):

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parents[2]
 BASE = {
     "platform": {"domain": "uploads.example.com"},
     "defaults": {
-        "api": {"cpu": 256, "memory": 512, "min_tasks": 1, "max_tasks": 4},
+        "api": {"cpu": 512, "memory": 3072, "min_tasks": 1, "max_tasks": 4},
         "limits": {"max_upload_mb": 100, "allowed_types": ["pdf", "png"]},
     },
     "tenants": [
@@ -72,16 +72,16 @@ def test_the_repository_catalogue_validates():
     catalogue = load_catalogue(REPO / "tenants.yaml")
     assert {"pack", "hrcomp"} <= set(catalogue.slugs)
     hrcomp = catalogue.tenant("hrcomp")
-    assert (hrcomp.api.cpu, hrcomp.api.memory, hrcomp.api.max_tasks) == (1024, 2048, 10)
+    assert (hrcomp.api.cpu, hrcomp.api.memory, hrcomp.api.max_tasks) == (1024, 5120, 10)
     assert hrcomp.api.min_tasks == 1  # from defaults
 
 
 def test_defaults_merge_key_by_key(tmp_path):
-    path = with_tenant(tmp_path, 1, api={"cpu": 1024, "memory": 2048, "max_tasks": 10})
+    path = with_tenant(tmp_path, 1, api={"cpu": 1024, "memory": 4096, "max_tasks": 10})
     catalogue = load_catalogue(path)
     pack, hrcomp = catalogue.tenants
-    assert (pack.api.cpu, pack.api.memory, pack.api.max_tasks) == (256, 512, 4)
-    assert (hrcomp.api.cpu, hrcomp.api.memory, hrcomp.api.max_tasks) == (1024, 2048, 10)
+    assert (pack.api.cpu, pack.api.memory, pack.api.max_tasks) == (512, 3072, 4)
+    assert (hrcomp.api.cpu, hrcomp.api.memory, hrcomp.api.max_tasks) == (1024, 4096, 10)
     assert hrcomp.api.min_tasks == 1
     # Sections the file's defaults leave out come from the platform defaults.
     assert pack.database.instance_class == "db.t4g.micro"
@@ -338,9 +338,9 @@ def test_platform_name_must_fit_names(tmp_path):
 
 def test_a_bad_default_is_reported_once_not_per_tenant(tmp_path):
     data = copy.deepcopy(BASE)
-    data["defaults"]["api"]["memory"] = 4096  # not valid with cpu 256
+    data["defaults"]["api"]["memory"] = 8192  # not valid with cpu 512
     problem = only_problem(write(tmp_path, data))
-    assert_names(problem, None, "defaults.api.memory", "not valid with cpu 256")
+    assert_names(problem, None, "defaults.api.memory", "not valid with cpu 512")
 
 
 def test_every_problem_is_reported_not_just_the_first(tmp_path):

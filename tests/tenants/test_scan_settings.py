@@ -1,5 +1,6 @@
-"""The catalogue's scanning settings: `limits.scan` and `limits.scan_infected` per tenant with
-a platform default, and `platform.clamd_address`, without which `clamav` is refused."""
+"""The catalogue's scanning settings: `limits.scan`, `limits.scan_infected` and
+`limits.quarantine_days` per tenant with a platform default; a clamav tenant's task must hold
+its scanner; GuardDuty within its quota."""
 
 import copy
 
@@ -17,11 +18,15 @@ def catalogue(tmp_path, *, platform=None, defaults=None, tenant=None):
     return write(tmp_path, data)
 
 
-def test_without_a_setting_every_tenant_is_scanned_by_guardduty_and_quarantines(tmp_path):
+def test_without_a_setting_every_tenant_is_scanned_by_its_own_clamd_and_quarantines(tmp_path):
     loaded = load_catalogue(catalogue(tmp_path))
     for tenant in loaded.tenants:
-        assert (tenant.limits.scan, tenant.limits.scan_infected) == ("guardduty", "quarantine")
-    assert loaded.platform.clamd_address is None
+        limits = tenant.limits
+        assert (limits.scan, limits.scan_infected, limits.quarantine_days) == (
+            "clamav",
+            "quarantine",
+            90,
+        )
 
 
 def test_a_tenant_overrides_the_platform_default(tmp_path):
@@ -37,44 +42,43 @@ def test_a_tenant_overrides_the_platform_default(tmp_path):
     assert loaded.tenant("pack").limits.scan_infected == "quarantine"
 
 
-def test_clamav_with_a_clamd_address(tmp_path):
-    path = catalogue(
-        tmp_path,
-        platform={"clamd_address": "tcp://clamd.internal:3310"},
-        tenant={"limits": {"scan": "clamav"}},
-    )
-    loaded = load_catalogue(path)
-    assert loaded.platform.clamd_address == "tcp://clamd.internal:3310"
-    assert loaded.tenant("hrcomp").limits.scan == "clamav"
+def test_the_retired_clamd_address_is_refused_with_the_reason(tmp_path):
+    problem = only_problem(catalogue(tmp_path, platform={"clamd_address": "tcp://c:3310"}))
+    assert_names(problem, None, "platform.clamd_address", "no longer used", "own task")
 
 
-def test_clamav_without_a_clamd_is_refused_where_it_is_written(tmp_path):
-    problem = only_problem(catalogue(tmp_path, tenant={"limits": {"scan": "clamav"}}))
-    assert_names(problem, "hrcomp", "limits.scan", "platform.clamd_address", "guardduty")
+def test_a_task_too_small_for_its_scanner_is_refused_naming_tenant_and_field(tmp_path):
+    problem = only_problem(catalogue(tmp_path, tenant={"api": {"cpu": 1024, "memory": 2048}}))
+    assert_names(problem, "hrcomp", "api.memory", "memory 2048", "clamav", "2688")
 
 
-def test_a_clamav_default_without_a_clamd_is_reported_once_not_per_tenant(tmp_path):
-    problem = only_problem(catalogue(tmp_path, defaults={"scan": "clamav"}))
-    assert_names(problem, None, "defaults.limits.scan", "platform.clamd_address")
+def test_a_default_too_small_for_the_scanner_is_reported_once_at_the_default(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["defaults"]["api"] = {"cpu": 256, "memory": 512}
+    problem = only_problem(write(tmp_path, data))
+    assert_names(problem, None, "defaults.api.memory", "scanner")
 
 
-@pytest.mark.parametrize(
-    ("value", "words"),
-    [
-        ("unix:///run/clamd.sock", ("not tcp://host:port", "Fargate")),
-        ("tcp://clamd.internal", ("not tcp://host:port",)),
-        ("tcp://clamd.internal:99999", ("not tcp://host:port",)),
-        ("clamd.internal:3310", ("not tcp://host:port",)),
-        ("tcp://clamd.internal:3310/x", ("not tcp://host:port",)),
-        (3310, ("must be a string",)),
-    ],
-)
-def test_a_bad_clamd_address_is_refused_and_not_reported_twice(tmp_path, value, words):
-    path = catalogue(
-        tmp_path, platform={"clamd_address": value}, tenant={"limits": {"scan": "clamav"}}
-    )
-    problem = only_problem(path)
-    assert_names(problem, None, "platform.clamd_address", *words)
+def test_choosing_clamav_in_a_small_task_is_reported_at_the_engine(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["defaults"]["api"] = {"cpu": 256, "memory": 512}
+    data["defaults"]["limits"]["scan"] = "off"
+    data["tenants"][1]["limits"] = {"scan": "clamav"}
+    problem = only_problem(write(tmp_path, data))
+    assert_names(problem, "hrcomp", "limits.scan", "memory 512")
+
+
+def test_small_tasks_are_fine_without_clamav(tmp_path):
+    data = copy.deepcopy(BASE)
+    data["defaults"]["api"] = {"cpu": 256, "memory": 512}
+    data["defaults"]["limits"]["scan"] = "guardduty"
+    assert len(load_catalogue(write(tmp_path, data)).tenants) == 2
+
+
+@pytest.mark.parametrize("days", [0, 3651, "90"])
+def test_quarantine_days_are_checked(tmp_path, days):
+    problem = only_problem(catalogue(tmp_path, tenant={"limits": {"quarantine_days": days}}))
+    assert_names(problem, "hrcomp", "limits.quarantine_days")
 
 
 @pytest.mark.parametrize(
@@ -92,13 +96,14 @@ def test_unknown_values_are_refused_with_the_choices(tmp_path, key, value, words
 
 def test_the_repository_catalogue_scans_every_tenant():
     loaded = load_catalogue(REPO / "tenants.yaml")
-    assert {t.limits.scan for t in loaded.tenants} == {"guardduty"}
+    assert {t.limits.scan for t in loaded.tenants} == {"clamav"}
 
 
 def guardduty_catalogue(tmp_path, count: int):
     data = copy.deepcopy(BASE)
     data["tenants"] = [
-        {"slug": f"t{n}", "name": f"T {n}", "priority": n} for n in range(1, count + 1)
+        {"slug": f"t{n}", "name": f"T {n}", "priority": n, "limits": {"scan": "guardduty"}}
+        for n in range(1, count + 1)
     ]
     return write(tmp_path, data)
 

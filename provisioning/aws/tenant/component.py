@@ -62,6 +62,8 @@ class TenantDeployment(pulumi.ComponentResource):
         service.scaling(ctx, ecs_service, target_group)
         monitoring.metric_alarms(ctx, ecs_service, target_group, db)
         monitoring.dashboard(ctx, ecs_service, target_group, db)
+        if args.tenant.limits.scan == "clamav":
+            monitoring.scanner_alarm(ctx, log_group)
 
         scheme = "https" if args.platform.https else "http"
         self.url = f"{scheme}://{args.names.host}"

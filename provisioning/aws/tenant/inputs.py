@@ -25,8 +25,9 @@ class TenantDeploymentArgs:
     log_retention_days: int = 30
     port: int = SERVICE_PORT
     hosted_zone_id: str | None = None  # when set, an alias record for the tenant's host
-    # The platform's clamd (catalogue platform.clamd_address), for tenants scanning with clamav.
-    clamd_address: str | None = None
+    # The platform's ClamAV signature bucket, which clamav tenants' scanners load from
+    # (provisioning/aws/signatures.py).
+    signatures_bucket: pulumi.Input[str] | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
-from provisioning.aws import alarms
+from provisioning.aws import alarms, scanner
 from provisioning.aws.tenant.inputs import Context
 
 
@@ -113,5 +113,50 @@ def dashboard(
         f"{ctx.name}-dashboard",
         dashboard_name=args.names.alarm_prefix,
         dashboard_body=body,
+        opts=ctx.child(),
+    )
+
+
+def scanner_alarm(ctx: Context, log_group: aws.cloudwatch.LogGroup) -> None:
+    """Scanner down (tenants scanning with clamav): the signature sidecar logs a heartbeat a
+    minute (clamd answering PING, the daily version it has); a metric filter on the tenant's
+    log group makes `Silo/Scanning` `ScannerUp` and `SignatureVersion` of them, per tenant.
+    Five minutes without clamd answering, or without a heartbeat at all, alarm."""
+    name, slug, n, topic = ctx.name, ctx.tenant.slug, ctx.names, ctx.platform.alarm_topic_arn
+    for metric, field in (("ScannerUp", "clamd_up"), ("SignatureVersion", "signature_version")):
+        aws.cloudwatch.LogMetricFilter(
+            f"{name}-metric-{field.replace('_', '-')}",
+            name=f"{n.alarm_prefix}-{field.replace('_', '-')}",
+            log_group_name=log_group.name,
+            pattern=f"{{ $.{scanner.HEARTBEAT_MARK} = 1 }}",
+            metric_transformation={
+                "namespace": scanner.METRICS_NAMESPACE,
+                "name": metric,
+                "value": f"$.{field}",
+                "dimensions": {"Tenant": "$.tenant"},
+                "unit": "None",
+            },
+            opts=ctx.child(),
+        )
+    aws.cloudwatch.MetricAlarm(
+        f"{name}-alarm-scanner-down",
+        name=f"{n.alarm_prefix}-scanner-down",
+        alarm_description=(
+            f"Silo {slug}: its clamd has not answered for 5 minutes (files wait pending; "
+            "the task's clamd and signatures logs)"
+        ),
+        comparison_operator="LessThanThreshold",
+        threshold=1,
+        evaluation_periods=5,
+        namespace=scanner.METRICS_NAMESPACE,
+        metric_name="ScannerUp",
+        dimensions={"Tenant": slug},
+        statistic="Minimum",
+        period=60,
+        # No heartbeat is no scanner: unlike the traffic alarms, missing data breaches.
+        treat_missing_data="breaching",
+        alarm_actions=[topic],
+        ok_actions=[topic],
+        tags=ctx.tags,
         opts=ctx.child(),
     )

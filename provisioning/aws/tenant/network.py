@@ -1,9 +1,8 @@
 """The tenant's network paths: its task and database security groups and their rules
-(ALB -> task -> database, the task out to HTTPS and, for clamav, to the platform's clamd)."""
+(ALB -> task -> database, the task out to HTTPS). The clamav scanner needs none: it listens on
+the task's own loopback (provisioning/aws/scanner.py)."""
 
 from __future__ import annotations
-
-from urllib.parse import urlsplit
 
 import pulumi_aws as aws
 
@@ -65,19 +64,6 @@ def security_groups(ctx: Context) -> tuple[aws.ec2.SecurityGroup, aws.ec2.Securi
         description="AWS APIs (S3, ECR, Secrets Manager, Logs) through the NAT",
         opts=ctx.child(),
     )
-    if ctx.tenant.limits.scan == "clamav" and ctx.args.clamd_address:
-        # The platform's clamd, inside the VPC (catalogue platform.clamd_address).
-        clamd_port = urlsplit(ctx.args.clamd_address).port
-        aws.vpc.SecurityGroupEgressRule(
-            f"{name}-task-to-clamd",
-            security_group_id=task_sg.id,
-            cidr_ipv4=ctx.platform.vpc_cidr,
-            ip_protocol="tcp",
-            from_port=clamd_port,
-            to_port=clamd_port,
-            description="to the platform's clamd (malware scanning)",
-            opts=ctx.child(),
-        )
     aws.vpc.SecurityGroupIngressRule(
         f"{name}-db-from-task",
         security_group_id=db_sg.id,

@@ -65,13 +65,18 @@ def task_roles(
         tags=ctx.tags,
         opts=ctx.child(),
     )
+    # With clamav, its signature sync reads the platform's signatures (and nothing else).
+    signatures = args.signatures_bucket if ctx.tenant.limits.scan == "clamav" else None
     task_policy = aws.iam.RolePolicy(
         f"{name}-task-policy",
         role=task_role.id,
-        policy=database_secret_arn.apply(
-            lambda arn: json.dumps(
+        policy=pulumi.Output.all(database_secret_arn, signatures).apply(
+            lambda values: json.dumps(
                 policies.task_policy(
-                    partition=args.partition, bucket=n.bucket, database_secret_arn=arn
+                    partition=args.partition,
+                    bucket=n.bucket,
+                    database_secret_arn=values[0],
+                    signatures_bucket=values[1],
                 )
             )
         ),

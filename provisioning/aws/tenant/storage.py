@@ -36,11 +36,20 @@ def bucket(ctx: Context) -> aws.s3.Bucket:
         ],
         opts=ctx.keep_settings(),
     )
-    tls_only = policies.bucket_policy(partition=ctx.args.partition, bucket=ctx.names.bucket)
+    args = ctx.args
+    # With GuardDuty, only its plan's role may write the verdict tag (tenant/scanning.py).
+    scan_role_arn = (
+        f"arn:{args.partition}:iam::{args.account_id}:role/{ctx.names.scan_role}"
+        if tenant.limits.scan == "guardduty"
+        else None
+    )
+    document = policies.bucket_policy(
+        partition=args.partition, bucket=ctx.names.bucket, scan_role_arn=scan_role_arn
+    )
     aws.s3.BucketPolicy(
         f"{name}-bucket-policy",
         bucket=bucket.id,
-        policy=json.dumps(tls_only),
+        policy=json.dumps(document),
         opts=ctx.keep_settings(),
     )
     aws.s3.BucketVersioning(
@@ -55,7 +64,9 @@ def bucket(ctx: Context) -> aws.s3.Bucket:
         f"{name}-bucket-lifecycle",
         bucket=bucket.id,
         # The same rules as local buckets get (silo dev, compose).
-        rules=bucket_rules.lifecycle_rules(tenant.bucket.versioning),
+        rules=bucket_rules.lifecycle_rules(
+            tenant.bucket.versioning, quarantine_days=tenant.limits.quarantine_days
+        ),
         opts=ctx.keep_settings(),
     )
     if tenant.bucket.cors_origins:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import pulumi
 import pulumi_aws as aws
 
+from provisioning.aws import scanner
 from provisioning.aws.containers import container_definitions_json
 from provisioning.aws.tenant.inputs import Context
 from provisioning.service_env import cloud_scan, service_target
 from provisioning.timeouts import TIMEOUTS
+from tenants import scanner as scanner_sizes
 
 
 def log_group(ctx: Context) -> aws.cloudwatch.LogGroup:
@@ -33,18 +35,34 @@ def definition(
 ) -> aws.ecs.TaskDefinition:
     """The env contract in the container definition, the admin key through `secrets`, the
     database secret's ARN in the environment (read at connect time: rotation). The log
-    group is passed as the resource, so it exists before a task tries to write to it."""
+    group is passed as the resource, so it exists before a task tries to write to it.
+
+    With `clamav`, the scanner's sidecars share the task (provisioning/aws/scanner.py): the
+    service's container gets what they leave of the task's memory as its own limit."""
     tenant, n, args = ctx.tenant, ctx.names, ctx.args
+    clamav = tenant.limits.scan == "clamav"
+    if clamav and args.signatures_bucket is None:
+        raise ValueError(f"tenant {tenant.slug!r} scans with clamav: no signature bucket given")
 
     def render(values: list) -> str:
-        host, port, db_secret, admin_arn, log_group_name = values
+        host, port, db_secret, admin_arn, log_group_name, signatures_bucket = values
+        sidecars = (
+            scanner.sidecar_definitions(
+                tenant=tenant.slug,
+                signatures_bucket=signatures_bucket,
+                log_group=log_group_name,
+                region=args.region,
+            )
+            if clamav
+            else []
+        )
         target = service_target(
             tenant,
             n,
             region=args.region,
             database_host=host,
             database_port=port,
-            scan=cloud_scan(tenant, args.clamd_address),
+            scan=cloud_scan(tenant),
             port=args.port,
             # The service reads the rotating credentials itself (not ECS, once at start).
             database_secret_arn=db_secret,
@@ -56,6 +74,8 @@ def definition(
             image=ctx.image,
             secret_arns={"admin_key": admin_arn},
             log_group=log_group_name,
+            memory=scanner_sizes.service_memory(tenant.api.memory, "clamav") if clamav else None,
+            sidecars=sidecars,
         )
 
     return aws.ecs.TaskDefinition(
@@ -74,7 +94,10 @@ def definition(
             database_secret_arn,
             admin_secret.arn,
             log_group.name,
+            args.signatures_bucket if clamav else None,
         ).apply(render),
+        # The scanner's signatures, written by its sync, read by clamd (task storage).
+        volumes=[{"name": scanner.SIGNATURES_VOLUME}] if clamav else None,
         tags=ctx.tags,
         # An update registers a new revision and keeps the old one ACTIVE, so a rollback
         # (ECS's circuit breaker, or pinning the previous image) has a revision to return to.
