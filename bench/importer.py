@@ -81,11 +81,13 @@ def main() -> None:
                 with running_service(pg, s3, SILO_MAX_UPLOAD_BYTES=str(5 * 1024**3)) as svc:
                     journal = Path(tmp) / f"journal-{transport}-{time.monotonic_ns()}.jsonl"
                     command = [sys.executable, "-m", "provisioning.cli", "import", "--url",
-                               svc.url, "--key", ADMIN_KEY, str(source), "--jobs",
-                               str(args.jobs), "--direct-max", direct_max, "--journal",
-                               str(journal), "--progress-interval", "3600"]  # fmt: skip
+                               svc.url, str(source), "--jobs", str(args.jobs),
+                               "--direct-max", direct_max, "--journal", str(journal),
+                               "--progress-interval", "3600"]  # fmt: skip
+                    env = {**os.environ, "SILO_IMPORT_KEY": ADMIN_KEY}
                     cpu0, t0 = cpu_seconds(), time.monotonic()
-                    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+                    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT,
+                                          env=env)  # fmt: skip
                     wall, cpu = time.monotonic() - t0, cpu_seconds() - cpu0
                     if done.returncode != 0:
                         sys.exit(f"{transport}: import failed:\n{done.stdout}\n{done.stderr}")

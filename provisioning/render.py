@@ -144,13 +144,29 @@ def render_compose(catalogue, catalogue_file: str = "tenants.yaml") -> str:
     return template.render(**compose_context(catalogue, catalogue_file))
 
 
+EXAMPLES = """\
+Examples:
+  silo render compose                       # writes docker-compose.yml from tenants.yaml
+  silo render compose --check               # exit 1, with a diff, when it is out of date
+  silo render compose --tenants my.yaml --output my-compose.yml
+"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", choices=["compose"], help="what to render")
-    add_tenants_option(parser)
-    parser.add_argument(
-        "--output", default="docker-compose.yml", metavar="FILE", help="default: %(default)s"
+    parser.epilog = EXAMPLES
+    sub = parser.add_subparsers(dest="what", required=True, metavar="TARGET")
+    compose = sub.add_parser(
+        "compose",
+        help="docker-compose.yml from the catalogue",
+        description="docker-compose.yml from the catalogue, through "
+        "provisioning/templates/docker-compose.yml.j2",
+        epilog=EXAMPLES,
     )
-    parser.add_argument(
+    add_tenants_option(compose)
+    compose.add_argument(
+        "--output", default="docker-compose.yml", metavar="FILE", help="where to write it"
+    )
+    compose.add_argument(
         "--check",
         action="store_true",
         help="write nothing; exit 1 (with a diff) when FILE differs from a fresh rendering",

@@ -13,23 +13,42 @@ from tenants.errors import CatalogueError
 from tenants.loader import load_catalogue
 from tenants.model import Catalogue
 
+EXAMPLES = """\
+Examples:
+  silo tenants validate                     # tenants.yaml, or $SILO_TENANTS_FILE
+  silo tenants validate --tenants my.yaml
+  silo tenants list --stack prod --account-id 123456789012 --region eu-west-1
+"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXAMPLES
     sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    validate = sub.add_parser(
-        "validate",
-        help="check the catalogue; exit 1 listing every problem (warn near AWS quotas)",
+    actions = {
+        "validate": "check the catalogue; exit 1 listing every problem (warn near AWS quotas)",
+        "list": "a table of tenants and their derived names",
+    }
+    validate, listing = (
+        sub.add_parser(name, help=text, description=text, epilog=EXAMPLES)
+        for name, text in actions.items()
     )
-    listing = sub.add_parser("list", help="a table of tenants and their derived names")
     for p in (validate, listing):
         add_tenants_option(p)
-    listing.add_argument("--stack", default="dev", help="Pulumi stack the names are for")
+    listing.add_argument(
+        "--stack", default="dev", metavar="NAME", help="Pulumi stack the names are for"
+    )
     listing.add_argument(
         "--account-id",
         default=names.LOCAL_ACCOUNT_ID,
-        help="AWS account id (part of the bucket name's hash)",
+        metavar="ID",
+        help="AWS account id, part of the bucket name's hash",
     )
-    listing.add_argument("--region", default="eu-west-1", help="AWS region (bucket hash)")
+    listing.add_argument(
+        "--region",
+        default="eu-west-1",
+        metavar="REGION",
+        help="AWS region, part of the bucket name's hash",
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:

@@ -88,7 +88,7 @@ def check(response: httpx.Response, what: str) -> httpx.Response:
     code, message = _error(response)
     reason = f"{status} {code}: {message}" if code else f"{status}: {message}"
     if status == 401:
-        raise Fatal(f"the key was refused ({reason}); check --key")
+        raise Fatal(f"the key was refused ({reason}); check $SILO_IMPORT_KEY (or --key)")
     if status == 403:
         raise Fatal(f"the key may not {what} ({reason}); it needs the write and read scopes")
     if status == 404:

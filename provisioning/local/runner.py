@@ -62,7 +62,17 @@ class Shutdown(BaseException):
     like KeyboardInterrupt, so no `except Exception` on the way swallows it."""
 
 
+EXAMPLES = """\
+Examples:
+  silo dev                                  # every tenant of tenants.yaml; Ctrl-C stops all
+  silo dev --tenants my.yaml --state /tmp/silo.json
+  silo dev --database-url postgresql://me@localhost/postgres --s3-endpoint http://localhost:9000
+  silo smoke --state                        # then, from another shell: check every tenant
+"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXAMPLES
     add_tenants_option(parser)
     parser.add_argument(
         "--state",

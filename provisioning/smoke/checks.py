@@ -181,8 +181,8 @@ def check_key(run: TenantRun) -> str:
     given = run.target.key
     if not given:
         raise CheckFailed(
-            f"no key for tenant {run.target.tenant!r} (give --key, a state file, "
-            f"or set {key_env_var(run.target.tenant)})"
+            f"no key for tenant {run.target.tenant!r} (set {key_env_var(run.target.tenant)}, "
+            "or SILO_SMOKE_KEY when one endpoint is tested, or give a state file)"
         )
     if run.target.key_is_admin is False:
         run.key = given

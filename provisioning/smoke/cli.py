@@ -2,9 +2,11 @@
 
 Where the endpoints come from, one of:
 - `--state FILE`: a running `silo dev` (URLs and admin keys from its state file);
-- `--base-url URL [--key KEY]`: one endpoint (isolation across tenants cannot be checked);
+- `--base-url URL`: one endpoint (isolation across tenants cannot be checked);
 - otherwise the catalogue: every tenant (or `--tenant`) at `--url-template` (default
-  `https://{host}`, the deployed host), its key from `--key` or `SILO_SMOKE_KEY_<SLUG>`.
+  `https://{host}`, the deployed host).
+Outside a state file a tenant's key is `$SILO_SMOKE_KEY_<SLUG>`, else, when one endpoint is
+tested, `$SILO_SMOKE_KEY`; `--key` still works, with a warning (`provisioning.key_option`).
 The checks themselves are in `provisioning.smoke.checks`.
 """
 
@@ -17,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from provisioning.key_option import add_key_option, warn_if_given
 from provisioning.local.state import DEFAULT_STATE_FILE, StateError, read_state
 from provisioning.smoke.checks import (
     SCAN_TIMEOUT_SECONDS,
@@ -29,6 +32,22 @@ from provisioning.smoke.checks import (
 from tenants.catalogue_option import add_tenants_option
 
 DEFAULT_URL_TEMPLATE = "https://{host}"
+# The key when one endpoint is tested; SILO_SMOKE_KEY_<SLUG> (key_env_var) wins over it.
+KEY_ENV = "SILO_SMOKE_KEY"
+EXAMPLES = """\
+Examples:
+  silo smoke --state                        # the tenants of a running `silo dev`
+  silo smoke --state /tmp/silo.json --tenant pack
+  SILO_SMOKE_KEY=silo_... silo smoke --base-url https://pack.uploads.example.com
+  SILO_SMOKE_KEY_PACK=... SILO_SMOKE_KEY_HRCOMP=... silo smoke    # deployed hosts
+  silo smoke --url-template 'http://{slug}.localhost'          # docker compose
+
+Environment:
+  SILO_SMOKE_KEY_<SLUG>  a tenant's key (admin, or read+write), e.g. SILO_SMOKE_KEY_HR_COMP
+  SILO_SMOKE_KEY         the key when one endpoint is tested (--base-url, one --tenant)
+
+More: docs/operations/local.md
+"""
 
 
 class UsageError(RuntimeError):
@@ -36,6 +55,7 @@ class UsageError(RuntimeError):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXAMPLES
     parser.add_argument(
         "--tenant",
         action="append",
@@ -51,19 +71,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"test the tenants of a running `silo dev` (default file: {DEFAULT_STATE_FILE})",
     )
     source.add_argument("--base-url", metavar="URL", help="test one endpoint at URL")
-    parser.add_argument(
+    add_key_option(
+        parser,
         "--key",
-        help="API key (admin, or read+write) for --base-url or a single --tenant; "
-        "else SILO_SMOKE_KEY_<SLUG> is read",
+        KEY_ENV,
+        "API key (admin, or read+write) for --base-url or a single --tenant",
     )
     add_tenants_option(parser)
     parser.add_argument(
         "--url-template",
         default=DEFAULT_URL_TEMPLATE,
+        metavar="TEMPLATE",
         help="base URL of a catalogue tenant, with {host} and {slug} "
         "(default: %(default)s; docker compose: http://{slug}.localhost)",
     )
-    parser.add_argument("--timeout", type=float, default=15.0, help="per request, in seconds")
+    parser.add_argument(
+        "--timeout", type=float, default=15.0, metavar="SECONDS", help="per request"
+    )
     parser.add_argument(
         "--scan-timeout",
         type=float,
@@ -90,8 +114,7 @@ def resolve_targets(args: argparse.Namespace, environ: Mapping[str, str]) -> lis
         if len(wanted) > 1:
             raise UsageError("--base-url tests one endpoint: give at most one --tenant")
         tenant = wanted[0] if wanted else (urlsplit(args.base_url).hostname or args.base_url)
-        key = args.key or environ.get(key_env_var(tenant))
-        return [SmokeTarget(tenant, args.base_url, key)]
+        return [SmokeTarget(tenant, args.base_url, _key(args, tenant, environ, single=True))]
     return _catalogue_targets(args, wanted, environ)
 
 
@@ -110,10 +133,22 @@ def _catalogue_targets(
         SmokeTarget(
             t.slug,
             args.url_template.format(host=t.host, slug=t.slug),
-            args.key or environ.get(key_env_var(t.slug)),
+            _key(args, t.slug, environ, single=len(chosen) == 1),
         )
         for t in chosen
     ]
+
+
+def _key(
+    args: argparse.Namespace, slug: str, environ: Mapping[str, str], single: bool
+) -> str | None:
+    """--key, else $SILO_SMOKE_KEY_<SLUG>, else $SILO_SMOKE_KEY when one endpoint is tested."""
+    return (
+        args.key
+        or environ.get(key_env_var(slug))
+        or (environ.get(KEY_ENV) if single else None)
+        or None
+    )
 
 
 def _check_known(wanted: list[str], known: Mapping, where: str) -> None:
@@ -128,6 +163,7 @@ def _check_known(wanted: list[str], known: Mapping, where: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from tenants import CatalogueError
 
+    warn_if_given(args.key, flag="--key", env_var=KEY_ENV, command="silo smoke")
     try:
         targets = resolve_targets(args, os.environ)
     except (UsageError, StateError, CatalogueError, OSError) as exc:

@@ -42,7 +42,17 @@ from provisioning.suite.plan import (
 SETUP_FAILED = 2
 
 
+EXAMPLES = """\
+Examples:
+  silo test                                 # the whole suite
+  silo test tests/service -x                # pytest's arguments, passed through
+  silo test -- -k upload                    # after `--` when the first one is an option
+  silo test --dry-run                       # what is missing, what would be installed
+"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXAMPLES
     parser.add_argument(
         "--dry-run",
         action="store_true",

@@ -75,3 +75,15 @@ def test_deployed_endpoints_default_to_the_catalogue_hosts(tmp_path):
 def test_cli_reports_a_missing_state_file(tmp_path, capsys):
     assert smoke.run(parse("--state", str(tmp_path / "none.json"))) == 2
     assert "no such state file" in capsys.readouterr().err
+
+
+def test_silo_smoke_key_is_the_key_of_a_single_endpoint(tmp_path):
+    catalogue = write_catalogue(tmp_path / "t.yaml", ["pack", "hr-comp"])
+    environ = {"SILO_SMOKE_KEY": "one", key_env_var("hr-comp"): "hr-key"}
+    base = smoke.resolve_targets(parse("--base-url", "http://pack.localhost"), environ)
+    assert base == [SmokeTarget("pack.localhost", "http://pack.localhost", "one")]
+    single = smoke.resolve_targets(parse("--tenants", str(catalogue), "--tenant", "pack"), environ)
+    assert [t.key for t in single] == ["one"]
+    # The tenant's own variable wins; with several tenants, only their own variables count.
+    every = smoke.resolve_targets(parse("--tenants", str(catalogue)), environ)
+    assert [t.key for t in every] == [None, "hr-key"]

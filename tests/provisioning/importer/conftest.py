@@ -29,30 +29,26 @@ def tenant(pg: PostgresServer, s3: S3Endpoint, aws_credentials) -> Iterator[Serv
         yield svc
 
 
-def import_command(url: str, *args: str | Path, key: str = ADMIN_KEY) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "provisioning.cli",
-        "import",
-        "--url",
-        url,
-        "--key",
-        key,
-        *map(str, args),
-    ]
+@pytest.fixture(autouse=True)
+def import_key(monkeypatch) -> None:
+    """The key as a user gives it, in $SILO_IMPORT_KEY: every `silo import` here inherits it."""
+    monkeypatch.setenv("SILO_IMPORT_KEY", ADMIN_KEY)
+
+
+def import_command(url: str, *args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "provisioning.cli", "import", "--url", url, *map(str, args)]
 
 
 def run_import(
     url: str, *args: str | Path, key: str = ADMIN_KEY, env: dict | None = None, timeout=240
 ) -> subprocess.CompletedProcess:
     return subprocess.run(
-        import_command(url, *args, key=key),
+        import_command(url, *args),
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=ROOT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "SILO_IMPORT_KEY": key, **(env or {})},
     )
 
 
