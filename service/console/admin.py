@@ -2,9 +2,10 @@
 call (`service.keys.manage`, `service.files.taxonomy`).
 
 - `admin_page`; `create_key` (the key shown once), `confirm_revoke`, `revoke_key`
-- `create_entry`, `rename_entry`, `delete_entry`: categories, languages, roles (`TaxonomyLists`);
-  keys through `Keys`
-- a refusal is the admin page again, with the API's status and message by its field
+- `create_entry`; `confirm_rename`, `rename_entry`; `confirm_delete`, `delete_entry`:
+  categories, languages, roles (`TaxonomyLists`); keys through `Keys`
+- a refusal is the page of its form again (the admin page, an entry's rename or delete page),
+  with the API's status and message by its field
 
 Design: docs/design/console.md
 """
@@ -127,10 +128,39 @@ def _kind(request: Request[State]) -> Kind:
     return kind
 
 
-async def _taxonomy_action(
-    request: Request[State], session: Session, form_id: str, action
+async def _entry_page(
+    request: Request[State],
+    session: Session,
+    template: str,
+    *,
+    status: int = 200,
+    errors_: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
 ) -> Response:
-    """Run `action(form)`; on a refusal, the admin page with the error next to the field."""
+    """An entry's own page (`template`: its rename form or its delete confirmation)."""
+    kind, key = _kind(request), request.path_params["key"]
+    entries = (await request.state["taxonomy"].all_entries())[kind.table]
+    found = [e for e in entries if str(e[kind.key]).lower() == key.lower()]
+    if not found:
+        raise errors.NotFound(f"no such {kind.name}")
+    return pages.render(
+        request,
+        session,
+        template,
+        status=status,
+        kind=kind,
+        entry=found[0],
+        fid=f"{kind.table}-{key}",
+        errors=errors_ or {},
+        values=values or {},
+    )
+
+
+async def _taxonomy_action(
+    request: Request[State], session: Session, form_id: str, action, template: str | None = None
+) -> Response:
+    """Run `action(form)`; on a refusal, the page of the form (the admin page, else the entry's
+    `template`) with the error next to the field."""
     form = await pages.read_form(request)
     try:
         await action(form)
@@ -139,8 +169,12 @@ async def _taxonomy_action(
         # language's code), else its name.
         fallback = "code" if isinstance(exc, taxonomy.Conflict) and "code" in form else "name"
         status, found = _refused(exc, form_id, fallback)
-        # What was typed, back in its fields (a delete form has none: the names stay).
+        # What was typed, back in its fields (a delete form has none).
         values = {f"{form_id}-{f}": form[f] for f in ("name", "code") if f in form}
+        if template is not None:
+            return await _entry_page(
+                request, session, template, status=status, errors_=found, values=values
+            )
         return await _page(request, session, status=status, errors_=found, values=values)
     return pages.redirect(request, f"{PATH}?done=saved#{form_id.split('-')[0]}")
 
@@ -157,13 +191,26 @@ async def create_entry(request: Request[State], session: Session) -> Response:
 
 
 @pages.page("admin")
+async def confirm_rename(request: Request[State], session: Session) -> Response:
+    return await _entry_page(request, session, "taxonomy_rename.html")
+
+
+@pages.page("admin")
 async def rename_entry(request: Request[State], session: Session) -> Response:
     kind, key = _kind(request), request.path_params["key"]
 
     async def rename(form) -> Any:
         return await request.state["taxonomy"].rename(kind, key, form.get("name", ""))
 
-    return await _taxonomy_action(request, session, f"{kind.table}-{key}", rename)
+    return await _taxonomy_action(
+        request, session, f"{kind.table}-{key}", rename, "taxonomy_rename.html"
+    )
+
+
+@pages.page("admin")
+async def confirm_delete(request: Request[State], session: Session) -> Response:
+    """Deleting an entry cannot be undone: asked once more, as for a key."""
+    return await _entry_page(request, session, "taxonomy_delete.html")
 
 
 @pages.page("admin")
@@ -173,7 +220,9 @@ async def delete_entry(request: Request[State], session: Session) -> Response:
     async def delete(form) -> None:
         await request.state["taxonomy"].delete(kind, key)
 
-    return await _taxonomy_action(request, session, f"{kind.table}-{key}", delete)
+    return await _taxonomy_action(
+        request, session, f"{kind.table}-{key}", delete, "taxonomy_delete.html"
+    )
 
 
 routes = [
@@ -182,6 +231,8 @@ routes = [
     Route(f"{PATH}/keys/{{key_id}}/revoke", confirm_revoke, methods=["GET"]),
     Route(f"{PATH}/keys/{{key_id}}/revoke", revoke_key, methods=["POST"]),
     Route(f"{PATH}/{{kind}}", create_entry, methods=["POST"]),
+    Route(f"{PATH}/{{kind}}/{{key}}/rename", confirm_rename, methods=["GET"]),
     Route(f"{PATH}/{{kind}}/{{key}}/rename", rename_entry, methods=["POST"]),
+    Route(f"{PATH}/{{kind}}/{{key}}/delete", confirm_delete, methods=["GET"]),
     Route(f"{PATH}/{{kind}}/{{key}}/delete", delete_entry, methods=["POST"]),
 ]

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from service import errors
-from service.console import sessions
+from service.console import charts, sessions
 from service.console.sessions import Session
 from service.http import inputs
 
@@ -43,6 +43,10 @@ templates = jinja2.Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+# One way to write a size on every page ("665 B", "1.5 KiB"), the charts' own; `count` for
+# exact figures ("1,536").
+templates.filters["size"] = charts.size
+templates.filters["count"] = charts.count
 
 Page = Callable[[Request, Session], Awaitable[Response]]
 

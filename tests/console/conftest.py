@@ -77,7 +77,7 @@ def artefacts() -> Path:
 
 @pytest.fixture(scope="module")
 def chrome():
-    """Headless chromium through chromedriver, at a laptop's window size."""
+    """Headless chromium through chromedriver, at a laptop's window size (1280x800)."""
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
     if missing:
         pytest.fail(f"{', '.join(missing)} not found: {INSTALL_HINT}")
@@ -91,7 +91,7 @@ def chrome():
         "--no-sandbox",  # CI runs as root
         "--disable-dev-shm-usage",
         "--disable-gpu",
-        "--window-size=1280,900",
+        "--window-size=1280,800",
         "--lang=en-GB",
     ):
         options.add_argument(argument)

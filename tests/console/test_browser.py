@@ -12,6 +12,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as ready
@@ -24,7 +25,9 @@ from tests.service.conftest import ADMIN_KEY, Service
 from tests.service.helpers import jpeg, pdf
 
 WAIT_SECONDS = 30
-WINDOW_HEIGHT = 900
+# One size format on every page (service/console/charts.py `size`): "665 B", "39.1 KiB".
+SIZE = re.compile(r"\d+(\.\d)? (B|KiB|MiB|GiB)")
+WINDOW_HEIGHT = 800  # a laptop: 1280x800
 
 
 def harbour_png() -> bytes:
@@ -108,11 +111,31 @@ def test_sign_in_upload_search_preview_edit_sign_out(
     # Two files at once, a title each, shared metadata; both bars reach 100 %.
     chrome.find_element(By.LINK_TEXT, "Upload").click()
     wait(chrome, ready.url_contains("/console/upload"))
+    # Upload with nothing chosen: said once, and gone as soon as files are chosen.
+    chrome.find_element(By.ID, "start").click()
+    form_error = chrome.find_element(By.ID, "form-error")
+    assert form_error.is_displayed() and form_error.text == "Choose at least one file to upload."
+    # The file input is hidden behind its "Choose files" button, which the keyboard reaches.
+    chrome.find_element(By.TAG_NAME, "body").click()
+    chooser = chrome.find_element(By.CSS_SELECTOR, "label[for=files]")
+    assert chooser.text == "Choose files" and chooser.is_displayed()
+    assert chrome.find_element(By.ID, "files").size["width"] <= 1, "the browser's own button"
+    for _ in range(20):
+        if chrome.switch_to.active_element.get_attribute("id") == "files":
+            break
+        ActionChains(chrome).send_keys(Keys.TAB).perform()
+    assert chrome.switch_to.active_element.get_attribute("id") == "files"
+    assert chrome.execute_script("return getComputedStyle(arguments[0]).outlineStyle", chooser) == (
+        "solid"
+    ), "the focus shows on the button"
     chrome.find_element(By.ID, "files").send_keys(
         f"{samples['harbour.png']}\n{samples['minutes.pdf']}"
     )
     titles = chrome.find_elements(By.CSS_SELECTOR, "#queue input[name=title]")
     assert len(titles) == 2
+    assert not form_error.is_displayed(), "the stale error is gone"
+    for name in chrome.find_elements(By.CSS_SELECTOR, "#queue .name"):
+        assert re.fullmatch(rf"\S+ \({SIZE.pattern}\)", name.text), name.text
     titles[0].clear()
     titles[0].send_keys("Harbour at dawn")
     titles[1].clear()
@@ -134,6 +157,8 @@ def test_sign_in_upload_search_preview_edit_sign_out(
         assert bar.get_attribute("value") == "100"
     percents = [p.text for p in chrome.find_elements(By.CSS_SELECTOR, "#queue .percent")]
     assert percents == ["100 %", "100 %"]
+    finished = chrome.find_element(By.ID, "finished")
+    assert finished.text == "2 files uploaded. Go to files"
     shot("02-upload-done")
 
     # A refused file: the API's message, next to that file.
@@ -177,13 +202,23 @@ def test_sign_in_upload_search_preview_edit_sign_out(
     wait_until_clean(console, *(a.get_attribute("href").rsplit("/", 1)[1] for a in links))
 
     # Text search finds one of the two (sent side by side: either may have finished first).
-    chrome.find_element(By.LINK_TEXT, "Files").click()
+    chrome.find_element(By.LINK_TEXT, "Go to files").click()
     wait(chrome, ready.url_contains("/console/files"))
     rows = chrome.find_elements(By.CSS_SELECTOR, "table.files tbody tr")
     assert sorted(r.find_element(By.TAG_NAME, "a").text for r in rows) == [
         "Board minutes",
         "Harbour at dawn",
     ]
+    # A count, an Upload button, the scan's status as a badge, sizes in the one format; the
+    # filters other than the search box folded away.
+    assert chrome.find_element(By.ID, "count").text == "Showing 2 files, newest first."
+    assert chrome.find_element(By.CSS_SELECTOR, ".page-head a.button").text == "Upload"
+    badges = chrome.find_elements(By.CSS_SELECTOR, "table.files .badge.scan-clean")
+    assert [b.text for b in badges] == ["clean", "clean"]
+    for cell in chrome.find_elements(By.CSS_SELECTOR, "td[data-label=Size]"):
+        assert SIZE.fullmatch(cell.text), cell.text
+    assert not chrome.find_element(By.ID, "category").is_displayed()
+    assert chrome.find_element(By.ID, "q").rect["y"] < 250
     shot("04-files")
     search = chrome.find_element(By.ID, "q")
     search.send_keys("harbour")
@@ -191,7 +226,23 @@ def test_sign_in_upload_search_preview_edit_sign_out(
     wait(chrome, ready.url_contains("q=harbour"))
     rows = chrome.find_elements(By.CSS_SELECTOR, "table.files tbody tr")
     assert [r.find_element(By.TAG_NAME, "a").text for r in rows] == ["Harbour at dawn"]
+    assert chrome.find_element(By.ID, "count").text == "Showing 1 file, newest first."
     shot("05-files-search")
+
+    # A PDF's page: its preview framed under the file's name (the frame's title too).
+    chrome.find_element(By.ID, "q").clear()
+    chrome.find_element(By.ID, "q").send_keys("minutes" + Keys.ENTER)
+    wait(chrome, ready.url_contains("q=minutes"))
+    chrome.find_element(By.LINK_TEXT, "Board minutes").click()
+    frame = wait(
+        chrome, ready.presence_of_element_located((By.CSS_SELECTOR, "figure.preview iframe"))
+    )
+    assert frame.get_attribute("title") == "Board minutes (minutes.pdf)"
+    shot("06-file-pdf")
+    chrome.find_element(By.LINK_TEXT, "All files").click()
+    wait(chrome, ready.text_to_be_present_in_element((By.TAG_NAME, "h1"), "Files"))
+    chrome.find_element(By.ID, "q").send_keys("harbour" + Keys.ENTER)
+    wait(chrome, ready.url_contains("q=harbour"))
 
     # Its page: the preview is the image itself, loaded from storage.
     chrome.find_element(By.LINK_TEXT, "Harbour at dawn").click()
@@ -199,6 +250,13 @@ def test_sign_in_upload_search_preview_edit_sign_out(
         chrome, ready.visibility_of_element_located((By.CSS_SELECTOR, "figure.preview img"))
     )
     wait(chrome, lambda c: c.execute_script("return arguments[0].naturalWidth", image) == 320)
+    back = chrome.find_element(By.LINK_TEXT, "All files")
+    assert back.get_attribute("href") == console.url + "/console/files"
+    facts = chrome.find_element(By.CSS_SELECTOR, "dl.facts").text
+    assert "bytes" not in facts.lower()
+    size = chrome.find_element(By.XPATH, "//dt[.='Size']/following-sibling::dd[1]").text
+    assert re.fullmatch(rf"{SIZE.pattern}( \([\d,]+ B\))?", size), size
+    assert chrome.find_element(By.CSS_SELECTOR, "dl.facts .badge.scan-clean").text == "clean"
     shot("06-file-preview")
 
     # Edit the title in place: a refusal next to the field, then a change that sticks.

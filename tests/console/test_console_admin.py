@@ -132,6 +132,13 @@ def test_the_taxonomy_is_edited_with_the_apis_rules(console, admin_session):
     )
     assert re.search(r'id="categories-new-name"[^>]*value="leadership"', taken.text)
 
+    # Renaming is a page of its own, its form filled with the name; so is deleting.
+    form = admin_session.get(f"/console/admin/categories/{leadership}/rename")
+    assert form.status_code == 200
+    assert re.search(rf'id="categories-{leadership}-name"[^>]*value="Leadership"', form.text)
+    confirm = admin_session.get(f"/console/admin/categories/{leadership}/delete")
+    assert "Delete the category “Leadership”?" in confirm.text
+    assert admin_session.get("/console/admin/categories/999999/rename").status_code == 404
     renamed = post(admin_session, f"/console/admin/categories/{leadership}/rename", name="Leading")
     assert renamed.status_code == 303
     clash = post(admin_session, f"/console/admin/categories/{leadership}/rename", name="Skills")
@@ -158,8 +165,10 @@ def test_the_taxonomy_is_edited_with_the_apis_rules(console, admin_session):
         assert file.status_code == 201, file.text
     in_use = post(admin_session, "/console/admin/languages/pt-BR/delete")
     assert in_use.status_code == 409
-    assert "is used by 1 file(s)" in error_next_to(in_use.text, "languages-pt-BR-name")
-    assert re.search(r'id="languages-pt-BR-name"[^>]*value="Português"', in_use.text)
+    # On the confirmation page again, the API's message under its question.
+    assert "Delete the language “Português”?" in in_use.text
+    shown = re.search(r'<p class="error" id="languages-pt-BR-name-error">([^<]*)</p>', in_use.text)
+    assert shown and "is used by 1 file(s)" in shown.group(1)
     with console.client() as admin:
         assert admin.delete(f"/files/{file.json()['id']}").status_code == 204
     assert post(admin_session, "/console/admin/languages/pt-BR/delete").status_code == 303

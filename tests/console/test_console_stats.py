@@ -23,7 +23,7 @@ from tests.service.conftest import ADMIN_KEY, Service
 from tests.service.helpers import pdf, png
 from tests.support.waiting import eventually
 
-WINDOW = (1280, 900)
+WINDOW = (1280, 800)
 MENTOR = "Mentor/Coach"
 # A company name that would break out of an attribute or element if it were not escaped.
 HOSTILE_COMPANY = 'Acme "<b>&</b>" Ltd'

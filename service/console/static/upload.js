@@ -12,6 +12,7 @@
   const drop = document.getElementById("drop");
   const queue = document.getElementById("queue");
   const formError = document.getElementById("form-error");
+  const finished = document.getElementById("finished");
   const PARALLEL = 3;
   const items = [];
   let counter = 0;
@@ -23,6 +24,19 @@
     return node;
   }
 
+  // The pages' size format (service/console/charts.py `size`): "665 B", "1.5 KiB".
+  const UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+  function size(n) {
+    if (n < 1024) return n + " B";
+    let value = n;
+    let unit = 0;
+    while (value >= 1024 && unit < UNITS.length - 1) {
+      value /= 1024;
+      unit += 1;
+    }
+    return value.toFixed(1) + " " + UNITS[unit];
+  }
+
   function defaultTitle(name) {
     const dot = name.lastIndexOf(".");
     return (dot > 0 ? name.slice(0, dot) : name).slice(0, 200);
@@ -31,7 +45,7 @@
   function add(file) {
     const id = "file-" + ++counter;
     const li = element("li", { id: id, "data-filename": file.name });
-    li.append(element("p", { class: "name" }, file.name + " (" + file.size.toLocaleString() + " bytes)"));
+    li.append(element("p", { class: "name" }, file.name + " (" + size(file.size) + ")"));
     const field = element("div", { class: "field" });
     field.append(element("label", { for: id + "-title" }, "Title"));
     const title = element("input", { id: id + "-title", name: "title", required: "", maxlength: "200", "aria-describedby": id + "-status" });
@@ -57,6 +71,9 @@
 
   function addAll(files) {
     for (const file of files) add(file);
+    // "Choose at least one file" is stale once there are some; so is the last round's summary.
+    if (items.length) formError.hidden = true;
+    finished.hidden = true;
   }
 
   input.addEventListener("change", () => {
@@ -153,5 +170,11 @@
       while (waiting.length) await send(waiting.shift(), metadata);
     };
     await Promise.all(Array.from({ length: Math.min(PARALLEL, waiting.length) }, worker));
+    const done = items.filter((item) => item.state === "done").length;
+    if (done) {
+      finished.textContent = (done === 1 ? "1 file" : done + " files") + " uploaded. ";
+      finished.append(element("a", { href: "/console/files" }, "Go to files"));
+      finished.hidden = false;
+    }
   });
 })();
