@@ -6,6 +6,7 @@ drawn to scale, under the console's strict Content-Security-Policy. Screenshots 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -350,10 +351,10 @@ def test_the_consoles_own_views_are_not_downloads(pg, s3, aws_credentials):
         assert answer.status_code == 201, answer.text
         file_id = answer.json()["id"]
         # Until scanned (served only then), by the list: a GET /files/{id} is a metadata read.
-        deadline = time.monotonic() + 20
-        while admin.get("/files").json()["items"][0]["scan"]["status"] != "clean":
-            assert time.monotonic() < deadline, "the file was never scanned"
-            time.sleep(0.1)
+        eventually(
+            lambda: admin.get("/files").json()["items"][0]["scan"]["status"] == "clean",
+            timeout=20,
+        )
         period = {"from": today().isoformat(), "to": today().isoformat()}
 
         def figures() -> tuple[int, int, list]:
@@ -371,11 +372,10 @@ def test_the_consoles_own_views_are_not_downloads(pg, s3, aws_credentials):
             # the console might have recorded: once they are in, anything before is too.
             assert admin.get(f"/files/{file_id}/content").status_code == 302
             assert admin.get(f"/files/{file_id}").status_code == 200
-            deadline = time.monotonic() + 15
-            while min(figures()[:2]) < 1:
-                assert time.monotonic() < deadline, "the API's events never reached /stats"
-                time.sleep(0.1)
-            time.sleep(0.3)  # a second flush, were anything still buffered
+            eventually(lambda: min(figures()[:2]) >= 1, timeout=15)
+            # Another flush interval (SILO_EVENTS_FLUSH_MS, 500 ms), were anything still
+            # buffered: then the figures are what was recorded.
+            time.sleep(0.6)
             assert figures() == (1, 1, [(file_id, 1)])
 
             stats = browser.get("/console/stats").text

@@ -18,21 +18,21 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
-from provisioning.local import free_port
 from tests.console.conftest import chrome
 from tests.faults import PausableProxy
-from tests.service.conftest import ADMIN_KEY, running_service
+from tests.service.conftest import running_service
 from tests.service.helpers import pdf, png
+from tests.support.env import ADMIN_KEY, ROOT
+from tests.support.net import free_port
+from tests.support.waiting import eventually
 
 __all__ = ["chrome"]  # the fixture, registered here by importing it
 
-ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "tests" / "uppy" / "node_modules" / "uppy" / "dist"
 HOW_TO_INSTALL = (
     "Uppy's bundle is not installed: run `npm ci --prefix tests/uppy` (Node 20+ and npm; "
@@ -138,14 +138,6 @@ def page_server(port: int, endpoint: str) -> Iterator[str]:
         server.server_close()
 
 
-def wait_for(what: str, check, timeout: float = 60):
-    deadline = time.monotonic() + timeout
-    while not (found := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return found
-
-
 def is_clean(client: httpx.Client, file_id: str) -> bool:
     return client.get(f"/files/{file_id}").json()["scan"]["status"] == "clean"
 
@@ -169,7 +161,7 @@ def test_a_stock_uppy_uploads_several_files_through_a_cut_connection(
         endpoint = f"http://127.0.0.1:{proxy.port}/uploads"
         with page_server(page_port, endpoint) as page:
             chrome.get(page + "/")
-            wait_for("Uppy", lambda: chrome.execute_script("return !!window.uppy"), 20)
+            eventually(lambda: chrome.execute_script("return !!window.uppy"), timeout=20)
             assert chrome.find_elements("css selector", ".uppy-Dashboard")
             chrome.set_script_timeout(60)
             added = chrome.execute_async_script(
@@ -194,10 +186,12 @@ def test_a_stock_uppy_uploads_several_files_through_a_cut_connection(
             )
             total = sum(len(data) for _, data in FILES.values())
             # Mid-upload: a third of the bytes through, then every connection dropped.
-            wait_for("a third of the bytes", lambda: proxy.upstream_bytes > total // 3)
+            eventually(lambda: proxy.upstream_bytes > total // 3, timeout=60)
             proxy.cut()
-            result = wait_for(
-                "Uppy to finish", lambda: chrome.execute_script("return window.result"), 90
+            result = eventually(
+                lambda: chrome.execute_script("return window.result"),
+                timeout=90,
+                message="Uppy did not finish",
             )
         assert result["failed"] == [], result
         assert sorted(name for name, _ in result["ok"]) == sorted(FILES)
@@ -223,7 +217,7 @@ def test_a_stock_uppy_uploads_several_files_through_a_cut_connection(
             assert file["sha256"] == hashlib.sha256(data).hexdigest()
             assert (file["size"], file["content_type"]) == (len(data), mime)
             assert file["title"] == name.rsplit(".", 1)[0]  # "Handbook 2026", "lesson-03.v2"
-            wait_for("the scan", functools.partial(is_clean, admin, file["id"]))
+            eventually(functools.partial(is_clean, admin, file["id"]), timeout=30)
             link = admin.get(f"/files/{file['id']}/content", params={"redirect": "false"})
             stored = httpx.get(link.json()["url"]).content
             assert hashlib.sha256(stored).hexdigest() == file["sha256"]
