@@ -14,9 +14,9 @@ from dataclasses import dataclass
 # The paths tests/console/conftest.py drives (Debian's packages).
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-# Node's locked packages: tus-js-client, and the TypeScript client typed from the OpenAPI
-# document (tests/service).
-NODE_FOLDERS = ("tests/tus_js", "tests/ts_client")
+# Node's locked packages: tus-js-client, Uppy's bundle (driven in Chromium), and the TypeScript
+# client typed from the OpenAPI document (tests/service).
+NODE_FOLDERS = ("tests/tus_js", "tests/uppy", "tests/ts_client")
 
 
 @dataclass(frozen=True)

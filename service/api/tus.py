@@ -35,7 +35,14 @@ from service.http import inputs
 from service.keys import auth
 from service.uploads import idempotency
 from service.uploads.rules import shielded
-from service.uploads.tus import CHECKSUMS, Checksum, Resumable, UploadState, validate_metadata
+from service.uploads.tus import (
+    CHECKSUMS,
+    USED_KEYS,
+    Checksum,
+    Resumable,
+    UploadState,
+    validate_metadata,
+)
 
 if TYPE_CHECKING:
     from service.state import State
@@ -70,7 +77,7 @@ BASE64 = r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?"
 
 def metadata_pattern(key: str = METADATA_KEY) -> str:
     item = f" *{key}(?: +{BASE64})? *"
-    return f"^{item}(?:,{item})*$"  # the document's, with the keys of METADATA_KEYS
+    return f"^{item}(?:,{item})*$"  # the document's
 
 
 # Upload-Checksum: `<algorithm> <base64 digest>`, one space; the algorithm in any case, the digest
@@ -137,23 +144,31 @@ def _int_header(request: Request[State], name: str) -> int:
 
 
 def parse_metadata(raw: str | None) -> dict[str, str]:
-    """Upload-Metadata: comma-separated `key base64(value)` pairs (the value may be absent)."""
+    """Upload-Metadata: comma-separated `key base64(value)` pairs (the value may be absent).
+    A value must be UTF-8 only under a key Silo reads; any other key's is left out."""
     pairs: dict[str, str] = {}
     if not raw or not raw.strip():
         return pairs
     if not re.fullmatch(metadata_pattern(), raw):
         raise errors.BadRequest("Upload-Metadata is malformed (`key base64(value)` pairs)")
+    seen: set[str] = set()
     for item in raw.split(","):
         key, _, encoded = item.strip().partition(" ")
-        if not key or not key.isascii() or key in pairs:
+        if not key or not key.isascii() or key in seen:
             raise errors.BadRequest("Upload-Metadata is malformed (empty or repeated key)")
+        seen.add(key)
         try:
-            value = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            raise errors.BadRequest(
-                f"Upload-Metadata `{key}` is not base64-encoded UTF-8"
-            ) from None
-        pairs[key] = value
+            value = base64.b64decode(encoded.strip(), validate=True)
+        except binascii.Error:
+            raise errors.BadRequest(f"Upload-Metadata `{key}` is not base64") from None
+        try:
+            pairs[key] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            if key in USED_KEYS:
+                raise errors.BadRequest(
+                    f"Upload-Metadata `{key}` is not base64-encoded UTF-8"
+                ) from None
+            # Not a key Silo reads: any bytes, ignored.
     return pairs
 
 

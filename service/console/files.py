@@ -4,9 +4,10 @@ edited in place; preview; download) and its deletion. Every rule is the files do
 values the API routes pass, and errors into messages next to their field.
 
 The console acts as the tenant's back office: no acting user, so every file is visible, as to
-an API call without X-Silo-* headers. A preview is a content access (the file's presigned URL,
-recorded as a download is), and like a download is served only for a file the malware scan
-found clean; otherwise the page says why.
+an API call without X-Silo-* headers. Nothing it shows is an access event: its file pages,
+previews and downloads are the back office looking, and /stats counts what the tenant's users
+did (`Files.find`, `download(record=False)`). A preview (the file's presigned URL), like a
+download, is served only for a file the malware scan found clean; otherwise the page says why.
 """
 
 from __future__ import annotations
@@ -121,7 +122,9 @@ async def _file_page(
     origins: list[str] = []
     if kind is not None:
         try:
-            download = await _files(request).download(_caller(session), row["id"], inline=True)
+            download = await _files(request).download(
+                _caller(session), row["id"], inline=True, record=False
+            )
         except (ScanPending, FileInfected) as exc:
             # Not served until the scan finds it clean: the domain's reason, in its place.
             unavailable = exc.message
@@ -156,7 +159,7 @@ async def _file_page(
 
 @pages.page("read")
 async def file_page(request: Request[State], session: Session) -> Response:
-    row = await _files(request).read(_caller(session), inputs.path_uuid(request, "file_id"))
+    row = await _files(request).find(_caller(session), inputs.path_uuid(request, "file_id"))
     return await _file_page(request, session, row, saved="saved" in request.query_params)
 
 
@@ -194,13 +197,13 @@ async def update_file(request: Request[State], session: Session) -> Response:
 @pages.page("read")
 async def download_file(request: Request[State], session: Session) -> Response:
     file_id = inputs.path_uuid(request, "file_id")
-    download = await _files(request).download(_caller(session), file_id)
+    download = await _files(request).download(_caller(session), file_id, record=False)
     return pages.secure(RedirectResponse(download.url, status_code=302))
 
 
 @pages.page("write")
 async def confirm_delete(request: Request[State], session: Session) -> Response:
-    row = await _files(request).read(_caller(session), inputs.path_uuid(request, "file_id"))
+    row = await _files(request).find(_caller(session), inputs.path_uuid(request, "file_id"))
     return pages.render(request, session, "delete.html", file=row)
 
 

@@ -37,6 +37,20 @@ class Headline:
 class Section:
     title: str
     charts: list[Markup]
+    notes: tuple[str, ...] = ()  # what the figures count, in a sentence or two
+
+
+# What each figure counts (docs/api.md, `GET /stats`, says the same).
+DOWNLOADS_NOTE = (
+    "A download is a file's content fetched by your applications' users through the API; a "
+    "metadata read is a file's details looked up the same way. Opening, previewing or "
+    "downloading a file in this console is not counted."
+)
+FILES_NOTES = (
+    "Files uploaded in the period, infected ones included.",
+    "A file meant for several audience roles counts once under each of them, so the audience "
+    "role charts add up to more than the files uploaded.",
+)
 
 
 def default_range(today: date) -> tuple[date, date]:
@@ -189,6 +203,7 @@ def sections(report: dict[str, Any], first: date, last: date) -> list[Section]:
                     table=company_bars,
                 ),
             ],
+            (DOWNLOADS_NOTE,),
         ),
         Section(
             "Files uploaded in the period",
@@ -198,5 +213,6 @@ def sections(report: dict[str, Any], first: date, last: date) -> list[Section]:
                 *files_and_bytes("language", "language", files["by_language"], _language),
                 *files_and_bytes("role", "audience role", files["by_role"], _role("No audience")),
             ],
+            FILES_NOTES,
         ),
     ]

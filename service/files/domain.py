@@ -390,13 +390,14 @@ class Files:
         return row
 
     async def download(
-        self, caller: Caller, file_id: uuid.UUID, *, inline: bool = False
+        self, caller: Caller, file_id: uuid.UUID, *, inline: bool = False, record: bool = True
     ) -> Download:
         """A presigned URL for the content of a file known clean; recorded as a content
-        access (or `oversize`, where the tenant serves those unscanned). Anything else is
-        refused (and not recorded): pending, failed or oversize, ScanPending (409); infected,
-        FileInfected (410). `inline`: for the browser to show rather than
-        save (the console's preview)."""
+        access (a download in /stats) unless `record` is false (the console: the back office
+        looking is not a learner downloading); or `oversize`, where the tenant serves those
+        unscanned. Anything else is refused (and not recorded): pending, failed or oversize,
+        ScanPending (409); infected, FileInfected (410). `inline`: for the browser to show
+        rather than save (the console's preview)."""
         # The download's row: the file object, its object key and scan_detail.
         row, role_id = await self._visible(caller, file_id, with_key=True)
         status = row["scan"]["status"]
@@ -417,7 +418,8 @@ class Files:
             ttl_seconds=ttl,
             inline=inline,
         )
-        await self.recorder.record(access_event(row, CONTENT, caller, role_id))
+        if record:
+            await self.recorder.record(access_event(row, CONTENT, caller, role_id))
         return Download(url, expires_at)
 
     async def update(self, caller: Caller, file_id: uuid.UUID, changes: Mapping[str, Any]) -> Row:

@@ -108,8 +108,10 @@ def parse(body: Mapping[str, Any]) -> Declared:
         if not content_type.isascii() or not content_type.isprintable():
             raise errors.ValidationFailed("`content_type` must be a content type like image/png")
         content_type = content_type.strip() or None
+    # No `title`: the file's name without its extension (rules.default_title).
     fields = metadata.validate(
-        {k: v for k, v in body.items() if k in metadata.FIELDS}, partial=False
+        rules.with_default_title({k: v for k, v in body.items() if k in metadata.FIELDS}, filename),
+        partial=False,
     )
     return Declared(filename, size, sha256.lower(), content_type, fields)
 
@@ -165,8 +167,9 @@ class Direct:
         self, caller: Caller, declared: Declared, *, idempotency_key: str | None = None
     ) -> Created:
         if declared.size > self.max_bytes:
+            limit = rules.size_limit(self.max_bytes)
             raise errors.TooLarge(
-                f"the upload exceeds the limit of {self.max_bytes} bytes for a direct upload"
+                f"the upload exceeds the limit of {limit} for a direct upload"
                 + (
                     "; use tus (/uploads) for larger files"
                     if declared.size <= self.limits.max_bytes

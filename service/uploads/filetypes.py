@@ -418,7 +418,8 @@ class TextValidator:
             text = self._decoder.decode(chunk)
         except UnicodeDecodeError as exc:
             raise InvalidContent(
-                f"text is not valid UTF-8 (near byte {self._offset + exc.start})"
+                f"text is not valid UTF-8 (near byte {self._offset + exc.start}): "
+                "text must be UTF-8"
             ) from None
         found = _FORBIDDEN_TEXT.search(text)
         if found:
@@ -431,7 +432,27 @@ class TextValidator:
         try:
             self._decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            raise InvalidContent("text ends inside a UTF-8 character") from None
+            raise InvalidContent("text ends inside a UTF-8 character: text must be UTF-8") from None
+
+
+# Bytes no text in any 8-bit encoding holds (C0 controls but tab, LF, VT... and DEL; NUL).
+_BINARY_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")
+
+
+def text_problem(head: bytes, *, complete: bool, claimed: bool) -> str | None:
+    """Why `head` (content no type matched) is not text Silo accepts, when it is text in
+    another encoding: Latin-1, Windows-1252... (no control bytes), or anything the client
+    calls text (`claimed`: a .txt name or a text/plain type; UTF-16 then too). Else None."""
+    if not claimed and _BINARY_BYTES.search(head):
+        return None
+    validator = TextValidator()
+    try:
+        validator.feed(head)
+        if complete:
+            validator.finish()
+    except InvalidContent as exc:
+        return str(exc)
+    return None
 
 
 def _txt(head: bytes, complete: bool) -> bool:

@@ -36,6 +36,8 @@ from service.uploads.rules import (
     object_key_for,
     sanitize_filename,
     shielded,
+    size_limit,
+    with_default_title,
 )
 
 log = logging.getLogger("silo.upload")
@@ -58,7 +60,7 @@ def check_declared_length(content_length: str | None, limits: Limits) -> None:
     if declared > limits.max_bytes + FORM_OVERHEAD_BYTES:
         # The rest of the body is not worth reading just to discard it: close the connection.
         raise errors.TooLarge(
-            f"the upload exceeds the limit of {limits.max_bytes} bytes",
+            f"the upload exceeds the limit of {size_limit(limits.max_bytes)}",
             headers={"Connection": "close"},
         )
 
@@ -107,7 +109,9 @@ class _FilePart:
     async def feed(self, data: bytes) -> None:
         self.size += len(data)
         if self.size > self.limits.max_bytes:
-            raise errors.TooLarge(f"the file exceeds the limit of {self.limits.max_bytes} bytes")
+            raise errors.TooLarge(
+                f"the file exceeds the limit of {size_limit(self.limits.max_bytes)}"
+            )
         self.hasher.update(data)
         if self.upload is None:
             self.head += data
@@ -224,12 +228,14 @@ async def ingest(
                 current = None
         if part is None:
             raise errors.ValidationFailed("the `file` part is missing")
-        values = metadata.validate(fields, partial=False)
+        filename = sanitize_filename(part.filename, part.file_type)
+        # No `title`: the file's name without its extension (rules.default_title).
+        values = metadata.validate(with_default_title(fields, filename), partial=False)
         stored = StoredFile(
             id=file_id,
             object_key=object_key,
             file_type=part.file_type,
-            filename=sanitize_filename(part.filename, part.file_type),
+            filename=filename,
             size=part.size,
             sha256=part.hasher.hexdigest(),
             fields=values,

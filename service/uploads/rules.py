@@ -1,6 +1,7 @@
 """The rules every upload path shares (the form's `POST /files`, tus, direct uploads): the
-limits, the type check on a file's first bytes, the file name, the object key of a stored file,
-and cleanup that a cancelled request cannot interrupt."""
+limits, the type check on a file's first bytes, the file name and the title it gives a file sent
+without one (`default_title`), the object key of a stored file, and cleanup that a cancelled
+request cannot interrupt."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 import anyio
 
 from service import errors
+from service.files import metadata
 from service.uploads import filetypes
 
 log = logging.getLogger("silo.upload")
@@ -61,15 +63,46 @@ def check_filename(raw: str | None) -> None:
         )
 
 
+def _bare_name(raw: str | None) -> str:
+    """The name without a directory part, invisible format characters, surrounding blanks or
+    trailing dots (possibly empty)."""
+    name = unicodedata.normalize("NFC", raw or "")
+    name = name.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    return name.rstrip(" .")
+
+
+def default_title(filename: str | None) -> str | None:
+    """The title of a file uploaded without one: its name without the directory part and the
+    last extension, as the console's upload page proposes it (`handbook.pdf` -> `handbook`,
+    `lesson-03.v2.pdf` -> `lesson-03.v2`; a name that is only an extension, `.txt`, is kept
+    whole), cut to the title's 200 characters. A name with nothing left (`...`) gives `file`,
+    the stem of the name it is stored under; no name at all gives None (`title` is then
+    required). Pure; the name's control characters are `check_filename`'s 422."""
+    if filename is None:
+        return None
+    check_filename(filename)
+    name = _bare_name(filename)
+    dot = name.rfind(".")
+    stem = name[:dot] if dot > 0 else name
+    return stem[: metadata.TITLE_MAX].strip() or "file"
+
+
+def with_default_title(fields: dict[str, Any], filename: str | None) -> dict[str, Any]:
+    """`fields` (the raw metadata values) with `title` from the file name when it is absent;
+    a title sent (even empty) is left to `metadata.validate`."""
+    if "title" in fields:
+        return fields
+    title = default_title(filename)
+    return fields if title is None else {**fields, "title": title}
+
+
 def sanitize_filename(raw: str | None, file_type: filetypes.FileType) -> str:
     """A display name safe for headers and logs: no directory part, no invisible format
     characters, no surrounding blanks or trailing dots, bounded. A leading dot is kept: `.txt`
     is stored as `.txt` (a name without an extension). Nothing left: `file` + the extension."""
     check_filename(raw)
-    name = unicodedata.normalize("NFC", raw or "")
-    name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
-    name = name.rstrip(" .")
+    name = _bare_name(raw)
     if len(name) > FILENAME_MAX:
         stem, ext = os.path.splitext(name)
         ext = ext if len(ext) <= 16 else ""
@@ -77,6 +110,38 @@ def sanitize_filename(raw: str | None, file_type: filetypes.FileType) -> str:
     if not name:
         name = "file" + (file_type.extensions[0] if file_type.extensions else "")
     return name
+
+
+def accepted_types(limits: Limits) -> str:
+    """The way out of a refused type: `accepted types: pdf (.pdf), png (.png), ...`, the
+    tenant's types in the registry's order, each with its usual extension."""
+    shown = [
+        f"{t.id} ({t.extensions[0]})" if t.extensions else t.id
+        for t in filetypes.REGISTRY.values()
+        if t.id in limits.allowed_types
+    ]
+    return "accepted types: " + (", ".join(shown) or "none")
+
+
+_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+
+
+def human_bytes(n: int) -> str:
+    """A size for a person, in binary units: 1536 -> `1.5 KiB`, 25165824 -> `24 MiB`."""
+    if n < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in _UNITS:
+        value /= 1024
+        if value < 1024 or unit == _UNITS[-1]:
+            shown = f"{value:.1f}".removesuffix(".0")
+            return f"{shown} {unit}"
+    raise AssertionError("unreachable")
+
+
+def size_limit(max_bytes: int) -> str:
+    """The upload limit as a refusal names it: `24 MiB (25,165,824 bytes)`."""
+    return f"{human_bytes(max_bytes)} ({max_bytes:,} bytes)"
 
 
 def check_type(
@@ -88,11 +153,26 @@ def check_type(
     if not head:
         raise errors.EmptyFile()
     sniff = head[: filetypes.SNIFF_BYTES]
-    detected = filetypes.detect(sniff, complete=complete and len(sniff) == len(head))
+    whole = complete and len(sniff) == len(head)
+    detected = filetypes.detect(sniff, complete=whole)
     if detected is None:
-        raise errors.UnsupportedType("the content is not of a type Silo accepts")
+        text = filetypes.REGISTRY["txt"]
+        claimed = (
+            filetypes.extension_of(filename) in text.extensions
+            or filetypes.essence(declared) in text.mimes
+        )
+        problem = "txt" in limits.allowed_types and filetypes.text_problem(
+            sniff, complete=whole, claimed=claimed
+        )
+        if problem:
+            raise errors.UnsupportedType(f"the content is not of a type Silo accepts: {problem}")
+        raise errors.UnsupportedType(
+            f"the content is not of a type Silo accepts; {accepted_types(limits)}"
+        )
     if detected.id not in limits.allowed_types:
-        raise errors.UnsupportedType(f"{detected.id} files are not accepted here")
+        raise errors.UnsupportedType(
+            f"{detected.id} files are not accepted here; {accepted_types(limits)}"
+        )
     declared = declared.split(";", 1)[0].strip().lower() if declared else None
     reason = filetypes.mismatch(detected, filename, declared or None)
     if reason:
@@ -107,11 +187,12 @@ def check_declared(*, filename: str | None, declared: str | None, limits: Limits
     the content is still sniffed with `check_type` once it is stored."""
     claims = filetypes.declared_types(filename, declared)
     if claims.problem is not None:
-        error = errors.TypeMismatch if claims.conflicting else errors.UnsupportedType
-        raise error(claims.problem)
+        if claims.conflicting:
+            raise errors.TypeMismatch(claims.problem)
+        raise errors.UnsupportedType(f"{claims.problem}; {accepted_types(limits)}")
     if not any(t.id in limits.allowed_types for t in claims.candidates):
         ids = ", ".join(t.id for t in claims.candidates)
-        raise errors.UnsupportedType(f"{ids} files are not accepted here")
+        raise errors.UnsupportedType(f"{ids} files are not accepted here; {accepted_types(limits)}")
 
 
 async def shielded(awaitable: Awaitable[Any], what: str) -> None:

@@ -48,8 +48,13 @@ from service.uploads import tus_sql as repo
 log = logging.getLogger("silo.resumable")
 
 CHECKSUMS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
-# Upload-Metadata keys: the file's name and declared type, and the metadata fields of POST /files.
+# Upload-Metadata keys Silo reads: the file's name and declared type, and the metadata fields of
+# POST /files. Other keys are accepted and ignored (tus metadata is the client's: Uppy sends
+# `name`, `type`, `relativePath`); they stay in the upload's Upload-Metadata, which HEAD echoes.
 METADATA_KEYS = ("filename", "filetype", *metadata.FIELDS)
+# Read when `filename` / `filetype` are absent: the names Uppy and other tus front ends use.
+ALIASES = {"filename": "name", "filetype": "type"}
+USED_KEYS = frozenset((*METADATA_KEYS, *ALIASES.values()))
 SWEEP_BATCH = 100
 
 
@@ -112,10 +117,18 @@ class Declared:
 
 
 def validate_metadata(pairs: Mapping[str, str]) -> Declared:
-    """Upload-Metadata values -> `Declared`, with the rules (and 422s) of POST /files."""
-    unknown = sorted(set(pairs) - set(METADATA_KEYS))
-    if unknown:
-        raise errors.ValidationFailed(f"unknown Upload-Metadata key(s): {', '.join(unknown)}")
+    """Upload-Metadata values -> `Declared`, with the rules (and 422s) of POST /files. Keys
+    outside `USED_KEYS` are ignored; `name` and `type` stand for absent `filename` and
+    `filetype`; an absent `title` is the file name's (rules.default_title)."""
+    pairs = {
+        **{key: pairs[alias] for key, alias in ALIASES.items() if alias in pairs},
+        **{k: v for k, v in pairs.items() if k in METADATA_KEYS},
+    }
+    filename = pairs.get("filename")
+    if filename is not None:
+        if len(filename) > 4 * rules.FILENAME_MAX:
+            raise errors.ValidationFailed("`filename` is too long")
+        rules.check_filename(filename)
     raw: dict[str, Any] = {k: v for k, v in pairs.items() if k in metadata.FIELDS}
     if "roles" in raw:
         try:
@@ -124,10 +137,7 @@ def validate_metadata(pairs: Mapping[str, str]) -> Declared:
             raise errors.ValidationFailed(
                 '`roles` must be a JSON array of role names, like ["staff"]'
             ) from None
-    fields = metadata.validate(raw, partial=False)
-    filename = pairs.get("filename")
-    if filename is not None and len(filename) > 4 * rules.FILENAME_MAX:
-        raise errors.ValidationFailed("`filename` is too long")
+    fields = metadata.validate(rules.with_default_title(raw, filename), partial=False)
     filetype = (pairs.get("filetype") or "").strip() or None
     return Declared(fields, filename, filetype)
 
@@ -160,7 +170,9 @@ class Resumable:
         """A new upload; with an Idempotency-Key that already stands for one, that upload
         (`replayed`; `file_id` set once it has become a file)."""
         if length > self.limits.max_bytes:
-            raise errors.TooLarge(f"the upload exceeds the limit of {self.limits.max_bytes} bytes")
+            raise errors.TooLarge(
+                f"the upload exceeds the limit of {rules.size_limit(self.limits.max_bytes)}"
+            )
         if length == 0:
             raise errors.EmptyFile()
         upload_id = uuid.uuid4()

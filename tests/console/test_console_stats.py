@@ -6,6 +6,7 @@ drawn to scale, under the console's strict Content-Security-Policy. Screenshots 
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from service.stats.events import CONTENT, METADATA, AccessEvent, write_batch
 from tests.console.conftest import sign_in
-from tests.service.conftest import ADMIN_KEY, Service
+from tests.service.conftest import ADMIN_KEY, Service, running_service
 from tests.service.helpers import pdf, png
 from tests.support.waiting import eventually
 
@@ -336,3 +337,49 @@ def test_a_long_periods_chart_spans_the_days_with_downloads_and_today():
         date(2022, 1, 1), date(2025, 1, 1)), "never wider than the period"  # fmt: skip
     assert _chart_span({"downloads": {"per_day": []}}, date(1970, 1, 1), date(9999, 12, 1),
                        now) == (now, now)  # fmt: skip
+
+
+def test_the_consoles_own_views_are_not_downloads(pg, s3, aws_credentials):
+    """Opening a file in the console (its page loads the preview from storage), downloading it
+    there and opening its delete confirmation change no figure of /stats; the same file
+    downloaded and read through the API does. The page says what the figures count."""
+    with running_service(pg, s3) as svc, svc.client() as admin:
+        answer = admin.post(
+            "/files", files={"file": ("p.pdf", pdf(4000), "application/pdf")},
+            data={"roles": [MENTOR, "Mentee/Coachee"]},
+        )  # fmt: skip
+        assert answer.status_code == 201, answer.text
+        file_id = answer.json()["id"]
+        # Until scanned (served only then), by the list: a GET /files/{id} is a metadata read.
+        eventually(
+            lambda: admin.get("/files").json()["items"][0]["scan"]["status"] == "clean",
+            timeout=20,
+        )
+        period = {"from": today().isoformat(), "to": today().isoformat()}
+
+        def figures() -> tuple[int, int, list]:
+            body = admin.get("/stats", params=period).json()
+            tops = [(t["id"], t["downloads"]) for t in body["downloads"]["top_files"]]
+            return body["downloads"]["count"], body["metadata_reads"]["count"], tops
+
+        with httpx.Client(base_url=svc.url, timeout=30) as browser:
+            assert sign_in(browser).status_code == 303
+            page = browser.get(f"/console/files/{file_id}")
+            assert page.status_code == 200 and "<iframe" in page.text  # the preview
+            assert browser.get(f"/console/files/{file_id}/download").status_code == 302
+            assert browser.get(f"/console/files/{file_id}/delete").status_code == 200
+            # Then one download and one metadata read through the API, written after whatever
+            # the console might have recorded: once they are in, anything before is too.
+            assert admin.get(f"/files/{file_id}/content").status_code == 302
+            assert admin.get(f"/files/{file_id}").status_code == 200
+            eventually(lambda: min(figures()[:2]) >= 1, timeout=15)
+            # Another flush interval (SILO_EVENTS_FLUSH_MS, 500 ms), were anything still
+            # buffered: then the figures are what was recorded.
+            time.sleep(0.6)
+            assert figures() == (1, 1, [(file_id, 1)])
+
+            stats = browser.get("/console/stats").text
+            assert (
+                "Opening, previewing or downloading a file in this console is not counted" in stats
+            )
+            assert "counts once under each of them" in stats

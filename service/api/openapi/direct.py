@@ -61,7 +61,7 @@ _FILENAME = {"type": "string", "maxLength": 4 * FILENAME_MAX, "pattern": NAME}
 SCHEMAS: dict[str, Any] = {
     "DirectUploadRequest": {
         "type": "object",
-        "required": ["filename", "size", "sha256", "title"],
+        "required": ["filename", "size", "sha256"],
         "additionalProperties": False,
         "properties": {
             "filename": {
@@ -77,7 +77,10 @@ SCHEMAS: dict[str, Any] = {
                 "pattern": "^[ -~]*$",
                 "description": "The declared content type, e.g. application/pdf (optional)",
             },
-            "title": name_string(metadata.TITLE_MAX),
+            "title": {
+                **name_string(metadata.TITLE_MAX),
+                "description": "Without it, `filename` without its extension",
+            },
             "description": {
                 **_NULLABLE,
                 "maxLength": metadata.DESCRIPTION_MAX,

@@ -156,7 +156,7 @@ _SCHEMAS: dict[str, Any] = {
     },
     "FileUpload": {
         "type": "object",
-        "required": ["file", "title"],
+        "required": ["file"],
         "additionalProperties": False,
         "properties": {
             "file": {
@@ -167,7 +167,11 @@ _SCHEMAS: dict[str, Any] = {
                 "one the tenant accepts (415 otherwise). The part's file name (no control "
                 "characters, else 422) is kept as `filename`.",
             },
-            "title": _TITLE,
+            "title": {
+                **_TITLE,
+                "description": "Without it, the file name without its extension "
+                "(`handbook` for handbook.pdf)",
+            },
             "description": {"type": "string", **_DESCRIPTION},
             "category": {"type": "string", **_CATEGORY},
             "language": {"type": "string", **_LANGUAGE},

@@ -8,7 +8,6 @@ from typing import Any
 
 from service.api.openapi.common import error_response
 from service.api.tus import CHECKSUM_PATTERN, INT_HEADER_MAX, metadata_pattern
-from service.uploads.tus import METADATA_KEYS
 
 OCTET = "application/offset+octet-stream"
 
@@ -32,7 +31,7 @@ _INT = {"type": "integer", "minimum": 0, "maximum": INT_HEADER_MAX}
 _LENGTH = {"type": "integer", "minimum": 1, "maximum": INT_HEADER_MAX}  # an empty file is a 422
 _METADATA_SCHEMA = {
     "type": "string",
-    "pattern": metadata_pattern("(?:" + "|".join(METADATA_KEYS) + ")"),
+    "pattern": metadata_pattern(),
     # title "Quarterly report", filename "report.pdf"
     "examples": ["title UXVhcnRlcmx5IHJlcG9ydA==,filename cmVwb3J0LnBkZg=="],
 }
@@ -83,9 +82,10 @@ _BODY_ERRORS = {
     "460": error_response("Upload-Checksum does not match the body; it was discarded"),
 }
 _METADATA = (
-    "Comma-separated `key base64(value)` pairs. Keys: `filename`, `filetype`, `title` "
-    "(required), `description`, `category`, `language`, `roles` (a JSON array of role names); "
-    "validated as the fields of POST /files"
+    "Comma-separated `key base64(value)` pairs. Keys Silo reads: `filename` (else `name`), "
+    "`filetype` (else `type`), `title` (else the file name without its extension), "
+    "`description`, `category`, `language`, `roles` (a JSON array of role names), validated as "
+    "the fields of POST /files; any other key is accepted and ignored"
 )
 _CHUNK = {
     "required": True,

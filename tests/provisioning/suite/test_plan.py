@@ -58,6 +58,7 @@ def test_debian_without_root_or_sudo_says_what_to_run():
         "sudo apt-get update",
         "sudo apt-get install -y --no-install-recommends clamav-daemon chromium chromium-driver",
         "npm ci --prefix tests/tus_js --no-audit --no-fund",
+        "npm ci --prefix tests/uppy --no-audit --no-fund",
         "npm ci --prefix tests/ts_client --no-audit --no-fund",
     )
     assert "sudo -n" in todo.reason

@@ -109,6 +109,14 @@ def test_a_direct_upload_end_to_end(fresh_service: Service):
     }
 
 
+def test_the_title_defaults_to_the_name_without_its_extension(fresh_service: Service):
+    data = pdf(3000)
+    with fresh_service.client() as client:
+        ticket = new_upload(client, data, filename="handbook.pdf", title=None)
+        put(ticket, data)
+        assert complete(client, ticket["id"]).json()["title"] == "handbook"
+
+
 def test_a_second_complete_answers_the_same_file(fresh_service: Service):
     data = png()
     with fresh_service.client() as client:
@@ -212,7 +220,7 @@ def test_the_declaration_is_checked_before_any_url_is_given(service: Service):
     data = pdf()
     with service.client() as client:
         cases = [
-            ({"title": None}, 422, "validation_error"),
+            ({"title": ""}, 422, "validation_error"),  # none is the name's; empty is refused
             ({"roles": "Mentor/Coach"}, 422, "validation_error"),
             ({"roles": ["nobody-has-this-role"]}, 422, "validation_error"),
             ({"sha256": "abc"}, 422, "validation_error"),

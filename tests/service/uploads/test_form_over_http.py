@@ -100,6 +100,34 @@ def test_type_not_allowed_for_the_tenant_is_415(pg, s3, aws_credentials):
         assert upload(client, pdf()).status_code == 201
 
 
+def test_refusals_name_the_way_out(admin, nothing_left):
+    """An .exe is told which types are accepted; Latin-1 text that it must be UTF-8."""
+    refused = assert_error(upload(admin, mz(), filename="setup.exe", content_type=None), 415,
+                           "unsupported_type")  # fmt: skip
+    message = refused["error"]["message"]
+    assert message.startswith("the content is not of a type Silo accepts; accepted types: ")
+    assert "pdf (.pdf)" in message and "png (.png)" in message and "txt (.txt)" in message
+    latin1 = "Café crème\n".encode("latin-1") * 100
+    refused = assert_error(upload(admin, latin1, filename="notes.txt", content_type="text/plain"),
+                           415, "unsupported_type")  # fmt: skip
+    assert refused["error"]["message"].endswith("text must be UTF-8")
+    # Past the sniffed head, the same way out.
+    late = b"plain text\n" * 10_000 + "Café".encode("latin-1")
+    refused = assert_error(upload(admin, late, filename="notes.txt", content_type="text/plain"),
+                           415, "unsupported_type")  # fmt: skip
+    assert "text must be UTF-8" in refused["error"]["message"]
+
+
+def test_the_title_defaults_to_the_name_without_its_extension(admin):
+    data = pdf(3000)
+    response = upload(admin, data, filename="handbook.pdf", fields={"language": "en"})
+    assert response.status_code == 201, response.text
+    assert (response.json()["title"], response.json()["filename"]) == ("handbook", "handbook.pdf")
+    # A title sent is the title, and an empty one is still refused.
+    assert upload(admin, data, filename="handbook.pdf").json()["title"] == "A title"
+    assert_error(upload(admin, data, fields={"title": ""}), 422, "validation_error")
+
+
 def test_honest_types_are_accepted_with_detected_content_type(admin):
     text = "Grüße, plain UTF-8 text\n".encode() * 10
     response = upload(admin, text, filename="notes.txt", content_type="text/plain")
@@ -116,8 +144,7 @@ def test_empty_file_is_422(admin, nothing_left):
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({}, "title"),
-        ({"title": ""}, "title"),
+        ({"title": ""}, "title"),  # no title is the file name's; an empty one is refused
         ({"title": "x" * 201}, "title"),
         ({"title": "ok", "description": "x" * 1001}, "description"),
         ({"title": "ok", "language": "english please"}, "language"),
@@ -234,7 +261,9 @@ def test_oversized_streamed_upload_is_413_and_leaves_nothing(admin, nothing_left
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
     body = assert_error(response, 413, "too_large")
-    assert str(TEST_MAX_UPLOAD_BYTES) in body["error"]["message"]
+    # The limit with its value, in bytes and in a person's units.
+    assert f"{TEST_MAX_UPLOAD_BYTES:,} bytes" in body["error"]["message"]
+    assert "24 MiB" in body["error"]["message"]
 
 
 def test_oversized_content_length_is_413_before_the_body_is_sent(service: Service, nothing_left):

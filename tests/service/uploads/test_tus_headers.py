@@ -51,9 +51,46 @@ def test_metadata_uses_the_rules_of_post_files():
     )
     assert declared.fields == {"title": "T", "roles": ["a", "b"]}
     assert (declared.filename, declared.filetype) == (None, "application/pdf")
-    for bad in ({}, {"title": "x", "roles": "[1]"}, {"title": "x", "name": "y"}):
+    bad_values = (
+        {},  # no title and no file name to take it from
+        {"title": "x", "roles": "[1]"},
+        {"title": "a\x00b"},
+        {"filename": "a\x00b.pdf"},  # Silo's keys keep their control-character refusal
+        {"name": "a\nb.pdf"},  # `name` stands for `filename`: its rules too
+        {"title": "", "filename": "handbook.pdf"},  # a title sent must be a title
+    )
+    for bad in bad_values:
         with pytest.raises(errors.ValidationFailed):
             validate_metadata(bad)
+
+
+def test_uppys_metadata_is_accepted():
+    """What a stock Uppy Dashboard + Tus sends: `name`, `type`, `relativePath` (the string
+    "null"), and `filename`/`filetype` copied from them; no title."""
+    uppy = {"name": "handbook.pdf", "type": "application/pdf", "relativePath": "null"}
+    declared = validate_metadata(
+        {**uppy, "filename": "handbook.pdf", "filetype": "application/pdf"}
+    )
+    assert declared.fields == {"title": "handbook"}
+    assert (declared.filename, declared.filetype) == ("handbook.pdf", "application/pdf")
+    # `name` and `type` alone map to `filename` and `filetype`; the explicit keys win.
+    declared = validate_metadata(uppy)
+    assert (declared.filename, declared.filetype) == ("handbook.pdf", "application/pdf")
+    declared = validate_metadata({**uppy, "filename": "notes.txt", "title": "Notes"})
+    assert (declared.filename, declared.fields["title"]) == ("notes.txt", "Notes")
+    # Keys Silo does not read are ignored, whatever they hold.
+    odd = {"title": "T", "x-colour": "red\x00", "relativePath": "a\nb"}
+    assert validate_metadata(odd).fields == {"title": "T"}
+
+
+def test_values_of_other_keys_need_not_be_utf8():
+    raw = f"title {b64(b'T')},blob {NOT_UTF8},flag"
+    assert parse_metadata(raw) == {"title": "T", "flag": ""}
+    with pytest.raises(errors.BadRequest):  # a repeated key stays malformed, read or not
+        parse_metadata(f"blob {NOT_UTF8},blob {NOT_UTF8}")
+    for key in ("name", "type", "filename", "title"):
+        with pytest.raises(errors.BadRequest):
+            parse_metadata(f"{key} {NOT_UTF8}")
 
 
 def test_header_shapes_are_the_documents():
@@ -64,7 +101,7 @@ def test_header_shapes_are_the_documents():
     schemas = {parameter["name"]: parameter["schema"] for parameter in post["parameters"]}
     metadata = re.compile(schemas["Upload-Metadata"]["pattern"])
     checksum = re.compile(schemas["Upload-Checksum"]["pattern"])
-    good = f" title {b64(b'T')} , filename {b64(b'a.pdf')},filetype"
+    good = f" title {b64(b'T')} , filename {b64(b'a.pdf')},filetype,relativePath {b64(b'null')}"
     assert metadata.search(good) and parse_metadata(good)["title"] == "T"
     for raw in (f"title\t{b64(b'T')}", f"title {b64(b'T')[:-1]}", "title a b"):
         assert not metadata.search(raw)
