@@ -20,6 +20,7 @@ from service.uploads import filetypes
 log = logging.getLogger("silo.upload")
 
 FILENAME_MAX = 255
+CONTENT_TYPE_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,16 @@ def check_filename(raw: str | None) -> None:
         raise errors.ValidationFailed(
             "`filename` must not contain control characters or invalid text"
         )
+
+
+def check_content_type(value: str | None, field: str) -> None:
+    """422 naming `field` unless a declared content type is printable ASCII of at most
+    CONTENT_TYPE_MAX characters (NUL, tabs, line breaks and other text are no content type, and
+    no database column or header may carry them)."""
+    if value is not None and (
+        len(value) > CONTENT_TYPE_MAX or not value.isascii() or not value.isprintable()
+    ):
+        raise errors.ValidationFailed(f"`{field}` must be a content type like image/png")
 
 
 def sanitize_filename(raw: str | None, file_type: filetypes.FileType) -> str:
