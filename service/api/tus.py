@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from service import errors
 from service.api import Handler
@@ -41,6 +42,8 @@ from service.uploads.tus import (
     Checksum,
     Resumable,
     UploadState,
+    check_declaration,
+    check_roles_nesting,
     validate_metadata,
 )
 
@@ -67,6 +70,8 @@ EXPOSED_HEADERS = (
     "X-Request-Id",
 )
 FILE_ID_HEADER = "Silo-File-Id"
+# Paths under /uploads that are not uploads (service/api/direct.py).
+NOT_UPLOADS = frozenset({"direct"})
 # Header integers (Upload-Length, Upload-Offset): decimal digits, at most a signed 64-bit value.
 INT_HEADER_MAX = 2**63 - 1
 # Upload-Metadata: comma-separated `key` or `key base64(value)` items, spaces around them allowed;
@@ -251,7 +256,10 @@ async def create(request: Request[State]) -> Response:
         raise errors.BadRequest("Upload-Defer-Length is not supported: send Upload-Length")
     length = _int_header(request, "upload-length")
     raw_metadata = request.headers.get("upload-metadata")
-    declared = validate_metadata(parse_metadata(raw_metadata))
+    pairs = parse_metadata(raw_metadata)
+    check_roles_nesting(pairs)
+    declared = validate_metadata(pairs)
+    check_declaration(declared, request.state["limits"])
     # Checked now, before the upload exists, even without a body (then it checks nothing).
     parse_checksum(request.headers.get("upload-checksum"))
     resumable = _resumable(request)
@@ -316,6 +324,18 @@ async def delete(request: Request[State]) -> Response:
     return Response(status_code=204, headers=_headers())
 
 
+class _UploadRoute(Route):
+    """A tus route whose `{upload_id}` is never one of `NOT_UPLOADS`: those paths are other
+    resources' (`/uploads/direct`), and a method they do not take must be their 405, not a tus
+    answer (the router takes a route matching path and method over one matching the path)."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE and child["path_params"].get("upload_id") in NOT_UPLOADS:
+            return Match.NONE, {}
+        return match, child
+
+
 def _dispatch(path: str, **handlers: Handler) -> Route:
     by_method = {method.upper(): handler for method, handler in handlers.items()}
 
@@ -323,7 +343,7 @@ def _dispatch(path: str, **handlers: Handler) -> Route:
         return await by_method[request.method](request)
 
     endpoint.__name__ = "tus_" + "_".join(by_method).lower()
-    return Route(path, endpoint, methods=list(by_method))
+    return _UploadRoute(path, endpoint, methods=list(by_method))
 
 
 routes = [

@@ -23,7 +23,8 @@ Adding a page:
    are files in static/, added in the `head` block: the CSP allows no inline script or style.
 2. A handler in a module here:
 
-       @pages.page("read")   # the scope the key needs: "read", "write", "admin"; None: any key
+       @pages.page("read")   # the scopes the key needs: "read", "write", "admin"; none: any key
+                             # (what shows a file's data needs "read", whatever else it needs)
        async def handler(request: Request, session: Session) -> Response:
            ...  # session.principal (key id, scopes), session.csrf_token, session.allows(scope)
            return pages.render(request, session, "mine.html", name=value)

@@ -174,7 +174,9 @@ def changes_from_form(form) -> dict[str, Any]:
     }
 
 
-@pages.page("write")
+# The edit form answers with the file's page (422: the page with the messages; else a redirect
+# to it): it shows the file, so it needs `read` as well (GET /files/{id} does).
+@pages.page("read", "write")
 async def update_file(request: Request[State], session: Session) -> Response:
     file_id = inputs.path_uuid(request, "file_id")
     form = await pages.read_form(request)
@@ -201,7 +203,8 @@ async def download_file(request: Request[State], session: Session) -> Response:
     return pages.secure(RedirectResponse(download.url, status_code=302))
 
 
-@pages.page("write")
+# The confirmation shows the title, name and size: `read` as well.
+@pages.page("read", "write")
 async def confirm_delete(request: Request[State], session: Session) -> Response:
     row = await _files(request).find(_caller(session), inputs.path_uuid(request, "file_id"))
     return pages.render(request, session, "delete.html", file=row)

@@ -2,8 +2,9 @@
 templates, the security headers and form reading.
 
 A handler is `async def handler(request: Request[State], session: Session) -> Response`, decorated
-with `@page("read")` (or "write", "admin"): it runs only for a signed-in session whose key holds
-that scope, after the CSRF check of any unsafe method, and returns `render(...)` or a redirect.
+with `@page("read")` (or "write", "admin"; `@page("read", "write")` for a form that changes a
+file and shows it): it runs only for a signed-in session whose key holds those scopes, after
+the CSRF check of any unsafe method, and returns `render(...)` or a redirect.
 Failures are raised as the API raises them (`errors.APIError`, `errors.DomainError`) and shown
 as an HTML page with the API's message and status.
 """
@@ -192,9 +193,12 @@ def sign_in_redirect(request: Request[State]) -> Response:
     return redirect(request, f"{SIGN_IN_PATH}?{urllib.parse.urlencode({'next': back})}")
 
 
-def page(scope: str | None) -> Callable[[Page], Callable[[Request], Awaitable[Response]]]:
-    """A console page for sessions whose key holds `scope` (None: any signed-in key; see the
-    module's docstring)."""
+def page(*scopes: str | None) -> Callable[[Page], Callable[[Request], Awaitable[Response]]]:
+    """A console page for sessions whose key holds every one of `scopes` (None, or none given:
+    any signed-in key; see the module's docstring). A page or form that shows a file's data or
+    a presigned URL needs `read`, as the API's reads do, on top of what it changes: `write`
+    does not imply `read`, in the console as in the API."""
+    needed = [scope for scope in scopes if scope is not None]
 
     def decorate(handler: Page) -> Callable[[Request], Awaitable[Response]]:
         @functools.wraps(handler)
@@ -203,8 +207,9 @@ def page(scope: str | None) -> Callable[[Page], Callable[[Request], Awaitable[Re
             if session is None:
                 return sign_in_redirect(request)
             try:
-                if scope is not None and not session.allows(scope):
-                    raise errors.Forbidden(f"this API key lacks the `{scope}` scope")
+                for scope in needed:
+                    if not session.allows(scope):
+                        raise errors.Forbidden(f"this API key lacks the `{scope}` scope")
                 if request.method not in SAFE_METHODS:
                     await check_csrf(request, session.csrf_token)
                 return await handler(request, session)

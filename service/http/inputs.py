@@ -6,6 +6,7 @@ Everything here fails with an `APIError` (4xx), never with a bare exception (500
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
@@ -17,6 +18,12 @@ from starlette.requests import ClientDisconnect, Request
 from service import errors
 
 MAX_JSON_BYTES = 64 * 1024
+# Arrays and objects inside one another, at most: Silo's own bodies need 3 (an object, a list
+# of roles); anything far deeper is an attack on the parser (RecursionError past ~1000).
+MAX_JSON_DEPTH = 32
+# The tokens that matter to nesting: strings (whose brackets do not count), brackets, colons.
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:]', re.DOTALL)
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
 
 async def with_idle_timeout(chunks: AsyncIterable[bytes], seconds: float) -> AsyncIterator[bytes]:
@@ -80,7 +87,9 @@ async def json_object(request: Request, *, max_bytes: int = MAX_JSON_BYTES) -> d
     require_json(request)
     body = await bounded_body(request, max_bytes, "JSON bodies")
     try:
-        value = json.loads(body.decode("utf-8"))
+        text = body.decode("utf-8")
+        check_json_depth(text)
+        value = json.loads(text)
     except (UnicodeDecodeError, ValueError):
         raise errors.InvalidJSON() from None
     except RecursionError:
@@ -88,6 +97,30 @@ async def json_object(request: Request, *, max_bytes: int = MAX_JSON_BYTES) -> d
     if not isinstance(value, dict):
         raise errors.ValidationFailed("the body must be a JSON object")
     return value
+
+
+def check_json_depth(text: str, name: str = "the JSON body") -> None:
+    """422 naming the field when JSON `text` nests arrays and objects deeper than
+    MAX_JSON_DEPTH, before a parser follows them: the top-level object's key the too-deep value
+    is under (`roles`), else `name`. Malformed text passes: the parser refuses it next."""
+    depth = 0
+    key: str | None = None
+    previous = ""
+    for token in _JSON_TOKEN.finditer(text):
+        kind = token.group()
+        if kind in "[{":
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                where = f"`{key}`" if key is not None else name
+                raise errors.ValidationFailed(
+                    f"{where} is nested too deeply (at most {MAX_JSON_DEPTH} levels)"
+                )
+        elif kind in "]}":
+            depth -= 1
+        elif kind == ":" and depth == 1 and previous.startswith('"'):
+            # Named only when it looks like a field name: the message quotes it.
+            key = previous[1:-1] if _FIELD_NAME.fullmatch(previous[1:-1]) else None
+        previous = kind
 
 
 def path_uuid(request: Request, name: str) -> uuid.UUID:

@@ -22,6 +22,7 @@ from service.uploads import filetypes
 log = logging.getLogger("silo.upload")
 
 FILENAME_MAX = 255
+CONTENT_TYPE_MAX = 255
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,16 @@ def with_default_title(fields: dict[str, Any], filename: str | None) -> dict[str
         return fields
     title = default_title(filename)
     return fields if title is None else {**fields, "title": title}
+
+
+def check_content_type(value: str | None, field: str) -> None:
+    """422 naming `field` unless a declared content type is printable ASCII of at most
+    CONTENT_TYPE_MAX characters (NUL, tabs, line breaks and other text are no content type, and
+    no database column or header may carry them)."""
+    if value is not None and (
+        len(value) > CONTENT_TYPE_MAX or not value.isascii() or not value.isprintable()
+    ):
+        raise errors.ValidationFailed(f"`{field}` must be a content type like image/png")
 
 
 def sanitize_filename(raw: str | None, file_type: filetypes.FileType) -> str:

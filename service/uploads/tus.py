@@ -638,3 +638,21 @@ def _check_content(file_type: filetypes.FileType, data: bytes) -> None:
         validator.finish()
     except filetypes.InvalidContent as exc:
         raise errors.UnsupportedType(f"invalid {file_type.id} content: {exc}") from None
+
+
+def check_roles_nesting(pairs: Mapping[str, str]) -> None:
+    """Before `validate_metadata` parses `roles` (JSON): 422 naming `roles` when it nests
+    deeper than any parser should follow (`[[[...]]]` 1,500 deep was a RecursionError, a 500)."""
+    if "roles" in pairs:
+        inputs.check_json_depth(pairs["roles"], "`roles`")
+
+
+def check_declaration(declared: Declared, limits: rules.Limits) -> None:
+    """What the creation declares, checked at creation as POST /uploads/direct checks it, not
+    once the bytes have travelled: a file name with control characters (422 `filename`), a
+    `filetype` that is no content type (422), and a name or type that no content the tenant
+    accepts could match (415 `unsupported_type` / `type_mismatch`). The content is still
+    sniffed against them when it arrives."""
+    rules.check_filename(declared.filename)
+    rules.check_content_type(declared.filetype, "filetype")
+    rules.check_declared(filename=declared.filename, declared=declared.filetype, limits=limits)

@@ -219,7 +219,7 @@ def test_terminate(admin: httpx.Client, fresh_service: Service):
 def test_content_not_allowed_ends_the_upload_with_415(fresh_service: Service):
     with fresh_service.client() as client:
         binary = elf()
-        url = new_upload(client, len(binary), filename="tool.bin")
+        url = new_upload(client, len(binary), filename="tool")
         response = patch(client, url, 0, binary)
         assert response.status_code == 415
         assert response.json()["error"]["code"] == "unsupported_type"
@@ -231,7 +231,7 @@ def test_content_not_allowed_ends_the_upload_with_415(fresh_service: Service):
         response = patch(client, url, 0, data)
         assert (response.status_code, response.json()["error"]["code"]) == (415, "type_mismatch")
         data = pdf(SNIFF_BYTES * 2)
-        url = new_upload(client, len(data), filetype="image/png")
+        url = new_upload(client, len(data), filename="p.png", filetype="image/png")
         assert patch(client, url, 0, data[:1000]).status_code == 204  # too early to tell
         response = patch(client, url, 1000, data[1000:])
         assert (response.status_code, response.json()["error"]["code"]) == (415, "type_mismatch")
