@@ -35,9 +35,17 @@ COMPOSE_REGION = "us-east-1"
 ROUTER_DOMAIN = "localhost"
 S3_HOST = "s3.localhost"
 S3_ENDPOINT = f"http://{S3_HOST}:9000"
-# The `clamav` service: clamd's default TCP port, inside the compose network only.
-CLAMAV_SERVICE = "clamav"
-CLAMD_ADDRESS = f"tcp://{CLAMAV_SERVICE}:3310"
+
+
+def clamav_service(slug: str) -> str:
+    """A scanning tenant's own clamd, as each AWS task has its clamd sidecar."""
+    return f"clamav-{slug}"
+
+
+def clamd_address(slug: str) -> str:
+    """Its address: clamd's default TCP port, on a network only the tenant's API shares."""
+    return f"tcp://{clamav_service(slug)}:3310"
+
 
 IMAGES = {
     "postgres": "postgres:16-alpine",
@@ -80,8 +88,8 @@ def compose_context(catalogue, catalogue_file: str) -> dict:
             region=COMPOSE_REGION,
             database_host=db_service,
             database_port=5432,
-            # GuardDuty exists only on AWS: a scanning tenant uses the `clamav` service here.
-            scan=local_scan(tenant, CLAMD_ADDRESS),
+            # GuardDuty exists only on AWS: a scanning tenant uses its own clamd here.
+            scan=local_scan(tenant, clamd_address(tenant.slug)),
             s3_endpoint_url=S3_ENDPOINT,
         )
         password = interpolated(
@@ -115,6 +123,9 @@ def compose_context(catalogue, catalogue_file: str) -> dict:
                 "cpus": f"{Reservation.of(tenant).cpus:g}",
                 "mem_limit": f"{tenant.api.memory}m",
                 "scans": target.scan.engine != "off",
+                "clamav_service": clamav_service(tenant.slug),
+                # Only the tenant's API and its clamd are on it: no other tenant reaches it.
+                "scan_network": f"scan-{tenant.slug}",
             }
         )
     return {
@@ -122,8 +133,6 @@ def compose_context(catalogue, catalogue_file: str) -> dict:
         "images": IMAGES,
         "s3": s3,
         "tenants": tenants,
-        # Only when some tenant scans: the image is large and downloads its signatures.
-        "clamav": CLAMAV_SERVICE if any(t["scans"] for t in tenants) else None,
     }
 
 

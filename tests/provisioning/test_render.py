@@ -72,8 +72,8 @@ def test_every_tenant_has_its_database_api_bucket_and_route(repo_catalogue, chec
         assert api["depends_on"] == {
             f"db-{tenant.slug}": {"condition": "service_healthy"},
             "buckets": {"condition": "service_completed_successfully"},
-            # Every tenant of the repository's catalogue scans (GuardDuty on AWS, clamd here).
-            "clamav": {"condition": "service_healthy"},
+            # Every tenant of the repository's catalogue scans, each with its own clamd.
+            f"clamav-{tenant.slug}": {"condition": "service_healthy"},
         }
         assert "/healthz" in " ".join(api["healthcheck"]["test"])
         # What the task reserves on Fargate: api.cpu / 1024 CPUs, api.memory MiB, no swap.
@@ -102,7 +102,7 @@ def test_api_environment_is_the_task_definitions_mapping(repo_catalogue, checked
             region=render.COMPOSE_REGION,
             database_host=f"db-{tenant.slug}",
             database_port=5432,
-            scan=local_scan(tenant, render.CLAMD_ADDRESS),
+            scan=local_scan(tenant, render.clamd_address(tenant.slug)),
             port=8000,
             s3_endpoint_url=render.S3_ENDPOINT,
         )
@@ -151,7 +151,7 @@ def test_adding_a_tenant_leaves_the_others_untouched(tmp_path):
         for kind in ("db", "api"):
             assert after["services"][f"{kind}-{slug}"] == before["services"][f"{kind}-{slug}"]
     added = set(after["services"]) - set(before["services"])
-    assert added == {"db-gamma", "api-gamma"}
+    assert added == {"db-gamma", "api-gamma", "clamav-gamma"}
     assert "server_name gamma.localhost;" in after["configs"]["router"]["content"]
 
 
@@ -199,20 +199,26 @@ def test_every_reference_resolves(checked_in):
         assert "healthcheck" in service or name == "buckets", f"{name} has no health check"
 
 
-def test_scanning_tenants_wait_for_the_clamav_service(checked_in):
-    """clamd from the official image, reached inside the network only, healthy (signatures
-    loaded) before any API that scans starts."""
+def test_each_scanning_tenant_waits_for_its_own_clamav_on_a_network_of_their_own(checked_in):
+    """clamd from the official image, one per scanning tenant as on AWS (its task's sidecar):
+    on a network only that tenant's API shares, nothing published, healthy (signatures loaded)
+    before the API starts; so no tenant can reach, stop or starve another's scanner."""
     services = checked_in["services"]
-    clamav = services["clamav"]
-    assert clamav["image"].startswith("clamav/clamav:")
-    assert clamav["healthcheck"]["test"] == ["CMD", "clamdcheck.sh"]
-    assert "ports" not in clamav
-    assert clamav["volumes"] == ["clamav-db:/var/lib/clamav"]
-    for name, service in services.items():
-        if name.startswith("api-"):
-            assert service["environment"]["SILO_SCAN"] == "clamav"
-            assert service["environment"]["SILO_CLAMD_ADDRESS"] == render.CLAMD_ADDRESS
-            assert service["depends_on"]["clamav"] == {"condition": "service_healthy"}
+    apis = {name.removeprefix("api-"): s for name, s in services.items() if name.startswith("api-")}
+    assert apis
+    for slug, api in apis.items():
+        clamav = services[f"clamav-{slug}"]
+        assert clamav["image"].startswith("clamav/clamav:")
+        assert clamav["healthcheck"]["test"] == ["CMD", "clamdcheck.sh"]
+        assert "ports" not in clamav
+        assert clamav["volumes"] == [f"clamav-{slug}-db:/var/lib/clamav"]
+        assert clamav["networks"] == [f"scan-{slug}"]
+        assert api["environment"]["SILO_SCAN"] == "clamav"
+        assert api["environment"]["SILO_CLAMD_ADDRESS"] == render.clamd_address(slug)
+        assert api["depends_on"][f"clamav-{slug}"] == {"condition": "service_healthy"}
+        assert api["networks"] == ["default", f"scan-{slug}"]
+        others = [name for name, s in services.items() if f"scan-{slug}" in s.get("networks", [])]
+        assert sorted(others) == sorted([f"api-{slug}", f"clamav-{slug}"])
 
 
 def test_a_tenant_that_does_not_scan_neither_scans_nor_waits_for_clamav(tmp_path):
@@ -222,12 +228,14 @@ def test_a_tenant_that_does_not_scan_neither_scans_nor_waits_for_clamav(tmp_path
     assert services["api-alpha"]["environment"]["SILO_SCAN"] == "clamav"
     assert services["api-beta"]["environment"]["SILO_SCAN"] == "off"
     assert "SILO_CLAMD_ADDRESS" not in services["api-beta"]["environment"]
-    assert "clamav" not in services["api-beta"]["depends_on"]
+    assert "clamav-beta" not in services["api-beta"]["depends_on"]
+    assert "clamav-beta" not in services and "clamav-alpha" in services
 
 
 def test_no_clamav_service_when_no_tenant_scans(tmp_path):
     path = catalogue_file(tmp_path, ["alpha"])
     path.write_text(path.read_text().replace("name: Alpha,", 'name: Alpha, limits: {scan: "off"},'))
     rendered = render_file(path)
-    assert "clamav" not in rendered["services"]
-    assert "clamav-db" not in rendered["volumes"]
+    assert not [name for name in rendered["services"] if name.startswith("clamav")]
+    assert "clamav-alpha-db" not in rendered["volumes"]
+    assert "networks" not in rendered
