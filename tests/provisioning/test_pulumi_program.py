@@ -490,7 +490,7 @@ def test_admin_key_is_generated_and_only_travels_as_a_secret(run):
 @pytest.mark.parametrize("slug", SLUGS)
 def test_service_runs_privately_with_circuit_breaker_and_rollback(run, slug):
     service = run.named(f"{slug}-service")
-    inputs = service.http.inputs
+    inputs = service.inputs
     assert inputs["launchType"] == "FARGATE"
     assert inputs["deploymentCircuitBreaker"] == {"enable": True, "rollback": True}
     network = inputs["networkConfiguration"]
