@@ -80,7 +80,7 @@ def test_the_first_failure_stops_and_the_next_run_resumes_there(tmp_path):
     workspace = deployed_environment("prod", SLUGS, OLD)
     release(workspace)
     workspace.failing = {"prod.t04"}
-    with pytest.raises(DeployError, match="prod.t04"):
+    with pytest.raises(DeployError, match=r"prod\.t04"):
         deployer(workspace, tmp_path).deploy()
     assert workspace.ups() == ["prod", "prod.t01", "prod.t02", "prod.t03"]
     state = json.loads((tmp_path / ".silo" / "deploy-prod.json").read_text())
