@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "render": ("provisioning.render", "render generated files (docker-compose.yml)"),
     "smoke": ("provisioning.smoke.cli", "end-to-end smoke test of each tenant's endpoint"),
     "import": ("provisioning.importer.cli", "import files into a tenant (a directory, or Pack)"),
+    "deploy": ("provisioning.deploy.cli", "preview or update the stacks: platform, then waves"),
 }
 
 
