@@ -44,9 +44,15 @@ def test_every_urn_before_maps_to_exactly_one_urn_after(shape_runs):
     assert set(mapping.values()) == {r.urn for r in run.resources}  # nothing new, nothing lost
 
 
+# Changed on purpose in the same release (issue 23): RDS modifies these in place, no
+# replacement. Move the stacks first with the release before it for an empty preview.
+DATABASE_SETTINGS = ("applyImmediately", "allowMajorVersionUpgrade", "maintenanceWindow")
+
+
 def _without_revision(inputs: dict) -> dict:
     """The mocks make a task definition's revision from its inputs' repr, which depends on the
     order they were registered in; the task definition's inputs are compared themselves."""
+    inputs = {k: v for k, v in inputs.items() if k not in DATABASE_SETTINGS}
     if "taskDefinition" in inputs:
         inputs = {**inputs, "taskDefinition": inputs["taskDefinition"].rsplit(":", 1)[0]}
     return inputs
