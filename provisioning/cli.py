@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "smoke": ("provisioning.smoke.cli", "end-to-end smoke test of each tenant's endpoint"),
     "import": ("provisioning.importer.cli", "import files into a tenant (a directory, or Pack)"),
     "test": ("provisioning.suite.cli", "install what the tests need, then run pytest"),
+    "deploy": ("provisioning.deploy.cli", "preview or update the stacks: platform, then waves"),
 }
 
 EXAMPLES = """\

@@ -29,6 +29,10 @@ from tenants.model import (
 )
 
 TOP_LEVEL = ("platform", "defaults", "tenants")
+MAJOR_UPGRADE_IN_DEFAULTS = (
+    "a major-version upgrade is opted into per tenant, never for every tenant at once: set it "
+    "on each tenant's entry"
+)
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -198,6 +202,8 @@ def _defaults(out: _Collector, raw: Any) -> dict[str, dict[str, Any]]:
     for section, values in out.sections(None, "defaults", raw).items():
         merged[section].update(values)
     _check_merged(out, None, "defaults.", raw, merged)
+    if isinstance(raw.get("database"), dict) and raw["database"].get("allow_major_version_upgrade"):
+        out.add(None, "defaults.database.allow_major_version_upgrade", MAJOR_UPGRADE_IN_DEFAULTS)
     return merged
 
 

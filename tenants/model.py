@@ -40,9 +40,13 @@ class Database:
     backup_days: int
     multi_az: bool
     engine_version: str  # PostgreSQL major (RDS picks the latest minor)
-    # Apply class/storage/version changes now (a short outage for a class change, less with
-    # multi_az) rather than at the next maintenance window.
-    apply_immediately: bool = True
+    # Off: class, storage and version changes wait for the tenant's maintenance window, so a
+    # changed default does not land on every database at once.
+    apply_immediately: bool = False
+    # ddd:hh:mm-ddd:hh:mm (UTC); None: staggered from the slug (provisioning.aws.tenant.windows).
+    maintenance_window: str | None = None
+    # A major-version upgrade happens only for a tenant that opts in (refused in `defaults`).
+    allow_major_version_upgrade: bool = False
 
 
 @dataclass(frozen=True)

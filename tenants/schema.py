@@ -226,6 +226,12 @@ SECTIONS: dict[str, dict[str, Check]] = {
         # Class, storage and version changes go out at the next `pulumi up`, not at the next
         # maintenance window (when the diff would silently not be what the instance runs).
         "apply_immediately": boolean,
+        "maintenance_window": matching(
+            r"^(mon|tue|wed|thu|fri|sat|sun):[0-2][0-9]:[0-5][0-9]-"
+            r"(mon|tue|wed|thu|fri|sat|sun):[0-2][0-9]:[0-5][0-9]$",
+            "an RDS window like sun:03:00-sun:03:30 (UTC)",
+        ),
+        "allow_major_version_upgrade": boolean,
     },
     "bucket": {
         "versioning": boolean,
@@ -302,7 +308,9 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "backup_days": 7,
         "multi_az": False,
         "engine_version": "16",
-        "apply_immediately": True,
+        "apply_immediately": False,
+        "maintenance_window": None,
+        "allow_major_version_upgrade": False,
     },
     "bucket": {"versioning": True, "cors_origins": ()},
     # Scanning is on unless a catalogue turns it off: a tenant someone forgot to configure

@@ -3,6 +3,10 @@
 No CLI, no AWS plugin: `pulumi.runtime.set_mocks` answers every resource registration and
 data-source call. A recording monitor keeps each registration with its inputs and options
 (parent, protect, retainOnDelete, ignoreChanges), so tests assert on what would be sent to AWS.
+
+`run_stack` runs one stack (the platform, or one tenant whose `StackReference` the mocks answer
+with the platform's exports); `run_program` runs an environment's platform stack and then every
+tenant's stack, and merges what they registered, as the one stack there used to be.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+from pulumi.runtime import resource as runtime_resource
 from pulumi.runtime import settings
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_pulumi_func
@@ -41,8 +46,23 @@ def resource_arn(typ: str, name: str) -> str:
     return f"arn:aws:{service}:{REGION}:{ACCOUNT}:{typ.rsplit(':', 1)[1].lower()}/{name}"
 
 
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
 class Mocks(pulumi.runtime.Mocks):
+    def __init__(self, stacks: dict[str, dict] | None = None) -> None:
+        # The outputs of other stacks, by stack name, for StackReference reads.
+        self.stacks = stacks or {}
+        self.references: list[str] = []
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        if args.typ == STACK_REFERENCE:
+            name = args.inputs["name"]
+            self.references.append(name)
+            if name not in self.stacks:
+                raise AssertionError(f"a StackReference to an unknown stack {name!r}")
+            outputs = self.stacks[name]
+            return name, {"name": name, "outputs": outputs, "secretOutputNames": []}
         state = dict(args.inputs)
         state.setdefault("arn", resource_arn(args.typ, args.name))
         if args.typ == RDS:
@@ -134,6 +154,7 @@ class Run:
     resources: list[Resource]
     exports: dict[str, Any]
     by_urn: dict[str, Resource] = field(default_factory=dict)
+    references: list[str] = field(default_factory=list)  # stacks read through StackReference
 
     def __post_init__(self) -> None:
         self.by_urn = {r.urn: r for r in self.resources}
@@ -174,20 +195,17 @@ def _ensure_event_loop() -> None:
         asyncio.set_event_loop(asyncio.new_event_loop())
 
 
-def run_program(
-    tenants_file: Path,
-    *,
-    stack: str = "test",
-    config: dict[str, str | None] | None = None,
-    preview: bool = False,
-) -> Run:
-    """Run pulumi/__main__.py with this catalogue and stack config; return what it registered."""
-    mocks = Mocks()
-    monitor = RecordingMonitor(mocks)
-    _ensure_event_loop()
-    settings.ROOT.set(None)  # a fresh root stack per run, so exports do not carry over
-    pulumi.runtime.set_mocks(mocks, project="silo", stack=stack, preview=preview, monitor=monitor)
-    values = {
+def _no_stack_trace():
+    from pulumi.runtime.proto import source_pb2
+
+    return source_pb2.StackTrace()
+
+
+PLATFORM_CONFIG = {"silo:role": "platform"}
+
+
+def base_config(tenants_file: Path) -> dict[str, str | None]:
+    return {
         "aws:region": REGION,
         "silo:image": IMAGE,
         "silo:tenantsFile": str(tenants_file),
@@ -195,8 +213,27 @@ def run_program(
         # stacks is tested by passing None here.
         "silo:development": "true",
     }
-    values.update(config or {})
-    pulumi.runtime.set_all_config({k: v for k, v in values.items() if v is not None})
+
+
+def run_stack(
+    stack: str,
+    config: dict[str, str | None],
+    *,
+    stacks: dict[str, dict] | None = None,
+    preview: bool = False,
+) -> Run:
+    """Run pulumi/__main__.py as stack `stack` with exactly this config; `stacks` answers
+    StackReference reads (stack name -> its outputs). Return what it registered."""
+    mocks = Mocks(stacks)
+    monitor = RecordingMonitor(mocks)
+    # The SDK walks the Python stack of every registration for the engine's source positions
+    # (a quarter of a run's time); nothing here reads them.
+    runtime_resource._get_stack_trace = _no_stack_trace
+    _ensure_event_loop()
+    settings.ROOT.set(None)  # a fresh root stack per run, so exports do not carry over
+    pulumi.runtime.set_mocks(mocks, project="silo", stack=stack, preview=preview, monitor=monitor)
+    values = {k: v for k, v in config.items() if v is not None}
+    pulumi.runtime.set_all_config(values)
 
     # Pulumi's runtime makes about a hundred futures and Outputs per resource; with the cyclic
     # GC on, its full collections rescan all of them again and again, which more than doubled
@@ -210,4 +247,93 @@ def run_program(
     finally:
         if collecting:
             gc.enable()
-    return Run(resources=list(monitor.registered), exports=exports)
+    return Run(resources=list(monitor.registered), exports=exports, references=mocks.references)
+
+
+def tenant_stack_config(
+    tenants_file: Path, environment: str, slug: str, config: dict[str, str | None] | None = None
+) -> dict[str, str | None]:
+    """A tenant stack's config as `silo deploy` sets it: the environment's, plus its role."""
+    from provisioning.aws import layout
+
+    values = {**base_config(tenants_file), **(config or {})}
+    shared = {k: v for k, v in values.items() if k in layout.SHARED_CONFIG}
+    return {**shared, **layout.tenant_config(environment, slug)}
+
+
+def run_platform(
+    tenants_file: Path, *, stack: str = "test", config: dict | None = None, preview: bool = False
+) -> Run:
+    values = {**base_config(tenants_file), **(config or {}), **PLATFORM_CONFIG}
+    return run_stack(stack, values, preview=preview)
+
+
+def run_tenant(
+    tenants_file: Path,
+    slug: str,
+    platform: Run,
+    *,
+    environment: str = "test",
+    config: dict | None = None,
+    preview: bool = False,
+) -> Run:
+    from provisioning.aws import layout
+
+    return run_stack(
+        layout.tenant_stack(environment, slug),
+        tenant_stack_config(tenants_file, environment, slug, config),
+        stacks={layout.platform_stack(environment): platform.exports},
+        preview=preview,
+    )
+
+
+@dataclass
+class Environment:
+    """An environment's stacks, each run on its own: the platform and one per tenant."""
+
+    platform: Run
+    tenants: dict[str, Run]
+
+    def merged(self) -> Run:
+        resources = list(self.platform.resources)
+        exports = {**self.platform.exports, "tenants": {}}
+        for slug, run in self.tenants.items():
+            resources += run.resources
+            exports["tenants"][slug] = run.exports
+        return Run(resources=resources, exports=exports)
+
+
+def run_environment(
+    tenants_file: Path,
+    *,
+    stack: str = "test",
+    config: dict[str, str | None] | None = None,
+    preview: bool = False,
+    slugs: list[str] | None = None,
+) -> Environment:
+    """The platform stack `stack`, then the stack of each tenant (`slugs`, default every
+    catalogue tenant), one after another (each run resets Pulumi's global runtime)."""
+    from tenants import load_catalogue
+
+    platform = run_platform(tenants_file, stack=stack, config=config, preview=preview)
+    if slugs is None:
+        slugs = load_catalogue(tenants_file).slugs
+    tenants = {
+        slug: run_tenant(
+            tenants_file, slug, platform, environment=stack, config=config, preview=preview
+        )
+        for slug in slugs
+    }
+    return Environment(platform=platform, tenants=tenants)
+
+
+def run_program(
+    tenants_file: Path,
+    *,
+    stack: str = "test",
+    config: dict[str, str | None] | None = None,
+    preview: bool = False,
+) -> Run:
+    """The environment `stack`: its platform stack, then each catalogue tenant's stack; the
+    resources of all of them, and the platform's exports with each tenant's under "tenants"."""
+    return run_environment(tenants_file, stack=stack, config=config, preview=preview).merged()

@@ -416,9 +416,9 @@ def test_every_database_is_private_encrypted_and_deletion_protected(run, catalog
         assert "password" not in inputs
         assert inputs["identifier"] == own.rds_identifier
         assert inputs["dbSubnetGroupName"] == "silo-test"
-        # The diff `pulumi up` shows is applied now, and a major version change is allowed.
-        assert inputs["applyImmediately"] is True
-        assert inputs["allowMajorVersionUpgrade"] is True
+        # Changes wait for the tenant's window; no major upgrade without opting in.
+        assert inputs["applyImmediately"] is False
+        assert inputs["allowMajorVersionUpgrade"] is False
     acme = run.named("acme-db", RDS).inputs
     assert acme["multiAz"] is True and acme["instanceClass"] == "db.t4g.small"
 

@@ -1,5 +1,6 @@
-"""More than 100 tenants under Pulumi's mocks: several load balancers, each within its
-per-ALB limits, and onboarding tenant 121 still changes nothing else."""
+"""More than 100 tenants under Pulumi's mocks: the platform stack and 120 tenant stacks,
+several load balancers, each within its per-ALB limits, and onboarding tenant 121 is exactly one
+new stack: no other stack's program output (resources, inputs, options, exports) changes."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ from pathlib import Path
 import pytest
 
 from tenants import quotas
-from tests.provisioning.pulumi_harness import ACCOUNT, REGION, Run, resource_arn, run_program
+from tests.provisioning.pulumi_harness import (
+    ACCOUNT,
+    REGION,
+    Environment,
+    Run,
+    resource_arn,
+    run_environment,
+)
 from tests.provisioning.test_pulumi_program import catalogue_file
 
 CERTIFICATE = f"arn:aws:acm:{REGION}:{ACCOUNT}:certificate/abc"
@@ -30,17 +38,48 @@ def tenant(number: int) -> dict:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> tuple[Run, Run]:
+def environments(tmp_path_factory) -> tuple[Environment, Environment]:
     base = tmp_path_factory.mktemp("scale")
     config = {"silo:certificateArn": CERTIFICATE}
-    # Two runs of ~4,700 resources: see bench/pulumi_scale.py for how long one takes.
-    before = run_program(
+    # 2 x (1 + 120/121) stack runs, ~4,700 resources each time (about 0.7 s a tenant stack).
+    before = run_environment(
         catalogue_file(base / "120", *map(tenant, range(1, 121))), stack="prod", config=config
     )
-    after = run_program(
+    after = run_environment(
         catalogue_file(base / "121", *map(tenant, range(1, 122))), stack="prod", config=config
     )
     return before, after
+
+
+@pytest.fixture(scope="module")
+def runs(environments) -> tuple[Run, Run]:
+    before, after = environments
+    return before.merged(), after.merged()
+
+
+def described(run: Run) -> dict:
+    return {r.urn: (r.type, r.inputs, r.protect, r.retain_on_delete) for r in run.resources}
+
+
+def test_tenant_121_is_exactly_one_new_stack_and_no_other_stack_changes(environments):
+    before, after = environments
+    assert set(after.tenants) - set(before.tenants) == {"t121"}
+    assert described(after.platform) == described(before.platform)
+    assert after.platform.exports == before.platform.exports
+    for slug, run in before.tenants.items():
+        assert described(after.tenants[slug]) == described(run), slug
+        assert after.tenants[slug].exports == run.exports, slug
+    new = after.tenants["t121"]
+    assert {r.urn.split("::")[0] for r in new.resources} == {"urn:pulumi:prod.t121"}
+
+
+def test_each_tenant_stack_holds_only_its_tenant_and_reads_only_the_platform(environments):
+    before, _ = environments
+    for slug, run in before.tenants.items():
+        assert run.references == ["prod"]
+        assert all(r.name == slug or r.name.startswith(f"{slug}-") for r in run.resources)
+        assert {r.urn.split("::")[0] for r in run.resources} == {f"urn:pulumi:prod.{slug}"}
+    assert all(r.name.startswith("silo-prod") for r in before.platform.resources)
 
 
 def test_tenants_spread_over_load_balancers_within_their_limits(runs):
@@ -85,10 +124,6 @@ def test_the_alb_security_group_keeps_its_rule_count_at_120_tenants(runs):
 
 def test_onboarding_tenant_121_changes_no_other_resource(runs):
     before, after = runs
-
-    def described(run: Run) -> dict:
-        return {r.urn: (r.type, r.inputs, r.protect, r.retain_on_delete) for r in run.resources}
-
     old, new = described(before), described(after)
     assert set(old) <= set(new)
     assert [urn for urn, state in old.items() if new[urn] != state] == []

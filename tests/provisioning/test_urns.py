@@ -1,9 +1,12 @@
-"""The URN of every resource the Pulumi program creates, against a recorded list.
+"""The URN of every resource each stack of an environment creates, against a recorded list.
 
-A URN is a resource's identity in the stack state: if a refactor changes one (a logical name,
-a component type, a parent), Pulumi would replace the resource, and the protected bucket and
-database would block the update or be orphaned. The lists under `urns/` were recorded from the
-program for `urns/tenants.yaml`; a difference is a change to review, not to re-record blindly.
+A URN is a resource's identity in its stack's state: if a refactor changes one (a stack, a
+logical name, a component type, a parent), Pulumi would replace the resource, and the protected
+bucket and database would block the update or be orphaned. The lists under `urns/` were
+recorded from the platform stack `prod` and the tenant stacks `prod.<slug>` for
+`urns/tenants.yaml`; a difference is a change to review, not to re-record blindly. The
+single-stack layout's lists (`urns/single-stack/`) are what tests/provisioning/test_state_move.py
+maps onto these.
 
 To record again after an intended change: `uv run python -m tests.provisioning.test_urns`.
 """
@@ -46,17 +49,26 @@ def test_the_program_creates_exactly_the_recorded_urns(shape):
     assert actual == expected  # and no URN appears twice
 
 
-def test_the_protected_data_is_in_the_record():
+def test_the_protected_data_is_in_the_record_in_its_tenants_stack():
     urns = recorded("http").read_text(encoding="utf-8").split()
     for slug in ("pack", "hrcomp", "acme"):
-        assert (
-            f"urn:pulumi:prod::silo::silo:provisioning:TenantDeployment"
-            f"$aws:s3/bucket:Bucket::{slug}-bucket"
-        ) in urns
-        assert (
-            f"urn:pulumi:prod::silo::silo:provisioning:TenantDeployment"
-            f"$aws:rds/instance:Instance::{slug}-db"
-        ) in urns
+        for resource in ("aws:s3/bucket:Bucket::{}-bucket", "aws:rds/instance:Instance::{}-db"):
+            assert (
+                f"urn:pulumi:prod.{slug}::silo::silo:provisioning:TenantDeployment$"
+                + resource.format(slug)
+            ) in urns
+
+
+def test_each_stack_holds_the_platform_or_one_tenant():
+    stacks: dict[str, set[str]] = {}
+    for urn in recorded("https-dns").read_text(encoding="utf-8").split():
+        stack = urn.removeprefix("urn:pulumi:").split("::")[0]
+        name = urn.rsplit("::", 1)[1]
+        stacks.setdefault(stack, set()).add(name)
+    assert set(stacks) == {"prod", "prod.pack", "prod.hrcomp", "prod.acme"}
+    assert all(name.startswith("silo-prod") for name in stacks["prod"])
+    for slug in ("pack", "hrcomp", "acme"):
+        assert all(n == slug or n.startswith(f"{slug}-") for n in stacks[f"prod.{slug}"])
 
 
 if __name__ == "__main__":

@@ -268,10 +268,32 @@ def test_the_storage_ceiling_leaves_the_10_percent_rds_requires(tmp_path):
     load_catalogue(with_tenant(tmp_path, 1, database={"storage_gb": 90, "max_storage_gb": 99}))
 
 
-def test_apply_immediately_defaults_on_and_is_per_tenant(tmp_path):
-    catalogue = load_catalogue(with_tenant(tmp_path, 1, database={"apply_immediately": False}))
-    assert catalogue.tenant("hrcomp").database.apply_immediately is False
-    assert catalogue.tenant("pack").database.apply_immediately is True
+def test_apply_immediately_defaults_off_and_is_per_tenant(tmp_path):
+    catalogue = load_catalogue(with_tenant(tmp_path, 1, database={"apply_immediately": True}))
+    assert catalogue.tenant("hrcomp").database.apply_immediately is True
+    assert catalogue.tenant("pack").database.apply_immediately is False
+
+
+def test_a_major_upgrade_is_opted_into_per_tenant_never_in_defaults(tmp_path):
+    path = with_tenant(tmp_path, 1, database={"allow_major_version_upgrade": True})
+    catalogue = load_catalogue(path)
+    assert catalogue.tenant("hrcomp").database.allow_major_version_upgrade is True
+    assert catalogue.tenant("pack").database.allow_major_version_upgrade is False
+    text = path.read_text(encoding="utf-8").replace(
+        "defaults:\n", "defaults:\n  database: {allow_major_version_upgrade: true}\n", 1
+    )
+    path.write_text(text, encoding="utf-8")
+    problem = only_problem(path)
+    assert_names(problem, None, "defaults.database.allow_major_version_upgrade", "per tenant")
+
+
+def test_a_maintenance_window_is_checked(tmp_path):
+    ok = with_tenant(tmp_path, 1, database={"maintenance_window": "sun:03:00-sun:03:30"})
+    assert load_catalogue(ok).tenant("hrcomp").database.maintenance_window == (
+        "sun:03:00-sun:03:30"
+    )
+    bad = with_tenant(tmp_path, 1, database={"maintenance_window": "sunday 3am"})
+    assert_names(only_problem(bad), "hrcomp", "database.maintenance_window")
 
 
 def test_cors_origins_are_origins(tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pulumi_aws as aws
 
 from provisioning.aws.tenant.inputs import Context
+from provisioning.aws.tenant.windows import maintenance_window
 
 
 def _log_group(ctx: Context) -> aws.cloudwatch.LogGroup:
@@ -49,12 +50,13 @@ def instance(ctx: Context, db_sg: aws.ec2.SecurityGroup) -> aws.rds.Instance:
         multi_az=db.multi_az,
         copy_tags_to_snapshot=True,
         auto_minor_version_upgrade=True,
-        # What `pulumi up` shows is what the instance becomes, not a change pending until
-        # the maintenance window (per tenant: `database.apply_immediately`).
+        # Off by default: changes wait for the tenant's window, staggered across tenants
+        # (`database.maintenance_window`, else derived from the slug).
         apply_immediately=db.apply_immediately,
+        maintenance_window=db.maintenance_window or maintenance_window(ctx.tenant.slug),
         # The catalogue names only the major version, so any change of it is a major
-        # upgrade; RDS refuses one unless allowed. Allowing it starts nothing by itself.
-        allow_major_version_upgrade=True,
+        # upgrade; RDS refuses it unless this tenant opted in.
+        allow_major_version_upgrade=db.allow_major_version_upgrade,
         enabled_cloudwatch_logs_exports=["postgresql"],
         tags=ctx.tags,
         # The export's log group must exist (with its retention) before RDS writes to it.
