@@ -12,18 +12,33 @@ from tenants import CatalogueError, load_catalogue, names
 from tenants.catalogue_option import add_tenants_option
 
 
+EXAMPLES = """\
+Examples:
+  silo deploy prod --plan              # which stacks would change, and why
+  silo deploy prod                     # the platform, then the tenants in waves
+  silo deploy prod --tenant pack       # the platform, then this tenant only
+  silo deploy prod --canary hrcomp --waves 1,10 --watch 900
+"""
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EXAMPLES
     parser.add_argument("environment", help="the platform stack's name (e.g. prod)")
     parser.add_argument("--plan", action="store_true", help="preview every stack, change none")
     parser.add_argument("--tenant", metavar="SLUG", help="the platform and this tenant only")
     parser.add_argument("--canary", metavar="SLUG", help="the first wave (default: first tenant)")
     parser.add_argument(
         "--waves",
+        metavar="SIZES",
         default=",".join(map(str, DEFAULT_SIZES)),
-        help="wave sizes after which the rest go together (default 1,5,25)",
+        help="wave sizes, comma-separated (N,N,...), after which the rest go together",
     )
-    parser.add_argument("--watch", type=float, default=600, help="canary watch, seconds")
-    parser.add_argument("--platform-stack", help="StackReference name (org/silo/ENV)")
+    parser.add_argument(
+        "--watch", metavar="SECONDS", type=float, default=600, help="how long the canary is watched"
+    )
+    parser.add_argument(
+        "--platform-stack", metavar="NAME", help="the platform's StackReference name (org/silo/ENV)"
+    )
     add_tenants_option(parser)
 
 

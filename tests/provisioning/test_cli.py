@@ -17,7 +17,7 @@ from provisioning.cli import COMMANDS, build_parser, main
 REPO = Path(__file__).resolve().parents[2]
 # What a value-taking option's placeholder may be: the kind of value, in upper case.
 KINDS = {"FILE", "DIR", "URL", "SLUG", "N", "SECONDS", "KEY", "SIZE", "NAME", "ID", "REGION"}
-KINDS |= {"TEMPLATE"}
+KINDS |= {"TEMPLATE", "SIZES"}  # SIZES: a comma-separated list of N
 
 
 def command_parsers() -> Iterator[tuple[str, argparse.ArgumentParser]]:
