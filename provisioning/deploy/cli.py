@@ -11,7 +11,6 @@ from provisioning.deploy.waves import DEFAULT_SIZES
 from tenants import CatalogueError, load_catalogue, names
 from tenants.catalogue_option import add_tenants_option
 
-
 EXAMPLES = """\
 Examples:
   silo deploy prod --plan              # which stacks would change, and why
