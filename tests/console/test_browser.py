@@ -187,7 +187,7 @@ def test_sign_in_upload_search_preview_edit_sign_out(
         ),
     )
     title = untitled.find_element(By.NAME, "title")
-    assert untitled.find_element(By.CSS_SELECTOR, ".status").text == "`title` is required"
+    assert untitled.find_element(By.CSS_SELECTOR, ".status").text == "`title` must not be empty"
     assert title.get_attribute("aria-invalid") == "true"
     assert title.get_attribute("aria-describedby") == untitled.find_element(
         By.CSS_SELECTOR, ".status"

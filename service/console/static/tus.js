@@ -24,10 +24,13 @@ window.SiloTus = (function () {
     return btoa(binary);
   }
 
+  // A key whose value is "" is sent without a value (tus allows it), so the server sees it was
+  // given empty: an emptied title is refused ("`title` must not be empty"), not replaced by the
+  // file name's default title. null and undefined leave the key out.
   function metadataHeader(metadata) {
     return Object.entries(metadata)
-      .filter(([, value]) => value !== null && value !== undefined && value !== "")
-      .map(([key, value]) => key + " " + base64(String(value)))
+      .filter(([, value]) => value !== null && value !== undefined)
+      .map(([key, value]) => (value === "" ? key : key + " " + base64(String(value))))
       .join(",");
   }
 

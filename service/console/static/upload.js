@@ -97,11 +97,12 @@
   function shared() {
     const data = new FormData(form);
     const roles = data.getAll("roles");
+    // Left out when empty (undefined): only an emptied title is sent empty, to be refused.
     return {
-      description: data.get("description").trim(),
-      category: data.get("category"),
-      language: data.get("language"),
-      roles: roles.length ? JSON.stringify(roles) : "",
+      description: data.get("description").trim() || undefined,
+      category: data.get("category") || undefined,
+      language: data.get("language") || undefined,
+      roles: roles.length ? JSON.stringify(roles) : undefined,
     };
   }
 
@@ -129,7 +130,7 @@
         metadata: {
           ...metadata,
           filename: item.file.name,
-          filetype: item.file.type,
+          filetype: item.file.type || undefined,
           title: item.title.value.trim(),
         },
         onProgress: (sent, total) => {

@@ -211,9 +211,9 @@ def test_over_stream_max_length_is_held_as_oversize(scanned: Service):
         assert sign_in(browser).status_code == 303
         listing = browser.get("/console/files", params={"scan": "oversize"})
         assert '<option value="oversize" selected>' in listing.text
-        assert '<td data-label="Scan" class="scan-oversize">oversize</td>' in listing.text
+        assert '<span class="badge scan-oversize">oversize</span>' in listing.text
         page = browser.get(f"/console/files/{file_id}")
-        assert 'class="scan-oversize">oversize' in page.text
+        assert 'scan-oversize">oversize' in page.text
         assert "too large for the malware scan" in page.text
 
 
