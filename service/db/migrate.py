@@ -3,6 +3,10 @@
 Several tasks may start at once, so the whole run holds a PostgreSQL advisory lock: the first
 one applies what is pending, the others wait and then find nothing to do. Applied versions are
 recorded in `schema_migrations` with a checksum, so an edited, already-applied file is caught.
+
+A migration whose first line is `-- migrate: no transaction` runs one statement at a time, each
+committing alone (for CREATE INDEX CONCURRENTLY); its statements end with `;` at the end of a
+line, and it must be safe to run again from the start if it fails halfway.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # An arbitrary constant shared by every instance of the service ("silo" in ASCII).
 ADVISORY_LOCK_ID = 0x73696C6F
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+NO_TRANSACTION = "-- migrate: no transaction"
 
 
 class MigrationError(RuntimeError):
@@ -33,6 +38,15 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    @property
+    def in_transaction(self) -> bool:
+        return not self.sql.startswith(NO_TRANSACTION)
+
+    def statements(self) -> list[str]:
+        """The statements of a `no transaction` migration, in order."""
+        chunks = re.split(r";[ \t]*(?:\n|$)", self.sql)
+        return [c for c in chunks if re.sub(r"(?m)^\s*--.*$", "", c).strip()]
 
 
 def load(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -74,8 +88,12 @@ def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                             "it was applied; add a new migration instead"
                         )
                     continue
+                if not migration.in_transaction:
+                    for statement in migration.statements():
+                        conn.execute(statement)
                 with conn.transaction():
-                    conn.execute(migration.sql)
+                    if migration.in_transaction:
+                        conn.execute(migration.sql)
                     conn.execute(
                         "INSERT INTO schema_migrations (version, name, checksum) "
                         "VALUES (%s, %s, %s)",
