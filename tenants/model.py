@@ -46,6 +46,8 @@ class Database:
     # Apply class/storage/version changes now (a short outage for a class change, less with
     # multi_az) rather than at the next maintenance window.
     apply_immediately: bool = True
+    # SILO_EVENTS_RETENTION_MONTHS: whole months of raw access events kept (0: forever).
+    events_retention_months: int = 13
 
 
 @dataclass(frozen=True)

@@ -248,6 +248,9 @@ SECTIONS: dict[str, dict[str, Check]] = {
         # Class, storage and version changes go out at the next `pulumi up`, not at the next
         # maintenance window (when the diff would silently not be what the instance runs).
         "apply_immediately": boolean,
+        # Whole months of raw access events kept before the current one (0: forever); the
+        # /stats rollups are kept forever either way. Older months are dropped by the service.
+        "events_retention_months": integer(0, 1200),
     },
     "bucket": {
         "versioning": boolean,
@@ -318,6 +321,7 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "multi_az": False,
         "engine_version": "16",
         "apply_immediately": True,
+        "events_retention_months": 13,
     },
     "bucket": {"versioning": True, "cors_origins": ()},
     # Scanning is on unless a catalogue turns it off: a tenant someone forgot to configure
