@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,12 +66,20 @@ def load(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
+def _lock(conn: psycopg.Connection) -> None:
+    """Take the advisory lock, polling: a session blocked in pg_advisory_lock() is a running
+    transaction, which CREATE INDEX CONCURRENTLY (in the holder's migration) would wait for,
+    while the waiter waits for the holder: a deadlock. Between tries, nothing runs."""
+    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_ID,)).fetchone()[0]:
+        time.sleep(0.2)
+
+
 def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply pending migrations; returns the versions applied by this call."""
     migrations = load(directory)
     applied_now = []
     with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_ID,))
+        _lock(conn)
         try:
             conn.execute(
                 """CREATE TABLE IF NOT EXISTS schema_migrations (
