@@ -5,8 +5,9 @@ one applies what is pending, the others wait and then find nothing to do. Applie
 recorded in `schema_migrations` with a checksum, so an edited, already-applied file is caught.
 
 A migration whose first line is `-- migrate: no transaction` runs one statement at a time, each
-committing alone (for CREATE INDEX CONCURRENTLY); its statements end with `;` at the end of a
-line, and it must be safe to run again from the start if it fails halfway.
+committing alone (for CREATE INDEX CONCURRENTLY, or a DO block committing in batches); its
+statements end with `;` at the end of a line (outside `$$` bodies), and it must be safe to run
+again from the start if it fails halfway.
 """
 
 from __future__ import annotations
@@ -46,8 +47,15 @@ class Migration:
 
     def statements(self) -> list[str]:
         """The statements of a `no transaction` migration, in order."""
-        chunks = re.split(r";[ \t]*(?:\n|$)", self.sql)
-        return [c for c in chunks if re.sub(r"(?m)^\s*--.*$", "", c).strip()]
+        statements, current, quoted = [], [], False
+        for line in self.sql.splitlines(keepends=True):
+            current.append(line)
+            quoted ^= line.count("$$") % 2 == 1  # inside a $$-quoted body (a DO block)
+            if not quoted and line.rstrip().endswith(";"):
+                statements.append("".join(current))
+                current = []
+        statements.append("".join(current))
+        return [s for s in statements if re.sub(r"(?m)^\s*--.*$", "", s).strip()]
 
 
 def load(directory: Path = MIGRATIONS_DIR) -> list[Migration]:

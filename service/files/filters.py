@@ -1,7 +1,7 @@
 """GET /files filters: query parameters -> SQL conditions over `files`, combinable.
 
-Parameters: `category`, `language`, `role`, `type`, `q` (words as prefixes, service/files/search.py), `uploaded_after`,
-`uploaded_before`, `scan` (admin keys only).
+Parameters: `category`, `language`, `role`, `type`, `q` (words as prefixes: search.py),
+`uploaded_after`, `uploaded_before`, `scan` (admin keys only).
 
 - `parse_file_query` -> `FileQuery` (pure); `check_allowed`: `scan` for admin keys
 - `resolve` -> `Resolved`: taxonomy names and the acting role to ids, in one round trip
@@ -234,9 +234,7 @@ def conditions(query: FileQuery, resolved: Resolved) -> list[tuple[str, list]]:
         out.append(("role_ids @> ARRAY[%s]::integer[]", [resolved.role_id]))
     text = search.tsquery(query.q) if query.q is not None else None
     if text is not None:  # served by the index files_search_folded (migration 0031)
-        out.append(
-            ("file_search_vector(title, description) @@ to_tsquery('silo_search', %s)", [text])
-        )
+        out.append(("search_folded @@ to_tsquery('silo_search', %s)", [text]))
     if query.uploaded_after is not None:
         out.append(("created_at >= %s", [query.uploaded_after]))
     if query.uploaded_before is not None:
