@@ -15,19 +15,10 @@
 ALTER TABLE access_events RENAME TO access_events_legacy;
 ALTER INDEX access_events_at_brin RENAME TO access_events_legacy_at_brin;
 
-CREATE TABLE access_events (
-    at       timestamptz NOT NULL,
-    file_id  uuid NOT NULL,              -- no foreign key: history outlives deleted files
-    -- Named as on the old table: a partition must have its parent's CHECK constraints.
-    action   text NOT NULL CONSTRAINT access_events_action_check
-                 CHECK (action IN ('content', 'metadata')),
-    user_id  text,                       -- X-Silo-User
-    role_id  integer,                    -- X-Silo-Role, resolved (roles.id); no FK, as above
-    country  text,                       -- X-Silo-Country (ISO 3166-1 alpha-2)
-    company  text,                       -- X-Silo-Company
-    language text,                       -- the file's language at access time
-    key_id   text                        -- the API key that made the request
-) PARTITION BY RANGE (at);
+-- The same columns (0011), and the same CHECK constraint names: a partition must have its
+-- parent's.
+CREATE TABLE access_events (LIKE access_events_legacy INCLUDING CONSTRAINTS)
+    PARTITION BY RANGE (at);
 CREATE INDEX access_events_at_brin ON access_events USING brin (at);
 CREATE TABLE access_events_default PARTITION OF access_events DEFAULT;
 
