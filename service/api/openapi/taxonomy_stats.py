@@ -58,8 +58,8 @@ FILE_FILTER_PARAMETERS: list[dict[str, Any]] = [
         "name": "q",
         "in": "query",
         "description": "Search over title and description. Each word typed matches the "
-        "words that begin with it (`hand` finds \"Handbook\", `mentor` \"mentors\"), "
-        "accents and case folded (`eleve` finds \"Élève\"), in any language (no stemming). "
+        'words that begin with it (`hand` finds "Handbook", `mentor` "mentors"), '
+        'accents and case folded (`eleve` finds "Élève"), in any language (no stemming). '
         "Words are letters and digits; other characters separate them. Every word must "
         'match; `"quoted words"` match in that order, next to each other; `a or b`: either; '
         "`-word`: without it. A `q` with no letter or digit is no filter. Up to 200 "
