@@ -104,6 +104,13 @@ def build_cases(url: str, admin_key: str) -> list[Case]:
             (f, {"q": '"conflict resolution"'}, {}),
         ],
         "q no match": [(f, {"q": "zyxwvut"}, {})],
+        # Prefixes (issue 25): every word typed matches the words that begin with it.
+        "q prefix common": [(f, {"q": w}, {}) for w in ("lead", "coach", "feed")],
+        "q prefix rare": [(f, {"q": w}, {}) for w in ("webin", "t9876", "d4321")],
+        "q prefix two words": [(f, {"q": w}, {}) for w in ("lead coach", "conf resol")],
+        "q prefix no match": [(f, {"q": w}, {}) for w in ("zyxw", "qqq")],
+        "q one letter": [(f, {"q": w}, {}) for w in ("l", "m", "s")],
+        "q accents and case": [(f, {"q": w}, {}) for w in ("LÉADER", "Mentör")],
         "q common, deep": [(f, {"q": "leadership", "cursor": c}, {}) for c in deep],
         "uploaded_after": [(f, {"uploaded_after": at(0.5)}, {})],
         "uploaded_before": [(f, {"uploaded_before": at(0.3)}, {})],

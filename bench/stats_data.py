@@ -174,6 +174,7 @@ def load(url: str, *, files: int, events: int, days: int = 365, log=print) -> No
             conn.execute(definition)
         log(f"  files: {files:,} rows (and their indexes) in {time.monotonic() - started:.0f}s")
         started = time.monotonic()
+        _month_partitions(conn, days)
         for statement in LOAD_EVENTS.split(";\n"):
             if statement.strip():
                 conn.execute(statement, params)
@@ -184,3 +185,19 @@ def load(url: str, *, files: int, events: int, days: int = 365, log=print) -> No
                 conn.execute(statement)
         conn.execute("VACUUM ANALYZE")
         log(f"  rollups + vacuum analyze in {time.monotonic() - started:.0f}s")
+
+
+def _month_partitions(conn, days: int) -> None:
+    """access_events' monthly partitions for the generated span (the service creates only the
+    coming months'; past events would otherwise all land in the DEFAULT partition)."""
+    conn.execute(
+        """DO $$ DECLARE m timestamptz; BEGIN
+           FOR m IN SELECT generate_series(date_trunc('month', now() - %(days)s * interval '1 day',
+                       'UTC'), date_trunc('month', now(), 'UTC') - interval '1 month',
+                       interval '1 month') LOOP
+               EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF access_events
+                               FOR VALUES FROM (%L) TO (%L)',
+                   'access_events_' || to_char(m AT TIME ZONE 'UTC', 'YYYYMM'),
+                   m, m + interval '1 month');
+           END LOOP; END $$""".replace("%(days)s", str(int(days)))
+    )

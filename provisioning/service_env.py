@@ -119,6 +119,8 @@ class ServiceTarget:
     # Malware scanning (cloud_scan / local_scan): the engine differs between AWS and a laptop,
     # like the endpoints do.
     scan: Scan = SCAN_OFF
+    # SILO_EVENTS_RETENTION_MONTHS: the catalogue's `database.events_retention_months`.
+    events_retention_months: int | None = None
 
 
 def service_target(
@@ -153,6 +155,7 @@ def service_target(
         taxonomy=asdict(tenant.taxonomy),
         cors_origins=tuple(tenant.bucket.cors_origins),
         scan=scan,
+        events_retention_months=tenant.database.events_retention_months,
     )
 
 
@@ -189,6 +192,8 @@ def service_environment(target: ServiceTarget) -> dict[str, str]:
         env["SILO_KEEP_ALIVE_SECONDS"] = str(target.keep_alive_seconds)
     if target.cors_origins:
         env["SILO_CORS_ORIGINS"] = ",".join(target.cors_origins)
+    if target.events_retention_months is not None:
+        env["SILO_EVENTS_RETENTION_MONTHS"] = str(target.events_retention_months)
     if target.taxonomy is not None:
         env["SILO_TAXONOMY"] = taxonomy_json(target.taxonomy)
     return env

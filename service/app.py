@@ -48,6 +48,7 @@ from service.scanning import wakeup as scan_wakeup
 from service.scanning.worker import ScanWorker, build_scanner
 from service.settings import Settings, from_environ
 from service.state import State
+from service.stats import partitions
 from service.stats.events import EventRecorder
 from service.stats.report import Stats
 from service.storage import ObjectStorage, S3Storage
@@ -399,6 +400,11 @@ def _start_sweepers(settings: Settings, state: State) -> list[asyncio.Task]:
         ),
         (every, state["resumable"].sweep, "expired tus uploads swept"),
         (every, state["direct"].sweep, "expired direct uploads swept"),
+        (
+            settings.events_partition_interval_seconds,
+            lambda: partitions.maintain(state["pool"], settings.events_retention_months),
+            "access-event partitions dropped (retention)",
+        ),
     ]
     return [asyncio.create_task(_every(*job)) for job in jobs]
 

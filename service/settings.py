@@ -28,6 +28,11 @@ DEFAULT_PRESIGN_TTL_SECONDS = 900
 MAX_PRESIGN_TTL_SECONDS = 7 * 24 * 3600
 MIN_ADMIN_KEY_LENGTH = 16
 DEFAULT_EVENTS_FLUSH_MS = 500
+# Raw access events are kept this many whole months before the current one, then dropped a
+# month at a time (service/stats/partitions.py); the rollups /stats reads are kept forever.
+DEFAULT_EVENTS_RETENTION_MONTHS = 13
+# How often an instance creates the coming months' partitions and applies the retention.
+EVENTS_PARTITION_INTERVAL_SECONDS = 3600.0
 # How long a stored API key found in the database is trusted without asking again: the bound
 # on how late a revocation takes effect on the other instances (0 = no cache).
 DEFAULT_KEY_CACHE_SECONDS = 5
@@ -105,6 +110,10 @@ class Settings:
     # How long access events may wait in memory before a batch write (they are also written
     # as soon as a batch is full, and all of them on shutdown).
     events_flush_ms: int = DEFAULT_EVENTS_FLUSH_MS
+    # SILO_EVENTS_RETENTION_MONTHS (the catalogue's `database.events_retention_months`): see
+    # DEFAULT_EVENTS_RETENTION_MONTHS; 0 keeps raw events forever.
+    events_retention_months: int = DEFAULT_EVENTS_RETENTION_MONTHS
+    events_partition_interval_seconds: float = EVENTS_PARTITION_INTERVAL_SECONDS
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     max_headers: int = DEFAULT_MAX_HEADERS
@@ -213,6 +222,9 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         taxonomy=_taxonomy(env),
         events_flush_ms=env.integer(
             "SILO_EVENTS_FLUSH_MS", DEFAULT_EVENTS_FLUSH_MS, low=10, high=600_000
+        ),
+        events_retention_months=env.integer(
+            "SILO_EVENTS_RETENTION_MONTHS", DEFAULT_EVENTS_RETENTION_MONTHS, low=0, high=1200
         ),
         max_connections=env.integer(
             "SILO_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, low=1, high=100_000

@@ -47,6 +47,8 @@ class Database:
     maintenance_window: str | None = None
     # A major-version upgrade happens only for a tenant that opts in (refused in `defaults`).
     allow_major_version_upgrade: bool = False
+    # SILO_EVENTS_RETENTION_MONTHS: whole months of raw access events kept (0: forever).
+    events_retention_months: int = 13
 
 
 @dataclass(frozen=True)

@@ -232,6 +232,9 @@ SECTIONS: dict[str, dict[str, Check]] = {
             "an RDS window like sun:03:00-sun:03:30 (UTC)",
         ),
         "allow_major_version_upgrade": boolean,
+        # Whole months of raw access events kept before the current one (0: forever); the
+        # /stats rollups are kept forever either way. Older months are dropped by the service.
+        "events_retention_months": integer(0, 1200),
     },
     "bucket": {
         "versioning": boolean,
@@ -311,6 +314,7 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "apply_immediately": False,
         "maintenance_window": None,
         "allow_major_version_upgrade": False,
+        "events_retention_months": 13,
     },
     "bucket": {"versioning": True, "cors_origins": ()},
     # Scanning is on unless a catalogue turns it off: a tenant someone forgot to configure

@@ -3,12 +3,18 @@
 Several tasks may start at once, so the whole run holds a PostgreSQL advisory lock: the first
 one applies what is pending, the others wait and then find nothing to do. Applied versions are
 recorded in `schema_migrations` with a checksum, so an edited, already-applied file is caught.
+
+A migration whose first line is `-- migrate: no transaction` runs one statement at a time, each
+committing alone (for CREATE INDEX CONCURRENTLY, or a DO block committing in batches); its
+statements end with `;` at the end of a line (outside `$$` bodies), and it must be safe to run
+again from the start if it fails halfway.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +24,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # An arbitrary constant shared by every instance of the service ("silo" in ASCII).
 ADVISORY_LOCK_ID = 0x73696C6F
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+NO_TRANSACTION = "-- migrate: no transaction"
 
 
 class MigrationError(RuntimeError):
@@ -33,6 +40,22 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.sql.encode()).hexdigest()
+
+    @property
+    def in_transaction(self) -> bool:
+        return not self.sql.startswith(NO_TRANSACTION)
+
+    def statements(self) -> list[str]:
+        """The statements of a `no transaction` migration, in order."""
+        statements, current, quoted = [], [], False
+        for line in self.sql.splitlines(keepends=True):
+            current.append(line)
+            quoted ^= line.count("$$") % 2 == 1  # inside a $$-quoted body (a DO block)
+            if not quoted and line.rstrip().endswith(";"):
+                statements.append("".join(current))
+                current = []
+        statements.append("".join(current))
+        return [s for s in statements if re.sub(r"(?m)^\s*--.*$", "", s).strip()]
 
 
 def load(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -51,12 +74,20 @@ def load(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
+def _lock(conn: psycopg.Connection) -> None:
+    """Take the advisory lock, polling: a session blocked in pg_advisory_lock() is a running
+    transaction, which CREATE INDEX CONCURRENTLY (in the holder's migration) would wait for,
+    while the waiter waits for the holder: a deadlock. Between tries, nothing runs."""
+    while not conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_LOCK_ID,)).fetchone()[0]:
+        time.sleep(0.2)
+
+
 def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply pending migrations; returns the versions applied by this call."""
     migrations = load(directory)
     applied_now = []
     with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (ADVISORY_LOCK_ID,))
+        _lock(conn)
         try:
             conn.execute(
                 """CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -74,8 +105,12 @@ def migrate(conninfo: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                             "it was applied; add a new migration instead"
                         )
                     continue
+                if not migration.in_transaction:
+                    for statement in migration.statements():
+                        conn.execute(statement)
                 with conn.transaction():
-                    conn.execute(migration.sql)
+                    if migration.in_transaction:
+                        conn.execute(migration.sql)
                     conn.execute(
                         "INSERT INTO schema_migrations (version, name, checksum) "
                         "VALUES (%s, %s, %s)",

@@ -1,7 +1,7 @@
 """GET /files filters: query parameters -> SQL conditions over `files`, combinable.
 
-Parameters: `category`, `language`, `role`, `type`, `q` (full text), `uploaded_after`,
-`uploaded_before`, `scan` (admin keys only).
+Parameters: `category`, `language`, `role`, `type`, `q` (words as prefixes: search.py),
+`uploaded_after`, `uploaded_before`, `scan` (admin keys only).
 
 - `parse_file_query` -> `FileQuery` (pure); `check_allowed`: `scan` for admin keys
 - `resolve` -> `Resolved`: taxonomy names and the acting role to ids, in one round trip
@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time
 from psycopg.rows import tuple_row
 
 from service import errors
-from service.files import taxonomy
+from service.files import search, taxonomy
 from service.scanning import engines as scanner
 
 PARAMETERS = (
@@ -233,8 +233,9 @@ def conditions(query: FileQuery, resolved: Resolved) -> list[tuple[str, list]]:
         out.append(("type = %s", [query.type]))
     if query.role is not None:
         out.append(("role_ids @> ARRAY[%s]::integer[]", [resolved.role_id]))
-    if query.q is not None:
-        out.append(("search @@ websearch_to_tsquery('simple', %s)", [query.q]))
+    text = search.tsquery(query.q) if query.q is not None else None
+    if text is not None:  # served by the index files_search_folded (migration 0031)
+        out.append(("search_folded @@ to_tsquery('silo_search', %s)", [text]))
     if query.uploaded_after is not None:
         out.append(("created_at >= %s", [query.uploaded_after]))
     if query.uploaded_before is not None:

@@ -19,6 +19,7 @@ SQL_OWNERS = {
     "console/sessions_sql.py",
     "stats/events.py",
     "stats/report.py",
+    "stats/partitions.py",
     "scanning/sql.py",
     "scanning/wakeup.py",
     "db/migrate.py",

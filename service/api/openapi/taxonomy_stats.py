@@ -58,8 +58,13 @@ FILE_FILTER_PARAMETERS: list[dict[str, Any]] = [
     {
         "name": "q",
         "in": "query",
-        "description": "Full-text search over title and description: whole words, "
-        '"quoted phrases", `or`, `-excluded` (websearch syntax); up to 200 characters',
+        "description": "Search over title and description. Each word typed matches the "
+        'words that begin with it (`hand` finds "Handbook", `mentor` "mentors"), '
+        'accents and case folded (`eleve` finds "Élève"), in any language (no stemming). '
+        "Words are letters and digits; other characters separate them. Every word must "
+        'match; `"quoted words"` match in that order, next to each other; `a or b`: either; '
+        "`-word`: without it. A `q` with no letter or digit is no filter. Up to 200 "
+        "characters",
         "schema": {"type": "string", "maxLength": 200, "pattern": SINGLE_LINE},
     },
     {

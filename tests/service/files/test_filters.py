@@ -101,7 +101,7 @@ def test_each_filter_adds_one_condition_with_resolved_ids():
         ("language = %s", ["en"]),
         ("type = %s", ["pdf"]),
         ("role_ids @> ARRAY[%s]::integer[]", [3]),
-        ("search @@ websearch_to_tsquery('simple', %s)", ["x"]),
+        ("search_folded @@ to_tsquery('silo_search', %s)", ["'x':*"]),
         ("created_at >= %s", [datetime(2026, 1, 1, tzinfo=UTC)]),
         ("created_at < %s", [datetime(2026, 2, 1, tzinfo=UTC)]),
     ]
