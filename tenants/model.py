@@ -58,6 +58,7 @@ class Limits:
     scan: str = "clamav"  # clamav | guardduty | off (tenants.schema.SCAN_ENGINES)
     scan_infected: str = "quarantine"  # quarantine | delete
     quarantine_days: int = 90  # the lifecycle of quarantine/ in the tenant's bucket
+    scan_oversize: str = "hold"  # hold | serve_unscanned: files too large for the engine
 
     @property
     def max_upload_bytes(self) -> int:

@@ -245,6 +245,9 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "scan_infected": choice(SCAN_INFECTED),
         # Days quarantined bytes are kept (evidence) before the bucket's lifecycle expires them.
         "quarantine_days": integer(1, 3650),
+        # What becomes of a file too large for the engine (status `oversize`): held, never
+        # served (the default), or served unscanned, marked `oversize`.
+        "scan_oversize": choice(SCAN_OVERSIZE),
     },
     "taxonomy": {
         "categories": categories,
@@ -310,6 +313,7 @@ BUILTIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "scan": "clamav",
         "scan_infected": "quarantine",
         "quarantine_days": 90,
+        "scan_oversize": "hold",
     },
     "taxonomy": {
         "categories": ["Conflict resolution", "Skills", "Soft skills"],
