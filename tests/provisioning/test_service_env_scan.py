@@ -72,7 +72,7 @@ def test_on_aws_clamav_is_the_sidecar_on_the_tasks_own_loopback():
     """No shared clamd any more (`platform.clamd_address` is refused by the catalogue): a
     clamav tenant's service reaches the clamd of its own task, on loopback, at the port the
     sidecar listens on."""
-    assert SIDECAR_CLAMD_ADDRESS == f"tcp://127.0.0.1:{CLAMD_PORT}"
+    assert f"tcp://127.0.0.1:{CLAMD_PORT}" == SIDECAR_CLAMD_ADDRESS
 
 
 def test_locally_every_scanning_tenant_uses_the_local_clamd(tenants):
