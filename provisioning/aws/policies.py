@@ -196,12 +196,17 @@ def task_policy(
             {
                 # Quarantined bytes are evidence: the service puts them there and never
                 # removes them; the bucket's lifecycle expires them (`quarantine_days`).
+                # s3:PutObjectTagging stays allowed: the move's CopyObject carries the
+                # source's tags, and S3 authorizes that as PutObjectTagging on the copy (AWS
+                # knowledge center, "troubleshoot copy between buckets"). No lifecycle rule
+                # reads tags (provisioning/bucket_rules.py: prefixes only), so a tag write
+                # cannot shorten the keeping; GuardDuty's verdict key is the plan's alone
+                # (bucket_policy).
                 "Sid": "DenyErasingQuarantine",
                 "Effect": "Deny",
                 "Action": [
                     "s3:DeleteObject",
                     "s3:DeleteObjectVersion",
-                    "s3:PutObjectTagging",
                     "s3:DeleteObjectTagging",
                 ],
                 "Resource": f"{arn}/{QUARANTINE_PREFIX}*",

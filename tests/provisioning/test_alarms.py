@@ -43,7 +43,7 @@ def test_without_an_address_nobody_is_subscribed(tmp_path):
 
 def test_every_alarm_notifies_the_topic_on_alarm_and_recovery(run):
     found = run.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
-    assert len(found) == 2 * 8
+    assert len(found) == 2 * 8 + 1  # and the platform's signatures-stale alarm
     for each in found:
         assert each.inputs["alarmActions"] == [TOPIC]
         assert each.inputs["okActions"] == [TOPIC]

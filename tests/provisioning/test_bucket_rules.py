@@ -33,15 +33,30 @@ def test_the_s3_form_says_what_the_pulumi_form_says():
             "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
         },
         {
+            "ID": "expire-quarantine",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "quarantine/"},
+            "Expiration": {"Days": 90},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        },
+        {
             "ID": "expire-noncurrent-versions",
             "Status": "Enabled",
             "Filter": {"Prefix": ""},
             "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
         },
+        {
+            "ID": "remove-expired-delete-markers",
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "Expiration": {"ExpiredObjectDeleteMarker": True},
+        },
     ]
+    # Quarantined bytes expire with or without versioning.
     assert [r["ID"] for r in bucket_rules.s3_lifecycle_rules(False)] == [
         "abort-incomplete-multipart-uploads",
         "expire-abandoned-direct-uploads",
+        "expire-quarantine",
     ]
     assert bucket_rules.versioning_status(True) == "Enabled"
     assert bucket_rules.versioning_status(False) == "Suspended"
@@ -51,10 +66,12 @@ def test_minio_gets_the_rules_it_supports():
     rules = json.loads(bucket_rules.minio_lifecycle_json(True))["Rules"]
     assert [r["ID"] for r in rules] == [
         "expire-abandoned-direct-uploads",
+        "expire-quarantine",
         "expire-noncurrent-versions",
+        "remove-expired-delete-markers",
     ]
     rules = json.loads(bucket_rules.minio_lifecycle_json(False))["Rules"]
-    assert [r["ID"] for r in rules] == ["expire-abandoned-direct-uploads"]
+    assert [r["ID"] for r in rules] == ["expire-abandoned-direct-uploads", "expire-quarantine"]
 
 
 def test_cors_allows_every_header_a_direct_put_is_given():

@@ -42,7 +42,7 @@ HRCOMP = {
     "slug": "hrcomp",
     "name": "HR Comp",
     "priority": 20,
-    "api": {"cpu": 1024, "memory": 2048, "min_tasks": 2, "max_tasks": 10},
+    "api": {"cpu": 1024, "memory": 5120, "min_tasks": 2, "max_tasks": 10},
     "bucket": {"cors_origins": ["https://app.hrcomp.example"]},
 }
 ACME = {
@@ -64,7 +64,14 @@ def catalogue_file(directory: Path, *tenants: dict) -> Path:
         "defaults": {
             # Room for the default clamav scanner beside the service (tenants.scanner).
             "api": {"cpu": 512, "memory": 3072, "min_tasks": 1, "max_tasks": 4},
-            "limits": {"max_upload_mb": 5120, "allowed_types": ["pdf", "png", "jpeg", "mp4"]},
+            # GuardDuty, as these tests were written for (the built-in default is now clamav,
+            # whose sidecars, signatures and alarms tests/provisioning/test_scanning_infra.py
+            # covers).
+            "limits": {
+                "max_upload_mb": 5120,
+                "allowed_types": ["pdf", "png", "jpeg", "mp4"],
+                "scan": "guardduty",
+            },
         },
         "tenants": list(tenants),
     }
@@ -167,7 +174,7 @@ COMMON = {
         "db-connections-high",
     )
 }
-# Every tenant here scans with GuardDuty (the catalogue's default); other engines in
+# Every tenant here scans with GuardDuty (the test catalogue's default); other engines in
 # tests/provisioning/test_malware_protection.py.
 COMMON |= {
     ("aws:iam/role:Role", "scan-role"),
@@ -192,10 +199,16 @@ def test_each_tenant_gets_exactly_its_resources(run, slug):
 
 def test_every_resource_belongs_to_the_platform_or_one_tenant(run):
     platform = run.named("silo-test", "silo:provisioning:Platform")
-    owned = {r.urn for r in run.children(platform)}
+    # The platform's ClamAV signatures (bucket, updater, schedule, alarm): a component of its own.
+    signatures = run.named("silo-test-signatures", "silo:provisioning:Signatures")
+    owned = {r.urn for r in run.children(platform)} | {r.urn for r in run.children(signatures)}
     for slug in SLUGS:
         owned |= {r.urn for r in run.tenant_resources(slug)}
-    components = {"silo:provisioning:Platform", "silo:provisioning:TenantDeployment"}
+    components = {
+        "silo:provisioning:Platform",
+        "silo:provisioning:Signatures",
+        "silo:provisioning:TenantDeployment",
+    }
     loose = [r.name for r in run.resources if r.urn not in owned and r.type not in components]
     assert loose == []
     assert len(run.of_type("silo:provisioning:TenantDeployment")) == 3
@@ -249,9 +262,18 @@ def test_execution_role_may_pull_only_the_configured_repository(run):
 
 
 def test_roles_are_assumable_by_this_accounts_ecs_tasks_only(run):
-    # The scan roles trust GuardDuty instead: tests/provisioning/test_malware_protection.py.
-    ecs_roles = [r for r in run.of_type("aws:iam/role:Role") if not r.name.endswith("-scan-role")]
-    assert len(ecs_roles) == 2 * len(SLUGS)
+    # The scan roles trust GuardDuty instead: tests/provisioning/test_malware_protection.py;
+    # the signature updater's schedule role trusts EventBridge Scheduler (same account).
+    roles = run.of_type("aws:iam/role:Role")
+    scheduler = [r for r in roles if r.name == "silo-test-signatures-scheduler"]
+    ecs_roles = [r for r in roles if not r.name.endswith("-scan-role") and r not in scheduler]
+    # Each tenant's execution and task roles, and the signature updater's two.
+    assert len(ecs_roles) == 2 * len(SLUGS) + 2
+    ((schedule_trust,),) = [
+        json.loads(r.inputs["assumeRolePolicy"])["Statement"] for r in scheduler
+    ]
+    assert schedule_trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
+    assert schedule_trust["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
     for role in ecs_roles:
         trust = json.loads(role.inputs["assumeRolePolicy"])
         (statement,) = trust["Statement"]
@@ -348,7 +370,7 @@ def test_rule_priorities_are_the_catalogues_and_unique(run):
 
 def test_no_bucket_is_public(run):
     buckets = run.of_type("aws:s3/bucket:Bucket")
-    assert len(buckets) == 3
+    assert len(buckets) == 3 + 1  # the tenants' and the platform's signature bucket
     blocks = {
         r.inputs["bucket"]: r.inputs
         for r in run.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
@@ -424,11 +446,18 @@ def test_every_database_is_private_encrypted_and_deletion_protected(run, catalog
 
 
 def test_buckets_and_databases_are_protected_and_retained(run):
-    for r in run.of_type("aws:s3/bucket:Bucket") + run.of_type(RDS):
+    # Every tenant bucket and database. Not the signature bucket: it holds only what the
+    # updater downloads again from ClamAV's mirrors (provisioning/aws/signatures.py), so it is
+    # deliberately unprotected and force-destroyed.
+    buckets = [
+        r for r in run.of_type("aws:s3/bucket:Bucket") if r.name != "silo-test-signatures-bucket"
+    ]
+    assert len(buckets) == len(SLUGS)
+    for r in buckets + run.of_type(RDS):
         assert r.protect and r.retain_on_delete, r.name
     # A retained bucket keeps its public access block and encryption.
     for r in run.of_type("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"):
-        assert r.retain_on_delete
+        assert r.retain_on_delete or r.name.startswith("silo-test-signatures-"), r.name
 
 
 # -- the task: environment contract and secrets ----------------------------------------------

@@ -1,12 +1,15 @@
 """Malware scanning in the env contract: SILO_SCAN, SILO_CLAMD_ADDRESS, SILO_SCAN_INFECTED, on
-AWS (the catalogue's engine) and locally (the local clamd, or off)."""
+AWS (the catalogue's engine; clamav is the clamd in the tenant's own task) and locally (the
+local clamd, or off)."""
 
 from dataclasses import replace
 
 import pytest
 
+from provisioning.aws.scanner import CLAMD_PORT
 from provisioning.service_env import (
     SCAN_OFF,
+    SIDECAR_CLAMD_ADDRESS,
     Scan,
     ServiceTarget,
     cloud_scan,
@@ -18,7 +21,6 @@ from tenants import load_catalogue
 CATALOGUE = """\
 platform:
   domain: uploads.test.example
-  clamd_address: tcp://clamd.internal:3310
 tenants:
   - {slug: guarded, name: Guarded, priority: 10, limits: {scan: guardduty}}
   - {slug: clam, name: Clam, priority: 20, limits: {scan: clamav, scan_infected: delete}}
@@ -53,24 +55,24 @@ def scan_env(scan: Scan) -> dict[str, str]:
 
 
 def test_on_aws_each_tenant_scans_with_its_catalogue_engine(tenants):
-    catalogue, by_slug = tenants
-    clamd = catalogue.platform.clamd_address
-    assert scan_env(cloud_scan(by_slug["guarded"], clamd)) == {
+    _, by_slug = tenants
+    assert scan_env(cloud_scan(by_slug["guarded"])) == {
         "SILO_SCAN": "guardduty",
         "SILO_SCAN_INFECTED": "quarantine",
     }
-    assert scan_env(cloud_scan(by_slug["clam"], clamd)) == {
+    assert scan_env(cloud_scan(by_slug["clam"])) == {
         "SILO_SCAN": "clamav",
-        "SILO_CLAMD_ADDRESS": "tcp://clamd.internal:3310",
+        "SILO_CLAMD_ADDRESS": "tcp://127.0.0.1:3310",
         "SILO_SCAN_INFECTED": "delete",
     }
-    assert scan_env(cloud_scan(by_slug["bare"], clamd)) == {"SILO_SCAN": "off"}
+    assert scan_env(cloud_scan(by_slug["bare"])) == {"SILO_SCAN": "off"}
 
 
-def test_on_aws_clamav_without_a_clamd_is_refused(tenants):
-    _, by_slug = tenants
-    with pytest.raises(ValueError, match="no clamd"):
-        cloud_scan(by_slug["clam"], None)
+def test_on_aws_clamav_is_the_sidecar_on_the_tasks_own_loopback():
+    """No shared clamd any more (`platform.clamd_address` is refused by the catalogue): a
+    clamav tenant's service reaches the clamd of its own task, on loopback, at the port the
+    sidecar listens on."""
+    assert f"tcp://127.0.0.1:{CLAMD_PORT}" == SIDECAR_CLAMD_ADDRESS
 
 
 def test_locally_every_scanning_tenant_uses_the_local_clamd(tenants):
@@ -123,7 +125,8 @@ def test_the_oversize_policy_goes_from_the_catalogue_to_the_service(tmp_path):
         )
     )
     guarded, clam, _ = load_catalogue(path).tenants
-    assert cloud_scan(guarded, None).oversize == "hold"
+    assert cloud_scan(guarded).oversize == "hold"
+    assert cloud_scan(clam).oversize == "serve_unscanned"
     local = local_scan(clam, "tcp://127.0.0.1:3310", max_bytes=1024)
     env = service_environment(replace(TARGET, scan=local))
     assert (env["SILO_SCAN_OVERSIZE"], env["SILO_SCAN_MAX_BYTES"]) == ("serve_unscanned", "1024")

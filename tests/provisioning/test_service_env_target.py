@@ -20,7 +20,7 @@ SCOPE = names.Scope("silo", "prod")
 def target_for(slug: str, **overrides) -> ServiceTarget:
     tenant = CATALOGUE.tenant(slug)
     tenant_names = names.for_tenant(SCOPE, tenant, account_id="1" * 12, region="eu-west-1")
-    overrides.setdefault("scan", cloud_scan(tenant, None))
+    overrides.setdefault("scan", cloud_scan(tenant))
     return service_target(
         tenant,
         tenant_names,
@@ -44,17 +44,19 @@ def test_service_target_maps_the_tenant_and_its_names():
 
 
 def test_local_runs_change_only_the_endpoints():
-    """The scanner is an endpoint too: GuardDuty on AWS, the local clamd on a laptop."""
+    """The scanner is an endpoint too: the clamd in the task on AWS, the local clamd on a
+    laptop (pack scans with the default engine, clamav, in both)."""
     cloud = service_environment(target_for("pack"))
     local = service_environment(
         target_for(
             "pack",
             port=18001,
             s3_endpoint_url="http://127.0.0.1:9000",
-            scan=local_scan(CATALOGUE.tenant("pack"), "tcp://127.0.0.1:3310"),
+            scan=local_scan(CATALOGUE.tenant("pack"), "tcp://127.0.0.1:41234"),
         )
     )
     changed = {k for k in cloud.keys() | local.keys() if cloud.get(k) != local.get(k)}
-    assert changed == {"PORT", "S3_ENDPOINT_URL", "SILO_SCAN", "SILO_CLAMD_ADDRESS"}
-    assert (cloud["SILO_SCAN"], local["SILO_SCAN"]) == ("guardduty", "clamav")
+    assert changed == {"PORT", "S3_ENDPOINT_URL", "SILO_CLAMD_ADDRESS"}
+    assert cloud["SILO_SCAN"] == local["SILO_SCAN"] == "clamav"
+    assert cloud["SILO_CLAMD_ADDRESS"] == "tcp://127.0.0.1:3310"
     assert cloud["SILO_SCAN_INFECTED"] == local["SILO_SCAN_INFECTED"] == "quarantine"

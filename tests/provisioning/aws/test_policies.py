@@ -196,7 +196,13 @@ def decision(action: str, resource: str) -> bool:
 
 def test_the_service_can_quarantine_infected_bytes_but_never_read_them_back():
     """The move (copy with tags, delete the original) is allowed; reading the quarantined
-    copy is not, so no presigned URL the service signs can serve it."""
+    copy is not, so no presigned URL the service signs can serve it; erasing it is not.
+
+    The copy carries the source's tags (sha256, size, GuardDuty's verdict), which S3 allows
+    only with s3:PutObjectTagging on the destination: so tagging under quarantine/ is allowed,
+    and it cannot erase anything because no lifecycle rule selects by tag."""
+    from provisioning import bucket_rules
+
     quarantined = f"{BUCKET}/{policies.QUARANTINE_PREFIX}files/0b9e"
     for action in IAM_FOR_OPERATION["copy"]:
         assert decision(action, f"{BUCKET}/files/0b9e"), action
@@ -205,6 +211,11 @@ def test_the_service_can_quarantine_infected_bytes_but_never_read_them_back():
     assert decision("s3:DeleteObject", f"{BUCKET}/files/0b9e")
     assert not decision("s3:GetObject", quarantined)
     assert not decision("s3:GetObjectVersion", quarantined)
+    for action in ("s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteObjectTagging"):
+        assert not decision(action, quarantined), action
+    for versioning in (True, False):
+        for rule in bucket_rules.lifecycle_rules(versioning):
+            assert set(rule["filter"]) == {"prefix"}, rule["id"]
     # With versioning, the delete leaves the infected bytes as a noncurrent version of the
     # original key (until the lifecycle expires it): the service reads no version by id.
     assert not decision("s3:GetObjectVersion", f"{BUCKET}/files/0b9e")
