@@ -11,7 +11,8 @@ import pytest
 from service.files import filters
 from service.files.search import tsquery
 from tests.service.conftest import Service
-from tests.service.db_support import connect, insert_file, migrate_all, run
+from tests.service.db_support import connect, insert_file, run
+from tests.support.databases import migrated_database
 
 LIBRARY = {
     "Employee Handbook": None,
@@ -29,8 +30,7 @@ SPECIAL = ["'", ":", "&", "!", "*", "(", ")", "()", "a:*", "'hand'", "hand&", "!
 
 @pytest.fixture(scope="module")
 def url(pg) -> Iterator[str]:
-    url = pg.create_database()
-    migrate_all(url)
+    url = migrated_database(pg)  # a copy of the session's migrated template
 
     async def fill() -> None:
         async with await connect(url) as conn:
