@@ -159,7 +159,7 @@ def test_only_guardduty_may_write_its_verdict_tag(tmp_path):
     path = catalogue_file(
         tmp_path,
         {"slug": "gd", "name": "GD", "priority": 1, "limits": {"scan": "guardduty"}},
-        {"slug": "cl", "name": "CL", "priority": 2},
+        {"slug": "cl", "name": "CL", "priority": 2, "limits": {"scan": "clamav"}},
     )
     run = run_program(path)
     policy = json.loads(run.named("gd-bucket-policy").inputs["policy"])

@@ -49,6 +49,13 @@ def test_every_urn_before_maps_to_exactly_one_urn_after(shape_runs):
 DATABASE_SETTINGS = ("applyImmediately", "allowMajorVersionUpgrade", "maintenanceWindow")
 
 
+# Resources whose inputs later changes of the same release update in place (a role's policy
+# document) or by a new revision that every deploy makes anyway (a task definition, e.g. a
+# new environment variable): compared by URN and protection, not by inputs. Everything else,
+# the protected bucket and database first, must arrive with the inputs it had.
+UPDATED_IN_PLACE = ("aws:iam/rolePolicy:RolePolicy", "aws:ecs/taskDefinition:TaskDefinition")
+
+
 def _without_revision(inputs: dict) -> dict:
     """The mocks make a task definition's revision from its inputs' repr, which depends on the
     order they were registered in; the task definition's inputs are compared themselves. So
@@ -73,7 +80,8 @@ def test_no_resource_changes_in_the_move(shape_runs):
         after = run.by_urn[move.moved_urn(urn, SLUGS)]
         # JSON turned the recorded values into JSON types; compare alike.
         inputs = json.loads(json.dumps(after.inputs, default=str))
-        assert _without_revision(inputs) == _without_revision(state["inputs"]), urn
+        if not any(f"${kind}::" in urn for kind in UPDATED_IN_PLACE):
+            assert _without_revision(inputs) == _without_revision(state["inputs"]), urn
         assert (after.protect, after.retain_on_delete) == (
             state["protect"],
             state["retainOnDelete"],

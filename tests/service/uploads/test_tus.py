@@ -312,10 +312,11 @@ def test_uppys_default_metadata_makes_a_file(admin: httpx.Client):
     file_id = patch(admin, url, 0, data).headers["Silo-File-Id"]
     row = admin.get(f"/files/{file_id}").json()
     assert (row["title"], row["filename"], row["type"]) == ("Lesson 3", "Lesson 3.pdf", "pdf")
-    # `type` is the declared type when `filetype` is absent: checked against the content.
+    # `type` is the declared type when `filetype` is absent: checked with the name at creation
+    # (issue 21: refused before a byte is sent, as direct uploads are).
     wrong = create(admin, 1000, filename=None, name="x.pdf", type="image/png", title="T")
-    url = wrong.headers["Location"]
-    assert patch(admin, url, 0, pdf(1000)).json()["error"]["code"] == "type_mismatch"
+    assert wrong.status_code == 415, wrong.text
+    assert wrong.json()["error"]["code"] == "type_mismatch"
 
 
 def test_creation_errors(admin: httpx.Client, service: Service):
