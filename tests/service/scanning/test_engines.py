@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
+from datetime import UTC, datetime
 
 import pytest
 from botocore.exceptions import ClientError
@@ -19,9 +21,11 @@ from service.scanning.engines import (
     GuardDutyScanner,
     ScanError,
     ScannerUnavailable,
+    Signatures,
     Verdict,
     _clamd_verdict,
     parse_clamd_address,
+    parse_clamd_version,
 )
 from service.storage import MIN_PART_SIZE, ObjectMissing, S3Storage
 from tests.infra import clamd_server, eicar
@@ -90,6 +94,45 @@ def test_clamd_silence_and_nonsense():
         _clamd_verdict("", 0)
     with pytest.raises(ScanError):
         _clamd_verdict("what?", 0)
+
+
+@pytest.mark.parametrize(
+    ("reply", "signatures"),
+    [
+        (
+            "ClamAV 1.0.7/27480/Sat Dec  5 09:00:00 2026",
+            Signatures("ClamAV 1.0.7", 27480, datetime(2026, 12, 5, 9, 0, tzinfo=UTC)),
+        ),
+        ("ClamAV 1.0.7/27480/not a date", Signatures("ClamAV 1.0.7", 27480)),
+        ("ClamAV 1.4.6", Signatures("ClamAV 1.4.6")),  # no official daily database
+        ("ClamAV 1.4.6/x/y", Signatures("ClamAV 1.4.6")),
+    ],
+)
+def test_clamd_version_replies(reply, signatures):
+    assert parse_clamd_version(reply) == signatures
+
+
+def test_the_health_check_asks_clamd_for_its_signatures():
+    """What the real clamd with the tests' EICAR-only .hdb database answers VERSION (the
+    engine alone: no daily version, no date) is what the scanner reports after a health
+    check, asked once a minute at most, and kept while clamd is down."""
+    with clamd_server() as clamd:
+        with socket.create_connection(("127.0.0.1", clamd.port), timeout=5) as sock:
+            sock.sendall(b"zVERSION\0")
+            raw = sock.recv(4096).rstrip(b"\0").decode()
+        assert raw.startswith("ClamAV ") and "/" not in raw, raw
+        scanner = ClamdScanner(clamd.address, lambda key, size: iter(()))
+        assert scanner.signatures is None
+        scanner.check()
+        assert scanner.signatures == Signatures(raw, 0, None)
+        asked = []
+        scanner.version = lambda: asked.append(1)  # type: ignore[method-assign]
+        scanner.check()
+        assert asked == []  # not again within the minute
+        clamd.halt()
+        with pytest.raises(ScannerUnavailable):
+            scanner.check()
+        assert scanner.signatures == Signatures(raw, 0, None)
 
 
 @pytest.mark.parametrize("address", ["clamd:3310", "tcp://clamd", "unix://rel", "http://x:1"])
