@@ -258,6 +258,7 @@ async def _build(
     recorder = EventRecorder(pool, flush_interval=settings.events_flush_ms / 1000)
     metrics.watch_events(recorder)
     scan_worker = _scan_worker(settings, pool, storage, metrics, credentials)
+    metrics.watch_scanner(scan_worker.scanner)
     files = Files(
         pool=pool,
         storage=storage,

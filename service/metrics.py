@@ -2,7 +2,7 @@
 SILO_METRICS=0 turns the route off).
 
 - `Metrics`: the app's own registry; `upload_bytes`, `upload_completed`, `set_tus_open`,
-  `tus_open_from`, `watch_events`, the scan series; `render`
+  `tus_open_from`, `watch_events`, the scan series, `watch_scanner` (its signatures); `render`
 - `MetricsMiddleware`: every request counted and timed by method, route template, status
 - `route_template`: a request's route template, or `unmatched`
 - `metrics_endpoint`: the route; backlogs read from the tenant's database at each scrape
@@ -61,6 +61,41 @@ class _EventsCollector(Collector):
         failures.add_metric([], recorder.failed_batches if recorder else 0)
         yield buffered
         yield failures
+
+
+class _SignaturesCollector(Collector):
+    """The scanner's signature database, as its engine last reported it, read at scrape time:
+    the daily version (0 while unknown: no engine with signatures, clamd not asked yet, or a
+    database without the official daily one) and, when its build date is known, its age."""
+
+    def __init__(self) -> None:
+        self.scanner = None
+
+    def collect(self) -> Iterator:
+        signatures = getattr(self.scanner, "signatures", None)
+        version = GaugeMetricFamily(
+            "silo_scanner_signature_version",
+            "The malware scanner's daily signature version (clamd's VERSION; 0 when unknown).",
+        )
+        version.add_metric([], signatures.version if signatures else 0)
+        yield version
+        if signatures is None:
+            return
+        info = GaugeMetricFamily(
+            "silo_scanner_engine",
+            "1, labelled with the scanner's engine as it names itself (clamd's VERSION).",
+            labels=["version"],
+        )
+        info.add_metric([signatures.engine], 1)
+        yield info
+        if signatures.built is not None:
+            age = GaugeMetricFamily(
+                "silo_scanner_signature_age_seconds",
+                "Age of the malware scanner's signatures: now minus their build time (absent"
+                " when unknown).",
+            )
+            age.add_metric([], max((datetime.now(UTC) - signatures.built).total_seconds(), 0.0))
+            yield age
 
 
 class Metrics:
@@ -146,6 +181,8 @@ class Metrics:
             self._uploads_completed.labels(path)
         self._events = _EventsCollector()
         registry.register(self._events)
+        self._signatures = _SignaturesCollector()
+        registry.register(self._signatures)
 
     # -- for the upload paths --
 
@@ -174,6 +211,10 @@ class Metrics:
     def watch_events(self, recorder) -> None:
         """Report this `EventRecorder`'s buffer depth and flush failures."""
         self._events.recorder = recorder
+
+    def watch_scanner(self, scanner) -> None:
+        """Report this `Scanner`'s signature database (its `signatures`: engines.py)."""
+        self._signatures.scanner = scanner
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -174,8 +174,9 @@ def task_policy(
                 "Action": [
                     "s3:GetObject",
                     "s3:PutObject",
-                    # sha256/size are stored as object tags (PutObject's Tagging header and
-                    # PutObjectTagging after a multipart upload): see service/storage/s3.py.
+                    # sha256/size tags go with the request that creates an object (PutObject's
+                    # Tagging header, CopyObject's), which S3 authorizes as PutObjectTagging; an
+                    # existing object is never tagged: see service/storage/s3.py.
                     "s3:PutObjectTagging",
                     "s3:GetObjectTagging",
                     "s3:DeleteObject",

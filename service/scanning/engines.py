@@ -1,7 +1,8 @@
 """The malware-scanner seam: `Scanner` (what the scan worker codes against) and its engines
 beside it, one per SILO_SCAN value, each turning its engine's answer into the same `Verdict`.
 
-- `ClamdScanner` (`clamav`): the object streamed from S3 to clamd (`zINSTREAM`)
+- `ClamdScanner` (`clamav`): the object streamed from S3 to clamd (`zINSTREAM`); its
+  signature database (`Signatures`, from `zVERSION`) asked with the health check
 - `GuardDutyScanner` (`guardduty`): reads GuardDuty's `GuardDutyMalwareScanStatus` tag
 - `NoScanner` (`off`): every file clean
 - `ScannerUnavailable` (the scanner unreachable), `ScanError` (this file, this time)
@@ -16,6 +17,7 @@ import struct
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 CLEAN, INFECTED, FAILED, PENDING = "clean", "infected", "failed", "pending"
@@ -38,6 +40,8 @@ CLAMD_SEND_TIMEOUT = 30.0
 CLAMD_REPLY_SECONDS = 30.0
 CLAMD_SCAN_BYTES_PER_SECOND = 4 * 1024 * 1024
 MAX_REPLY = 4096
+# clamd is asked its VERSION (the signature database's) with a health check, at most this often.
+SIGNATURES_EVERY_SECONDS = 60.0
 
 GUARDDUTY_TAG = "GuardDutyMalwareScanStatus"
 # GuardDuty's tag values (Malware Protection for S3) and what each means here.
@@ -57,6 +61,32 @@ class Verdict:
     detail: str | None = None
 
 
+@dataclass(frozen=True)
+class Signatures:
+    """The engine's signature database as clamd's `VERSION` tells it: `ClamAV 1.0.7/27480/Sat
+    Dec  5 09:00:00 2026` is engine `ClamAV 1.0.7`, daily version 27480, built then (clamd
+    formats it in its own time zone, UTC in the sidecar). Without the official daily database
+    (a database of its own, as `silo dev`'s EICAR-only one) clamd says only `ClamAV 1.4.6`:
+    version 0, no date."""
+
+    engine: str
+    version: int = 0
+    built: datetime | None = None
+
+
+def parse_clamd_version(reply: str) -> Signatures:
+    """clamd's `VERSION` answer as `Signatures`; what does not parse is unknown (0, None)."""
+    engine, _, rest = reply.strip().partition("/")
+    number, _, date = rest.partition("/")
+    if not number.strip().isdigit():
+        return Signatures(engine)
+    try:
+        built = datetime.strptime(" ".join(date.split()), "%a %b %d %H:%M:%S %Y")
+    except ValueError:
+        return Signatures(engine, int(number))
+    return Signatures(engine, int(number), built.replace(tzinfo=UTC))
+
+
 class ScannerUnavailable(Exception):
     """The scanner cannot be reached: the file stays pending until it can."""
 
@@ -68,6 +98,8 @@ class ScanError(Exception):
 class Scanner(Protocol):
     # The engine named in the verdicts (`scan.engine`): clamav, guardduty, none.
     engine: str
+    # Its signature database, as last asked (clamd); None for engines without one here.
+    signatures: Signatures | None
 
     def scan(self, key: str, size: int = 0) -> Verdict | None:
         """The verdict on the object at `key` (`size` bytes), or None when the engine has none
@@ -84,6 +116,7 @@ class NoScanner:
     """SILO_SCAN=off: nothing is scanned and every file is served."""
 
     engine = "none"
+    signatures = None
 
     def scan(self, key: str, size: int = 0) -> Verdict:
         return Verdict(CLEAN)
@@ -113,7 +146,8 @@ class ClamdScanner:
     Every wait is bounded: a PING gets `CLAMD_PING_TIMEOUT`, a chunk `CLAMD_SEND_TIMEOUT`, the
     verdict `reply_seconds` plus the size at `CLAMD_SCAN_BYTES_PER_SECOND`. A scan that runs
     out of time asks clamd for a PING: no answer is a hung engine (ScannerUnavailable), an
-    answer means the file itself was the trouble (ScanError)."""
+    answer means the file itself was the trouble (ScanError). A health check that got its PONG
+    also asks `VERSION` (at most every `SIGNATURES_EVERY_SECONDS`): `signatures`."""
 
     engine = "clamav"
 
@@ -129,6 +163,9 @@ class ClamdScanner:
         # key, chunk size -> the object's bytes in chunks (ObjectStorage.read_chunks)
         self._read_object = read_object
         self.reply_seconds = reply_seconds
+        # The signature database as last asked: None until clamd has answered VERSION.
+        self.signatures: Signatures | None = None
+        self._signatures_asked = -SIGNATURES_EVERY_SECONDS
 
     def reply_deadline(self, size: int) -> float:
         """Seconds clamd gets to answer once a stream of `size` bytes is sent."""
@@ -163,6 +200,20 @@ class ClamdScanner:
                 raise ScannerUnavailable(f"clamd at {self.address}: {exc}") from exc
         if reply != "PONG":
             raise ScannerUnavailable(f"clamd at {self.address} answered PING with {reply!r}")
+        if time.monotonic() - self._signatures_asked >= SIGNATURES_EVERY_SECONDS:
+            self._signatures_asked = time.monotonic()
+            self.signatures = self.version() or self.signatures
+
+    def version(self) -> Signatures | None:
+        """clamd's signature database (`zVERSION`, within the PING deadline); None when it did
+        not answer (the health check, not this, says whether clamd is up)."""
+        try:
+            with self._connect(CLAMD_PING_TIMEOUT) as sock:
+                sock.sendall(b"zVERSION\0")
+                reply = _read_reply(sock, time.monotonic() + CLAMD_PING_TIMEOUT)
+        except (ScannerUnavailable, OSError):
+            return None
+        return parse_clamd_version(reply) if reply.startswith("ClamAV") else None
 
     def scan(self, key: str, size: int = 0) -> Verdict:
         with self._connect() as sock:
@@ -240,6 +291,7 @@ class GuardDutyScanner:
     """GuardDuty's verdict, read from the tag it puts on the object."""
 
     engine = "guardduty"
+    signatures = None
 
     def __init__(self, read_tags: Callable[[str], Mapping[str, str]]) -> None:
         # key -> the object's tags (ObjectStorage.read_tags)

@@ -42,10 +42,14 @@ class ObjectUpload(Protocol):
         ...
 
     async def complete(self, *, sha256: str, size: int) -> None:
-        """Make the object visible under its key with every byte written, its content type,
-        and the stored file's tags `sha256` and `size` (ValueError if `size` is not the count
-        of bytes written). One attempt: after a failure (StorageError) only `abort()` is left;
-        the object may then exist, and `abort()` removes it."""
+        """Make the object visible under its key with every byte written and its content type
+        (ValueError if `size` is not the count of bytes written). An object of fewer than
+        `part_size` bytes is created with one request carrying the stored file's `sha256` and
+        `size` (metadata and tags); a larger one carries neither, as a resumable upload's
+        object: they are known only after its last byte, and an object is never tagged after
+        it exists (GuardDuty writes its verdict tag then). One attempt: after a failure
+        (StorageError) only `abort()` is left; the object may then exist, and `abort()`
+        removes it."""
         ...
 
     async def abort(self) -> None:
@@ -129,12 +133,6 @@ class ObjectStorage(Protocol):
     async def delete(self, key: str) -> None:
         """Remove the object. Idempotent: a key that is not there is not an error.
         StorageError on failure (the object may still be there)."""
-        ...
-
-    async def tag_stored(self, key: str, *, sha256: str, size: int) -> None:
-        """Give an object written without them (a completed resumable upload) the stored
-        file's tags `sha256` and `size`, keeping its other tags (the malware scanner's
-        verdict). StorageError on failure, also when the object is not there."""
         ...
 
     async def presigned_get(

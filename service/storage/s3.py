@@ -57,7 +57,8 @@ class _Stat:
 
 
 def object_tags(*, sha256: str, size: int) -> str:
-    """Every stored file's object tags, `sha256` and `size`, in the Tagging header's form."""
+    """A stored file's object tags, `sha256` and `size`, in the Tagging header's form: sent only
+    with a request that creates the object (PutObject, CopyObject), never after."""
     return urllib.parse.urlencode({"sha256": sha256, "size": str(size)})
 
 
@@ -434,21 +435,6 @@ class S3Storage:
             Config=COPY_CONFIG,
         )
 
-    async def tag_stored(self, key: str, *, sha256: str, size: int) -> None:
-        """Give an object written without them (multipart) a stored file's tags."""
-        await self.call(self.put_file_tags, key=key, sha256=sha256, size=size)
-
-    def put_file_tags(self, *, key: str, sha256: str, size: int) -> None:
-        """`tag_stored`, blocking. The tags the object already has are kept: GuardDuty may have
-        tagged it with its verdict (`GuardDutyMalwareScanStatus`, read by
-        service/scanning/engines.py) since it was completed, and PutObjectTagging replaces the
-        whole set."""
-        found = self.client.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
-        ours = {"sha256": sha256, "size": str(size)}
-        kept = [tag for tag in found if tag["Key"] not in ours]
-        tags = kept + [{"Key": k, "Value": v} for k, v in ours.items()]
-        self.client.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": tags})
-
     def read_chunks(self, key: str, chunk_size: int) -> Iterator[bytes]:
         """The object's bytes, `chunk_size` at a time, as they arrive (blocking: the scan
         worker's thread). Holds one chunk at a time, whatever the object's size."""
@@ -731,8 +717,9 @@ class S3Upload:
                 self._storage.retry_later(
                     self.key, lambda: self._storage.abort_uploads_of(self.key, keep=self._upload_id)
                 )
-        # Through `_run`, like every call of the upload: an abort waits for it.
-        await self._run(self._storage.put_file_tags, key=self.key, sha256=sha256, size=size)
+        # No tags on a multipart object: its sha256 is known only now, and tagging an object
+        # that exists (PutObjectTagging replaces the whole set) would race GuardDuty's verdict
+        # tag. The file's row holds sha256 and size (docs/design/storage.md).
 
     async def abort(self) -> None:
         self._closed = True

@@ -328,7 +328,7 @@ class Resumable:
         key = rules.object_key_for(row["id"])
         try:
             if sha256 is None:
-                sha256 = await self._read_back(key, file_type, row["length"])
+                sha256 = await self._read_back(key, file_type)
             stored = rules.StoredFile(
                 id=row["id"],
                 object_key=key,
@@ -350,16 +350,16 @@ class Resumable:
             raise
         return UploadState(row["id"], row["length"], row["length"], None, None, file_id=row["id"])
 
-    async def _read_back(self, key: str, file_type: filetypes.FileType, length: int) -> str:
+    async def _read_back(self, key: str, file_type: filetypes.FileType) -> str:
         """sha256 of a completed object, read back once (see the module's doc), checked whole
-        by the type's content validator; then tagged as POST /files tags its objects."""
-        storage = self.storage
+        by the type's content validator. The object is not tagged with it: the file's row
+        holds it, and a tag write would race GuardDuty's verdict (docs/design/storage.md)."""
         try:
-            sha256 = await storage.sha256_of(key, validator=filetypes.content_validator(file_type))
+            return await self.storage.sha256_of(
+                key, validator=filetypes.content_validator(file_type)
+            )
         except filetypes.InvalidContent as exc:
             raise errors.UnsupportedType(f"invalid {file_type.id} content: {exc}") from None
-        await storage.tag_stored(key, sha256=sha256, size=length)
-        return sha256
 
     async def sweep(self) -> int:
         """Settle stored uploads left unsettled, then discard expired uploads nobody is

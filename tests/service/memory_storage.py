@@ -37,7 +37,9 @@ class MemoryUpload:
         assert size == len(self.data)
         self.state = "completed"
         self.storage.objects[self.key] = bytes(self.data)
-        self.storage.tags[self.key] = {"sha256": sha256, "size": str(size)}
+        # As S3Upload: only an object stored with one request (smaller than a part) is tagged.
+        small = size < self.storage.part_size
+        self.storage.tags[self.key] = {"sha256": sha256, "size": str(size)} if small else {}
 
     async def abort(self) -> None:
         # Safe twice, and after a failed complete, like S3Upload.abort.
@@ -122,11 +124,6 @@ class MemoryStorage:
     async def put(self, key: str, data: bytes, *, content_type: str, sha256: str) -> None:
         self.objects[key] = bytes(data)
         self.tags[key] = {"sha256": sha256, "size": str(len(data))}
-
-    async def tag_stored(self, key: str, *, sha256: str, size: int) -> None:
-        if key not in self.objects:
-            raise StorageError(f"no such object: {key}")
-        self.tags[key] = {**self.tags.get(key, {}), "sha256": sha256, "size": str(size)}
 
     async def sha256_of(self, key: str, *, etag: str | None = None, validator: Any = None) -> str:
         # No ETags here: `etag` is not checked.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -10,9 +12,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
 from service.metrics import Metrics, MetricsMiddleware
+from service.scanning.engines import NoScanner, Signatures
 from service.settings import from_environ
+from tests.infra import clamd_server
 from tests.service.conftest import Service, running_service, service_env
 from tests.service.helpers import pdf, upload
+from tests.support.waiting import eventually
 
 
 def samples(text: str) -> dict[tuple[str, tuple], float]:
@@ -129,3 +134,44 @@ def test_tus_uploads_count_bytes_completions_and_open_uploads(fresh_service: Ser
         (("method", "PATCH"), ("route", "/uploads/{upload_id}"), ("status", "204")),
     ) in after
     assert url.rsplit("/", 1)[1] not in "".join(str(k) for k in after)
+
+
+def test_the_scanner_s_signatures():
+    """Version and age from what the engine last reported; 0 and no age while unknown."""
+    metrics = Metrics()
+    assert samples(metrics.render().decode())[("silo_scanner_signature_version", ())] == 0
+
+    class Clamd:
+        signatures = Signatures("ClamAV 1.0.7", 27480, datetime.now(UTC) - timedelta(hours=3))
+
+    metrics.watch_scanner(Clamd())
+    found = samples(metrics.render().decode())
+    assert found[("silo_scanner_signature_version", ())] == 27480
+    assert found[("silo_scanner_engine", (("version", "ClamAV 1.0.7"),))] == 1
+    assert 3 * 3600 <= found[("silo_scanner_signature_age_seconds", ())] < 3 * 3600 + 60
+    metrics.watch_scanner(NoScanner())
+    found = samples(metrics.render().decode())
+    assert found[("silo_scanner_signature_version", ())] == 0
+    assert not any(name == "silo_scanner_signature_age_seconds" for name, _ in found)
+
+
+def test_the_signature_version_is_what_the_service_s_clamd_answers(pg, s3, aws_credentials):
+    """A real clamd with the tests' own database (one EICAR hash in a .hdb): VERSION names the
+    engine only, so the version is 0, with the engine's name, and no age. The health check
+    asks it (here every 0.2 s, so within a second of start-up)."""
+    with clamd_server() as clamd:
+        with socket.create_connection(("127.0.0.1", clamd.port), timeout=5) as sock:
+            sock.sendall(b"zVERSION\0")
+            answer = sock.recv(4096).rstrip(b"\0").decode()
+        with running_service(
+            pg,
+            s3,
+            settings_changes={"scan_watch_seconds": 0.2},
+            SILO_SCAN="clamav",
+            SILO_CLAMD_ADDRESS=clamd.address,
+        ) as svc:
+            engine = ("silo_scanner_engine", (("version", answer),))
+            found = eventually(lambda: (f := scrape(svc)[1]).get(engine) == 1 and f)
+    assert "/" not in answer  # no official daily database: no version, no date
+    assert found[("silo_scanner_signature_version", ())] == 0
+    assert not any(name == "silo_scanner_signature_age_seconds" for name, _ in found)

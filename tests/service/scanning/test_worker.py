@@ -23,6 +23,7 @@ from service.uploads import rules
 from tests.infra import clamd_server, eicar
 from tests.service.conftest import ADMIN_KEY, Service, running_service, serve, service_env
 from tests.service.helpers import pdf, sha256, upload
+from tests.service.scanning.test_engines import GuardDutyRace
 from tests.service.uploads import test_direct as direct
 from tests.service.uploads.test_tus import new_upload, patch
 from tests.support.databases import migrated_database
@@ -536,6 +537,32 @@ def test_a_download_reads_guardduty_s_tag_at_once(guarded: Service):
         guardduty_tags(guarded, f"files/{infected}", "THREATS_FOUND")
         assert client.get(f"/files/{infected}/content").status_code == 410
         assert f"quarantine/files/{infected}" in guarded.objects()
+
+
+@pytest.mark.parametrize("via", [via_form, via_tus])
+def test_guardduty_s_verdict_written_while_an_upload_completes_is_read(
+    pg, s3, aws_credentials, monkeypatch: pytest.MonkeyPatch, via
+):
+    """GuardDuty tags a multipart object the moment it exists, while the service is still
+    completing the upload (a form upload's last part, a tus upload read back): the service never
+    writes the object's tags then, so the verdict is neither lost nor refused by the bucket
+    policy, and the file is `clean` at its first download."""
+    from service.storage import s3 as s3_storage
+
+    race = GuardDutyRace(s3.client())
+    real = s3_storage.s3_client
+    monkeypatch.setattr(s3_storage, "s3_client", lambda **kw: race.install(real(**kw)))
+    data = pdf(9 * 1024 * 1024, seed=via.__name__.encode())  # more than one 8 MiB part
+    with (
+        running_service(pg, s3, settings_changes=FAST, SILO_SCAN="guardduty") as svc,
+        svc.client() as client,
+    ):
+        file_id = via(client, data, "doc.pdf", "application/pdf")
+        assert race.tagged == [f"files/{file_id}"]
+        assert client.get(f"/files/{file_id}/content").status_code == 302
+        scan = scan_of(client, file_id)
+        assert (scan["status"], scan["engine"]) == ("clean", "guardduty")
+    assert race.tag_writes == []
 
 
 def test_a_client_cannot_forge_guardduty_s_verdict_on_a_direct_upload(guarded: Service):

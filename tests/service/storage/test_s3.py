@@ -133,10 +133,10 @@ async def test_round_trip_by_parts(storage, s3, bucket, size, chunk):
     assert len(body) == size
     assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
     assert obj["ContentType"] == "video/mp4"
-    assert tags_of(s3, bucket, "files/big") == {
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "size": str(size),
-    }
+    # Tagged only when created with one request: a multipart object is never tagged after it
+    # exists (that would race GuardDuty's verdict tag); the file's row holds sha256 and size.
+    single = {"sha256": hashlib.sha256(data).hexdigest(), "size": str(size)}
+    assert tags_of(s3, bucket, "files/big") == (single if size < PART else {})
     assert await storage.pending_uploads() == []
 
 
@@ -564,7 +564,6 @@ async def test_a_resumable_upload_is_completed_from_its_receipts_on_any_handle(a
     assert not await again.exists()
     assert await store.sha256_of("files/resumable") == hashlib.sha256(data).hexdigest()
     await again.abort()  # completed: not an error
-    await store.tag_stored("files/resumable", sha256="ab" * 32, size=len(data))
     assert "files/resumable" not in await store.pending_uploads()
 
 
