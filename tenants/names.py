@@ -159,6 +159,19 @@ def vpc(scope: Scope) -> str:
     return scope.base
 
 
+# `/metrics` is for a collector inside the task (127.0.0.1), never the internet: the platform's
+# rule on each tenant listener answers it 404 before any tenant's host rule can forward it.
+# ALB rules are evaluated lowest priority first, so it takes the lowest, and tenants' catalogue
+# priorities start above it (tenants/schema.py). One rule per listener, not one per tenant: a
+# per-tenant rule would double the rules a tenant costs (100 per ALB by default).
+METRICS_PATHS = ("/metrics", "/metrics/*")
+METRICS_RULE_PRIORITY = 1
+
+
+def metrics_rule_priority() -> int:
+    return METRICS_RULE_PRIORITY
+
+
 # -- per-tenant names -------------------------------------------------------------------------
 
 

@@ -86,8 +86,9 @@ def usage(tenants: list[Tenant]) -> list[Usage]:
     for index in sorted(per_alb):
         found += [
             Usage(f"target groups on load balancer {index}", per_alb[index], TARGET_GROUPS_PER_ALB),
-            # One host rule per tenant; the HTTP listener only redirects (its default action).
-            Usage(f"listener rules on load balancer {index}", per_alb[index], RULES_PER_ALB),
+            # One host rule per tenant and the platform's `/metrics` rule; the HTTP listener
+            # only redirects (its default action).
+            Usage(f"listener rules on load balancer {index}", per_alb[index] + 1, RULES_PER_ALB),
             Usage(
                 f"certificates on load balancer {index}",
                 certificates[index],

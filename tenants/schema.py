@@ -278,7 +278,8 @@ SECTIONS: dict[str, dict[str, Check]] = {
 TENANT_FIELDS: dict[str, Check] = {
     "slug": matching(r"^.*$", "a string"),  # checked by tenants.names.label_problem
     "name": text(100),
-    "priority": integer(1, 50000),  # ALB listener rule priorities
+    # ALB rule priorities; 1 is the platform's `/metrics` rule (names.METRICS_RULE_PRIORITY)
+    "priority": integer(2, 50000),
     "host": hostname,
     # Which ALB serves the tenant (see tenants.quotas): explicit, so a tenant never moves once
     # placed. At most 50 ALBs per region by default.

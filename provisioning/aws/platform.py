@@ -286,11 +286,26 @@ class Platform(pulumi.ComponentResource):
             opts=self._child,
         )
         listener = self._listeners(alb, suffix)
+        self._metrics_rule(listener, suffix)
         return LoadBalancer(
             arn_suffix=alb.arn_suffix,
             dns_name=alb.dns_name,
             zone_id=alb.zone_id,
             listener_arn=listener.arn,
+        )
+
+    def _metrics_rule(self, listener: aws.lb.Listener, suffix: str) -> None:
+        """`/metrics` (and below it) from the internet: the JSON 404, ahead of every tenant's
+        host rule (the lowest priority, names.METRICS_RULE_PRIORITY). Metrics are scraped
+        inside the task, on 127.0.0.1 (docs/operations/alarms.md)."""
+        aws.lb.ListenerRule(
+            f"{self._name}-metrics-404{suffix}",
+            listener_arn=listener.arn,
+            priority=names.metrics_rule_priority(),
+            conditions=[{"path_pattern": {"values": list(names.METRICS_PATHS)}}],
+            actions=[NOT_FOUND_ACTION],
+            tags=self._args.tags,
+            opts=self._child,
         )
 
     def _listeners(self, alb: aws.lb.LoadBalancer, suffix: str) -> aws.lb.Listener:

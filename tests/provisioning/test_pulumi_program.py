@@ -362,7 +362,25 @@ def test_rule_priorities_are_the_catalogues_and_unique(run):
     priorities = {
         r.name: r.inputs["priority"] for r in run.of_type("aws:lb/listenerRule:ListenerRule")
     }
-    assert priorities == {"pack-rule": 10, "hrcomp-rule": 20, "acme-rule": 30}
+    assert priorities == {
+        "pack-rule": 10,
+        "hrcomp-rule": 20,
+        "acme-rule": 30,
+        "silo-test-metrics-404": names.METRICS_RULE_PRIORITY,
+    }
+
+
+def test_metrics_answer_404_at_the_load_balancer_before_any_host_rule(run):
+    rule = run.named("silo-test-metrics-404").inputs
+    https = resource_arn("aws:lb/listener:Listener", "silo-test-https")
+    assert rule["listenerArn"] == https
+    assert rule["conditions"] == [{"pathPattern": {"values": ["/metrics", "/metrics/*"]}}]
+    (action,) = rule["actions"]
+    assert action["type"] == "fixed-response"
+    assert action["fixedResponse"]["statusCode"] == "404"
+    hosts = [r for r in run.of_type("aws:lb/listenerRule:ListenerRule") if r.name.endswith("-rule")]
+    # Lower numbers are evaluated first: every tenant's host rule comes after it.
+    assert all(r.inputs["priority"] > rule["priority"] for r in hosts)
 
 
 # -- data: private, encrypted, protected ------------------------------------------------------

@@ -24,7 +24,7 @@ def default_run(tmp_path_factory) -> Run:
     # No per-tenant scan settings at all: the built-in defaults.
     base = tmp_path_factory.mktemp("scan120")
     entries = [
-        {"slug": f"t{n:03d}", "name": f"Tenant {n}", "priority": n, "load_balancer": n // 100}
+        {"slug": f"t{n:03d}", "name": f"Tenant {n}", "priority": n + 1, "load_balancer": n // 100}
         for n in range(1, TENANTS + 1)
     ]
     path = base / "tenants.yaml"
@@ -148,7 +148,7 @@ def test_quarantine_is_retained_and_delete_markers_cleaned(default_run):
 
 def test_the_catalogue_sets_the_quarantine_days(tmp_path):
     path = catalogue_file(
-        tmp_path, {"slug": "lab", "name": "Lab", "priority": 1, "limits": {"quarantine_days": 7}}
+        tmp_path, {"slug": "lab", "name": "Lab", "priority": 2, "limits": {"quarantine_days": 7}}
     )
     run = run_program(path)
     rules = {r["id"]: r for r in run.named("lab-bucket-lifecycle").inputs["rules"]}
@@ -158,7 +158,7 @@ def test_the_catalogue_sets_the_quarantine_days(tmp_path):
 def test_only_guardduty_may_write_its_verdict_tag(tmp_path):
     path = catalogue_file(
         tmp_path,
-        {"slug": "gd", "name": "GD", "priority": 1, "limits": {"scan": "guardduty"}},
+        {"slug": "gd", "name": "GD", "priority": 3, "limits": {"scan": "guardduty"}},
         {"slug": "cl", "name": "CL", "priority": 2, "limits": {"scan": "clamav"}},
     )
     run = run_program(path)

@@ -37,11 +37,20 @@ def test_the_recorded_urns_are_the_recorded_inputs():
         assert sorted(before(shape)) == urns
 
 
+# Added on purpose since the recording (issue 23): the platform's `/metrics` 404 rule, created
+# by the first `pulumi up` of the platform stack after the move (move with the release before
+# it for an empty preview).
+ADDED = {
+    "urn:pulumi:prod::silo::silo:provisioning:Platform$aws:lb/listenerRule:ListenerRule::silo-prod-metrics-404"
+}
+
+
 def test_every_urn_before_maps_to_exactly_one_urn_after(shape_runs):
     _, old, run = shape_runs
     mapping = {urn: move.moved_urn(urn, SLUGS) for urn in old}
     assert len(set(mapping.values())) == len(mapping)  # no two resources collide
-    assert set(mapping.values()) == {r.urn for r in run.resources}  # nothing new, nothing lost
+    # Nothing lost; nothing new but the intended additions.
+    assert set(mapping.values()) == {r.urn for r in run.resources} - ADDED
 
 
 # Changed on purpose in the same release (issue 23): RDS modifies these in place, no

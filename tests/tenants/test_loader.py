@@ -392,8 +392,8 @@ def test_a_tenant_may_override_the_image_with_a_tag_or_digest(tmp_path):
     path.write_text(
         "platform: {domain: uploads.example.com}\n"
         "tenants:\n"
-        "  - {slug: a, name: A, priority: 1, api: {image: 'registry.example/silo:1.1.0'}}\n"
-        "  - {slug: b, name: B, priority: 2}\n",
+        "  - {slug: a, name: A, priority: 2, api: {image: 'registry.example/silo:1.1.0'}}\n"
+        "  - {slug: b, name: B, priority: 3}\n",
         encoding="utf-8",
     )
     catalogue = load_catalogue(path)

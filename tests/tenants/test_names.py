@@ -9,7 +9,7 @@ SCOPE = names.Scope("silo", "prod")
 
 def all_names(scope: names.Scope, slug: str) -> dict[str, str]:
     n = names.tenant_names(
-        scope, slug, host=f"{slug}.example.com", priority=1, account_id="1" * 12, region="eu-west-1"
+        scope, slug, host=f"{slug}.example.com", priority=2, account_id="1" * 12, region="eu-west-1"
     )
     return {
         "bucket": n.bucket,
@@ -128,3 +128,13 @@ def test_scope_rejects_tokens_that_would_break_a_name(prefix, stack, message):
 )
 def test_label_rules(slug, ok):
     assert (names.label_problem(slug, names.MAX_SLUG_LENGTH) is None) is ok
+
+
+def test_the_metrics_rule_comes_before_every_tenant_priority_the_catalogue_allows():
+    from tenants.schema import TENANT_FIELDS
+
+    check = TENANT_FIELDS["priority"]
+    # ALB rules run lowest number first: no tenant may take or undercut the platform's rule.
+    assert check(names.metrics_rule_priority())[1] is not None
+    assert check(names.metrics_rule_priority() + 1) == (names.metrics_rule_priority() + 1, None)
+    assert names.METRICS_PATHS == ("/metrics", "/metrics/*")

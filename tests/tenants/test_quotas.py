@@ -45,11 +45,11 @@ def test_rules_and_target_groups_are_counted_per_load_balancer():
         tenant(n, load_balancer=1) for n in range(82, 90)
     ]
     found = {u.quota: u.used for u in quotas.usage(tenants)}
-    assert found["listener rules on load balancer 0"] == 81
+    assert found["listener rules on load balancer 0"] == 82  # and the platform's /metrics rule
     assert found["target groups on load balancer 1"] == 8
     assert found["load balancers per region"] == 2
     warned = " ".join(quotas.warnings(tenants))
-    assert "listener rules on load balancer 0: 81 of the default 100" in warned
+    assert "listener rules on load balancer 0: 82 of the default 100" in warned
     assert "target groups on load balancer 0: 81" in warned
     assert "load balancer 1" not in warned
 
@@ -73,7 +73,7 @@ def test_validate_prints_the_warnings_and_still_succeeds(tmp_path, capsys):
         "platform": {"domain": "uploads.example.com"},
         # More than GuardDuty protects (25): these tenants do not scan.
         "defaults": {"limits": {"scan": "off"}},
-        "tenants": [{"slug": f"t{n}", "name": f"T {n}", "priority": n} for n in range(1, 35)],
+        "tenants": [{"slug": f"t{n}", "name": f"T {n}", "priority": n + 1} for n in range(1, 35)],
     }
     path = tmp_path / "tenants.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")

@@ -102,7 +102,7 @@ def test_the_repository_catalogue_scans_every_tenant():
 def guardduty_catalogue(tmp_path, count: int):
     data = copy.deepcopy(BASE)
     data["tenants"] = [
-        {"slug": f"t{n}", "name": f"T {n}", "priority": n, "limits": {"scan": "guardduty"}}
+        {"slug": f"t{n}", "name": f"T {n}", "priority": n + 1, "limits": {"scan": "guardduty"}}
         for n in range(1, count + 1)
     ]
     return write(tmp_path, data)

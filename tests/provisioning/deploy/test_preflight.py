@@ -57,8 +57,8 @@ def two_new(tmp_path):
     path = catalogue_file(
         tmp_path,
         # GuardDuty only where chosen (the default engine is the clamd sidecar).
-        {"slug": "a", "name": "A", "priority": 1, "limits": {"scan": "guardduty"}},
-        {"slug": "b", "name": "B", "priority": 2, "limits": {"scan": "off"}},
+        {"slug": "a", "name": "A", "priority": 2, "limits": {"scan": "guardduty"}},
+        {"slug": "b", "name": "B", "priority": 3, "limits": {"scan": "off"}},
     )
     return load_catalogue(path).tenants
 

@@ -161,7 +161,7 @@ def test_a_second_dev_on_the_same_state_file_is_refused_while_the_first_lives(tm
 def test_bad_catalogue_stops_before_starting_anything(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        "platform: {domain: x.example}\ntenants:\n  - {slug: a, name: A, priority: 1, typo: 1}\n"
+        "platform: {domain: x.example}\ntenants:\n  - {slug: a, name: A, priority: 2, typo: 1}\n"
     )
     argv = ["dev", "--tenants", str(bad), "--state", str(tmp_path / "dev.json")]
     assert dev.run(build_parser(argv).parse_args(argv)) == 2
