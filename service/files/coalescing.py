@@ -1,7 +1,8 @@
 """Concurrent lookups of the same kind share one database round trip.
 
 - `Coalescer`: `get(key, item)`; the first lookup of a key runs at once, those arriving
-  meanwhile go together in the next query (at most `MAX_BATCH` items); no timer
+  meanwhile go together in the next query (at most `MAX_BATCH` items); no timer. Holds
+  nothing between lookups: a key's entry goes with its last query (`len`: kinds under way)
 
 Design: docs/design/read-path.md
 """
@@ -32,6 +33,11 @@ class Coalescer(Generic[K, I, R]):
         # key -> the lookups waiting for the next query of that key; present while one runs.
         self._waiting: dict[K, list[tuple[I, asyncio.Future]]] = {}
         self._tasks: set[asyncio.Task] = set()
+
+    def __len__(self) -> int:
+        """The kinds with a lookup under way (or a task still finishing one): 0 when idle, so
+        the per-key maps are emptied, not grown, by any number of distinct keys."""
+        return max(len(self._waiting), len(self._tasks))
 
     async def get(self, key: K, item: I) -> R | None:
         waiting = self._waiting.get(key)

@@ -1,7 +1,8 @@
 """Admission of upload streams: each instance takes only as many concurrent upload bodies as
 its memory holds.
 
-- `Admission`: the cap; `slot()` held for an upload's body, `Busy` (503 `busy`) beyond it
+- `Admission`: the cap; `slot()` held for an upload's body, `Busy` (503 `busy`) beyond it;
+  `IDLE_TRIM_SECONDS` after the last upload ends, `release_free_memory` (glibc malloc_trim)
 - `default_capacity`, `capacity_for`: the cap from SILO_MAX_CONCURRENT_UPLOADS or the memory
 - `memory_limit_bytes`, `total_memory_bytes`, `available_memory`: the memory, from cgroups
 - `BASE_RSS_BYTES`, `PER_STREAM_BYTES`, `TARGET_FRACTION`: the measured figures and headroom
@@ -11,9 +12,13 @@ Design: docs/design/admission.md
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import logging
 import math
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +36,10 @@ PER_STREAM_BYTES = 28 * MIB
 # Peak RSS is kept under this share of the limit: the rest is headroom for what is not an
 # upload (listing pages, presigning, the event buffer) and for the allocator's fragmentation.
 TARGET_FRACTION = 0.8
+# Seconds without an upload after which the memory glibc's allocator keeps free is given back
+# (`release_free_memory`): after a storm it held ~60 MiB of freed upload buffers (bench/soak.py,
+# bench/README.md). None: never.
+IDLE_TRIM_SECONDS: float | None = 5.0
 # Seconds a client should wait before retrying a `busy` upload.
 RETRY_AFTER_SECONDS = 1
 # A v1 "no limit" is PAGE_COUNTER_MAX pages (about 2**63); anything this large is no limit.
@@ -141,6 +150,26 @@ def capacity_for(
     return max(1, math.floor(room / per_stream_bytes))
 
 
+def release_free_memory() -> bool:
+    """Give the memory glibc's malloc holds free (in every arena) back to the system:
+    malloc_trim(0). False where there is no glibc (musl, macOS): nothing to do."""
+    trim = _malloc_trim()
+    if trim is None:
+        return False
+    started = time.perf_counter()
+    trim(0)
+    log.debug("malloc_trim(0) took %.1f ms", (time.perf_counter() - started) * 1000)
+    return True
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
 # --- the cap -----------------------------------------------------------------------------------
 
 
@@ -164,7 +193,9 @@ class Admission:
     """A counter of upload streams with a hard cap. Not a queue: a stream beyond the cap is
     refused at once, so a flood costs this instance nothing but a 503 per refused request.
 
-    `on_change(in_flight)` and `on_reject()` (optional) are told of every change (metrics)."""
+    `on_change(in_flight)` and `on_reject()` (optional) are told of every change (metrics).
+    `idle_trim_seconds` after the last slot is released with none taken since, `trim` runs
+    (`release_free_memory`; the default delay is IDLE_TRIM_SECONDS, None: never)."""
 
     def __init__(
         self,
@@ -173,6 +204,8 @@ class Admission:
         retry_after: int = RETRY_AFTER_SECONDS,
         on_change: Callable[[int], None] | None = None,
         on_reject: Callable[[], None] | None = None,
+        idle_trim_seconds: float | type[Ellipsis] | None = ...,
+        trim: Callable[[], object] = release_free_memory,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
@@ -182,6 +215,10 @@ class Admission:
         self.rejected = 0
         self._on_change = on_change
         self._on_reject = on_reject
+        # Read at construction, not import, so that a debug harness may turn it off.
+        self._trim_after = IDLE_TRIM_SECONDS if idle_trim_seconds is ... else idle_trim_seconds
+        self._trim = trim
+        self._trim_timer: asyncio.TimerHandle | None = None
 
     def _changed(self) -> None:
         if self._on_change is not None:
@@ -197,8 +234,20 @@ class Admission:
             raise Busy(self.retry_after)
         self.in_flight += 1
         self._changed()
+        if self._trim_timer is not None:
+            self._trim_timer.cancel()
+            self._trim_timer = None
         try:
             yield
         finally:
             self.in_flight -= 1
             self._changed()
+            if self.in_flight == 0 and self._trim_after is not None:
+                self._trim_timer = asyncio.get_running_loop().call_later(
+                    self._trim_after, self._idle
+                )
+
+    def _idle(self) -> None:
+        self._trim_timer = None
+        if self.in_flight == 0:
+            self._trim()

@@ -133,3 +133,31 @@ def test_a_cancelled_lookup_leaves_the_others_answered():
         assert fetch.calls[-1] == ("a", [3])  # the cancelled one was not asked for
 
     asyncio.run(scenario())
+
+
+def test_the_maps_are_emptied_after_many_distinct_keys_answered_failed_or_cancelled():
+    async def fetch(key: str, items: list[int]) -> dict[int, str]:
+        await asyncio.sleep(0.001)
+        if key.endswith("7"):
+            raise RuntimeError("database down")
+        return {i: key for i in items}
+
+    async def scenario() -> None:
+        coalescer = Coalescer(fetch, max_batch=3)
+        for round_ in range(20):
+            lookups = [
+                asyncio.create_task(coalescer.get(f"kind-{round_}-{k}", i))
+                for k in range(10)
+                for i in range(8)
+            ]
+            await asyncio.sleep(0)
+            for task in lookups[::5]:
+                task.cancel()  # clients gone mid-lookup
+            await asyncio.gather(*lookups, return_exceptions=True)
+            assert len(coalescer) <= 10
+        for _ in range(10):
+            await asyncio.sleep(0.002)  # the last batches' tasks finish
+        assert len(coalescer) == 0
+        assert coalescer._waiting == {} and coalescer._tasks == set()
+
+    asyncio.run(scenario())

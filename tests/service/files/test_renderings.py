@@ -162,19 +162,57 @@ def test_a_new_taxonomy_version_renders_everything_again():
     assert rendered(found[str(a)]) == {"id": str(a), "title": "A2"}
 
 
-def test_the_renderings_kept_are_bounded():
-    cache = RenderedFiles(max_entries=8)
-    ids = [uuid.uuid4() for _ in range(20)]
+def test_the_renderings_kept_are_bounded_by_bytes():
+    budget = 64 * 1024
+    cache = RenderedFiles(budget_bytes=budget)
+    ids = [uuid.uuid4() for _ in range(2000)]
     for i, file_id in enumerate(ids):
-        cache.add(row(file_id, str(i)), str(file_id), i, 1)
-        assert len(cache) <= 8
+        # Distinct, large renderings (a title of 1-8 KiB): far more than the budget in all.
+        cache.add(row(file_id, "x" * (1024 * (1 + i % 8))), str(file_id), i, 1)
+        assert cache.size_bytes <= budget
+    assert 0 < len(cache) < 100
     # The newest are kept, the oldest went first.
-    assert cache.lookup([version(ids[-1], 19)])[1] == []
+    assert cache.lookup([version(ids[-1], 1999)])[1] == []
     assert cache.lookup([version(ids[0], 0)])[1] == [str(ids[0])]
+    # A rendering larger than the whole budget is served, not kept.
+    huge = uuid.uuid4()
+    assert rendered(cache.add(row(huge, "y" * budget), str(huge), 1, 1))["title"] == "y" * budget
+    assert cache.lookup([version(huge, 1)])[1] == [str(huge)]
+    assert cache.size_bytes <= budget
+
+
+def test_renderings_in_use_stay_while_others_come_and_go():
+    budget = 32 * 1024
+    cache = RenderedFiles(budget_bytes=budget)
+    hot = [uuid.uuid4() for _ in range(5)]
+    for file_id in hot:
+        cache.add(row(file_id, "hot" * 100), str(file_id), 1, 1)
+    for i in range(500):
+        cold = uuid.uuid4()
+        cache.add(row(cold, "c" * 2048), str(cold), i, 1)
+        # The hot rows are listed (looked up, or read whole) between the cold ones.
+        if i % 2:
+            assert cache.lookup([version(file_id, 1) for file_id in hot])[1] == []
+        else:
+            cache.render([(row(file_id, "hot" * 100), str(file_id), 1, 1) for file_id in hot])
+        assert cache.size_bytes <= budget
+    assert cache.lookup([version(file_id, 1) for file_id in hot])[1] == []
+
+
+def test_a_new_taxonomy_version_empties_the_byte_count_too():
+    cache = RenderedFiles(budget_bytes=1024 * 1024)
+    for _ in range(10):
+        file_id = uuid.uuid4()
+        cache.add(row(file_id, "x" * 1000), str(file_id), 1, 1)
+    assert cache.size_bytes > 10_000
+    file_id = uuid.uuid4()
+    cache.add(row(file_id, "x"), str(file_id), 1, 2)
+    assert len(cache) == 1
+    assert cache.size_bytes < 1000
 
 
 def test_pages_mostly_not_rendered_yet_are_read_whole_until_they_are():
-    cache = RenderedFiles(max_entries=1000)
+    cache = RenderedFiles()
     assert not cache.cold
     # A walk over new rows: every page is all misses.
     for page in range(6):

@@ -221,3 +221,45 @@ def test_a_tus_patch_beyond_the_cap_is_503_busy_before_its_body_is_read(pg, s3, 
             holder.sendall(data[MIB // 2 :])
             status, raw = read_response(holder)
             assert status == 204, raw
+
+
+def test_free_memory_is_given_back_once_uploads_stay_idle():
+    trims: list[float] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        gate = Admission(2, idle_trim_seconds=0.05, trim=lambda: trims.append(loop.time()))
+        async with gate.slot():
+            async with gate.slot():
+                pass
+            await asyncio.sleep(0.1)
+            assert trims == []  # one upload still running
+        await asyncio.sleep(0.02)
+        async with gate.slot():  # another upload before the delay: the timer starts again
+            pass
+        await asyncio.sleep(0.02)
+        assert trims == []
+        await asyncio.sleep(0.1)
+        assert len(trims) == 1  # once per idle period
+        await asyncio.sleep(0.1)
+        assert len(trims) == 1
+
+    asyncio.run(scenario())
+
+
+def test_no_trim_when_turned_off():
+    trims: list[int] = []
+
+    async def scenario() -> None:
+        gate = Admission(1, idle_trim_seconds=None, trim=lambda: trims.append(1))
+        async with gate.slot():
+            pass
+        await asyncio.sleep(0.05)
+
+    asyncio.run(scenario())
+    assert trims == []
+
+
+def test_release_free_memory_runs_here():
+    # glibc on the build machines and in the image (python:3.11-slim, Debian).
+    assert admission.release_free_memory() is True

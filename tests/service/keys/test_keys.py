@@ -244,3 +244,60 @@ def test_revoking_on_this_instance_takes_effect_at_once_even_with_a_long_cache(
             assert client.get("/files").status_code == 200  # served from the cache
             assert admin.delete(f"/keys/{created['id']}").status_code == 204
             assert_error(client.get("/files"), 401, "unauthorized")
+
+
+class KeysPool:
+    """A pool whose lookups find any of `keys` (by hash) at once, and count themselves."""
+
+    def __init__(self, keys: dict[str, str]) -> None:
+        self.rows = {
+            auth.hash_key(k): {"id": i, "key_hash": auth.hash_key(k)} for k, i in keys.items()
+        }
+        self.lookups = 0
+        self._hash = b""
+
+    @contextlib.asynccontextmanager
+    async def connection(self):
+        yield self
+
+    async def execute(self, query, params):
+        self.lookups += 1
+        self._hash = next(p for p in params if isinstance(p, bytes))
+        return self
+
+    async def fetchone(self):
+        row = self.rows.get(self._hash)
+        return None if row is None else {**row, "scopes": ["read", "write"]}
+
+
+def test_the_key_cache_is_bounded_by_bytes_and_keeps_the_keys_in_use():
+    keys = {auth.generate_key(): str(uuid.uuid4()) for _ in range(400)}
+    pool = KeysPool(keys)
+    budget = 16 * 1024
+    authenticator = auth.Authenticator(
+        "admin-key-0123456789", pool, cache_seconds=300, cache_budget_bytes=budget
+    )
+    hot, *others = keys
+
+    async def scenario() -> None:
+        await authenticator.authenticate(f"Bearer {hot}")
+        for key in others:
+            await authenticator.authenticate(f"Bearer {key}")
+            assert authenticator.cache_bytes <= budget
+            # The hot key, presented between the others, is served from the cache every time.
+            lookups = pool.lookups
+            assert (await authenticator.authenticate(f"Bearer {hot}")).key_id == keys[hot]
+            assert pool.lookups == lookups
+        # The oldest of the others went out; the newest is still there.
+        lookups = pool.lookups
+        await authenticator.authenticate(f"Bearer {others[-1]}")
+        assert pool.lookups == lookups
+        await authenticator.authenticate(f"Bearer {others[0]}")
+        assert pool.lookups == lookups + 1
+        assert 0 < authenticator.cache_bytes <= budget
+        # Forgetting a key gives its bytes back.
+        before = authenticator.cache_bytes
+        authenticator.forget(keys[hot])
+        assert authenticator.cache_bytes < before
+
+    asyncio.run(scenario())
