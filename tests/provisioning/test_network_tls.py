@@ -38,7 +38,9 @@ def test_buckets_refuse_requests_without_tls(run):
     for slug in ("pack", "acme"):
         policy = run.named(f"{slug}-bucket-policy")
         document = json.loads(policy.inputs["policy"])
-        (statement,) = document["Statement"]
+        # (A GuardDuty tenant's policy also guards its verdict tag: test_scanning_infra.py.)
+        statement = document["Statement"][0]
+        assert statement["Sid"] == "DenyInsecureTransport"
         assert statement["Effect"] == "Deny"
         assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         assert policy.inputs["bucket"] == resource_id(f"{slug}-bucket")

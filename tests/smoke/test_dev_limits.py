@@ -51,20 +51,21 @@ def test_dev_puts_each_service_in_a_cgroup_with_its_reservation(dev_factory):
         assert state["limits"].startswith("unavailable") and entry["limits"] is None
         return
     assert "reserving as on Fargate" in run.output()
-    # The catalogue's defaults: 256 CPU units (a quarter vCPU) and 512 MiB.
-    assert entry["limits"]["cpus"] == 0.25 and entry["limits"]["memory_mib"] == 512
+    # The catalogue's defaults: 512 CPU units (half a vCPU) and 3072 MiB, the task that holds
+    # the service and its clamd sidecar on Fargate.
+    assert entry["limits"]["cpus"] == 0.5 and entry["limits"]["memory_mib"] == 3072
     files = cgroup_files(entry["pid"])
     if "memory" in files:
-        assert int(files["memory"].read_text()) == 512 * MIB
-        assert int(files["cpu"].read_text()) == 25_000
+        assert int(files["memory"].read_text()) == 3072 * MIB
+        assert int(files["cpu"].read_text()) == 50_000
         assert files["cpu"].with_name("cpu.cfs_period_us").read_text().strip() == "100000"
-        assert files["cpu"].with_name("cpu.shares").read_text().strip() == "256"
+        assert files["cpu"].with_name("cpu.shares").read_text().strip() == "512"
         run_group = files["cpu"].parent.parent
         weight = "cpu.shares", "1024"
     else:
-        assert int(files["memory_v2"].read_text()) == 512 * MIB
-        assert files["cpu_v2"].read_text().split() == ["25000", "100000"]
-        assert files["cpu_v2"].with_name("cpu.weight").read_text().strip() == "25"
+        assert int(files["memory_v2"].read_text()) == 3072 * MIB
+        assert files["cpu_v2"].read_text().split() == ["50000", "100000"]
+        assert files["cpu_v2"].with_name("cpu.weight").read_text().strip() == "50"
         run_group = files["cpu_v2"].parent.parent
         weight = "cpu.weight", "100"
     # PostgreSQL's own processes and the S3 endpoint share one group, the backends serving the

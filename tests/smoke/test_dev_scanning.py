@@ -37,10 +37,11 @@ def upload(client: httpx.Client, name: str, data: bytes) -> str:
 def test_dev_scans_with_its_own_clamd_and_quarantines_the_test_virus(dev_factory):
     run = dev_factory(["pack"])
     state = run.state()
-    assert state["scan"].startswith("clamav at tcp://127.0.0.1:")
-    address = state["scan"].removeprefix("clamav at ")
+    # One clamd per scanning tenant, as each AWS task has its own.
+    assert state["scan"].startswith("clamav per tenant: pack tcp://127.0.0.1:")
+    address = state["scan"].removeprefix("clamav per tenant: pack ")
     assert ping(address)
-    assert f"malware scanning: clamd on {address}" in run.output()
+    assert f"malware scanning: one clamd per tenant, pack {address}" in run.output()
     pack = state["tenants"]["pack"]
     headers = {"Authorization": f"Bearer {pack['admin_key']}"}
 

@@ -291,10 +291,15 @@ def test_a_crash_between_upload_and_journal_is_answered_as_a_replay(tenant, tmp_
             assert download(admin, f["id"]) == (small if f["filename"] == "a-small.pdf" else large)
 
 
+TOTAL = 150
+
+
 def test_ctrl_c_stops_cleanly_and_the_rerun_continues(tenant, tmp_path):
-    source = tmp_path / "sixty"
+    source = tmp_path / "many"
     source.mkdir()
-    blobs = {f"f{i:02d}.pdf": pdf(60 * KIB + i) for i in range(60)}
+    # Enough files that the interrupt lands mid-way even when the machine is busy and the
+    # test polls late (CI once saw all of an earlier 60-file run done before the signal).
+    blobs = {f"f{i:03d}.pdf": pdf(60 * KIB + i) for i in range(TOTAL)}
     for name, data in blobs.items():
         (source / name).write_bytes(data)
     journal = tmp_path / "journal.jsonl"
@@ -319,10 +324,10 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_continues(tenant, tmp_path):
     assert process.returncode == 130, stdout + stderr
     assert "interrupted; run the same command again to continue" in stderr
     first = len(done_ids(journal))
-    assert 10 <= first < 60
+    assert 10 <= first < TOTAL
     assert stdout.startswith(f"imported {first}, skipped 0 (already there), failed 0")
     statuses = [row["status"] for row in read_report(report).values()]
-    assert (statuses.count("imported"), statuses.count("pending")) == (first, 60 - first)
+    assert (statuses.count("imported"), statuses.count("pending")) == (first, TOTAL - first)
 
     rerun = run_import(tenant.url, *args)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
@@ -331,7 +336,7 @@ def test_ctrl_c_stops_cleanly_and_the_rerun_continues(tenant, tmp_path):
     assert sorted(f["sha256"] for f in files) == sorted(
         hashlib.sha256(d).hexdigest() for d in blobs.values()
     )
-    assert rerun.stdout.startswith(f"imported {60 - first}, skipped {first} (already there)")
+    assert rerun.stdout.startswith(f"imported {TOTAL - first}, skipped {first} (already there)")
 
 
 def test_a_killed_tus_upload_resumes_from_the_tenants_offset(pg, s3, aws_credentials, tmp_path):

@@ -21,7 +21,7 @@ from service.api.openapi.document import document
 from tests.service.conftest import ADMIN_KEY, Service
 from tests.service.helpers import pdf, sha256
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 TS_CLIENT = ROOT / "tests" / "ts_client"
 HOW_TO_INSTALL = (
     "the TypeScript client's packages are not installed: run "

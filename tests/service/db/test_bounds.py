@@ -221,9 +221,11 @@ class BackendCounter:
     def _run(self) -> None:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             while not self._stop.is_set():
+                # Client backends only: an autovacuum worker on the database is not the
+                # service's (CI saw one counted as the 21st backend).
                 rows = conn.execute(
                     "SELECT application_name, count(*) FROM pg_stat_activity"
-                    " WHERE datname = %s GROUP BY 1",
+                    " WHERE datname = %s AND backend_type = 'client backend' GROUP BY 1",
                     [self.database],
                 ).fetchall()
                 total = sum(n for _, n in rows)
