@@ -33,6 +33,14 @@ ENV PATH=/opt/venv/bin:$PATH \
 # A fixed numeric uid, so orchestrators can check "runs as non-root" without /etc/passwd.
 RUN useradd --system --uid 10001 --user-group --no-create-home --shell /usr/sbin/nologin silo
 WORKDIR /app
+# The RDS CA bundle (every region's roots), so libpq verifies the database's certificate and
+# host name (PGSSLMODE=verify-full, PGSSLROOTCERT: provisioning/service_env.py sets both on
+# AWS only). Fetched at build time, world-readable (a URL's ADD would otherwise be mode 600,
+# root's, and uid 10001 could not read it). No --checksum: AWS publishes none, and the
+# bundle changes when AWS adds or rotates a CA; a rebuild takes the current one
+# (docs/operations/releases.md).
+ADD --chmod=644 https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem \
+    /etc/ssl/certs/rds-global-bundle.pem
 COPY --from=builder /opt/venv /opt/venv
 COPY service/ /app/service/
 USER 10001:10001

@@ -55,6 +55,13 @@ class Scan:
 SCAN_OFF = Scan("off")
 
 
+# The RDS CA bundle the image carries (the Dockerfile's final stage puts it here). On AWS the
+# service connects with PGSSLMODE=verify-full and PGSSLROOTCERT=this file: libpq checks the
+# database's certificate against it and its name against DATABASE_HOST. Off AWS (silo dev,
+# compose) the local PostgreSQL has no TLS, so neither is set and libpq keeps its default.
+RDS_CA_BUNDLE = "/etc/ssl/certs/rds-global-bundle.pem"
+
+
 # On AWS a clamav tenant's clamd is a sidecar in its own task, on the task's loopback
 # (provisioning/aws/scanner.py, which holds the same value).
 SIDECAR_CLAMD_ADDRESS = "tcp://127.0.0.1:3310"
@@ -105,6 +112,9 @@ class ServiceTarget:
     # DATABASE_SECRET_ARN: the RDS-managed secret the service reads its database credentials
     # from at connect time (on ECS); None: fixed DATABASE_USER/PASSWORD (local runs).
     database_secret_arn: str | None = None
+    # PGSSLMODE=verify-full, PGSSLROOTCERT=this CA bundle (libpq reads both): on ECS,
+    # RDS_CA_BUNDLE; None leaves libpq's default, `prefer` (local runs: no TLS there).
+    database_ca_bundle: str | None = None
     # SILO_SHUTDOWN_TIMEOUT_SECONDS: on ECS, derived with the stop timeout (provisioning.
     # timeouts); None leaves the service's default (local runs).
     shutdown_timeout_seconds: int | None = None
@@ -134,6 +144,7 @@ def service_target(
     port: int = SERVICE_PORT,
     s3_endpoint_url: str | None = None,
     database_secret_arn: str | None = None,
+    database_ca_bundle: str | None = None,
     shutdown_timeout_seconds: int | None = None,
     keep_alive_seconds: int | None = None,
 ) -> ServiceTarget:
@@ -150,6 +161,7 @@ def service_target(
         port=port,
         s3_endpoint_url=s3_endpoint_url,
         database_secret_arn=database_secret_arn,
+        database_ca_bundle=database_ca_bundle,
         shutdown_timeout_seconds=shutdown_timeout_seconds,
         keep_alive_seconds=keep_alive_seconds,
         taxonomy=asdict(tenant.taxonomy),
@@ -186,6 +198,11 @@ def service_environment(target: ServiceTarget) -> dict[str, str]:
         env["S3_ENDPOINT_URL"] = target.s3_endpoint_url
     if target.database_secret_arn:
         env["DATABASE_SECRET_ARN"] = target.database_secret_arn
+    if target.database_ca_bundle:
+        # libpq's own variables: every connection the service opens (pool, lock connections,
+        # migrations) verifies the server, with no setting of the service's own to forget.
+        env["PGSSLMODE"] = "verify-full"
+        env["PGSSLROOTCERT"] = target.database_ca_bundle
     if target.shutdown_timeout_seconds is not None:
         env["SILO_SHUTDOWN_TIMEOUT_SECONDS"] = str(target.shutdown_timeout_seconds)
     if target.keep_alive_seconds is not None:

@@ -108,6 +108,21 @@ def test_final_stage_copies_only_the_venv_and_the_service():
     assert sorted(copies) == ["--from=builder /opt/venv /opt/venv", "service/ /app/service/"]
 
 
+def test_final_stage_carries_the_rds_ca_bundle_libpq_is_pointed_at():
+    """The ECS task sets PGSSLROOTCERT to this path (provisioning/service_env.py): the file
+    must be there, and readable by the service's non-root uid (a URL's ADD is mode 600)."""
+    from provisioning.service_env import RDS_CA_BUNDLE
+
+    adds = [rest.split() for kw, rest in final_stage() if kw == "ADD"]
+    assert adds == [
+        [
+            "--chmod=644",
+            "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem",
+            RDS_CA_BUNDLE,
+        ]
+    ]
+
+
 def test_every_copied_file_exists_in_the_repository():
     for stage in stages():
         for keyword, rest in stage:

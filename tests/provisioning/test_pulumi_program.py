@@ -16,6 +16,7 @@ import yaml
 
 from provisioning import bucket_rules
 from provisioning.service_env import (
+    RDS_CA_BUNDLE,
     SECRET_VARIABLES,
     cloud_scan,
     service_environment,
@@ -496,6 +497,7 @@ def test_task_definition_carries_the_environment_contract(run, catalogue_path, s
             database_port=5432,
             scan=cloud_scan(tenant),
             database_secret_arn=f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!{slug}-db",
+            database_ca_bundle=RDS_CA_BUNDLE,
             shutdown_timeout_seconds=TIMEOUTS.shutdown,
             keep_alive_seconds=TIMEOUTS.service_keep_alive,
         )
@@ -503,6 +505,9 @@ def test_task_definition_carries_the_environment_contract(run, catalogue_path, s
     assert {e["name"]: e["value"] for e in container["environment"]} == expected
     assert expected["SILO_MAX_UPLOAD_BYTES"] == str(5120 * 1024 * 1024)
     assert expected["SILO_ALLOWED_TYPES"] == "pdf,png,jpeg,mp4"
+    # libpq verifies RDS's certificate and host name against the bundle in the image.
+    assert expected["PGSSLMODE"] == "verify-full"
+    assert expected["PGSSLROOTCERT"] == RDS_CA_BUNDLE
     secrets = {s["name"]: s["valueFrom"] for s in container["secrets"]}
     # The database credentials rotate: the service reads them itself from the secret whose
     # ARN it gets (not its value), so ECS injects only the admin key.

@@ -114,6 +114,8 @@ def test_api_environment_is_the_task_definitions_mapping(repo_catalogue, checked
             | set(LOCAL_SECRET_VARIABLES)
             | {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
         )
+        # Compose's PostgreSQL has no TLS: libpq keeps its default, as with silo dev.
+        assert not {"PGSSLMODE", "PGSSLROOTCERT"} & set(environment)
         # Secrets come from the shell/.env when set; the defaults are local-only values.
         assert environment["SILO_ADMIN_KEY"].startswith("${SILO_ADMIN_KEY_")
 

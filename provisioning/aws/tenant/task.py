@@ -9,7 +9,7 @@ import pulumi_aws as aws
 from provisioning.aws import scanner
 from provisioning.aws.containers import container_definitions_json
 from provisioning.aws.tenant.inputs import Context
-from provisioning.service_env import cloud_scan, service_target
+from provisioning.service_env import RDS_CA_BUNDLE, cloud_scan, service_target
 from provisioning.timeouts import TIMEOUTS
 from tenants import scanner as scanner_sizes
 
@@ -66,6 +66,8 @@ def definition(
             port=args.port,
             # The service reads the rotating credentials itself (not ECS, once at start).
             database_secret_arn=db_secret,
+            # RDS's certificate is verified against the CA bundle in the image.
+            database_ca_bundle=RDS_CA_BUNDLE,
             shutdown_timeout_seconds=TIMEOUTS.shutdown,
             keep_alive_seconds=TIMEOUTS.service_keep_alive,
         )
