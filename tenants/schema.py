@@ -270,7 +270,7 @@ SECTIONS: dict[str, dict[str, Check]] = {
         "cpu_percent": integer(1, 100),  # ECS service average CPU
         "memory_percent": integer(1, 100),  # ECS service average memory
         "db_cpu_percent": integer(1, 100),
-        "db_free_storage_gb": integer(1, 65536),  # alarm below
+        "db_free_storage_gb": integer(1, 65536),  # alarm below (capped: alarms.storage_alarm_gib)
         "db_connections": integer(1, 100_000),  # alarm above
     },
 }

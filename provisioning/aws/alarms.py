@@ -9,9 +9,18 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from tenants.model import Alarms
+from tenants.model import Alarms, Database
 
 GIB = 1024**3
+
+# A rate alarm's floor: a period with fewer requests than this reads 0 %, so one error in two
+# requests pages nobody (a service too broken to serve even this many is `unhealthy-hosts`'s).
+MIN_REQUESTS = 50
+
+# RDS storage autoscaling grows a database once its free space has been at or below this
+# fraction of the allocated storage for five minutes (and six hours after its last change),
+# up to `max_storage_gb`.
+AUTOSCALING_FREE_FRACTION = 0.10
 
 # What an alarm watches: the tenant's target group (on its ALB), its ECS service, its database.
 TARGET_GROUP, SERVICE, DATABASE = "target_group", "service", "database"
@@ -29,16 +38,36 @@ class AlarmSpec:
     subject: str  # TARGET_GROUP, SERVICE or DATABASE: which dimensions
     period: int = 300
     evaluation_periods: int = 2
-    # A rate: 100 * metric / per_metric (same namespace and dimensions), by metric math.
+    # A rate: 100 * metric / per_metric (same namespace and dimensions), by metric math; a
+    # period with fewer than min_per_metric of per_metric reads 0 (see `metric_queries`).
     per_metric: str | None = None
+    min_per_metric: int = 0
 
 
-def alarm_specs(thresholds: Alarms, *, min_tasks: int) -> list[AlarmSpec]:
+def storage_alarm_gib(thresholds: Alarms, database: Database) -> float:
+    """`db-storage-low`'s threshold: the catalogue's `db_free_storage_gb`, but never above
+    what autoscaling leaves free at the database's smallest size (10 % of `storage_gb`).
+
+    CloudWatch has free space only, not the allocated size, so no threshold can tell "at the
+    ceiling" apart from "not grown yet". Below 10 % of `storage_gb`, free space is below 10 %
+    of any size the database can have (it only grows), so autoscaling has already been due:
+    the alarm means it could not act (at `max_storage_gb`, or within its six-hour wait) or the
+    database is filling faster than it grows. Any higher threshold fires on a small database
+    before autoscaling acts; 10 % of `max_storage_gb` would fire on a fresh 20 GiB database
+    (ceiling 100) at half full."""
+    return min(
+        float(thresholds.db_free_storage_gb), database.storage_gb * AUTOSCALING_FREE_FRACTION
+    )
+
+
+def alarm_specs(thresholds: Alarms, *, min_tasks: int, database: Database) -> list[AlarmSpec]:
     t = thresholds
+    storage_gib = storage_alarm_gib(t, database)
     return [
         AlarmSpec(
             "5xx-rate",
-            f"more than {t.http_5xx_percent} % of requests answered 5xx by the service",
+            f"more than {t.http_5xx_percent} % of requests answered 5xx by the service "
+            f"(in 5 minutes with at least {MIN_REQUESTS} requests)",
             "AWS/ApplicationELB",
             "HTTPCode_Target_5XX_Count",
             "Sum",
@@ -47,6 +76,7 @@ def alarm_specs(thresholds: Alarms, *, min_tasks: int) -> list[AlarmSpec]:
             TARGET_GROUP,
             evaluation_periods=1,
             per_metric="RequestCount",
+            min_per_metric=MIN_REQUESTS,
         ),
         AlarmSpec(
             "unhealthy-hosts",
@@ -106,12 +136,14 @@ def alarm_specs(thresholds: Alarms, *, min_tasks: int) -> list[AlarmSpec]:
         ),
         AlarmSpec(
             "db-storage-low",
-            f"database free storage below {t.db_free_storage_gb} GiB (autoscaling at its ceiling?)",
+            f"database free storage below {storage_gib:g} GiB, past where storage autoscaling "
+            f"grows it: at its ceiling (max_storage_gb {database.max_storage_gb}), waiting 6 h "
+            "since its last change, or outpaced",
             "AWS/RDS",
             "FreeStorageSpace",
             "Minimum",
             "LessThanThreshold",
-            t.db_free_storage_gb * GIB,
+            storage_gib * GIB,
             DATABASE,
         ),
         AlarmSpec(
@@ -125,6 +157,43 @@ def alarm_specs(thresholds: Alarms, *, min_tasks: int) -> list[AlarmSpec]:
             DATABASE,
         ),
     ]
+
+
+def rate_expression(spec: AlarmSpec) -> str:
+    """The rate in percent of `part` (spec.metric) over `whole` (spec.per_metric); 0 for a
+    period with fewer than spec.min_per_metric of `whole` (and no division by zero). No data
+    for `whole` (no traffic) gives no data, which no alarm treats as breaching."""
+    rate = "100 * FILL(part, 0) / whole"
+    if not spec.min_per_metric:
+        return rate
+    return f"IF(whole >= {spec.min_per_metric}, {rate}, 0)"
+
+
+def metric_queries(spec: AlarmSpec, dimensions: dict) -> list[dict]:
+    """A rate alarm's `metric_queries` (pulumi-aws MetricAlarm): the two sums, unreturned,
+    and the expression the alarm compares with its threshold."""
+    assert spec.per_metric, f"{spec.kind} is not a rate"
+    sums = [
+        {
+            "id": query_id,
+            "return_data": False,
+            "metric": {
+                "namespace": spec.namespace,
+                "metric_name": metric_name,
+                "dimensions": dimensions,
+                "period": spec.period,
+                "stat": "Sum",
+            },
+        }
+        for query_id, metric_name in (("part", spec.metric), ("whole", spec.per_metric))
+    ]
+    rate = {
+        "id": "rate",
+        "expression": rate_expression(spec),
+        "label": f"{spec.metric} per 100 {spec.per_metric}",
+        "return_data": True,
+    }
+    return [*sums, rate]
 
 
 def dashboard_body(

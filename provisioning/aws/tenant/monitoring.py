@@ -29,37 +29,13 @@ def metric_alarms(
         },
         alarms.DATABASE: {"DBInstanceIdentifier": database.identifier},
     }
-    specs = alarms.alarm_specs(ctx.tenant.alarms, min_tasks=ctx.tenant.api.min_tasks)
+    specs = alarms.alarm_specs(
+        ctx.tenant.alarms, min_tasks=ctx.tenant.api.min_tasks, database=ctx.tenant.database
+    )
     for spec in specs:
         where = dimensions[spec.subject]
         if spec.per_metric:
-            metric: dict = {
-                "metric_queries": [
-                    {
-                        "id": query_id,
-                        "return_data": False,
-                        "metric": {
-                            "namespace": spec.namespace,
-                            "metric_name": metric_name,
-                            "dimensions": where,
-                            "period": spec.period,
-                            "stat": "Sum",
-                        },
-                    }
-                    for query_id, metric_name in (
-                        ("part", spec.metric),
-                        ("whole", spec.per_metric),
-                    )
-                ]
-                + [
-                    {
-                        "id": "rate",
-                        "expression": "100 * FILL(part, 0) / whole",
-                        "label": f"{spec.metric} per 100 {spec.per_metric}",
-                        "return_data": True,
-                    }
-                ]
-            }
+            metric: dict = {"metric_queries": alarms.metric_queries(spec, where)}
         else:
             metric = {
                 "namespace": spec.namespace,
