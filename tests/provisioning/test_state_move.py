@@ -59,10 +59,15 @@ DATABASE_SETTINGS = ("applyImmediately", "allowMajorVersionUpgrade", "maintenanc
 
 
 # Resources whose inputs later changes of the same release update in place (a role's policy
-# document) or by a new revision that every deploy makes anyway (a task definition, e.g. a
-# new environment variable): compared by URN and protection, not by inputs. Everything else,
+# document, an alarm's threshold or query) or by a new revision that every deploy makes anyway
+# (a task definition, e.g. a new environment variable): compared by URN and protection, not by
+# inputs. Everything else,
 # the protected bucket and database first, must arrive with the inputs it had.
-UPDATED_IN_PLACE = ("aws:iam/rolePolicy:RolePolicy", "aws:ecs/taskDefinition:TaskDefinition")
+UPDATED_IN_PLACE = (
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:ecs/taskDefinition:TaskDefinition",
+    "aws:cloudwatch/metricAlarm:MetricAlarm",
+)
 
 
 def _without_revision(inputs: dict) -> dict:
