@@ -59,16 +59,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from upload import (
     MIB,
-    ROOT,
     LocalPostgres,
     LocalS3,
     Service,
     cpu_seconds,
     free_port,
+    launch,
     mp4_header,
     parse_size,
     read_status,
-    wait_for_port,
 )
 
 from provisioning.local.s3 import LOCAL_CREDENTIALS
@@ -96,22 +95,7 @@ runpy.run_module("service", run_name="__main__", alter_sys=True)
 
 def start(env: dict[str, str], port: int, log_path: Path, *, no_idle_trim: bool) -> Service:
     command = [sys.executable, "-c", _BOOT.format(no_idle_trim=no_idle_trim)]
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    service = Service(proc, f"http://127.0.0.1:{port}")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the service exited with {proc.returncode}; see {log_path}")
-        if wait_for_port(port, timeout=0.5):
-            try:
-                if httpx.get(f"{service.url}/readyz", timeout=5).status_code == 200:
-                    return service
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.2)
-    service.stop()
-    raise SystemExit(f"the service did not become ready; see {log_path}")
+    return launch(command, env, port, log_path)
 
 
 # --- content and clients -----------------------------------------------------------------------

@@ -204,6 +204,11 @@ def start_service(env: dict[str, str], port: int, log_path: Path, profile: Path 
             "--",
             *command,
         ]
+    return launch(command, env, port, log_path)
+
+
+def launch(command: list[str], env: dict[str, str], port: int, log_path: Path) -> Service:
+    """`command` started with its output in `log_path`, once it answers /readyz on `port`."""
     with log_path.open("wb") as log:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     service = Service(proc, f"http://127.0.0.1:{port}")
