@@ -17,6 +17,7 @@ import re
 from datetime import UTC, date, datetime
 
 from psycopg import sql
+from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
 # Months created ahead of the current one: a service down for that long still finds them.
@@ -108,7 +109,13 @@ async def maintain(
     than `retention_months` whole months before this one (0: keep raw events forever).
     Returns the number dropped; 0 too when another instance holds the round."""
     this_month = month_of(now or datetime.now(UTC))
-    async with pool.connection() as conn, conn.transaction():
+    # Rows as tuples whatever the pool's row factory (the service's is dict_row): one cursor
+    # for the whole round, passed where the helpers take a connection.
+    async with (
+        pool.connection() as connection,
+        connection.transaction(),
+        connection.cursor(row_factory=tuple_row) as conn,
+    ):
         got = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (LOCK_ID,))
         if not (await got.fetchone())[0]:
             return 0

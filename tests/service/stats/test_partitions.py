@@ -13,6 +13,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from service.db.migrate import MIGRATIONS_DIR, migrate
@@ -150,7 +151,11 @@ def test_a_populated_table_is_partitioned_without_losing_a_row(before: str) -> N
     # The retention: nothing to drop yet; once the legacy partition's newest month is older
     # than the retention, it goes, and only it. The statistics stay.
     async def maintain(now: datetime, months: int = 13) -> int:
-        async with AsyncConnectionPool(url, min_size=1, max_size=1, open=False) as pool:
+        # Rows as dicts, as the service's pool gives them (CI caught a tuple index on them).
+        kwargs = {"row_factory": dict_row}
+        async with AsyncConnectionPool(
+            url, min_size=1, max_size=1, kwargs=kwargs, open=False
+        ) as pool:
             return await partitions.maintain(pool, months, now=now)
 
     assert run(maintain(datetime.now(UTC))) == 0
