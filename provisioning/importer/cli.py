@@ -14,6 +14,7 @@ import argparse
 import hashlib
 import os
 import re
+import signal
 import sys
 from pathlib import Path
 
@@ -194,6 +195,10 @@ def target_tag(url: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Ctrl-C stops a run cleanly (the journal says where to continue) even when the run was
+    # started with SIGINT ignored, as a shell without job control starts `silo import ... &`
+    # or a CI job's steps: Python then installs no KeyboardInterrupt handler of its own.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     key = key_from(args.key, flag="--key", env_var=KEY_ENV, command="silo import")
     admin_key = key_from(
         args.admin_key, flag="--admin-key", env_var=ADMIN_KEY_ENV, command="silo import"
