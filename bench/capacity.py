@@ -1,8 +1,9 @@
 """Bytes per file and per access event in a tenant's database, indexes and rollups included.
 
 Loads `--files` files and `--events` events (bench/stats_data.py's generator, spread over a
-year) into a throwaway PostgreSQL at the current migration, vacuums, and prints the size of
-`files`, of the `access_events` partitions and of the rollups, per unit. The capacity table in
+year; it vacuums and freezes what it loads) into a throwaway PostgreSQL at the current
+migration, and prints the size of `files`, of the `access_events` partitions and of the
+rollups, per unit. The capacity table in
 docs/operations/capacity.md is computed from these figures.
 
     uv run python bench/capacity.py --files 100000 --events 1000000
@@ -20,19 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-from stats_data import load  # noqa: E402
+from stats_data import load, print_sizes, sizes  # noqa: E402
 
 from service.db.migrate import migrate  # noqa: E402
 from service.files import taxonomy  # noqa: E402
 from tests.infra import postgres_server  # noqa: E402
-
-MIB = 2**20
-PARTITIONS = """SELECT sum(pg_total_relation_size(c.oid)) FROM pg_inherits i
-                JOIN pg_class c ON c.oid = i.inhrelid
-                WHERE i.inhparent = 'access_events'::regclass"""
-ROLLUPS = (
-    "SELECT pg_total_relation_size('access_rollup') + pg_total_relation_size('access_file_daily')"
-)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,20 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         load(url, files=args.files, events=args.events, log=lambda *_: None)
         print(f"loaded {args.files:,} files and {args.events:,} events in "
               f"{time.monotonic() - started:.0f} s")  # fmt: skip
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute("VACUUM ANALYZE")
-
-            def size(query: str) -> int:
-                return conn.execute(query).fetchone()[0] or 0
-
-            files = size("SELECT pg_total_relation_size('files')")
-            events = size(PARTITIONS)
-            rollups = size(ROLLUPS)
-            total = size("SELECT pg_database_size(current_database())")
-        print(f"files:         {files / MIB:8.1f} MiB  {files / args.files:7.0f} B per file")
-        print(f"access_events: {events / MIB:8.1f} MiB  {events / args.events:7.0f} B per event")
-        print(f"rollups:       {rollups / MIB:8.1f} MiB  {rollups / args.events:7.0f} B per event")
-        print(f"database:      {total / MIB:8.1f} MiB")
+        print_sizes(sizes(url), args.files, args.events)
     return 0
 
 

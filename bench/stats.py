@@ -1,6 +1,7 @@
-"""GET /stats and GET /files at 1,000,000 files and 10,000,000 events.
+"""GET /stats and GET /files at 1,000,000 files and 10,000,000 events, or ten times that.
 
     uv run python bench/stats.py [--files 1000000] [--events 10000000] [--requests 200]
+    uv run python bench/stats.py --scale      # 10,000,000 files, 100,000,000 events
 
 Starts a throwaway PostgreSQL and the local S3 endpoint, migrates and seeds the database, loads
 generated files and access events (built inside PostgreSQL with generate_series; the rollups
@@ -14,14 +15,19 @@ key, p50 and p99 latency of:
   filter alone (common and rare values), combinations, text search (common, rare, phrase,
   no match), date ranges, and all of them under the role visibility of X-Silo-Role.
 
-Targets: p99 of GET /stats < 250 ms, of GET /files < 20 ms. This is a benchmark that
-prints, not a test: figures depend on the machine (2 cores here, shared with the database).
+It prints how long the load took (rows, then indexes, then vacuum), the database's size per file
+and per event (indexes and rollups included) and, per case, p50 and p99.
+
+Targets (issue 25): p99 of GET /stats < 100 ms, of GET /files < 10 ms, and of a text search
+(`q`) < 20 ms, in every case. This is a benchmark that prints, not a test: figures depend on
+the machine (2 cores here, shared with the database).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import secrets
 import signal
@@ -40,7 +46,7 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stats_data import load  # noqa: E402
+from bench.stats_data import BULK_SERVER_SETTINGS, load, print_sizes, sizes  # noqa: E402
 from provisioning.local import LocalPostgres, LocalS3, free_port, wait_for_port  # noqa: E402
 from provisioning.local.s3 import LOCAL_CREDENTIALS  # noqa: E402
 from service.db.migrate import migrate  # noqa: E402
@@ -48,8 +54,10 @@ from service.files import taxonomy  # noqa: E402
 from service.files.cursors import CursorCodec, Position  # noqa: E402
 
 ROLE_A = "Mentor/Coach"
-STATS_TARGET_MS = 250
-FILES_TARGET_MS = 20
+STATS_TARGET_MS = 100
+FILES_TARGET_MS = 10
+SEARCH_TARGET_MS = 20
+SCALE = (10_000_000, 100_000_000)
 
 
 @dataclass
@@ -189,11 +197,18 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def target_of(case: Case) -> int:
+    if case.group == "stats":
+        return STATS_TARGET_MS
+    searches = any("q" in params for _path, params, _headers in case.requests)
+    return SEARCH_TARGET_MS if searches else FILES_TARGET_MS
+
+
 def report(cases: list[Case]) -> bool:
     ok = True
     print(f"\n{'request':<34} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} {'target':>7}  page")
     for case in cases:
-        target = STATS_TARGET_MS if case.group == "stats" else FILES_TARGET_MS
+        target = target_of(case)
         p50, p99 = statistics.median(case.timings), percentile(case.timings, 99)
         ok &= p99 < target
         flag = "" if p99 < target else "  <-- over target"
@@ -202,11 +217,11 @@ def report(cases: list[Case]) -> bool:
         print(
             f"{label:<34} {len(case.timings):>5} {p50:>8.1f} {p99:>8.1f} {target:>7}  {page}{flag}"
         )
-    for group, target in (("stats", STATS_TARGET_MS), ("files", FILES_TARGET_MS)):
+    for group in ("stats", "files"):
         timings = [t for c in cases if c.group == group for t in c.timings]
         print(
             f"{'ALL ' + group:<34} {len(timings):>5} {statistics.median(timings):>8.1f} "
-            f"{percentile(timings, 99):>8.1f} {target:>7}"
+            f"{percentile(timings, 99):>8.1f}"
         )
     return ok
 
@@ -232,11 +247,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files", type=int, default=1_000_000)
     parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument(
+        "--scale", action="store_true", help=f"{SCALE[0]:,} files and {SCALE[1]:,} events"
+    )
     parser.add_argument("--requests", type=int, default=200, help="per GET /files case")
     parser.add_argument(
         "--database-url", help="use this (already loaded) database instead of a fresh one"
     )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the loaded PostgreSQL running after measuring (for --database-url); "
+        "Ctrl-C stops it",
+    )
     args = parser.parse_args(argv)
+    if args.scale:
+        args.files, args.events = SCALE
 
     admin_key = "bench-" + secrets.token_hex(16)
     pg = s3 = service = None
@@ -244,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.database_url:
             url = args.database_url
         else:
-            pg = LocalPostgres(free_port()).start()
+            pg = LocalPostgres(free_port(), settings=BULK_SERVER_SETTINGS).start()
             url = pg.create_database("silo_bench")
             print(f"loading {args.files:,} files and {args.events:,} events into {url}")
             migrate(url)
@@ -254,7 +280,14 @@ def main(argv: list[str] | None = None) -> int:
                     await taxonomy.seed(conn, taxonomy.DEFAULT_TAXONOMY)
 
             asyncio.run(seed())
+            started = time.monotonic()
             load(url, files=args.files, events=args.events)
+            print(f"  loaded in {time.monotonic() - started:.0f} s in all")
+            with psycopg.connect(url, autocommit=True) as conn:
+                # Off while loading (BULK_SERVER_SETTINGS); on, as in production, for the reads.
+                conn.execute("ALTER SYSTEM SET autovacuum = on")
+                conn.execute("SELECT pg_reload_conf()")
+        print_sizes(sizes(url), args.files, args.events)
         s3 = LocalS3(free_port()).start()
         s3.client().create_bucket(Bucket="silo-bench")
         port = free_port()
@@ -283,7 +316,12 @@ def main(argv: list[str] | None = None) -> int:
         created.raise_for_status()
         cases = build_cases(url, admin_key)
         asyncio.run(measure(base_url, created.json()["key"], cases, args.requests))
-        return 0 if report(cases) else 1
+        ok = report(cases)
+        if args.keep and pg is not None:
+            print(f"\nkept: --database-url {url} (Ctrl-C stops it)", flush=True)
+            with contextlib.suppress(KeyboardInterrupt):
+                signal.pause()
+        return 0 if ok else 1
     finally:
         if service is not None:
             service.send_signal(signal.SIGTERM)

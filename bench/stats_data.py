@@ -1,6 +1,12 @@
 """Generated data for bench/stats.py: files and access events, built inside
 PostgreSQL (generate_series), which is faster than any client-side COPY of the same rows.
 
+Built to load 10 million files and 100 million events on two cores within the hour: file ids and
+languages are functions of the file's rank (newest first), so the events need no join to the
+files and both load at once on two connections; events are generated a month at a time, in
+time order, straight into their monthly partition (no sort; BRIN-friendly), and each month's
+rollups are summed from that partition alone; secondary indexes are built after the rows.
+
 Distributions are skewed the way real file libraries are: most files are PDFs and videos, a few
 languages dominate, titles use a Zipf-like vocabulary, and downloads follow a power law (a few
 files take most of them).
@@ -8,7 +14,12 @@ files take most of them).
 
 from __future__ import annotations
 
+import itertools
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -34,6 +45,13 @@ def _sql_array(items) -> str:
     return "ARRAY[" + ",".join("'" + w.replace("'", "''") + "'" for w in items) + "]"
 
 
+# A file's rank n: 1 is the newest. Its id and language are derived from n (the events need both).
+_FILE_ID = "md5('bench-file-' || {n})::uuid"
+_LANGUAGE = (
+    "(ARRAY['en','en','en','en','en','en','it','it','fr','fr','fr',NULL])"
+    "[1 + mod(mod({n}::bigint * 2654435761, 4294967296), 12)::int]"
+)
+
 LOAD_FILES = """
 INSERT INTO files (id, object_key, title, description, category_id, language, role_ids,
                    filename, content_type, type, size, sha256, uploaded_by, created_at,
@@ -45,7 +63,7 @@ SELECT id, 'files/' || id, title, description, category_id, language, role_ids,
        -- through every measurement (the reads are measured, not the scanning).
        'clean', 'none', created_at
 FROM (
-    SELECT gen_random_uuid() AS id,
+    SELECT {file_id} AS id,
            -- 3 to 7 title words, Zipf-like (low indexes, the common words, far more likely),
            -- plus a long-tail token (log-uniform over 100,000: names, codes, rare terms)
            (SELECT string_agg(x, ' ') FROM (
@@ -60,9 +78,8 @@ FROM (
            -- Labels drawn independently, with realistic skews.
            (ARRAY[%(c1)s, %(c2)s, %(c3)s, %(c1)s, %(c2)s, NULL])[1 + floor(random() * 6)::int]
                AS category_id,
-           (ARRAY['en','en','en','en','en','en','it','it','fr','fr','fr',NULL])
-               [1 + floor(random() * 12)::int] AS language,
-           (ARRAY['{}', '{}', ARRAY[%(r1)s::int]::text, ARRAY[%(r2)s::int]::text,
+           {language} AS language,
+           (ARRAY['{{}}', '{{}}', ARRAY[%(r1)s::int]::text, ARRAY[%(r2)s::int]::text,
                   ARRAY[%(r1)s::int, %(r2)s::int]::text])[1 + floor(random() * 5)::int]::int[]
                AS role_ids,
            (ARRAY['pdf','pdf','pdf','pdf','pdf','pdf','pdf','pdf','mp4','mp4','mp4','mp4',
@@ -73,43 +90,39 @@ FROM (
            now() - make_interval(
                secs => (%(total)s - g) * (%(span)s / %(total)s::float8) + random()
            ) AS created_at
-    FROM generate_series(%(first)s::int, %(last)s::int) AS g, (SELECT {words} AS w) AS v
+    FROM generate_series(%(first)s::int, %(last)s::int) AS g, (SELECT {words} AS w) AS v,
+         LATERAL (SELECT %(total)s - g + 1 AS n) AS rank
 ) AS f
 """
 
-LOAD_EVENTS = """
-CREATE TEMP TABLE bench_files AS
-    SELECT (row_number() OVER (ORDER BY created_at DESC))::int AS n, id, language FROM files;
-ALTER TABLE bench_files ADD PRIMARY KEY (n);
-ANALYZE bench_files;
-INSERT INTO access_events (at, file_id, action, user_id, role_id, country, company, language,
-                           key_id)
-SELECT e.at, f.id, e.action, e.user_id, e.role_id, e.country, e.company, f.language, 'bench'
+# One month's events, in time order, into that month's partition: `count` events spread evenly
+# over [lo, hi), each at a random instant of its own slot.
+LOAD_MONTH = """
+INSERT INTO {partition} (at, file_id, action, user_id, role_id, country, company, language,
+                         key_id)
+SELECT %(lo)s::timestamptz + make_interval(secs => (g - 1 + random()) * %(slot)s),
+       {file_id}, CASE WHEN g %% 5 = 0 THEN 'metadata' ELSE 'content' END,
+       'user-' || floor(random() * 200000)::int,
+       (ARRAY[%(r1)s, %(r2)s, NULL])[1 + g %% 3],
+       (ARRAY['IT','IT','IT','IT','FR','FR','FR','DE','ES','GB','US','CH','BE','NL','PT',
+              'AT','PL','SE','IE','BR', NULL])[1 + floor(power(random(), 1.5) * 21)::int],
+       CASE WHEN g %% 7 = 0 THEN NULL
+            ELSE 'Company ' || floor(power(random(), 3) * 2000)::int END,
+       {language}, 'bench'
 FROM (
-    SELECT now() - make_interval(secs => random() * %(days)s * 86400) AS at,
-           -- power law over files: the newest files are the most downloaded
-           1 + floor(power(random(), 4) * %(nfiles)s)::int AS n,
-           CASE WHEN g %% 5 = 0 THEN 'metadata' ELSE 'content' END AS action,
-           'user-' || floor(random() * 200000)::int AS user_id,
-           (ARRAY[%(r1)s, %(r2)s, NULL])[1 + g %% 3] AS role_id,
-           (ARRAY['IT','IT','IT','IT','FR','FR','FR','DE','ES','GB','US','CH','BE','NL','PT',
-                  'AT','PL','SE','IE','BR', NULL])[1 + floor(power(random(), 1.5) * 21)::int]
-               AS country,
-           CASE WHEN g %% 7 = 0 THEN NULL
-                ELSE 'Company ' || floor(power(random(), 3) * 2000)::int END AS company
-    FROM generate_series(1, %(events)s::int) AS g
+    -- power law over files: the newest files are the most downloaded
+    SELECT g, 1 + floor(power(random(), 4) * %(nfiles)s)::int AS n
+    FROM generate_series(1, %(count)s::int) AS g
 ) AS e
-JOIN bench_files f USING (n)
-ORDER BY e.at
 """
 
-# Rollups from raw events in bulk (the recorder maintains them incrementally at run time).
-BUILD_ROLLUPS = """
-TRUNCATE access_rollup, access_file_daily;
+# A month's daily rollups, from its partition alone (a day never spans two months). The
+# recorder maintains the same rows incrementally at run time.
+MONTH_ROLLUPS = """
 CREATE TEMP TABLE bench_daily AS
     SELECT (at AT TIME ZONE 'UTC')::date AS day, action, country, company, role_id, language,
            count(*) AS n
-    FROM access_events GROUP BY 1, 2, 3, 4, 5, 6;
+    FROM {partition} GROUP BY 1, 2, 3, 4, 5, 6;
 INSERT INTO access_rollup (grain, action, dim, period, key, n)
 SELECT 'd', action, 'total', day, '', sum(n) FROM bench_daily GROUP BY 2, 4
 UNION ALL SELECT 'd', action, 'country', day, coalesce(country, ''), sum(n)
@@ -120,71 +133,212 @@ UNION ALL SELECT 'd', action, 'role', day, coalesce(role_id::text, ''), sum(n)
     FROM bench_daily GROUP BY 2, 4, 5
 UNION ALL SELECT 'd', action, 'language', day, coalesce(language, ''), sum(n)
     FROM bench_daily GROUP BY 2, 4, 5;
+DROP TABLE bench_daily;
+INSERT INTO access_file_daily (file_id, day, n)
+SELECT file_id, (at AT TIME ZONE 'UTC')::date, count(*)
+FROM {partition} WHERE action = 'content' GROUP BY 1, 2
+"""
+
+# Weeks and months straddle partitions: summed from the daily rows once every month is in.
+COARSE_ROLLUPS = """
 INSERT INTO access_rollup (grain, action, dim, period, key, n)
 SELECT 'm', action, dim, date_trunc('month', period)::date, key, sum(n)
 FROM access_rollup WHERE grain = 'd' GROUP BY 2, 3, 4, 5;
 INSERT INTO access_rollup (grain, action, dim, period, key, n)
 SELECT 'w', action, dim, date_trunc('week', period)::date, key, sum(n)
-FROM access_rollup WHERE grain = 'd' GROUP BY 2, 3, 4, 5;
-INSERT INTO access_file_daily (file_id, day, n)
-SELECT file_id, (at AT TIME ZONE 'UTC')::date, count(*)
-FROM access_events WHERE action = 'content' GROUP BY 1, 2;
+FROM access_rollup WHERE grain = 'd' GROUP BY 2, 3, 4, 5
 """
 
+_SESSION = (
+    "SET maintenance_work_mem = '1GB'",
+    "SET work_mem = '256MB'",
+    # Parallelism comes from the two loading connections, one task each.
+    "SET max_parallel_maintenance_workers = 0",
+    "SET max_parallel_workers_per_gather = 0",
+)
 
-def load(url: str, *, files: int, events: int, days: int = 365, log=print) -> None:
-    """Fill a migrated, seeded database with `files` files and `events` access events."""
+# Settings for a throwaway bulk-loading server (LocalPostgres(settings=...)): nothing here is
+# kept after the benchmark, so no WAL is needed for tables filled in the transaction that
+# created them, and no checkpoint should interrupt the load. shared_buffers as an 8 GiB RDS
+# instance would have (a quarter of memory).
+BULK_SERVER_SETTINGS = {
+    "shared_buffers": "2GB",
+    "wal_level": "minimal",
+    "max_wal_senders": "0",
+    "max_wal_size": "32GB",
+    "checkpoint_timeout": "1h",
+    "autovacuum": "off",
+}
+
+
+@dataclass(frozen=True)
+class Month:
+    partition: str
+    lo: datetime
+    hi: datetime
+    count: int
+
+
+def months(now: datetime, days: int, events: int) -> list[Month]:
+    """The UTC months of the last `days` days, each with its share of `events` (by length)."""
+    start = now - timedelta(days=days)
+    cuts = []
+    m = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    while m < now:
+        nxt = (m + timedelta(days=32)).replace(day=1)
+        cuts.append((m, max(m, start), min(nxt, now)))
+        m = nxt
+    span = (now - start).total_seconds()
+    out, given = [], 0
+    for i, (m, lo, hi) in enumerate(cuts):
+        share = (
+            events - given
+            if i == len(cuts) - 1
+            else round(events * (hi - lo).total_seconds() / span)
+        )
+        given += share
+        out.append(Month(f"access_events_{m:%Y%m}", lo, hi, share))
+    return out
+
+
+def load(url: str, *, files: int, events: int, days: int = 365, workers: int = 2, log=print):
+    """Fill a migrated, seeded database with `files` files and `events` access events.
+
+    Returns the seconds each phase took: {"rows": ..., "indexes": ..., "vacuum": ...}."""
+    now = datetime.now(UTC)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("SET maintenance_work_mem = '512MB'")
-        conn.execute("SET work_mem = '256MB'")
         cats = [r[0] for r in conn.execute("SELECT id FROM categories ORDER BY id LIMIT 3")]
         roles = [r[0] for r in conn.execute("SELECT id FROM roles ORDER BY id LIMIT 2")]
-        params = {
-            "files": files,
-            "events": events,
-            "nfiles": files,
-            "days": days,
-            "span": 2 * 365 * 86400,  # files uploaded over two years
-            "c1": cats[0],
-            "c2": cats[1],
-            "c3": cats[2],
-            "r1": roles[0],
-            "r2": roles[1],
-        }
         # Bulk-load without the secondary indexes (building them afterwards is several times
-        # faster than maintaining them row by row); constraint indexes stay.
+        # faster than maintaining them row by row); access_file_daily loses its primary key too.
         indexes = conn.execute(
-            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'files' "
-            "AND indexname NOT IN (SELECT conname FROM pg_constraint)"
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN "
+            "('files', 'access_file_daily') AND indexname NOT IN "
+            "(SELECT conname FROM pg_constraint)"
         ).fetchall()
         for name, _definition in indexes:
             conn.execute(f'DROP INDEX "{name}"')
-        started = time.monotonic()
-        # Load in slices so one statement's trigger transition table stays moderate.
-        step = 250_000
-        done = 0
-        while done < files:
-            n = min(step, files - done)
-            conn.execute(
-                LOAD_FILES.replace("{words}", _sql_array(WORDS)),
-                {**params, "total": files, "first": done + 1, "last": done + n},
-            )
-            done += n
-        for _name, definition in indexes:
-            conn.execute(definition)
-        log(f"  files: {files:,} rows (and their indexes) in {time.monotonic() - started:.0f}s")
-        started = time.monotonic()
+        conn.execute("ALTER TABLE access_file_daily DROP CONSTRAINT access_file_daily_pkey")
+        conn.execute("TRUNCATE access_rollup, access_file_daily")
+        # The generator draws role ids from the roles above only; the trigger's per-row check
+        # (a FOR KEY SHARE lock on the roles) was 40 % of a file's insert time.
+        conn.execute("ALTER TABLE files DISABLE TRIGGER files_check_role_ids")
         _month_partitions(conn, days)
-        for statement in LOAD_EVENTS.split(";\n"):
-            if statement.strip():
-                conn.execute(statement, params)
-        log(f"  events: {events:,} rows in {time.monotonic() - started:.0f}s")
-        started = time.monotonic()
-        for statement in BUILD_ROLLUPS.split(";\n"):
-            if statement.strip():
+    params = {
+        "nfiles": files,
+        "span": 2 * 365 * 86400,  # files uploaded over two years
+        "c1": cats[0],
+        "c2": cats[1],
+        "c3": cats[2],
+        "r1": roles[0],
+        "r2": roles[1],
+    }
+    words = _sql_array(WORDS)
+    load_files = LOAD_FILES.format(
+        file_id=_FILE_ID.format(n="n"), language=_LANGUAGE.format(n="n"), words=words
+    )
+
+    def files_task(first: int, last: int):
+        # In slices, so one statement's trigger transition table stays moderate. Two slices
+        # may run at once: the file_rollup trigger upserts in a fixed order.
+        def run(conn) -> str:
+            conn.execute(load_files, {**params, "total": files, "first": first, "last": last})
+            return f"files {first:,}-{last:,}"
+
+        return run
+
+    def month_task(month: Month):
+        def run(conn) -> str:
+            if month.count:
+                slot = (month.hi - month.lo).total_seconds() / month.count
+                conn.execute(
+                    LOAD_MONTH.format(
+                        partition=month.partition,
+                        file_id=_FILE_ID.format(n="n"),
+                        language=_LANGUAGE.format(n="n"),
+                    ),
+                    {**params, "lo": month.lo, "slot": slot, "count": month.count},
+                )
+                for statement in MONTH_ROLLUPS.format(partition=month.partition).split(";\n"):
+                    conn.execute(statement)
+            return f"{month.partition}: {month.count:,} events"
+
+        return run
+
+    def statement_task(statement: str):
+        def run(conn) -> str:
+            for part in statement.split(";\n"):
+                conn.execute(part)
+            return " ".join(statement.split())[:70]
+
+        return run
+
+    timings = {}
+    started = time.monotonic()
+    step = 250_000
+    slices = [files_task(g, min(g + step - 1, files)) for g in range(1, files + 1, step)]
+    by_month = [month_task(m) for m in months(now, days, events)]
+    # Interleaved, so that both connections have both kinds of work to the end.
+    tasks = [t for pair in itertools.zip_longest(slices, by_month) for t in pair if t]
+    _run(url, tasks, workers, log)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ALTER TABLE files ENABLE TRIGGER files_check_role_ids")
+    timings["rows"] = time.monotonic() - started
+    log(f"  rows: {files:,} files and {events:,} events in {timings['rows']:.0f} s")
+
+    started = time.monotonic()
+    rebuild = [definition for _name, definition in indexes]
+    rebuild.append("ALTER TABLE access_file_daily ADD PRIMARY KEY (file_id, day)")
+    rebuild.append(COARSE_ROLLUPS)
+    # The longest (the GIN indexes) first, so that the two connections finish together.
+    rebuild.sort(key=lambda statement: "gin" not in statement)
+    rebuild = [statement_task(statement) for statement in rebuild]
+    _run(url, rebuild, workers, log)
+    timings["indexes"] = time.monotonic() - started
+    log(f"  indexes and weekly/monthly rollups in {timings['indexes']:.0f} s")
+
+    started = time.monotonic()
+    with psycopg.connect(url, autocommit=True) as conn:
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace s "
+                "ON s.oid = c.relnamespace WHERE s.nspname = 'public' AND c.relkind = 'r' "
+                "ORDER BY pg_total_relation_size(c.oid) DESC"
+            )
+        ]
+    vacuum = [statement_task(f"VACUUM (FREEZE, ANALYZE) {t}") for t in tables]
+    # The partitioned parent's own statistics (autovacuum never gathers them).
+    vacuum.append(statement_task("ANALYZE access_events"))
+    _run(url, vacuum, workers, log)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CHECKPOINT")
+    timings["vacuum"] = time.monotonic() - started
+    log(f"  vacuum (freeze, analyze) and checkpoint in {timings['vacuum']:.0f} s")
+    return timings
+
+
+def _run(url: str, tasks, workers: int, log) -> None:
+    """Run tasks (each a function of a connection) on `workers` connections, in order."""
+    queue = list(tasks)
+    lock = threading.Lock()
+
+    def worker() -> None:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for statement in _SESSION:
                 conn.execute(statement)
-        conn.execute("VACUUM ANALYZE")
-        log(f"  rollups + vacuum analyze in {time.monotonic() - started:.0f}s")
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    task = queue.pop(0)
+                started = time.monotonic()
+                done = task(conn)
+                log(f"    {done} ({time.monotonic() - started:.0f} s)")
+
+    with ThreadPoolExecutor(workers) as pool:
+        for future in [pool.submit(worker) for _ in range(workers)]:
+            future.result()
 
 
 def _month_partitions(conn, days: int) -> None:
@@ -201,3 +355,35 @@ def _month_partitions(conn, days: int) -> None:
                    m, m + interval '1 month');
            END LOOP; END $$""".replace("%(days)s", str(int(days)))
     )
+
+
+_PARTITIONS = """SELECT sum(pg_total_relation_size(c.oid)) FROM pg_inherits i
+                 JOIN pg_class c ON c.oid = i.inhrelid
+                 WHERE i.inhparent = 'access_events'::regclass"""
+_ROLLUPS = (
+    "SELECT pg_total_relation_size('access_rollup') + pg_total_relation_size('access_file_daily')"
+)
+
+
+def sizes(url: str) -> dict[str, int]:
+    """Bytes of `files` (indexes and TOAST included), of the raw events' partitions, of the
+    rollups, and of the whole database."""
+    queries = {
+        "files": "SELECT pg_total_relation_size('files')",
+        "events": _PARTITIONS,
+        "rollups": _ROLLUPS,
+        "database": "SELECT pg_database_size(current_database())",
+    }
+    with psycopg.connect(url) as conn:
+        return {k: conn.execute(q).fetchone()[0] or 0 for k, q in queries.items()}
+
+
+def print_sizes(found: dict[str, int], files: int, events: int) -> None:
+    mib = 2**20
+    print(
+        f"files:         {found['files'] / mib:9.1f} MiB  {found['files'] / files:7.0f} B per file"
+    )
+    for name, label in (("events", "access_events"), ("rollups", "rollups")):
+        per = found[name] / events
+        print(f"{label + ':':<14} {found[name] / mib:9.1f} MiB  {per:7.0f} B per event")
+    print(f"database:      {found['database'] / mib:9.1f} MiB")

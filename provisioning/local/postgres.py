@@ -56,6 +56,8 @@ class LocalPostgres:
     fsync: bool = False
     max_connections: int = 200
     binaries: ServerBinaries | None = None
+    # More server settings (`-c name=value`), e.g. a benchmark's shared_buffers.
+    settings: dict[str, str] = field(default_factory=dict)
     _dir: str | None = field(default=None, init=False)
     _user: str | None = field(default=None, init=False)
     _running: ServerBinaries | None = field(default=None, init=False)
@@ -106,7 +108,7 @@ class LocalPostgres:
             f"-c max_connections={self.max_connections} "
             f"-c fsync={'on' if self.fsync else 'off'} "
             f"-c synchronous_commit={'on' if self.fsync else 'off'} -c full_page_writes=off"
-        )
+        ) + "".join(f" -c {name}={value}" for name, value in self.settings.items())
         log = os.path.join(self._dir, "server.log")
         done = self._cmd([pg_ctl, "-D", data, "-l", log, "-o", options, "-w", "-t", "30", "start"])
         if done.returncode != 0:
