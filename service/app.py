@@ -253,7 +253,10 @@ async def _build(
     """Every part, in the order they need each other."""
     pool, locks, storage, credentials = await _clients(settings, storage, stack)
     authenticator = Authenticator(
-        settings.admin_key, pool, cache_seconds=settings.key_cache_seconds
+        settings.admin_key,
+        pool,
+        cache_seconds=settings.key_cache_seconds,
+        cache_budget_bytes=settings.key_cache_bytes,
     )
     recorder = EventRecorder(pool, flush_interval=settings.events_flush_ms / 1000)
     metrics.watch_events(recorder)
@@ -267,6 +270,7 @@ async def _build(
         scan_off=settings.scan == "off",
         verdict_now=scan_worker.verdict_now,
         serve_oversize=settings.scan_oversize == "serve_unscanned",
+        renderings_budget_bytes=settings.renderings_cache_bytes,
     )
     limits = rules.Limits(
         settings.max_upload_bytes,

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 import psycopg
 
+from service.files.renderings import DEFAULT_BUDGET_BYTES as DEFAULT_RENDERINGS_CACHE_BYTES
 from service.files.taxonomy import DEFAULT_TAXONOMY, Taxonomy, parse_taxonomy
+from service.keys.auth import DEFAULT_KEY_CACHE_BUDGET_BYTES as DEFAULT_KEY_CACHE_BYTES
 from service.uploads.filetypes import KNOWN_TYPE_IDS
 
 GIB = 1024**3
@@ -37,6 +39,8 @@ EVENTS_PARTITION_INTERVAL_SECONDS = 3600.0
 # on how late a revocation takes effect on the other instances (0 = no cache).
 DEFAULT_KEY_CACHE_SECONDS = 5
 MAX_KEY_CACHE_SECONDS = 300
+# A cache budget above this is a typo (the task has a few hundred MiB in all).
+MAX_CACHE_BYTES = 1024**3
 # ECS sends SIGKILL 30 s after SIGTERM by default (stopTimeout): stop waiting for in-flight
 # requests a little before that, so unfinished uploads are aborted cleanly rather than killed.
 DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 25
@@ -130,6 +134,10 @@ class Settings:
     multipart_max_age_seconds: int = DEFAULT_MULTIPART_MAX_AGE_SECONDS
     # SILO_KEY_CACHE_SECONDS: see DEFAULT_KEY_CACHE_SECONDS.
     key_cache_seconds: int = DEFAULT_KEY_CACHE_SECONDS
+    # SILO_KEY_CACHE_BYTES and SILO_RENDERINGS_CACHE_BYTES: the memory the key cache and the
+    # kept file renderings may take at most, each (least recently used out; 0 keeps none).
+    key_cache_bytes: int = DEFAULT_KEY_CACHE_BYTES
+    renderings_cache_bytes: int = DEFAULT_RENDERINGS_CACHE_BYTES
     # SILO_UPLOAD_EXPIRY_HOURS: a resumable upload without a byte for this long expires (a float
     # here so tests can use seconds).
     upload_expiry_hours: float = DEFAULT_UPLOAD_EXPIRY_HOURS
@@ -275,6 +283,15 @@ def from_environ(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         key_cache_seconds=env.integer(
             "SILO_KEY_CACHE_SECONDS", DEFAULT_KEY_CACHE_SECONDS, low=0, high=MAX_KEY_CACHE_SECONDS
+        ),
+        key_cache_bytes=env.integer(
+            "SILO_KEY_CACHE_BYTES", DEFAULT_KEY_CACHE_BYTES, low=0, high=MAX_CACHE_BYTES
+        ),
+        renderings_cache_bytes=env.integer(
+            "SILO_RENDERINGS_CACHE_BYTES",
+            DEFAULT_RENDERINGS_CACHE_BYTES,
+            low=0,
+            high=MAX_CACHE_BYTES,
         ),
         upload_expiry_hours=env.integer(
             "SILO_UPLOAD_EXPIRY_HOURS", DEFAULT_UPLOAD_EXPIRY_HOURS, low=1, high=24 * 30

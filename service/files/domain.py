@@ -28,7 +28,7 @@ from service.files import taxonomy
 from service.files.acting_user import ActingUser
 from service.files.coalescing import Coalescer
 from service.files.cursors import Position
-from service.files.renderings import RenderedFiles
+from service.files.renderings import DEFAULT_BUDGET_BYTES, RenderedFiles
 from service.files.sql import Filter, Row
 from service.keys import auth
 from service.keys import sql as keys_repo
@@ -208,6 +208,8 @@ class Files:
     # SILO_SCAN_OVERSIZE=serve_unscanned: files too large for the engine (`oversize`) are
     # served, unscanned (their `scan.status` says so); otherwise they are held (409).
     serve_oversize: bool = False
+    # The kept renderings' memory at most (SILO_RENDERINGS_CACHE_BYTES).
+    renderings_budget_bytes: int = DEFAULT_BUDGET_BYTES
     _reads: Coalescer = field(init=False, repr=False, compare=False)
     _pages: Coalescer = field(init=False, repr=False, compare=False)
     _rendered: RenderedFiles = field(init=False, repr=False, compare=False)
@@ -215,7 +217,7 @@ class Files:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_reads", Coalescer(self._fetch_visible))
         object.__setattr__(self, "_pages", Coalescer(self._fetch_pages, max_batch=PAGES_PER_QUERY))
-        object.__setattr__(self, "_rendered", RenderedFiles())
+        object.__setattr__(self, "_rendered", RenderedFiles(self.renderings_budget_bytes))
 
     async def insert_stored(
         self, conn, stored: rules.StoredFile, uploaded_by: str, *, api_key_id: str | None

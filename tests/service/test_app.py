@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+
 import httpx
 from starlette.routing import Route
 
@@ -63,6 +66,20 @@ def test_unknown_route_and_wrong_method_are_json_errors(admin: httpx.Client):
 
 
 CONSOLE = "/console"
+
+
+def test_cache_budgets_reach_the_caches(service: Service):
+    """SILO_KEY_CACHE_BYTES and SILO_RENDERINGS_CACHE_BYTES bound the objects that cache."""
+    settings = dataclasses.replace(
+        service.settings, key_cache_bytes=2048, renderings_cache_bytes=0, migrate=False
+    )
+    app = create_app(settings)
+
+    async def built() -> tuple[int, int]:
+        async with app.router.lifespan_context(app) as state:
+            return state["authenticator"]._cache_budget, state["files"]._rendered._budget
+
+    assert asyncio.run(built()) == (2048, 0)
 
 
 def test_openapi_documents_every_route_and_method(service: Service):

@@ -87,10 +87,15 @@ def test_overrides_are_parsed():
             "PORT": "8123",
             "SILO_MIGRATE": "0",
             "SILO_KEY_CACHE_SECONDS": "0",
+            "SILO_KEY_CACHE_BYTES": "0",
+            "SILO_RENDERINGS_CACHE_BYTES": "4194304",
         }
     )
     assert settings.key_cache_seconds == 0
     assert from_environ(BASE).key_cache_seconds == 5
+    assert (settings.key_cache_bytes, settings.renderings_cache_bytes) == (0, 4 * 1024**2)
+    defaults = from_environ(BASE)
+    assert (defaults.key_cache_bytes, defaults.renderings_cache_bytes) == (1024**2, 16 * 1024**2)
     assert settings.max_upload_bytes == 1048576
     assert settings.allowed_types == ("pdf", "png")
     assert (settings.db_pool_max, settings.presign_ttl_seconds, settings.port) == (7, 60, 8123)
@@ -131,6 +136,9 @@ def test_overrides_are_parsed():
         ({"SILO_MULTIPART_MAX_AGE_SECONDS": "0"}, "SILO_MULTIPART_MAX_AGE_SECONDS"),
         ({"SILO_KEY_CACHE_SECONDS": "-1"}, "SILO_KEY_CACHE_SECONDS"),
         ({"SILO_KEY_CACHE_SECONDS": "301"}, "SILO_KEY_CACHE_SECONDS"),
+        ({"SILO_KEY_CACHE_BYTES": "-1"}, "SILO_KEY_CACHE_BYTES"),
+        ({"SILO_RENDERINGS_CACHE_BYTES": "16MiB"}, "SILO_RENDERINGS_CACHE_BYTES"),
+        ({"SILO_RENDERINGS_CACHE_BYTES": str(2 * 1024**3)}, "SILO_RENDERINGS_CACHE_BYTES"),
         ({"SILO_SCAN": None}, "SILO_SCAN"),
         ({"SILO_SCAN": ""}, "SILO_SCAN"),
         ({"SILO_SCAN": "maybe"}, "SILO_SCAN"),
