@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         "--keep",
         action="store_true",
         help="leave the loaded PostgreSQL running after measuring (for --database-url); "
-        "Ctrl-C stops it",
+        "Ctrl-C or SIGTERM stops it",
     )
     args = parser.parse_args(argv)
     if args.scale:
@@ -324,7 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(measure(base_url, created.json()["key"], cases, args.requests))
         ok = report(cases)
         if args.keep and pg is not None:
-            print(f"\nkept: --database-url {url} (Ctrl-C stops it)", flush=True)
+            print(f"\nkept: --database-url {url} (Ctrl-C or SIGTERM stops it)", flush=True)
+            # Both end the wait the same way, even when started in the background (where a
+            # shell leaves SIGINT ignored).
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, signal.default_int_handler)
             with contextlib.suppress(KeyboardInterrupt):
                 signal.pause()
         return 0 if ok else 1

@@ -364,9 +364,14 @@ def _month_partitions(conn, days: int) -> None:
 _PARTITIONS = """SELECT sum(pg_total_relation_size(c.oid)) FROM pg_inherits i
                  JOIN pg_class c ON c.oid = i.inhrelid
                  WHERE i.inhparent = 'access_events'::regclass"""
-_ROLLUPS = (
-    "SELECT pg_total_relation_size('access_rollup') + pg_total_relation_size('access_file_daily')"
+_ROLLUP_TABLES = (
+    "access_rollup",
+    "access_file_daily",
+    "access_file_monthly",
+    "file_rollup",
+    "file_rollup_monthly",
 )
+_ROLLUPS = "SELECT " + " + ".join(f"pg_total_relation_size('{t}')" for t in _ROLLUP_TABLES)
 
 
 def sizes(url: str) -> dict[str, int]:
