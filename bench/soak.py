@@ -85,6 +85,13 @@ libc = ctypes.CDLL("libc.so.6")
 def _trim(signum, frame):
     libc.malloc_trim(0)
 signal.signal(signal.SIGUSR2, _trim)
+if {snapshots!r}:
+    import itertools, tracemalloc
+    tracemalloc.start(12)
+    _taken = itertools.count(1)
+    def _snapshot(signum, frame):
+        tracemalloc.take_snapshot().dump(f"{snapshots}/round-{{next(_taken):02d}}.trace")
+    signal.signal(signal.SIGUSR1, _snapshot)
 if {no_idle_trim!r}:
     import service.http.admission as admission
     admission.IDLE_TRIM_SECONDS = None
@@ -93,8 +100,10 @@ runpy.run_module("service", run_name="__main__", alter_sys=True)
 """
 
 
-def start(env: dict[str, str], port: int, log_path: Path, *, no_idle_trim: bool) -> Service:
-    command = [sys.executable, "-c", _BOOT.format(no_idle_trim=no_idle_trim)]
+def start(
+    env: dict[str, str], port: int, log_path: Path, *, no_idle_trim: bool, snapshots: str = ""
+) -> Service:
+    command = [sys.executable, "-c", _BOOT.format(no_idle_trim=no_idle_trim, snapshots=snapshots)]
     return launch(command, env, port, log_path)
 
 
@@ -433,6 +442,12 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=3.0, help="seconds idle before reading")
     parser.add_argument("--no-trim-probe", dest="trim_probe", action="store_false")
     parser.add_argument("--no-idle-trim", action="store_true")
+    parser.add_argument(
+        "--snapshots",
+        metavar="DIR",
+        help="trace the service's Python allocations (tracemalloc, slow) and dump a snapshot "
+        "into DIR after each round (compare two with tracemalloc.Snapshot.compare_to)",
+    )
     parser.add_argument("--arena-max", type=int, default=None)
     parser.add_argument(
         "--env", action="append", default=[], help="NAME=VALUE for the service (repeatable)"
@@ -476,7 +491,13 @@ def main() -> int:
         if args.arena_max:
             env["MALLOC_ARENA_MAX"] = str(args.arena_max)
         env.update(item.split("=", 1) for item in args.env)
-        service = start(env, port, work / "service.log", no_idle_trim=args.no_idle_trim)
+        service = start(
+            env,
+            port,
+            work / "service.log",
+            no_idle_trim=args.no_idle_trim,
+            snapshots=args.snapshots or "",
+        )
         pid = service.proc.pid
         admin = {"Authorization": f"Bearer {env['SILO_ADMIN_KEY']}"}
         created = httpx.post(
@@ -519,8 +540,12 @@ def main() -> int:
             line = (
                 f"round {n}: {seconds:5.1f} s, idle RSS {status['VmRSS'] / MIB:6.1f} MiB "
                 f"(round 1 {'+' if idle[-1] >= idle[0] else '-'}"
-                f"{abs(idle[-1] - idle[0]) / MIB:.1f}), peak {status['VmHWM'] / MIB:.0f} MiB"
+                f"{abs(idle[-1] - idle[0]) / MIB:.1f}), peak {status['VmHWM'] / MIB:.0f} MiB, "
+                f"{status['Threads']} threads"
             )
+            if args.snapshots:
+                os.kill(pid, signal.SIGUSR1)  # tracemalloc's view of this idle moment
+                time.sleep(2.0)
             if args.trim_probe:
                 os.kill(pid, signal.SIGUSR2)
                 time.sleep(1.0)

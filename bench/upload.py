@@ -274,11 +274,14 @@ def cpu_seconds(pid: int) -> float:
 
 
 def read_status(pid: int) -> dict[str, int]:
+    """VmHWM and VmRSS in bytes, and the process's thread count (Threads)."""
     values = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         key, _, rest = line.partition(":")
         if key in ("VmHWM", "VmRSS"):
             values[key] = int(rest.split()[0]) * 1024
+        elif key == "Threads":
+            values[key] = int(rest.split()[0])
     return values
 
 

@@ -97,7 +97,15 @@ def connection_options(config: PoolConfig) -> dict[str, object]:
     # No JIT: a query here reads a page or a few rows, and compiling it costs more than running
     # it (a query of several pages, whose limits the planner cannot see, was estimated above
     # jit_above_cost and spent 21 ms compiling to run in 1).
-    ours = f"-c statement_timeout={config.statement_timeout_ms} -c TimeZone=UTC -c jit=off"
+    # Custom plans only: psycopg prepares a statement run 5 times on a connection, and after 5
+    # more PostgreSQL may keep a generic plan, planned without the values. For the page query
+    # of `q` that plan walks files by date testing every row (the estimate for `@@` an unknown
+    # tsquery is 0.5 % of the table): a search matching nothing then reads the whole table,
+    # 29 s at ten million files (bench/README.md). Planning each time costs well under 1 ms.
+    ours = (
+        f"-c statement_timeout={config.statement_timeout_ms} -c TimeZone=UTC -c jit=off "
+        "-c plan_cache_mode=force_custom_plan"
+    )
     return {
         # pg_stat_activity tells the service's sessions apart (lock sessions add " locks");
         # one DATABASE_URL sets is kept.

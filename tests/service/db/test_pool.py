@@ -104,3 +104,30 @@ def test_sessions_run_in_utc_with_the_timeout_and_no_jit(database_url: str):
             await pool.close()
 
     asyncio.run(scenario())
+
+
+def test_a_statement_run_again_and_again_is_planned_with_its_values(database_url: str):
+    """psycopg prepares a statement run often; PostgreSQL would then settle on a generic plan,
+    made without the values, which for a search matching nothing reads the whole table. The
+    pool's sessions plan every execution with its values."""
+
+    async def scenario() -> None:
+        config = dataclasses.replace(pool_config(settings_for(database_url)), max_size=1)
+        pool = await open_pool(config)
+        query = "SELECT count(*) FROM pg_class WHERE relname LIKE %s AND relpages >= %s"
+        try:
+            await pool.wait()
+            async with pool.connection() as conn:
+                for n in range(20):
+                    await conn.execute(query, (f"pg_{n}%", n))
+                cur = await conn.execute(
+                    "SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                    "WHERE statement LIKE 'SELECT count(*) FROM pg_class%'"
+                )
+                plans = await cur.fetchall()
+        finally:
+            await pool.close()
+        # Prepared (psycopg's threshold), yet never a generic plan.
+        assert [(p["generic_plans"], p["custom_plans"] > 0) for p in plans] == [(0, True)]
+
+    asyncio.run(scenario())
