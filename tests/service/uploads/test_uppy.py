@@ -191,7 +191,17 @@ def test_a_stock_uppy_uploads_several_files_through_a_cut_connection(
             result = eventually(
                 lambda: chrome.execute_script("return window.result"),
                 timeout=90,
-                message="Uppy did not finish",
+                message=lambda: (
+                    "Uppy did not finish: "
+                    + str(
+                        chrome.execute_script(
+                            "return Object.values(uppy.getState().files).map((f) => [f.name,"
+                            " f.progress.bytesUploaded, f.progress.uploadComplete,"
+                            " String(f.error)])"
+                        )
+                    )
+                    + f"; offsets sent {proxy.offsets}"
+                ),
             )
         assert result["failed"] == [], result
         assert sorted(name for name, _ in result["ok"]) == sorted(FILES)
