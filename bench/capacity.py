@@ -12,7 +12,6 @@ docs/operations/capacity.md is computed from these figures.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from pathlib import Path
@@ -20,11 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
-from stats_data import load, print_sizes, sizes  # noqa: E402
+from stats_data import load, prepare, print_sizes, sizes  # noqa: E402
 
-from service.db.migrate import migrate  # noqa: E402
-from service.files import taxonomy  # noqa: E402
 from tests.infra import postgres_server  # noqa: E402
 
 
@@ -35,13 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with postgres_server() as pg:
         url = pg.create_database("silo_capacity")
-        migrate(url)
-
-        async def seed() -> None:
-            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-                await taxonomy.seed(conn, taxonomy.DEFAULT_TAXONOMY)
-
-        asyncio.run(seed())
+        prepare(url)
         started = time.monotonic()
         load(url, files=args.files, events=args.events, log=lambda *_: None)
         print(f"loaded {args.files:,} files and {args.events:,} events in "

@@ -46,11 +46,9 @@ import psycopg
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.stats_data import BULK_SERVER_SETTINGS, load, print_sizes, sizes  # noqa: E402
+from bench.stats_data import BULK_SERVER_SETTINGS, load, prepare, print_sizes, sizes  # noqa: E402
 from provisioning.local import LocalPostgres, LocalS3, free_port, wait_for_port  # noqa: E402
 from provisioning.local.s3 import LOCAL_CREDENTIALS  # noqa: E402
-from service.db.migrate import migrate  # noqa: E402
-from service.files import taxonomy  # noqa: E402
 from service.files.cursors import CursorCodec, Position  # noqa: E402
 
 ROLE_A = "Mentor/Coach"
@@ -279,13 +277,7 @@ def main(argv: list[str] | None = None) -> int:
             pg = LocalPostgres(free_port(), settings=BULK_SERVER_SETTINGS).start()
             url = pg.create_database("silo_bench")
             print(f"loading {args.files:,} files and {args.events:,} events into {url}")
-            migrate(url)
-
-            async def seed() -> None:
-                async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-                    await taxonomy.seed(conn, taxonomy.DEFAULT_TAXONOMY)
-
-            asyncio.run(seed())
+            prepare(url)
             started = time.monotonic()
             load(url, files=args.files, events=args.events)
             print(f"  loaded in {time.monotonic() - started:.0f} s in all")

@@ -14,6 +14,7 @@ files take most of them).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 import time
@@ -22,6 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+
+from service.db.migrate import migrate
+from service.files import taxonomy
 
 _VOCABULARY = (
     "leadership coaching feedback conflict resolution negotiation listening empathy teamwork "
@@ -199,6 +203,18 @@ def months(now: datetime, days: int, events: int) -> list[Month]:
         given += share
         out.append(Month(f"access_events_{m:%Y%m}", lo, hi, share))
     return out
+
+
+def prepare(url: str) -> None:
+    """Migrate the database at `url` to the current version and seed the default taxonomy:
+    what `load` expects."""
+    migrate(url)
+
+    async def seed() -> None:
+        async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+            await taxonomy.seed(conn, taxonomy.DEFAULT_TAXONOMY)
+
+    asyncio.run(seed())
 
 
 def load(url: str, *, files: int, events: int, days: int = 365, workers: int = 2, log=print):

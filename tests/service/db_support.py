@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import shutil
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import psycopg
+
+from service.db.migrate import MIGRATIONS_DIR, migrate
+
+
+def migrate_before(url: str, version: str, directory: Path) -> None:
+    """Migrate `url` to the version before `version`, through copies in `directory` (a test's
+    tmp_path: a migration copied there later is applied by `migrate(url, directory)`)."""
+    for path in MIGRATIONS_DIR.glob("*.sql"):
+        if path.name < version:
+            shutil.copy(path, directory)
+    migrate(url, directory)
 
 
 def run(coro):

@@ -6,7 +6,6 @@ as exact as counting the raw rows."""
 from __future__ import annotations
 
 import random
-import shutil
 import threading
 import uuid
 from collections import Counter
@@ -16,10 +15,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from service.db.migrate import MIGRATIONS_DIR, migrate
+from service.db.migrate import migrate
 from service.stats import report as stats
 from service.stats.events import CONTENT, METADATA, AccessEvent, write_batch
-from tests.service.db_support import connect, insert_file, run
+from tests.service.db_support import connect, insert_file, migrate_before, run
 
 MONTHLY = "0033"
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -36,10 +35,7 @@ DOWNLOADS_BY_MONTH = """SELECT file_id, date_trunc('month', day)::date, sum(n)
 @pytest.fixture
 def before(database_url: str, tmp_path: Path) -> str:
     """`database_url` migrated to the version before the monthly rollups."""
-    for path in MIGRATIONS_DIR.glob("*.sql"):
-        if path.name < MONTHLY:
-            shutil.copy(path, tmp_path)
-    migrate(database_url, tmp_path)
+    migrate_before(database_url, MONTHLY, tmp_path)
     return database_url
 
 

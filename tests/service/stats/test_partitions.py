@@ -20,7 +20,7 @@ from service.db.migrate import MIGRATIONS_DIR, migrate
 from service.stats import partitions
 from service.stats import report as stats
 from service.stats.events import CONTENT, METADATA, AccessEvent, write_batch
-from tests.service.db_support import connect, run
+from tests.service.db_support import connect, migrate_before, run
 
 PARTITIONING = "0032"
 MONTHS_BACK = 7
@@ -29,10 +29,7 @@ MONTHS_BACK = 7
 @pytest.fixture
 def before(database_url: str, tmp_path: Path) -> str:
     """`database_url` migrated to the version before partitioning."""
-    for path in MIGRATIONS_DIR.glob("*.sql"):
-        if path.name < PARTITIONING:
-            shutil.copy(path, tmp_path)
-    migrate(database_url, tmp_path)
+    migrate_before(database_url, PARTITIONING, tmp_path)
     return database_url
 
 
